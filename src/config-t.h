@@ -1,0 +1,67 @@
+/* Types of warden's configuration (config.c): what the command line and the
+ * config file say, validated, with every default filled in. */
+#ifndef WARDEN_CONFIG_T_H
+#define WARDEN_CONFIG_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A header warden adds to every request toward one server; the value is
+ * resolved from the environment at load time ("${NAME}" in the file). */
+struct header_conf {
+    char *name;
+    char *value;
+};
+
+/* One MCP server behind warden. */
+struct server_conf {
+    char *name;              /* "" with --upstream; the key in "servers" otherwise */
+    char *path;              /* where clients reach it: "/mcp" or "/mcp/NAME" */
+    char *url;               /* as written: http://HOST[:PORT][/PATH] */
+    char *host;              /* parsed from url */
+    uint16_t port;
+    char *host_header;       /* "HOST:PORT" as sent upstream */
+    char *upstream_path;     /* path part of url, "/" when absent */
+    char **command;          /* stdio server: argv, NULL-terminated; NULL for HTTP */
+    char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
+    char **policies;         /* policy files, NULL-terminated (may be empty) */
+    size_t npolicies;
+    struct header_conf *headers;
+    size_t nheaders;
+    bool pass_authorization; /* forward the client's Authorization (off: the spec forbids passthrough) */
+    unsigned connect_timeout_ms;
+    unsigned first_byte_timeout_ms;
+    unsigned sse_idle_timeout_ms;
+    unsigned max_connections;   /* upstream connections, open at once */
+};
+
+/* Bounds on clients; every refusal they cause has its own HTTP status. */
+struct limits_conf {
+    size_t max_header_bytes;    /* 431 */
+    size_t max_headers;         /* 431 */
+    size_t max_body_bytes;      /* 413 */
+    size_t max_json_depth;      /* -32700 */
+    size_t max_sse_event_bytes; /* an upstream event larger than this ends the stream */
+    size_t max_connections;     /* client connections; past it new ones are closed at once */
+    unsigned header_timeout_ms; /* 408 */
+    unsigned body_timeout_ms;   /* 408 */
+    unsigned keepalive_timeout_ms;
+    unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
+};
+
+struct config {
+    char *listen_host;
+    uint16_t listen_port;
+    struct server_conf *servers;
+    size_t nservers;
+    struct limits_conf limits;
+    char **allowed_origins;     /* NULL-terminated; "*" allows any */
+    char **allowed_hosts;       /* NULL-terminated; names without port */
+    int workers;
+    bool stdio;                 /* serve one client on stdin/stdout */
+    char *audit_log;            /* NULL when off; "-" for stdout */
+    char *admin_listen;         /* "HOST:PORT" or NULL */
+    char *log_level;
+    char *source;               /* the config file, or "command line" */
+};
+#endif

@@ -1,0 +1,34 @@
+/* Types shared by the policy engines (policy.c for JSON, luapolicy.c for Lua)
+ * and the proxy that asks them. */
+#ifndef WARDEN_POLICY_T_H
+#define WARDEN_POLICY_T_H
+#include <stddef.h>
+
+enum verdict {
+    VERDICT_NONE = 0,       /* no opinion: the next policy decides */
+    VERDICT_ALLOW,
+    VERDICT_DENY,
+    VERDICT_HIDDEN,         /* answered as if the tool did not exist */
+    VERDICT_RATE_LIMITED,
+    VERDICT_APPROVAL,       /* require_approval: refused until approvals exist */
+    VERDICT_ERROR,          /* a policy failed: fail closed, refused */
+};
+
+/* What decided a call and what the agent is told. */
+struct decision {
+    enum verdict verdict;
+    char reason[512];       /* the text the agent sees */
+    char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
+    double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
+};
+
+/* Who is calling. Strings are borrowed for the duration of one decision. */
+struct call_ctx {
+    const char *server;     /* the server's name in the config ("" for --upstream) */
+    const char *session;    /* Mcp-Session-Id, or the client's address without one */
+    size_t session_len;
+    const char *client_addr;
+    double now;             /* seconds, CLOCK_MONOTONIC: for windows and budgets */
+    double wall;            /* seconds since the epoch: what scripts see as call.now */
+};
+#endif
