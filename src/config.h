@@ -2,6 +2,8 @@
  * struct config; nothing starts half-configured. */
 #ifndef WARDEN_CONFIG_H
 #define WARDEN_CONFIG_H
+#include <stdbool.h>
+#include <stddef.h>
 #include "config-t.h"
 
 /* Fills *cfg from argv (after the program name; sub-commands are handled by
@@ -9,6 +11,15 @@
  * 0; -1 with a message naming the flag or the file, JSON field and problem in
  * err (the caller exits 2). */
 int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
+
+/* True when a request's Origin header value may reach the servers: an entry
+ * "*" allows all, an entry without a port ("http://localhost") allows that
+ * scheme and host on any port, one with a port only that port. */
+bool config_origin_allowed(const struct config *cfg, const char *origin, size_t len);
+
+/* True when a request's Host header value (with or without ":PORT") names a
+ * host warden serves (DNS-rebinding protection). */
+bool config_host_allowed(const struct config *cfg, const char *host, size_t len);
 
 /* Frees everything *cfg owns. */
 void config_free(struct config *cfg);
