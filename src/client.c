@@ -1,0 +1,329 @@
+#include "client.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include "http.h"
+#include "log.h"
+#include "proxy.h"
+#include "reply.h"
+#include "worker.h"
+
+/* Pipelined bytes waiting behind a request in progress stop being read past this. */
+#define CLIENT_INPUT_HIGH (256 * 1024)
+/* Upstream reading resumes once the client has taken the output below this. */
+#define CLIENT_OUTPUT_LOW (64 * 1024)
+
+static void client_process_input(struct client_conn *c);
+
+/* Arms the connection's one timer for the state it is in. */
+static void arm_timer(struct client_conn *c)
+{
+    const struct timeval *tv = NULL;
+    switch (c->state) {
+    case CLIENT_IDLE: tv = c->worker->tv_keepalive; break;
+    case CLIENT_HEAD: tv = c->worker->tv_header; break;
+    case CLIENT_BODY: tv = c->worker->tv_body; break;
+    case CLIENT_BUSY: break;
+    }
+    if (tv)
+        evtimer_add(c->timer, tv);
+    else
+        evtimer_del(c->timer);
+}
+
+static void set_state(struct client_conn *c, enum client_state s)
+{
+    c->state = s;
+    arm_timer(c);
+}
+
+/* Refuses what the client sent; the stream cannot be trusted after it, so the
+ * connection closes once the answer is out. */
+static void refuse(struct client_conn *c, int status, const char *why)
+{
+    c->keep_alive = false;
+    set_state(c, CLIENT_BUSY);
+    char msg[256];
+    snprintf(msg, sizeof msg, "%s: %s", http_reason(status), why);
+    reply_rpc_error(c, status, NULL, 0, RPC_INVALID_REQUEST, msg);
+    client_close_when_flushed(c);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct client_conn *c = arg;
+    if (c->state == CLIENT_IDLE) {
+        client_close(c);
+        return;
+    }
+    refuse(c, 408, c->state == CLIENT_HEAD ? "the request head took too long" : "the request body took too long");
+}
+
+/* http_reader callbacks for requests. */
+static int req_on_head(void *owner)
+{
+    struct client_conn *c = owner;
+    const struct limits_conf *lim = &c->worker->cfg->limits;
+    struct http_head *h = &c->reader.head;
+    if (h->has_length && h->content_length > lim->max_body_bytes) {
+        c->body_too_large = true;
+        c->reader.status_on_error = 413;
+        return -1;
+    }
+    c->body_len = 0;
+    size_t want = h->has_length ? (size_t)h->content_length : 0;
+    if (want > c->body_cap) {
+        char *b = realloc(c->body, want);
+        if (!b) {
+            c->reader.status_on_error = 503;
+            return -1;
+        }
+        c->body = b;
+        c->body_cap = want;
+    }
+    size_t vlen;
+    const char *expect = http_header_get(h, "expect", &vlen);
+    if (expect) {
+        if (vlen != 12 || strncasecmp(expect, "100-continue", 12) != 0) {
+            c->reader.status_on_error = 417;
+            return -1;
+        }
+        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    }
+    return 0;
+}
+
+static int req_on_body(void *owner, const char *at, size_t len)
+{
+    struct client_conn *c = owner;
+    size_t max = c->worker->cfg->limits.max_body_bytes;
+    if (c->body_len + len > max) {
+        c->body_too_large = true;
+        c->reader.status_on_error = 413;
+        return -1;
+    }
+    if (c->body_len + len > c->body_cap) {
+        size_t cap = c->body_cap ? c->body_cap : 4096;
+        while (cap < c->body_len + len)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *b = realloc(c->body, cap);
+        if (!b) {
+            c->reader.status_on_error = 503;
+            return -1;
+        }
+        c->body = b;
+        c->body_cap = cap;
+    }
+    memcpy(c->body + c->body_len, at, len);
+    c->body_len += len;
+    return 0;
+}
+
+static int req_on_complete(void *owner)
+{
+    (void)owner;
+    return 0;
+}
+
+static const struct http_reader_ops request_ops = {req_on_head, req_on_body, req_on_complete};
+
+/* Reads the request's head once it has fully arrived; returns false when
+ * there is nothing more to do now (waiting, or refused). */
+static bool read_head(struct client_conn *c, struct evbuffer *in)
+{
+    const struct limits_conf *lim = &c->worker->cfg->limits;
+    size_t avail = evbuffer_get_length(in);
+    size_t want = avail < lim->max_header_bytes + 2 ? avail : lim->max_header_bytes + 2;
+    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
+    size_t head_len;
+    int status;
+    const char *why;
+    int r = http_prescan_request(p, want, lim->max_header_bytes, lim->max_headers, &head_len, &status, &why);
+    if (r == 0)
+        return false;
+    if (r < 0) {
+        refuse(c, status, why);
+        return false;
+    }
+    size_t used = http_reader_feed(&c->reader, p, head_len);
+    if (http_reader_failed(&c->reader, &status, &why)) {
+        refuse(c, status, c->body_too_large ? "the request body is larger than the limit" : why);
+        return false;
+    }
+    evbuffer_drain(in, used);
+    return true;
+}
+
+/* Feeds what has arrived of the body; returns false when waiting or refused. */
+static bool read_body(struct client_conn *c, struct evbuffer *in)
+{
+    while (!c->reader.complete && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used = http_reader_feed(&c->reader, v.iov_base, v.iov_len);
+        int status;
+        const char *why;
+        if (http_reader_failed(&c->reader, &status, &why)) {
+            refuse(c, status, c->body_too_large ? "the request body is larger than the limit" : why);
+            return false;
+        }
+        evbuffer_drain(in, used);
+    }
+    return c->reader.complete;
+}
+
+/* Reads and dispatches requests until one is in progress or input runs out.
+ * Iterative, so that answers given at once to pipelined requests do not
+ * recurse. */
+static void client_process_input(struct client_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (!c->dead && c->state != CLIENT_BUSY && !c->close_when_flushed) {
+        if (c->state == CLIENT_IDLE) {
+            if (evbuffer_get_length(in) == 0)
+                return;
+            set_state(c, CLIENT_HEAD);
+        }
+        if (c->state == CLIENT_HEAD) {
+            if (!read_head(c, in))
+                return;
+            if (!c->reader.complete)
+                set_state(c, CLIENT_BODY);
+        }
+        if (c->state == CLIENT_BODY && !read_body(c, in))
+            return;
+        c->keep_alive = c->reader.head.keep_alive;
+        set_state(c, CLIENT_BUSY);
+        proxy_handle(c);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    client_process_input(arg);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct client_conn *c = arg;
+    if (c->upstream_paused) {
+        c->upstream_paused = false;
+        proxy_resume_upstream(c);
+    }
+    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        client_close(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    struct client_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+        client_close(c);
+}
+
+void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int socklen)
+{
+    (void)socklen;
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct client_conn *c = calloc(1, sizeof *c);
+    struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
+    if (!c || !bev || !timer) {
+        log_error("out of memory accepting a connection");
+        if (bev)
+            bufferevent_free(bev);
+        else
+            evutil_closesocket(fd);
+        if (timer)
+            event_free(timer);
+        free(c);
+        return;
+    }
+    c->worker = w;
+    c->bev = bev;
+    c->timer = timer;
+    c->ex.client = c;
+    char ip[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, ip, sizeof ip);
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->addr, sizeof c->addr, "%s:%u", ip, port);
+    const struct limits_conf *lim = &w->cfg->limits;
+    http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
+    bufferevent_setcb(bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
+    bufferevent_setwatermark(bev, EV_WRITE, CLIENT_OUTPUT_LOW, 0);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    TAILQ_INSERT_TAIL(&w->clients, c, link);
+    w->nclients++;
+    set_state(c, CLIENT_IDLE);
+}
+
+void client_finish_exchange(struct client_conn *c)
+{
+    proxy_exchange_reset(&c->ex);
+    if (c->dead)
+        return;
+    if (!c->keep_alive || c->worker->stopping) {
+        client_close_when_flushed(c);
+        return;
+    }
+    http_reader_next(&c->reader);
+    c->body_too_large = false;
+    set_state(c, CLIENT_IDLE);
+    client_process_input(c);
+}
+
+void client_close_when_flushed(struct client_conn *c)
+{
+    c->close_when_flushed = true;
+    c->keep_alive = false;
+    evtimer_del(c->timer);
+    bufferevent_disable(c->bev, EV_READ);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        client_close(c);
+}
+
+void client_close(struct client_conn *c)
+{
+    if (c->dead)
+        return;
+    c->dead = true;
+    if (c->ex.active)
+        proxy_abort(&c->ex);
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    evtimer_del(c->timer);
+    worker_bury_client(c->worker, c);
+}
+
+void client_free(struct client_conn *c)
+{
+    proxy_exchange_reset(&c->ex);
+    if (c->ex.request)
+        evbuffer_free(c->ex.request);
+    bufferevent_free(c->bev);
+    event_free(c->timer);
+    http_reader_free(&c->reader);
+    free(c->body);
+    free(c);
+}

@@ -1,0 +1,25 @@
+/* client.c: one accepted client connection: reads requests strictly, one at a
+ * time and in order, enforces the read timeouts and sizes, and hands each
+ * complete request to the proxy. */
+#ifndef WARDEN_CLIENT_H
+#define WARDEN_CLIENT_H
+#include <sys/socket.h>
+#include "proxy-t.h"
+
+/* Takes an accepted socket; the worker owns the connection from here on. */
+void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int socklen);
+
+/* The answer to the current request is fully in the output buffer: read the
+ * next request (pipelined bytes first), or close if the request said so. */
+void client_finish_exchange(struct client_conn *c);
+
+/* Ends the connection; it is freed later by the worker's reaper. */
+void client_close(struct client_conn *c);
+
+/* Frees a connection the reaper took from the graveyard. */
+void client_free(struct client_conn *c);
+
+/* Closes the connection once its output has been written (after an answer
+ * that leaves the stream unusable, or when warden stops). */
+void client_close_when_flushed(struct client_conn *c);
+#endif

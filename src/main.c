@@ -1,0 +1,155 @@
+/* warden: a policy gateway for the Model Context Protocol. main() reads the
+ * configuration, loads the policies, and runs one worker per thread until
+ * SIGTERM or SIGINT. */
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/thread.h>
+#include "config.h"
+#include "log.h"
+#include "policy.h"
+#include "worker.h"
+
+/* Everything main starts, so that it can be stopped and freed in one place. */
+struct app {
+    struct config cfg;
+    struct policy_set **policies;   /* one per server; NULL entries mean no policy */
+    struct rate_store *rates;
+    struct worker *workers;
+    int nworkers;
+    pthread_t *threads;
+};
+
+static void *worker_thread(void *arg)
+{
+    worker_run(arg);
+    return NULL;
+}
+
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    struct app *app = arg;
+    log_info("received %s: finishing requests in flight, then stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    for (int i = 0; i < app->nworkers; i++)
+        worker_request_stop(&app->workers[i]);
+}
+
+/* Loads each server's policies; on failure prints every problem and returns -1. */
+static int load_policies(struct app *app)
+{
+    app->policies = calloc(app->cfg.nservers, sizeof *app->policies);
+    if (!app->policies)
+        return -1;
+    for (size_t i = 0; i < app->cfg.nservers; i++) {
+        const struct server_conf *sc = &app->cfg.servers[i];
+        if (sc->npolicies == 0)
+            continue;
+        char err[4096];
+        app->policies[i] = policy_set_load((const char *const *)sc->policies, sc->npolicies, err, sizeof err);
+        if (!app->policies[i]) {
+            fprintf(stderr, "warden: %s", err);
+            if (err[0] && err[strlen(err) - 1] != '\n')
+                fputc('\n', stderr);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void app_free(struct app *app)
+{
+    for (int i = 0; i < app->nworkers; i++)
+        worker_free(&app->workers[i]);
+    free(app->workers);
+    free(app->threads);
+    if (app->policies)
+        for (size_t i = 0; i < app->cfg.nservers; i++)
+            if (app->policies[i])
+                policy_set_free(app->policies[i]);
+    free(app->policies);
+    if (app->rates)
+        rate_store_free(app->rates);
+    config_free(&app->cfg);
+}
+
+/* Prints where each server is served, so the operator knows the URL to give agents. */
+static void announce(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const struct server_conf *sc = &cfg->servers[i];
+        log_info("serving http://%s:%u%s -> %s (%zu polic%s)", cfg->listen_host, cfg->listen_port, sc->path,
+                 sc->url ? sc->url : sc->command[0], sc->npolicies, sc->npolicies == 1 ? "y" : "ies");
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "check") == 0)
+        return policy_check_main(argc - 1, argv + 1);
+
+    struct app app = {0};
+    char err[1024];
+    int rc = config_from_args(argc - 1, argv + 1, &app.cfg, err, sizeof err);
+    if (rc == 1) {
+        config_free(&app.cfg);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "warden: %s\n", err);
+        return 2;
+    }
+    if (app.cfg.log_level && log_set_level(app.cfg.log_level) < 0) {
+        fprintf(stderr, "warden: unknown log level %s\n", app.cfg.log_level);
+        config_free(&app.cfg);
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    if (evthread_use_pthreads() < 0 || load_policies(&app) < 0 || !(app.rates = rate_store_new())) {
+        app_free(&app);
+        return 2;
+    }
+    app.nworkers = app.cfg.workers > 0 ? app.cfg.workers : 1;
+    app.workers = calloc((size_t)app.nworkers, sizeof *app.workers);
+    app.threads = calloc((size_t)app.nworkers, sizeof *app.threads);
+    if (!app.workers || !app.threads) {
+        app_free(&app);
+        return 2;
+    }
+    for (int i = 0; i < app.nworkers; i++) {
+        if (worker_init(&app.workers[i], i, &app.cfg, app.policies, app.rates, err, sizeof err) < 0) {
+            fprintf(stderr, "warden: %s\n", err);
+            app.nworkers = i + 1;
+            app_free(&app);
+            return 2;
+        }
+    }
+    struct event *sigterm = evsignal_new(app.workers[0].base, SIGTERM, on_stop_signal, &app);
+    struct event *sigint = evsignal_new(app.workers[0].base, SIGINT, on_stop_signal, &app);
+    if (!sigterm || !sigint || evsignal_add(sigterm, NULL) < 0 || evsignal_add(sigint, NULL) < 0) {
+        fprintf(stderr, "warden: cannot install signal handlers\n");
+        app_free(&app);
+        return 2;
+    }
+    announce(&app.cfg);
+    int started = 1;
+    for (int i = 1; i < app.nworkers; i++, started++) {
+        if (pthread_create(&app.threads[i], NULL, worker_thread, &app.workers[i]) != 0) {
+            log_error("cannot start worker thread %d", i);
+            break;
+        }
+    }
+    if (started < app.nworkers)
+        for (int i = 0; i < app.nworkers; i++)
+            worker_request_stop(&app.workers[i]);
+    worker_run(&app.workers[0]);
+    for (int i = 1; i < started; i++)
+        pthread_join(app.threads[i], NULL);
+    event_free(sigterm);
+    event_free(sigint);
+    app_free(&app);
+    log_info("stopped");
+    return 0;
+}

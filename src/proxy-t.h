@@ -1,0 +1,162 @@
+/* Types of the gateway's moving parts: a worker (one event loop), the
+ * servers it fronts, client connections, the exchange of one request with
+ * an upstream, and pooled upstream connections. Who owns what:
+ * - a worker owns its client connections, its server runtimes and their pools;
+ * - a client connection owns its exchange (at most one: requests on a
+ *   connection are answered in order, one at a time);
+ * - an upstream connection is owned by its pool; while it serves an exchange
+ *   both point at each other, and whichever side fails first detaches the other;
+ * - connections are never freed inside their own callbacks: they are put on the
+ *   worker's graveyard and freed by its reaper, in one place. */
+#ifndef WARDEN_PROXY_T_H
+#define WARDEN_PROXY_T_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <event2/event.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+#include "config-t.h"
+#include "http-t.h"
+#include "jsonrpc-t.h"
+#include "sse-t.h"
+
+/* glibc's sys/queue.h lacks the removal-safe iterator. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar) \
+    for ((var) = TAILQ_FIRST((head)); (var) && ((tvar) = TAILQ_NEXT((var), field), 1); (var) = (tvar))
+#endif
+
+struct worker;
+struct exchange;
+struct policy_set;
+struct rate_store;
+struct session_table;
+
+/* An upstream connection, idle in its pool or serving one exchange. */
+struct upstream_conn {
+    struct bufferevent *bev;
+    struct upstream_pool *pool;
+    struct exchange *ex;          /* NULL while idle */
+    struct http_reader reader;    /* responses */
+    struct event *timer;          /* connect, first byte, idle */
+    TAILQ_ENTRY(upstream_conn) link;
+    bool connected;
+    bool in_idle;                 /* in the pool's idle list */
+    bool got_bytes;               /* some response byte arrived for the current exchange */
+    bool dead;                    /* on the graveyard */
+};
+TAILQ_HEAD(upstream_list, upstream_conn);
+TAILQ_HEAD(exchange_list, exchange);
+
+/* The keep-alive connections of one worker to one server, and the exchanges
+ * waiting for one when max_connections are busy. */
+struct upstream_pool {
+    struct worker *worker;
+    struct server_rt *server;
+    struct upstream_list idle;
+    struct exchange_list waiting;
+    unsigned open;                /* connections open: idle, busy or connecting */
+};
+
+/* One configured server as a worker runs it. */
+struct server_rt {
+    const struct server_conf *conf;
+    struct sockaddr_storage addr; /* the upstream, resolved at start */
+    socklen_t addr_len;
+    struct policy_set *policies;  /* NULL: no policy, everything allowed */
+    struct upstream_pool pool;
+};
+
+/* How an answer is framed toward the client. */
+enum framing {
+    FRAME_LENGTH,     /* Content-Length known */
+    FRAME_CHUNKED,    /* streamed, chunked */
+    FRAME_CLOSE,      /* to an HTTP/1.0 client: ends with the connection */
+};
+
+/* What warden does with the bytes of an answer. */
+enum body_kind {
+    BODY_RAW,         /* pass through as they come */
+    BODY_SSE,         /* text/event-stream: forwarded event by event */
+    BODY_BUFFERED,    /* a JSON answer a filter must see whole */
+};
+
+/* One client request and what came of it. Lives inside its client connection. */
+struct exchange {
+    struct client_conn *client;
+    struct server_rt *server;
+    struct upstream_conn *up;
+    struct evbuffer *request;     /* the re-framed request for the upstream (owned, reused) */
+    TAILQ_ENTRY(exchange) wait_link;
+    bool waiting;                 /* in the pool's waiting list */
+    bool active;
+    unsigned method;              /* HTTP method (enum http_method) */
+    bool has_id;                  /* a JSON-RPC request: failures answer its id */
+    char *id_text;                /* owned copy of the id's original text */
+    size_t id_len;
+    bool filter_list;             /* a tools/list whose answer a policy filters */
+    bool answered_id;             /* the response for id_text has gone to the client */
+    char session[256];            /* Mcp-Session-Id sent by the client, or "" */
+    /* the answer */
+    enum framing framing;
+    enum body_kind body_kind;
+    bool head_sent;
+    bool sse_ready;               /* sse is initialised */
+    struct sse_parser sse;
+    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far (owned) */
+    struct evbuffer *held_head;   /* BODY_BUFFERED: status line and headers, sent with the body (owned) */
+    int status;
+};
+
+enum client_state {
+    CLIENT_IDLE,      /* between requests: keep-alive timeout */
+    CLIENT_HEAD,      /* reading a request head: header timeout */
+    CLIENT_BODY,      /* reading a body: body timeout */
+    CLIENT_BUSY,      /* a request is being answered */
+};
+
+/* One accepted client connection. */
+struct client_conn {
+    struct worker *worker;
+    struct bufferevent *bev;
+    struct http_reader reader;
+    enum client_state state;
+    char addr[64];                /* "IP:PORT" of the peer */
+    char *body;                   /* the request body being read (owned, reused) */
+    size_t body_len, body_cap;
+    bool body_too_large;
+    bool keep_alive;              /* the current request allows another after it */
+    bool close_when_flushed;
+    bool dead;
+    bool upstream_paused;         /* backpressure: our output is full */
+    struct event *timer;
+    struct exchange ex;
+    TAILQ_ENTRY(client_conn) link;
+};
+TAILQ_HEAD(client_list, client_conn);
+
+/* One event loop and all it serves; several run side by side on threads. */
+struct worker {
+    int index;
+    struct event_base *base;
+    const struct config *cfg;
+    struct evconnlistener *listener;
+    struct server_rt *servers;
+    size_t nservers;
+    struct rate_store *rates;         /* shared by all workers */
+    struct session_table *sessions;   /* shared by all workers */
+    struct client_list clients;
+    size_t nclients;
+    struct client_list client_graveyard;
+    struct upstream_list upstream_graveyard;
+    struct event *reaper;
+    struct event *stop_event;         /* made active from another thread to stop */
+    struct event *grace_timer;
+    bool stopping;
+    struct rpc_limits rpc_limits;
+    const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
+    const struct timeval *tv_pool_idle;
+};
+#endif

@@ -1,0 +1,30 @@
+/* proxy.c: what happens to one client request: routing, the checks a server
+ * must make (Host, Origin, content type), the strict JSON-RPC parse, the
+ * policy decision, the re-framed request upstream, and the answer streamed
+ * back (filtered where a policy must see it). */
+#ifndef WARDEN_PROXY_H
+#define WARDEN_PROXY_H
+#include "proxy-t.h"
+
+/* A complete request has been read on c (head in c->reader, body in c->body). */
+void proxy_handle(struct client_conn *c);
+
+/* The client went away while its request was in progress. */
+void proxy_abort(struct exchange *ex);
+
+/* Warden is stopping: end event streams now, let other requests finish. */
+void proxy_stopping(struct client_conn *c);
+
+/* The client has taken our output: read the upstream again. */
+void proxy_resume_upstream(struct client_conn *c);
+
+/* Frees what the exchange holds and makes it ready for the next request. */
+void proxy_exchange_reset(struct exchange *ex);
+
+/* Called by upstream.c as the response arrives. */
+int proxy_upstream_head(struct exchange *ex, const struct http_head *head);
+int proxy_upstream_body(struct exchange *ex, const char *at, size_t len);
+void proxy_upstream_done(struct exchange *ex);
+/* The upstream failed; `what` says how ("connection refused", "timed out"...). */
+void proxy_upstream_failed(struct exchange *ex, const char *what);
+#endif

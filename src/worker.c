@@ -1,0 +1,248 @@
+#include "worker.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <event2/buffer.h>
+#include "client.h"
+#include "http.h"
+#include "log.h"
+#include "proxy.h"
+#include "upstream.h"
+
+/* Idle upstream connections close before a Node.js server's 5 s keep-alive
+ * timeout would, so a request is never written into a closing connection. */
+#define POOL_IDLE_MS 4000
+
+static struct timeval tv_ms(unsigned ms)
+{
+    return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+/* Resolves host:port once at start; warden never resolves on the request path. */
+static int resolve(const char *host, uint16_t port, struct sockaddr_storage *out, socklen_t *len, char *err,
+                   size_t errlen, const char *what)
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res = NULL;
+    char portstr[8];
+    snprintf(portstr, sizeof portstr, "%u", port);
+    const char *h = host;
+    char unbracketed[256];
+    size_t hl = strlen(host);
+    if (hl > 2 && host[0] == '[' && host[hl - 1] == ']' && hl - 2 < sizeof unbracketed) {
+        memcpy(unbracketed, host + 1, hl - 2);
+        unbracketed[hl - 2] = '\0';
+        h = unbracketed;
+    }
+    int rc = getaddrinfo(h, portstr, &hints, &res);
+    if (rc != 0 || !res) {
+        snprintf(err, errlen, "%s: cannot resolve %s: %s", what, host, gai_strerror(rc));
+        return -1;
+    }
+    memcpy(out, res->ai_addr, res->ai_addrlen);
+    *len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
+/* Answers a connection over the limit at once, without letting it hold a slot. */
+static void refuse_over_limit(evutil_socket_t fd)
+{
+    static const char answer[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 94\r\nConnection: close\r\n\r\n"
+                                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+                                 "\"message\":\"warden: too many connections\"}}";
+    ssize_t n = send(fd, answer, sizeof answer - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)n;
+    evutil_closesocket(fd);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int socklen, void *arg)
+{
+    (void)l;
+    struct worker *w = arg;
+    if (w->stopping || w->nclients >= w->cfg->limits.max_connections) {
+        refuse_over_limit(fd);
+        return;
+    }
+    client_accept(w, fd, sa, socklen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l, (void)arg;
+    log_warn("accept failed: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+/* Frees what was closed during the last callbacks, in one place. */
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    struct client_conn *c;
+    while ((c = TAILQ_FIRST(&w->client_graveyard))) {
+        TAILQ_REMOVE(&w->client_graveyard, c, link);
+        client_free(c);
+    }
+    struct upstream_conn *u;
+    while ((u = TAILQ_FIRST(&w->upstream_graveyard))) {
+        TAILQ_REMOVE(&w->upstream_graveyard, u, link);
+        upstream_free(u);
+    }
+    if (w->stopping && w->nclients == 0)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void on_grace_over(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    log_warn("worker %d: %zu connection(s) still open after the shutdown grace period; closing them", w->index,
+             w->nclients);
+    struct client_conn *c, *next;
+    TAILQ_FOREACH_SAFE(c, &w->clients, link, next)
+        client_close(c);
+    event_base_loopexit(w->base, NULL);
+}
+
+/* Stops accepting, closes idle connections, ends event streams, and lets
+ * requests in flight finish within the grace period. */
+static void on_stop(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    if (w->stopping)
+        return;
+    w->stopping = true;
+    if (w->listener) {
+        evconnlistener_free(w->listener);
+        w->listener = NULL;
+    }
+    struct client_conn *c, *next;
+    TAILQ_FOREACH_SAFE(c, &w->clients, link, next) {
+        if (c->state == CLIENT_BUSY)
+            proxy_stopping(c);
+        else
+            client_close(c);
+    }
+    for (size_t i = 0; i < w->nservers; i++)
+        upstream_pool_close_idle(&w->servers[i].pool);
+    struct timeval grace = tv_ms(w->cfg->limits.shutdown_grace_ms);
+    evtimer_add(w->grace_timer, &grace);
+    event_active(w->reaper, 0, 0);
+}
+
+int worker_init(struct worker *w, int index, const struct config *cfg, struct policy_set *const *policies,
+                struct rate_store *rates, char *err, size_t errlen)
+{
+    memset(w, 0, sizeof *w);
+    w->index = index;
+    w->cfg = cfg;
+    w->rates = rates;
+    TAILQ_INIT(&w->clients);
+    TAILQ_INIT(&w->client_graveyard);
+    TAILQ_INIT(&w->upstream_graveyard);
+    w->rpc_limits.max_depth = cfg->limits.max_json_depth;
+    w->base = event_base_new();
+    if (!w->base) {
+        snprintf(err, errlen, "cannot create an event loop");
+        return -1;
+    }
+    w->reaper = event_new(w->base, -1, 0, on_reap, w);
+    w->stop_event = event_new(w->base, -1, 0, on_stop, w);
+    w->grace_timer = evtimer_new(w->base, on_grace_over, w);
+    if (!w->reaper || !w->stop_event || !w->grace_timer) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    struct timeval t;
+    t = tv_ms(cfg->limits.header_timeout_ms);
+    w->tv_header = event_base_init_common_timeout(w->base, &t);
+    t = tv_ms(cfg->limits.body_timeout_ms);
+    w->tv_body = event_base_init_common_timeout(w->base, &t);
+    t = tv_ms(cfg->limits.keepalive_timeout_ms);
+    w->tv_keepalive = event_base_init_common_timeout(w->base, &t);
+    t = tv_ms(POOL_IDLE_MS);
+    w->tv_pool_idle = event_base_init_common_timeout(w->base, &t);
+
+    w->servers = calloc(cfg->nservers, sizeof *w->servers);
+    if (!w->servers) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    w->nservers = cfg->nservers;
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        struct server_rt *s = &w->servers[i];
+        s->conf = &cfg->servers[i];
+        s->policies = policies[i];
+        upstream_pool_init(&s->pool, w, s);
+        if (s->conf->url && resolve(s->conf->host, s->conf->port, &s->addr, &s->addr_len, err, errlen,
+                                    s->conf->url) < 0)
+            return -1;
+    }
+
+    if (!cfg->stdio) {
+        struct sockaddr_storage ss;
+        socklen_t sslen;
+        if (resolve(cfg->listen_host, cfg->listen_port, &ss, &sslen, err, errlen, "listen") < 0)
+            return -1;
+        w->listener = evconnlistener_new_bind(w->base, on_accept, w,
+                                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+                                                  LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
+                                              4096, (struct sockaddr *)&ss, (int)sslen);
+        if (!w->listener) {
+            snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
+                     evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+            return -1;
+        }
+        evconnlistener_set_error_cb(w->listener, on_accept_error);
+    }
+    return 0;
+}
+
+void worker_run(struct worker *w)
+{
+    event_base_dispatch(w->base);
+}
+
+void worker_request_stop(struct worker *w)
+{
+    event_active(w->stop_event, 0, 0);
+}
+
+void worker_free(struct worker *w)
+{
+    struct client_conn *c, *next;
+    TAILQ_FOREACH_SAFE(c, &w->clients, link, next)
+        client_close(c);
+    for (size_t i = 0; i < w->nservers; i++)
+        upstream_pool_close_idle(&w->servers[i].pool);
+    on_reap(-1, 0, w);
+    if (w->listener)
+        evconnlistener_free(w->listener);
+    free(w->servers);
+    if (w->reaper)
+        event_free(w->reaper);
+    if (w->stop_event)
+        event_free(w->stop_event);
+    if (w->grace_timer)
+        event_free(w->grace_timer);
+    if (w->base)
+        event_base_free(w->base);
+    memset(w, 0, sizeof *w);
+}
+
+void worker_bury_client(struct worker *w, struct client_conn *c)
+{
+    TAILQ_REMOVE(&w->clients, c, link);
+    w->nclients--;
+    TAILQ_INSERT_TAIL(&w->client_graveyard, c, link);
+    event_active(w->reaper, 0, 0);
+}
+
+void worker_bury_upstream(struct worker *w, struct upstream_conn *u)
+{
+    TAILQ_INSERT_TAIL(&w->upstream_graveyard, u, link);
+    event_active(w->reaper, 0, 0);
+}

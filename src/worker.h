@@ -1,0 +1,26 @@
+/* worker.c: one event loop with its listener, connections and upstream pools;
+ * warden runs one per thread. Also where connections are freed (the reaper)
+ * and where a graceful stop is carried out. */
+#ifndef WARDEN_WORKER_H
+#define WARDEN_WORKER_H
+#include "proxy-t.h"
+
+/* Sets up worker `index` for cfg: its event base, timers, server runtimes
+ * (sharing `policies[i]` for server i) and a listening socket bound with
+ * SO_REUSEPORT. Returns 0, or -1 with a message in err. */
+int worker_init(struct worker *w, int index, const struct config *cfg, struct policy_set *const *policies,
+                struct rate_store *rates, char *err, size_t errlen);
+
+/* Runs the loop until the worker has stopped. */
+void worker_run(struct worker *w);
+
+/* Asks the worker to stop gracefully; safe from any thread. */
+void worker_request_stop(struct worker *w);
+
+/* Frees everything the worker owns (after worker_run returned). */
+void worker_free(struct worker *w);
+
+/* Puts a closed connection on the graveyard, to be freed after the current callback. */
+void worker_bury_client(struct worker *w, struct client_conn *c);
+void worker_bury_upstream(struct worker *w, struct upstream_conn *u);
+#endif
