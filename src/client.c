@@ -72,8 +72,11 @@ static int req_on_head(void *owner)
     const struct limits_conf *lim = &c->worker->cfg->limits;
     struct http_head *h = &c->reader.head;
     if (h->has_length && h->content_length > lim->max_body_bytes) {
-        c->body_too_large = true;
         c->reader.status_on_error = 413;
+        return -1;
+    }
+    if (!http_transfer_coding_supported(h)) {
+        c->reader.status_on_error = 501;
         return -1;
     }
     c->body_len = 0;
@@ -104,7 +107,6 @@ static int req_on_body(void *owner, const char *at, size_t len)
     struct client_conn *c = owner;
     size_t max = c->worker->cfg->limits.max_body_bytes;
     if (c->body_len + len > max) {
-        c->body_too_large = true;
         c->reader.status_on_error = 413;
         return -1;
     }
@@ -155,7 +157,7 @@ static bool read_head(struct client_conn *c, struct evbuffer *in)
     }
     size_t used = http_reader_feed(&c->reader, p, head_len);
     if (http_reader_failed(&c->reader, &status, &why)) {
-        refuse(c, status, c->body_too_large ? "the request body is larger than the limit" : why);
+        refuse(c, status, why);
         return false;
     }
     evbuffer_drain(in, used);
@@ -173,7 +175,7 @@ static bool read_body(struct client_conn *c, struct evbuffer *in)
         int status;
         const char *why;
         if (http_reader_failed(&c->reader, &status, &why)) {
-            refuse(c, status, c->body_too_large ? "the request body is larger than the limit" : why);
+            refuse(c, status, why);
             return false;
         }
         evbuffer_drain(in, used);
@@ -288,7 +290,6 @@ void client_finish_exchange(struct client_conn *c)
         return;
     }
     http_reader_next(&c->reader);
-    c->body_too_large = false;
     set_state(c, CLIENT_IDLE);
     client_process_input(c);
 }

@@ -6,6 +6,8 @@
 
 enum { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
 
+static const char *skip_ows(const char *p, const char *end);
+
 /* Appends bytes to the head buffer, refusing to grow past max_head (431). */
 static int head_append(struct http_reader *r, const char *at, size_t len)
 {
@@ -185,8 +187,16 @@ bool http_reader_failed(const struct http_reader *r, int *status, const char **w
         return false;
     if (status)
         *status = r->status_on_error ? r->status_on_error : 400;
-    if (why)
-        *why = r->status_on_error == 431 ? "request header fields too large" : http_errno_description(e);
+    if (why) {
+        switch (r->status_on_error) {
+        case 413: *why = "the body is larger than the limit"; break;
+        case 417: *why = "only Expect: 100-continue is supported"; break;
+        case 431: *why = "header fields too large"; break;
+        case 501: *why = "only the chunked transfer coding is supported"; break;
+        case 503: *why = "out of memory"; break;
+        default: *why = http_errno_description(e);
+        }
+    }
     return true;
 }
 
@@ -256,6 +266,19 @@ int http_prescan_request(const char *p, size_t len, size_t max_head, size_t max_
         return -1;
     }
     return 0;
+}
+
+bool http_transfer_coding_supported(const struct http_head *h)
+{
+    size_t len;
+    const char *te = http_header_get(h, "transfer-encoding", &len);
+    if (!te)
+        return true;
+    const char *end = te + len;
+    te = skip_ows(te, end);
+    while (end > te && (end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    return end - te == 7 && strncasecmp(te, "chunked", 7) == 0;
 }
 
 const char *http_header_get(const struct http_head *h, const char *name, size_t *value_len)
@@ -350,6 +373,7 @@ const char *http_reason(int status)
     case 409: return "Conflict";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 417: return "Expectation Failed";
     case 421: return "Misdirected Request";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";

@@ -32,6 +32,10 @@ void http_reader_eof(struct http_reader *r);
 int http_prescan_request(const char *p, size_t len, size_t max_head, size_t max_headers, size_t *head_len,
                          int *status, const char **why);
 
+/* True unless the message names a transfer coding other than a lone
+ * "chunked" (warden forwards JSON, never compressed or layered framing). */
+bool http_transfer_coding_supported(const struct http_head *h);
+
 /* The value of the first header named `name` (case-insensitive), or NULL. */
 const char *http_header_get(const struct http_head *h, const char *name, size_t *value_len);
 /* Name and value of the i-th header. */

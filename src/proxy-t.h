@@ -126,7 +126,6 @@ struct client_conn {
     char addr[64];                /* "IP:PORT" of the peer */
     char *body;                   /* the request body being read (owned, reused) */
     size_t body_len, body_cap;
-    bool body_too_large;
     bool keep_alive;              /* the current request allows another after it */
     bool close_when_flushed;
     bool dead;

@@ -1,0 +1,199 @@
+/* Unit tests of the HTTP/1.1 reader (src/http.c): the strict head checks,
+ * framing through libhttp-parser at every split point, and header helpers. */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "http.h"
+
+struct sink {
+    char body[4096];
+    size_t body_len;
+    int heads, completes;
+};
+
+static int on_head(void *o) { ((struct sink *)o)->heads++; return 0; }
+static int on_body(void *o, const char *at, size_t len)
+{
+    struct sink *s = o;
+    if (s->body_len + len > sizeof s->body)
+        return -1;
+    memcpy(s->body + s->body_len, at, len);
+    s->body_len += len;
+    return 0;
+}
+static int on_complete(void *o) { ((struct sink *)o)->completes++; return 0; }
+static const struct http_reader_ops ops = {on_head, on_body, on_complete};
+
+/* Runs the prescan over a whole head and returns its verdict and status. */
+static int prescan(const char *head, int *status)
+{
+    size_t head_len;
+    const char *why;
+    *status = 0;
+    return http_prescan_request(head, strlen(head), 16384, 64, &head_len, status, &why);
+}
+
+static void test_prescan(void)
+{
+    int st;
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
+    CHECK(prescan("\r\nPOST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n", &st) == 0);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\n\r\n", &st) == -1 && st == 400);          /* bare LF */
+    CHECK(prescan("POST /mcp HTTP/1.1\nHost: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &st) == -1 && st == 400); /* obs-fold */
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nX-A:\r\n\tb\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost : a\r\n\r\n", &st) == -1 && st == 400);        /* space before colon */
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHo(st: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\n: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\rb\r\n\r\n", &st) == -1 && st == 400);      /* bare CR */
+
+    /* 65 headers where 64 are allowed */
+    char many[4096] = "POST /mcp HTTP/1.1\r\n";
+    for (int i = 0; i < 65; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "X-%d: v\r\n", i);
+    strcat(many, "\r\n");
+    CHECK(prescan(many, &st) == -1 && st == 431);
+
+    /* a head larger than the limit, complete or not */
+    size_t big = 20000;
+    char *huge = malloc(big + 64);
+    strcpy(huge, "POST /mcp HTTP/1.1\r\nX-Big: ");
+    size_t n = strlen(huge);
+    memset(huge + n, 'a', big);
+    huge[n + big] = '\0';
+    size_t head_len;
+    const char *why;
+    CHECK(http_prescan_request(huge, strlen(huge), 16384, 64, &head_len, &st, &why) == -1 && st == 431);
+    strcat(huge, "\r\n\r\n");
+    CHECK(http_prescan_request(huge, strlen(huge), 16384, 64, &head_len, &st, &why) == -1 && st == 431);
+    free(huge);
+}
+
+/* Feeds msg in pieces of `step` bytes and checks the one message read. */
+static void feed_in_steps(const char *msg, size_t step, const char *want_body)
+{
+    struct sink s = {0};
+    struct http_reader r;
+    http_reader_init(&r, HTTP_REQUEST, &ops, &s, 16384, 64);
+    size_t len = strlen(msg), off = 0;
+    while (off < len && !r.complete) {
+        size_t n = len - off < step ? len - off : step;
+        size_t used = http_reader_feed(&r, msg + off, n);
+        CHECK(!http_reader_failed(&r, NULL, NULL));
+        off += used;
+        if (used < n && !r.complete)
+            break;
+    }
+    CHECK(r.complete);
+    CHECK(s.heads == 1 && s.completes == 1);
+    CHECK_MEM(s.body, s.body_len, want_body);
+    size_t vlen;
+    const char *ct = http_header_get(&r.head, "content-type", &vlen);
+    CHECK(ct && http_media_type_is(ct, vlen, "application/json"));
+    http_reader_free(&r);
+}
+
+static void test_framing(void)
+{
+    const char *cl = "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}";
+    const char *chunked = "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+                          "Transfer-Encoding: chunked\r\n\r\n3\r\n{\"a\r\n4\r\n\":1}\r\n0\r\n\r\n";
+    for (size_t step = 1; step <= strlen(chunked); step++) {
+        feed_in_steps(cl, step, "{\"a\":1}");
+        feed_in_steps(chunked, step, "{\"a\":1}");
+    }
+}
+
+/* Messages libhttp-parser itself must refuse. */
+static void test_refused_framing(void)
+{
+    const char *bad[] = {
+        "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabc",
+        "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: +3\r\n\r\nabc",
+        "POST /mcp HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        "POST /mcp HTTP/9.9 extra\r\nHost: a\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        struct sink s = {0};
+        struct http_reader r;
+        http_reader_init(&r, HTTP_REQUEST, &ops, &s, 16384, 64);
+        http_reader_feed(&r, bad[i], strlen(bad[i]));
+        int st = 0;
+        const char *why;
+        if (!http_reader_failed(&r, &st, &why))
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        CHECK(http_reader_failed(&r, &st, &why) && st == 400);
+        http_reader_free(&r);
+    }
+}
+
+/* Two pipelined requests: the reader stops after the first. */
+static void test_pipelining(void)
+{
+    const char *two = "POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"
+                      "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n";
+    struct sink s = {0};
+    struct http_reader r;
+    http_reader_init(&r, HTTP_REQUEST, &ops, &s, 16384, 64);
+    size_t used = http_reader_feed(&r, two, strlen(two));
+    CHECK(r.complete && r.head.method == HTTP_POST);
+    CHECK(used == strlen("POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}"));
+    http_reader_next(&r);
+    size_t used2 = http_reader_feed(&r, two + used, strlen(two) - used);
+    CHECK(r.complete && r.head.method == HTTP_GET && used2 == strlen(two) - used);
+    CHECK_MEM(r.head.buf + r.head.url_off, r.head.url_len, "/healthz");
+    http_reader_free(&r);
+}
+
+/* Transfer codings other than chunked alone are refused (501) by the client side. */
+static void test_transfer_codings(void)
+{
+    const char *cases[][2] = {
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "ok"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: Chunked \r\n\r\n0\r\n\r\n", "ok"},
+        {"POST / HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "ok"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", "no"},
+        {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n", "no"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct sink s = {0};
+        struct http_reader r;
+        http_reader_init(&r, HTTP_REQUEST, &ops, &s, 16384, 64);
+        http_reader_feed(&r, cases[i][0], strlen(cases[i][0]));
+        CHECK(http_transfer_coding_supported(&r.head) == (strcmp(cases[i][1], "ok") == 0));
+        http_reader_free(&r);
+    }
+}
+
+static void test_helpers(void)
+{
+    CHECK(http_media_type_is("application/json", 16, "application/json"));
+    CHECK(http_media_type_is("Application/JSON ; charset=utf-8", 32, "application/json"));
+    CHECK(!http_media_type_is("application/jsonx", 17, "application/json"));
+    CHECK(!http_media_type_is("text/plain", 10, "application/json"));
+    size_t cl;
+    const char *quoted = "application/json; charset=\"UTF-8\"";
+    const char *cs = http_media_charset(quoted, strlen(quoted), &cl);
+    CHECK(cs && cl == 5 && strncmp(cs, "UTF-8", 5) == 0);
+    cs = http_media_charset("application/json; a=b; charset=latin1", 37, &cl);
+    CHECK(cs && cl == 6 && strncmp(cs, "latin1", 6) == 0);
+    CHECK(http_media_charset("application/json", 16, &cl) == NULL);
+    CHECK(http_is_hop_by_hop("Connection", 10));
+    CHECK(http_is_hop_by_hop("transfer-encoding", 17));
+    CHECK(!http_is_hop_by_hop("Mcp-Session-Id", 14));
+    CHECK_STR(http_reason(431), "Request Header Fields Too Large");
+}
+
+int main(void)
+{
+    test_prescan();
+    test_framing();
+    test_refused_framing();
+    test_pipelining();
+    test_transfer_codings();
+    test_helpers();
+    return check_report();
+}
