@@ -112,6 +112,13 @@ int main(int argc, char **argv)
         return 2;
     }
     app.nworkers = app.cfg.workers > 0 ? app.cfg.workers : 1;
+    for (size_t i = 0; i < app.cfg.nservers; i++) {
+        if (app.cfg.servers[i].command && app.nworkers > 1) {
+            /* A stdio session lives in one child owned by one event loop. */
+            log_info("a stdio server is configured: running one worker");
+            app.nworkers = 1;
+        }
+    }
     app.workers = calloc((size_t)app.nworkers, sizeof *app.workers);
     app.threads = calloc((size_t)app.nworkers, sizeof *app.threads);
     if (!app.workers || !app.threads) {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
@@ -60,6 +61,25 @@ struct upstream_pool {
     unsigned open;                /* connections open: idle, busy or connecting */
 };
 
+/* One session of a stdio server: a child process of its own, so that
+ * sessions cannot see each other's state. */
+struct child_session {
+    struct server_rt *server;
+    char id[33];                  /* the Mcp-Session-Id warden made for it */
+    pid_t pid;                    /* also its process group */
+    struct bufferevent *to_child;   /* its stdin */
+    struct bufferevent *from_child; /* its stdout: one JSON-RPC message per line */
+    struct bufferevent *child_err;  /* its stderr, copied to warden's log */
+    struct exchange_list pending;   /* POSTed requests waiting for their responses */
+    struct exchange *stream;        /* the client's GET stream, when open */
+    struct evbuffer *backlog;       /* server messages waiting for a stream to carry them */
+    struct event *idle_timer;
+    double started;                 /* CLOCK_MONOTONIC seconds */
+    bool ending;                    /* killed or exited; waits to be reaped */
+    TAILQ_ENTRY(child_session) link;
+};
+TAILQ_HEAD(child_list, child_session);
+
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
@@ -67,6 +87,13 @@ struct server_rt {
     socklen_t addr_len;
     struct policy_set *policies;  /* NULL: no policy, everything allowed */
     struct upstream_pool pool;
+    /* stdio servers only */
+    struct child_list children;       /* live sessions */
+    struct child_list ending;         /* killed or exited, not yet reaped */
+    struct exchange_list spawn_waiting; /* initialize requests waiting out a restart back-off */
+    struct event *spawn_timer;
+    unsigned crashes;                 /* children that died young, in a row */
+    double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
 };
 
 /* How an answer is framed toward the client. */
@@ -89,14 +116,19 @@ struct exchange {
     struct server_rt *server;
     struct upstream_conn *up;
     struct evbuffer *request;     /* the re-framed request for the upstream (owned, reused) */
-    TAILQ_ENTRY(exchange) wait_link;
+    TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a child's pending list or spawn_waiting */
     bool waiting;                 /* in the pool's waiting list */
+    struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    bool child_pending;           /* in child->pending or server->spawn_waiting */
+    bool spawn_wait;              /* in server->spawn_waiting */
     bool active;
     unsigned method;              /* HTTP method (enum http_method) */
     bool has_id;                  /* a JSON-RPC request: failures answer its id */
     char *id_text;                /* owned copy of the id's original text */
     size_t id_len;
     bool filter_list;             /* a tools/list whose answer a policy filters */
+    char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
+    size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
@@ -153,6 +185,7 @@ struct worker {
     struct event *reaper;
     struct event *stop_event;         /* made active from another thread to stop */
     struct event *grace_timer;
+    struct event *sigchld;            /* worker 0 with stdio servers: children exited */
     bool stopping;
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */

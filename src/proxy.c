@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "reply.h"
 #include "sse.h"
+#include "stdio_server.h"
 #include "upstream.h"
 
 /* Past this much unsent output, warden stops reading the upstream. */
@@ -229,9 +230,21 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         ex->has_id = msg.kind == RPC_REQUEST;
     }
     bool done = apply_policies(c, &msg);
+    enum rpc_kind kind = msg.kind;
+    bool is_initialize = msg.method && strcmp(msg.method, "initialize") == 0;
     rpc_msg_clear(&msg);
     if (done) {
         answered(c);
+        return;
+    }
+    if (ex->server->conf->command) {
+        if (!(ex->body = malloc(c->body_len ? c->body_len : 1))) {
+            refuse_http(c, 503, "out of memory");
+            return;
+        }
+        memcpy(ex->body, c->body, c->body_len);
+        ex->body_len = c->body_len;
+        stdio_server_post(ex, kind, is_initialize);
         return;
     }
     build_request(ex, h, query, qlen, c->body, c->body_len);
@@ -304,6 +317,13 @@ void proxy_handle(struct client_conn *c)
         return;
     case HTTP_GET:
     case HTTP_DELETE:
+        if (ex->server->conf->command) {
+            if (h->method == HTTP_GET)
+                stdio_server_get(ex);
+            else
+                stdio_server_delete(ex);
+            return;
+        }
         build_request(ex, h, q, qlen, NULL, 0);
         upstream_start(ex);
         return;
@@ -525,16 +545,72 @@ void proxy_upstream_done(struct exchange *ex)
     client_finish_exchange(c);
 }
 
+void proxy_server_error_text(const struct server_rt *s, const char *what, char *out, size_t outlen)
+{
+    const struct server_conf *sc = s->conf;
+    const char *where = sc->url ? sc->url : sc->command[0];
+    if (sc->name[0])
+        snprintf(out, outlen, "warden: upstream server '%s' (%s) %s", sc->name, where, what);
+    else
+        snprintf(out, outlen, "warden: upstream server %s %s", where, what);
+}
+
+void proxy_stream_start(struct exchange *ex, const char *session_id)
+{
+    struct client_conn *c = ex->client;
+    if (ex->head_sent)
+        return;
+    bool client_11 = c->reader.head.http_major == 1 && c->reader.head.http_minor >= 1;
+    ex->framing = client_11 ? FRAME_CHUNKED : FRAME_CLOSE;
+    ex->body_kind = BODY_SSE;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                             "Mcp-Session-Id: %s\r\n", session_id);
+    finish_head(ex, out, 0);
+    ex->head_sent = true;
+}
+
+void proxy_stream_message(struct exchange *ex, const char *json, size_t len)
+{
+    char *filtered = NULL;
+    if (ex->has_id && !ex->answered_id) {
+        const char *id;
+        size_t id_len;
+        if (rpc_find_id(json, len, &id, &id_len) && rpc_id_equal(id, id_len, ex->id_text, ex->id_len)) {
+            ex->answered_id = true;
+            if (ex->filter_list && (filtered = filter_list_response(ex, json, len))) {
+                json = filtered;
+                len = strlen(filtered);
+            }
+        }
+    }
+    struct evbuffer *out = bufferevent_get_output(ex->client->bev);
+    size_t event_len = len + 23;   /* "event: message\ndata: " + "\n\n" */
+    if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add_printf(out, "%zx\r\n", event_len);
+    evbuffer_add(out, "event: message\ndata: ", 21);
+    evbuffer_add(out, json, len);
+    evbuffer_add(out, "\n\n", 2);
+    if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(out, "\r\n", 2);
+    free(filtered);
+}
+
+void proxy_stream_end(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    else
+        c->keep_alive = false;
+    client_finish_exchange(c);
+}
+
 void proxy_upstream_failed(struct exchange *ex, const char *what)
 {
     struct client_conn *c = ex->client;
-    const struct server_conf *sc = ex->server->conf;
     char msg[512];
-    const char *where = sc->url ? sc->url : sc->command[0];
-    if (sc->name[0])
-        snprintf(msg, sizeof msg, "warden: upstream server '%s' (%s) %s", sc->name, where, what);
-    else
-        snprintf(msg, sizeof msg, "warden: upstream server %s %s", where, what);
+    proxy_server_error_text(ex->server, what, msg, sizeof msg);
     log_warn("%s (request from %s)", msg, c->addr);
     if (!ex->head_sent) {
         /* A JSON-RPC error for the request's own id reaches the model; any
@@ -570,7 +646,10 @@ void proxy_upstream_failed(struct exchange *ex, const char *what)
 
 void proxy_abort(struct exchange *ex)
 {
-    upstream_cancel(ex);
+    if (ex->server && ex->server->conf->command)
+        stdio_server_cancel(ex);
+    else
+        upstream_cancel(ex);
     ex->active = false;
 }
 
@@ -580,7 +659,7 @@ void proxy_stopping(struct client_conn *c)
     c->keep_alive = false;
     if (ex->method == HTTP_GET && ex->head_sent && ex->framing == FRAME_CHUNKED) {
         /* A server's event stream has no end of its own; the client will reconnect elsewhere. */
-        upstream_cancel(ex);
+        proxy_abort(ex);
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
         client_finish_exchange(c);
     }
@@ -595,7 +674,10 @@ void proxy_exchange_reset(struct exchange *ex)
 {
     if (ex->up || ex->waiting)
         upstream_cancel(ex);
+    if (ex->child || ex->child_pending)
+        stdio_server_cancel(ex);
     free(ex->id_text);
+    free(ex->body);
     if (ex->sse_ready)
         sse_free(&ex->sse);
     if (ex->buffered)

@@ -21,6 +21,16 @@ void proxy_resume_upstream(struct client_conn *c);
 /* Frees what the exchange holds and makes it ready for the next request. */
 void proxy_exchange_reset(struct exchange *ex);
 
+/* For answers warden streams itself (stdio servers): starts a text/event-stream
+ * answer, sends one JSON-RPC message as an event (the response to the
+ * exchange's request is filtered like any tools/list answer), and ends it. */
+void proxy_stream_start(struct exchange *ex, const char *session_id);
+void proxy_stream_message(struct exchange *ex, const char *json, size_t len);
+void proxy_stream_end(struct exchange *ex);
+
+/* The text of the JSON-RPC error warden gives for a failed server, naming it. */
+void proxy_server_error_text(const struct server_rt *s, const char *what, char *out, size_t outlen);
+
 /* Called by upstream.c as the response arrives. */
 int proxy_upstream_head(struct exchange *ex, const struct http_head *head);
 int proxy_upstream_body(struct exchange *ex, const char *at, size_t len);

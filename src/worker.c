@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include <netdb.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "proxy.h"
+#include "stdio_server.h"
 #include "upstream.h"
 
 /* Idle upstream connections close before a Node.js server's 5 s keep-alive
@@ -94,6 +96,15 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(w->base, NULL);
 }
 
+static void on_sigchld(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    for (size_t i = 0; i < w->nservers; i++)
+        if (w->servers[i].conf->command)
+            stdio_server_reap(&w->servers[i]);
+}
+
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -177,6 +188,19 @@ int worker_init(struct worker *w, int index, const struct config *cfg, struct po
         s->conf = &cfg->servers[i];
         s->policies = policies[i];
         upstream_pool_init(&s->pool, w, s);
+        if (s->conf->command) {
+            if (stdio_server_init(s, w) < 0) {
+                snprintf(err, errlen, "out of memory");
+                return -1;
+            }
+            if (!w->sigchld) {
+                w->sigchld = evsignal_new(w->base, SIGCHLD, on_sigchld, w);
+                if (!w->sigchld || evsignal_add(w->sigchld, NULL) < 0) {
+                    snprintf(err, errlen, "cannot watch child processes");
+                    return -1;
+                }
+            }
+        }
         if (s->conf->url && resolve(s->conf->host, s->conf->port, &s->addr, &s->addr_len, err, errlen,
                                     s->conf->url) < 0)
             return -1;
@@ -216,9 +240,14 @@ void worker_free(struct worker *w)
     struct client_conn *c, *next;
     TAILQ_FOREACH_SAFE(c, &w->clients, link, next)
         client_close(c);
-    for (size_t i = 0; i < w->nservers; i++)
+    for (size_t i = 0; i < w->nservers; i++) {
         upstream_pool_close_idle(&w->servers[i].pool);
+        if (w->servers[i].conf->command)
+            stdio_server_stop(&w->servers[i]);
+    }
     on_reap(-1, 0, w);
+    if (w->sigchld)
+        event_free(w->sigchld);
     if (w->listener)
         evconnlistener_free(w->listener);
     free(w->servers);
