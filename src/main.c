@@ -10,13 +10,14 @@
 #include "config.h"
 #include "log.h"
 #include "policy.h"
+#include "reload.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
 struct app {
     struct config cfg;
-    struct policy_set **policies;   /* one per server; NULL entries mean no policy */
     struct rate_store *rates;
+    struct reloader *reloader;
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -37,39 +38,13 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
         worker_request_stop(&app->workers[i]);
 }
 
-/* Loads each server's policies; on failure prints every problem and returns -1. */
-static int load_policies(struct app *app)
-{
-    app->policies = calloc(app->cfg.nservers, sizeof *app->policies);
-    if (!app->policies)
-        return -1;
-    for (size_t i = 0; i < app->cfg.nservers; i++) {
-        const struct server_conf *sc = &app->cfg.servers[i];
-        if (sc->npolicies == 0)
-            continue;
-        char err[4096];
-        app->policies[i] = policy_set_load((const char *const *)sc->policies, sc->npolicies, err, sizeof err);
-        if (!app->policies[i]) {
-            fprintf(stderr, "warden: %s", err);
-            if (err[0] && err[strlen(err) - 1] != '\n')
-                fputc('\n', stderr);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 static void app_free(struct app *app)
 {
+    reloader_free(app->reloader);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
     free(app->threads);
-    if (app->policies)
-        for (size_t i = 0; i < app->cfg.nservers; i++)
-            if (app->policies[i])
-                policy_set_free(app->policies[i]);
-    free(app->policies);
     if (app->rates)
         rate_store_free(app->rates);
     config_free(&app->cfg);
@@ -91,7 +66,7 @@ int main(int argc, char **argv)
         return policy_check_main(argc - 1, argv + 1);
 
     struct app app = {0};
-    char err[1024];
+    char err[8192];
     int rc = config_from_args(argc - 1, argv + 1, &app.cfg, err, sizeof err);
     if (rc == 1) {
         config_free(&app.cfg);
@@ -107,7 +82,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() < 0 || load_policies(&app) < 0 || !(app.rates = rate_store_new())) {
+    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new())) {
         app_free(&app);
         return 2;
     }
@@ -126,12 +101,19 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 0; i < app.nworkers; i++) {
-        if (worker_init(&app.workers[i], i, &app.cfg, app.policies, app.rates, err, sizeof err) < 0) {
+        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, err, sizeof err) == 0 &&
+                 reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
+        if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
             app_free(&app);
             return 2;
         }
+    }
+    if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err))) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
     }
     struct event *sigterm = evsignal_new(app.workers[0].base, SIGTERM, on_stop_signal, &app);
     struct event *sigint = evsignal_new(app.workers[0].base, SIGINT, on_stop_signal, &app);

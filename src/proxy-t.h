@@ -80,12 +80,21 @@ struct child_session {
 };
 TAILQ_HEAD(child_list, child_session);
 
+/* One generation of a server's policies in one worker. A reload swaps in a
+ * new one; exchanges that started on the old one keep it alive (refs) until
+ * they end, so calls in flight finish on the policies they started with. */
+struct policy_gen {
+    struct policy_set *set;       /* owned */
+    unsigned refs;                /* the server runtime's, plus one per exchange using it */
+    unsigned long number;
+};
+
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
-    struct policy_set *policies;  /* NULL: no policy, everything allowed */
+    struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
     struct upstream_pool pool;
     /* stdio servers only */
     struct child_list children;       /* live sessions */
@@ -114,6 +123,7 @@ enum body_kind {
 struct exchange {
     struct client_conn *client;
     struct server_rt *server;
+    struct policy_gen *gen;       /* the policies this exchange decides with (a reference) */
     struct upstream_conn *up;
     struct evbuffer *request;     /* the re-framed request for the upstream (owned, reused) */
     TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a child's pending list or spawn_waiting */
@@ -186,6 +196,8 @@ struct worker {
     struct event *stop_event;         /* made active from another thread to stop */
     struct event *grace_timer;
     struct event *sigchld;            /* worker 0 with stdio servers: children exited */
+    struct event *reload_event;       /* made active from worker 0 to load a new generation */
+    _Atomic unsigned long reload_to;  /* the generation number to load */
     bool stopping;
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */

@@ -12,6 +12,7 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "policy.h"
+#include "reload.h"
 #include "reply.h"
 #include "sse.h"
 #include "stdio_server.h"
@@ -185,9 +186,11 @@ static void answer_refusal(struct client_conn *c, const struct rpc_msg *msg, con
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
 {
     struct exchange *ex = &c->ex;
-    struct policy_set *ps = ex->server->policies;
-    if (!ps || msg->kind != RPC_REQUEST)
+    if (!ex->server->gen || msg->kind != RPC_REQUEST)
         return false;
+    ex->gen = ex->server->gen;
+    ex->gen->refs++;
+    struct policy_set *ps = ex->gen->set;
     if (msg->tool) {
         struct call_ctx ctx;
         fill_call_ctx(ex, &ctx);
@@ -377,7 +380,7 @@ static char *filter_list_response(struct exchange *ex, const char *json, size_t 
     char *out = NULL;
     struct call_ctx ctx;
     fill_call_ctx(ex, &ctx);
-    if (cJSON_IsObject(result) && policy_filter_list(ex->server->policies, result, &ctx))
+    if (cJSON_IsObject(result) && policy_filter_list(ex->gen->set, result, &ctx))
         out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return out;
@@ -676,6 +679,8 @@ void proxy_exchange_reset(struct exchange *ex)
         upstream_cancel(ex);
     if (ex->child || ex->child_pending)
         stdio_server_cancel(ex);
+    if (ex->gen)
+        policy_gen_release(ex->gen);
     free(ex->id_text);
     free(ex->body);
     if (ex->sse_ready)

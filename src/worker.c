@@ -10,6 +10,7 @@
 #include "http.h"
 #include "log.h"
 #include "proxy.h"
+#include "reload.h"
 #include "stdio_server.h"
 #include "upstream.h"
 
@@ -144,8 +145,8 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_active(w->reaper, 0, 0);
 }
 
-int worker_init(struct worker *w, int index, const struct config *cfg, struct policy_set *const *policies,
-                struct rate_store *rates, char *err, size_t errlen)
+int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates, char *err,
+                size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
@@ -163,7 +164,8 @@ int worker_init(struct worker *w, int index, const struct config *cfg, struct po
     w->reaper = event_new(w->base, -1, 0, on_reap, w);
     w->stop_event = event_new(w->base, -1, 0, on_stop, w);
     w->grace_timer = evtimer_new(w->base, on_grace_over, w);
-    if (!w->reaper || !w->stop_event || !w->grace_timer) {
+    w->reload_event = event_new(w->base, -1, 0, reload_on_event, w);
+    if (!w->reaper || !w->stop_event || !w->grace_timer || !w->reload_event) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -186,7 +188,6 @@ int worker_init(struct worker *w, int index, const struct config *cfg, struct po
     for (size_t i = 0; i < cfg->nservers; i++) {
         struct server_rt *s = &w->servers[i];
         s->conf = &cfg->servers[i];
-        s->policies = policies[i];
         upstream_pool_init(&s->pool, w, s);
         if (s->conf->command) {
             if (stdio_server_init(s, w) < 0) {
@@ -246,6 +247,11 @@ void worker_free(struct worker *w)
             stdio_server_stop(&w->servers[i]);
     }
     on_reap(-1, 0, w);
+    for (size_t i = 0; i < w->nservers; i++)
+        if (w->servers[i].gen)
+            policy_gen_release(w->servers[i].gen);
+    if (w->reload_event)
+        event_free(w->reload_event);
     if (w->sigchld)
         event_free(w->sigchld);
     if (w->listener)

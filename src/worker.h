@@ -6,10 +6,10 @@
 #include "proxy-t.h"
 
 /* Sets up worker `index` for cfg: its event base, timers, server runtimes
- * (sharing `policies[i]` for server i) and a listening socket bound with
+ * (without policies: reload.c loads them) and a listening socket bound with
  * SO_REUSEPORT. Returns 0, or -1 with a message in err. */
-int worker_init(struct worker *w, int index, const struct config *cfg, struct policy_set *const *policies,
-                struct rate_store *rates, char *err, size_t errlen);
+int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates, char *err,
+                size_t errlen);
 
 /* Runs the loop until the worker has stopped. */
 void worker_run(struct worker *w);

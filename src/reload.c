@@ -1,0 +1,275 @@
+#include "reload.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+#include "log.h"
+#include "policy.h"
+
+/* Editors write a file in several steps; one reload follows the last of them. */
+#define RELOAD_DEBOUNCE_MS 100
+
+struct watched_dir {
+    int wd;
+    char *path;
+};
+
+struct reloader {
+    struct worker *workers;
+    int nworkers;
+    struct event *sighup;
+    int inotify_fd;
+    struct event *inotify_ev;
+    struct event *debounce;
+    struct watched_dir *dirs;
+    size_t ndirs;
+    unsigned long generation;
+};
+
+void policy_gen_release(struct policy_gen *g)
+{
+    if (--g->refs == 0) {
+        policy_set_free(g->set);
+        free(g);
+    }
+}
+
+int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t errlen)
+{
+    struct policy_gen **fresh = calloc(w->nservers ? w->nservers : 1, sizeof *fresh);
+    if (!fresh) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t used = 0;
+    err[0] = '\0';
+    bool failed = false;
+    for (size_t i = 0; i < w->nservers; i++) {
+        const struct server_conf *sc = w->servers[i].conf;
+        if (sc->npolicies == 0)
+            continue;
+        char one[4096];
+        struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, one, sizeof one);
+        if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
+            *fresh[i] = (struct policy_gen){.set = set, .refs = 1, .number = number};
+            continue;
+        }
+        if (set) {
+            policy_set_free(set);
+            snprintf(one, sizeof one, "out of memory");
+        }
+        failed = true;
+        int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", one);
+        if (n > 0 && (size_t)n < errlen - used)
+            used += (size_t)n;
+    }
+    if (failed) {
+        for (size_t i = 0; i < w->nservers; i++)
+            if (fresh[i])
+                policy_gen_release(fresh[i]);
+        free(fresh);
+        return -1;
+    }
+    for (size_t i = 0; i < w->nservers; i++) {
+        struct policy_gen *old = w->servers[i].gen;
+        w->servers[i].gen = fresh[i];
+        if (old)
+            policy_gen_release(old);
+    }
+    free(fresh);
+    return 0;
+}
+
+void reload_on_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    char err[8192];
+    unsigned long number = w->reload_to;
+    if (reload_load_worker(w, number, err, sizeof err) < 0)
+        log_error("worker %d: policies of generation %lu failed to load; the previous ones stay in force:\n%s",
+                  w->index, number, err);
+}
+
+/* Builds the next generation on worker 0 (which validates it), and only when
+ * it loaded hands the same files to the other workers. */
+static void reload_all(struct reloader *r, const char *why)
+{
+    unsigned long number = r->generation + 1;
+    char err[8192];
+    if (reload_load_worker(&r->workers[0], number, err, sizeof err) < 0) {
+        log_error("policy reload (%s) failed; generation %lu stays in force:\n%s", why, r->generation, err);
+        return;
+    }
+    r->generation = number;
+    for (int i = 1; i < r->nworkers; i++) {
+        r->workers[i].reload_to = number;
+        event_active(r->workers[i].reload_event, 0, 0);
+    }
+    log_info("policies reloaded (%s): generation %lu in force", why, number);
+}
+
+static void on_sighup(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    reload_all(arg, "SIGHUP");
+}
+
+static void on_debounce(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    reload_all(arg, "a policy file changed");
+}
+
+/* The directory part of a path, as inotify needs it. */
+static void dir_of(const char *file, char *dir, size_t dirlen)
+{
+    const char *slash = strrchr(file, '/');
+    if (!slash)
+        snprintf(dir, dirlen, ".");
+    else if (slash == file)
+        snprintf(dir, dirlen, "/");
+    else
+        snprintf(dir, dirlen, "%.*s", (int)(slash - file), file);
+}
+
+/* True when `name` in the watched directory `dir` is one of the policy files. */
+static bool is_policy_file(const struct reloader *r, const char *dir, const char *name)
+{
+    const struct config *cfg = r->workers[0].cfg;
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
+            const char *p = cfg->servers[i].policies[j];
+            const char *slash = strrchr(p, '/');
+            char pdir[PATH_MAX];
+            dir_of(p, pdir, sizeof pdir);
+            if (strcmp(slash ? slash + 1 : p, name) == 0 && strcmp(pdir, dir) == 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct reloader *r = arg;
+    char buf[16 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
+    bool relevant = false;
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n <= 0)
+            break;
+        for (char *p = buf; p < buf + n;) {
+            const struct inotify_event *ev = (const struct inotify_event *)p;
+            if (ev->len) {
+                for (size_t i = 0; i < r->ndirs; i++)
+                    if (r->dirs[i].wd == ev->wd && is_policy_file(r, r->dirs[i].path, ev->name))
+                        relevant = true;
+            }
+            p += sizeof *ev + ev->len;
+        }
+    }
+    if (relevant) {
+        struct timeval tv = {.tv_sec = 0, .tv_usec = RELOAD_DEBOUNCE_MS * 1000};
+        evtimer_add(r->debounce, &tv);
+    }
+}
+
+/* Watches the directory of one policy file (once per directory). */
+static int watch_dir_of(struct reloader *r, const char *file, char *err, size_t errlen)
+{
+    char dir[PATH_MAX];
+    dir_of(file, dir, sizeof dir);
+    for (size_t i = 0; i < r->ndirs; i++)
+        if (strcmp(r->dirs[i].path, dir) == 0)
+            return 0;
+    int wd = inotify_add_watch(r->inotify_fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE | IN_MODIFY);
+    if (wd < 0) {
+        snprintf(err, errlen, "cannot watch %s for policy changes: %s", dir, strerror(errno));
+        return -1;
+    }
+    struct watched_dir *dirs = realloc(r->dirs, (r->ndirs + 1) * sizeof *dirs);
+    char *copy = strdup(dir);
+    if (!dirs || !copy) {
+        free(copy);
+        if (dirs)
+            r->dirs = dirs;
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    r->dirs = dirs;
+    r->dirs[r->ndirs++] = (struct watched_dir){.wd = wd, .path = copy};
+    return 0;
+}
+
+struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, size_t errlen)
+{
+    struct reloader *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->workers = workers;
+    r->nworkers = nworkers;
+    r->generation = 1;   /* main loaded generation 1 before the loops started */
+    r->inotify_fd = -1;
+    struct event_base *base = workers[0].base;
+    r->sighup = evsignal_new(base, SIGHUP, on_sighup, r);
+    r->debounce = evtimer_new(base, on_debounce, r);
+    if (!r->sighup || !r->debounce || evsignal_add(r->sighup, NULL) < 0) {
+        snprintf(err, errlen, "cannot watch SIGHUP");
+        reloader_free(r);
+        return NULL;
+    }
+    const struct config *cfg = workers[0].cfg;
+    size_t nfiles = 0;
+    for (size_t i = 0; i < cfg->nservers; i++)
+        nfiles += cfg->servers[i].npolicies;
+    if (nfiles == 0)
+        return r;
+    r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->inotify_fd < 0) {
+        snprintf(err, errlen, "cannot watch policy files: %s", strerror(errno));
+        reloader_free(r);
+        return NULL;
+    }
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
+            if (watch_dir_of(r, cfg->servers[i].policies[j], err, errlen) < 0) {
+                reloader_free(r);
+                return NULL;
+            }
+        }
+    }
+    r->inotify_ev = event_new(base, r->inotify_fd, EV_READ | EV_PERSIST, on_inotify, r);
+    if (!r->inotify_ev || event_add(r->inotify_ev, NULL) < 0) {
+        snprintf(err, errlen, "cannot watch policy files");
+        reloader_free(r);
+        return NULL;
+    }
+    return r;
+}
+
+void reloader_free(struct reloader *r)
+{
+    if (!r)
+        return;
+    if (r->sighup)
+        event_free(r->sighup);
+    if (r->debounce)
+        event_free(r->debounce);
+    if (r->inotify_ev)
+        event_free(r->inotify_ev);
+    if (r->inotify_fd >= 0)
+        close(r->inotify_fd);
+    for (size_t i = 0; i < r->ndirs; i++)
+        free(r->dirs[i].path);
+    free(r->dirs);
+    free(r);
+}

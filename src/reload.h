@@ -1,0 +1,26 @@
+/* reload.c: policies while warden runs: loading a generation for a worker,
+ * swapping it in at once, and reloading on SIGHUP or when a policy file
+ * changes (inotify on its directory, so saves by rename are seen), with the
+ * old generation kept whenever the new one fails to load. */
+#ifndef WARDEN_RELOAD_H
+#define WARDEN_RELOAD_H
+#include <stddef.h>
+#include "proxy-t.h"
+
+/* Loads generation `number` of every server's policies for worker w and,
+ * only if all load, swaps them in. Returns 0, or -1 with every problem in
+ * err (the old generation stays in force). Runs on the worker's thread (or
+ * before the worker runs): Lua states belong to one thread. */
+int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t errlen);
+
+/* Drops one reference; the generation is freed with its last. */
+void policy_gen_release(struct policy_gen *g);
+
+/* The worker's reload_event callback: loads w->reload_to. */
+void reload_on_event(evutil_socket_t fd, short what, void *arg);
+
+/* Watches for SIGHUP and policy file changes on workers[0]'s loop and
+ * reloads all workers. Returns NULL with a message in err on failure. */
+struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, size_t errlen);
+void reloader_free(struct reloader *r);
+#endif
