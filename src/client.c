@@ -239,25 +239,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     (void)socklen;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct client_conn *c = calloc(1, sizeof *c);
-    struct bufferevent *bev = c ? bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
-    if (!c || !bev || !timer) {
-        log_error("out of memory accepting a connection");
-        if (bev)
-            bufferevent_free(bev);
-        else
-            evutil_closesocket(fd);
-        if (timer)
-            event_free(timer);
-        free(c);
-        return;
-    }
-    c->worker = w;
-    c->bev = bev;
-    c->timer = timer;
-    c->ex.client = c;
-    char ip[INET6_ADDRSTRLEN] = "?";
+    char ip[INET6_ADDRSTRLEN] = "?", addr[64];
     unsigned port = 0;
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
@@ -268,7 +250,31 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof ip);
         port = ntohs(in6->sin6_port);
     }
-    snprintf(c->addr, sizeof c->addr, "%s:%u", ip, port);
+    snprintf(addr, sizeof addr, "%s:%u", ip, port);
+    struct bufferevent *bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev) {
+        log_error("out of memory accepting a connection");
+        evutil_closesocket(fd);
+        return;
+    }
+    if (!client_attach(w, bev, addr))
+        log_error("out of memory accepting a connection");
+}
+
+struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr)
+{
+    struct client_conn *c = calloc(1, sizeof *c);
+    struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
+    if (!c || !timer) {
+        bufferevent_free(bev);
+        free(c);
+        return NULL;
+    }
+    c->worker = w;
+    c->bev = bev;
+    c->timer = timer;
+    c->ex.client = c;
+    snprintf(c->addr, sizeof c->addr, "%s", addr);
     const struct limits_conf *lim = &w->cfg->limits;
     http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
@@ -278,6 +284,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
     TAILQ_INSERT_TAIL(&w->clients, c, link);
     w->nclients++;
     set_state(c, CLIENT_IDLE);
+    return c;
 }
 
 void client_finish_exchange(struct client_conn *c)

@@ -9,6 +9,11 @@
 /* Takes an accepted socket; the worker owns the connection from here on. */
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int socklen);
 
+/* Serves HTTP on an already made bufferevent (one end of a pair, for the
+ * stdio bridge); `addr` names the peer in logs. Takes ownership of bev;
+ * returns NULL when out of memory (bev is freed). */
+struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr);
+
 /* The answer to the current request is fully in the output buffer: read the
  * next request (pipelined bytes first), or close if the request said so. */
 void client_finish_exchange(struct client_conn *c);

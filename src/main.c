@@ -11,6 +11,7 @@
 #include "log.h"
 #include "policy.h"
 #include "reload.h"
+#include "stdio_client.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
@@ -18,6 +19,7 @@ struct app {
     struct config cfg;
     struct rate_store *rates;
     struct reloader *reloader;
+    struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -29,18 +31,26 @@ static void *worker_thread(void *arg)
     return NULL;
 }
 
+/* Stops every worker: from a signal, or when the stdio client has gone. */
+static void stop_all(void *arg)
+{
+    struct app *app = arg;
+    for (int i = 0; i < app->nworkers; i++)
+        worker_request_stop(&app->workers[i]);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
     struct app *app = arg;
     log_info("received %s: finishing requests in flight, then stopping", sig == SIGINT ? "SIGINT" : "SIGTERM");
-    for (int i = 0; i < app->nworkers; i++)
-        worker_request_stop(&app->workers[i]);
+    stop_all(app);
 }
 
 static void app_free(struct app *app)
 {
     reloader_free(app->reloader);
+    stdio_bridge_free(app->bridge);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
@@ -87,6 +97,8 @@ int main(int argc, char **argv)
         return 2;
     }
     app.nworkers = app.cfg.workers > 0 ? app.cfg.workers : 1;
+    if (app.cfg.stdio)
+        app.nworkers = 1;   /* one client, one loop */
     for (size_t i = 0; i < app.cfg.nservers; i++) {
         if (app.cfg.servers[i].command && app.nworkers > 1) {
             /* A stdio session lives in one child owned by one event loop. */
@@ -122,7 +134,13 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    announce(&app.cfg);
+    if (app.cfg.stdio && !(app.bridge = stdio_bridge_new(&app.workers[0], stop_all, &app, err, sizeof err))) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    if (!app.cfg.stdio)
+        announce(&app.cfg);
     int started = 1;
     for (int i = 1; i < app.nworkers; i++, started++) {
         if (pthread_create(&app.threads[i], NULL, worker_thread, &app.workers[i]) != 0) {
@@ -131,8 +149,7 @@ int main(int argc, char **argv)
         }
     }
     if (started < app.nworkers)
-        for (int i = 0; i < app.nworkers; i++)
-            worker_request_stop(&app.workers[i]);
+        stop_all(&app);
     worker_run(&app.workers[0]);
     for (int i = 1; i < started; i++)
         pthread_join(app.threads[i], NULL);
