@@ -1,0 +1,50 @@
+/* libFuzzer harness for the strict JSON-RPC reader (src/jsonrpc.c). Whatever
+ * it accepts must be unambiguous: no object in the tree has two members with
+ * the same key (after escapes), the id it reports is the id the text holds,
+ * and every string is free of NUL. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "jsonrpc.h"
+
+/* Walks the tree cJSON built, checking that no object repeats a key. */
+static void check_tree(const cJSON *node, int depth)
+{
+    if (depth > 200)
+        abort();
+    for (const cJSON *a = node ? node->child : NULL; a; a = a->next) {
+        if (cJSON_IsObject(node))
+            for (const cJSON *b = a->next; b; b = b->next)
+                if (strcmp(a->string, b->string) == 0)
+                    abort();
+        check_tree(a, depth + 1);
+    }
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    const char *body = (const char *)data;
+    struct rpc_msg msg;
+    struct rpc_error err;
+    struct rpc_limits lim = {0};
+    if (rpc_parse(body, size, &lim, &msg, &err) < 0) {
+        if (err.code != RPC_PARSE_ERROR && err.code != RPC_INVALID_REQUEST && err.code != RPC_INVALID_PARAMS)
+            abort();
+        return 0;
+    }
+    check_tree(msg.root, 0);
+    if (msg.id_text) {
+        if (msg.id_text < body || msg.id_text + msg.id_len > body + size)
+            abort();
+        const char *id;
+        size_t id_len;
+        if (!rpc_find_id(body, size, &id, &id_len) || id != msg.id_text || id_len != msg.id_len)
+            abort();
+        if (!rpc_id_equal(id, id_len, msg.id_text, msg.id_len))
+            abort();
+    }
+    if (msg.kind != RPC_RESPONSE && !msg.method)
+        abort();
+    rpc_msg_clear(&msg);
+    return 0;
+}
