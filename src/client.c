@@ -62,6 +62,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         client_close(c);
         return;
     }
+    if (c->state == CLIENT_BUSY) {
+        proxy_wait_timeout(c);
+        return;
+    }
     refuse(c, 408, c->state == CLIENT_HEAD ? "the request head took too long" : "the request body took too long");
 }
 

@@ -668,6 +668,15 @@ void proxy_stopping(struct client_conn *c)
     }
 }
 
+void proxy_wait_timeout(struct client_conn *c)
+{
+    struct exchange *ex = &c->ex;
+    if (!ex->waiting)
+        return;
+    upstream_cancel(ex);
+    proxy_upstream_failed(ex, "had no free connection in time (max_connections reached)");
+}
+
 void proxy_resume_upstream(struct client_conn *c)
 {
     upstream_resume(&c->ex);

@@ -15,6 +15,9 @@ void proxy_abort(struct exchange *ex);
 /* Warden is stopping: end event streams now, let other requests finish. */
 void proxy_stopping(struct client_conn *c);
 
+/* The exchange waited too long for a free upstream connection. */
+void proxy_wait_timeout(struct client_conn *c);
+
 /* The client has taken our output: read the upstream again. */
 void proxy_resume_upstream(struct client_conn *c);
 

@@ -82,6 +82,8 @@ static const struct http_reader_ops response_ops = {resp_on_head, resp_on_body, 
 /* Puts the connection to use for ex: writes the request and waits for the answer. */
 static void attach(struct upstream_conn *u, struct exchange *ex)
 {
+    if (ex->waiting)
+        evtimer_del(ex->client->timer);
     u->ex = ex;
     ex->up = u;
     ex->waiting = false;
@@ -284,8 +286,11 @@ void upstream_start(struct exchange *ex)
         open_for(pool, ex);
         return;
     }
+    /* Every connection is busy: wait for one, but no longer than a connect would take. */
     ex->waiting = true;
     TAILQ_INSERT_TAIL(&pool->waiting, ex, wait_link);
+    struct timeval tv = tv_ms(ex->server->conf->connect_timeout_ms);
+    evtimer_add(ex->client->timer, &tv);
 }
 
 /* Closes a connection: taken out of the pool, freed by the reaper. A waiting
@@ -311,6 +316,7 @@ static void upstream_close(struct upstream_conn *u)
     struct exchange *next = TAILQ_FIRST(&pool->waiting);
     if (next && !pool->worker->stopping && pool->open < pool->server->conf->max_connections) {
         TAILQ_REMOVE(&pool->waiting, next, wait_link);
+        evtimer_del(next->client->timer);
         next->waiting = false;
         open_for(pool, next);
     }
