@@ -102,6 +102,7 @@ static int req_on_head(void *owner)
             return -1;
         }
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+        client_flush(c);
     }
     return 0;
 }
@@ -219,15 +220,47 @@ static void on_read(struct bufferevent *bev, void *arg)
     client_process_input(arg);
 }
 
-static void on_write(struct bufferevent *bev, void *arg)
+/* The output went below the low watermark (or out): let the upstream send
+ * more, and close if that was the last answer. */
+static void output_drained(struct client_conn *c)
 {
-    struct client_conn *c = arg;
     if (c->upstream_paused) {
         c->upstream_paused = false;
         proxy_resume_upstream(c);
     }
-    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         client_close(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct client_conn *c = arg;
+    /* Back to optimistic writes (client_flush) once the socket has taken everything. */
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && bufferevent_getfd(bev) >= 0)
+        bufferevent_disable(bev, EV_WRITE);
+    output_drained(c);
+}
+
+void client_flush(struct client_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->dead || evbuffer_get_length(out) == 0 || (bufferevent_get_enabled(c->bev) & EV_WRITE))
+        return;
+    /* Write now, in this loop iteration: most answers fit the socket buffer,
+     * and then no write event is ever registered for them. */
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    /* A failed write leaves the bytes in place; the bufferevent then meets the
+     * error and reports it. The bufferevent keeps its output's front frozen
+     * against other writers; we are the one it would have called. */
+    if (fd >= 0) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, fd);
+        evbuffer_freeze(out, 1);
+    }
+    if (evbuffer_get_length(out) > 0 || fd < 0)
+        bufferevent_enable(c->bev, EV_WRITE);
+    else
+        output_drained(c);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -284,7 +317,10 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, CLIENT_OUTPUT_LOW, 0);
-    bufferevent_enable(bev, EV_READ | EV_WRITE);
+    /* Sockets write optimistically (client_flush); a pair has no fd to write to. */
+    if (bufferevent_getfd(bev) >= 0)
+        bufferevent_disable(bev, EV_WRITE);
+    bufferevent_enable(bev, bufferevent_getfd(bev) >= 0 ? EV_READ : EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&w->clients, c, link);
     w->nclients++;
     set_state(c, CLIENT_IDLE);
@@ -294,6 +330,7 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
 void client_finish_exchange(struct client_conn *c)
 {
     proxy_exchange_reset(&c->ex);
+    client_flush(c);
     if (c->dead)
         return;
     if (!c->keep_alive || c->worker->stopping) {
@@ -307,12 +344,16 @@ void client_finish_exchange(struct client_conn *c)
 
 void client_close_when_flushed(struct client_conn *c)
 {
+    if (c->close_when_flushed)
+        return;
     c->close_when_flushed = true;
     c->keep_alive = false;
     evtimer_del(c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         client_close(c);
+    else
+        client_flush(c);
 }
 
 void client_close(struct client_conn *c)

@@ -18,6 +18,10 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
  * next request (pipelined bytes first), or close if the request said so. */
 void client_finish_exchange(struct client_conn *c);
 
+/* Writes what the output holds now, registering for writability only when
+ * the socket cannot take it all. Call after adding to the output. */
+void client_flush(struct client_conn *c);
+
 /* Ends the connection; it is freed later by the worker's reaper. */
 void client_close(struct client_conn *c);
 

@@ -597,6 +597,7 @@ void proxy_stream_message(struct exchange *ex, const char *json, size_t len)
     if (ex->framing == FRAME_CHUNKED)
         evbuffer_add(out, "\r\n", 2);
     free(filtered);
+    client_flush(ex->client);
 }
 
 void proxy_stream_end(struct exchange *ex)

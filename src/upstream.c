@@ -8,6 +8,7 @@
 #include <event2/buffer.h>
 #include "http.h"
 #include "log.h"
+#include "client.h"
 #include "proxy.h"
 #include "worker.h"
 
@@ -17,8 +18,10 @@
 
 static void upstream_close(struct upstream_conn *u);
 static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
+static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in);
 
 static struct timeval tv_ms(unsigned ms)
 {
@@ -89,8 +92,18 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
     ex->waiting = false;
     u->got_bytes = false;
     http_reader_next(&u->reader);
-    bufferevent_enable(u->bev, EV_READ | EV_WRITE);
-    evbuffer_add_buffer(bufferevent_get_output(u->bev), ex->request);
+    struct evbuffer *out = bufferevent_get_output(u->bev);
+    if (u->connected) {
+        /* On an open connection the request is written at once, with no write event unless the socket is full. */
+        bufferevent_disable(u->bev, EV_WRITE);
+        evbuffer_add_buffer(out, ex->request);
+        evbuffer_unfreeze(out, 1);   /* see client_flush */
+        evbuffer_write(out, bufferevent_getfd(u->bev));
+        evbuffer_freeze(out, 1);
+    } else {
+        evbuffer_add_buffer(out, ex->request);
+    }
+    bufferevent_enable(u->bev, evbuffer_get_length(out) ? EV_READ | EV_WRITE : EV_READ);
     arm_timer(u);
 }
 
@@ -115,7 +128,7 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
     u->pool = pool;
     pool->open++;
     http_reader_init(&u->reader, HTTP_RESPONSE, &response_ops, u, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
-    bufferevent_setcb(bev, on_read, NULL, on_event, u);
+    bufferevent_setcb(bev, on_read, on_write, on_event, u);
     attach(u, ex);
     const struct server_rt *s = pool->server;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&s->addr, (int)s->addr_len) < 0) {
@@ -157,6 +170,16 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
     u->got_bytes = true;
     arm_timer(u);
+    struct client_conn *client = u->ex->client;
+    upstream_read_response(u, in);
+    /* Whatever this read produced goes to the client in one write. */
+    client_flush(client);
+}
+
+/* Feeds the response bytes that have arrived to the reader, and ends the
+ * exchange when the response is complete. */
+static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
+{
     while (u->ex && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
@@ -190,6 +213,14 @@ static void on_read(struct bufferevent *bev, void *arg)
         proxy_upstream_done(ex);
         return;
     }
+}
+
+/* The request is out: stop watching for writability until the next one. */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)arg;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)

@@ -156,7 +156,13 @@ int worker_init(struct worker *w, int index, const struct config *cfg, struct ra
     TAILQ_INIT(&w->client_graveyard);
     TAILQ_INIT(&w->upstream_graveyard);
     w->rpc_limits.max_depth = cfg->limits.max_json_depth;
-    w->base = event_base_new();
+    /* The changelist folds an event added and removed in one loop iteration into no syscall. */
+    struct event_config *ec = event_config_new();
+    if (ec)
+        event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    w->base = ec ? event_base_new_with_config(ec) : NULL;
+    if (ec)
+        event_config_free(ec);
     if (!w->base) {
         snprintf(err, errlen, "cannot create an event loop");
         return -1;
