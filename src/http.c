@@ -261,7 +261,7 @@ int http_prescan_request(const char *p, size_t len, size_t max_head, size_t max_
         request_line = false;
         i = end + 1;
     }
-    if (len > max_head + 2) {
+    if (len >= max_head + 2) {
         *status = 431, *why = "request head too large";
         return -1;
     }

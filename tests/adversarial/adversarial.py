@@ -1,0 +1,251 @@
+#!/usr/bin/env python3
+"""Hostile input against warden, end to end.
+
+Raw bytes go over sockets to build/warden in front of a fixture upstream that
+records every request it receives and parses bodies the way most servers do
+(Python's json keeps the LAST duplicate key). For each case warden must answer
+in time with the expected status, and after all of them no forbidden call may
+have reached the upstream as the upstream reads it.
+
+Usage: adversarial.py WARDEN_BIN   (prints "N passed, N failed")
+"""
+import http.server
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FORBIDDEN_TOOLS = {"get_env", "delete_registered_model"}
+PROTECTED_ALIASES = {"champion", "production"}
+
+
+class Recorder(http.server.BaseHTTPRequestHandler):
+    """The upstream: records each body, answers a JSON-RPC result."""
+    protocol_version = "HTTP/1.1"
+    received = []
+    lock = threading.Lock()
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length)
+        with self.lock:
+            self.received.append(body)
+        try:
+            msg = json.loads(body)
+            rid = msg.get("id") if isinstance(msg, dict) else None
+        except ValueError:
+            rid = None
+        out = json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "ok"}]}}).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(out)))
+        self.end_headers()
+        self.wfile.write(out)
+
+
+def forbidden(body):
+    """True when the upstream, parsing like a common server, sees a call warden must stop."""
+    try:
+        msg = json.loads(body)
+    except ValueError:
+        return False
+    msgs = msg if isinstance(msg, list) else [msg]
+    for m in msgs:
+        if not isinstance(m, dict) or m.get("method") != "tools/call":
+            continue
+        params = m.get("params") or {}
+        if not isinstance(params, dict):
+            continue
+        name = params.get("name")
+        args = params.get("arguments") or {}
+        if isinstance(name, str) and name in FORBIDDEN_TOOLS:
+            return True
+        if name == "delete_model_alias" and isinstance(args, dict) and args.get("alias") in PROTECTED_ALIASES:
+            return True
+    return False
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def exchange(port, raw, timeout=5.0):
+    """Sends raw bytes, reads until the server closes or goes quiet; returns the statuses seen and the text."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(raw)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # warden may refuse before reading all of an oversized request
+    s.settimeout(0.6)
+    data = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            chunk = s.recv(65536)
+        except socket.timeout:
+            break
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    s.close()
+    statuses = [int(line.split()[1]) for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    return statuses, data
+
+
+def post(body, headers=None, content_type="application/json", close=True):
+    if isinstance(body, str):
+        body = body.encode()
+    h = {"Host": "127.0.0.1", "Content-Type": content_type, "Accept": "application/json, text/event-stream",
+         "Connection": "close" if close else None}
+    h.update(headers or {})
+    lines = ["POST /mcp HTTP/1.1"] + ["%s: %s" % kv for kv in h.items() if kv[1] is not None]
+    lines.append("Content-Length: %d" % len(body))
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def call(name, args, rid=1, raw_args=None):
+    a = raw_args if raw_args is not None else json.dumps(args)
+    return '{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":%s,"arguments":%s}}' % (rid, json.dumps(name), a)
+
+
+# (name, raw request, expected first status, a substring the answer must contain or None)
+CASES = [
+    # duplicate keys at every level
+    ("dup tool name", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","name":"delete_registered_model","arguments":{}}}'), 400, b"-32700"),
+    ("dup arguments", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_model_alias","arguments":{"alias":"x"},"arguments":{"alias":"champion"}}}'), 400, b"-32700"),
+    ("dup argument value", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_model_alias","arguments":{"alias":"x","alias":"champion"}}}'), 400, b"-32700"),
+    ("dup method", post('{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call","params":{"name":"get_env","arguments":{}}}'), 400, b"-32700"),
+    ("dup params", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo"},"params":{"name":"get_env"}}'), 400, b"-32700"),
+    ("dup key by escape", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","n\\u0061me":"get_env"}}'), 400, b"-32700"),
+    # escapes in names and values
+    ("escaped hidden name", post(call("get_env", {}).replace('"get_env"', '"get\\u005fenv"')), 200, b"Unknown tool"),
+    ("escaped denied name", post(call("delete_registered_model", {}).replace("delete_registered", "delete\\u005fregistered")), 200, b"isError"),
+    ("escaped protected value", post(call("delete_model_alias", {}, raw_args='{"name":"m","alias":"ch\\u0061mpion"}')), 200, b"protected alias"),
+    ("escaped slash method", post('{"jsonrpc":"2.0","id":1,"method":"tools\\/call","params":{"name":"get_env","arguments":{}}}'), 200, b"Unknown tool"),
+    # NUL, invalid UTF-8, surrogates, BOM
+    ("NUL escape in name", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_env\\u0000x","arguments":{}}}'), 400, None),
+    ("raw NUL", post(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_env\x00","arguments":{}}}'), 400, None),
+    ("invalid UTF-8", post(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_env\xff","arguments":{}}}'), 400, None),
+    ("overlong UTF-8", post(b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_env\xc0\xaf","arguments":{}}}'), 400, None),
+    ("lone surrogate", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"get_env\\ud800","arguments":{}}}'), 400, None),
+    ("BOM", post(b'\xef\xbb\xbf' + call("get_env", {}).encode()), 400, None),
+    # batches and several values
+    ("batch", post("[" + call("get_env", {}) + "]"), 400, b"-32600"),
+    ("two values", post(call("echo", {}) + call("get_env", {}, rid=2)), 400, b"-32700"),
+    ("trailing garbage", post(call("get_env", {}) + "x"), 400, b"-32700"),
+    # wrong types for name and arguments
+    ("name array", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":["get_env"],"arguments":{}}}'), 400, None),
+    ("name number", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7,"arguments":{}}}'), 400, None),
+    ("arguments string", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"delete_model_alias","arguments":"alias=champion"}}'), 400, None),
+    ("alias as array", post(call("delete_model_alias", {"name": "m", "alias": ["champion"]})), 200, None),
+    ("id null", post('{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"get_env","arguments":{}}}'), 400, None),
+    ("jsonrpc 1.0", post('{"jsonrpc":"1.0","id":1,"method":"tools/call","params":{"name":"get_env","arguments":{}}}'), 400, None),
+    # content types and charsets
+    ("text/plain", post(call("echo", {}), content_type="text/plain"), 415, None),
+    ("latin1", post(call("echo", {}), content_type="application/json; charset=latin1"), 415, None),
+    ("no content type", post(call("echo", {}), content_type=None), 415, None),
+    ("json utf-8 ok", post(call("echo", {}), content_type="application/json; charset=UTF-8"), 200, None),
+    # HTTP framing
+    ("CL+TE", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, None),
+    ("duplicate CL", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}", 400, None),
+    ("obs-fold", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n Content-Length: 2\r\n\r\n{}", 400, None),
+    ("space before colon", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type : application/json\r\nContent-Length: 2\r\n\r\n{}", 400, None),
+    ("bare LF", b"POST /mcp HTTP/1.1\nHost: 127.0.0.1\nContent-Length: 2\n\n{}", 400, None),
+    ("TE gzip", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n", 501, None),
+    ("chunked denied call", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"%x\r\n%s\r\n" % (1, bytes([c])) for c in call("get_env", {}).encode()) + b"0\r\n\r\n", 200, b"Unknown tool"),
+    ("pipelined allowed+denied", post(call("echo", {"a": 1}), close=False) + post(call("delete_registered_model", {"name": "m"}, rid=2), close=False) + post(call("echo", {}, rid=3)), 200, b"models are deleted by people"),
+    # size and shape bombs
+    ("deep nesting", post('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"a":' + "[" * 5000 + "]" * 5000 + "}}}"), 400, None),
+    ("huge header", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n", 431, None),
+    ("many headers", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(500)) + b"\r\n", 431, None),
+    ("huge declared length", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{}", 413, None),
+    ("body over limit", post(call("echo", {"a": "x" * (5 * 1024 * 1024)})), 413, None),
+    ("signed length", b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: +2\r\n\r\n{}", 400, None),
+    # hidden and denied tools called directly
+    ("hidden tool", post(call("get_env", {})), 200, b"Unknown tool: get_env"),
+    ("denied tool", post(call("delete_registered_model", {"name": "m"})), 200, b"models are deleted by people"),
+    ("protected alias", post(call("delete_model_alias", {"name": "m", "alias": "champion"})), 200, b"protected alias"),
+    ("other alias allowed", post(call("delete_model_alias", {"name": "m", "alias": "challenger"})), 200, b'"ok"'),
+    # origin, host, methods, paths
+    ("bad origin", post(call("echo", {}), headers={"Origin": "http://evil.example"}), 403, None),
+    ("bad host", post(call("echo", {}), headers={"Host": "evil.example"}), 403, None),
+    ("no host", b"POST /mcp HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}", 400, None),
+    ("unknown path", post(call("echo", {})).replace(b"POST /mcp ", b"POST /other "), 404, None),
+    ("PUT", post(call("echo", {})).replace(b"POST /mcp", b"PUT /mcp"), 405, None),
+    ("bad session id", post(call("echo", {}), headers={"Mcp-Session-Id": "a b"}), 400, None),
+]
+
+
+def main():
+    warden = sys.argv[1]
+    up_port, port = free_port(), free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", up_port), Recorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    proc = subprocess.Popen([warden, "--upstream", "http://127.0.0.1:%d/mcp" % up_port, "--listen", "127.0.0.1:%d" % port,
+                             "--workers", "1", "--policy", os.path.join(HERE, "policy.json")],
+                            stderr=subprocess.PIPE)
+    passed = failed = 0
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        for name, raw, want_status, want_text in CASES:
+            t0 = time.time()
+            statuses, data = exchange(port, raw)
+            took = time.time() - t0
+            ok = bool(statuses) and statuses[0] == want_status and (want_text is None or want_text in data) and took < 5
+            if name == "pipelined allowed+denied":
+                ok = ok and statuses == [200, 200, 200] and data.count(b"isError") == 1
+            if ok:
+                passed += 1
+            else:
+                failed += 1
+                print("FAIL %s: statuses %s, want %s %r; got %r" % (name, statuses, want_status, want_text, data[:300]))
+        leaked = [b for b in Recorder.received if forbidden(b)]
+        if leaked:
+            failed += 1
+            print("FAIL forbidden calls reached the upstream: %r" % leaked[:3])
+        else:
+            passed += 1
+        alive, _ = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        if alive == [200]:
+            passed += 1
+        else:
+            failed += 1
+            print("FAIL warden stopped serving after the suite")
+    finally:
+        proc.terminate()
+        try:
+            rc = proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            rc = -9
+        server.shutdown()
+        if rc != 0:
+            failed += 1
+            print("FAIL warden exited %s; stderr:\n%s" % (rc, proc.stderr.read().decode(errors="replace")[-3000:]))
+        else:
+            passed += 1
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
