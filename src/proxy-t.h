@@ -140,6 +140,7 @@ struct exchange {
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */
+    const char *refusal;          /* why the proxy refused the upstream's answer (static text) */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;

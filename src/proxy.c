@@ -421,6 +421,23 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     return 0;
 }
 
+/* Ends an event stream's silence about our request: its JSON-RPC error, as an event. */
+static void stream_error_event(struct exchange *ex, const char *what)
+{
+    char msg[512];
+    proxy_server_error_text(ex->server, what, msg, sizeof msg);
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        return;
+    evbuffer_add(b, "event: message\ndata: ", 21);
+    reply_format_rpc_error(b, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+    evbuffer_add(b, "\n\n", 2);
+    size_t blen = evbuffer_get_length(b);
+    emit(ex, (const char *)evbuffer_pullup(b, -1), blen);
+    evbuffer_free(b);
+    ex->answered_id = true;
+}
+
 /* Writes the status line and the upstream's end-to-end headers into out. */
 static void write_head(struct exchange *ex, struct evbuffer *out, const struct http_head *head)
 {
@@ -466,7 +483,9 @@ int proxy_upstream_head(struct exchange *ex, const struct http_head *head)
         ex->body_kind = BODY_SSE;
         sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
         ex->sse_ready = true;
-    } else if (ex->filter_list && head->status == 200 && ct && http_media_type_is(ct, ctlen, "application/json")) {
+    } else if ((ex->filter_list || ex->has_id) && head->status == 200 && ct &&
+               http_media_type_is(ct, ctlen, "application/json")) {
+        /* An answer to a request is checked (it must answer our id) and maybe filtered: held whole. */
         ex->body_kind = BODY_BUFFERED;
     } else {
         ex->body_kind = BODY_RAW;
@@ -498,15 +517,13 @@ int proxy_upstream_body(struct exchange *ex, const char *at, size_t len)
         break;
     case BODY_SSE:
         if (sse_feed(&ex->sse, at, len) < 0) {
-            log_warn("server '%s' sent an event stream warden cannot read (an event over %zu bytes?)",
-                     ex->server->conf->name, ex->client->worker->cfg->limits.max_sse_event_bytes);
+            ex->refusal = "sent an event larger than max_sse_event_bytes";
             return -1;
         }
         break;
     case BODY_BUFFERED:
         if (evbuffer_get_length(ex->buffered) + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
-            log_warn("server '%s' sent a tools/list answer over %zu bytes", ex->server->conf->name,
-                     ex->client->worker->cfg->limits.max_sse_event_bytes);
+            ex->refusal = "sent an answer larger than max_sse_event_bytes";
             return -1;
         }
         evbuffer_add(ex->buffered, at, len);
@@ -522,9 +539,26 @@ static void send_buffered(struct exchange *ex)
     struct evbuffer *out = bufferevent_get_output(ex->client->bev);
     size_t len = evbuffer_get_length(ex->buffered);
     const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
-    char *filtered = body ? filter_list_response(ex, body, len) : NULL;
+    const char *id;
+    size_t id_len;
+    bool ours = body && rpc_find_id(body, len, &id, &id_len) && rpc_id_equal(id, id_len, ex->id_text, ex->id_len);
+    char *filtered = ours && ex->filter_list ? filter_list_response(ex, body, len) : NULL;
     evbuffer_add_buffer(out, ex->held_head);
-    if (filtered) {
+    if (!ours) {
+        /* What came back answers another request (or none): the client hears that its own failed. */
+        char msg[512];
+        proxy_server_error_text(ex->server, "answered with a message that is not the response to this request",
+                                msg, sizeof msg);
+        log_warn("%s (request from %s)", msg, ex->client->addr);
+        struct evbuffer *err = evbuffer_new();
+        if (err)
+            reply_format_rpc_error(err, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+        finish_head(ex, out, err ? evbuffer_get_length(err) : 0);
+        if (err) {
+            evbuffer_add_buffer(out, err);
+            evbuffer_free(err);
+        }
+    } else if (filtered) {
         size_t flen = strlen(filtered);
         finish_head(ex, out, flen);
         evbuffer_add(out, filtered, flen);
@@ -539,6 +573,8 @@ static void send_buffered(struct exchange *ex)
 void proxy_upstream_done(struct exchange *ex)
 {
     struct client_conn *c = ex->client;
+    if (ex->body_kind == BODY_SSE && ex->has_id && !ex->answered_id && ex->status == 200)
+        stream_error_event(ex, "ended the stream without answering this request");
     if (ex->body_kind == BODY_BUFFERED)
         send_buffered(ex);
     else if (ex->framing == FRAME_CHUNKED)
@@ -628,17 +664,8 @@ void proxy_upstream_failed(struct exchange *ex, const char *what)
     }
     if (ex->body_kind == BODY_SSE && ex->framing == FRAME_CHUNKED) {
         /* The stream's headers are gone: the error travels as the stream's last event. */
-        if (ex->has_id && !ex->answered_id) {
-            struct evbuffer *b = evbuffer_new();
-            if (b) {
-                evbuffer_add(b, "event: message\ndata: ", 21);
-                reply_format_rpc_error(b, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
-                evbuffer_add(b, "\n\n", 2);
-                size_t blen = evbuffer_get_length(b);
-                emit(ex, (const char *)evbuffer_pullup(b, -1), blen);
-                evbuffer_free(b);
-            }
-        }
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, what);
         evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
         c->keep_alive = false;
         client_finish_exchange(c);

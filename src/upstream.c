@@ -194,7 +194,7 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
         int status;
         const char *why;
         if (http_reader_failed(&u->reader, &status, &why)) {
-            fail(u, "sent a malformed HTTP response");
+            fail(u, u->ex->refusal ? u->ex->refusal : "sent a malformed HTTP response");
             return;
         }
         evbuffer_drain(in, used);
