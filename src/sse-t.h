@@ -39,6 +39,7 @@ struct sse_parser {
     bool has_data;
     size_t id_off, id_len, event_off, event_len; /* fields inside buf */
     bool has_id, has_event;
+    bool seen_bytes;        /* past the stream's first line (where a BOM may stand) */
     bool failed;
 };
 #endif
