@@ -1,0 +1,706 @@
+#include "jsonrpc.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_MAX_DEPTH 64
+#define DEFAULT_MAX_STRING (1024 * 1024)
+#define DEFAULT_MAX_MEMBERS 10000
+/* Objects with more keys than this are checked for duplicates by sorting. */
+#define LINEAR_DUP_LIMIT 32
+
+/* One key of an object being scanned: its decoded bytes live in the key arena. */
+struct key_entry {
+    uint64_t hash;
+    size_t off, len;
+};
+
+/* The strict scanner: one pass over the text, no tree. */
+struct scanner {
+    const char *start, *p, *end;
+    const struct rpc_limits *lim;
+    size_t depth;
+    struct rpc_error *err;
+    char *arena;                 /* decoded keys of the objects open now */
+    size_t arena_len, arena_cap;
+    struct key_entry *keys;      /* stack of keys of the objects open now */
+    size_t nkeys, keys_cap;
+    const char *id_start, *id_end; /* the top-level "id" value */
+};
+
+static int fail(struct scanner *sc, int code, const char *what)
+{
+    snprintf(sc->err->message, sizeof sc->err->message, "%s at byte %zu", what, (size_t)(sc->p - sc->start));
+    sc->err->code = code;
+    return -1;
+}
+
+static void skip_ws(struct scanner *sc)
+{
+    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
+        sc->p++;
+}
+
+/* Appends decoded bytes of the key being read (keys only: values are not kept). */
+static int arena_put(struct scanner *sc, const char *bytes, size_t n)
+{
+    if (n == 0)
+        return 0;
+    if (sc->arena_len + n > sc->arena_cap) {
+        size_t cap = sc->arena_cap ? sc->arena_cap * 2 : 1024;
+        while (cap < sc->arena_len + n)
+            cap *= 2;
+        char *a = realloc(sc->arena, cap);
+        if (!a)
+            return fail(sc, RPC_INTERNAL_ERROR, "out of memory");
+        sc->arena = a;
+        sc->arena_cap = cap;
+    }
+    memcpy(sc->arena + sc->arena_len, bytes, n);
+    sc->arena_len += n;
+    return 0;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int read_hex4(struct scanner *sc, unsigned *out)
+{
+    if (sc->end - sc->p < 4)
+        return fail(sc, RPC_PARSE_ERROR, "truncated \\u escape");
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(sc->p[i]);
+        if (h < 0)
+            return fail(sc, RPC_PARSE_ERROR, "bad \\u escape");
+        v = v << 4 | (unsigned)h;
+    }
+    sc->p += 4;
+    *out = v;
+    return 0;
+}
+
+/* Encodes a code point as UTF-8 into out; returns the length. */
+static size_t utf8_encode(unsigned cp, char *out)
+{
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        out[0] = (char)(0xC0 | cp >> 6);
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        out[0] = (char)(0xE0 | cp >> 12);
+        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    out[0] = (char)(0xF0 | cp >> 18);
+    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
+ * surrogates, nothing past U+10FFFF), or 0 when invalid. */
+static size_t utf8_valid(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+/* Reads a string (the opening quote is at p). Keys are decoded into the
+ * arena so duplicates can be found after escapes are resolved. */
+static int scan_string(struct scanner *sc, bool is_key)
+{
+    sc->p++;
+    size_t decoded = 0;
+    const char *run = sc->p;
+    for (;;) {
+        if (sc->p >= sc->end)
+            return fail(sc, RPC_PARSE_ERROR, "unterminated string");
+        unsigned char c = (unsigned char)*sc->p;
+        if (c == '"' || c == '\\') {
+            if (is_key && arena_put(sc, run, (size_t)(sc->p - run)) < 0)
+                return -1;
+            decoded += (size_t)(sc->p - run);
+            if (c == '"') {
+                sc->p++;
+                break;
+            }
+            sc->p++;
+            if (sc->p >= sc->end)
+                return fail(sc, RPC_PARSE_ERROR, "unterminated escape");
+            char e = *sc->p++, out[4];
+            size_t n = 1;
+            switch (e) {
+            case '"': out[0] = '"'; break;
+            case '\\': out[0] = '\\'; break;
+            case '/': out[0] = '/'; break;
+            case 'b': out[0] = '\b'; break;
+            case 'f': out[0] = '\f'; break;
+            case 'n': out[0] = '\n'; break;
+            case 'r': out[0] = '\r'; break;
+            case 't': out[0] = '\t'; break;
+            case 'u': {
+                unsigned cp;
+                if (read_hex4(sc, &cp) < 0)
+                    return -1;
+                if (cp == 0)
+                    return fail(sc, RPC_PARSE_ERROR, "\\u0000 (NUL) is not accepted in strings");
+                if (cp >= 0xDC00 && cp <= 0xDFFF)
+                    return fail(sc, RPC_PARSE_ERROR, "lone low surrogate escape");
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    unsigned lo;
+                    if (sc->end - sc->p < 2 || sc->p[0] != '\\' || sc->p[1] != 'u')
+                        return fail(sc, RPC_PARSE_ERROR, "lone high surrogate escape");
+                    sc->p += 2;
+                    if (read_hex4(sc, &lo) < 0)
+                        return -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF)
+                        return fail(sc, RPC_PARSE_ERROR, "high surrogate not followed by a low one");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                }
+                n = utf8_encode(cp, out);
+                break;
+            }
+            default:
+                return fail(sc, RPC_PARSE_ERROR, "invalid escape");
+            }
+            if (is_key && arena_put(sc, out, n) < 0)
+                return -1;
+            decoded += n;
+            run = sc->p;
+        } else if (c < 0x20) {
+            return fail(sc, RPC_PARSE_ERROR, "raw control character in string");
+        } else if (c < 0x80) {
+            sc->p++;
+        } else {
+            size_t n = utf8_valid((const unsigned char *)sc->p, (const unsigned char *)sc->end);
+            if (!n)
+                return fail(sc, RPC_PARSE_ERROR, "invalid UTF-8");
+            sc->p += n;
+        }
+        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
+            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
+    }
+    return 0;
+}
+
+static int scan_number(struct scanner *sc)
+{
+    const char *p = sc->p;
+    if (p < sc->end && *p == '-')
+        p++;
+    if (p >= sc->end)
+        return fail(sc, RPC_PARSE_ERROR, "truncated number");
+    if (*p == '0') {
+        p++;
+    } else if (*p >= '1' && *p <= '9') {
+        while (p < sc->end && *p >= '0' && *p <= '9')
+            p++;
+    } else {
+        return fail(sc, RPC_PARSE_ERROR, "invalid number");
+    }
+    if (p < sc->end && *p == '.') {
+        p++;
+        if (p >= sc->end || *p < '0' || *p > '9')
+            return fail(sc, RPC_PARSE_ERROR, "invalid fraction");
+        while (p < sc->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < sc->end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < sc->end && (*p == '+' || *p == '-'))
+            p++;
+        if (p >= sc->end || *p < '0' || *p > '9')
+            return fail(sc, RPC_PARSE_ERROR, "invalid exponent");
+        while (p < sc->end && *p >= '0' && *p <= '9')
+            p++;
+    }
+    if (p < sc->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '+'))
+        return fail(sc, RPC_PARSE_ERROR, "invalid number (leading zeros?)");
+    sc->p = p;
+    return 0;
+}
+
+static int scan_literal(struct scanner *sc, const char *lit)
+{
+    size_t n = strlen(lit);
+    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
+        return fail(sc, RPC_PARSE_ERROR, "invalid literal");
+    sc->p += n;
+    return 0;
+}
+
+static uint64_t fnv1a(const char *s, size_t n)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+/* Orders keys by hash, then bytes, so equal keys end up side by side. */
+static int key_cmp(const void *a, const void *b, void *arena)
+{
+    const char *sort_arena = arena;
+    const struct key_entry *x = a, *y = b;
+    if (x->hash != y->hash)
+        return x->hash < y->hash ? -1 : 1;
+    if (x->len != y->len)
+        return x->len < y->len ? -1 : 1;
+    return memcmp(sort_arena + x->off, sort_arena + y->off, x->len);
+}
+
+static int scan_value(struct scanner *sc);
+
+static int scan_object(struct scanner *sc)
+{
+    /* Keys are compared inside the arena, so it exists even for empty keys. */
+    if (!sc->arena) {
+        if (!(sc->arena = malloc(1024)))
+            return fail(sc, RPC_INTERNAL_ERROR, "out of memory");
+        sc->arena_cap = 1024;
+    }
+    sc->p++;
+    size_t base = sc->nkeys, arena_base = sc->arena_len, members = 0;
+    bool top = sc->depth == 1;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == '}') {
+        sc->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(sc);
+        if (sc->p >= sc->end || *sc->p != '"')
+            return fail(sc, RPC_PARSE_ERROR, "expected a string key");
+        size_t off = sc->arena_len;
+        if (scan_string(sc, true) < 0)
+            return -1;
+        size_t klen = sc->arena_len - off;
+        if (++members > sc->lim->max_members)
+            return fail(sc, RPC_PARSE_ERROR, "object with more members than the limit");
+        struct key_entry k = {fnv1a(sc->arena + off, klen), off, klen};
+        if (members <= LINEAR_DUP_LIMIT) {
+            for (size_t i = base; i < sc->nkeys; i++) {
+                const struct key_entry *o = &sc->keys[i];
+                if (o->hash == k.hash && o->len == k.len && memcmp(sc->arena + o->off, sc->arena + off, klen) == 0) {
+                    char what[96];
+                    snprintf(what, sizeof what, "duplicate key \"%.*s\"", (int)(klen > 40 ? 40 : klen), sc->arena + off);
+                    return fail(sc, RPC_PARSE_ERROR, what);
+                }
+            }
+        }
+        if (sc->nkeys == sc->keys_cap) {
+            size_t cap = sc->keys_cap ? sc->keys_cap * 2 : 64;
+            struct key_entry *ks = realloc(sc->keys, cap * sizeof *ks);
+            if (!ks)
+                return fail(sc, RPC_INTERNAL_ERROR, "out of memory");
+            sc->keys = ks;
+            sc->keys_cap = cap;
+        }
+        sc->keys[sc->nkeys++] = k;
+        skip_ws(sc);
+        if (sc->p >= sc->end || *sc->p != ':')
+            return fail(sc, RPC_PARSE_ERROR, "expected ':'");
+        sc->p++;
+        skip_ws(sc);
+        const char *vstart = sc->p;
+        if (scan_value(sc) < 0)
+            return -1;
+        if (top && klen == 2 && memcmp(sc->arena + off, "id", 2) == 0) {
+            sc->id_start = vstart;
+            sc->id_end = sc->p;
+        }
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == '}') {
+            sc->p++;
+            break;
+        }
+        return fail(sc, RPC_PARSE_ERROR, "expected ',' or '}'");
+    }
+    if (members > LINEAR_DUP_LIMIT) {
+        qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc->arena);
+        for (size_t i = base + 1; i < sc->nkeys; i++)
+            if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc->arena) == 0)
+                return fail(sc, RPC_PARSE_ERROR, "duplicate key in a large object");
+    }
+    sc->nkeys = base;
+    sc->arena_len = arena_base;
+    return 0;
+}
+
+static int scan_array(struct scanner *sc)
+{
+    sc->p++;
+    size_t members = 0;
+    skip_ws(sc);
+    if (sc->p < sc->end && *sc->p == ']') {
+        sc->p++;
+        return 0;
+    }
+    for (;;) {
+        skip_ws(sc);
+        if (++members > sc->lim->max_members)
+            return fail(sc, RPC_PARSE_ERROR, "array with more elements than the limit");
+        if (scan_value(sc) < 0)
+            return -1;
+        skip_ws(sc);
+        if (sc->p < sc->end && *sc->p == ',') {
+            sc->p++;
+            continue;
+        }
+        if (sc->p < sc->end && *sc->p == ']') {
+            sc->p++;
+            return 0;
+        }
+        return fail(sc, RPC_PARSE_ERROR, "expected ',' or ']'");
+    }
+}
+
+static int scan_value(struct scanner *sc)
+{
+    if (sc->p >= sc->end)
+        return fail(sc, RPC_PARSE_ERROR, "unexpected end of text");
+    switch (*sc->p) {
+    case '{':
+    case '[': {
+        if (++sc->depth > sc->lim->max_depth)
+            return fail(sc, RPC_PARSE_ERROR, "nesting deeper than the limit");
+        int rc = *sc->p == '{' ? scan_object(sc) : scan_array(sc);
+        sc->depth--;
+        return rc;
+    }
+    case '"':
+        return scan_string(sc, false);
+    case 't':
+        return scan_literal(sc, "true");
+    case 'f':
+        return scan_literal(sc, "false");
+    case 'n':
+        return scan_literal(sc, "null");
+    default:
+        return scan_number(sc);
+    }
+}
+
+/* Validates the whole text; on success id_start and id_end hold the top-level id (or NULL). */
+static int scan_document(const char *body, size_t len, const struct rpc_limits *lim, struct rpc_error *err,
+                         const char **id_start, const char **id_end)
+{
+    struct scanner sc = {.start = body, .p = body, .end = body + len, .lim = lim, .err = err};
+    int rc = 0;
+    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
+        rc = fail(&sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
+    } else {
+        skip_ws(&sc);
+        rc = scan_value(&sc);
+        if (rc == 0) {
+            skip_ws(&sc);
+            if (sc.p != sc.end)
+                rc = fail(&sc, RPC_PARSE_ERROR, "more than one JSON value");
+        }
+    }
+    *id_start = sc.id_start;
+    *id_end = sc.id_end;
+    free(sc.arena);
+    free(sc.keys);
+    return rc;
+}
+
+/* Copies the limits, with defaults for zeros. */
+static struct rpc_limits effective_limits(const struct rpc_limits *lim)
+{
+    struct rpc_limits l = lim ? *lim : (struct rpc_limits){0};
+    if (!l.max_depth)
+        l.max_depth = DEFAULT_MAX_DEPTH;
+    if (!l.max_string)
+        l.max_string = DEFAULT_MAX_STRING;
+    if (!l.max_members)
+        l.max_members = DEFAULT_MAX_MEMBERS;
+    return l;
+}
+
+static int invalid(struct rpc_error *err, int code, const char *message)
+{
+    err->code = code;
+    snprintf(err->message, sizeof err->message, "%s", message);
+    return -1;
+}
+
+int rpc_parse(const char *body, size_t len, const struct rpc_limits *lim, struct rpc_msg *out, struct rpc_error *err)
+{
+    memset(out, 0, sizeof *out);
+    struct rpc_limits l = effective_limits(lim);
+    const char *id_start, *id_end;
+    if (scan_document(body, len, &l, err, &id_start, &id_end) < 0)
+        return -1;
+    const char *first = body;
+    while (first < body + len && (*first == ' ' || *first == '\t' || *first == '\n' || *first == '\r'))
+        first++;
+    if (*first == '[')
+        return invalid(err, RPC_INVALID_REQUEST,
+                       "Invalid Request: JSON-RPC batches are not supported; send one message per POST");
+    if (*first != '{')
+        return invalid(err, RPC_INVALID_REQUEST, "Invalid Request: a JSON-RPC message is a JSON object");
+    cJSON *root = cJSON_ParseWithLength(body, len);
+    if (!root)
+        return invalid(err, RPC_PARSE_ERROR, "Parse error");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "jsonrpc");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
+    bool has_result = cJSON_GetObjectItemCaseSensitive(root, "result") != NULL;
+    bool has_error = cJSON_GetObjectItemCaseSensitive(root, "error") != NULL;
+    const char *msg = NULL;
+    int code = RPC_INVALID_REQUEST;
+    if (!cJSON_IsString(version) || strcmp(version->valuestring, "2.0") != 0) {
+        msg = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
+    } else if (id_start) {
+        /* Ids are strings or integers: never null, fractions, booleans or containers. */
+        char c = *id_start;
+        bool is_string = c == '"';
+        bool is_integer = c == '-' || (c >= '0' && c <= '9');
+        for (const char *q = id_start; is_integer && q < id_end; q++)
+            if (*q == '.' || *q == 'e' || *q == 'E')
+                is_integer = false;
+        if (!is_string && !is_integer)
+            msg = "Invalid Request: \"id\" must be a string or an integer";
+    }
+    if (!msg && method) {
+        if (!cJSON_IsString(method))
+            msg = "Invalid Request: \"method\" must be a string";
+        else if (has_result || has_error)
+            msg = "Invalid Request: a message is a request, a notification or a response, not several";
+        else if (params && !cJSON_IsObject(params) && !cJSON_IsArray(params))
+            msg = "Invalid Request: \"params\" must be an object or an array";
+    } else if (!msg) {
+        if (!id_start)
+            msg = "Invalid Request: a message without \"method\" is a response and needs an \"id\"";
+        else if (has_result == has_error)
+            msg = "Invalid Request: a response has exactly one of \"result\" and \"error\"";
+    }
+    if (!msg && method && strcmp(method->valuestring, "tools/call") == 0) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
+        const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
+        code = RPC_INVALID_PARAMS;
+        if (!cJSON_IsObject(params))
+            msg = "Invalid params: tools/call needs \"params\" as an object";
+        else if (!cJSON_IsString(name))
+            msg = "Invalid params: tools/call needs \"name\" as a string";
+        else if (args && !cJSON_IsObject(args))
+            msg = "Invalid params: tools/call \"arguments\" must be an object";
+        else {
+            out->tool = name->valuestring;
+            out->args = args;
+        }
+    }
+    if (msg) {
+        cJSON_Delete(root);
+        return invalid(err, code, msg);
+    }
+    out->root = root;
+    out->method = method ? method->valuestring : NULL;
+    out->params = params;
+    out->kind = method ? (id_start ? RPC_REQUEST : RPC_NOTIFICATION) : RPC_RESPONSE;
+    if (id_start) {
+        out->id_text = id_start;
+        out->id_len = (size_t)(id_end - id_start);
+    }
+    return 0;
+}
+
+void rpc_msg_clear(struct rpc_msg *msg)
+{
+    cJSON_Delete(msg->root);
+    memset(msg, 0, sizeof *msg);
+}
+
+/* Skips one JSON value leniently (server messages): strings with their
+ * escapes, containers by nesting, anything else up to a delimiter. */
+static const char *skip_value(const char *p, const char *end)
+{
+    if (p >= end)
+        return NULL;
+    if (*p == '"') {
+        for (p++; p < end; p++) {
+            if (*p == '\\')
+                p++;
+            else if (*p == '"')
+                return p + 1;
+        }
+        return NULL;
+    }
+    if (*p == '{' || *p == '[') {
+        int depth = 0;
+        for (; p < end; p++) {
+            if (*p == '"') {
+                p = skip_value(p, end);
+                if (!p)
+                    return NULL;
+                p--;
+            } else if (*p == '{' || *p == '[') {
+                depth++;
+            } else if (*p == '}' || *p == ']') {
+                if (--depth == 0)
+                    return p + 1;
+            }
+        }
+        return NULL;
+    }
+    while (p < end && *p != ',' && *p != '}' && *p != ']' && *p != ' ' && *p != '\t' && *p != '\n' && *p != '\r')
+        p++;
+    return p;
+}
+
+static const char *ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Decodes a JSON string literal (quotes included) into out; returns the
+ * length, or -1 when it does not fit or is malformed. */
+static long decode_string(const char *s, size_t len, char *out, size_t cap)
+{
+    if (len < 2 || s[0] != '"' || s[len - 1] != '"')
+        return -1;
+    struct rpc_error err;
+    struct rpc_limits lim = {.max_depth = 1, .max_string = cap, .max_members = 1};
+    struct scanner sc = {.start = s, .p = s, .end = s + len, .lim = &lim, .err = &err};
+    long n = -1;
+    if (scan_string(&sc, true) == 0 && sc.p == sc.end && sc.arena_len <= cap) {
+        if (sc.arena_len)
+            memcpy(out, sc.arena, sc.arena_len);
+        n = (long)sc.arena_len;
+    }
+    free(sc.arena);
+    return n;
+}
+
+bool rpc_find_id(const char *body, size_t len, const char **id, size_t *id_len)
+{
+    const char *end = body + len, *p = ws(body, end);
+    if (p >= end || *p != '{')
+        return false;
+    p = ws(p + 1, end);
+    while (p < end && *p == '"') {
+        const char *kend = skip_value(p, end);
+        if (!kend)
+            return false;
+        char key[8];
+        long klen = decode_string(p, (size_t)(kend - p), key, sizeof key);
+        p = ws(kend, end);
+        if (p >= end || *p != ':')
+            return false;
+        p = ws(p + 1, end);
+        const char *vend = skip_value(p, end);
+        if (!vend)
+            return false;
+        if (klen == 2 && memcmp(key, "id", 2) == 0) {
+            *id = p;
+            *id_len = (size_t)(vend - p);
+            return true;
+        }
+        p = ws(vend, end);
+        if (p < end && *p == ',')
+            p = ws(p + 1, end);
+        else
+            return false;
+    }
+    return false;
+}
+
+/* True for JSON number text without fraction or exponent. */
+static bool is_integer_text(const char *s, size_t n)
+{
+    size_t i = s[0] == '-' ? 1 : 0;
+    if (i >= n)
+        return false;
+    for (; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+    return true;
+}
+
+bool rpc_id_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen == blen && memcmp(a, b, alen) == 0)
+        return true;
+    if (!alen || !blen)
+        return false;
+    bool astr = a[0] == '"', bstr = b[0] == '"';
+    if (astr != bstr)
+        return false;
+    if (astr) {
+        char *da = malloc(alen), *db = malloc(blen);
+        long la = da ? decode_string(a, alen, da, alen) : -1;
+        long lb = db ? decode_string(b, blen, db, blen) : -1;
+        bool eq = la >= 0 && la == lb && memcmp(da, db, (size_t)la) == 0;
+        free(da);
+        free(db);
+        return eq;
+    }
+    if (is_integer_text(a, alen) && is_integer_text(b, blen)) {
+        /* -0 and 0 are the same integer */
+        bool az = (alen == 1 && a[0] == '0') || (alen == 2 && a[0] == '-' && a[1] == '0');
+        bool bz = (blen == 1 && b[0] == '0') || (blen == 2 && b[0] == '-' && b[1] == '0');
+        return az && bz;
+    }
+    char *ea, *eb;
+    char ta[64], tb[64];
+    if (alen >= sizeof ta || blen >= sizeof tb)
+        return false;
+    memcpy(ta, a, alen);
+    ta[alen] = '\0';
+    memcpy(tb, b, blen);
+    tb[blen] = '\0';
+    double x = strtod(ta, &ea), y = strtod(tb, &eb);
+    return *ea == '\0' && *eb == '\0' && x == y;
+}

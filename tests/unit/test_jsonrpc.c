@@ -1,0 +1,211 @@
+/* Unit tests of the strict JSON-RPC reader (src/jsonrpc.c): what it refuses,
+ * how it classifies, and ids kept byte for byte. */
+#include <stdlib.h>
+#include <string.h>
+#include "check.h"
+#include "jsonrpc.h"
+
+struct refusal {
+    const char *text;
+    int code;
+};
+
+static const struct refusal refused[] = {
+    /* not strict JSON */
+    {"", RPC_PARSE_ERROR},
+    {"{", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",}", RPC_PARSE_ERROR},
+    {"{'jsonrpc':'2.0'}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":01,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":-,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1.,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":.5,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1e,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"} x", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}{}", RPC_PARSE_ERROR},
+    {"\xEF\xBB\xBF{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"pi\nng\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u0000\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\ud800\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\udc00\\ud800\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\x\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\\u12\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xff\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xc0\xaf\"}", RPC_PARSE_ERROR},      /* overlong */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xed\xa0\x80\"}", RPC_PARSE_ERROR},  /* UTF-8 surrogate */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xf4\x90\x80\x80\"}", RPC_PARSE_ERROR}, /* > U+10FFFF */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"p\xe2\x82\"}", RPC_PARSE_ERROR},      /* truncated */
+    {"{\"jsonrpc\":\"2.0\",\"id\":tru,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    /* duplicate keys at every level, compared after escapes */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"method\":\"tools/call\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"ping\"}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"name\":\"b\"}}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"n\\u0061me\":\"b\"}}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":1,\"x\":2}}}", RPC_PARSE_ERROR},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":{\"x\":[{\"y\":1,\"y\":2}]}}}", RPC_PARSE_ERROR},
+    /* not one JSON-RPC message */
+    {"[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}]", RPC_INVALID_REQUEST},
+    {"\"ping\"", RPC_INVALID_REQUEST},
+    {"{\"id\":1,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"1.0\",\"id\":1,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1.5,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1e3,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":true,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":{},\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":7}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"params\":\"x\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"result\":{}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"error\":{}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"result\":{}}", RPC_INVALID_REQUEST},
+    /* tools/call with wrong types */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\"}", RPC_INVALID_PARAMS},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":[\"a\"]}", RPC_INVALID_PARAMS},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":[\"a\"]}}", RPC_INVALID_PARAMS},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":7}}", RPC_INVALID_PARAMS},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":\"x\"}}", RPC_INVALID_PARAMS},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":[1]}}", RPC_INVALID_PARAMS},
+};
+
+static void test_refusals(void)
+{
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        struct rpc_msg m;
+        struct rpc_error e = {0};
+        int rc = rpc_parse(refused[i].text, strlen(refused[i].text), NULL, &m, &e);
+        if (rc != -1 || e.code != refused[i].code)
+            fprintf(stderr, "case %zu (%s): rc %d code %d message %s\n", i, refused[i].text, rc, e.code, e.message);
+        CHECK(rc == -1 && e.code == refused[i].code);
+        CHECK(m.root == NULL);
+    }
+}
+
+/* Every truncation of a multi-byte character is refused. */
+static void test_truncated_utf8(void)
+{
+    const char *chars[] = {"\xc3\xa9", "\xe2\x98\x83", "\xf0\x9f\x98\x80"};
+    for (size_t c = 0; c < 3; c++) {
+        for (size_t cut = 1; cut < strlen(chars[c]); cut++) {
+            char text[128];
+            int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"method\":\"a%.*s\"}", (int)cut, chars[c]);
+            struct rpc_msg m;
+            struct rpc_error e;
+            CHECK(rpc_parse(text, (size_t)n, NULL, &m, &e) == -1 && e.code == RPC_PARSE_ERROR);
+        }
+        char whole[128];
+        int n = snprintf(whole, sizeof whole, "{\"jsonrpc\":\"2.0\",\"method\":\"a%s\"}", chars[c]);
+        struct rpc_msg m;
+        struct rpc_error e;
+        CHECK(rpc_parse(whole, (size_t)n, NULL, &m, &e) == 0);
+        rpc_msg_clear(&m);
+    }
+}
+
+static void test_classification(void)
+{
+    struct rpc_msg m;
+    struct rpc_error e;
+    const char *call = "{\"jsonrpc\":\"2.0\",\"id\":9007199254740993,\"method\":\"tools\\/call\","
+                       "\"params\":{\"name\":\"delete\\u005fmodel_alias\",\"arguments\":{\"alias\":\"ch\\u0061mpion\"}}}";
+    CHECK(rpc_parse(call, strlen(call), NULL, &m, &e) == 0);
+    CHECK(m.kind == RPC_REQUEST);
+    CHECK_STR(m.method, "tools/call");
+    CHECK_STR(m.tool, "delete_model_alias");
+    CHECK_MEM(m.id_text, m.id_len, "9007199254740993");
+    CHECK(m.args && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m.args, "alias")));
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(m.args, "alias")->valuestring, "champion");
+    rpc_msg_clear(&m);
+
+    const char *ids[] = {"0", "-1", "\"caf\\u00e9-\\u2603\"", "\"café-☃\"", "\"\"", "123456789012345678901234567890"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        char text[256];
+        int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\": %s ,\"method\":\"ping\"}", ids[i]);
+        CHECK(rpc_parse(text, (size_t)n, NULL, &m, &e) == 0);
+        CHECK_MEM(m.id_text, m.id_len, ids[i]);
+        rpc_msg_clear(&m);
+    }
+
+    const char *notif = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}";
+    CHECK(rpc_parse(notif, strlen(notif), NULL, &m, &e) == 0 && m.kind == RPC_NOTIFICATION && !m.id_text);
+    rpc_msg_clear(&m);
+    const char *resp = "{\"jsonrpc\":\"2.0\",\"id\":\"s-1\",\"result\":{}}";
+    CHECK(rpc_parse(resp, strlen(resp), NULL, &m, &e) == 0 && m.kind == RPC_RESPONSE && !m.method);
+    rpc_msg_clear(&m);
+    /* a nested "id" is not the message's id */
+    const char *nested = "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"id\":5}}";
+    CHECK(rpc_parse(nested, strlen(nested), NULL, &m, &e) == 0 && m.kind == RPC_NOTIFICATION);
+    rpc_msg_clear(&m);
+    /* tools/call without arguments */
+    const char *noargs = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\"}}";
+    CHECK(rpc_parse(noargs, strlen(noargs), NULL, &m, &e) == 0 && m.args == NULL);
+    rpc_msg_clear(&m);
+}
+
+/* Depth, width and length bombs stop at their limits. */
+static void test_bombs(void)
+{
+    struct rpc_msg m;
+    struct rpc_error e;
+    size_t depth = 100;
+    char *deep = malloc(depth * 2 + 64);
+    int n = sprintf(deep, "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":");
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = '[';
+    for (size_t i = 0; i < depth; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    CHECK(rpc_parse(deep, (size_t)n, NULL, &m, &e) == -1 && strstr(e.message, "nesting"));
+    struct rpc_limits lim = {.max_depth = 200};
+    CHECK(rpc_parse(deep, (size_t)n, &lim, &m, &e) == 0);
+    rpc_msg_clear(&m);
+    free(deep);
+
+    /* a wide object of distinct keys passes; one duplicate among 20000 keys is found */
+    size_t width = 20000;
+    char *wide = malloc(width * 16 + 128);
+    n = sprintf(wide, "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":{");
+    for (size_t i = 0; i < width; i++)
+        n += sprintf(wide + n, "%s\"k%zu\":1", i ? "," : "", i);
+    n += sprintf(wide + n, "}}");
+    struct rpc_limits wide_lim = {.max_members = 30000};
+    CHECK(rpc_parse(wide, (size_t)n, &wide_lim, &m, &e) == 0);
+    rpc_msg_clear(&m);
+    CHECK(rpc_parse(wide, (size_t)n, NULL, &m, &e) == -1 && strstr(e.message, "members"));
+    char *dup = strstr(wide, "\"k19999\"");
+    memcpy(dup, "\"k12345\"", 8);
+    CHECK(rpc_parse(wide, (size_t)n, &wide_lim, &m, &e) == -1 && strstr(e.message, "duplicate"));
+    free(wide);
+
+    struct rpc_limits small = {.max_string = 10};
+    const char *longs = "{\"jsonrpc\":\"2.0\",\"method\":\"abcdefghijklmnop\"}";
+    CHECK(rpc_parse(longs, strlen(longs), &small, &m, &e) == -1 && strstr(e.message, "string"));
+}
+
+static void test_ids(void)
+{
+    const char *id;
+    size_t len;
+    const char *srv = "{\"result\":{\"id\":7,\"s\":\"\\\"id\\\":8\"},\"jsonrpc\":\"2.0\",\"\\u0069d\": \"x\" }";
+    CHECK(rpc_find_id(srv, strlen(srv), &id, &len));
+    CHECK_MEM(id, len, "\"x\"");
+    CHECK(!rpc_find_id("[1]", 3, &id, &len));
+    CHECK(!rpc_find_id("{\"a\":{\"id\":1}}", 14, &id, &len));
+    CHECK(rpc_id_equal("1", 1, "1", 1));
+    CHECK(!rpc_id_equal("1", 1, "\"1\"", 3));
+    CHECK(rpc_id_equal("\"caf\\u00e9\"", 11, "\"café\"", strlen("\"café\"")));
+    CHECK(!rpc_id_equal("\"a\"", 3, "\"b\"", 3));
+    CHECK(rpc_id_equal("-0", 2, "0", 1));
+    CHECK(!rpc_id_equal("9007199254740993", 16, "9007199254740992", 16));
+    CHECK(!rpc_id_equal("12", 2, "1", 1));
+}
+
+int main(void)
+{
+    test_refusals();
+    test_truncated_utf8();
+    test_classification();
+    test_bombs();
+    test_ids();
+    return check_report();
+}
