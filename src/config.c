@@ -385,7 +385,7 @@ static int get_uint(struct jctx *j, const cJSON *obj, const char *key, const cha
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v)
         return 0;
-    char p[256];
+    char p[700];
     snprintf(p, sizeof p, "%s/%s", path, key);
     if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (double)max ||
         v->valuedouble != (double)(unsigned long)v->valuedouble)
@@ -399,7 +399,7 @@ static int get_string(struct jctx *j, const cJSON *obj, const char *key, const c
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v)
         return 0;
-    char p[256];
+    char p[700];
     snprintf(p, sizeof p, "%s/%s", path, key);
     if (!cJSON_IsString(v) || !v->valuestring[0])
         return jerr(j, p, "must be a non-empty string");
@@ -414,7 +414,7 @@ static int get_string_list(struct jctx *j, const cJSON *obj, const char *key, co
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v)
         return 0;
-    char p[256];
+    char p[700];
     snprintf(p, sizeof p, "%s/%s", path, key);
     if (!cJSON_IsArray(v))
         return jerr(j, p, "must be an array of strings");
@@ -487,7 +487,7 @@ static int load_server(struct jctx *j, const cJSON *s, struct server_conf *sc)
     static const char *const known[] = {"url", "command", "env", "policies", "headers", "pass_authorization",
                                         "connect_timeout_ms", "first_byte_timeout_ms", "sse_idle_timeout_ms",
                                         "max_connections", "description", NULL};
-    char path[300], p[400];
+    char path[300], p[700];
     snprintf(path, sizeof path, "/servers/%s", sc->name);
     if (!cJSON_IsObject(s))
         return jerr(j, path, "must be an object");
@@ -647,7 +647,7 @@ static int load_file(const char *file, struct config *cfg, char *err, size_t err
     fclose(f);
     text[len] = '\0';
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 1);
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     if (!root) {
         size_t off = end ? (size_t)(end - text) : 0, line = 1, col = 1;
         for (size_t i = 0; i < off && i < len; i++) {

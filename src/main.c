@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "policy.h"
+#include "ratelimit.h"
 #include "reload.h"
 #include "stdio_client.h"
 #include "worker.h"

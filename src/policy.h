@@ -9,9 +9,7 @@
 
 /* All policies of one server, immutable once loaded (a "generation"). */
 struct policy_set;
-/* Rate-limit windows, shared by every generation of a server so that a reload
- * keeps counting; the one module where cross-connection state lives. */
-struct rate_store;
+struct rate_store;   /* ratelimit.h */
 
 /* Loads files[0..n) (JSON policies) into one set. On failure returns NULL and
  * writes one line per problem ("FILE: /json/path: what is wrong") to errbuf. */
@@ -30,9 +28,6 @@ void policy_decide(const struct policy_set *ps, struct rate_store *rs, const str
 /* Removes hidden tools from a tools/list result object (its "tools" array),
  * keeping every other field. Returns true when anything was removed. */
 bool policy_filter_list(const struct policy_set *ps, cJSON *result, const struct call_ctx *ctx);
-
-struct rate_store *rate_store_new(void);
-void rate_store_free(struct rate_store *rs);
 
 /* `warden check FILE...`: validates policies, prints each problem; returns the exit code. */
 int policy_check_main(int argc, char **argv);

@@ -11,6 +11,7 @@ Usage: adversarial.py WARDEN_BIN   (prints "N passed, N failed")
 """
 import http.server
 import json
+import re
 import os
 import socket
 import subprocess
@@ -67,7 +68,8 @@ def forbidden(body):
         args = params.get("arguments") or {}
         if isinstance(name, str) and name in FORBIDDEN_TOOLS:
             return True
-        if name == "delete_model_alias" and isinstance(args, dict) and args.get("alias") in PROTECTED_ALIASES:
+        alias = args.get("alias") if isinstance(args, dict) else None
+        if name == "delete_model_alias" and isinstance(alias, str) and alias in PROTECTED_ALIASES:
             return True
     return False
 
@@ -101,7 +103,7 @@ def exchange(port, raw, timeout=5.0):
             break
         data += chunk
     s.close()
-    statuses = [int(line.split()[1]) for line in data.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")]
+    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
     return statuses, data
 
 
@@ -201,6 +203,8 @@ def main():
     passed = failed = 0
     try:
         for _ in range(100):
+            if proc.poll() is not None:
+                raise RuntimeError("warden did not start: " + proc.stderr.read().decode(errors="replace"))
             try:
                 socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
                 break
