@@ -11,6 +11,7 @@
 #include "log.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "sharedstore.h"
 #include "reload.h"
 #include "stdio_client.h"
 #include "worker.h"
@@ -19,6 +20,7 @@
 struct app {
     struct config cfg;
     struct rate_store *rates;
+    struct shared_store *shared;
     struct reloader *reloader;
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct worker *workers;
@@ -58,6 +60,7 @@ static void app_free(struct app *app)
     free(app->threads);
     if (app->rates)
         rate_store_free(app->rates);
+    shared_store_free(app->shared);
     config_free(&app->cfg);
 }
 
@@ -93,7 +96,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new())) {
+    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) || !(app.shared = shared_store_new())) {
         app_free(&app);
         return 2;
     }
@@ -114,7 +117,7 @@ int main(int argc, char **argv)
         return 2;
     }
     for (int i = 0; i < app.nworkers; i++) {
-        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, err, sizeof err) == 0 &&
+        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, app.shared, err, sizeof err) == 0 &&
                  reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);

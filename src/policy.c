@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "glob.h"
+#include "luapolicy.h"
+#include "sharedstore.h"
 #include "ratelimit.h"
 
 enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS };
@@ -52,12 +54,14 @@ struct policy {
     size_t nrules, nexact;
     bool has_all_limit;
     struct limit all_limit;
+    struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
 };
 
 struct policy_set {
     struct policy *policies;
     size_t n;
     bool hides;
+    bool lua_lists;             /* some Lua policy has on_list */
 };
 
 /* ---- loading ---- */
@@ -140,6 +144,7 @@ static void rule_free(struct rule *r)
 
 static void policy_free(struct policy *p)
 {
+    lua_policy_free(p->lua);
     free(p->file);
     for (size_t i = 0; i < p->nhide; i++)
         free(p->hide[i]);
@@ -525,7 +530,14 @@ static void load_policy(struct loader *ld, const char *file, struct policy *p)
     cJSON_Delete(root);
 }
 
-struct policy_set *policy_set_load(const char *const *files, size_t n, char *errbuf, size_t errlen)
+static bool is_lua(const char *file)
+{
+    size_t len = strlen(file);
+    return len > 4 && strcmp(file + len - 4, ".lua") == 0;
+}
+
+struct policy_set *policy_set_load(const char *const *files, size_t n, struct shared_store *shared,
+                                   const char *server, char *errbuf, size_t errlen)
 {
     struct policy_set *ps = calloc(1, sizeof *ps);
     struct policy *policies = calloc(n ? n : 1, sizeof *policies);
@@ -542,7 +554,20 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, char *err
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
         struct loader ld = {.file = files[i], .err = errbuf + used, .errlen = errlen - used};
-        load_policy(&ld, files[i], &policies[i]);
+        if (is_lua(files[i])) {
+            policies[i].file = strdup(files[i]);
+            policies[i].lua = lua_policy_load(files[i], NULL, shared, server, ld.err, ld.errlen);
+            if (!policies[i].lua) {
+                ld.problems++;
+                ld.used = strlen(ld.err);
+                if (ld.used + 1 < ld.errlen)
+                    ld.err[ld.used++] = '\n', ld.err[ld.used] = '\0';
+            } else if (lua_policy_has_on_list(policies[i].lua)) {
+                ps->lua_lists = true;
+            }
+        } else {
+            load_policy(&ld, files[i], &policies[i]);
+        }
         problems += ld.problems;
         used += ld.used;
         if (policies[i].nhide)
@@ -569,7 +594,7 @@ void policy_set_free(struct policy_set *ps)
 
 bool policy_set_filters_lists(const struct policy_set *ps)
 {
-    return ps && ps->hides;
+    return ps && (ps->hides || ps->lua_lists);
 }
 
 /* ---- deciding ---- */
@@ -745,7 +770,7 @@ static size_t limit_key(char *buf, size_t cap, const char *server, const struct 
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
-void policy_decide(const struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out)
 {
     memset(out, 0, sizeof *out);
@@ -758,8 +783,19 @@ void policy_decide(const struct policy_set *ps, struct rate_store *rs, const str
         return;
     }
     for (size_t i = 0; i < ps->n; i++)
-        if (policy_refuses(&ps->policies[i], tool, msg->args, out))
+        if (!ps->policies[i].lua && policy_refuses(&ps->policies[i], tool, msg->args, out))
             return;
+    /* Lua after the C fast path: what no plain list can say. */
+    for (size_t i = 0; i < ps->n; i++) {
+        if (!ps->policies[i].lua)
+            continue;
+        struct decision d;
+        lua_policy_on_call(ps->policies[i].lua, msg, ctx, &d);
+        if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
+            *out = d;
+            return;
+        }
+    }
     /* Rate limits last, counted only for a call every policy allows. */
     enum { MAX_LIMITS = 16 };
     struct rate_check checks[MAX_LIMITS];
@@ -802,9 +838,8 @@ void policy_decide(const struct policy_set *ps, struct rate_store *rs, const str
            out->retry_after);
 }
 
-bool policy_filter_list(const struct policy_set *ps, cJSON *result, const struct call_ctx *ctx)
+bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx)
 {
-    (void)ctx;
     cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools");
     if (!cJSON_IsArray(tools))
         return false;
@@ -819,6 +854,9 @@ bool policy_filter_list(const struct policy_set *ps, cJSON *result, const struct
         }
         t = next;
     }
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->policies[i].lua && lua_policy_on_list(ps->policies[i].lua, tools, ctx))
+            removed = true;
     return removed;
 }
 
@@ -829,10 +867,13 @@ int policy_check_main(int argc, char **argv)
         return 2;
     }
     int bad = 0;
+    struct shared_store *shared = shared_store_new();
+    if (!shared)
+        return 2;
     for (int i = 1; i < argc; i++) {
         char err[16384];
         const char *one[] = {argv[i]};
-        struct policy_set *ps = policy_set_load(one, 1, err, sizeof err);
+        struct policy_set *ps = policy_set_load(one, 1, shared, "check", err, sizeof err);
         if (ps) {
             printf("%s: ok\n", argv[i]);
             policy_set_free(ps);
@@ -841,5 +882,6 @@ int policy_check_main(int argc, char **argv)
             bad = 1;
         }
     }
+    shared_store_free(shared);
     return bad;
 }

@@ -188,6 +188,7 @@ struct worker {
     struct server_rt *servers;
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
+    struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct session_table *sessions;   /* shared by all workers */
     struct client_list clients;
     size_t nclients;

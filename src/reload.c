@@ -54,7 +54,8 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         if (sc->npolicies == 0)
             continue;
         char one[4096];
-        struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, one, sizeof one);
+        struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, w->shared,
+                                                 sc->name, one, sizeof one);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
             *fresh[i] = (struct policy_gen){.set = set, .refs = 1, .number = number};
             continue;

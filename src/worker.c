@@ -145,13 +145,14 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_active(w->reaper, 0, 0);
 }
 
-int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates, char *err,
-                size_t errlen)
+int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates,
+                struct shared_store *shared, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
     w->cfg = cfg;
     w->rates = rates;
+    w->shared = shared;
     TAILQ_INIT(&w->clients);
     TAILQ_INIT(&w->client_graveyard);
     TAILQ_INIT(&w->upstream_graveyard);

@@ -7,9 +7,10 @@
 
 /* Sets up worker `index` for cfg: its event base, timers, server runtimes
  * (without policies: reload.c loads them) and a listening socket bound with
- * SO_REUSEPORT. Returns 0, or -1 with a message in err. */
-int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates, char *err,
-                size_t errlen);
+ * SO_REUSEPORT. `rates` and `shared` are the process-wide stores. Returns 0,
+ * or -1 with a message in err. */
+int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates,
+                struct shared_store *shared, char *err, size_t errlen);
 
 /* Runs the loop until the worker has stopped. */
 void worker_run(struct worker *w);

@@ -18,7 +18,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fclose(f);
     const char *files[] = {path};
     char err[4096];
-    struct policy_set *ps = policy_set_load(files, 1, err, sizeof err);
+    struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
     if (ps)
         policy_set_free(ps);
     else if (!err[0])

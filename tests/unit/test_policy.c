@@ -28,7 +28,7 @@ static struct policy_set *load(const char *text)
 {
     const char *files[] = {write_policy(0, text)};
     char err[4096];
-    struct policy_set *ps = policy_set_load(files, 1, err, sizeof err);
+    struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
     if (!ps)
         fprintf(stderr, "load failed: %s\n", err);
     return ps;
@@ -114,7 +114,7 @@ static void test_precedence(void)
     const char *files[] = {write_policy(1, "{\"version\":\"1\",\"tools\":{\"a\":{\"action\":\"allow\"}}}"),
                            write_policy(2, "{\"version\":\"1\",\"default\":\"deny\",\"tools\":{\"b\":{}}}")};
     char err[1024];
-    ps = policy_set_load(files, 2, err, sizeof err);
+    ps = policy_set_load(files, 2, NULL, "s", err, sizeof err);
     CHECK(ps && decide(ps, "a", NULL) == VERDICT_DENY && decide(ps, "b", NULL) == VERDICT_ALLOW);
     policy_set_free(ps);
 }
@@ -286,7 +286,7 @@ static void test_load_errors(void)
     for (size_t i = 0; i < sizeof load_errors / sizeof *load_errors; i++) {
         const char *files[] = {write_policy(3, load_errors[i].text)};
         char err[4096];
-        struct policy_set *ps = policy_set_load(files, 1, err, sizeof err);
+        struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
         CHECK(ps == NULL);
         if (!strstr(err, load_errors[i].want))
             fprintf(stderr, "case %zu: got \"%s\", want \"%s\"\n", i, err, load_errors[i].want);
@@ -297,7 +297,7 @@ static void test_load_errors(void)
     /* every problem of a file is reported, not only the first */
     const char *files[] = {write_policy(3, "{\"version\":\"3\",\"bogus\":1,\"default\":\"x\"}")};
     char err[4096];
-    CHECK(policy_set_load(files, 1, err, sizeof err) == NULL);
+    CHECK(policy_set_load(files, 1, NULL, "s", err, sizeof err) == NULL);
     CHECK(strstr(err, "/version") && strstr(err, "/bogus") && strstr(err, "/default"));
     /* warden check: 0 when all are good, 1 otherwise */
     char *good = strdup(write_policy(4, "{\"version\":\"1\"}"));
