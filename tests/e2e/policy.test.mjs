@@ -9,7 +9,7 @@ import { startFixture, startWarden, stop } from './lib/peers.mjs';
 const policy = new URL('./policies/fixture.json', import.meta.url).pathname;
 
 for (const json of [false, true]) {
-  describe(`policies, fixture answering in ${json ? 'JSON' : 'SSE'}`, () => {
+  describe(`policies, fixture answering in ${json ? 'JSON' : 'SSE'}`, { timeout: 30000 }, () => {
     let fixture, warden, calls;
     before(async () => {
       fixture = await startFixture({ json });

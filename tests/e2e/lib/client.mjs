@@ -22,9 +22,11 @@ export async function listAllPages(client) {
   return pages;
 }
 
-export async function post(url, body, headers = {}) {
+/* A raw POST of one JSON-RPC message (a string is sent as is), bounded in time. */
+export async function post(url, body, headers = {}, ms = 10000) {
   const res = await fetch(url, {
     method: 'POST',
+    signal: AbortSignal.timeout(ms),
     headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   });

@@ -1,0 +1,27 @@
+// Warden under test: build/warden (or $WARDEN_BIN) on a free loopback port,
+// ready once GET /healthz answers 200.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, run, stop, waitFor } from './proc.mjs';
+
+const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const wardenBin = process.env.WARDEN_BIN || path.join(repoDir, 'build', 'warden');
+
+/* Starts warden with `args` plus `--listen 127.0.0.1:PORT`. The result has
+ * base (http://127.0.0.1:PORT), url (base + /mcp), child, stderr() and stop(). */
+export async function startWarden(args, { env = {}, readyMs = 10000 } = {}) {
+  if (!fs.existsSync(wardenBin)) {
+    throw new Error(`no warden binary at ${wardenBin}: build it (cmake --build build --target warden) or set WARDEN_BIN`);
+  }
+  const port = await freePort();
+  const child = run(wardenBin, [...args, '--listen', `127.0.0.1:${port}`], { env });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(child, 'warden', async () => (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200, readyMs);
+  return {
+    child, port, base, url: `${base}/mcp`,
+    stderr: () => child.stderrText(),
+    /* SIGTERM, SIGKILL after the bound; resolves to the exit code. */
+    stop: (ms) => stop(child, ms),
+  };
+}
