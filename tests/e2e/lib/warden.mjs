@@ -15,7 +15,11 @@ export async function startWarden(args, { env = {}, readyMs = 10000 } = {}) {
     throw new Error(`no warden binary at ${wardenBin}: build it (cmake --build build --target warden) or set WARDEN_BIN`);
   }
   const port = await freePort();
-  const child = run(wardenBin, [...args, '--listen', `127.0.0.1:${port}`], { env });
+  // Options go before `-- COMMAND...`, which takes the rest of the line.
+  const cut = args.indexOf('--');
+  const listen = ['--listen', `127.0.0.1:${port}`];
+  const argv = cut < 0 ? [...args, ...listen] : [...args.slice(0, cut), ...listen, ...args.slice(cut)];
+  const child = run(wardenBin, argv, { env });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(child, 'warden', async () => (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(1000) })).status === 200, readyMs);
   return {
