@@ -176,7 +176,9 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
             p += sizeof *ev + ev->len;
         }
     }
-    if (relevant) {
+    /* The first change of a burst starts the clock and later ones ride along,
+     * so a file rewritten without pause still reloads every 100 ms. */
+    if (relevant && !evtimer_pending(r->debounce, NULL)) {
         struct timeval tv = {.tv_sec = 0, .tv_usec = RELOAD_DEBOUNCE_MS * 1000};
         evtimer_add(r->debounce, &tv);
     }
