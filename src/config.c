@@ -744,6 +744,7 @@ static void usage(FILE *out)
             "       warden [options] -- COMMAND [ARGS...]    serve one stdio MCP server at /mcp\n"
             "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
             "       warden check FILE...                     validate policies\n"
+            "       warden test FILE...                      run policy test cases\n"
             "options:\n"
             "  --listen HOST:PORT       where to listen (default 127.0.0.1:8931)\n"
             "  --policy FILE            a policy (JSON or Lua); repeatable\n"

@@ -10,6 +10,7 @@
 #include "config.h"
 #include "log.h"
 #include "policy.h"
+#include "policytest.h"
 #include "ratelimit.h"
 #include "sharedstore.h"
 #include "reload.h"
@@ -78,6 +79,8 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "check") == 0)
         return policy_check_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "test") == 0)
+        return policy_test_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
