@@ -360,11 +360,13 @@ static int check_members(struct jctx *j, const cJSON *obj, const char *path, con
         bool ok = false;
         for (const char *const *k = known; *k && !ok; k++)
             ok = strcmp(*k, m->string) == 0;
+        char at[700];
+        snprintf(at, sizeof at, "%s/%s", path, m->string);
         if (!ok)
-            return jerr(j, path, "unknown field \"%s\"", m->string);
+            return jerr(j, at, "unknown field \"%s\"", m->string);
         for (const cJSON *n = m->next; n; n = n->next)
             if (strcmp(n->string, m->string) == 0)
-                return jerr(j, path, "field \"%s\" is given twice", m->string);
+                return jerr(j, at, "given twice");
     }
     return 0;
 }
