@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define BUCKETS (1u << 16)
 
@@ -20,6 +21,7 @@ struct rate_entry {
 
 struct rate_store {
     pthread_mutex_t lock;
+    uint64_t seed;           /* random: clients choose session ids, so they must not choose collisions */
     struct rate_entry *buckets[BUCKETS];
     size_t nkeys;
 };
@@ -31,6 +33,8 @@ struct rate_store *rate_store_new(void)
         free(rs);
         return NULL;
     }
+    if (rs && getrandom(&rs->seed, sizeof rs->seed, 0) != (ssize_t)sizeof rs->seed)
+        rs->seed = (uint64_t)(uintptr_t)rs ^ 0x9e3779b97f4a7c15ULL;
     return rs;
 }
 
@@ -55,11 +59,16 @@ void rate_store_free(struct rate_store *rs)
     free(rs);
 }
 
-static uint64_t hash_key(const char *k, size_t n)
+/* FNV-1a from a random basis, finished with a 64-bit mix so that every bit
+ * of the key reaches the bucket index. */
+static uint64_t hash_key(uint64_t seed, const char *k, size_t n)
 {
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = 1469598103934665603ULL ^ seed;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)k[i]) * 1099511628211ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
     return h;
 }
 
@@ -115,7 +124,7 @@ static int resize(struct rate_entry *e, unsigned max, double window)
 
 static struct rate_entry *get_or_add(struct rate_store *rs, const struct rate_check *c, double now)
 {
-    uint64_t h = hash_key(c->key, c->key_len);
+    uint64_t h = hash_key(rs->seed, c->key, c->key_len);
     struct rate_entry *e = find(rs, c, h);
     if (e) {
         if ((e->max != c->max || e->window != c->window) && resize(e, c->max, c->window) < 0)

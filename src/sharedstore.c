@@ -4,6 +4,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #define BUCKETS 4096u
 
@@ -17,6 +18,7 @@ struct entry {
 
 struct shared_store {
     pthread_mutex_t lock;
+    uint32_t seed;           /* random: keys may carry what agents send */
     struct entry *buckets[BUCKETS];
     size_t nkeys;
 };
@@ -28,6 +30,8 @@ struct shared_store *shared_store_new(void)
         free(s);
         return NULL;
     }
+    if (s && getrandom(&s->seed, sizeof s->seed, 0) != (ssize_t)sizeof s->seed)
+        s->seed = (uint32_t)(uintptr_t)s;
     return s;
 }
 
@@ -52,18 +56,21 @@ void shared_store_free(struct shared_store *s)
     free(s);
 }
 
-static uint32_t hash(const char *k, size_t n)
+static uint32_t hash(uint32_t seed, const char *k, size_t n)
 {
-    uint32_t h = 2166136261u;
+    uint32_t h = 2166136261u ^ seed;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)k[i]) * 16777619u;
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
     return h;
 }
 
 /* Finds a key, dropping it if it has expired. */
 static struct entry **find(struct shared_store *s, const char *key, size_t klen, double now)
 {
-    struct entry **pe = &s->buckets[hash(key, klen) % BUCKETS];
+    struct entry **pe = &s->buckets[hash(s->seed, key, klen) % BUCKETS];
     for (; *pe; pe = &(*pe)->next) {
         struct entry *e = *pe;
         if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
