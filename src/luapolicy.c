@@ -9,6 +9,7 @@
 #include <lua.h>
 #include <lualib.h>
 #include "glob.h"
+#include "http.h"
 #include "log.h"
 #include "sharedstore.h"
 
@@ -640,6 +641,26 @@ static int push_json(lua_State *L, const cJSON *v, int depth, size_t max_string)
     return 1;
 }
 
+/* Request headers a policy may see; never Authorization, cookies or anything
+ * else that carries credentials. Names are lower-case. */
+static const char *const visible_headers[] = {"user-agent", "mcp-protocol-version", "x-request-id", "traceparent",
+                                              "x-forwarded-for", "x-agent-name", NULL};
+
+static void push_headers(lua_State *L, const struct http_head *head)
+{
+    lua_newtable(L);
+    if (!head)
+        return;
+    for (const char *const *name = visible_headers; *name; name++) {
+        size_t len;
+        const char *value = http_header_get(head, *name, &len);
+        if (value) {
+            lua_pushlstring(L, value, len);
+            lua_setfield(L, -2, *name);
+        }
+    }
+}
+
 /* Builds the call table (run under pcall: conversion errors are policy errors). */
 static int build_call(lua_State *L)
 {
@@ -672,8 +693,12 @@ static int build_call(lua_State *L)
         push_json(L, meta, 0, lp->lim.max_string);
         lua_setfield(L, -2, "meta");
     }
-    lua_newtable(L);
+    push_headers(L, ctx->head);
     lua_setfield(L, -2, "headers");
+    if (ctx->tool_meta) {
+        push_json(L, ctx->tool_meta, 0, lp->lim.max_string);
+        lua_setfield(L, -2, "tool_meta");
+    }
     lua_pushnumber(L, ctx->wall);
     lua_setfield(L, -2, "now");
     lua_call(L, 1, 1);

@@ -22,7 +22,10 @@ struct decision {
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
 };
 
-/* Who is calling. Strings are borrowed for the duration of one decision. */
+struct http_head;   /* http-t.h */
+struct cJSON;       /* cjson/cJSON.h */
+
+/* Who is calling. Everything is borrowed for the duration of one decision. */
 struct call_ctx {
     const char *server;     /* the server's name in the config ("" for --upstream) */
     const char *session;    /* Mcp-Session-Id, or the client's address without one */
@@ -30,5 +33,7 @@ struct call_ctx {
     const char *client_addr;
     double now;             /* seconds, CLOCK_MONOTONIC: for windows and budgets */
     double wall;            /* seconds since the epoch: what scripts see as call.now */
+    const struct http_head *head;        /* the request's headers (Lua sees an allow-listed few), or NULL */
+    const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
 };
 #endif

@@ -61,7 +61,7 @@ struct policy_set {
     struct policy *policies;
     size_t n;
     bool hides;
-    bool lua_lists;             /* some Lua policy has on_list */
+    bool lua_lists;             /* a Lua policy is loaded: tools/list answers are read */
 };
 
 /* ---- loading ---- */
@@ -562,7 +562,8 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
                 ld.used = strlen(ld.err);
                 if (ld.used + 1 < ld.errlen)
                     ld.err[ld.used++] = '\n', ld.err[ld.used] = '\0';
-            } else if (lua_policy_has_on_list(policies[i].lua)) {
+            } else {
+                /* Lua policies see call.tool_meta, learnt from tools/list answers: read them all. */
                 ps->lua_lists = true;
             }
         } else {

@@ -18,6 +18,7 @@
 #include <event2/event.h>
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
+#include <cjson/cJSON.h>
 #include "config-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
@@ -95,6 +96,7 @@ struct server_rt {
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
+    cJSON *tool_meta;             /* tool name -> annotations, from the last tools/list answers (owned) */
     struct upstream_pool pool;
     /* stdio servers only */
     struct child_list children;       /* live sessions */

@@ -125,6 +125,34 @@ static void fill_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
     ctx->client_addr = c->addr;
     ctx->now = clock_seconds(CLOCK_MONOTONIC);
     ctx->wall = clock_seconds(CLOCK_REALTIME);
+    ctx->head = &c->reader.head;
+    ctx->tool_meta = NULL;
+}
+
+/* Tools a server may list before its annotations stop being remembered. */
+#define MAX_REMEMBERED_TOOLS 10000
+
+/* Remembers the annotations of the tools in a tools/list result, for call.tool_meta. */
+static void remember_tool_meta(struct server_rt *s, const cJSON *result)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools"), *t;
+    if (!s->tool_meta && !(s->tool_meta = cJSON_CreateObject()))
+        return;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(t, "annotations");
+        if (!cJSON_IsString(name) || !cJSON_IsObject(ann))
+            continue;
+        cJSON *copy = cJSON_Duplicate(ann, 1);
+        if (!copy)
+            continue;
+        if (cJSON_GetObjectItemCaseSensitive(s->tool_meta, name->valuestring))
+            cJSON_ReplaceItemInObjectCaseSensitive(s->tool_meta, name->valuestring, copy);
+        else if (cJSON_GetArraySize(s->tool_meta) < MAX_REMEMBERED_TOOLS)
+            cJSON_AddItemToObject(s->tool_meta, name->valuestring, copy);
+        else
+            cJSON_Delete(copy);
+    }
 }
 
 /* Ends the exchange after an answer warden wrote itself. */
@@ -194,6 +222,7 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
     if (msg->tool) {
         struct call_ctx ctx;
         fill_call_ctx(ex, &ctx);
+        ctx.tool_meta = cJSON_GetObjectItemCaseSensitive(ex->server->tool_meta, msg->tool);
         struct decision d = {0};
         policy_decide(ps, c->worker->rates, msg, &ctx, &d);
         if (d.verdict != VERDICT_NONE && d.verdict != VERDICT_ALLOW) {
@@ -380,6 +409,8 @@ static char *filter_list_response(struct exchange *ex, const char *json, size_t 
     char *out = NULL;
     struct call_ctx ctx;
     fill_call_ctx(ex, &ctx);
+    if (cJSON_IsObject(result))
+        remember_tool_meta(ex->server, result);
     if (cJSON_IsObject(result) && policy_filter_list(ex->gen->set, result, &ctx))
         out = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);

@@ -254,9 +254,11 @@ void worker_free(struct worker *w)
             stdio_server_stop(&w->servers[i]);
     }
     on_reap(-1, 0, w);
-    for (size_t i = 0; i < w->nservers; i++)
+    for (size_t i = 0; i < w->nservers; i++) {
         if (w->servers[i].gen)
             policy_gen_release(w->servers[i].gen);
+        cJSON_Delete(w->servers[i].tool_meta);
+    }
     if (w->reload_event)
         event_free(w->reload_event);
     if (w->sigchld)
