@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) || !(app.shared = shared_store_new())) {
+    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) || !(app.shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES))) {
         app_free(&app);
         return 2;
     }
