@@ -245,7 +245,8 @@ static void answer_refusal(struct client_conn *c, const struct rpc_msg *msg, con
     } else {
         reply_tool_refusal(c, msg->id_text, msg->id_len, d->reason);
     }
-    log_info("refused %s on server '%s' for %s: %s (%s)", msg->tool, c->ex.server->conf->name, c->addr,
+    /* Refusals are the audit log's business; at debug level they also go to the operational log. */
+    log_debug("refused %s on server '%s' for %s: %s (%s)", msg->tool, c->ex.server->conf->name, c->addr,
              d->reason, d->rule);
 }
 
