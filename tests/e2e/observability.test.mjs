@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect } from './lib/client.mjs';
+import { connect, until } from './lib/client.mjs';
 import { freePort, startFixture, startWarden } from './lib/peers.mjs';
 
 const policy = new URL('./policies/fixture.json', import.meta.url).pathname;
@@ -14,14 +14,6 @@ let fixture, warden, dir, audit, admin, client;
 
 const lines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 
-async function until(what, check, ms = 3000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 before(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-obs-'));
