@@ -550,7 +550,7 @@ static int load_server(struct jctx *j, const cJSON *s, struct server_conf *sc)
         snprintf(p, sizeof p, "%s/policies", path);
         if (!cJSON_IsArray(pol))
             return jerr(j, p, "must be an array of file names");
-        if (!(sc->policies = calloc(1, sizeof *sc->policies)))
+        if (!sc->policies && !(sc->policies = calloc(1, sizeof *sc->policies)))
             return jerr(j, p, "out of memory");
         int i = 0;
         for (const cJSON *e = pol->child; e; e = e->next, i++) {
