@@ -19,6 +19,9 @@ import time
 # ---------------------------------------------------------------- upstream
 
 
+HOLD_TOOL = "watch_run"     # a tools/call of this tool is answered by a stream left open
+
+
 def event(obj):
     return b"data: " + json.dumps(obj, separators=(",", ":")).encode() + b"\n\n"
 
@@ -47,11 +50,16 @@ async def serve(port, n):
                         length = int(line.split(b":", 1)[1])
                 body = await reader.readexactly(length)
                 try:
-                    rid = json.loads(body).get("id")
-                except ValueError:
-                    rid = None
+                    msg = json.loads(body)
+                    rid, tool = msg.get("id"), msg.get("params", {}).get("name")
+                except (ValueError, AttributeError):
+                    rid = tool = None
                 writer.write(head + (chunk(progress[0]) if progress else b""))
                 await writer.drain()       # the first event leaves now
+                if tool == HOLD_TOOL:
+                    # A stream that stays open: one event, then nothing until the peer goes.
+                    await reader.read()
+                    return
                 for b in blocks:
                     writer.write(b)
                     await writer.drain()
@@ -155,6 +163,34 @@ def measure(port, request, seconds):
             "ttfe99_ms": sorted(ttfe)[int(len(ttfe) * 0.99)] * 1000,
             "streams": len(ttfe), "events": events / len(ttfe)}
 
+def hold_streams(port, pid, n, request, vm):
+    """Open n streams that stay open (one event each, read), then VmRSS growth per stream."""
+    before = vm(pid, "VmRSS")
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.create_connection(("127.0.0.1", port), 5)
+            s.sendall(request)
+            buf = b""
+            while b"data:" not in buf or b"\n\n" not in buf.split(b"data:", 1)[1]:
+                data = s.recv(65536)
+                if not data:
+                    raise ConnectionError("stream closed before its first event")
+                buf += data
+            socks.append(s)
+        time.sleep(0.5)
+        return (vm(pid, "VmRSS") - before) / n
+    finally:
+        for s in socks:
+            s.close()
+
+
+def http_request(bench, body):
+    body = body.encode()
+    return (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n" % len(body)
+            + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in bench.HEADERS.items())
+            + b"\r\n" + body)
+
 # ---------------------------------------------------------------- the row
 
 
@@ -179,10 +215,7 @@ def run(args, bench):
     wp, wport, err = bench.start_warden(args, "warden-sse", up_port, pol)
     cands.append(("warden Lua policy", wport, wp, err))
 
-    body = bench.ALLOWED_BODY.encode()
-    request = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: %d\r\n" % len(body)
-               + b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in bench.HEADERS.items())
-               + b"\r\n" + body)
+    request = http_request(bench, bench.ALLOWED_BODY)
     results = {}
     for rnd in range(args.rounds):
         for label, port, proc, err in cands:
@@ -220,11 +253,34 @@ def run(args, bench):
               f"{'+%.3f ms' % (m['ttfe_ms'] - direct['ttfe_ms']) if direct else '-'} | "
               f"{m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |" if base else
               f"| {label} | {m['eps']:.0f} | - | {m['ttfe_ms']:.3f} | - | {m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |")
+
+    # Memory per open stream: --sse-open streams held open through each proxy.
+    hold = http_request(bench, bench.ALLOWED_BODY.replace("get_model_version_by_alias", HOLD_TOOL))
+    per = {}
+    if args.sse_open:
+        print(f"\n| {args.sse_open} SSE streams held open | KiB per open stream |")
+        print("|---|---:|")
+        for label, port, proc, err in cands[1:]:
+            pid = bench.Candidate("", "", port, proc).pid() if proc and not err else None
+            try:
+                if not pid:
+                    raise RuntimeError(err or "no process")
+                per[label] = hold_streams(port, pid, args.sse_open, hold, bench.vm)
+                print(f"| {label} | {per[label]:.2f} |")
+            except (OSError, RuntimeError) as e:
+                print(f"| {label} | unavailable: {e} |")
+            time.sleep(0.5)
+
+    print()
     w = med.get("warden Lua policy")
     if w and direct:
         d = w["ttfe_ms"] - direct["ttfe_ms"]
-        print(f"\n- SSE, warden time to first event vs direct: +{d:.3f} ms (target within 1 ms): "
+        print(f"- SSE, warden time to first event vs direct: +{d:.3f} ms (target within 1 ms): "
               + ("met" if d <= 1.0 else "NOT met"))
+    if "warden Lua policy" in per:
+        k = per["warden Lua policy"]
+        print(f"- SSE, warden memory per open stream: {k:.2f} KiB (target <= 10 KiB): "
+              + ("met" if k <= 10 else "NOT met"))
 
 
 if __name__ == "__main__":
