@@ -19,7 +19,7 @@ return {
     end
     for _, field in ipairs(fields) do
       local path = call.args[field]
-      if type(path) ~= "string" or not warden.path_under(path, WRITABLE) then
+      if type(path) ~= "string" or path:sub(1, 1) ~= "/" or not warden.lib.path.under(WRITABLE, path) then
         return warden.deny(call.tool .. ": " .. field .. " must be under " .. WRITABLE)
       end
     end

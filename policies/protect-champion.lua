@@ -1,14 +1,14 @@
--- The champion alias serves production traffic: no agent may remove it or
--- point it elsewhere. Other aliases (challenger, staging...) are the agents' to manage.
+-- The champion model alias serves production traffic: agents may move other
+-- aliases but never delete that one.
 return {
   on_call = function(call)
-    if call.args.alias ~= "champion" then
-      return nil
-    end
     if call.tool == "delete_model_alias" then
-      return warden.deny("the champion alias is protected: ask a person to retire a champion")
+      if call.args.alias == "champion" then
+        return warden.deny("the champion alias is protected")
+      end
+      return warden.allow()
     end
-    if call.tool == "set_model_alias" then
+    if call.tool == "set_model_alias" and call.args.alias == "champion" then
       return warden.require_approval("moving the champion alias needs a person's approval")
     end
   end,

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "proxy.h"
 #include "reply.h"
 #include "worker.h"
@@ -323,6 +324,7 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     bufferevent_enable(bev, bufferevent_getfd(bev) >= 0 ? EV_READ : EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&w->clients, c, link);
     w->nclients++;
+    metrics_connections(w->metrics, 1);
     set_state(c, CLIENT_IDLE);
     return c;
 }
@@ -371,6 +373,7 @@ void client_close(struct client_conn *c)
 
 void client_free(struct client_conn *c)
 {
+    metrics_connections(c->worker->metrics, -1);
     proxy_exchange_reset(&c->ex);
     if (c->ex.request)
         evbuffer_free(c->ex.request);

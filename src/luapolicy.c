@@ -1,312 +1,354 @@
 #include "luapolicy.h"
 
-#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <lualib.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <lauxlib.h>
-#include <lua.h>
-#include <lualib.h>
-#include "glob.h"
-#include "http.h"
+
 #include "log.h"
 #include "sharedstore.h"
 
-#define DEFAULT_MEMORY (32u * 1024 * 1024)
-#define DEFAULT_INSTRUCTIONS 10000000ul
-#define DEFAULT_WALL_MS 250u
-#define DEFAULT_MAX_STRING (1024u * 1024)
-#define HOOK_EVERY 1000
-#define MAX_ARG_DEPTH 64
-
-struct lua_policy {
-    lua_State *L;
-    char *path;
-    char *server;
-    struct lua_limits lim;
-    struct shared_store *shared;
-    size_t used;                 /* bytes allocated by the state */
-    /* the budget of the call running now */
-    unsigned long counted;
-    struct timespec deadline;
-    bool over_budget;            /* once spent, the hook raises on every count */
-    int on_call_ref, on_list_ref;
+enum {
+    DEFAULT_MEM = 16 << 20,
+    DEFAULT_INSTRUCTIONS = 1000000,
+    DEFAULT_WALL_MS = 50,
+    DEFAULT_MAX_STRING = 64 << 10,
+    HOOK_STEP = 1000,           /* instructions between two budget checks */
+    BIG_ALLOC = 64 << 10,       /* allocations that also check the wall clock */
+    STRING_HEADER = 64,         /* more than Lua's TString header and NUL */
+    NS_PER_STEP = 5,            /* a VM instruction, match attempt or comparison, roughly */
+    MAX_JSON_DEPTH = 128,       /* beyond the JSON-RPC reader's own bound */
 };
 
-/* Keys of the registry where the sandbox keeps its own values. */
-static const char decision_mt_key = 'd';
-static const char null_key = 'n';
+#define DECISION_MT "warden.decision"
 
-/* The allocator: caps a state's memory; past the cap Lua raises "not enough memory". */
-static void *sandbox_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+/* The helper modules of WARDEN_LUA_DIR/warden/, exposed as warden.lib.<name>. */
+static const char *const helper_names[] = {"glob", "path", "pointer"};
+
+/* What warden.allow/deny/require_approval return: a userdata so that scripts
+ * cannot forge one (its metatable is protected). */
+struct lua_decision {
+    enum verdict verdict;
+    char reason[sizeof ((struct decision *)0)->reason];
+    char rule[sizeof ((struct decision *)0)->rule];
+};
+
+/* One policy file and its lua_State; everything here is owned by it except
+ * `shared` and the per-call pointers, borrowed for one run. */
+struct lua_policy {
+    lua_State *L;
+    struct lua_limits lim;
+    size_t mem_used;            /* bytes the allocator has handed to L */
+    struct shared_store *shared;    /* borrowed */
+    char *shared_buf;           /* owned: shared_store_max_bytes() bytes for get */
+    char *path;                 /* owned */
+    char *server;               /* owned */
+    int on_call_ref;            /* registry references */
+    int on_list_ref;            /* LUA_NOREF without on_list */
+    int call_mt_ref;
+    int cur_call_ref;           /* slot holding the call table of the running on_call */
+    int on_call_line;           /* where on_call and on_list are defined */
+    int on_list_line;
+    /* State of the run in progress (load, on_call or on_list). */
+    bool running;
+    unsigned long steps;
+    unsigned hook_step;
+    struct timespec deadline;
+    bool exceeded;              /* a budget is spent: the hook raises on every instruction */
+    const char *fatal;          /* sticky failure that the script's pcall cannot swallow */
+    double now;                 /* monotonic seconds, for warden.shared TTLs */
+    const struct rpc_msg *msg;  /* the call being decided, for call's lazy fields */
+    const struct lua_call_extra *extra;
+    char err_rule[256];         /* "FILE:LINE" where the last error was raised */
+    char null_tag;              /* its address is warden.null */
+};
+
+/* The policy a lua_State belongs to: the allocator's ud, so no global is needed. */
+static struct lua_policy *policy_of(lua_State *L)
+{
+    void *ud;
+    lua_getallocf(L, &ud);
+    return ud;
+}
+
+/* The count hook (below); spend() installs it at every instruction. */
+static void budget_hook(lua_State *L, lua_Debug *ar);
+
+/* True once the running call has used up its wall-clock time. */
+static bool deadline_passed(const struct lua_policy *lp)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec > lp->deadline.tv_sec ||
+           (ts.tv_sec == lp->deadline.tv_sec && ts.tv_nsec > lp->deadline.tv_nsec);
+}
+
+/* Nanoseconds until the running call's deadline (negative once past). */
+static double time_left_ns(const struct lua_policy *lp)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)(lp->deadline.tv_sec - ts.tv_sec) * 1e9 + (double)(lp->deadline.tv_nsec - ts.tv_nsec);
+}
+
+/* Marks a budget as spent: from now on the hook raises on every instruction. */
+static void spend(struct lua_policy *lp, const char *why)
+{
+    lp->fatal = why;
+    lp->exceeded = true;
+    lua_sethook(lp->L, budget_hook, LUA_MASKCOUNT, 1);
+}
+
+/* Caps the whole state at lim.mem_bytes; Lua turns a NULL into a memory error
+ * (after an emergency collection). Large blocks come from C functions
+ * (string.rep, upper, table.concat...) that run long between two count hooks,
+ * so they are refused once the wall clock has run out. */
+static void *policy_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct lua_policy *lp = ud;
-    size_t old = ptr ? osize : 0;
+    int tag = ptr ? LUA_TNONE : (int)(osize & 0x0F); /* a new object's type */
+    if (!ptr)
+        osize = 0;
     if (nsize == 0) {
         free(ptr);
-        lp->used -= old;
+        lp->mem_used -= osize;
         return NULL;
     }
-    if (nsize > old && lp->used + (nsize - old) > lp->lim.memory)
+    if (nsize > osize && nsize - osize > lp->lim.mem_bytes - lp->mem_used)
         return NULL;
+    /* No string outgrows max_string: C functions that scan strings (pattern
+     * matching, comparisons, utf8.len, tonumber, string.packsize...) run
+     * between two count hooks, and their cost is bounded through the size of
+     * what they scan. */
+    if (tag == LUA_TSTRING && nsize > lp->lim.max_string + STRING_HEADER) {
+        if (lp->running && !lp->fatal)
+            lp->fatal = "string longer than max_string";
+        return NULL;
+    }
+    if (nsize >= BIG_ALLOC && nsize > osize && lp->running && (lp->exceeded || deadline_passed(lp))) {
+        if (!lp->exceeded)
+            spend(lp, "time limit exceeded");
+        return NULL;
+    }
     void *p = realloc(ptr, nsize);
-    if (p)
-        lp->used = lp->used - old + nsize;
+    if (!p)
+        return NULL;
+    lp->mem_used = lp->mem_used - osize + nsize;
     return p;
 }
 
-static bool past_deadline(const struct lua_policy *lp)
+/* Lua aborts after this; it only happens if warden calls Lua unprotected. */
+static int policy_panic(lua_State *L)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return now.tv_sec > lp->deadline.tv_sec || (now.tv_sec == lp->deadline.tv_sec && now.tv_nsec >= lp->deadline.tv_nsec);
+    const char *msg = lua_tostring(L, -1);
+    log_error("lua policy %s: unprotected error: %s", policy_of(L)->path, msg ? msg : "?");
+    return 0;
 }
 
-/* The count hook: once the budget is spent it raises on every count, so a
- * pcall inside the script cannot swallow it for long. */
-static void budget_hook(lua_State *L, lua_Debug *ar)
+/* Copies s into buf[0..len) truncated and NUL-terminated; returns the bytes copied.
+ * (snprintf's parsing showed in profiles of the per-call path.) */
+static size_t copy_str(char *buf, size_t len, const char *s, size_t slen)
 {
-    (void)ar;
-    struct lua_policy *lp;
-    lua_getallocf(L, (void **)&lp);
-    lp->counted += HOOK_EVERY;
-    if (!lp->over_budget && (lp->counted > lp->lim.instructions || past_deadline(lp)))
-        lp->over_budget = true;
-    if (lp->over_budget) {
-        /* From now on every instruction raises, so the error also fires in
-         * the frame that a pcall returns to, and leaves the script. */
-        lua_sethook(L, budget_hook, LUA_MASKCOUNT, 1);
-        char msg[128];
-        snprintf(msg, sizeof msg, "policy exceeded its budget (%lu instructions or %u ms)", lp->lim.instructions,
-                 lp->lim.wall_ms);
-        luaL_error(L, "%s", msg);
-    }
+    size_t n = slen < len - 1 ? slen : len - 1;
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    return n;
 }
 
-static void start_budget(struct lua_policy *lp, unsigned long instructions, unsigned ms)
+/* Writes "FILE:LINE" into buf (len >= 2), without snprintf for the same reason. */
+static void format_rule(char *buf, size_t len, const char *file, int line)
 {
-    lua_sethook(lp->L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-    lp->counted = 0;
-    lp->over_budget = false;
-    lp->lim.instructions = instructions;
-    clock_gettime(CLOCK_MONOTONIC, &lp->deadline);
-    lp->deadline.tv_sec += ms / 1000;
-    lp->deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (lp->deadline.tv_nsec >= 1000000000L) {
-        lp->deadline.tv_sec++;
-        lp->deadline.tv_nsec -= 1000000000L;
-    }
+    char digits[12];
+    size_t nd = 0;
+    unsigned u = line > 0 ? (unsigned)line : 0;
+    do {
+        digits[nd++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    size_t n = copy_str(buf, len, file, strlen(file));
+    if (n + 1 + nd >= len)
+        return;
+    buf[n++] = ':';
+    while (nd)
+        buf[n++] = digits[--nd];
+    buf[n] = '\0';
 }
 
-/* ---- the sandbox's library ---- */
-
-static struct lua_policy *policy_of(lua_State *L)
+/* Writes "FILE:LINE" of the first Lua frame from `level` upward to buf;
+ * leaves buf alone when there is none. */
+static void where(lua_State *L, int level, char *buf, size_t len)
 {
-    struct lua_policy *lp;
-    lua_getallocf(L, (void **)&lp);
-    return lp;
-}
-
-/* warden.deny(reason) and friends: a decision table whose metatable scripts cannot reach. */
-static int make_decision(lua_State *L, const char *kind)
-{
-    const char *reason = luaL_optstring(L, 1, "");
-    lua_createtable(L, 0, 3);
-    lua_pushstring(L, kind);
-    lua_setfield(L, -2, "kind");
-    lua_pushstring(L, reason);
-    lua_setfield(L, -2, "reason");
     lua_Debug ar;
-    if (lua_getstack(L, 1, &ar) && lua_getinfo(L, "l", &ar)) {
-        lua_pushinteger(L, ar.currentline);
-        lua_setfield(L, -2, "line");
-    }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &decision_mt_key);
-    lua_setmetatable(L, -2);
-    return 1;
-}
-
-static int w_allow(lua_State *L) { return make_decision(L, "allow"); }
-static int w_deny(lua_State *L) { return make_decision(L, "deny"); }
-static int w_approval(lua_State *L) { return make_decision(L, "require_approval"); }
-
-/* warden.glob(pattern, s): the same globs as JSON policies. */
-static int w_glob(lua_State *L)
-{
-    size_t len;
-    const char *pattern = luaL_checkstring(L, 1);
-    const char *s = luaL_checklstring(L, 2, &len);
-    lua_pushboolean(L, glob_valid(pattern) && glob_match(pattern, s, len));
-    return 1;
-}
-
-/* warden.path_under(path, root): true when path, normalized, stays inside root. */
-static int w_path_under(lua_State *L)
-{
-    size_t plen, rlen;
-    const char *path = luaL_checklstring(L, 1, &plen);
-    const char *root = luaL_checklstring(L, 2, &rlen);
-    if (plen == 0 || path[0] != '/' || rlen == 0 || root[0] != '/' || memchr(path, '\0', plen)) {
-        lua_pushboolean(L, 0);
-        return 1;
-    }
-    /* Normalize path segments: drop "." and "", resolve "..", without touching the filesystem. */
-    char out[4096];
-    size_t n = 0;
-    for (size_t i = 0; i < plen;) {
-        while (i < plen && path[i] == '/')
-            i++;
-        size_t start = i;
-        while (i < plen && path[i] != '/')
-            i++;
-        size_t seg = i - start;
-        if (seg == 0 || (seg == 1 && path[start] == '.'))
-            continue;
-        if (seg == 2 && path[start] == '.' && path[start + 1] == '.') {
-            while (n > 0 && out[n - 1] != '/')
-                n--;
-            if (n > 0)
-                n--;
-            continue;
+    for (; lua_getstack(L, level, &ar); level++) {
+        if (lua_getinfo(L, "Sl", &ar) && ar.currentline > 0) {
+            const char *src = ar.source[0] == '@' ? ar.source + 1 : ar.short_src;
+            format_rule(buf, len, src, ar.currentline);
+            return;
         }
-        if (n + seg + 2 > sizeof out)
-            return luaL_error(L, "path too long");
-        out[n++] = '/';
-        memcpy(out + n, path + start, seg);
-        n += seg;
     }
-    while (rlen > 1 && root[rlen - 1] == '/')
-        rlen--;
-    bool under = rlen == 1 || (n >= rlen && memcmp(out, root, rlen) == 0 && (n == rlen || out[rlen] == '/'));
-    lua_pushboolean(L, under);
-    return 1;
 }
 
-/* Builds "SERVER\x1fKEY" so that servers never see each other's values. */
-static size_t shared_key(lua_State *L, char *buf, size_t cap)
-{
-    size_t klen;
-    const char *key = luaL_checklstring(L, 1, &klen);
-    const struct lua_policy *lp = policy_of(L);
-    int n = snprintf(buf, cap, "%s\x1f", lp->server);
-    if (n < 0 || (size_t)n + klen > SHARED_MAX_KEY || (size_t)n + klen >= cap)
-        luaL_error(L, "warden.shared: key too long (at most %d bytes)", SHARED_MAX_KEY);
-    memcpy(buf + n, key, klen);
-    return (size_t)n + klen;
-}
-
-static double wall_now(void)
+/* CLOCK_MONOTONIC in seconds, as call_ctx.now: warden.shared's clock at load time. */
+static double mono_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int s_get(lua_State *L)
+/* Enforces the instruction and wall-clock budgets. Once spent it raises on
+ * every instruction, so a script's pcall that catches the error gets no
+ * further than its next instruction. */
+static void budget_hook(lua_State *L, lua_Debug *ar)
 {
-    char key[SHARED_MAX_KEY + 64];
-    size_t klen = shared_key(L, key, sizeof key);
-    struct shared_value v;
-    if (!shared_get(policy_of(L)->shared, key, klen, wall_now(), &v)) {
-        lua_pushnil(L);
-        return 1;
+    (void)ar;
+    struct lua_policy *lp = policy_of(L);
+    if (!lp->exceeded) {
+        lp->steps += lp->hook_step;
+        if (lp->steps > lp->lim.instructions)
+            spend(lp, "instruction budget exceeded");
+        else if (deadline_passed(lp))
+            spend(lp, "time limit exceeded");
+        else
+            return;
     }
-    if (v.is_string) {
-        lua_pushlstring(L, v.string, v.len);
-        free(v.string);
-    } else if (v.is_bool) {
-        lua_pushboolean(L, v.number != 0);
-    } else if (v.number == (double)(lua_Integer)v.number) {
-        lua_pushinteger(L, (lua_Integer)v.number);
-    } else {
-        lua_pushnumber(L, v.number);
-    }
+    lua_pushstring(L, lp->fatal);
+    lua_error(L);
+}
+
+/* Message handler of every run: notes where the error was raised. */
+static int on_error(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    where(L, 1, lp->err_rule, sizeof lp->err_rule);
     return 1;
 }
 
-static int s_set(lua_State *L)
+/* Runs fn(ud) protected, under fresh budgets, with `now` for warden.shared.
+ * Returns the Lua status; on failure *msg is the error text (valid until the
+ * next run) and lp->err_rule where it happened. */
+static int run(struct lua_policy *lp, lua_CFunction fn, void *ud, double now, const char **msg)
 {
-    char key[SHARED_MAX_KEY + 64];
-    size_t klen = shared_key(L, key, sizeof key);
-    struct shared_value v = {0};
-    switch (lua_type(L, 2)) {
-    case LUA_TSTRING:
-        v.is_string = true;
-        v.string = (char *)lua_tolstring(L, 2, &v.len);
-        break;
-    case LUA_TNUMBER:
-        v.number = lua_tonumber(L, 2);
-        break;
-    case LUA_TBOOLEAN:
-        v.is_bool = true;
-        v.number = lua_toboolean(L, 2);
-        break;
-    default:
-        return luaL_error(L, "warden.shared.set: values are strings, numbers or booleans");
+    lua_State *L = lp->L;
+    lua_settop(L, 0);
+    lp->steps = 0;
+    lp->exceeded = false;
+    lp->fatal = NULL;
+    lp->now = now;
+    lp->err_rule[0] = '\0';
+    clock_gettime(CLOCK_MONOTONIC, &lp->deadline);
+    lp->deadline.tv_sec += lp->lim.wall_ms / 1000;
+    lp->deadline.tv_nsec += (long)(lp->lim.wall_ms % 1000) * 1000000L;
+    if (lp->deadline.tv_nsec >= 1000000000L) {
+        lp->deadline.tv_sec++;
+        lp->deadline.tv_nsec -= 1000000000L;
     }
-    double ttl = luaL_optnumber(L, 3, 0);
-    if (shared_set(policy_of(L)->shared, key, klen, &v, ttl, wall_now()) < 0)
-        return luaL_error(L, "warden.shared.set: store full or value too large (at most %d bytes)", SHARED_MAX_VALUE);
-    return 0;
+    lua_sethook(L, budget_hook, LUA_MASKCOUNT, (int)lp->hook_step);
+    lua_pushcfunction(L, on_error);
+    lua_pushcfunction(L, fn);
+    lua_pushlightuserdata(L, ud);
+    lp->running = true;
+    int st = lua_pcall(L, 1, 0, 1);
+    lp->running = false;
+    lua_sethook(L, NULL, 0, 0);
+    if (st == LUA_OK && lp->fatal)
+        st = LUA_ERRRUN; /* the script got past a failure load() returns instead of raising */
+    if (st == LUA_ERRMEM && !lp->fatal)
+        lp->fatal = "out of memory";
+    if (st != LUA_OK) {
+        if (lp->fatal)
+            *msg = lp->fatal;
+        else if (!(*msg = lua_tostring(L, -1)))
+            *msg = "error object is not a string";
+    }
+    if (st == LUA_ERRMEM) {
+        lua_gc(L, LUA_GCCOLLECT, 0);
+        /* What survives a full collection is the script's own state: every
+         * call will fail (closed) until the policy is reloaded. */
+        if (lp->mem_used > lp->lim.mem_bytes / 10 * 9)
+            log_warn("lua policy %s: %zu of %zu bytes still in use after a collection",
+                     lp->path, lp->mem_used, lp->lim.mem_bytes);
+    }
+    return st;
 }
 
-static int s_incr(lua_State *L)
+/* Charges count steps of C work (match attempts, comparisons, element
+ * moves) to the instruction budget before it runs, since no hook can stop it
+ * midway. Raises, stickily, when the budget or the time left cannot cover
+ * it; `what` names the work in the logged message. */
+static void charge(lua_State *L, double count, const char *what)
 {
-    char key[SHARED_MAX_KEY + 64];
-    size_t klen = shared_key(L, key, sizeof key);
-    double delta = luaL_optnumber(L, 2, 1), ttl = luaL_optnumber(L, 3, 0), result;
-    if (shared_incr(policy_of(L)->shared, key, klen, delta, ttl, wall_now(), &result) < 0)
-        return luaL_error(L, "warden.shared.incr: store full, or the value is not a number");
-    if (result == (double)(lua_Integer)result)
-        lua_pushinteger(L, (lua_Integer)result);
-    else
-        lua_pushnumber(L, result);
-    return 1;
+    struct lua_policy *lp = policy_of(L);
+    if (count < 1)
+        return;
+    unsigned long left = lp->steps < lp->lim.instructions ? lp->lim.instructions - lp->steps : 0;
+    const char *why = NULL;
+    if (count > (double)left) {
+        why = "instruction budget exceeded";
+    } else if (count >= HOOK_STEP && count * NS_PER_STEP > time_left_ns(lp)) {
+        why = "time limit exceeded";
+    }
+    if (why) {
+        if (!lp->exceeded)
+            spend(lp, why);
+        luaL_error(L, "%s (%s)", lp->fatal, what);
+    }
+    lp->steps += (unsigned long)count;
 }
 
-/* print() goes to warden's log, one line, attributed to the policy. */
-static int w_print(lua_State *L)
+/* ---- sandboxed replacements of base functions ---- */
+
+/* Ends a pcall/xpcall: sticky failures go on up, past the script's handler. */
+static int finish_pcall(lua_State *L, int status, int extra)
 {
-    luaL_Buffer b;
-    luaL_buffinit(L, &b);
-    int n = lua_gettop(L);
-    for (int i = 1; i <= n; i++) {
-        if (i > 1)
-            luaL_addchar(&b, '\t');
-        luaL_addvalue(&b);
-        luaL_tolstring(L, i, NULL);
-        luaL_addvalue(&b);
+    struct lua_policy *lp = policy_of(L);
+    if (status == LUA_ERRMEM && !lp->fatal)
+        lp->fatal = "out of memory";
+    if (lp->fatal)
+        return luaL_error(L, "%s", lp->fatal);
+    if (status != LUA_OK) {
+        lua_pushboolean(L, 0);
+        lua_pushvalue(L, -2);
+        return 2;
     }
-    luaL_pushresult(&b);
-    log_info("lua policy %s: %s", policy_of(L)->path, lua_tostring(L, -1));
-    return 0;
+    return lua_gettop(L) - extra;
 }
 
-/* setmetatable without __gc: finalizers run with hooks off, so a looping one would hang warden. */
-static int w_setmetatable(lua_State *L)
+/* pcall that cannot swallow budget, memory or size failures. */
+static int sb_pcall(lua_State *L)
 {
-    if (lua_type(L, 2) == LUA_TTABLE) {
-        lua_getfield(L, 2, "__gc");
-        if (!lua_isnil(L, -1))
-            return luaL_error(L, "__gc metamethods are not allowed in policies");
-        lua_pop(L, 1);
-    }
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    lua_pushvalue(L, lua_upvalueindex(1));
+    luaL_checkany(L, 1);
+    lua_pushboolean(L, 1);
     lua_insert(L, 1);
-    lua_call(L, 2, 1);
-    return 1;
+    return finish_pcall(L, lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0), 0);
 }
 
-/* load() for text chunks only, in the policy's own environment. */
-static int w_load(lua_State *L)
+/* xpcall, same rule as sb_pcall. */
+static int sb_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    lua_rotate(L, 3, 2);
+    return finish_pcall(L, lua_pcall(L, n - 2, LUA_MULTRET, 2), 2);
+}
+
+/* load(text [, chunkname]): text only, always into the sandbox's globals. */
+static int sb_load(lua_State *L)
 {
     size_t len;
-    const char *chunk = luaL_checklstring(L, 1, &len);
+    const char *s = luaL_checklstring(L, 1, &len);
     const char *name = luaL_optstring(L, 2, "=(load)");
-    if (luaL_loadbufferx(L, chunk, len, name, "t") != LUA_OK) {
+    charge(L, (double)len / 16, "compiling a chunk");
+    int st = luaL_loadbufferx(L, s, len, name, "t");
+    if (st == LUA_ERRMEM)
+        policy_of(L)->fatal = "out of memory";
+    if (st != LUA_OK) {
         lua_pushnil(L);
         lua_insert(L, -2);
         return 2;
@@ -314,546 +356,912 @@ static int w_load(lua_State *L)
     return 1;
 }
 
-/* Lua's matcher backtracks in C, where no hook fires: with q variable-length
- * items a subject of n bytes costs up to about n^(q+1) steps. Patterns are
- * refused when that bound is out of reach of the instruction budget. */
-static bool pattern_affordable(const char *pat, size_t plen, size_t subject_len, unsigned long budget)
+/* setmetatable that refuses __gc: finalizers run with hooks off, unbounded. */
+static int sb_setmetatable(lua_State *L)
 {
-    unsigned quantifiers = 0;
-    bool in_set = false;
-    for (size_t i = 0; i < plen; i++) {
-        if (pat[i] == '%') {
-            i++;
-        } else if (in_set) {
-            in_set = pat[i] != ']';
-        } else if (pat[i] == '[') {
-            in_set = true;
-            if (i + 1 < plen && pat[i + 1] == ']')
-                i++;
-        } else if ((pat[i] == '*' || pat[i] == '+' || pat[i] == '-') && i > 0) {
-            quantifiers++;
-        }
+    int t = lua_type(L, 2);
+    luaL_checktype(L, 1, LUA_TTABLE);
+    luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
+    if (t == LUA_TTABLE) {
+        lua_pushliteral(L, "__gc");
+        if (lua_rawget(L, 2) != LUA_TNIL)
+            return luaL_error(L, "__gc metamethods are not allowed in policies");
+        lua_pop(L, 1);
     }
-    double cost = 1;
-    for (unsigned q = 0; q <= quantifiers && cost <= (double)budget * 10; q++)
-        cost *= (double)(subject_len + 1);
-    return cost <= (double)budget * 10;
+    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
+        return luaL_error(L, "cannot change a protected metatable");
+    lua_settop(L, 2);
+    lua_setmetatable(L, 1);
+    return 1;
 }
 
-/* string functions that run in C, where no hook fires: their inputs are bounded. */
-static int guarded_string_fn(lua_State *L)
+/* print goes to warden's log, one line per call. */
+static int sb_print(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_Buffer b;
+    luaL_buffinit(L, &b);
+    for (int i = 1; i <= n; i++) {
+        luaL_tolstring(L, i, NULL);
+        luaL_addvalue(&b);
+        if (i < n)
+            luaL_addchar(&b, '\t');
+    }
+    luaL_pushresult(&b);
+    log_info("lua policy %s: %s", policy_of(L)->path, lua_tostring(L, -1));
+    return 0;
+}
+
+/* Index just past the set "[...]" starting at p[i]; a malformed set ends at
+ * plen (Lua reports it). */
+static size_t skip_set(const char *p, size_t plen, size_t i)
+{
+    i++;
+    if (i < plen && p[i] == '^')
+        i++;
+    do {
+        if (i >= plen)
+            return plen;
+        if (p[i++] == '%' && i < plen)
+            i++;
+    } while (i < plen && p[i] != ']');
+    return i < plen ? i + 1 : plen;
+}
+
+/* An upper bound on the work of Lua's backtracking matcher for pattern p over
+ * a subject of n bytes, in item tests (a set counts its length): each
+ * quantified item (* + -), %b and back-reference may retry everything after
+ * it at up to n+1 positions, each ? twice, and an unanchored search starts at
+ * n+1 places. */
+static double pattern_cost(const char *p, size_t plen, size_t n, bool may_anchor)
+{
+    double positions = (double)n + 1, cost = 1, items = 0;
+    size_t i = 0;
+    if (may_anchor && plen > 0 && p[0] == '^')
+        i = 1;
+    else
+        cost = positions;
+    while (i < plen) {
+        char c = p[i];
+        if (c == '(' || c == ')') {
+            i++;
+            continue;
+        }
+        items++;
+        if (c == '%' && i + 1 < plen && p[i + 1] == 'b') {
+            cost *= positions;
+            i += 4;
+            continue;
+        }
+        if (c == '%' && i + 1 < plen && p[i + 1] == 'f') {
+            size_t end = skip_set(p, plen, i + 2);
+            items += (double)(end - i);
+            i = end;
+            continue;
+        }
+        if (c == '%' && i + 1 < plen && p[i + 1] >= '1' && p[i + 1] <= '9') {
+            cost *= positions;
+            i += 2;
+            continue;
+        }
+        if (c == '[') { /* a set is scanned whole at each attempt */
+            size_t end = skip_set(p, plen, i);
+            items += (double)(end - i);
+            i = end;
+        } else {
+            i += c == '%' ? 2 : 1;
+        }
+        if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
+            cost *= positions;
+            i++;
+        } else if (i < plen && p[i] == '?') {
+            cost *= 2;
+            i++;
+        }
+    }
+    return cost * (items > 0 ? items : 1);
+}
+
+/* True when p[0..plen) holds a pattern special (embedded NULs included, as
+ * Lua's own test does), i.e. string.find will not search it as plain text. */
+static bool has_specials(const char *p, size_t plen)
+{
+    for (size_t i = 0; i < plen; i++) {
+        if (p[i] && strchr("^$*+?.([%-", p[i]))
+            return true;
+    }
+    return false;
+}
+
+/* Raises the sticky time-limit failure, naming the work in the message. */
+static int out_of_time(lua_State *L, const char *what)
 {
     struct lua_policy *lp = policy_of(L);
-    size_t len = 0;
-    if (lua_type(L, 1) == LUA_TSTRING)
-        lua_tolstring(L, 1, &len);
-    if (len > lp->lim.max_string)
-        return luaL_error(L, "string too long for a pattern function (%d bytes)", (int)len);
-    size_t plen = 0;
-    const char *pat = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &plen) : NULL;
-    if (plen > 4096)
-        return luaL_error(L, "pattern too long");
-    if (pat && !pattern_affordable(pat, plen, len, lp->lim.instructions))
-        return luaL_error(L, "pattern too costly for a string of %d bytes (too many repetitions)", (int)len);
+    if (!lp->exceeded)
+        spend(lp, "time limit exceeded");
+    return luaL_error(L, "%s (%s)", lp->fatal, what);
+}
+
+/* Wraps string.find/match/gmatch/gsub (upvalue 1 the original, upvalue 2 which
+ * one: 0 find, 2 gmatch). Matching runs in C where no hook fires and Lua's
+ * matcher backtracks polynomially (n^2 for "a-b" over n bytes, more with
+ * more quantifiers; n is at most max_string). A call whose worst case does
+ * not fit in the time left is refused before it runs, and the clock is read
+ * again after a costly one, so a loop of them stops at the deadline. The
+ * worst case is not charged to the instruction budget: typical input costs
+ * far less, and the clock bounds the rest. */
+static int sb_pattern(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    size_t slen, plen;
+    luaL_checklstring(L, 1, &slen);
+    const char *p = luaL_checklstring(L, 2, &plen);
+    lua_Integer which = lua_tointeger(L, lua_upvalueindex(2));
+    bool plain = which == 0 && (lua_toboolean(L, 4) || !has_specials(p, plen));
+    /* A plain search is memchr + memcmp: many bytes per step. */
+    double cost = plain ? ((double)slen + 1) * (double)plen / 16 : pattern_cost(p, plen, slen, which != 2);
+    static const char what[] = "pattern matching; plain find and warden.lib.glob suit long subjects";
+    bool costly = cost >= HOOK_STEP;
+    if (costly && cost * NS_PER_STEP > time_left_ns(lp))
+        return out_of_time(L, what);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
+    if (costly && time_left_ns(lp) < 0)
+        return out_of_time(L, what);
+    return lua_gettop(L);
+}
+
+/* Elements in [from, to], saturated at LUA_MAXINTEGER. */
+static lua_Integer span(lua_Integer from, lua_Integer to)
+{
+    if (to < from)
+        return 0;
+    lua_Unsigned n = (lua_Unsigned)to - (lua_Unsigned)from;
+    return n >= (lua_Unsigned)LUA_MAXINTEGER ? LUA_MAXINTEGER : (lua_Integer)n + 1;
+}
+
+/* Wraps table.insert/remove/move/concat/unpack/sort (upvalue 1 the
+ * original, upvalue 2 which one). They loop in C over a range the script
+ * controls (a __len metamethod can claim 2^62 elements; sorting one 64K-byte
+ * string's bytes takes a million comparisons), so the work is charged to the
+ * instruction budget before they run. */
+static int sb_table(lua_State *L)
+{
+    lua_Integer which = lua_tointeger(L, lua_upvalueindex(2)), count;
+    if (which == 2) { /* move(a1, f, e, t) */
+        lua_Integer f = luaL_checkinteger(L, 2), e = luaL_checkinteger(L, 3);
+        count = span(f, e);
+    } else if (which == 3 || which == 4) { /* concat(t, sep, i, j), unpack(t, i, j) */
+        int arg = which == 3 ? 3 : 2;
+        lua_Integer i = luaL_optinteger(L, arg, 1);
+        lua_Integer j = lua_isnoneornil(L, arg + 1) ? luaL_len(L, 1) : luaL_checkinteger(L, arg + 1);
+        count = span(i, j);
+    } else if (which == 5) { /* sort: n log n comparisons */
+        lua_Integer n = luaL_len(L, 1), log2n = 0;
+        while (log2n < 63 && ((lua_Integer)1 << log2n) < n)
+            log2n++;
+        count = n > 0 && n < LUA_MAXINTEGER / 64 ? n * log2n : (n > 0 ? LUA_MAXINTEGER : 0);
+    } else { /* insert(t, [pos,] v), remove(t [, pos]): shift the elements from pos on */
+        lua_Integer n = luaL_len(L, 1);
+        if (which == 0)
+            count = lua_gettop(L) == 3 ? span(luaL_checkinteger(L, 2), n) : 0;
+        else
+            count = span(luaL_optinteger(L, 2, n), n);
+    }
+    charge(L, (double)count, "table function over a long range");
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_insert(L, 1);
     lua_call(L, lua_gettop(L) - 1, LUA_MULTRET);
     return lua_gettop(L);
 }
 
-static int guarded_rep(lua_State *L)
+/* __newindex of read-only proxies. */
+static int readonly_newindex(lua_State *L)
 {
-    struct lua_policy *lp = policy_of(L);
-    size_t len;
-    luaL_checklstring(L, 1, &len);
-    lua_Integer n = luaL_checkinteger(L, 2);
-    size_t sep = 0;
-    if (lua_type(L, 3) == LUA_TSTRING)
-        lua_tolstring(L, 3, &sep);
-    if (n > 0 && (len + sep) > 0 && (size_t)n > lp->lim.max_string / (len + sep))
-        return luaL_error(L, "string.rep result too large");
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, lua_gettop(L) - 1, 1);
+    return luaL_error(L, "attempt to modify a read-only table");
+}
+
+/* The iterator of readonly_pairs: `next` over the hidden table. */
+static int readonly_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
     return 1;
 }
 
-static int refuse_write(lua_State *L)
+/* __pairs of a read-only proxy: iterates the hidden table (upvalue 1). */
+static int readonly_pairs(lua_State *L)
 {
-    return luaL_error(L, "this table is read-only in policies");
+    lua_pushcfunction(L, readonly_next);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushnil(L);
+    return 3;
 }
 
-/* Replaces the table on top of the stack with a read-only view of it. */
-static void freeze(lua_State *L)
+/* Replaces the table on top with a read-only proxy whose metatable is protected. */
+static void make_readonly(lua_State *L)
 {
-    lua_newtable(L);                 /* view */
-    lua_createtable(L, 0, 3);        /* its metatable */
+    lua_newtable(L);
+    lua_createtable(L, 0, 4);
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
-    lua_pushcfunction(L, refuse_write);
+    lua_pushcfunction(L, readonly_newindex);
     lua_setfield(L, -2, "__newindex");
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, readonly_pairs, 1);
+    lua_setfield(L, -2, "__pairs");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_setmetatable(L, -2);
     lua_remove(L, -2);
 }
 
-/* Opens the allowed libraries and trims them; the globals are the sandbox.
- * Run under pcall: running out of memory here is an error, not a panic. */
-static int build_sandbox(lua_State *L)
-{
-    luaL_requiref(L, "_G", luaopen_base, 1);
-    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 1);
-    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 1);
-    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 1);
-    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 1);
-    lua_pop(L, 5);
-    static const char *const removed[] = {"dofile", "loadfile", "require", "collectgarbage", "rawset", NULL};
-    for (const char *const *name = removed; *name; name++) {
-        lua_pushnil(L);
-        lua_setglobal(L, *name);
-    }
-    lua_getglobal(L, "setmetatable");   /* the original, reachable only as the wrapper's upvalue */
-    lua_pushcclosure(L, w_setmetatable, 1);
-    lua_setglobal(L, "setmetatable");
-    lua_register(L, "load", w_load);
-    lua_register(L, "print", w_print);
+/* ---- the warden table ---- */
 
-    /* string: no dump; C-side work bounded; its metatable hidden so it cannot be tampered with */
-    lua_getglobal(L, LUA_STRLIBNAME);
+/* Builds a decision for the script's caller at file:line. */
+static int make_decision(lua_State *L, enum verdict v, const char *fallback)
+{
+    struct lua_policy *lp = policy_of(L);
+    size_t rlen;
+    const char *reason = luaL_optlstring(L, 1, fallback, &rlen);
+    struct lua_decision *d = lua_newuserdatauv(L, sizeof *d, 0);
+    d->verdict = v;
+    copy_str(d->reason, sizeof d->reason, reason, rlen);
+    copy_str(d->rule, sizeof d->rule, lp->path, strlen(lp->path));
+    where(L, 1, d->rule, sizeof d->rule);
+    luaL_setmetatable(L, DECISION_MT);
+    return 1;
+}
+
+/* warden.allow([reason]) */
+static int w_allow(lua_State *L)
+{
+    return make_decision(L, VERDICT_ALLOW, "allowed by Lua policy");
+}
+
+/* warden.deny([reason]) */
+static int w_deny(lua_State *L)
+{
+    return make_decision(L, VERDICT_DENY, "denied by Lua policy");
+}
+
+/* warden.require_approval([reason]) */
+static int w_require_approval(lua_State *L)
+{
+    return make_decision(L, VERDICT_APPROVAL, "approval required by Lua policy");
+}
+
+/* The store behind warden.shared, or an error when the policy has none. */
+static struct shared_store *shared_of(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    if (!lp->shared)
+        luaL_error(L, "warden.shared is not available");
+    return lp->shared;
+}
+
+/* warden.shared.get(key) -> value or nil */
+static int w_shared_get(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    struct shared_value v;
+    shared_store_get(shared_of(L), key, klen, lp->now, &v, lp->shared_buf);
+    switch (v.type) {
+    case SHARED_NIL: lua_pushnil(L); break;
+    case SHARED_BOOL: lua_pushboolean(L, v.b); break;
+    case SHARED_INT: lua_pushinteger(L, v.i); break;
+    case SHARED_FLOAT: lua_pushnumber(L, v.d); break;
+    case SHARED_STRING: lua_pushlstring(L, v.s, v.len); break;
+    }
+    return 1;
+}
+
+/* warden.shared.set(key, value [, ttl]): value nil deletes; returns true. */
+static int w_shared_set(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    double ttl = luaL_optnumber(L, 3, 0);
+    struct shared_value v = {.type = SHARED_NIL};
+    switch (lua_type(L, 2)) {
+    case LUA_TNONE:
+    case LUA_TNIL: break;
+    case LUA_TBOOLEAN: v.type = SHARED_BOOL; v.b = lua_toboolean(L, 2); break;
+    case LUA_TNUMBER:
+        if (lua_isinteger(L, 2)) {
+            v.type = SHARED_INT;
+            v.i = lua_tointeger(L, 2);
+        } else {
+            v.type = SHARED_FLOAT;
+            v.d = lua_tonumber(L, 2);
+        }
+        break;
+    case LUA_TSTRING: v.type = SHARED_STRING; v.s = lua_tolstring(L, 2, &v.len); break;
+    default: return luaL_argerror(L, 2, "string, number, boolean or nil expected");
+    }
+    const char *err;
+    if (shared_store_set(shared_of(L), key, klen, &v, ttl, lp->now, &err) != 0)
+        return luaL_error(L, "%s", err);
+    lua_pushboolean(L, 1);
+    return 1;
+}
+
+/* warden.shared.incr(key [, delta [, ttl]]) -> new integer value */
+static int w_shared_incr(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    size_t klen;
+    const char *key = luaL_checklstring(L, 1, &klen);
+    lua_Integer delta = luaL_optinteger(L, 2, 1);
+    double ttl = luaL_optnumber(L, 3, 0);
+    long long result;
+    const char *err;
+    if (shared_store_incr(shared_of(L), key, klen, delta, ttl, lp->now, &result, &err) != 0)
+        return luaL_error(L, "%s", err);
+    lua_pushinteger(L, result);
+    return 1;
+}
+
+/* ---- JSON to Lua ---- */
+
+/* Raises the sticky "too large" failure: the call is refused even if the
+ * script catches the error. */
+static int too_large(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    lp->fatal = "argument too large for Lua policy";
+    return luaL_error(L, "%s", lp->fatal);
+}
+
+/* Pushes a string no longer than max_string. */
+static void push_bounded(lua_State *L, const char *s, size_t len)
+{
+    if (len > policy_of(L)->lim.max_string)
+        too_large(L);
+    lua_pushlstring(L, s, len);
+}
+
+/* Pushes j as Lua values: null is warden.null, integral numbers up to 2^53
+ * are integers (cJSON keeps no text, so 1.0 is 1 too), other numbers floats. */
+static void push_json(lua_State *L, const cJSON *j, int depth)
+{
+    struct lua_policy *lp = policy_of(L);
+    if (depth > MAX_JSON_DEPTH)
+        too_large(L);
+    luaL_checkstack(L, 3, "JSON nested too deeply");
+    if (cJSON_IsNull(j)) {
+        lua_pushlightuserdata(L, &lp->null_tag);
+    } else if (cJSON_IsBool(j)) {
+        lua_pushboolean(L, cJSON_IsTrue(j));
+    } else if (cJSON_IsNumber(j)) {
+        double d = j->valuedouble;
+        if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+            lua_pushinteger(L, (lua_Integer)d);
+        else
+            lua_pushnumber(L, d);
+    } else if (cJSON_IsString(j) && j->valuestring) {
+        push_bounded(L, j->valuestring, strlen(j->valuestring));
+    } else if (cJSON_IsArray(j)) {
+        lua_createtable(L, cJSON_GetArraySize(j), 0);
+        lua_Integer i = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, j) {
+            push_json(L, e, depth + 1);
+            lua_rawseti(L, -2, ++i);
+        }
+    } else if (cJSON_IsObject(j)) {
+        lua_createtable(L, 0, cJSON_GetArraySize(j));
+        const cJSON *e;
+        cJSON_ArrayForEach(e, j) {
+            if (!e->string)
+                continue;
+            push_bounded(L, e->string, strlen(e->string));
+            push_json(L, e, depth + 1);
+            lua_rawset(L, -3);
+        }
+    } else {
+        lua_pushnil(L);
+    }
+}
+
+/* True when every string (keys included) in j fits max and j is not too deep. */
+static bool json_fits(const cJSON *j, size_t max, int depth)
+{
+    if (depth > MAX_JSON_DEPTH)
+        return false;
+    if (j->string && strlen(j->string) > max)
+        return false;
+    if (cJSON_IsString(j))
+        return !j->valuestring || strlen(j->valuestring) <= max;
+    const cJSON *e;
+    if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
+        cJSON_ArrayForEach(e, j) {
+            if (!json_fits(e, max, depth + 1))
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Pushes the allow-listed headers as {lowercased-name = value}; credentials
+ * are dropped even if the caller passed them. */
+static void push_headers(lua_State *L, const struct lua_call_extra *extra)
+{
+    static const char *const secret[] = {"authorization", "proxy-authorization", "cookie", "set-cookie"};
+    size_t n = extra ? extra->nheaders : 0;
+    lua_createtable(L, 0, (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const struct lua_header *h = &extra->headers[i];
+        size_t len = strlen(h->name);
+        if (len > policy_of(L)->lim.max_string)
+            too_large(L);
+        luaL_Buffer b;
+        char *p = luaL_buffinitsize(L, &b, len);
+        for (size_t k = 0; k < len; k++)
+            p[k] = (char)(h->name[k] >= 'A' && h->name[k] <= 'Z' ? h->name[k] + 32 : h->name[k]);
+        luaL_pushresultsize(&b, len);
+        const char *name = lua_tostring(L, -1);
+        bool hide = false;
+        for (size_t s = 0; s < sizeof secret / sizeof secret[0]; s++)
+            hide = hide || strcmp(name, secret[s]) == 0;
+        if (hide) {
+            lua_pop(L, 1);
+            continue;
+        }
+        push_bounded(L, h->value, h->value_len);
+        lua_rawset(L, -3);
+    }
+}
+
+/* __index of call tables: converts args, meta, headers and tool_meta on first
+ * access and caches them, so a policy pays only for what it reads. */
+static int call_index(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lp->cur_call_ref);
+    if (!lp->msg || !lua_rawequal(L, 1, -1))
+        return luaL_error(L, "call table used after its call ended");
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    const char *key = lua_tostring(L, 2);
+    const struct rpc_msg *msg = lp->msg;
+    if (strcmp(key, "args") == 0) {
+        if (msg->args)
+            push_json(L, msg->args, 0);
+        else
+            lua_newtable(L);
+    } else if (strcmp(key, "meta") == 0) {
+        const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
+        if (!meta)
+            return 0;
+        push_json(L, meta, 0);
+    } else if (strcmp(key, "headers") == 0) {
+        push_headers(L, lp->extra);
+    } else if (strcmp(key, "tool_meta") == 0) {
+        if (!lp->extra || !lp->extra->tool_meta)
+            return 0;
+        push_json(L, lp->extra->tool_meta, 0);
+    } else {
+        return 0;
+    }
+    lua_pushvalue(L, 2);
+    lua_pushvalue(L, -2);
+    lua_rawset(L, 1);
+    return 1;
+}
+
+/* ---- loading ---- */
+
+/* Builds the sandbox in the state's globals: trimmed base, and read-only
+ * string (no dump, pattern functions bounded, metatable protected), table
+ * (ranged functions charged to the budget), math and utf8; nothing that
+ * reaches files, processes, bytecode, coroutines or the collector. */
+static void build_sandbox(lua_State *L)
+{
+    luaL_requiref(L, LUA_GNAME, luaopen_base, 0);
+    lua_pop(L, 1);
+    static const char *const removed[] = {"dofile", "loadfile", "collectgarbage", "warn", "require"};
+    for (size_t i = 0; i < sizeof removed / sizeof removed[0]; i++) {
+        lua_pushnil(L);
+        lua_setglobal(L, removed[i]);
+    }
+    static const luaL_Reg replaced[] = {
+        {"pcall", sb_pcall}, {"xpcall", sb_xpcall}, {"load", sb_load},
+        {"setmetatable", sb_setmetatable}, {"print", sb_print}, {NULL, NULL},
+    };
+    lua_pushglobaltable(L);
+    luaL_setfuncs(L, replaced, 0);
+    lua_pop(L, 1);
+
+    luaL_requiref(L, LUA_STRLIBNAME, luaopen_string, 0);
     lua_pushnil(L);
     lua_setfield(L, -2, "dump");
-    static const char *const pattern_fns[] = {"find", "match", "gmatch", "gsub", NULL};
-    for (const char *const *fn = pattern_fns; *fn; fn++) {
-        lua_getfield(L, -1, *fn);
-        lua_pushcclosure(L, guarded_string_fn, 1);
-        lua_setfield(L, -2, *fn);
+    static const char *const patterns[] = {"find", "match", "gmatch", "gsub"};
+    for (size_t i = 0; i < sizeof patterns / sizeof patterns[0]; i++) {
+        lua_getfield(L, -1, patterns[i]);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_pushcclosure(L, sb_pattern, 2);
+        lua_setfield(L, -2, patterns[i]);
     }
-    lua_getfield(L, -1, "rep");
-    lua_pushcclosure(L, guarded_rep, 1);
-    lua_setfield(L, -2, "rep");
-    lua_pop(L, 1);
+    /* ("").x reaches the library through the string metatable: protect it. */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
-    /* scripts see string through a read-only view: the table strings use stays as built */
-    lua_getglobal(L, LUA_STRLIBNAME);
-    freeze(L);
+    make_readonly(L);
     lua_setglobal(L, LUA_STRLIBNAME);
 
-    /* decisions' metatable, hidden from scripts */
-    lua_newtable(L);
-    lua_pushliteral(L, "warden decision");
-    lua_setfield(L, -2, "__metatable");
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &decision_mt_key);
+    luaL_requiref(L, LUA_TABLIBNAME, luaopen_table, 0);
+    static const char *const ranged[] = {"insert", "remove", "move", "concat", "unpack", "sort"};
+    for (size_t i = 0; i < sizeof ranged / sizeof ranged[0]; i++) {
+        lua_getfield(L, -1, ranged[i]);
+        lua_pushinteger(L, (lua_Integer)i);
+        lua_pushcclosure(L, sb_table, 2);
+        lua_setfield(L, -2, ranged[i]);
+    }
+    make_readonly(L);
+    lua_setglobal(L, LUA_TABLIBNAME);
+    luaL_requiref(L, LUA_MATHLIBNAME, luaopen_math, 0);
+    make_readonly(L);
+    lua_setglobal(L, LUA_MATHLIBNAME);
+    luaL_requiref(L, LUA_UTF8LIBNAME, luaopen_utf8, 0);
+    make_readonly(L);
+    lua_setglobal(L, LUA_UTF8LIBNAME);
+}
 
-    /* the warden table */
-    lua_newtable(L);
-    static const luaL_Reg fns[] = {{"allow", w_allow}, {"deny", w_deny}, {"require_approval", w_approval},
-                                   {"glob", w_glob}, {"path_under", w_path_under}, {NULL, NULL}};
-    luaL_setfuncs(L, fns, 0);
-    lua_pushlightuserdata(L, (void *)&null_key);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &null_key);
+/* Loads the helper modules into the table on top of the stack. */
+static void load_helpers(lua_State *L)
+{
+    for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
+        lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
+        if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
+            lua_error(L);
+        lua_call(L, 0, 1);
+        if (!lua_istable(L, -1))
+            luaL_error(L, "%s: helper module did not return a table", lua_tostring(L, -2));
+        make_readonly(L);
+        lua_setfield(L, -3, helper_names[i]);
+        lua_pop(L, 1);
+    }
+}
+
+/* Builds the global `warden` table (read-only). */
+static void build_warden(lua_State *L, struct lua_policy *lp)
+{
+    static const luaL_Reg fns[] = {
+        {"allow", w_allow}, {"deny", w_deny}, {"require_approval", w_require_approval}, {NULL, NULL},
+    };
+    static const luaL_Reg shared_fns[] = {
+        {"get", w_shared_get}, {"set", w_shared_set}, {"incr", w_shared_incr}, {NULL, NULL},
+    };
+    luaL_newmetatable(L, DECISION_MT);
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pop(L, 1);
+
+    luaL_newlib(L, fns);
+    lua_pushlightuserdata(L, &lp->null_tag);
     lua_setfield(L, -2, "null");
-    lua_newtable(L);
-    static const luaL_Reg shared_fns[] = {{"get", s_get}, {"set", s_set}, {"incr", s_incr}, {NULL, NULL}};
-    luaL_setfuncs(L, shared_fns, 0);
-    freeze(L);
+    luaL_newlib(L, shared_fns);
+    make_readonly(L);
     lua_setfield(L, -2, "shared");
-    freeze(L);
+    lua_newtable(L);
+    load_helpers(L);
+    make_readonly(L);
+    lua_setfield(L, -2, "lib");
+    make_readonly(L);
     lua_setglobal(L, "warden");
+}
+
+/* Protected body of lua_policy_load: sandbox, helpers, then the policy file. */
+static int load_main(lua_State *L)
+{
+    struct lua_policy *lp = lua_touserdata(L, 1);
+    build_sandbox(L);
+    build_warden(L, lp);
+
+    lua_createtable(L, 0, 2);
+    lua_pushcfunction(L, call_index);
+    lua_setfield(L, -2, "__index");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lp->call_mt_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 0);
+    lp->cur_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+
+    if (luaL_loadfilex(L, lp->path, "t") != LUA_OK)
+        return lua_error(L);
+    lua_call(L, 0, 1);
+    if (!lua_istable(L, -1))
+        return luaL_error(L, "%s: the policy must return a table, not %s", lp->path, luaL_typename(L, -1));
+    if (lua_getfield(L, -1, "on_call") != LUA_TFUNCTION)
+        return luaL_error(L, "%s: the returned table has no on_call function", lp->path);
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">S", &ar);
+    lp->on_call_line = ar.linedefined;
+    lp->on_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int t = lua_getfield(L, -1, "on_list");
+    if (t == LUA_TFUNCTION) {
+        lua_pushvalue(L, -1);
+        lua_getinfo(L, ">S", &ar);
+        lp->on_list_line = ar.linedefined;
+        lp->on_list_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    }
+    else if (t != LUA_TNIL)
+        return luaL_error(L, "%s: on_list must be a function, not %s", lp->path, luaL_typename(L, -1));
     return 0;
 }
 
-/* ---- loading ---- */
-
-static char *read_all(const char *path, size_t *len, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 8192;
-    char *buf = malloc(cap);
-    *len = 0;
-    while (buf) {
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        *len += n;
-        if (n == 0)
-            break;
-        if (*len == cap) {
-            char *b = cap < 16u * 1024 * 1024 ? realloc(buf, cap * 2) : NULL;
-            if (!b) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = b;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!buf)
-        snprintf(err, errlen, "%s: too large or out of memory", path);
-    return buf;
-}
-
-void lua_policy_free(struct lua_policy *lp)
-{
-    if (!lp)
-        return;
-    if (lp->L)
-        lua_close(lp->L);
-    free(lp->path);
-    free(lp->server);
-    free(lp);
-}
-
-struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *limits, struct shared_store *shared,
-                                   const char *server, char *err, size_t errlen)
+/* See luapolicy.h; every failure frees what was built and reports in err. */
+struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *lim,
+                                   struct shared_store *shared, const char *server,
+                                   char *err, size_t errlen)
 {
     struct lua_policy *lp = calloc(1, sizeof *lp);
     if (!lp) {
         snprintf(err, errlen, "%s: out of memory", path);
         return NULL;
     }
-    lp->lim = limits ? *limits : (struct lua_limits){0};
-    if (!lp->lim.memory)
-        lp->lim.memory = DEFAULT_MEMORY;
+    if (lim)
+        lp->lim = *lim;
+    if (!lp->lim.mem_bytes)
+        lp->lim.mem_bytes = DEFAULT_MEM;
     if (!lp->lim.instructions)
         lp->lim.instructions = DEFAULT_INSTRUCTIONS;
     if (!lp->lim.wall_ms)
         lp->lim.wall_ms = DEFAULT_WALL_MS;
     if (!lp->lim.max_string)
         lp->lim.max_string = DEFAULT_MAX_STRING;
+    lp->hook_step = lp->lim.instructions < HOOK_STEP ? (unsigned)lp->lim.instructions : HOOK_STEP;
+    lp->on_call_ref = lp->on_list_ref = lp->call_mt_ref = lp->cur_call_ref = LUA_NOREF;
     lp->shared = shared;
     lp->path = strdup(path);
     lp->server = strdup(server ? server : "");
-    lp->on_call_ref = lp->on_list_ref = LUA_NOREF;
-    size_t len;
-    char *text = lp->path && lp->server ? read_all(path, &len, err, errlen) : NULL;
-    if (!text) {
-        if (!lp->path || !lp->server)
-            snprintf(err, errlen, "%s: out of memory", path);
-        lua_policy_free(lp);
-        return NULL;
-    }
-    lp->L = lua_newstate(sandbox_alloc, lp);
+    if (shared)
+        lp->shared_buf = malloc(shared_store_max_bytes(shared));
+    if (lp->path && lp->server && (!shared || lp->shared_buf))
+        lp->L = lua_newstate(policy_alloc, lp);
     if (!lp->L) {
-        free(text);
-        snprintf(err, errlen, "%s: cannot create a Lua state", path);
+        snprintf(err, errlen, "%s: out of memory", path);
         lua_policy_free(lp);
         return NULL;
     }
-    lua_State *L = lp->L;
-    unsigned long instructions = lp->lim.instructions;
-    start_budget(lp, instructions, lp->lim.wall_ms * 4);
-    char chunkname[512];
-    snprintf(chunkname, sizeof chunkname, "@%s", path);
-    int rc = LUA_OK;
-    if (len > 0 && text[0] == LUA_SIGNATURE[0]) {
-        snprintf(err, errlen, "%s: precompiled Lua is not accepted; give the source", path);
-        rc = -1;
-    } else {
-        lua_pushcfunction(L, build_sandbox);
-        rc = lua_pcall(L, 0, 0, 0);
-        if (rc == LUA_OK)
-            rc = luaL_loadbufferx(L, text, len, chunkname, "t");
-        if (rc == LUA_OK)
-            rc = lua_pcall(L, 0, 1, 0);
-        if (rc != LUA_OK)
-            snprintf(err, errlen, "%s", lua_tostring(L, -1) ? lua_tostring(L, -1) : "error");
-    }
-    free(text);
-    lp->lim.instructions = instructions;
-    if (rc == LUA_OK) {
-        if (!lua_istable(L, -1)) {
-            snprintf(err, errlen, "%s: a policy returns a table with on_call (it returned %s)", path, luaL_typename(L, -1));
-            rc = -1;
-        } else {
-            lua_getfield(L, -1, "on_call");
-            if (!lua_isfunction(L, -1)) {
-                snprintf(err, errlen, "%s: the table a policy returns needs an on_call function", path);
-                rc = -1;
-            } else {
-                lp->on_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-                lua_getfield(L, -1, "on_list");
-                if (lua_isfunction(L, -1))
-                    lp->on_list_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-                else if (!lua_isnil(L, -1)) {
-                    snprintf(err, errlen, "%s: on_list must be a function", path);
-                    rc = -1;
-                } else {
-                    lua_pop(L, 1);
-                }
-            }
-        }
-    }
-    if (rc != LUA_OK) {
+    lua_atpanic(lp->L, policy_panic);
+    const char *msg;
+    if (run(lp, load_main, lp, mono_now(), &msg) != LUA_OK) {
+        /* Lua's messages carry the position already; the others get one. */
+        if (strncmp(msg, path, strlen(path)) == 0)
+            snprintf(err, errlen, "%s", msg);
+        else if (lp->err_rule[0])
+            snprintf(err, errlen, "%s: %s", lp->err_rule, msg);
+        else
+            snprintf(err, errlen, "%s: %s", path, msg);
         lua_policy_free(lp);
         return NULL;
     }
-    lua_settop(L, 0);
+    lua_settop(lp->L, 0);
     return lp;
 }
 
-/* ---- calls ---- */
-
-/* Pushes a JSON value as Lua: null is warden.null, integers up to 2^53 integers. */
-static int push_json(lua_State *L, const cJSON *v, int depth, size_t max_string)
+/* Closes the state (no finalizers can run: scripts cannot set __gc). */
+void lua_policy_free(struct lua_policy *lp)
 {
-    if (depth > MAX_ARG_DEPTH)
-        return luaL_error(L, "arguments nested too deeply for a Lua policy");
-    luaL_checkstack(L, 4, "arguments");
-    if (cJSON_IsString(v)) {
-        size_t len = strlen(v->valuestring);
-        if (len > max_string)
-            return luaL_error(L, "argument too large for a Lua policy (%zu bytes)", len);
-        lua_pushlstring(L, v->valuestring, len);
-    } else if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        if (d == (double)(lua_Integer)d && d >= -9007199254740992.0 && d <= 9007199254740992.0)
-            lua_pushinteger(L, (lua_Integer)d);
-        else
-            lua_pushnumber(L, d);
-    } else if (cJSON_IsBool(v)) {
-        lua_pushboolean(L, cJSON_IsTrue(v));
-    } else if (cJSON_IsNull(v)) {
-        lua_rawgetp(L, LUA_REGISTRYINDEX, &null_key);
-    } else if (cJSON_IsArray(v)) {
-        lua_createtable(L, cJSON_GetArraySize(v), 0);
-        lua_Integer i = 1;
-        for (const cJSON *e = v->child; e; e = e->next) {
-            push_json(L, e, depth + 1, max_string);
-            lua_rawseti(L, -2, i++);
-        }
-    } else {
-        lua_createtable(L, 0, 4);
-        for (const cJSON *e = v->child; e; e = e->next) {
-            push_json(L, e, depth + 1, max_string);
-            lua_setfield(L, -2, e->string);
-        }
-    }
-    return 1;
-}
-
-/* Request headers a policy may see; never Authorization, cookies or anything
- * else that carries credentials. Names are lower-case. */
-static const char *const visible_headers[] = {"user-agent", "mcp-protocol-version", "x-request-id", "traceparent",
-                                              "x-forwarded-for", "x-agent-name", NULL};
-
-static void push_headers(lua_State *L, const struct http_head *head)
-{
-    lua_newtable(L);
-    if (!head)
+    if (!lp)
         return;
-    for (const char *const *name = visible_headers; *name; name++) {
-        size_t len;
-        const char *value = http_header_get(head, *name, &len);
-        if (value) {
-            lua_pushlstring(L, value, len);
-            lua_setfield(L, -2, *name);
-        }
-    }
+    if (lp->L)
+        lua_close(lp->L);
+    free(lp->shared_buf);
+    free(lp->path);
+    free(lp->server);
+    free(lp);
 }
 
-/* Builds the call table (run under pcall: conversion errors are policy errors). */
-static int build_call(lua_State *L)
-{
-    const struct rpc_msg *msg = lua_touserdata(L, 1);
-    const struct call_ctx *ctx = lua_touserdata(L, 2);
-    struct lua_policy *lp = policy_of(L);
-    lua_settop(L, 0);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, lp->on_call_ref);
-    lua_createtable(L, 0, 10);
-    lua_pushstring(L, msg->tool ? msg->tool : "");
-    lua_setfield(L, -2, "tool");
-    if (msg->args)
-        push_json(L, msg->args, 0, lp->lim.max_string);
-    else
-        lua_newtable(L);
-    lua_setfield(L, -2, "args");
-    lua_pushstring(L, ctx->server);
-    lua_setfield(L, -2, "server");
-    lua_pushlstring(L, ctx->session, ctx->session_len);
-    lua_setfield(L, -2, "session");
-    lua_pushstring(L, msg->method ? msg->method : "");
-    lua_setfield(L, -2, "method");
-    if (msg->id_text)
-        lua_pushlstring(L, msg->id_text, msg->id_len);
-    else
-        lua_pushnil(L);
-    lua_setfield(L, -2, "id");
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(msg->params, "_meta");
-    if (meta) {
-        push_json(L, meta, 0, lp->lim.max_string);
-        lua_setfield(L, -2, "meta");
-    }
-    push_headers(L, ctx->head);
-    lua_setfield(L, -2, "headers");
-    if (ctx->tool_meta) {
-        push_json(L, ctx->tool_meta, 0, lp->lim.max_string);
-        lua_setfield(L, -2, "tool_meta");
-    }
-    lua_pushnumber(L, ctx->wall);
-    lua_setfield(L, -2, "now");
-    lua_call(L, 1, 1);
-    return 1;
-}
-
-/* Reads what on_call returned into a decision. */
-static void read_decision(lua_State *L, struct lua_policy *lp, struct decision *out)
-{
-    if (lua_isnil(L, -1)) {
-        out->verdict = VERDICT_NONE;
-        return;
-    }
-    lua_rawgetp(L, LUA_REGISTRYINDEX, &decision_mt_key);
-    bool ours = lua_istable(L, -2) && lua_getmetatable(L, -2) && lua_rawequal(L, -1, -2);
-    lua_settop(L, lua_gettop(L) - (ours ? 2 : 1));
-    if (!ours) {
-        out->verdict = VERDICT_ERROR;
-        snprintf(out->reason, sizeof out->reason, "policy %s failed: on_call returned %s, not nil or a warden decision",
-                 lp->path, luaL_typename(L, -1));
-        snprintf(out->rule, sizeof out->rule, "%s", lp->path);
-        return;
-    }
-    lua_getfield(L, -1, "kind");
-    lua_getfield(L, -2, "reason");
-    lua_getfield(L, -3, "line");
-    const char *kind = lua_tostring(L, -3), *reason = lua_tostring(L, -2);
-    snprintf(out->rule, sizeof out->rule, "%s:%lld", lp->path, (long long)lua_tointeger(L, -1));
-    if (!strcmp(kind, "allow")) {
-        out->verdict = VERDICT_ALLOW;
-    } else {
-        out->verdict = !strcmp(kind, "deny") ? VERDICT_DENY : VERDICT_APPROVAL;
-        snprintf(out->reason, sizeof out->reason, "%s%s(policy %s)", reason && reason[0] ? reason : "",
-                 reason && reason[0] ? " " : "", out->rule);
-        if (out->verdict == VERDICT_APPROVAL && (!reason || !reason[0]))
-            snprintf(out->reason, sizeof out->reason, "approval is required (policy %s); approvals are not available, so it is refused", out->rule);
-    }
-    lua_pop(L, 3);
-}
-
-/* Runs f under the call budget; on failure fills out as a refusal. */
-static bool run_guarded(struct lua_policy *lp, lua_CFunction f, void *a, void *b, int nresults, struct decision *out)
-{
-    lua_State *L = lp->L;
-    start_budget(lp, lp->lim.instructions, lp->lim.wall_ms);
-    lua_settop(L, 0);
-    lua_pushcfunction(L, f);
-    lua_pushlightuserdata(L, a);
-    lua_pushlightuserdata(L, b);
-    int rc = lua_pcall(L, 2, nresults, 0);
-    lp->over_budget = false;
-    lua_sethook(L, budget_hook, LUA_MASKCOUNT, HOOK_EVERY);
-    if (rc == LUA_OK)
-        return true;
-    const char *msg = lua_tostring(L, -1);
-    const char *kind = rc == LUA_ERRMEM ? "out of memory" : "error";
-    log_warn("lua policy %s failed (%s): %s", lp->path, kind, msg ? msg : "?");
-    out->verdict = VERDICT_ERROR;
-    snprintf(out->reason, sizeof out->reason, "refused: policy %s failed (%s): %s", lp->path, kind, msg ? msg : "?");
-    snprintf(out->rule, sizeof out->rule, "%s", lp->path);
-    lua_settop(L, 0);
-    lua_gc(L, LUA_GCCOLLECT);
-    return false;
-}
-
-void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
-                        struct decision *out)
-{
-    memset(out, 0, sizeof *out);
-    if (run_guarded(lp, build_call, (void *)msg, (void *)ctx, 1, out))
-        read_decision(lp->L, lp, out);
-    lua_settop(lp->L, 0);
-}
-
+/* See luapolicy.h. */
 bool lua_policy_has_on_list(const struct lua_policy *lp)
 {
     return lp->on_list_ref != LUA_NOREF;
 }
 
-/* Calls on_list(tools, ctx) and leaves the set of names to keep on the stack. */
-static int run_on_list(lua_State *L)
+/* Fills *out as a VERDICT_ERROR for a failed run and logs the details;
+ * line is the entry point's definition, for errors raised without a position. */
+static void fail(struct lua_policy *lp, const char *msg, int line, struct decision *out)
 {
-    const cJSON *tools = lua_touserdata(L, 1);
-    const struct call_ctx *ctx = lua_touserdata(L, 2);
-    struct lua_policy *lp = policy_of(L);
-    lua_settop(L, 0);
+    out->verdict = VERDICT_ERROR;
+    out->retry_after = 0;
+    if (lp->err_rule[0])
+        snprintf(out->rule, sizeof out->rule, "%s", lp->err_rule);
+    else
+        snprintf(out->rule, sizeof out->rule, "%s:%d", lp->path, line);
+    /* The agent learns which policy failed and how, not the script's error text. */
+    snprintf(out->reason, sizeof out->reason, "Lua policy %s failed: %s", lp->path,
+             lp->fatal ? lp->fatal : "script error");
+    /* Lua's own messages already start with the position. */
+    if (lp->err_rule[0] && strncmp(msg, lp->err_rule, strlen(lp->err_rule)) == 0)
+        log_warn("lua policy %s", msg);
+    else
+        log_warn("lua policy %s: %s", out->rule, msg);
+}
+
+/* What call_main needs, passed through lua_pcall as a light userdata. */
+struct call_run {
+    struct lua_policy *lp;
+    const struct rpc_msg *msg;
+    const struct call_ctx *ctx;
+    struct decision *out;
+};
+
+/* Pushes a string field of a table under construction, when s is not NULL. */
+static void set_str(lua_State *L, const char *field, const char *s, size_t len)
+{
+    if (!s)
+        return;
+    push_bounded(L, s, len);
+    lua_setfield(L, -2, field);
+}
+
+/* Protected body of lua_policy_on_call. */
+static int call_main(lua_State *L)
+{
+    struct call_run *r = lua_touserdata(L, 1);
+    struct lua_policy *lp = r->lp;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lp->on_call_ref);
+    lua_createtable(L, 0, 10);
+    set_str(L, "tool", r->msg->tool, r->msg->tool ? strlen(r->msg->tool) : 0);
+    const char *server = r->ctx->server ? r->ctx->server : lp->server;
+    set_str(L, "server", server, strlen(server));
+    set_str(L, "session", r->ctx->session, r->ctx->session_len);
+    set_str(L, "method", r->msg->method, r->msg->method ? strlen(r->msg->method) : 0);
+    set_str(L, "id", r->msg->id_text, r->msg->id_len);
+    lua_pushnumber(L, r->ctx->wall);
+    lua_setfield(L, -2, "now");
+    lua_rawgeti(L, LUA_REGISTRYINDEX, lp->call_mt_ref);
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, LUA_REGISTRYINDEX, lp->cur_call_ref);
+    lua_call(L, 1, 1);
+
+    struct decision *out = r->out;
+    if (lua_isnil(L, -1)) {
+        out->verdict = VERDICT_NONE;
+        format_rule(out->rule, sizeof out->rule, lp->path, lp->on_call_line);
+        return 0;
+    }
+    const struct lua_decision *d = luaL_testudata(L, -1, DECISION_MT);
+    if (!d)
+        return luaL_error(L, "%s: on_call returned a %s, not nil or a warden decision", lp->path,
+                          luaL_typename(L, -1));
+    out->verdict = d->verdict;
+    memcpy(out->reason, d->reason, sizeof out->reason);
+    memcpy(out->rule, d->rule, sizeof out->rule);
+    return 0;
+}
+
+/* See luapolicy.h; lp->msg is set only for the run so stale call tables fail. */
+void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
+                        const struct lua_call_extra *extra, struct decision *out)
+{
+    memset(out, 0, sizeof *out);
+    /* Refused before Lua runs so the outcome never depends on what the script reads. */
+    if (msg->args && !json_fits(msg->args, lp->lim.max_string, 0)) {
+        lp->err_rule[0] = '\0';
+        lp->fatal = "argument too large for Lua policy";
+        fail(lp, lp->fatal, lp->on_call_line, out);
+        return;
+    }
+    struct call_run r = {.lp = lp, .msg = msg, .ctx = ctx, .out = out};
+    lp->msg = msg;
+    lp->extra = extra;
+    const char *err;
+    if (run(lp, call_main, &r, ctx->now, &err) != LUA_OK)
+        fail(lp, err, lp->on_call_line, out);
+    lp->msg = NULL;
+    lp->extra = NULL;
+    lua_settop(lp->L, 0);
+}
+
+/* What list_main needs, passed through lua_pcall as a light userdata. */
+struct list_run {
+    struct lua_policy *lp;
+    const cJSON *tools;
+    const struct call_ctx *ctx;
+    bool *keep;
+    int n;
+};
+
+/* Protected body of lua_policy_on_list: keep[i] tells whether tool i stays. */
+static int list_main(lua_State *L)
+{
+    struct list_run *r = lua_touserdata(L, 1);
+    struct lua_policy *lp = r->lp;
+    lua_createtable(L, 0, r->n);            /* 2: tool table -> index */
     lua_rawgeti(L, LUA_REGISTRYINDEX, lp->on_list_ref);
-    lua_createtable(L, cJSON_GetArraySize(tools), 0);
-    lua_Integer i = 1;
-    for (const cJSON *t = tools->child; t; t = t->next) {
+    lua_createtable(L, r->n, 0);            /* tools, the script may reorder it */
+    int i = 0;
+    const cJSON *t;
+    cJSON_ArrayForEach(t, r->tools) {
         lua_createtable(L, 0, 3);
         static const char *const fields[] = {"name", "description", "annotations"};
-        for (size_t k = 0; k < 3; k++) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, fields[k]);
+        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, fields[f]);
             if (v) {
-                push_json(L, v, 0, lp->lim.max_string);
-                lua_setfield(L, -2, fields[k]);
+                push_json(L, v, 1);
+                lua_setfield(L, -2, fields[f]);
             }
         }
-        lua_rawseti(L, -2, i++);
+        lua_pushvalue(L, -1);
+        lua_pushinteger(L, i++);
+        lua_rawset(L, 2);
+        lua_rawseti(L, -2, i);
     }
     lua_createtable(L, 0, 3);
-    lua_pushstring(L, ctx->server);
-    lua_setfield(L, -2, "server");
-    lua_pushlstring(L, ctx->session, ctx->session_len);
-    lua_setfield(L, -2, "session");
-    lua_pushnumber(L, ctx->wall);
+    const char *server = r->ctx->server ? r->ctx->server : lp->server;
+    set_str(L, "server", server, strlen(server));
+    set_str(L, "session", r->ctx->session, r->ctx->session_len);
+    lua_pushnumber(L, r->ctx->wall);
     lua_setfield(L, -2, "now");
     lua_call(L, 2, 1);
     if (!lua_istable(L, -1))
-        return luaL_error(L, "on_list must return the array of tools to keep");
-    /* the names kept */
-    lua_newtable(L);
-    lua_Integer n = (lua_Integer)lua_rawlen(L, -2);
-    for (lua_Integer k = 1; k <= n; k++) {
-        lua_rawgeti(L, -2, k);
-        if (lua_istable(L, -1)) {
-            lua_getfield(L, -1, "name");
-            if (lua_type(L, -1) == LUA_TSTRING) {
-                lua_pushboolean(L, 1);
-                lua_rawset(L, -4);
-            } else {
-                lua_pop(L, 1);
-            }
-        }
+        return luaL_error(L, "%s: on_list returned a %s, not an array of tools", lp->path,
+                          luaL_typename(L, -1));
+    lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
+    for (lua_Integer k = 1; k <= len; k++) {
+        lua_rawgeti(L, -1, k);
+        if (lua_rawget(L, 2) != LUA_TNUMBER)
+            return luaL_error(L, "%s: on_list must return tool tables it was given", lp->path);
+        r->keep[lua_tointeger(L, -1)] = true;
         lua_pop(L, 1);
     }
-    return 1;
+    return 0;
 }
 
-bool lua_policy_on_list(struct lua_policy *lp, cJSON *tools, const struct call_ctx *ctx)
+/* See luapolicy.h; the array is edited only after the script succeeded. */
+int lua_policy_on_list(struct lua_policy *lp, cJSON *tools_array, const struct call_ctx *ctx,
+                       struct decision *err_out)
 {
-    if (!lua_policy_has_on_list(lp) || !cJSON_IsArray(tools))
-        return false;
-    struct decision err;
-    if (!run_guarded(lp, run_on_list, tools, (void *)ctx, 1, &err))
-        return false;
-    lua_State *L = lp->L;
-    bool removed = false;
-    cJSON *t = tools->child;
-    while (t) {
-        cJSON *next = t->next;
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-        bool keep = false;
-        if (cJSON_IsString(name)) {
-            lua_getfield(L, -1, name->valuestring);
-            keep = lua_toboolean(L, -1);
-            lua_pop(L, 1);
-        }
-        if (!keep) {
-            cJSON_Delete(cJSON_DetachItemViaPointer(tools, t));
-            removed = true;
-        }
-        t = next;
+    memset(err_out, 0, sizeof *err_out);
+    if (!lua_policy_has_on_list(lp))
+        return 0;
+    if (!cJSON_IsArray(tools_array)) {
+        lp->err_rule[0] = '\0';
+        lp->fatal = "tools is not an array";
+        fail(lp, lp->fatal, lp->on_list_line, err_out);
+        return -1;
     }
-    lua_settop(L, 0);
-    return removed;
+    int n = cJSON_GetArraySize(tools_array);
+    bool *keep = calloc((size_t)n + 1, sizeof *keep);
+    if (!keep) {
+        lp->err_rule[0] = '\0';
+        lp->fatal = "out of memory";
+        fail(lp, lp->fatal, lp->on_list_line, err_out);
+        return -1;
+    }
+    struct list_run r = {.lp = lp, .tools = tools_array, .ctx = ctx, .keep = keep, .n = n};
+    const char *err;
+    int dropped = 0;
+    if (run(lp, list_main, &r, ctx->now, &err) != LUA_OK) {
+        fail(lp, err, lp->on_list_line, err_out);
+        dropped = -1;
+    } else {
+        cJSON *t = tools_array->child;
+        for (int i = 0; t; i++) {
+            cJSON *next = t->next;
+            if (!keep[i]) {
+                cJSON_Delete(cJSON_DetachItemViaPointer(tools_array, t));
+                dropped++;
+            }
+            t = next;
+        }
+    }
+    lua_settop(lp->L, 0);
+    free(keep);
+    return dropped;
 }

@@ -1,42 +1,71 @@
-/* luapolicy.c: Lua 5.4 policies in a sandbox. A policy file returns a table
- * with on_call(call) (and optionally on_list(tools, ctx)); each loaded file
- * has a lua_State of its own, used by one thread at a time, with a memory
- * cap, an instruction budget and a wall-clock cap per call. Any error,
- * timeout or out-of-memory refuses the call (fail closed). */
+/* luapolicy.c: runs an operator's Lua policy file on each tools/call (and
+ * optionally on tools/list answers) in a sandbox bounded in memory,
+ * instructions and wall-clock time; any failure of the script (error,
+ * budget, out of memory, bad return value) is a VERDICT_ERROR, fail closed,
+ * never a hang or a crash of the gateway.
+ *
+ * A policy file returns a table:
+ *   on_call(call)     required; returns nil (no opinion), warden.allow([reason]),
+ *                     warden.deny([reason]) or warden.require_approval([reason]).
+ *     call.tool, .method, .server, .session, .id (the id's original text),
+ *     .now (wall clock, seconds), and converted on first access: .args (a table,
+ *     {} when absent), .meta (params._meta), .headers (lowercased names, no
+ *     credentials), .tool_meta (untrusted annotations, may be nil). JSON null
+ *     is warden.null; integral numbers up to 2^53 are integers. A call table
+ *     is valid only during its own on_call.
+ *   on_list(tools, ctx)  optional; tools is an array of {name, description,
+ *     annotations}, ctx is {server, session, now}; returns the array of the
+ *     tool tables it keeps (the same tables; order does not matter). A tool
+ *     field over max_string fails the run.
+ * Globals: trimmed base (load is text-only, setmetatable refuses __gc, print
+ * logs, pcall cannot swallow budget errors), read-only string (no dump),
+ * table, math, utf8; warden.shared (get/set/incr, see sharedstore.h) and
+ * warden.lib.glob/path/pointer (lua/warden/).
+ * C code runs without the count hook, so: no string in the state exceeds
+ * max_string (arguments holding a longer one are refused before Lua runs, a
+ * script building one fails); a pattern call whose worst-case backtracking
+ * over its subject would not fit in the time left is refused (plain find and
+ * warden.lib.glob suit long agent input); table.insert/remove/move/concat/
+ * unpack/sort and load charge their work to the instruction budget; large
+ * allocations check the wall clock. Budget failures are sticky: a script's
+ * pcall cannot turn them into a verdict. */
 #ifndef WARDEN_LUAPOLICY_H
 #define WARDEN_LUAPOLICY_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "jsonrpc-t.h"
+#include "luapolicy-t.h"
 #include "policy-t.h"
 
+/* One loaded policy file with its own lua_State. Used by one thread at a time;
+ * the caller frees it with lua_policy_free. */
 struct lua_policy;
 struct shared_store;
 
-/* What one policy state may use; zeros mean the defaults. */
-struct lua_limits {
-    size_t memory;              /* bytes per state (default 32 MiB) */
-    unsigned long instructions; /* per call (default 10 million) */
-    unsigned wall_ms;           /* per call (default 250 ms) */
-    size_t max_string;          /* longest string handed to Lua or built by string.rep (default 1 MiB) */
-};
-
-/* Loads and runs a policy file in a new sandbox. Returns NULL with
- * "FILE:LINE: message" in err on failure. `shared` and `server` back
- * warden.shared (the store outlives the policy). */
-struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *limits, struct shared_store *shared,
-                                   const char *server, char *err, size_t errlen);
+/* Loads path (text only) with lim (NULL: defaults) and the helper library of
+ * WARDEN_LUA_DIR/warden/ as warden.lib. shared backs warden.shared and must
+ * outlive the policy; server names the server in call.server when the call's
+ * ctx has none. Returns NULL with "FILE:LINE: message" (or "FILE: message")
+ * in err on failure. */
+struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *lim,
+                                   struct shared_store *shared, const char *server,
+                                   char *err, size_t errlen);
 void lua_policy_free(struct lua_policy *lp);
 
-/* Decides one tools/call: VERDICT_NONE (no opinion), ALLOW, DENY, APPROVAL,
- * or ERROR (the script failed: refused, and logged). */
+/* Decides one tools/call message. extra may be NULL. out->rule is
+ * "FILE:LINE" of the warden.* call that decided, of the error, or of on_call's
+ * definition when it had no opinion. */
 void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
-                        struct decision *out);
+                        const struct lua_call_extra *extra, struct decision *out);
 
+/* True when the policy defines on_list. */
 bool lua_policy_has_on_list(const struct lua_policy *lp);
-/* Lets on_list drop tools from a tools/list result's "tools" array. Returns
- * true when it removed any. On a script failure every tool is kept and the
- * error is logged (listing is not a security boundary: calls still are). */
-bool lua_policy_on_list(struct lua_policy *lp, cJSON *tools, const struct call_ctx *ctx);
+
+/* Runs on_list over a tools/list "tools" array and deletes from it the tools
+ * the script did not keep. Returns the number deleted, or -1 with err_out a
+ * VERDICT_ERROR when the script failed: the array is then untouched and the
+ * caller must not forward it as is. */
+int lua_policy_on_list(struct lua_policy *lp, cJSON *tools_array, const struct call_ctx *ctx,
+                       struct decision *err_out);
 #endif

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/thread.h>
+#include "admin.h"
+#include "audit.h"
 #include "config.h"
+#include "metrics.h"
 #include "log.h"
 #include "policy.h"
 #include "policytest.h"
@@ -24,6 +27,9 @@ struct app {
     struct shared_store *shared;
     struct reloader *reloader;
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
+    struct metrics *metrics;
+    struct audit_log *audit;
+    struct admin *admin;
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -43,6 +49,15 @@ static void stop_all(void *arg)
         worker_request_stop(&app->workers[i]);
 }
 
+/* SIGUSR1: log rotation. */
+static void on_reopen_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    struct app *app = arg;
+    if (app->audit)
+        audit_reopen(app->audit);
+}
+
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -53,6 +68,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void app_free(struct app *app)
 {
+    admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
     for (int i = 0; i < app->nworkers; i++)
@@ -62,6 +78,8 @@ static void app_free(struct app *app)
     if (app->rates)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
+    audit_close(app->audit);
+    metrics_free(app->metrics);
     config_free(&app->cfg);
 }
 
@@ -99,7 +117,8 @@ int main(int argc, char **argv)
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) || !(app.shared = shared_store_new())) {
+    if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
+        !(app.shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES)) || !(app.metrics = metrics_new())) {
         app_free(&app);
         return 2;
     }
@@ -119,9 +138,16 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (app.cfg.audit_log && !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
     for (int i = 0; i < app.nworkers; i++) {
-        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, app.shared, err, sizeof err) == 0 &&
-                 reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
+        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, app.shared, err, sizeof err) == 0;
+        app.workers[i].metrics = app.metrics;
+        app.workers[i].audit = app.audit;
+        ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -131,6 +157,18 @@ int main(int argc, char **argv)
     }
     if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    if (app.cfg.admin_listen && !(app.admin = admin_start(app.workers[0].base, app.cfg.admin_listen, app.metrics,
+                                                          reload_describe, app.reloader, err, sizeof err))) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    struct event *sigusr1 = evsignal_new(app.workers[0].base, SIGUSR1, on_reopen_signal, &app);
+    if (!sigusr1 || evsignal_add(sigusr1, NULL) < 0) {
+        fprintf(stderr, "warden: cannot install signal handlers\n");
         app_free(&app);
         return 2;
     }
@@ -162,6 +200,7 @@ int main(int argc, char **argv)
         pthread_join(app.threads[i], NULL);
     event_free(sigterm);
     event_free(sigint);
+    event_free(sigusr1);
     app_free(&app);
     log_info("stopped");
     return 0;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "glob.h"
+#include "http.h"
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
@@ -771,6 +772,24 @@ static size_t limit_key(char *buf, size_t cap, const char *server, const struct 
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
+/* Request headers a Lua policy may see; never Authorization, cookies or
+ * anything else that carries credentials. */
+static const char *const visible_headers[] = {"user-agent", "mcp-protocol-version", "x-request-id", "traceparent",
+                                              "x-forwarded-for", "x-agent-name"};
+
+/* Fills out[] with the allow-listed headers the request has; returns how many. */
+static size_t visible_request_headers(const struct http_head *head, struct lua_header *out)
+{
+    size_t n = 0;
+    for (size_t i = 0; head && i < sizeof visible_headers / sizeof *visible_headers; i++) {
+        size_t len;
+        const char *value = http_header_get(head, visible_headers[i], &len);
+        if (value)
+            out[n++] = (struct lua_header){visible_headers[i], value, len};
+    }
+    return n;
+}
+
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out)
 {
@@ -787,13 +806,22 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
         if (!ps->policies[i].lua && policy_refuses(&ps->policies[i], tool, msg->args, out))
             return;
     /* Lua after the C fast path: what no plain list can say. */
+    struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
+    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta};
+    if (ps->lua_lists)
+        extra.nheaders = visible_request_headers(ctx->head, headers);
     for (size_t i = 0; i < ps->n; i++) {
         if (!ps->policies[i].lua)
             continue;
         struct decision d;
-        lua_policy_on_call(ps->policies[i].lua, msg, ctx, &d);
+        lua_policy_on_call(ps->policies[i].lua, msg, ctx, &extra, &d);
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
+            /* the agent, like the log, learns which rule refused: FILE:LINE */
+            if (d.rule[0] && !strstr(out->reason, d.rule)) {
+                size_t len = strlen(out->reason);
+                snprintf(out->reason + len, sizeof out->reason - len, "%s(policy %s)", len ? " " : "", d.rule);
+            }
             return;
         }
     }
@@ -855,9 +883,20 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
         }
         t = next;
     }
-    for (size_t i = 0; i < ps->n; i++)
-        if (ps->policies[i].lua && lua_policy_on_list(ps->policies[i].lua, tools, ctx))
+    for (size_t i = 0; i < ps->n; i++) {
+        if (!ps->policies[i].lua || !lua_policy_has_on_list(ps->policies[i].lua))
+            continue;
+        struct decision err;
+        int dropped = lua_policy_on_list(ps->policies[i].lua, tools, ctx, &err);
+        if (dropped < 0) {
+            /* A failed on_list cannot say what is safe to show: show nothing (fail closed). */
+            while (tools->child)
+                cJSON_Delete(cJSON_DetachItemViaPointer(tools, tools->child));
+            return true;
+        }
+        if (dropped > 0)
             removed = true;
+    }
     return removed;
 }
 
@@ -868,7 +907,7 @@ int policy_check_main(int argc, char **argv)
         return 2;
     }
     int bad = 0;
-    struct shared_store *shared = shared_store_new();
+    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
     if (!shared)
         return 2;
     for (int i = 1; i < argc; i++) {

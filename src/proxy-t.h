@@ -143,6 +143,11 @@ struct exchange {
     size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */
     const char *refusal;          /* why the proxy refused the upstream's answer (static text) */
+    double started;               /* CLOCK_MONOTONIC seconds when the request was complete */
+    bool streaming;               /* counted in the open SSE streams gauge */
+    int is_error;                 /* the answer's isError: -1 unknown, 0, 1 */
+    char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
+    cJSON *audit_args;            /* its argument keys (owned) */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -191,6 +196,8 @@ struct worker {
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
+    struct metrics *metrics;          /* shared by all workers */
+    struct audit_log *audit;          /* NULL when there is no audit log */
     struct session_table *sessions;   /* shared by all workers */
     struct client_list clients;
     size_t nclients;

@@ -12,6 +12,8 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "policy.h"
+#include "audit.h"
+#include "metrics.h"
 #include "reload.h"
 #include "reply.h"
 #include "sse.h"
@@ -196,6 +198,43 @@ static bool session_id_valid(const char *v, size_t len)
     return true;
 }
 
+static const char *const decision_names[] = {
+    [VERDICT_NONE] = "allow", [VERDICT_ALLOW] = "allow", [VERDICT_DENY] = "deny", [VERDICT_HIDDEN] = "hide",
+    [VERDICT_RATE_LIMITED] = "rate_limit", [VERDICT_APPROVAL] = "require_approval", [VERDICT_ERROR] = "error",
+};
+
+/* Writes one audit line for a tool call of this exchange. */
+static void audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision, const char *rule,
+                       const char *reason, double latency_ms)
+{
+    struct audit_log *a = ex->client->worker->audit;
+    if (!a)
+        return;
+    struct call_ctx ctx;
+    fill_call_ctx(ex, &ctx);
+    char session[300];
+    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    struct audit_event ev = {
+        .server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path,
+        .session = session, .client = ex->client->addr, .method = "tools/call", .tool = tool,
+        .decision = decision, .rule = rule, .reason = reason,
+        .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
+        .latency_ms = latency_ms, .args = args,
+    };
+    audit_write(a, &ev);
+}
+
+/* Remembers an allowed call so that its audit line can carry the upstream's outcome. */
+static void audit_later(struct exchange *ex, const struct rpc_msg *msg)
+{
+    if (!ex->client->worker->audit)
+        return;
+    ex->audit_tool = strdup(msg->tool);
+    ex->audit_args = cJSON_CreateObject();
+    for (const cJSON *k = msg->args ? msg->args->child : NULL; k && ex->audit_args; k = k->next)
+        cJSON_AddNullToObject(ex->audit_args, k->string);
+}
+
 /* Answers a tools/call the policies refused, the way the agent can read it. */
 static void answer_refusal(struct client_conn *c, const struct rpc_msg *msg, const struct decision *d)
 {
@@ -206,7 +245,8 @@ static void answer_refusal(struct client_conn *c, const struct rpc_msg *msg, con
     } else {
         reply_tool_refusal(c, msg->id_text, msg->id_len, d->reason);
     }
-    log_info("refused %s on server '%s' for %s: %s (%s)", msg->tool, c->ex.server->conf->name, c->addr,
+    /* Refusals are the audit log's business; at debug level they also go to the operational log. */
+    log_debug("refused %s on server '%s' for %s: %s (%s)", msg->tool, c->ex.server->conf->name, c->addr,
              d->reason, d->rule);
 }
 
@@ -214,22 +254,33 @@ static void answer_refusal(struct client_conn *c, const struct rpc_msg *msg, con
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
 {
     struct exchange *ex = &c->ex;
-    if (!ex->server->gen || msg->kind != RPC_REQUEST)
+    if (msg->kind != RPC_REQUEST)
         return false;
-    ex->gen = ex->server->gen;
-    ex->gen->refs++;
-    struct policy_set *ps = ex->gen->set;
+    struct policy_set *ps = NULL;
+    if (ex->server->gen) {
+        ex->gen = ex->server->gen;
+        ex->gen->refs++;
+        ps = ex->gen->set;
+    }
     if (msg->tool) {
-        struct call_ctx ctx;
-        fill_call_ctx(ex, &ctx);
-        ctx.tool_meta = cJSON_GetObjectItemCaseSensitive(ex->server->tool_meta, msg->tool);
-        struct decision d = {0};
-        policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+        struct decision d = {.verdict = VERDICT_ALLOW};
+        if (ps) {
+            struct call_ctx ctx;
+            fill_call_ctx(ex, &ctx);
+            ctx.tool_meta = cJSON_GetObjectItemCaseSensitive(ex->server->tool_meta, msg->tool);
+            double t0 = clock_seconds(CLOCK_MONOTONIC);
+            policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            metrics_policy_seconds(c->worker->metrics, clock_seconds(CLOCK_MONOTONIC) - t0);
+        }
+        const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
+        metrics_call(c->worker->metrics, server, msg->tool, decision_names[d.verdict]);
         if (d.verdict != VERDICT_NONE && d.verdict != VERDICT_ALLOW) {
+            audit_call(ex, msg->tool, msg->args, decision_names[d.verdict], d.rule, d.reason, -1);
             answer_refusal(c, msg, &d);
             return true;
         }
-    } else if (strcmp(msg->method, "tools/list") == 0 && policy_set_filters_lists(ps)) {
+        audit_later(ex, msg);
+    } else if (ps && strcmp(msg->method, "tools/list") == 0 && policy_set_filters_lists(ps)) {
         ex->filter_list = true;
     }
     return false;
@@ -290,6 +341,8 @@ void proxy_handle(struct client_conn *c)
     const struct http_head *h = &c->reader.head;
     ex->active = true;
     ex->method = h->method;
+    ex->started = clock_seconds(CLOCK_MONOTONIC);
+    ex->is_error = -1;
     if (!ex->request && !(ex->request = evbuffer_new())) {
         refuse_http(c, 503, "out of memory");
         return;
@@ -417,6 +470,20 @@ static char *filter_list_response(struct exchange *ex, const char *json, size_t 
     return out;
 }
 
+/* Whether an answer reports failure: a tool result with isError true, or a JSON-RPC error. */
+static int answer_is_error(const char *json, size_t len)
+{
+    const char *end = json + len;
+    for (const char *p = json; (p = memmem(p, (size_t)(end - p), "\"isError\"", 9)); p += 9) {
+        const char *q = p + 9;
+        while (q < end && (*q == ' ' || *q == ':' || *q == '\t' || *q == '\n' || *q == '\r'))
+            q++;
+        if (end - q >= 4 && memcmp(q, "true", 4) == 0)
+            return 1;
+    }
+    return memmem(json, len, "\"error\"", 7) && !memmem(json, len, "\"result\"", 8) ? 1 : 0;
+}
+
 /* One block of an SSE answer: noted when it answers our request, filtered
  * when it is a tools/list answer, and sent on at once. */
 static int on_sse_block(void *arg, const struct sse_event *ev)
@@ -426,6 +493,7 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
         const char *id;
         size_t id_len;
         if (rpc_find_id(ev->data, ev->data_len, &id, &id_len) && rpc_id_equal(id, id_len, ex->id_text, ex->id_len)) {
+            ex->is_error = answer_is_error(ev->data, ev->data_len);
             char *filtered = ex->filter_list ? filter_list_response(ex, ev->data, ev->data_len) : NULL;
             if (filtered) {
                 struct evbuffer *b = evbuffer_new();
@@ -512,6 +580,8 @@ int proxy_upstream_head(struct exchange *ex, const struct http_head *head)
     bool has_body = head->status != 204 && head->status != 304;
     if (ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
         ex->body_kind = BODY_SSE;
+        ex->streaming = true;
+        metrics_sse_streams(c->worker->metrics, 1);
         sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
         ex->sse_ready = true;
     } else if ((ex->filter_list || ex->has_id) && head->status == 200 && ct &&
@@ -573,6 +643,7 @@ static void send_buffered(struct exchange *ex)
     const char *id;
     size_t id_len;
     bool ours = body && rpc_find_id(body, len, &id, &id_len) && rpc_id_equal(id, id_len, ex->id_text, ex->id_len);
+    ex->is_error = ours ? answer_is_error(body, len) : 1;
     char *filtered = ours && ex->filter_list ? filter_list_response(ex, body, len) : NULL;
     evbuffer_add_buffer(out, ex->held_head);
     if (!ours) {
@@ -615,6 +686,22 @@ void proxy_upstream_done(struct exchange *ex)
     client_finish_exchange(c);
 }
 
+/* The kind of an upstream failure, for the metrics, from how proxy_upstream_failed was told it. */
+static const char *error_kind(const char *what)
+{
+    if (strstr(what, "refused") || strstr(what, "cannot connect") || strstr(what, "accept the connection"))
+        return "connect";
+    if (strstr(what, "within") || strstr(what, "sent nothing") || strstr(what, "in time"))
+        return "timeout";
+    if (strstr(what, "closed") || strstr(what, "connection failed") || strstr(what, "exited"))
+        return "reset";
+    if (strstr(what, "malformed"))
+        return "malformed";
+    if (strstr(what, "larger than"))
+        return "oversize";
+    return "other";
+}
+
 void proxy_server_error_text(const struct server_rt *s, const char *what, char *out, size_t outlen)
 {
     const struct server_conf *sc = s->conf;
@@ -633,6 +720,8 @@ void proxy_stream_start(struct exchange *ex, const char *session_id)
     bool client_11 = c->reader.head.http_major == 1 && c->reader.head.http_minor >= 1;
     ex->framing = client_11 ? FRAME_CHUNKED : FRAME_CLOSE;
     ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    metrics_sse_streams(c->worker->metrics, 1);
     struct evbuffer *out = bufferevent_get_output(c->bev);
     evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                              "Mcp-Session-Id: %s\r\n", session_id);
@@ -648,6 +737,7 @@ void proxy_stream_message(struct exchange *ex, const char *json, size_t len)
         size_t id_len;
         if (rpc_find_id(json, len, &id, &id_len) && rpc_id_equal(id, id_len, ex->id_text, ex->id_len)) {
             ex->answered_id = true;
+            ex->is_error = answer_is_error(json, len);
             if (ex->filter_list && (filtered = filter_list_response(ex, json, len))) {
                 json = filtered;
                 len = strlen(filtered);
@@ -683,6 +773,15 @@ void proxy_upstream_failed(struct exchange *ex, const char *what)
     char msg[512];
     proxy_server_error_text(ex->server, what, msg, sizeof msg);
     log_warn("%s (request from %s)", msg, c->addr);
+    metrics_upstream_error(c->worker->metrics, ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path,
+                           error_kind(what));
+    if (ex->audit_tool) {
+        ex->is_error = 1;
+        audit_call(ex, ex->audit_tool, ex->audit_args, "error", NULL, msg,
+                   (clock_seconds(CLOCK_MONOTONIC) - ex->started) * 1000);
+        free(ex->audit_tool);
+        ex->audit_tool = NULL;
+    }
     if (!ex->head_sent) {
         /* A JSON-RPC error for the request's own id reaches the model; any
          * non-2xx would become a transport error in the SDK client. */
@@ -743,6 +842,17 @@ void proxy_resume_upstream(struct client_conn *c)
 
 void proxy_exchange_reset(struct exchange *ex)
 {
+    struct metrics *metrics = ex->client->worker->metrics;
+    if (ex->active) {
+        double seconds = clock_seconds(CLOCK_MONOTONIC) - ex->started;
+        metrics_request_seconds(metrics, seconds);
+        if (ex->audit_tool)
+            audit_call(ex, ex->audit_tool, ex->audit_args, "allow", NULL, NULL, seconds * 1000);
+    }
+    if (ex->streaming)
+        metrics_sse_streams(metrics, -1);
+    free(ex->audit_tool);
+    cJSON_Delete(ex->audit_args);
     if (ex->up || ex->waiting)
         upstream_cancel(ex);
     if (ex->child || ex->child_pending)

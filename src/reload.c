@@ -8,7 +8,11 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
+#include <time.h>
+#include <cjson/cJSON.h>
+#include <event2/buffer.h>
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 
 /* Editors write a file in several steps; one reload follows the last of them. */
@@ -29,6 +33,7 @@ struct reloader {
     struct watched_dir *dirs;
     size_t ndirs;
     unsigned long generation;
+    char *loaded;               /* JSON for /policies: what the generation in force was built from (owned) */
 };
 
 void policy_gen_release(struct policy_gen *g)
@@ -97,6 +102,77 @@ void reload_on_event(evutil_socket_t fd, short what, void *arg)
                   w->index, number, err);
 }
 
+/* FNV-1a of a file's bytes: enough to tell which version of a policy was loaded. */
+static bool file_hash(const char *path, unsigned long long *hash, size_t *size)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return false;
+    unsigned long long h = 1469598103934665603ULL;
+    unsigned char buf[8192];
+    size_t n, total = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 1099511628211ULL;
+        total += n;
+    }
+    fclose(f);
+    *hash = h;
+    *size = total;
+    return true;
+}
+
+/* Records what the generation in force was loaded from, for /policies. */
+static void note_loaded(struct reloader *r)
+{
+    const struct config *cfg = r->workers[0].cfg;
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddNumberToObject(root, "generation", (double)r->generation);
+    char when[40];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    cJSON_AddStringToObject(root, "loaded_at", when);
+    cJSON *servers = cJSON_AddArrayToObject(root, "servers");
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        cJSON *s = cJSON_CreateObject();
+        cJSON_AddStringToObject(s, "name", cfg->servers[i].name);
+        cJSON_AddStringToObject(s, "path", cfg->servers[i].path);
+        cJSON *files = cJSON_AddArrayToObject(s, "policies");
+        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
+            cJSON *f = cJSON_CreateObject();
+            const char *path = cfg->servers[i].policies[j];
+            unsigned long long h;
+            size_t size;
+            cJSON_AddStringToObject(f, "file", path);
+            if (file_hash(path, &h, &size)) {
+                char hex[40];
+                snprintf(hex, sizeof hex, "fnv1a64:%016llx", h);
+                cJSON_AddStringToObject(f, "hash", hex);
+                cJSON_AddNumberToObject(f, "bytes", (double)size);
+            }
+            cJSON_AddItemToArray(files, f);
+        }
+        cJSON_AddItemToArray(servers, s);
+    }
+    char *text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    if (text) {
+        free(r->loaded);
+        r->loaded = text;
+    }
+}
+
+void reload_describe(void *arg, struct evbuffer *out)
+{
+    struct reloader *r = arg;
+    if (r->loaded)
+        evbuffer_add(out, r->loaded, strlen(r->loaded));
+    else
+        evbuffer_add(out, "{}", 2);
+}
+
 /* Builds the next generation on worker 0 (which validates it), and only when
  * it loaded hands the same files to the other workers. */
 static void reload_all(struct reloader *r, const char *why)
@@ -105,9 +181,12 @@ static void reload_all(struct reloader *r, const char *why)
     char err[8192];
     if (reload_load_worker(&r->workers[0], number, err, sizeof err) < 0) {
         log_error("policy reload (%s) failed; generation %lu stays in force:\n%s", why, r->generation, err);
+        metrics_reload(r->workers[0].metrics, 0, r->generation);
         return;
     }
     r->generation = number;
+    metrics_reload(r->workers[0].metrics, 1, number);
+    note_loaded(r);
     for (int i = 1; i < r->nworkers; i++) {
         r->workers[i].reload_to = number;
         event_active(r->workers[i].reload_event, 0, 0);
@@ -222,6 +301,7 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
     r->nworkers = nworkers;
     r->generation = 1;   /* main loaded generation 1 before the loops started */
     r->inotify_fd = -1;
+    note_loaded(r);
     struct event_base *base = workers[0].base;
     r->sighup = evsignal_new(base, SIGHUP, on_sighup, r);
     r->debounce = evtimer_new(base, on_debounce, r);
@@ -274,5 +354,6 @@ void reloader_free(struct reloader *r)
     for (size_t i = 0; i < r->ndirs; i++)
         free(r->dirs[i].path);
     free(r->dirs);
+    free(r->loaded);
     free(r);
 }

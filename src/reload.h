@@ -5,6 +5,7 @@
 #ifndef WARDEN_RELOAD_H
 #define WARDEN_RELOAD_H
 #include <stddef.h>
+#include <event2/buffer.h>
 #include "proxy-t.h"
 
 /* Loads generation `number` of every server's policies for worker w and,
@@ -21,6 +22,10 @@ void reload_on_event(evutil_socket_t fd, short what, void *arg);
 
 /* Watches for SIGHUP and policy file changes on workers[0]'s loop and
  * reloads all workers. Returns NULL with a message in err on failure. */
+/* Writes the JSON of /policies: the generation in force, when it was loaded,
+ * and each server's policy files with their hashes. arg is the reloader. */
+void reload_describe(void *arg, struct evbuffer *out);
+
 struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, size_t errlen);
 void reloader_free(struct reloader *r);
 #endif

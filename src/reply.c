@@ -41,6 +41,20 @@ void json_append_string(struct evbuffer *buf, const char *s, size_t len)
     evbuffer_add(buf, out, n);
 }
 
+void json_append_line(struct evbuffer *out, const char *json, size_t len)
+{
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '\n' || json[i] == '\r') {
+            evbuffer_add(out, json + start, i - start);
+            evbuffer_add(out, " ", 1);
+            start = i + 1;
+        }
+    }
+    evbuffer_add(out, json + start, len - start);
+    evbuffer_add(out, "\n", 1);
+}
+
 void reply_send(struct client_conn *c, int status, const char *content_type, const char *extra_headers,
                 const char *body, size_t len)
 {

@@ -24,6 +24,11 @@ void reply_tool_refusal(struct client_conn *c, const char *id, size_t id_len, co
 /* Appends the JSON-RPC error message for `id` to buf (no HTTP framing). */
 void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len, int code, const char *message);
 
+/* Appends one JSON-RPC message as one line of newline-delimited JSON (stdio
+ * transports): strict JSON has raw CR and LF only between tokens, where a
+ * space means the same. */
+void json_append_line(struct evbuffer *out, const char *json, size_t len);
+
 /* Appends s[0..len) as a JSON string literal, quotes included. */
 void json_append_string(struct evbuffer *buf, const char *s, size_t len);
 #endif

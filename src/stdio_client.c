@@ -51,21 +51,10 @@ struct bridge_call {
     TAILQ_ENTRY(bridge_call) link;
 };
 
-/* Writes one JSON-RPC message to stdout as one line: strict JSON has raw
- * newlines only between tokens, where a space means the same. */
+/* Writes one JSON-RPC message to stdout as one line. */
 static void write_line(struct stdio_bridge *b, const char *json, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(b->out);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (json[i] == '\n' || json[i] == '\r') {
-            evbuffer_add(out, json + start, i - start);
-            evbuffer_add(out, " ", 1);
-            start = i + 1;
-        }
-    }
-    evbuffer_add(out, json + start, len - start);
-    evbuffer_add(out, "\n", 1);
+    json_append_line(bufferevent_get_output(b->out), json, len);
 }
 
 static void write_error(struct stdio_bridge *b, const char *id, size_t id_len, int code, const char *message)

@@ -271,21 +271,10 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     return cs;
 }
 
-/* Writes one message to the child as one line: strict JSON has newlines only
- * as whitespace between tokens, so they become spaces. */
+/* Writes one message to the child as one line. */
 static void send_line(struct child_session *cs, const char *body, size_t len)
 {
-    struct evbuffer *out = bufferevent_get_output(cs->to_child);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (body[i] == '\n' || body[i] == '\r') {
-            evbuffer_add(out, body + start, i - start);
-            evbuffer_add(out, " ", 1);
-            start = i + 1;
-        }
-    }
-    evbuffer_add(out, body + start, len - start);
-    evbuffer_add(out, "\n", 1);
+    json_append_line(bufferevent_get_output(cs->to_child), body, len);
     touch(cs);
 }
 

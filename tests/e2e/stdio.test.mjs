@@ -9,7 +9,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { connect } from './lib/client.mjs';
+import { connect, until } from './lib/client.mjs';
 import { startWarden, wardenBin } from './lib/peers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -34,14 +34,6 @@ function childrenOf(pid) {
 
 const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 
-async function until(what, check, ms = 5000) {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (await check()) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
 
 /* What the quick start shows: hidden tools gone, champion refused, challenger deleted for real. */
 async function demoWalkthrough(client) {

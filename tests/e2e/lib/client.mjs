@@ -44,3 +44,13 @@ export function messages(text) {
   return text.split(/\r?\n\r?\n/).map((block) => block.split(/\r?\n/).filter((l) => l.startsWith('data:'))
     .map((l) => l.slice(5).replace(/^ /, '')).join('\n')).filter((d) => d.length > 0);
 }
+
+/* Polls check() until it is true, failing after ms. */
+export async function until(what, check, ms = 5000) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
