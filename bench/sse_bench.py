@@ -250,7 +250,7 @@ def run(args, bench):
             print(f"| {label} | unavailable: {why} |||||||")
             continue
         print(f"| {label} | {m['eps']:.0f} | {m['eps'] / base['eps']:.2f}x | {m['ttfe_ms']:.3f} | "
-              f"{'+%.3f ms' % (m['ttfe_ms'] - direct['ttfe_ms']) if direct else '-'} | "
+              f"{'%+.3f ms' % (m['ttfe_ms'] - direct['ttfe_ms']) if direct else '-'} | "
               f"{m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |" if base else
               f"| {label} | {m['eps']:.0f} | - | {m['ttfe_ms']:.3f} | - | {m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |")
 
@@ -275,7 +275,7 @@ def run(args, bench):
     w = med.get("warden Lua policy")
     if w and direct:
         d = w["ttfe_ms"] - direct["ttfe_ms"]
-        print(f"- SSE, warden time to first event vs direct: +{d:.3f} ms (target within 1 ms): "
+        print(f"- SSE, warden time to first event vs direct: {d:+.3f} ms (target within 1 ms): "
               + ("met" if d <= 1.0 else "NOT met"))
     if "warden Lua policy" in per:
         k = per["warden Lua policy"]
