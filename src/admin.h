@@ -1,6 +1,11 @@
-/* admin.c: the operator's listener (--admin HOST:PORT, loopback by default):
- * GET /metrics (Prometheus), /healthz and /policies (what is loaded). It is
- * never the agents' endpoint, so it may use libevent's evhttp. */
+/* admin.c: the operator's listener (--admin HOST:PORT; off unless configured,
+ * and meant for loopback: it binds exactly what it is given, so give it
+ * 127.0.0.1 or [::1] unless a firewall guards it). It answers
+ *   GET /metrics   200 text/plain; version=0.0.4 (metrics_render)
+ *   GET /healthz   200 {"status":"ok"}
+ *   GET /policies  200 JSON written by the describe callback
+ * other paths 404 and other methods 405, with a JSON error body. It is never
+ * the agents' endpoint, so it may use libevent's evhttp. */
 #ifndef WARDEN_ADMIN_H
 #define WARDEN_ADMIN_H
 #include <stddef.h>
@@ -10,10 +15,19 @@
 struct admin;
 struct metrics;
 
-/* Writes the JSON body of /policies. */
+/* Writes the JSON body of /policies (runs on the admin's event loop). */
 typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
 
+/* Listens on listen ("HOST:PORT", "[v6]:PORT"; port 0 picks a free one) on
+ * base, which must be the loop of the thread that later calls admin_free.
+ * m and arg are borrowed and must outlive the admin; describe is required.
+ * Returns NULL with a message in err. */
 struct admin *admin_start(struct event_base *base, const char *listen, struct metrics *m, admin_describe_fn describe,
                           void *arg, char *err, size_t errlen);
+
+/* The port actually bound (useful after port 0); 0 if unknown. */
+int admin_port(const struct admin *a);
+
+/* Closes the listener and its connections. NULL is allowed. */
 void admin_free(struct admin *a);
 #endif

@@ -1,36 +1,62 @@
 /* audit.c: the audit log: one JSON object per line for every decision on a
  * tool call, written by a thread of its own so that a slow or full disk
- * never blocks an event loop; SIGUSR1 reopens the file for rotation. */
+ * never blocks an event loop; SIGUSR1 reopens the file for rotation.
+ *
+ * A line (keys in this order; strings escaped, bytes that are not UTF-8 as U+FFFD):
+ *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
+ *    "method":..,"tool":..,"decision":..,"rule":..,"reason":..,"status":200|null,
+ *    "is_error":true|false|null,"latency_ms":1.234|null,"arg_keys":[..],"args":{..}}
+ * "args" only when audit_log_values() was called. Missing strings are null.
+ * Lines the log had to drop are reported by a line of their own when writing
+ * works again: {"time":..,"event":"audit_dropped","dropped":N}. */
 #ifndef WARDEN_AUDIT_H
 #define WARDEN_AUDIT_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <cjson/cJSON.h>
 
 struct audit_log;
 struct metrics;
 
-/* One line's content; every pointer is borrowed for the call. Unknown
- * outcomes: status -1, is_error -1, latency_ms < 0. */
+/* One line's content; every pointer is borrowed for the call. */
 struct audit_event {
+    double wall;                 /* CLOCK_REALTIME seconds of the decision; 0: now */
     const char *server, *session, *client, *method, *tool;
     const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error */
-    const char *rule, *reason;
-    int status;
-    int is_error;
-    double latency_ms;
-    const cJSON *args;           /* its top-level keys are logged, never the values */
+    const char *rule, *reason;   /* "" is written as null */
+    int status;                  /* the upstream's HTTP status; -1: none */
+    int is_error;                /* the tool result's isError: -1 unknown, 0, 1 */
+    double latency_ms;           /* < 0: unknown */
+    const cJSON *args;           /* the call's arguments object, or NULL */
 };
 
-/* Opens path for appending ("-" is standard output) and starts the writer.
- * Returns NULL with a message in err. `m` counts dropped lines (may be NULL). */
+/* Opens path for appending (O_APPEND|O_CREAT, mode 0640; "-" is standard
+ * output) and starts the writer thread. `m` counts dropped lines (may be
+ * NULL; it must outlive the log). Returns NULL with a message in err. The
+ * caller frees the log with audit_close. */
 struct audit_log *audit_open(const char *path, struct metrics *m, char *err, size_t errlen);
 
-/* Queues one line; never blocks on the disk. Safe from any thread. */
+/* Also log the argument values ("args"), with the value of every key named in
+ * redact_keys (compared ignoring case) replaced by "[redacted]" at any depth.
+ * The keys are copied. Call before the log is shared with other threads.
+ * Returns -1 when out of memory. */
+int audit_log_values(struct audit_log *a, const char *const *redact_keys, size_t nredact);
+
+/* What a caller must keep of a call's arguments to audit it later (when the
+ * upstream has answered): the keys only, or the redacted values when values
+ * are logged. The caller frees it with cJSON_Delete; NULL when out of memory
+ * or args is NULL. Safe from any thread. */
+cJSON *audit_keep_args(const struct audit_log *a, const cJSON *args);
+
+/* Formats one line on the caller's thread and queues it; never blocks on the
+ * disk: when the queue is full the line is dropped and counted. Any thread. */
 void audit_write(struct audit_log *a, const struct audit_event *ev);
 
-/* Reopens the file between two lines (log rotation). Safe from any thread. */
+/* Makes the writer close and reopen the path between two lines (log
+ * rotation); nothing queued is lost. Any thread, e.g. on SIGUSR1. */
 void audit_reopen(struct audit_log *a);
 
-/* Writes what is queued, stops the writer and frees everything. */
+/* Writes what is queued (one last try if the file is failing), stops the
+ * writer and frees everything. NULL is allowed. */
 void audit_close(struct audit_log *a);
 #endif
