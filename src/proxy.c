@@ -230,9 +230,7 @@ static void audit_later(struct exchange *ex, const struct rpc_msg *msg)
     if (!ex->client->worker->audit)
         return;
     ex->audit_tool = strdup(msg->tool);
-    ex->audit_args = cJSON_CreateObject();
-    for (const cJSON *k = msg->args ? msg->args->child : NULL; k && ex->audit_args; k = k->next)
-        cJSON_AddNullToObject(ex->audit_args, k->string);
+    ex->audit_args = audit_keep_args(ex->client->worker->audit, msg->args);
 }
 
 /* Answers a tools/call the policies refused, the way the agent can read it. */
