@@ -594,6 +594,11 @@ void policy_set_free(struct policy_set *ps)
     free(ps);
 }
 
+bool policy_set_has_lua(const struct policy_set *ps)
+{
+    return ps && ps->lua_lists;
+}
+
 bool policy_set_filters_lists(const struct policy_set *ps)
 {
     return ps && (ps->hides || ps->lua_lists);

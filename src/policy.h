@@ -26,6 +26,9 @@ void policy_set_free(struct policy_set *ps);
  * on_list), so the proxy buffers those answers only when it must. */
 bool policy_set_filters_lists(const struct policy_set *ps);
 
+/* True when a Lua policy is loaded (it may read call.tool_meta). */
+bool policy_set_has_lua(const struct policy_set *ps);
+
 /* Decides one tools/call request: hidden first, then the JSON rules, then
  * the Lua policies; any refusal wins; rate limits are counted last and only
  * for calls finally allowed. */

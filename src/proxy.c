@@ -460,7 +460,8 @@ static char *filter_list_response(struct exchange *ex, const char *json, size_t 
     char *out = NULL;
     struct call_ctx ctx;
     fill_call_ctx(ex, &ctx);
-    if (cJSON_IsObject(result))
+    /* Only Lua policies read annotations: JSON-only servers skip the bookkeeping. */
+    if (cJSON_IsObject(result) && policy_set_has_lua(ex->gen->set))
         remember_tool_meta(ex->server, result);
     if (cJSON_IsObject(result) && policy_filter_list(ex->gen->set, result, &ctx))
         out = cJSON_PrintUnformatted(root);
