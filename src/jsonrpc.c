@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "utf8.h"
 
 #define DEFAULT_MAX_DEPTH 64
 #define DEFAULT_MAX_STRING (1024 * 1024)
@@ -115,41 +116,6 @@ static size_t utf8_encode(unsigned cp, char *out)
     return 4;
 }
 
-/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlongs, no
- * surrogates, nothing past U+10FFFF), or 0 when invalid. */
-static size_t utf8_valid(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0];
-    if (c < 0x80)
-        return 1;
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if ((size_t)(end - p) < n)
-        return 0;
-    if (p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (p[i] < 0x80 || p[i] > 0xBF)
-            return 0;
-    return n;
-}
-
 /* Reads a string (the opening quote is at p). Keys are decoded into the
  * arena so duplicates can be found after escapes are resolved. */
 static int scan_string(struct scanner *sc, bool is_key)
@@ -217,7 +183,7 @@ static int scan_string(struct scanner *sc, bool is_key)
         } else if (c < 0x80) {
             sc->p++;
         } else {
-            size_t n = utf8_valid((const unsigned char *)sc->p, (const unsigned char *)sc->end);
+            size_t n = utf8_seq_len((const unsigned char *)sc->p, (size_t)(sc->end - sc->p));
             if (!n)
                 return fail(sc, RPC_PARSE_ERROR, "invalid UTF-8");
             sc->p += n;
