@@ -35,12 +35,24 @@ static bool span_eq_nocase(const char *p, size_t len, const char *lit)
     return len == l && strncasecmp(p, lit, l) == 0;
 }
 
-/* True when the Connection header of h names `name` (such headers are hop-by-hop too). */
-static bool connection_lists(const struct http_head *h, const char *name, size_t len)
+/* A message's Connection header value (v may be NULL), looked up once per message. */
+struct conn_tokens {
+    const char *v;
+    size_t len;
+};
+
+static struct conn_tokens connection_tokens(const struct http_head *h)
 {
-    size_t vlen;
-    const char *v = http_header_get(h, "connection", &vlen);
-    const char *end = v ? v + vlen : NULL;
+    struct conn_tokens t = {0};
+    t.v = http_header_get(h, "connection", &t.len);
+    return t;
+}
+
+/* True when the Connection header names `name` (such headers are hop-by-hop too). */
+static bool connection_lists(struct conn_tokens t, const char *name, size_t len)
+{
+    const char *v = t.v;
+    const char *end = v ? v + t.len : NULL;
     while (v && v < end) {
         while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
             v++;
@@ -54,11 +66,10 @@ static bool connection_lists(const struct http_head *h, const char *name, size_t
 }
 
 /* Headers never taken from a client toward a server. */
-static bool client_header_dropped(const struct exchange *ex, const struct http_head *h, const char *name,
-                                  size_t len)
+static bool client_header_dropped(const struct exchange *ex, struct conn_tokens conn, const char *name, size_t len)
 {
     const struct server_conf *sc = ex->server->conf;
-    if (http_is_hop_by_hop(name, len) || connection_lists(h, name, len))
+    if (http_is_hop_by_hop(name, len) || connection_lists(conn, name, len))
         return true;
     /* Token passthrough is forbidden by the spec unless the operator says so. */
     if (!sc->pass_authorization && (span_eq_nocase(name, len, "authorization") || span_eq_nocase(name, len, "cookie")))
@@ -83,11 +94,12 @@ static void build_request(struct exchange *ex, const struct http_head *h, const 
     if (query_len)
         evbuffer_add(b, query, query_len);
     evbuffer_add_printf(b, " HTTP/1.1\r\nHost: %s\r\n", sc->host_header);
+    struct conn_tokens conn = connection_tokens(h);
     for (size_t i = 0; i < h->nheaders; i++) {
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(h, i, &name, &nlen, &value, &vlen);
-        if (client_header_dropped(ex, h, name, nlen))
+        if (client_header_dropped(ex, conn, name, nlen))
             continue;
         evbuffer_add(b, name, nlen);
         evbuffer_add(b, ": ", 2);
@@ -537,21 +549,21 @@ static void stream_error_event(struct exchange *ex, const char *what)
 }
 
 /* Writes the status line and the upstream's end-to-end headers into out. */
-static void write_head(struct exchange *ex, struct evbuffer *out, const struct http_head *head)
+static void write_head(struct evbuffer *out, const struct http_head *head)
 {
+    struct conn_tokens conn = connection_tokens(head);
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", head->status, http_reason(head->status));
     for (size_t i = 0; i < head->nheaders; i++) {
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(head, i, &name, &nlen, &value, &vlen);
-        if (http_is_hop_by_hop(name, nlen) || connection_lists(head, name, nlen))
+        if (http_is_hop_by_hop(name, nlen) || connection_lists(conn, name, nlen))
             continue;
         evbuffer_add(out, name, nlen);
         evbuffer_add(out, ": ", 2);
         evbuffer_add(out, value, vlen);
         evbuffer_add(out, "\r\n", 2);
     }
-    (void)ex;
 }
 
 /* Ends the header block with our framing and the connection's fate. */
@@ -599,11 +611,11 @@ int proxy_upstream_head(struct exchange *ex, const struct http_head *head)
         ex->held_head = evbuffer_new();
         if (!ex->buffered || !ex->held_head)
             return -1;
-        write_head(ex, ex->held_head, head);
+        write_head(ex->held_head, head);
         return 0;
     }
     struct evbuffer *out = bufferevent_get_output(c->bev);
-    write_head(ex, out, head);
+    write_head(out, head);
     finish_head(ex, out, has_body ? (size_t)head->content_length : 0);
     ex->head_sent = true;
     return 0;

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { connect } from './lib/client.mjs';
+import { connect, until } from './lib/client.mjs';
 import { startFixture, startWarden } from './lib/peers.mjs';
 
 const denyEcho = (reason) => `return { on_call = function(call)
@@ -26,14 +26,6 @@ async function echoText(client) {
   return { refused: r.isError === true, text: r.content[0].text };
 }
 
-async function eventually(what, check, ms = 1000) {
-  const start = Date.now();
-  while (Date.now() - start < ms) {
-    if (await check()) return Date.now() - start;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  assert.fail(`${what} did not happen within ${ms} ms`);
-}
 
 describe('hot reload', () => {
   let fixture, warden, dir, lua, json, client;
@@ -57,30 +49,30 @@ describe('hot reload', () => {
   test('an edit saved by rename takes effect within a second', async () => {
     assert.match((await echoText(client)).text, /first rule/);
     saveByRename(lua, denyEcho('second rule'));
-    await eventually('the new rule', async () => /second rule/.test((await echoText(client)).text));
+    await until('the new rule', async () => /second rule/.test((await echoText(client)).text), 1000);
   });
 
   test('a broken edit leaves the last good policy in force, and says where', async () => {
     saveByRename(lua, 'return { on_call = function(call) return ( end }\n');
-    await eventually('the error in the log', () => /rules\.lua:1:/.test(warden.stderr()));
+    await until('the error in the log', () => /rules\.lua:1:/.test(warden.stderr()));
     assert.match((await echoText(client)).text, /second rule/);
     saveByRename(json, '{"version": "1", "hide": ["echo"], "typo": true}');
-    await eventually('the JSON error in the log', () => /rules\.json: \/typo: unknown field/.test(warden.stderr()));
+    await until('the JSON error in the log', () => /rules\.json: \/typo: unknown field/.test(warden.stderr()));
     assert.match((await echoText(client)).text, /second rule/);
     fs.writeFileSync(json, JSON.stringify({ version: '1', hide: [] }));
     saveByRename(lua, denyEcho('third rule'));
-    await eventually('the repaired rule', async () => /third rule/.test((await echoText(client)).text));
+    await until('the repaired rule', async () => /third rule/.test((await echoText(client)).text), 1000);
   });
 
   test('SIGHUP reloads', async () => {
     fs.writeFileSync(json, JSON.stringify({ version: '1', hide: ['echo'] }));
     warden.child.kill('SIGHUP');
-    await eventually('echo hidden', async () => {
+    await until('echo hidden', async () => {
       try { await echoText(client); return false; } catch (e) { return /Unknown tool: echo/.test(e.message); }
-    });
+    }, 1000);
     fs.writeFileSync(json, JSON.stringify({ version: '1', hide: [] }));
     warden.child.kill('SIGHUP');
-    await eventually('echo back', async () => { try { await echoText(client); return true; } catch { return false; } });
+    await until('echo back', async () => { try { await echoText(client); return true; } catch { return false; } }, 1000);
   });
 
   test('reloading in a loop under load drops no request and no connection', async () => {
