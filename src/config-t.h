@@ -63,5 +63,6 @@ struct config {
     char *admin_listen;         /* "HOST:PORT" or NULL */
     char *log_level;
     char *source;               /* the config file, or "command line" */
+    const char *lua_path;       /* a directory of Lua helper modules, owned; NULL when unset */
 };
 #endif

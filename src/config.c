@@ -9,7 +9,9 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "schema.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
 #define DEFAULT_LISTEN_PORT 8931
@@ -36,11 +38,6 @@ static int errf(char *err, size_t errlen, const char *fmt, ...)
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
     return -1;
-}
-
-static char *xstrdup(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }
 
 /* A NULL-terminated list of strings, grown one by one. */
@@ -173,6 +170,7 @@ void config_free(struct config *cfg)
     free(cfg->admin_listen);
     free(cfg->log_level);
     free(cfg->source);
+    free((char *)cfg->lua_path);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -332,142 +330,6 @@ static bool is_token(const char *s)
     return true;
 }
 
-/* ---- the config file ---- */
-
-/* Where we are in the file, for messages: "FILE: /servers/x/url: ..." */
-struct jctx {
-    const char *file;
-    char *err;
-    size_t errlen;
-};
-
-static int jerr(struct jctx *j, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int jerr(struct jctx *j, const char *path, const char *fmt, ...)
-{
-    char what[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    snprintf(j->err, j->errlen, "%s: %s: %s", j->file, path[0] ? path : "/", what);
-    return -1;
-}
-
-/* Refuses members not in `known` and keys given twice (cJSON keeps both). */
-static int check_members(struct jctx *j, const cJSON *obj, const char *path, const char *const *known)
-{
-    for (const cJSON *m = obj->child; m; m = m->next) {
-        bool ok = false;
-        for (const char *const *k = known; *k && !ok; k++)
-            ok = strcmp(*k, m->string) == 0;
-        char at[700];
-        snprintf(at, sizeof at, "%s/%s", path, m->string);
-        if (!ok)
-            return jerr(j, at, "unknown field \"%s\"", m->string);
-        for (const cJSON *n = m->next; n; n = n->next)
-            if (strcmp(n->string, m->string) == 0)
-                return jerr(j, at, "given twice");
-    }
-    return 0;
-}
-
-/* The first key given twice among an object's members, or NULL. */
-static const char *duplicate_key(const cJSON *obj)
-{
-    for (const cJSON *m = obj->child; m; m = m->next)
-        for (const cJSON *n = m->next; n; n = n->next)
-            if (strcmp(n->string, m->string) == 0)
-                return m->string;
-    return NULL;
-}
-
-static int get_uint(struct jctx *j, const cJSON *obj, const char *key, const char *path, unsigned long max,
-                    unsigned long *out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        return 0;
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", path, key);
-    if (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > (double)max ||
-        v->valuedouble != (double)(unsigned long)v->valuedouble)
-        return jerr(j, p, "must be a whole number from 1 to %lu", max);
-    *out = (unsigned long)v->valuedouble;
-    return 0;
-}
-
-static int get_string(struct jctx *j, const cJSON *obj, const char *key, const char *path, char **out)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        return 0;
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", path, key);
-    if (!cJSON_IsString(v) || !v->valuestring[0])
-        return jerr(j, p, "must be a non-empty string");
-    free(*out);
-    *out = strdup(v->valuestring);
-    return *out ? 0 : jerr(j, p, "out of memory");
-}
-
-static int get_string_list(struct jctx *j, const cJSON *obj, const char *key, const char *path, char ***out,
-                           size_t *n)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    if (!v)
-        return 0;
-    char p[700];
-    snprintf(p, sizeof p, "%s/%s", path, key);
-    if (!cJSON_IsArray(v))
-        return jerr(j, p, "must be an array of strings");
-    size_t count = 0;
-    if (!*out && !(*out = calloc(1, sizeof **out)))
-        return jerr(j, p, "out of memory");
-    int i = 0;
-    for (const cJSON *e = v->child; e; e = e->next, i++) {
-        if (!cJSON_IsString(e) || !e->valuestring[0])
-            return jerr(j, p, "element %d must be a non-empty string", i);
-        if (list_push(out, &count, e->valuestring))
-            return jerr(j, p, "out of memory");
-    }
-    if (n)
-        *n = count;
-    return 0;
-}
-
-static int load_limits(struct jctx *j, const cJSON *lim, struct limits_conf *out)
-{
-    static const char *const known[] = {"max_header_bytes", "max_headers", "max_body_bytes", "max_json_depth",
-                                        "max_sse_event_bytes", "max_connections", "header_timeout_ms",
-                                        "body_timeout_ms", "keepalive_timeout_ms", "shutdown_grace_ms", NULL};
-    if (!cJSON_IsObject(lim))
-        return jerr(j, "/limits", "must be an object");
-    if (check_members(j, lim, "/limits", known))
-        return -1;
-    struct { const char *key; unsigned long max; size_t *sz; unsigned *u; } f[] = {
-        {"max_header_bytes", 1 << 20, &out->max_header_bytes, NULL},
-        {"max_headers", 1000, &out->max_headers, NULL},
-        {"max_body_bytes", 1UL << 30, &out->max_body_bytes, NULL},
-        {"max_json_depth", 1000, &out->max_json_depth, NULL},
-        {"max_sse_event_bytes", 1UL << 30, &out->max_sse_event_bytes, NULL},
-        {"max_connections", 1000000, &out->max_connections, NULL},
-        {"header_timeout_ms", 3600000, NULL, &out->header_timeout_ms},
-        {"body_timeout_ms", 3600000, NULL, &out->body_timeout_ms},
-        {"keepalive_timeout_ms", 3600000, NULL, &out->keepalive_timeout_ms},
-        {"shutdown_grace_ms", 3600000, NULL, &out->shutdown_grace_ms},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
-        unsigned long v = f[i].sz ? *f[i].sz : *f[i].u;
-        if (get_uint(j, lim, f[i].key, "/limits", f[i].max, &v))
-            return -1;
-        if (f[i].sz)
-            *f[i].sz = v;
-        else
-            *f[i].u = (unsigned)v;
-    }
-    return 0;
-}
-
 /* Resolves a policy path written in the config file against the file's directory. */
 static char *relative_to(const char *file, const char *path)
 {
@@ -484,305 +346,462 @@ static char *relative_to(const char *file, const char *path)
     return out;
 }
 
-static int load_server(struct jctx *j, const cJSON *s, struct server_conf *sc)
+/* ---- the config file and the command line: one table ---- */
+
+/* What the command line and the config file say. The flags without a config
+ * key (the source, and two that the file says per server) live beside the
+ * config they build, so that one table with one offset each reads both. */
+struct cli {
+    struct config cfg;
+    char *upstream, *config_file;
+    char **policies;
+    bool pass_authorization;
+};
+
+static void read_listen(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    static const char *const known[] = {"url", "command", "env", "policies", "headers", "pass_authorization",
-                                        "connect_timeout_ms", "first_byte_timeout_ms", "sse_idle_timeout_ms",
-                                        "max_connections", "description", NULL};
-    char path[300], p[700];
-    snprintf(path, sizeof path, "/servers/%s", sc->name);
-    if (!cJSON_IsObject(s))
-        return jerr(j, path, "must be an object");
-    if (check_members(j, s, path, known))
-        return -1;
-    const cJSON *url = cJSON_GetObjectItemCaseSensitive(s, "url");
-    const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(s, "command");
-    if (!url == !cmd)
-        return jerr(j, path, "needs exactly one of \"url\" and \"command\"");
-    if (url) {
-        snprintf(p, sizeof p, "%s/url", path);
-        char why[200];
-        if (!cJSON_IsString(url))
-            return jerr(j, p, "must be a string");
-        if (parse_url(sc, url->valuestring, why, sizeof why))
-            return jerr(j, p, "%s", why);
-    } else {
-        size_t n = 0;
-        if (get_string_list(j, s, "command", path, &sc->command, &n))
-            return -1;
-        if (n == 0) {
-            snprintf(p, sizeof p, "%s/command", path);
-            return jerr(j, p, "must name a program");
-        }
+    (void)f;
+    struct config *cfg = dst;
+    char *host = NULL;
+    uint16_t port;
+    if (!cJSON_IsString(v) || parse_hostport(v->valuestring, &host, &port)) {
+        schema_problem(doc, v, ptr, "must be HOST:PORT");
+        return;
     }
-    const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
-    if (env) {
-        size_t n = 0;
-        snprintf(p, sizeof p, "%s/env", path);
-        if (!cmd)
-            return jerr(j, p, "only a stdio server (\"command\") has an environment");
-        if (!cJSON_IsObject(env))
-            return jerr(j, p, "must be an object of NAME: value");
-        if (duplicate_key(env))
-            return jerr(j, p, "\"%s\" is given twice", duplicate_key(env));
-        if (!(sc->env = calloc(1, sizeof *sc->env)))
-            return jerr(j, p, "out of memory");
-        for (const cJSON *e = env->child; e; e = e->next) {
-            char q[600], why[200];
-            snprintf(q, sizeof q, "%s/%s", p, e->string);
-            if (!cJSON_IsString(e) || !is_token(e->string) || strchr(e->string, '='))
-                return jerr(j, q, "must be a string, under a valid variable name");
-            char *v = expand_env(e->valuestring, why, sizeof why);
-            if (!v)
-                return jerr(j, q, "%s", why);
-            char *kv = NULL;
-            int rc = asprintf(&kv, "%s=%s", e->string, v);
-            free(v);
-            if (rc < 0 || list_push(&sc->env, &n, kv)) {
-                free(kv);
-                return jerr(j, q, "out of memory");
-            }
-            free(kv);
-        }
-    }
-    const cJSON *pol = cJSON_GetObjectItemCaseSensitive(s, "policies");
-    if (pol) {
-        snprintf(p, sizeof p, "%s/policies", path);
-        if (!cJSON_IsArray(pol))
-            return jerr(j, p, "must be an array of file names");
-        if (!sc->policies && !(sc->policies = calloc(1, sizeof *sc->policies)))
-            return jerr(j, p, "out of memory");
-        int i = 0;
-        for (const cJSON *e = pol->child; e; e = e->next, i++) {
-            if (!cJSON_IsString(e) || !e->valuestring[0])
-                return jerr(j, p, "element %d must be a file name", i);
-            char *resolved = relative_to(j->file, e->valuestring);
-            if (!resolved || list_push(&sc->policies, &sc->npolicies, resolved)) {
-                free(resolved);
-                return jerr(j, p, "out of memory");
-            }
-            free(resolved);
-        }
-    }
-    const cJSON *hdr = cJSON_GetObjectItemCaseSensitive(s, "headers");
-    if (hdr) {
-        snprintf(p, sizeof p, "%s/headers", path);
-        if (!cJSON_IsObject(hdr))
-            return jerr(j, p, "must be an object of Name: value");
-        if (duplicate_key(hdr))
-            return jerr(j, p, "\"%s\" is given twice", duplicate_key(hdr));
-        size_t n = (size_t)cJSON_GetArraySize(hdr);
-        if (!(sc->headers = calloc(n ? n : 1, sizeof *sc->headers)))
-            return jerr(j, p, "out of memory");
-        for (const cJSON *e = hdr->child; e; e = e->next) {
-            char q[600], why[200];
-            snprintf(q, sizeof q, "%s/%s", p, e->string);
-            if (!is_token(e->string))
-                return jerr(j, q, "is not a valid header name");
-            static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
-                                              "transfer-encoding", "upgrade", "content-length", "host", "expect"};
-            for (size_t h = 0; h < sizeof hop / sizeof *hop; h++)
-                if (strcasecmp(hop[h], e->string) == 0)
-                    return jerr(j, q, "is a header warden sets itself");
-            if (!cJSON_IsString(e))
-                return jerr(j, q, "must be a string");
-            char *v = expand_env(e->valuestring, why, sizeof why);
-            if (!v)
-                return jerr(j, q, "%s", why);
-            if (strpbrk(v, "\r\n")) {
-                free(v);
-                return jerr(j, q, "must not contain CR or LF");
-            }
-            sc->headers[sc->nheaders].name = strdup(e->string);
-            sc->headers[sc->nheaders].value = v;
-            if (!sc->headers[sc->nheaders++].name)
-                return jerr(j, q, "out of memory");
-        }
-    }
-    const cJSON *pa = cJSON_GetObjectItemCaseSensitive(s, "pass_authorization");
-    if (pa) {
-        snprintf(p, sizeof p, "%s/pass_authorization", path);
-        if (!cJSON_IsBool(pa))
-            return jerr(j, p, "must be true or false");
-        sc->pass_authorization = cJSON_IsTrue(pa);
-    }
-    unsigned long v;
-    struct { const char *key; unsigned *dst; unsigned long max; } t[] = {
-        {"connect_timeout_ms", &sc->connect_timeout_ms, 3600000},
-        {"first_byte_timeout_ms", &sc->first_byte_timeout_ms, 86400000},
-        {"sse_idle_timeout_ms", &sc->sse_idle_timeout_ms, 86400000},
-        {"max_connections", &sc->max_connections, 100000},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof *t; i++) {
-        v = *t[i].dst;
-        if (get_uint(j, s, t[i].key, path, t[i].max, &v))
-            return -1;
-        *t[i].dst = (unsigned)v;
-    }
-    return 0;
+    free(cfg->listen_host);
+    cfg->listen_host = host;
+    cfg->listen_port = port;
 }
 
-static int load_file(const char *file, struct config *cfg, char *err, size_t errlen)
+/* lua_path: a directory that exists now; in a file, relative to the file's directory. */
+static void read_dir(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    struct jctx j = {file, err, errlen};
-    FILE *f = fopen(file, "rb");
-    if (!f)
-        return errf(err, errlen, "%s: cannot read: %s", file, strerror(errno));
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *t = realloc(text, cap + 1);
-            if (!t) {
-                free(text);
-                fclose(f);
-                return errf(err, errlen, "%s: out of memory", file);
-            }
-            text = t;
+    (void)f;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        schema_problem(doc, v, ptr, "must be the path of a directory");
+        return;
+    }
+    char *path = doc->file ? relative_to(doc->file, v->valuestring) : strdup(v->valuestring);
+    struct stat st;
+    if (!path)
+        schema_problem(doc, v, ptr, "out of memory");
+    else if (stat(path, &st) != 0)
+        schema_problem(doc, v, ptr, "%s%s%s", strcmp(path, v->valuestring) ? path : "",
+                       strcmp(path, v->valuestring) ? ": " : "", strerror(errno));
+    else if (!S_ISDIR(st.st_mode))
+        schema_problem(doc, v, ptr, "%s is not a directory", path);
+    else {
+        free((char *)*(const char **)dst);
+        *(const char **)dst = path;
+        return;
+    }
+    free(path);
+}
+
+static void read_url(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    char why[200];
+    if (!cJSON_IsString(v))
+        schema_problem(doc, v, ptr, "must be a string");
+    else if (parse_url(dst, v->valuestring, why, sizeof why))
+        schema_problem(doc, v, ptr, "%s", why);
+}
+
+static void read_env(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    char ***env = dst;
+    size_t n = 0;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of NAME: value");
+        return;
+    }
+    if (schema_duplicates(doc, v, ptr))
+        return;
+    if (!(*env = calloc(1, sizeof **env))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    for (const cJSON *e = v->child; e; e = e->next) {
+        char at[600], why[200] = "out of memory";
+        schema_pointer(at, sizeof at, ptr, e->string);
+        if (!cJSON_IsString(e) || !is_token(e->string) || strchr(e->string, '=')) {
+            schema_problem(doc, e, at, "must be a string, under a valid variable name");
+            continue;
         }
-        size_t n = fread(text + len, 1, cap - len, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    fclose(f);
-    text[len] = '\0';
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    if (!root) {
-        size_t off = end ? (size_t)(end - text) : 0, line = 1, col = 1;
-        for (size_t i = 0; i < off && i < len; i++) {
-            if (text[i] == '\n')
-                line++, col = 1;
-            else
-                col++;
+        char *value = expand_env(e->valuestring, why, sizeof why), *kv = NULL;
+        if (!value) {
+            schema_problem(doc, e, at, "%s", why);
+            continue;
         }
-        free(text);
-        return errf(err, errlen, "%s:%zu:%zu: not valid JSON", file, line, col);
+        int rc = asprintf(&kv, "%s=%s", e->string, value);
+        free(value);
+        if (rc < 0 || list_push(env, &n, kv))
+            schema_problem(doc, e, at, "out of memory");
+        if (rc >= 0)
+            free(kv);
     }
-    free(text);
-    int rc = -1;
-    static const char *const known[] = {"listen", "workers", "log_level", "audit_log", "admin", "allowed_origins",
-                                        "allowed_hosts", "limits", "servers", "description", NULL};
-    if (!cJSON_IsObject(root)) {
-        jerr(&j, "", "must be a JSON object");
-        goto out;
+}
+
+static void read_policies(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct server_conf *sc = dst;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of file names");
+        return;
     }
-    if (check_members(&j, root, "", known))
-        goto out;
-    char *listen = NULL;
-    if (get_string(&j, root, "listen", "", &listen))
-        goto out;
-    if (listen) {
-        free(cfg->listen_host);
-        cfg->listen_host = NULL;
-        if (parse_hostport(listen, &cfg->listen_host, &cfg->listen_port)) {
-            free(listen);
-            jerr(&j, "/listen", "must be HOST:PORT");
-            goto out;
+    int i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char at[600];
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        if (!cJSON_IsString(e) || !e->valuestring[0]) {
+            schema_problem(doc, e, at, "must be a file name");
+            continue;
         }
-        free(listen);
+        char *resolved = relative_to(doc->file, e->valuestring);
+        if (!resolved || list_push(&sc->policies, &sc->npolicies, resolved))
+            schema_problem(doc, e, at, "out of memory");
+        free(resolved);
     }
-    unsigned long workers = (unsigned long)cfg->workers;
-    if (get_uint(&j, root, "workers", "", 64, &workers))
-        goto out;
-    cfg->workers = (int)workers;
-    if (get_string(&j, root, "log_level", "", &cfg->log_level) || get_string(&j, root, "audit_log", "", &cfg->audit_log) ||
-        get_string(&j, root, "admin", "", &cfg->admin_listen))
-        goto out;
-    if (get_string_list(&j, root, "allowed_origins", "", &cfg->allowed_origins, NULL) ||
-        get_string_list(&j, root, "allowed_hosts", "", &cfg->allowed_hosts, NULL))
-        goto out;
-    const cJSON *lim = cJSON_GetObjectItemCaseSensitive(root, "limits");
-    if (lim && load_limits(&j, lim, &cfg->limits))
-        goto out;
-    const cJSON *servers = cJSON_GetObjectItemCaseSensitive(root, "servers");
-    if (!cJSON_IsObject(servers) || !servers->child) {
-        jerr(&j, "/servers", "must be an object naming at least one server");
-        goto out;
+}
+
+static void read_headers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct server_conf *sc = dst;
+    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "te", "trailer",
+                                      "transfer-encoding", "upgrade", "content-length", "host", "expect"};
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of Name: value");
+        return;
     }
-    size_t n = (size_t)cJSON_GetArraySize(servers);
-    if (!(cfg->servers = calloc(n, sizeof *cfg->servers))) {
-        jerr(&j, "/servers", "out of memory");
-        goto out;
+    if (schema_duplicates(doc, v, ptr))
+        return;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!(sc->headers = calloc(n ? n : 1, sizeof *sc->headers))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
     }
-    for (const cJSON *s = servers->child; s; s = s->next) {
+    for (const cJSON *e = v->child; e; e = e->next) {
+        char at[600], why[200] = "out of memory";
+        schema_pointer(at, sizeof at, ptr, e->string);
+        bool hop_by_hop = false;
+        for (size_t h = 0; h < sizeof hop / sizeof *hop; h++)
+            hop_by_hop = hop_by_hop || strcasecmp(hop[h], e->string) == 0;
+        if (!is_token(e->string)) {
+            schema_problem(doc, e, at, "is not a valid header name");
+            continue;
+        }
+        if (hop_by_hop) {
+            schema_problem(doc, e, at, "is a header warden sets itself");
+            continue;
+        }
+        if (!cJSON_IsString(e)) {
+            schema_problem(doc, e, at, "must be a string");
+            continue;
+        }
+        char *value = expand_env(e->valuestring, why, sizeof why);
+        if (!value) {
+            schema_problem(doc, e, at, "%s", why);
+            continue;
+        }
+        if (strpbrk(value, "\r\n")) {
+            free(value);
+            schema_problem(doc, e, at, "must not contain CR or LF");
+            continue;
+        }
+        struct header_conf *h = &sc->headers[sc->nheaders++];
+        h->value = value;
+        if (!(h->name = strdup(e->string)))
+            schema_problem(doc, e, at, "out of memory");
+    }
+}
+
+#define SRV(m) offsetof(struct server_conf, m)
+static const struct field server_fields[] = {
+    {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url, .help = "http://HOST[:PORT][/PATH] of an HTTP server"},
+    {.key = "command", .kind = FIELD_STRINGS, .offset = SRV(command), .min = 1,
+     .expect = "must be an array of non-empty strings naming a program and its arguments",
+     .help = "[PROGRAM, ARGS...] of a stdio server (one of url and command)"},
+    {.key = "env", .kind = FIELD_CUSTOM, .offset = SRV(env), .custom = read_env,
+     .help = "a stdio server's environment: {NAME: value}, ${VAR} expanded"},
+    {.key = "policies", .kind = FIELD_CUSTOM, .custom = read_policies,
+     .help = "policy files, relative to the config file"},
+    {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
+     .help = "{Name: value} added upstream, ${VAR} expanded"},
+    {.key = "pass_authorization", .kind = FIELD_BOOL, .offset = SRV(pass_authorization),
+     .help = "forward the client's Authorization header"},
+    {.key = "connect_timeout_ms", .kind = FIELD_UINT, .offset = SRV(connect_timeout_ms), .min = 1, .max = 3600000,
+     .help = "default 5000"},
+    {.key = "first_byte_timeout_ms", .kind = FIELD_UINT, .offset = SRV(first_byte_timeout_ms), .min = 1,
+     .max = 86400000, .help = "default 60000"},
+    {.key = "sse_idle_timeout_ms", .kind = FIELD_UINT, .offset = SRV(sse_idle_timeout_ms), .min = 1,
+     .max = 86400000, .help = "default 300000"},
+    {.key = "max_connections", .kind = FIELD_UINT, .offset = SRV(max_connections), .min = 1, .max = 100000,
+     .help = "upstream connections open at once, default 256"},
+    {.key = "description", .kind = FIELD_ANY, .help = "free text"},
+    {0},
+};
+
+static bool valid_server_name(const char *s)
+{
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && !strchr("_.-", *s))
+            return false;
+    return true;
+}
+
+static void read_servers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct config *cfg = dst;
+    if (!cJSON_IsObject(v) || !v->child) {
+        schema_problem(doc, v, ptr, "%s", f->expect);
+        return;
+    }
+    schema_duplicates(doc, v, ptr);
+    if (!(cfg->servers = calloc((size_t)cJSON_GetArraySize(v), sizeof *cfg->servers))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    for (const cJSON *s = v->child; s; s = s->next) {
+        if (schema_is_repeat(s))
+            continue;
+        char at[512];
+        schema_pointer(at, sizeof at, ptr, s->string);
         struct server_conf *sc = &cfg->servers[cfg->nservers++];
         server_defaults(sc);
-        for (const char *c = s->string; *c; c++) {
-            if (!isalnum((unsigned char)*c) && !strchr("_.-", *c)) {
-                jerr(&j, "/servers", "server name \"%s\" may use only letters, digits, '_', '.' and '-'", s->string);
-                goto out;
-            }
+        if (!valid_server_name(s->string))
+            schema_key_problem(doc, s, at, "a server name may use only letters, digits, '_', '.' and '-'");
+        if (!(sc->name = strdup(s->string)) || asprintf(&sc->path, "/mcp/%s", s->string) < 0 ||
+            !(sc->policies = calloc(1, sizeof *sc->policies))) {
+            schema_problem(doc, s, at, "out of memory");
+            continue;
         }
-        for (const cJSON *o = s->next; o; o = o->next) {
-            if (strcmp(o->string, s->string) == 0) {
-                jerr(&j, "/servers", "server \"%s\" is given twice", s->string);
-                goto out;
-            }
+        schema_read(doc, s, at, server_fields, sc);
+        const cJSON *url = cJSON_GetObjectItemCaseSensitive(s, "url");
+        const cJSON *cmd = cJSON_GetObjectItemCaseSensitive(s, "command");
+        const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
+        if (cJSON_IsObject(s) && !url == !cmd)
+            schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
+        if (env && !cmd) {
+            schema_pointer(at, sizeof at, at, "env");
+            schema_problem(doc, env, at, "only a stdio server (\"command\") has an environment");
         }
-        sc->name = strdup(s->string);
-        if (!sc->name || asprintf(&sc->path, "/mcp/%s", s->string) < 0) {
-            sc->path = NULL;
-            jerr(&j, "/servers", "out of memory");
-            goto out;
-        }
-        if (!sc->policies && !(sc->policies = calloc(1, sizeof *sc->policies)))
-            goto out;
-        if (load_server(&j, s, sc))
-            goto out;
     }
-    rc = 0;
-out:
-    cJSON_Delete(root);
-    return rc;
+}
+
+#define LIM(m) offsetof(struct limits_conf, m)
+static const struct field limit_fields[] = {
+    {.key = "max_header_bytes", .kind = FIELD_SIZE, .offset = LIM(max_header_bytes), .min = 1, .max = 1 << 20,
+     .help = "431 past it; default 16384"},
+    {.key = "max_headers", .kind = FIELD_SIZE, .offset = LIM(max_headers), .min = 1, .max = 1000,
+     .help = "431 past it; default 64"},
+    {.key = "max_body_bytes", .kind = FIELD_SIZE, .offset = LIM(max_body_bytes), .min = 1, .max = 1u << 30,
+     .help = "413 past it; default 4 MiB"},
+    {.key = "max_json_depth", .kind = FIELD_SIZE, .offset = LIM(max_json_depth), .min = 1, .max = 1000,
+     .help = "-32700 past it; default 64"},
+    {.key = "max_sse_event_bytes", .kind = FIELD_SIZE, .offset = LIM(max_sse_event_bytes), .min = 1,
+     .max = 1u << 30, .help = "a larger upstream event ends the stream; default 4 MiB"},
+    {.key = "max_connections", .kind = FIELD_SIZE, .offset = LIM(max_connections), .min = 1, .max = 1000000,
+     .help = "client connections; default 10000"},
+    {.key = "header_timeout_ms", .kind = FIELD_UINT, .offset = LIM(header_timeout_ms), .min = 1, .max = 3600000,
+     .help = "408 past it; default 10000"},
+    {.key = "body_timeout_ms", .kind = FIELD_UINT, .offset = LIM(body_timeout_ms), .min = 1, .max = 3600000,
+     .help = "408 past it; default 30000"},
+    {.key = "keepalive_timeout_ms", .kind = FIELD_UINT, .offset = LIM(keepalive_timeout_ms), .min = 1,
+     .max = 3600000, .help = "default 75000"},
+    {.key = "shutdown_grace_ms", .kind = FIELD_UINT, .offset = LIM(shutdown_grace_ms), .min = 1, .max = 3600000,
+     .help = "how long in-flight requests may take after SIGTERM; default 10000"},
+    {0},
+};
+
+static const char *const log_levels[] = {"debug", "info", "warn", "error"};
+
+/* Every flag and every top-level key of the config file: --help, the flag
+ * parser and the file reader all read this table. */
+#define CLI(m) offsetof(struct cli, m)
+static const struct field options[] = {
+    {.flag = "--upstream", .metavar = "URL", .kind = FIELD_STRING, .offset = CLI(upstream), .min = 1,
+     .help = "the HTTP MCP server to serve at /mcp"},
+    {.flag = "--config", .metavar = "FILE", .kind = FIELD_STRING, .offset = CLI(config_file), .min = 1,
+     .help = "serve the servers of a config file at /mcp/NAME"},
+    {.key = "listen", .flag = "--listen", .metavar = "HOST:PORT", .kind = FIELD_CUSTOM, .offset = CLI(cfg),
+     .custom = read_listen, .help = "where to listen (default 127.0.0.1:8931)"},
+    {.flag = "--policy", .metavar = "FILE", .kind = FIELD_STRINGS, .offset = CLI(policies), .repeat = true,
+     .help = "a policy (JSON or Lua); repeatable"},
+    {.flag = "--stdio", .kind = FIELD_BOOL, .offset = CLI(cfg.stdio),
+     .help = "serve one client on stdin/stdout instead of listening"},
+    {.key = "workers", .flag = "--workers", .metavar = "N", .kind = FIELD_INT, .offset = CLI(cfg.workers), .min = 1,
+     .max = 64, .help = "event loops on threads (default: the number of CPUs)"},
+    {.key = "allowed_origins", .flag = "--allow-origin", .metavar = "ORIGIN", .kind = FIELD_STRINGS,
+     .offset = CLI(cfg.allowed_origins), .repeat = true,
+     .help = "an allowed Origin (repeatable; replaces the defaults)"},
+    {.key = "allowed_hosts", .flag = "--allow-host", .metavar = "HOST", .kind = FIELD_STRINGS,
+     .offset = CLI(cfg.allowed_hosts), .repeat = true,
+     .help = "an allowed Host (repeatable; replaces the defaults)"},
+    {.flag = "--pass-authorization", .kind = FIELD_BOOL, .offset = CLI(pass_authorization),
+     .help = "forward the client's Authorization header upstream"},
+    {.key = "audit_log", .flag = "--audit-log", .metavar = "FILE|-", .kind = FIELD_STRING,
+     .offset = CLI(cfg.audit_log), .min = 1, .help = "write one JSON line per decision"},
+    {.key = "admin", .flag = "--admin", .metavar = "HOST:PORT", .kind = FIELD_STRING, .offset = CLI(cfg.admin_listen),
+     .min = 1, .help = "serve /metrics, /healthz and /policies there"},
+    {.key = "log_level", .flag = "--log-level", .metavar = "LEVEL", .kind = FIELD_STRING, SCHEMA_NAMES(log_levels),
+     .offset = CLI(cfg.log_level), .min = 1, .help = "debug, info, warn or error (default info)"},
+    {.key = "lua_path", .flag = "--lua-path", .metavar = "DIR", .kind = FIELD_CUSTOM, .offset = CLI(cfg.lua_path),
+     .custom = read_dir, .help = "a directory of Lua helper modules"},
+    {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
+     .help = "bounds on clients:"},
+    {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
+     .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
+    {.key = "description", .kind = FIELD_ANY, .help = "free text"},
+    {0},
+};
+
+static void usage_keys(FILE *out, const struct field *fields, int indent)
+{
+    for (const struct field *f = fields; f->key || f->flag; f++) {
+        if (!f->key)
+            continue;
+        fprintf(out, "  %*s%-*s %s%s%s\n", indent, "", 24 - indent, f->key, f->help,
+                f->flag ? "; flag " : "", f->flag ? f->flag : "");
+        if (f->kind == FIELD_OBJECT)
+            usage_keys(out, f->fields, indent + 2);
+        else if (f->custom == read_servers)
+            usage_keys(out, server_fields, indent + 2);
+    }
 }
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: warden --upstream URL [options]          serve one HTTP MCP server at /mcp\n"
-            "       warden [options] -- COMMAND [ARGS...]    serve one stdio MCP server at /mcp\n"
-            "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
-            "       warden check FILE...                     validate policies\n"
-            "       warden test FILE...                      run policy test cases\n"
-            "options:\n"
-            "  --listen HOST:PORT       where to listen (default 127.0.0.1:8931)\n"
-            "  --policy FILE            a policy (JSON or Lua); repeatable\n"
-            "  --stdio                  serve one client on stdin/stdout instead of listening\n"
-            "  --workers N              event loops on threads (default: the number of CPUs)\n"
-            "  --allow-origin ORIGIN    an allowed Origin (repeatable; replaces the defaults)\n"
-            "  --allow-host HOST        an allowed Host (repeatable; replaces the defaults)\n"
-            "  --pass-authorization     forward the client's Authorization header upstream\n"
-            "  --audit-log FILE|-       write one JSON line per decision\n"
-            "  --admin HOST:PORT        serve /metrics, /healthz and /policies there\n"
-            "  --log-level LEVEL        debug, info, warn or error (default info)\n"
-            "  --help, --version\n");
+    fputs("usage: warden --upstream URL [options]          serve one HTTP MCP server at /mcp\n"
+          "       warden [options] -- COMMAND [ARGS...]    serve one stdio MCP server at /mcp\n"
+          "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
+          "       warden check FILE...                     validate policies\n"
+          "       warden test FILE...                      run policy test cases\n"
+          "options:\n",
+          out);
+    for (const struct field *f = options; f->key || f->flag; f++) {
+        if (!f->flag)
+            continue;
+        char left[64];
+        snprintf(left, sizeof left, "%s%s%s", f->flag, f->metavar ? " " : "", f->metavar ? f->metavar : "");
+        fprintf(out, "  %-24s %s\n", left, f->help);
+    }
+    fputs("  --help, --version\n"
+          "config file keys (a JSON object; the flags win over it):\n",
+          out);
+    usage_keys(out, options, 0);
+}
+
+static const struct field *find_flag(const char *arg)
+{
+    for (const struct field *f = options; f->key || f->flag; f++)
+        if (f->flag && strcmp(f->flag, arg) == 0)
+            return f;
+    return NULL;
+}
+
+/* A flag's text as the JSON value the table reads: digits are a number. */
+static cJSON *flag_value(const struct field *f, const char *text)
+{
+    bool number = (f->kind == FIELD_INT || f->kind == FIELD_UINT || f->kind == FIELD_SIZE) && text[0] &&
+                  strspn(text, "0123456789") == strlen(text) && strlen(text) < 16;
+    return number ? cJSON_CreateNumber(strtod(text, NULL)) : cJSON_CreateString(text);
+}
+
+/* Reads the flags the command line gave (`given`: flag -> its text, an array
+ * of texts for repeatable ones, true for switches) through the table. */
+static void apply_flags(struct schema_doc *doc, const cJSON *given, struct cli *cli)
+{
+    for (const struct field *f = options; f->key || f->flag; f++) {
+        const cJSON *text = f->flag ? cJSON_GetObjectItemCaseSensitive(given, f->flag) : NULL;
+        if (!text)
+            continue;
+        char at[600];
+        snprintf(at, sizeof at, "%s%s%s", f->flag, cJSON_IsString(text) ? " " : "",
+                 cJSON_IsString(text) ? text->valuestring : "");
+        cJSON *v = cJSON_IsString(text) ? flag_value(f, text->valuestring) : cJSON_Duplicate(text, 1);
+        if (!v)
+            schema_problem(doc, NULL, at, "out of memory");
+        else
+            schema_read_field(doc, f, v, at, cli);
+        cJSON_Delete(v);
+    }
+}
+
+/* Reads the config file into cli; returns its number of problems, written to err. */
+static int read_config_file(const char *file, struct cli *cli, char *err, size_t errlen, size_t *used)
+{
+    struct schema_doc doc;
+    schema_doc_init(&doc, file, err, errlen);
+    const cJSON *root = schema_parse_file(&doc);
+    if (root && !cJSON_IsObject(root))
+        schema_problem(&doc, root, "", "must be a JSON object");
+    else if (root)
+        schema_read(&doc, root, "", options, cli);
+    schema_doc_free(&doc);
+    *used = doc.used;
+    return doc.problems;
+}
+
+/* The one server of the command line: --upstream URL or -- COMMAND. */
+static int command_line_server(struct cli *cli, char ***command, char *err, size_t errlen)
+{
+    struct config *cfg = &cli->cfg;
+    if (!(cfg->source = strdup("command line")) || !(cfg->servers = calloc(1, sizeof *cfg->servers)))
+        return errf(err, errlen, "out of memory");
+    cfg->nservers = 1;
+    struct server_conf *sc = &cfg->servers[0];
+    server_defaults(sc);
+    if (!(sc->name = strdup("")) || !(sc->path = strdup("/mcp")))
+        return errf(err, errlen, "out of memory");
+    sc->policies = cli->policies ? cli->policies : calloc(1, sizeof *sc->policies);
+    cli->policies = NULL;
+    if (!sc->policies)
+        return errf(err, errlen, "out of memory");
+    while (sc->policies[sc->npolicies])
+        sc->npolicies++;
+    if (cli->upstream) {
+        char why[200];
+        if (parse_url(sc, cli->upstream, why, sizeof why))
+            return errf(err, errlen, "--upstream %s: %s", cli->upstream, why);
+        return 0;
+    }
+    sc->command = *command;
+    *command = NULL;
+    /* A stdio server sees only what it needs: PATH and HOME, nothing else of warden's environment. */
+    size_t n = 0;
+    const char *keep[] = {"PATH", "HOME", "LANG", "TZ"};
+    if (!(sc->env = calloc(1, sizeof *sc->env)))
+        return errf(err, errlen, "out of memory");
+    for (size_t k = 0; k < 4; k++) {
+        const char *val = getenv(keep[k]);
+        char *kv = NULL;
+        if (val && (asprintf(&kv, "%s=%s", keep[k], val) < 0 || list_push(&sc->env, &n, kv))) {
+            free(kv);
+            return errf(err, errlen, "out of memory");
+        }
+        free(kv);
+    }
+    return 0;
 }
 
 int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
-    cfg->limits = default_limits;
+    struct cli cli = {.cfg.limits = default_limits, .cfg.listen_port = DEFAULT_LISTEN_PORT};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    cfg->workers = cpus > 0 ? (int)(cpus > 64 ? 64 : cpus) : 1;
-    const char *upstream = NULL, *config_file = NULL, *listen = NULL;
-    char **command = NULL, **policies = NULL, **origins = NULL, **hosts = NULL;
-    size_t ncommand = 0, npolicies = 0, norigins = 0, nhosts = 0;
-    bool pass_auth = false, workers_set = false;
+    cli.cfg.workers = cpus > 0 ? (int)(cpus > 64 ? 64 : cpus) : 1;
+    char **command = NULL;
+    size_t ncommand = 0;
     int rc = -1;
+    cJSON *given = cJSON_CreateObject();
+    if (!given || !(cli.cfg.listen_host = strdup(DEFAULT_LISTEN_HOST)))
+        goto oom;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        bool takes = strcmp(a, "--upstream") == 0 || strcmp(a, "--config") == 0 || strcmp(a, "--listen") == 0 ||
-                     strcmp(a, "--policy") == 0 || strcmp(a, "--workers") == 0 || strcmp(a, "--audit-log") == 0 ||
-                     strcmp(a, "--admin") == 0 || strcmp(a, "--log-level") == 0 ||
-                     strcmp(a, "--allow-origin") == 0 || strcmp(a, "--allow-host") == 0;
-        if (takes && !v) {
-            errf(err, errlen, "%s needs a value", a);
-            goto out;
-        }
         if (strcmp(a, "--") == 0) {
             for (int k = i + 1; k < argc; k++)
                 if (list_push(&command, &ncommand, argv[k]))
@@ -800,148 +819,78 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
             printf("warden %s\n", WARDEN_VERSION);
             rc = 1;
             goto out;
-        } else if (strcmp(a, "--upstream") == 0) {
-            upstream = v;
-        } else if (strcmp(a, "--config") == 0) {
-            config_file = v;
-        } else if (strcmp(a, "--listen") == 0) {
-            listen = v;
-        } else if (strcmp(a, "--policy") == 0) {
-            if (list_push(&policies, &npolicies, v))
-                goto oom;
-        } else if (strcmp(a, "--workers") == 0) {
-            char *end;
-            long w = strtol(v, &end, 10);
-            if (*end || w < 1 || w > 64) {
-                errf(err, errlen, "--workers must be a number from 1 to 64");
-                goto out;
-            }
-            cfg->workers = (int)w;
-            workers_set = true;
-        } else if (strcmp(a, "--stdio") == 0) {
-            cfg->stdio = true;
-        } else if (strcmp(a, "--pass-authorization") == 0) {
-            pass_auth = true;
-        } else if (strcmp(a, "--audit-log") == 0) {
-            free(cfg->audit_log);
-            cfg->audit_log = xstrdup(v);
-        } else if (strcmp(a, "--admin") == 0) {
-            free(cfg->admin_listen);
-            cfg->admin_listen = xstrdup(v);
-        } else if (strcmp(a, "--log-level") == 0) {
-            free(cfg->log_level);
-            cfg->log_level = xstrdup(v);
-        } else if (strcmp(a, "--allow-origin") == 0) {
-            if (list_push(&origins, &norigins, v))
-                goto oom;
-        } else if (strcmp(a, "--allow-host") == 0) {
-            if (list_push(&hosts, &nhosts, v))
-                goto oom;
-        } else {
+        }
+        const struct field *f = find_flag(a);
+        if (!f) {
             errf(err, errlen, "unknown option %s (see --help)", a);
             goto out;
         }
-        if (takes)
-            i++;
+        if (f->kind != FIELD_BOOL && i + 1 >= argc) {
+            errf(err, errlen, "%s needs a value", a);
+            goto out;
+        }
+        cJSON *v = f->kind == FIELD_BOOL ? cJSON_CreateTrue() : cJSON_CreateString(argv[++i]);
+        cJSON *list = f->repeat ? cJSON_GetObjectItemCaseSensitive(given, a) : NULL;
+        if (f->repeat && !list)
+            list = cJSON_AddArrayToObject(given, a);
+        else if (!f->repeat)
+            cJSON_DeleteItemFromObjectCaseSensitive(given, a);
+        if (!v || (f->repeat && !list)) {
+            cJSON_Delete(v);
+            goto oom;
+        }
+        if (!(list ? cJSON_AddItemToArray(list, v) : cJSON_AddItemToObject(given, a, v)))
+            goto oom;
     }
-    int sources = !!upstream + !!config_file + !!ncommand;
+    const cJSON *config_file = cJSON_GetObjectItemCaseSensitive(given, "--config");
+    int sources = !!cJSON_GetObjectItemCaseSensitive(given, "--upstream") + !!config_file + !!ncommand;
     if (sources != 1) {
         errf(err, errlen, sources ? "give only one of --upstream, --config and -- COMMAND"
                                   : "nothing to serve: give --upstream URL, --config FILE or -- COMMAND (see --help)");
         goto out;
     }
-    if (config_file && npolicies) {
+    if (config_file && cJSON_GetObjectItemCaseSensitive(given, "--policy")) {
         errf(err, errlen, "--policy goes with --upstream or -- COMMAND; with --config, list policies in the file");
         goto out;
     }
-    if (!(cfg->listen_host = strdup(DEFAULT_LISTEN_HOST)))
-        goto oom;
-    cfg->listen_port = DEFAULT_LISTEN_PORT;
+    /* the file first, then the flags over it; every problem of both is told */
+    size_t used = 0;
+    int problems = 0;
     if (config_file) {
-        if (!(cfg->source = strdup(config_file)))
+        if (!(cli.cfg.source = strdup(config_file->valuestring)))
             goto oom;
-        int saved_workers = cfg->workers;
-        if (load_file(config_file, cfg, err, errlen))
-            goto out;
-        if (workers_set)
-            cfg->workers = saved_workers;
-    } else {
-        if (!(cfg->source = strdup("command line")) || !(cfg->servers = calloc(1, sizeof *cfg->servers)))
-            goto oom;
-        cfg->nservers = 1;
-        struct server_conf *sc = &cfg->servers[0];
-        server_defaults(sc);
-        if (!(sc->name = strdup("")) || !(sc->path = strdup("/mcp")))
-            goto oom;
-        if (upstream) {
-            char why[200];
-            if (parse_url(sc, upstream, why, sizeof why)) {
-                errf(err, errlen, "--upstream %s: %s", upstream, why);
-                goto out;
-            }
-        } else {
-            sc->command = command;
-            command = NULL;
-            /* A stdio server sees only what it needs: PATH and HOME, nothing else of warden's environment. */
-            size_t n = 0;
-            const char *keep[] = {"PATH", "HOME", "LANG", "TZ"};
-            if (!(sc->env = calloc(1, sizeof *sc->env)))
-                goto oom;
-            for (size_t k = 0; k < 4; k++) {
-                const char *val = getenv(keep[k]);
-                char *kv = NULL;
-                if (val && (asprintf(&kv, "%s=%s", keep[k], val) < 0 || list_push(&sc->env, &n, kv))) {
-                    free(kv);
-                    goto oom;
-                }
-                free(kv);
-            }
-        }
-        sc->pass_authorization = pass_auth;
-        sc->policies = policies ? policies : calloc(1, sizeof *policies);
-        sc->npolicies = npolicies;
-        policies = NULL;
-        if (!sc->policies)
-            goto oom;
+        problems = read_config_file(config_file->valuestring, &cli, err, errlen, &used);
     }
-    if (listen) {
-        free(cfg->listen_host);
-        cfg->listen_host = NULL;
-        if (parse_hostport(listen, &cfg->listen_host, &cfg->listen_port)) {
-            errf(err, errlen, "--listen %s: must be HOST:PORT", listen);
-            goto out;
-        }
-    }
-    if (pass_auth)
-        for (size_t i = 0; i < cfg->nservers; i++)
-            cfg->servers[i].pass_authorization = true;
-    if (origins) {
-        list_free(cfg->allowed_origins);
-        cfg->allowed_origins = origins;
-        origins = NULL;
-    }
-    if (hosts) {
-        list_free(cfg->allowed_hosts);
-        cfg->allowed_hosts = hosts;
-        hosts = NULL;
-    }
-    if (default_origins_hosts(cfg))
-        goto oom;
-    if (cfg->log_level && strcmp(cfg->log_level, "debug") && strcmp(cfg->log_level, "info") &&
-        strcmp(cfg->log_level, "warn") && strcmp(cfg->log_level, "error")) {
-        errf(err, errlen, "log level must be debug, info, warn or error, not %s", cfg->log_level);
+    struct schema_doc flags;
+    schema_doc_init(&flags, NULL, err + used, errlen - used);
+    apply_flags(&flags, given, &cli);
+    if (problems + flags.problems) {
+        size_t len = strlen(err);
+        if (len && err[len - 1] == '\n')
+            err[len - 1] = '\0';
         goto out;
     }
+    if (!config_file) {
+        if (command_line_server(&cli, &command, err, errlen))
+            goto out;
+    }
+    if (cli.pass_authorization)
+        for (size_t i = 0; i < cli.cfg.nservers; i++)
+            cli.cfg.servers[i].pass_authorization = true;
+    if (default_origins_hosts(&cli.cfg))
+        goto oom;
+    *cfg = cli.cfg;
+    memset(&cli.cfg, 0, sizeof cli.cfg);
     rc = 0;
     goto out;
 oom:
     errf(err, errlen, "out of memory");
 out:
+    cJSON_Delete(given);
     list_free(command);
-    list_free(policies);
-    list_free(origins);
-    list_free(hosts);
-    if (rc != 0)
-        config_free(cfg);
+    list_free(cli.policies);
+    free(cli.upstream);
+    free(cli.config_file);
+    config_free(&cli.cfg);
     return rc;
 }

@@ -77,16 +77,16 @@ struct file_case {
 };
 
 static const struct file_case file_errors[] = {
-    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"bogus\":1}", ": /bogus: unknown field"},
-    {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"policy\":[]}}}", ": /servers/a/policy: unknown field"},
-    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"limits\":{\"max_body\":1}}", ": /limits/max_body: unknown field"},
-    {"{\"servers\":{\"a\":{\"url\":\"https://x/\"}}}", ": /servers/a/url: https upstreams are not supported"},
-    {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"command\":[\"y\"]}}}", ": /servers/a: needs exactly one of"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"bogus\":1}", ":1:38 /bogus: unknown field \"bogus\" (known: listen, workers"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"policy\":[]}}}", ":1:36 /servers/a/policy: unknown field \"policy\" (did you mean \"policies\"?)"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"limits\":{\"max_body\":1}}", ":1:48 /limits/max_body: unknown field"},
+    {"{\"servers\":{\"a\":{\"url\":\"https://x/\"}}}", ":1:24 /servers/a/url: https upstreams are not supported"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"command\":[\"y\"]}}}", ":1:17 /servers/a: needs exactly one of"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"headers\":{\"X-T\":\"${WARDEN_TEST_UNSET_VAR}\"}}}}",
      "WARDEN_TEST_UNSET_VAR, which is not set"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"headers\":{\"Host\":\"x\"}}}}", "/servers/a/headers/Host: is a header warden sets"},
-    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"},\"a\":{\"url\":\"http://y/\"}}}", "server \"a\" is given twice"},
-    {"{\"servers\":{}}", ": /servers: must be an object naming at least one server"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\"},\"a\":{\"url\":\"http://y/\"}}}", ":1:37 /servers/a: given twice"},
+    {"{\"servers\":{}}", ":1:12 /servers: must be an object naming at least one server"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"connect_timeout_ms\":-1}}}", "/servers/a/connect_timeout_ms: must be a whole number"},
     {"{\"servers\":{\"a b\":{\"url\":\"http://x/\"}}}", "may use only letters"},
     {"{\n  \"servers\": {\n    \"a\": {\"url\": \"http://x/\"},\n  }\n}", ":4:"},
