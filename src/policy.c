@@ -1,6 +1,5 @@
 #include "policy.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
+#include "schema.h"
 
 enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS };
 static const char *const op_names[] = {"eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte",
@@ -37,7 +37,7 @@ struct limit {
 struct rule {
     char *pattern;
     bool glob;
-    enum action action;
+    int action;             /* enum action (FIELD_ENUM stores an int) */
     struct cond *deny_if, *require;
     size_t ndeny_if, nrequire;
     bool has_limit;
@@ -48,7 +48,7 @@ struct rule {
 
 struct policy {
     char *file;
-    bool default_deny;
+    int default_deny;       /* index in {"allow", "deny"}: 1 denies */
     char **hide;
     size_t nhide;
     struct rule *rules;     /* exact names first (sorted), then globs (longest first) */
@@ -65,63 +65,7 @@ struct policy_set {
     bool lua_lists;             /* a Lua policy is loaded: tools/list answers are read */
 };
 
-/* ---- loading ---- */
-
-/* Collects every problem of a file: "FILE: /json/pointer: what". */
-struct loader {
-    const char *file;
-    char *err;
-    size_t errlen, used;
-    int problems;
-};
-
-static void problem(struct loader *ld, const char *where, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void problem(struct loader *ld, const char *where, const char *fmt, ...)
-{
-    ld->problems++;
-    if (ld->used + 1 >= ld->errlen)
-        return;
-    char what[400];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(what, sizeof what, fmt, ap);
-    va_end(ap);
-    int n = snprintf(ld->err + ld->used, ld->errlen - ld->used, "%s: %s: %s\n", ld->file, where[0] ? where : "/", what);
-    if (n > 0)
-        ld->used += (size_t)n < ld->errlen - ld->used ? (size_t)n : ld->errlen - ld->used - 1;
-}
-
-/* JSON pointer escaping of one segment (~ and /). */
-static void pointer_join(char *out, size_t outlen, const char *base, const char *seg)
-{
-    size_t n = (size_t)snprintf(out, outlen, "%s/", base);
-    for (const char *s = seg; *s && n + 3 < outlen; s++) {
-        if (*s == '~')
-            out[n++] = '~', out[n++] = '0';
-        else if (*s == '/')
-            out[n++] = '~', out[n++] = '1';
-        else
-            out[n++] = *s;
-    }
-    out[n < outlen ? n : outlen - 1] = '\0';
-}
-
-/* Refuses unknown and repeated members of an object. */
-static void check_members(struct loader *ld, const cJSON *obj, const char *where, const char *const *known)
-{
-    for (const cJSON *m = obj->child; m; m = m->next) {
-        bool ok = !known;
-        for (const char *const *k = known; k && *k && !ok; k++)
-            ok = strcmp(*k, m->string) == 0;
-        char at[256];
-        pointer_join(at, sizeof at, where, m->string);
-        if (!ok)
-            problem(ld, at, "unknown field \"%s\"", m->string);
-        for (const cJSON *n = m->next; n; n = n->next)
-            if (strcmp(n->string, m->string) == 0)
-                problem(ld, at, "given twice (a server would read the last, warden refuses both)");
-    }
-}
+/* ---- loading: policy files are read through tables (schema.h) ---- */
 
 static void cond_free(struct cond *c)
 {
@@ -155,31 +99,6 @@ static void policy_free(struct policy *p)
     free(p->rules);
 }
 
-static void load_limit(struct loader *ld, const cJSON *v, const char *where, struct limit *out)
-{
-    static const char *const known[] = {"max", "window", NULL};
-    if (!cJSON_IsObject(v)) {
-        problem(ld, where, "must be {\"max\": N, \"window\": SECONDS}");
-        return;
-    }
-    check_members(ld, v, where, known);
-    const cJSON *max = cJSON_GetObjectItemCaseSensitive(v, "max");
-    const cJSON *window = cJSON_GetObjectItemCaseSensitive(v, "window");
-    char at[256];
-    snprintf(at, sizeof at, "%s/max", where);
-    if (!cJSON_IsNumber(max) || max->valuedouble < 1 || max->valuedouble > 1e6 ||
-        max->valuedouble != (double)(unsigned)max->valuedouble)
-        problem(ld, at, "must be a whole number from 1 to 1000000");
-    else
-        out->max = (unsigned)max->valuedouble;
-    snprintf(at, sizeof at, "%s/window", where);
-    if (!cJSON_IsNumber(window) || !(window->valuedouble > 0) || window->valuedouble > 86400 * 366)
-        problem(ld, at, "must be a number of seconds, more than 0");
-    else
-        out->window = window->valuedouble;
-    snprintf(out->where, sizeof out->where, "%s", where);
-}
-
 /* Describes a condition for the agent: `alias in ["champion"]`. */
 static void describe_cond(struct cond *c, const char *arg)
 {
@@ -188,199 +107,200 @@ static void describe_cond(struct cond *c, const char *arg)
     free(v);
 }
 
-static bool load_cond(struct loader *ld, const cJSON *v, const char *where, struct cond *c)
+/* A condition while it is read: its argument and its one operator. */
+struct cond_input {
+    const cJSON *arg, *value;
+    enum op op;
+    int nops;
+};
+
+static void read_arg(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    if (!cJSON_IsObject(v)) {
-        problem(ld, where, "a condition is {\"arg\": \"a.b\", OP: VALUE}");
-        return false;
-    }
-    snprintf(c->where, sizeof c->where, "%s", where);
-    const cJSON *arg = NULL, *opv = NULL;
-    int nops = 0;
-    for (const cJSON *m = v->child; m; m = m->next) {
-        char at[256];
-        pointer_join(at, sizeof at, where, m->string);
-        for (const cJSON *n = m->next; n; n = n->next)
-            if (strcmp(n->string, m->string) == 0)
-                problem(ld, at, "given twice");
-        if (strcmp(m->string, "arg") == 0) {
-            arg = m;
-            continue;
-        }
-        size_t k = 0;
-        while (k < NOPS && strcmp(op_names[k], m->string) != 0)
-            k++;
-        if (k == NOPS) {
-            problem(ld, at, "unknown operator \"%s\" (eq, neq, in, not_in, lt, lte, gt, gte, contains, prefix, "
-                            "matches, exists)", m->string);
-            continue;
-        }
-        c->op = (enum op)k;
-        opv = m;
-        nops++;
-    }
-    char at[256];
-    snprintf(at, sizeof at, "%s/arg", where);
-    if (!cJSON_IsString(arg) || !arg->valuestring[0]) {
-        problem(ld, at, "must name an argument (a dot path such as \"alias\" or \"target.path\")");
-        return false;
-    }
-    if (nops != 1) {
-        snprintf(at, sizeof at, "%s/op", where);
-        problem(ld, at, nops ? "has several operators; use one per condition" : "needs an operator");
-        return false;
-    }
-    pointer_join(at, sizeof at, where, opv->string);
-    bool ok = true;
-    switch (c->op) {
+    struct cond_input *in = dst;
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        schema_problem(doc, v, ptr, "%s", f->expect);
+    else
+        in->arg = v;
+}
+
+/* One operator member: its value must suit it. */
+static void read_op(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct cond_input *in = dst;
+    size_t k = 0;
+    while (k + 1 < NOPS && strcmp(op_names[k], f->key) != 0)
+        k++;
+    in->op = (enum op)k;
+    in->value = v;
+    in->nops++;
+    const char *bad = NULL;
+    switch (in->op) {
     case OP_EQ:
     case OP_NEQ:
-        ok = cJSON_IsString(opv) || cJSON_IsNumber(opv) || cJSON_IsBool(opv) || cJSON_IsNull(opv);
-        if (!ok)
-            problem(ld, at, "compares with a string, number, boolean or null");
+        if (!cJSON_IsString(v) && !cJSON_IsNumber(v) && !cJSON_IsBool(v) && !cJSON_IsNull(v))
+            bad = "compares with a string, number, boolean or null";
         break;
     case OP_IN:
     case OP_NOT_IN:
-        ok = cJSON_IsArray(opv);
-        if (!ok)
-            problem(ld, at, "needs an array of values");
+        if (!cJSON_IsArray(v))
+            bad = "needs an array of values";
         break;
     case OP_LT:
     case OP_LTE:
     case OP_GT:
     case OP_GTE:
-        ok = cJSON_IsNumber(opv);
-        if (!ok)
-            problem(ld, at, "compares with a number");
+        if (!cJSON_IsNumber(v))
+            bad = "compares with a number";
         break;
     case OP_CONTAINS:
-        ok = cJSON_IsString(opv) || cJSON_IsNumber(opv) || cJSON_IsBool(opv);
-        if (!ok)
-            problem(ld, at, "needs a string (substring) or a value (array element)");
+        if (!cJSON_IsString(v) && !cJSON_IsNumber(v) && !cJSON_IsBool(v))
+            bad = "needs a string (substring) or a value (array element)";
         break;
     case OP_PREFIX:
-        ok = cJSON_IsString(opv);
-        if (!ok)
-            problem(ld, at, "needs a string");
+        if (!cJSON_IsString(v))
+            bad = "needs a string";
         break;
     case OP_MATCHES:
-        ok = cJSON_IsString(opv) && glob_valid(opv->valuestring);
-        if (!ok)
-            problem(ld, at, "needs a glob pattern (*, ?, [a-z]) with every [ closed");
+        if (!cJSON_IsString(v) || !glob_valid(v->valuestring))
+            bad = "needs a glob pattern (*, ?, [a-z]) with every [ closed";
         break;
     case OP_EXISTS:
-        ok = cJSON_IsBool(opv);
-        if (!ok)
-            problem(ld, at, "needs true or false");
+        if (!cJSON_IsBool(v))
+            bad = "needs true or false";
         break;
     }
-    if (!ok)
+    if (bad)
+        schema_problem(doc, v, ptr, "%s", bad);
+}
+
+#define OPERATOR(name) {.key = name, .kind = FIELD_CUSTOM, .custom = read_op}
+static const struct field cond_fields[] = {
+    {.key = "arg", .kind = FIELD_CUSTOM, .custom = read_arg, .required = true,
+     .expect = "must name an argument (a dot path such as \"alias\" or \"target.path\")"},
+    OPERATOR("eq"), OPERATOR("neq"), OPERATOR("in"), OPERATOR("not_in"), OPERATOR("lt"), OPERATOR("lte"),
+    OPERATOR("gt"), OPERATOR("gte"), OPERATOR("contains"), OPERATOR("prefix"), OPERATOR("matches"),
+    OPERATOR("exists"),
+    {0},
+};
+
+/* Reads and compiles one condition: {"arg": "a.b", OP: VALUE}, the path split once. */
+static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where, struct cond *c)
+{
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, where, "a condition is {\"arg\": \"a.b\", OP: VALUE}");
         return false;
-    c->value = cJSON_Duplicate(opv, 1);
+    }
+    int before = doc->problems;
+    struct cond_input in = {0};
+    schema_read(doc, v, where, cond_fields, &in);
+    if (in.nops != 1)
+        schema_problem(doc, v, where, in.nops ? "has several operators; use one per condition" : "needs an operator");
+    if (doc->problems != before)
+        return false;
+    snprintf(c->where, sizeof c->where, "%s", where);
+    c->op = in.op;
+    c->value = cJSON_Duplicate(in.value, 1);
     size_t n = 1;
-    for (const char *s = arg->valuestring; *s; s++)
+    for (const char *s = in.arg->valuestring; *s; s++)
         n += *s == '.';
     c->path = calloc(n, sizeof *c->path);
     if (!c->value || !c->path) {
-        problem(ld, where, "out of memory");
+        schema_problem(doc, v, where, "out of memory");
         return false;
     }
-    const char *seg = arg->valuestring;
+    char at[256];
+    snprintf(at, sizeof at, "%s/arg", where);
+    const char *seg = in.arg->valuestring;
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(seg, '.');
         size_t len = dot ? (size_t)(dot - seg) : strlen(seg);
         if (len == 0) {
-            problem(ld, at, "the argument path \"%s\" has an empty segment", arg->valuestring);
+            schema_problem(doc, in.arg, at, "the argument path \"%s\" has an empty segment", in.arg->valuestring);
             return false;
         }
         if (!(c->path[c->npath++] = strndup(seg, len))) {
-            problem(ld, where, "out of memory");
+            schema_problem(doc, v, where, "out of memory");
             return false;
         }
         seg = dot ? dot + 1 : seg + len;
     }
-    describe_cond(c, arg->valuestring);
+    describe_cond(c, in.arg->valuestring);
     return true;
 }
 
-static void load_conds(struct loader *ld, const cJSON *arr, const char *where, struct cond **out, size_t *n)
+/* deny_if and require: arrays of conditions of the rule. */
+static void read_conds(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    if (!cJSON_IsArray(arr)) {
-        problem(ld, where, "must be an array of conditions");
+    struct rule *r = dst;
+    bool deny = strcmp(f->key, "deny_if") == 0;
+    struct cond **out = deny ? &r->deny_if : &r->require;
+    size_t *n = deny ? &r->ndeny_if : &r->nrequire;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of conditions");
         return;
     }
-    size_t count = (size_t)cJSON_GetArraySize(arr);
+    size_t count = (size_t)cJSON_GetArraySize(v);
     if (count == 0)
         return;
     if (!(*out = calloc(count, sizeof **out))) {
-        problem(ld, where, "out of memory");
+        schema_problem(doc, v, ptr, "out of memory");
         return;
     }
     int i = 0;
-    for (const cJSON *c = arr->child; c; c = c->next, i++) {
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
         char at[256];
-        snprintf(at, sizeof at, "%s/%d", where, i);
-        if (load_cond(ld, c, at, &(*out)[*n]))
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        if (load_cond(doc, c, at, &(*out)[*n]))
             (*n)++;
         else
             cond_free(&(*out)[*n]), memset(&(*out)[*n], 0, sizeof **out);
     }
 }
 
-static void load_rule(struct loader *ld, const cJSON *v, const char *where, struct rule *r)
+static const struct field limit_fields[] = {
+    {.key = "max", .kind = FIELD_UINT, .offset = offsetof(struct limit, max), .min = 1, .max = 1e6, .required = true},
+    {.key = "window", .kind = FIELD_SECONDS, .offset = offsetof(struct limit, window), .min = 0, .max = 86400 * 366,
+     .required = true},
+    {0},
+};
+
+static void load_limit(struct schema_doc *doc, const cJSON *v, const char *ptr, struct limit *out)
 {
-    static const char *const known[] = {"action", "deny_if", "require", "rate_limit", "reason", "description", NULL};
-    snprintf(r->where, sizeof r->where, "%s", where);
-    if (!cJSON_IsObject(v)) {
-        problem(ld, where, "a tool rule is an object (use {} to allow under \"default\": \"deny\")");
-        return;
-    }
-    check_members(ld, v, where, known);
-    char at[256];
-    const cJSON *action = cJSON_GetObjectItemCaseSensitive(v, "action");
-    if (action) {
-        snprintf(at, sizeof at, "%s/action", where);
-        if (!cJSON_IsString(action))
-            problem(ld, at, "must be \"allow\", \"deny\" or \"require_approval\"");
-        else if (strcmp(action->valuestring, "allow") == 0)
-            r->action = ACT_ALLOW;
-        else if (strcmp(action->valuestring, "deny") == 0)
-            r->action = ACT_DENY;
-        else if (strcmp(action->valuestring, "require_approval") == 0)
-            r->action = ACT_APPROVAL;
-        else
-            problem(ld, at, "must be \"allow\", \"deny\" or \"require_approval\", not \"%s\"", action->valuestring);
-    }
-    const cJSON *deny_if = cJSON_GetObjectItemCaseSensitive(v, "deny_if");
-    if (deny_if) {
-        snprintf(at, sizeof at, "%s/deny_if", where);
-        load_conds(ld, deny_if, at, &r->deny_if, &r->ndeny_if);
-    }
-    const cJSON *require = cJSON_GetObjectItemCaseSensitive(v, "require");
-    if (require) {
-        snprintf(at, sizeof at, "%s/require", where);
-        load_conds(ld, require, at, &r->require, &r->nrequire);
-    }
-    const cJSON *limit = cJSON_GetObjectItemCaseSensitive(v, "rate_limit");
-    if (limit) {
-        snprintf(at, sizeof at, "%s/rate_limit", where);
-        load_limit(ld, limit, at, &r->limit);
-        r->has_limit = true;
-    }
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(v, "reason");
-    if (reason) {
-        snprintf(at, sizeof at, "%s/reason", where);
-        if (!cJSON_IsString(reason))
-            problem(ld, at, "must be a string");
-        else if (!(r->reason = strdup(reason->valuestring)))
-            problem(ld, at, "out of memory");
-    }
-    const cJSON *description = cJSON_GetObjectItemCaseSensitive(v, "description");
-    if (description && !cJSON_IsString(description)) {
-        snprintf(at, sizeof at, "%s/description", where);
-        problem(ld, at, "must be a string");
-    }
+    snprintf(out->where, sizeof out->where, "%s", ptr);
+    if (!cJSON_IsObject(v))
+        schema_problem(doc, v, ptr, "must be {\"max\": N, \"window\": SECONDS}");
+    else
+        schema_read(doc, v, ptr, limit_fields, out);
 }
+
+static void read_rule_limit(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct rule *r = dst;
+    load_limit(doc, v, ptr, &r->limit);
+    r->has_limit = true;
+}
+
+static void read_all_limit(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct policy *p = dst;
+    load_limit(doc, v, ptr, &p->all_limit);
+    p->has_all_limit = true;
+}
+
+static const char *const action_names[] = {[ACT_NONE] = NULL, [ACT_ALLOW] = "allow", [ACT_DENY] = "deny",
+                                           [ACT_APPROVAL] = "require_approval"};
+
+static const struct field rule_fields[] = {
+    {.key = "action", .kind = FIELD_ENUM, .offset = offsetof(struct rule, action), SCHEMA_NAMES(action_names)},
+    {.key = "deny_if", .kind = FIELD_CUSTOM, .custom = read_conds},
+    {.key = "require", .kind = FIELD_CUSTOM, .custom = read_conds},
+    {.key = "rate_limit", .kind = FIELD_CUSTOM, .custom = read_rule_limit},
+    {.key = "reason", .kind = FIELD_STRING, .offset = offsetof(struct rule, reason)},
+    {.key = "description", .kind = FIELD_NOTE},
+    {0},
+};
 
 /* Exact names sort by name (binary search); globs after them, longest first. */
 static int rule_order(const void *a, const void *b)
@@ -394,141 +314,101 @@ static int rule_order(const void *a, const void *b)
     return lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
 }
 
-static char *read_file(const char *path, size_t *len, char *why, size_t whylen)
+/* tools: {NAME or GLOB: rule}, sorted once for the lookups of every call. */
+static void read_tools(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(why, whylen, "cannot read: %s", strerror(errno));
-        return NULL;
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): rule");
+        return;
     }
-    char *buf = NULL;
-    size_t cap = 0;
-    *len = 0;
-    for (;;) {
-        if (*len + 4096 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > 16 * 1024 * 1024) {
-                snprintf(why, whylen, "larger than 16 MiB");
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            char *b = realloc(buf, cap + 1);
-            if (!b) {
-                snprintf(why, whylen, "out of memory");
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = b;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!(p->rules = calloc(n ? n : 1, sizeof *p->rules))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        schema_pointer(at, sizeof at, ptr, t->string);
+        if (schema_is_repeat(t)) {
+            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+            continue;
         }
-        size_t n = fread(buf + *len, 1, cap - *len, f);
-        *len += n;
-        if (n == 0)
-            break;
+        if (!t->string[0] || !glob_valid(t->string)) {
+            schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
+            continue;
+        }
+        struct rule *r = &p->rules[p->nrules++];
+        snprintf(r->where, sizeof r->where, "%s", at);
+        r->glob = glob_has_wildcard(t->string);
+        if (!(r->pattern = strdup(t->string)))
+            schema_problem(doc, t, at, "out of memory");
+        else if (!cJSON_IsObject(t))
+            schema_problem(doc, t, at, "a tool rule is an object (use {} to allow under \"default\": \"deny\")");
+        else
+            schema_read(doc, t, at, rule_fields, r);
     }
-    fclose(f);
-    buf[*len] = '\0';
-    return buf;
+    if (doc->problems)
+        return;   /* a rule without a pattern must not be sorted */
+    qsort(p->rules, p->nrules, sizeof *p->rules, rule_order);
+    while (p->nexact < p->nrules && !p->rules[p->nexact].glob)
+        p->nexact++;
 }
 
-/* Loads one JSON policy file into *p; problems go to ld. */
-static void load_policy(struct loader *ld, const char *file, struct policy *p)
+static void read_hide(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    char why[256];
-    size_t len;
-    p->file = strdup(file);
-    char *text = read_file(file, &len, why, sizeof why);
-    if (!text) {
-        problem(ld, "", "%s", why);
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of tool names or globs");
         return;
     }
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    if (!root) {
-        size_t off = end ? (size_t)(end - text) : 0, line = 1, col = 1;
-        for (size_t i = 0; i < off && i < len; i++)
-            text[i] == '\n' ? (line++, col = 1) : col++;
-        char at[64];
-        snprintf(at, sizeof at, "line %zu, column %zu", line, col);
-        problem(ld, at, "not valid JSON");
-        free(text);
+    if (!(p->hide = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *p->hide))) {
+        schema_problem(doc, v, ptr, "out of memory");
         return;
     }
-    free(text);
-    static const char *const known[] = {"version", "description", "default", "hide", "tools", "all_tools", NULL};
-    if (!cJSON_IsObject(root)) {
-        problem(ld, "", "a policy is a JSON object");
-        cJSON_Delete(root);
-        return;
+    int i = 0;
+    for (const cJSON *h = v->child; h; h = h->next, i++) {
+        char at[256];
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        if (!cJSON_IsString(h) || !h->valuestring[0] || !glob_valid(h->valuestring))
+            schema_problem(doc, h, at, "must be a tool name or a glob with every [ closed");
+        else if (!(p->hide[p->nhide] = strdup(h->valuestring)))
+            schema_problem(doc, h, at, "out of memory");
+        else
+            p->nhide++;
     }
-    check_members(ld, root, "", known);
-    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "version");
-    if (!cJSON_IsString(version) || strcmp(version->valuestring, "1") != 0)
-        problem(ld, "/version", "must be \"1\"");
-    const cJSON *def = cJSON_GetObjectItemCaseSensitive(root, "default");
-    if (def) {
-        if (cJSON_IsString(def) && strcmp(def->valuestring, "deny") == 0)
-            p->default_deny = true;
-        else if (!cJSON_IsString(def) || strcmp(def->valuestring, "allow") != 0)
-            problem(ld, "/default", "must be \"allow\" or \"deny\"");
-    }
-    const cJSON *hide = cJSON_GetObjectItemCaseSensitive(root, "hide");
-    if (hide) {
-        if (!cJSON_IsArray(hide)) {
-            problem(ld, "/hide", "must be an array of tool names or globs");
-        } else if ((p->hide = calloc((size_t)cJSON_GetArraySize(hide) + 1, sizeof *p->hide))) {
-            int i = 0;
-            for (const cJSON *h = hide->child; h; h = h->next, i++) {
-                char at[64];
-                snprintf(at, sizeof at, "/hide/%d", i);
-                if (!cJSON_IsString(h) || !h->valuestring[0] || !glob_valid(h->valuestring))
-                    problem(ld, at, "must be a tool name or a glob with every [ closed");
-                else
-                    p->hide[p->nhide++] = strdup(h->valuestring);
-            }
-        }
-    }
-    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
-    if (tools) {
-        if (!cJSON_IsObject(tools)) {
-            problem(ld, "/tools", "must be an object of tool name (or glob): rule");
-        } else {
-            check_members(ld, tools, "/tools", NULL);
-            size_t n = (size_t)cJSON_GetArraySize(tools);
-            p->rules = calloc(n ? n : 1, sizeof *p->rules);
-            for (const cJSON *t = tools->child; t && p->rules; t = t->next) {
-                char at[256];
-                pointer_join(at, sizeof at, "/tools", t->string);
-                if (!t->string[0] || !glob_valid(t->string)) {
-                    problem(ld, at, "a tool name or a glob with every [ closed");
-                    continue;
-                }
-                struct rule *r = &p->rules[p->nrules++];
-                r->pattern = strdup(t->string);
-                r->glob = glob_has_wildcard(t->string);
-                load_rule(ld, t, at, r);
-            }
-            qsort(p->rules, p->nrules, sizeof *p->rules, rule_order);
-            while (p->nexact < p->nrules && !p->rules[p->nexact].glob)
-                p->nexact++;
-        }
-    }
-    const cJSON *all = cJSON_GetObjectItemCaseSensitive(root, "all_tools");
-    if (all) {
-        static const char *const all_known[] = {"rate_limit", "description", NULL};
-        if (!cJSON_IsObject(all)) {
-            problem(ld, "/all_tools", "must be {\"rate_limit\": {...}}");
-        } else {
-            check_members(ld, all, "/all_tools", all_known);
-            const cJSON *limit = cJSON_GetObjectItemCaseSensitive(all, "rate_limit");
-            if (limit) {
-                load_limit(ld, limit, "/all_tools/rate_limit", &p->all_limit);
-                p->has_all_limit = true;
-            }
-        }
-    }
-    cJSON_Delete(root);
+}
+
+static const struct field all_tools_fields[] = {
+    {.key = "rate_limit", .kind = FIELD_CUSTOM, .custom = read_all_limit},
+    {.key = "description", .kind = FIELD_ANY},
+    {0},
+};
+
+static const char *const versions[] = {"1"};
+static const char *const defaults[] = {"allow", "deny"};
+
+static const struct field policy_fields[] = {
+    {.key = "version", .kind = FIELD_NOTE, SCHEMA_NAMES(versions), .required = true},
+    {.key = "description", .kind = FIELD_ANY},
+    {.key = "default", .kind = FIELD_ENUM, .offset = offsetof(struct policy, default_deny), SCHEMA_NAMES(defaults)},
+    {.key = "hide", .kind = FIELD_CUSTOM, .custom = read_hide},
+    {.key = "tools", .kind = FIELD_CUSTOM, .custom = read_tools},
+    {.key = "all_tools", .kind = FIELD_OBJECT, .fields = all_tools_fields,
+     .expect = "must be {\"rate_limit\": {...}}"},
+    {0},
+};
+
+/* Loads one JSON policy file into *p; problems go to doc. */
+static void load_policy(struct schema_doc *doc, struct policy *p)
+{
+    const cJSON *root = schema_parse_file(doc);
+    if (root && !cJSON_IsObject(root))
+        schema_problem(doc, root, "", "a policy is a JSON object");
+    else if (root)
+        schema_read(doc, root, "", policy_fields, p);
 }
 
 static bool is_lua(const char *file)
@@ -554,24 +434,30 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
     int problems = 0;
     size_t used = 0;
     for (size_t i = 0; i < n; i++) {
-        struct loader ld = {.file = files[i], .err = errbuf + used, .errlen = errlen - used};
-        if (is_lua(files[i])) {
-            policies[i].file = strdup(files[i]);
-            policies[i].lua = lua_policy_load(files[i], NULL, shared, server, ld.err, ld.errlen);
+        char *err = errbuf + used;
+        size_t room = errlen - used;
+        if (!(policies[i].file = strdup(files[i]))) {
+            snprintf(err, room, "%s: out of memory\n", files[i]);
+            problems++;
+        } else if (is_lua(files[i])) {
+            policies[i].lua = lua_policy_load(files[i], NULL, shared, server, err, room);
             if (!policies[i].lua) {
-                ld.problems++;
-                ld.used = strlen(ld.err);
-                if (ld.used + 1 < ld.errlen)
-                    ld.err[ld.used++] = '\n', ld.err[ld.used] = '\0';
+                problems++;
+                size_t len = strlen(err);
+                if (len + 1 < room)
+                    err[len++] = '\n', err[len] = '\0';
             } else {
                 /* Lua policies see call.tool_meta, learnt from tools/list answers: read them all. */
                 ps->lua_lists = true;
             }
         } else {
-            load_policy(&ld, files[i], &policies[i]);
+            struct schema_doc doc;
+            schema_doc_init(&doc, files[i], err, room);
+            load_policy(&doc, &policies[i]);
+            problems += doc.problems;
+            schema_doc_free(&doc);
         }
-        problems += ld.problems;
-        used += ld.used;
+        used += strlen(err);
         if (policies[i].nhide)
             ps->hides = true;
     }

@@ -50,7 +50,7 @@ static void line_col(const char *text, size_t off, size_t *line, size_t *col)
     }
 }
 
-/* Appends one line "FILE[:LINE:COL][ PTR]: what\n" to the document's buffer. */
+/* Appends one line "FILE[:LINE:COL][ PTR]: what\n" to the document's buffer (no PTR for the root). */
 static void vreport(struct schema_doc *doc, size_t off, const char *ptr, const char *fmt, va_list ap)
 {
     doc->problems++;
@@ -68,8 +68,8 @@ static void vreport(struct schema_doc *doc, size_t off, const char *ptr, const c
     int n;
     if (!doc->file)
         n = snprintf(out, room, "%s: %s\n", ptr ? ptr : "", what);
-    else if (ptr)
-        n = snprintf(out, room, "%s%s %s: %s\n", doc->file, where, ptr[0] ? ptr : "/", what);
+    else if (ptr && ptr[0])
+        n = snprintf(out, room, "%s%s %s: %s\n", doc->file, where, ptr, what);
     else
         n = snprintf(out, room, "%s%s: %s\n", doc->file, where, what);
     if (n > 0)
@@ -333,7 +333,7 @@ static void expectation(char *out, size_t outlen, const struct field *f)
     case FIELD_UINT:
     case FIELD_SIZE: snprintf(out, outlen, "must be a whole number from %.0f to %.0f", f->min, f->max); return;
     case FIELD_SECONDS:
-        snprintf(out, outlen, "must be a number of seconds, more than %g and at most %g", f->min, f->max);
+        snprintf(out, outlen, "must be a number of seconds, more than %.15g and at most %.15g", f->min, f->max);
         return;
     case FIELD_STRINGS: snprintf(out, outlen, "must be an array of non-empty strings"); return;
     case FIELD_OBJECT: snprintf(out, outlen, "must be an object"); return;
@@ -458,7 +458,12 @@ void schema_read_field(struct schema_doc *doc, const struct field *f, const cJSO
         }
         return;
     case FIELD_STRINGS: read_strings(doc, f, v, ptr, dst); return;
-    case FIELD_OBJECT: schema_read(doc, v, ptr, f->fields, dst); return;
+    case FIELD_OBJECT:
+        if (!cJSON_IsObject(v))
+            wrong(doc, f, v, ptr);
+        else
+            schema_read(doc, v, ptr, f->fields, dst);
+        return;
     case FIELD_CUSTOM: f->custom(doc, f, v, ptr, dst); return;
     case FIELD_ANY: return;
     }
@@ -509,7 +514,7 @@ static void unknown_member(struct schema_doc *doc, const cJSON *m, const char *p
     size_t longer = best ? strlen(best) : 0;
     if (strlen(m->string) > longer)
         longer = strlen(m->string);
-    if (best && best_d <= 3 && best_d * 2 < longer)
+    if (best && best_d <= 3 && best_d * 2 <= longer)
         schema_key_problem(doc, m, ptr, "unknown field \"%.100s\" (did you mean \"%s\"?)", m->string, best);
     else
         schema_key_problem(doc, m, ptr, "unknown field \"%.100s\" (known: %s)", m->string, known);

@@ -57,7 +57,7 @@ describe('hot reload', () => {
     await until('the error in the log', () => /rules\.lua:1:/.test(warden.stderr()));
     assert.match((await echoText(client)).text, /second rule/);
     saveByRename(json, '{"version": "1", "hide": ["echo"], "typo": true}');
-    await until('the JSON error in the log', () => /rules\.json: \/typo: unknown field/.test(warden.stderr()));
+    await until('the JSON error in the log', () => /rules\.json:1:36 \/typo: unknown field/.test(warden.stderr()));
     assert.match((await echoText(client)).text, /second rule/);
     fs.writeFileSync(json, JSON.stringify({ version: '1', hide: [] }));
     saveByRename(lua, denyEcho('third rule'));
