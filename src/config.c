@@ -586,8 +586,9 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         if (cJSON_IsObject(s) && !url == !cmd)
             schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
         if (env && !cmd) {
-            schema_pointer(at, sizeof at, at, "env");
-            schema_problem(doc, env, at, "only a stdio server (\"command\") has an environment");
+            char env_at[600];
+            schema_pointer(env_at, sizeof env_at, at, "env");
+            schema_problem(doc, env, env_at, "only a stdio server (\"command\") has an environment");
         }
     }
 }

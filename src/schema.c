@@ -42,7 +42,8 @@ static void line_col(const char *text, size_t off, size_t *line, size_t *col)
 {
     *line = 1;
     *col = 1;
-    for (size_t i = 0; i < off; i++) {
+    size_t start = strncmp(text, "\xEF\xBB\xBF", 3) == 0 ? 3 : 0;    /* a byte order mark is no column */
+    for (size_t i = start; i < off; i++) {
         if (text[i] == '\n')
             ++*line, *col = 1;
         else if (((unsigned char)text[i] & 0xC0) != 0x80)

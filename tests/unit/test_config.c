@@ -121,6 +121,69 @@ static void test_file(void)
     }
 }
 
+/* lua_path is a directory, checked at load; every problem of a file is told
+ * at once, and the flags win over the file. */
+static void test_lua_path_and_several(void)
+{
+    struct config cfg;
+    char err[2048];
+    CHECK(parse(&cfg, err, (const char *[]){"--upstream", "http://a/", NULL}) == 0);
+    CHECK(cfg.lua_path == NULL);
+    config_free(&cfg);
+    CHECK(parse(&cfg, err, (const char *[]){"--upstream", "http://a/", "--lua-path", dir, NULL}) == 0);
+    CHECK_STR(cfg.lua_path, dir);
+    config_free(&cfg);
+    const char *notdir = write_file("plain.txt", "x");
+    char flagged[300];
+    snprintf(flagged, sizeof flagged, "%s", notdir);
+    CHECK(parse(&cfg, err, (const char *[]){"--upstream", "http://a/", "--lua-path", flagged, NULL}) == -1);
+    CHECK(strstr(err, "--lua-path ") == err && strstr(err, "is not a directory"));
+    CHECK(parse(&cfg, err, (const char *[]){"--upstream", "http://a/", "--lua-path", "/nonexistent-warden", NULL}) == -1);
+    CHECK_STR(err, "--lua-path /nonexistent-warden: No such file or directory");
+    /* in a file, relative to the file's directory */
+    const char *file = write_file("lua.json", "{\"lua_path\": \".\", \"servers\": {\"a\": {\"url\": \"http://x/\"}}}");
+    CHECK(parse(&cfg, err, (const char *[]){"--config", file, NULL}) == 0);
+    CHECK(cfg.lua_path && strncmp(cfg.lua_path, dir, strlen(dir)) == 0);
+    config_free(&cfg);
+    file = write_file("lua.json", "{\"lua_path\": \"plain.txt\", \"servers\": {\"a\": {\"url\": \"http://x/\"}}}");
+    CHECK(parse(&cfg, err, (const char *[]){"--config", file, NULL}) == -1);
+    CHECK(strstr(err, ":1:14 /lua_path: ") && strstr(err, "plain.txt is not a directory"));
+
+    /* several problems, each on its line, then the flags' own */
+    file = write_file("several.json", "{\n"
+                                      "  \"workers\": 0,\n"
+                                      "  \"log_level\": \"loud\",\n"
+                                      "  \"limits\": {\"max_headers\": \"many\", \"max_body\": 1},\n"
+                                      "  \"servers\": {\"a\": {\"url\": \"http://x/\", \"env\": {}}, \"b\": {}}\n"
+                                      "}\n");
+    CHECK(parse(&cfg, err, (const char *[]){"--config", file, "--workers", "65", NULL}) == -1);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "%s:2:14 /workers: must be a whole number from 1 to 64\n"
+             "%s:3:16 /log_level: must be \"debug\", \"info\", \"warn\" or \"error\", not \"loud\"\n"
+             "%s:4:29 /limits/max_headers: must be a whole number from 1 to 1000\n"
+             "%s:4:37 /limits/max_body: unknown field \"max_body\" (known: max_header_bytes, max_headers, "
+             "max_body_bytes, max_json_depth, max_sse_event_bytes, max_connections, header_timeout_ms, "
+             "body_timeout_ms, keepalive_timeout_ms, shutdown_grace_ms)\n"
+             "%s:5:48 /servers/a/env: only a stdio server (\"command\") has an environment\n"
+             "%s:5:58 /servers/b: needs exactly one of \"url\" and \"command\"\n"
+             "--workers 65: must be a whole number from 1 to 64",
+             file, file, file, file, file, file);
+    CHECK_STR(err, want);
+
+    /* the flags win over the file; "description" is free text */
+    file = write_file("flags.json", "{\"description\": {\"any\": 1}, \"workers\": 2, \"log_level\": \"warn\","
+                                    " \"allowed_hosts\": [\"a.example\"], \"servers\": {\"a\": {\"url\": \"http://x/\"}}}");
+    CHECK(parse(&cfg, err, (const char *[]){"--config", file, "--workers", "3", "--log-level", "debug",
+                                            "--allow-host", "b.example", "--allow-host", "c.example", NULL}) == 0);
+    CHECK(cfg.workers == 3);
+    CHECK_STR(cfg.log_level, "debug");
+    CHECK_STR(cfg.allowed_hosts[0], "b.example");
+    CHECK_STR(cfg.allowed_hosts[1], "c.example");
+    CHECK(cfg.allowed_hosts[2] == NULL);
+    config_free(&cfg);
+}
+
 static void test_origin_host(void)
 {
     struct config cfg;
@@ -155,6 +218,7 @@ int main(void)
         return 2;
     test_flags();
     test_file();
+    test_lua_path_and_several();
     test_origin_host();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
