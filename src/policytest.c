@@ -1,6 +1,7 @@
 #include "policytest.h"
 
 #include <libgen.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "jsonrpc.h"
 #include "policy.h"
 #include "ratelimit.h"
+#include "schema.h"
 #include "sharedstore.h"
 
 static const char *const verdict_names[] = {
@@ -15,51 +17,110 @@ static const char *const verdict_names[] = {
     [VERDICT_RATE_LIMITED] = "rate_limit", [VERDICT_APPROVAL] = "require_approval", [VERDICT_ERROR] = "error",
 };
 
-static char *slurp(const char *path)
+/* One case as the test file says it; strings owned, args borrowed from the document. */
+struct test_case {
+    char *name, *tool, *reason, *session;
+    int expect;             /* index in expect_names */
+    const cJSON *args;
+    unsigned repeat;
+    double at;
+    bool has_at;
+};
+
+/* What a case may expect: the names verdict_names gives. */
+static const char *const expect_names[] = {"allow", "deny", "hide", "rate_limit", "require_approval", "error"};
+
+static void read_args(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
+    (void)f;
+    if (!cJSON_IsObject(v))
+        schema_problem(doc, v, ptr, "must be an object of arguments");
+    else
+        *(const cJSON **)dst = v;
+}
+
+static void read_at(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct test_case *c = dst;
+    if (!cJSON_IsNumber(v)) {
+        schema_problem(doc, v, ptr, "must be a number of seconds on the test clock");
+        return;
     }
-    if (buf)
-        buf[n] = '\0';
-    fclose(f);
-    return buf;
+    c->at = v->valuedouble;
+    c->has_at = true;
+}
+
+#define CASE(m) offsetof(struct test_case, m)
+static const struct field case_fields[] = {
+    {.key = "name", .kind = FIELD_STRING, .offset = CASE(name)},
+    {.key = "tool", .kind = FIELD_STRING, .offset = CASE(tool), .min = 1, .required = true},
+    {.key = "args", .kind = FIELD_CUSTOM, .offset = CASE(args), .custom = read_args},
+    {.key = "expect", .kind = FIELD_ENUM, .offset = CASE(expect), SCHEMA_NAMES(expect_names), .required = true},
+    {.key = "reason", .kind = FIELD_STRING, .offset = CASE(reason)},
+    {.key = "session", .kind = FIELD_STRING, .offset = CASE(session), .min = 1},
+    {.key = "repeat", .kind = FIELD_UINT, .offset = CASE(repeat), .min = 1, .max = 1000000},
+    {.key = "at", .kind = FIELD_CUSTOM, .custom = read_at},
+    {0},
+};
+
+/* A test file: {"policies": [FILE...], "cases": [...]}. */
+struct test_file {
+    char **policies;
+    struct test_case *cases;
+    size_t ncases;
+};
+
+static void read_cases(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct test_file *t = dst;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of cases");
+        return;
+    }
+    if (!(t->cases = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *t->cases))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    int i = 0;
+    for (const cJSON *c = v->child; c; c = c->next, i++) {
+        char at[64];
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        t->cases[t->ncases].repeat = 1;
+        schema_read(doc, c, at, case_fields, &t->cases[t->ncases++]);
+    }
+}
+
+static const struct field file_fields[] = {
+    {.key = "policies", .kind = FIELD_STRINGS, .offset = offsetof(struct test_file, policies), .min = 1,
+     .required = true},
+    {.key = "cases", .kind = FIELD_CUSTOM, .custom = read_cases, .required = true},
+    {.key = "description", .kind = FIELD_ANY},
+    {0},
+};
+
+static void test_file_free(struct test_file *t)
+{
+    for (size_t i = 0; i < t->ncases; i++)
+        schema_free(case_fields, &t->cases[i]);
+    free(t->cases);
+    schema_free(file_fields, t);
 }
 
 /* Runs one case: decides the call `repeat` times and checks the last decision. */
-static bool run_case(struct policy_set *ps, struct rate_store *rs, const cJSON *c, int index, double *clock,
-                     const char *file)
+static bool run_case(struct policy_set *ps, struct rate_store *rs, const struct test_case *c, int index,
+                     double *clock, const char *file)
 {
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
-    const cJSON *tool = cJSON_GetObjectItemCaseSensitive(c, "tool");
-    const cJSON *args = cJSON_GetObjectItemCaseSensitive(c, "args");
-    const cJSON *expect = cJSON_GetObjectItemCaseSensitive(c, "expect");
-    const cJSON *reason = cJSON_GetObjectItemCaseSensitive(c, "reason");
-    const cJSON *session = cJSON_GetObjectItemCaseSensitive(c, "session");
-    const cJSON *repeat = cJSON_GetObjectItemCaseSensitive(c, "repeat");
-    const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "at");
     char label[300];
-    snprintf(label, sizeof label, "%s: case %d%s%s", file, index, cJSON_IsString(name) ? " " : "",
-             cJSON_IsString(name) ? name->valuestring : "");
-    if (!cJSON_IsString(tool) || !cJSON_IsString(expect) || (args && !cJSON_IsObject(args))) {
-        printf("FAIL %s: a case needs \"tool\" and \"expect\" (and \"args\" as an object)\n", label);
-        return false;
-    }
+    snprintf(label, sizeof label, "%s: case %d%s%s", file, index, c->name ? " " : "", c->name ? c->name : "");
     cJSON *msg = cJSON_CreateObject();
     cJSON_AddStringToObject(msg, "jsonrpc", "2.0");
     cJSON_AddNumberToObject(msg, "id", index);
     cJSON_AddStringToObject(msg, "method", "tools/call");
     cJSON *params = cJSON_AddObjectToObject(msg, "params");
-    cJSON_AddStringToObject(params, "name", tool->valuestring);
-    cJSON_AddItemToObject(params, "arguments", args ? cJSON_Duplicate(args, 1) : cJSON_CreateObject());
+    cJSON_AddStringToObject(params, "name", c->tool);
+    cJSON_AddItemToObject(params, "arguments", c->args ? cJSON_Duplicate(c->args, 1) : cJSON_CreateObject());
     char *text = cJSON_PrintUnformatted(msg);
     cJSON_Delete(msg);
     struct rpc_msg m;
@@ -69,13 +130,12 @@ static bool run_case(struct policy_set *ps, struct rate_store *rs, const cJSON *
         free(text);
         return false;
     }
-    const char *sess = cJSON_IsString(session) ? session->valuestring : "test-session";
-    if (cJSON_IsNumber(at))
-        *clock = at->valuedouble;
+    const char *sess = c->session ? c->session : "test-session";
+    if (c->has_at)
+        *clock = c->at;
     struct call_ctx ctx = {.server = "test", .session = sess, .session_len = strlen(sess), .client_addr = "test"};
     struct decision d;
-    int times = cJSON_IsNumber(repeat) && repeat->valuedouble >= 1 ? (int)repeat->valuedouble : 1;
-    for (int i = 0; i < times; i++) {
+    for (unsigned i = 0; i < c->repeat; i++) {
         *clock += 0.001;
         ctx.now = *clock;
         ctx.wall = *clock;
@@ -83,55 +143,39 @@ static bool run_case(struct policy_set *ps, struct rate_store *rs, const cJSON *
     }
     rpc_msg_clear(&m);
     free(text);
-    const char *got = verdict_names[d.verdict];
-    bool ok = strcmp(got, expect->valuestring) == 0;
-    if (ok && cJSON_IsString(reason) && !strstr(d.reason, reason->valuestring))
-        ok = false;
+    const char *got = verdict_names[d.verdict], *want = expect_names[c->expect];
+    bool ok = strcmp(got, want) == 0 && (!c->reason || strstr(d.reason, c->reason));
     if (!ok)
-        printf("FAIL %s: want %s%s%s, got %s: %s\n", label, expect->valuestring,
-               cJSON_IsString(reason) ? " mentioning " : "", cJSON_IsString(reason) ? reason->valuestring : "", got,
-               d.reason[0] ? d.reason : "(no reason)");
+        printf("FAIL %s: want %s%s%s, got %s: %s\n", label, want, c->reason ? " mentioning " : "",
+               c->reason ? c->reason : "", got, d.reason[0] ? d.reason : "(no reason)");
     return ok;
 }
 
-/* Runs the cases of one test file; adds to the counts. */
-static void run_file(const char *file, int *passed, int *failed)
+/* Loads the policies of a test file (relative to it) and runs its cases. */
+static void run_cases(const char *file, const struct test_file *t, int *passed, int *failed)
 {
-    char *text = slurp(file);
-    cJSON *root = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    const cJSON *pols = cJSON_GetObjectItemCaseSensitive(root, "policies");
-    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(root, "cases");
-    if (!cJSON_IsArray(pols) || !cJSON_IsArray(cases)) {
-        printf("FAIL %s: a test file is {\"policies\": [FILE...], \"cases\": [...]}\n", file);
-        (*failed)++;
-        cJSON_Delete(root);
-        return;
-    }
     char *copy = strdup(file);
     const char *dir = copy ? dirname(copy) : ".";
-    size_t n = (size_t)cJSON_GetArraySize(pols);
+    size_t n = 0;
+    while (t->policies[n])
+        n++;
     char **paths = calloc(n ? n : 1, sizeof *paths);
     size_t k = 0;
-    const cJSON *p;
-    cJSON_ArrayForEach(p, pols) {
-        if (cJSON_IsString(p) && paths && asprintf(&paths[k], "%s/%s", p->valuestring[0] == '/' ? "" : dir,
-                                                    p->valuestring) >= 0)
+    for (size_t i = 0; paths && i < n; i++)
+        if (asprintf(&paths[k], "%s/%s", t->policies[i][0] == '/' ? "" : dir, t->policies[i]) >= 0)
             k++;
-    }
     struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
     struct rate_store *rs = rate_store_new();
     char err[8192];
-    struct policy_set *ps = paths && shared && rs ? policy_set_load((const char *const *)paths, k, shared, "test", err, sizeof err) : NULL;
+    bool ready = paths && k == n && shared && rs;
+    struct policy_set *ps = ready ? policy_set_load((const char *const *)paths, k, shared, "test", err, sizeof err) : NULL;
     if (!ps) {
-        printf("FAIL %s: the policies do not load:\n%s\n", file, paths && shared && rs ? err : "out of memory");
+        printf("FAIL %s: the policies do not load:\n%s\n", file, ready ? err : "out of memory");
         (*failed)++;
     } else {
         double clock = 1000;
-        int index = 0;
-        const cJSON *c;
-        cJSON_ArrayForEach(c, cases) {
-            if (run_case(ps, rs, c, index++, &clock, file))
+        for (size_t i = 0; i < t->ncases; i++) {
+            if (run_case(ps, rs, &t->cases[i], (int)i, &clock, file))
                 (*passed)++;
             else
                 (*failed)++;
@@ -144,7 +188,34 @@ static void run_file(const char *file, int *passed, int *failed)
     free(copy);
     rate_store_free(rs);
     shared_store_free(shared);
-    cJSON_Delete(root);
+}
+
+/* Runs the cases of one test file; adds to the counts. A file with problems
+ * runs nothing and counts as one failure, each problem told with its place. */
+static void run_file(const char *file, int *passed, int *failed)
+{
+    char err[8192];
+    struct schema_doc doc;
+    struct test_file t = {0};
+    schema_doc_init(&doc, file, err, sizeof err);
+    const cJSON *root = schema_parse_file(&doc);
+    if (root && !cJSON_IsObject(root))
+        schema_problem(&doc, root, "", "a test file is {\"policies\": [FILE...], \"cases\": [...]}");
+    else if (root)
+        schema_read(&doc, root, "", file_fields, &t);
+    if (doc.problems) {
+        for (char *line = err, *nl; *line; line = nl + 1) {
+            nl = strchr(line, '\n');
+            printf("FAIL %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+            if (!nl)
+                break;
+        }
+        (*failed)++;
+    } else {
+        run_cases(file, &t, passed, failed);
+    }
+    test_file_free(&t);
+    schema_doc_free(&doc);
 }
 
 int policy_test_main(int argc, char **argv)
