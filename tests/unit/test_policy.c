@@ -299,6 +299,30 @@ static void test_load_errors(void)
     char err[4096];
     CHECK(policy_set_load(files, 1, NULL, "s", err, sizeof err) == NULL);
     CHECK(strstr(err, "/version") && strstr(err, "/bogus") && strstr(err, "/default"));
+    /* each problem at its line and column, tool names escaped in the pointer (~0, ~1) */
+    files[0] = write_policy(3, "{\n"
+                               "  \"version\": \"1\",\n"
+                               "  \"tools\": {\n"
+                               "    \"a/b~c\": {\"deny_if\": [{\"arg\": \"x\", \"lt\": \"5\"}, {\"arg\": \"x..y\", \"eq\": 1}]},\n"
+                               "    \"d\": {\"action\": \"allow\", \"rate_limit\": {\"max\": 5, \"window\": -1, \"burst\": 2}},\n"
+                               "    \"e\": [],\n"
+                               "    \"[x\": {}\n"
+                               "  },\n"
+                               "  \"all_tools\": {\"rate_limit\": {\"max\": 5}}\n"
+                               "}\n");
+    CHECK(policy_set_load(files, 1, NULL, "s", err, sizeof err) == NULL);
+    char want[2048];
+    snprintf(want, sizeof want,
+             "%s:4:46 /tools/a~1b~0c/deny_if/0/lt: compares with a number\n"
+             "%s:4:60 /tools/a~1b~0c/deny_if/1/arg: the argument path \"x..y\" has an empty segment\n"
+             "%s:5:65 /tools/d/rate_limit/window: must be a number of seconds, more than 0 and at most 31622400\n"
+             "%s:5:69 /tools/d/rate_limit/burst: unknown field \"burst\" (known: max, window)\n"
+             "%s:6:10 /tools/e: a tool rule is an object (use {} to allow under \"default\": \"deny\")\n"
+             "%s:7:5 /tools/[x: a tool name or a glob with every [ closed\n"
+             "%s:9:31 /all_tools/rate_limit/window: is missing; it must be a number of seconds, more than 0 and at "
+             "most 31622400",
+             files[0], files[0], files[0], files[0], files[0], files[0], files[0]);
+    CHECK_STR(err, want);
     /* warden check: 0 when all are good, 1 otherwise */
     char *good = strdup(write_policy(4, "{\"version\":\"1\"}"));
     char *bad = strdup(write_policy(5, "{\"version\":\"1\",\"x\":1}"));
