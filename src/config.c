@@ -330,7 +330,7 @@ static bool is_token(const char *s)
     return true;
 }
 
-/* Resolves a policy path written in the config file against the file's directory. */
+/* Resolves a path written in the config file (a policy, lua_path) against the file's directory. */
 static char *relative_to(const char *file, const char *path)
 {
     if (path[0] == '/')

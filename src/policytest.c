@@ -73,10 +73,9 @@ struct test_file {
 
 static void read_cases(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    (void)f;
     struct test_file *t = dst;
     if (!cJSON_IsArray(v)) {
-        schema_problem(doc, v, ptr, "must be an array of cases");
+        schema_problem(doc, v, ptr, "%s", f->expect);
         return;
     }
     if (!(t->cases = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *t->cases))) {
@@ -95,7 +94,8 @@ static void read_cases(struct schema_doc *doc, const struct field *f, const cJSO
 static const struct field file_fields[] = {
     {.key = "policies", .kind = FIELD_STRINGS, .offset = offsetof(struct test_file, policies), .min = 1,
      .required = true},
-    {.key = "cases", .kind = FIELD_CUSTOM, .custom = read_cases, .required = true},
+    {.key = "cases", .kind = FIELD_CUSTOM, .custom = read_cases, .required = true,
+     .expect = "must be an array of cases"},
     {.key = "description", .kind = FIELD_ANY},
     {0},
 };

@@ -547,7 +547,10 @@ void schema_read(struct schema_doc *doc, const cJSON *v, const char *ptr, const 
             char at[512], want[400];
             schema_pointer(at, sizeof at, ptr, f->key);
             expectation(want, sizeof want, f);
-            schema_problem(doc, v, at, "is missing; it %s", want);
+            if (f->kind == FIELD_CUSTOM && !f->expect)
+                schema_problem(doc, v, at, "is missing");
+            else
+                schema_problem(doc, v, at, "is missing; it %s", want);
         }
     }
 }
