@@ -53,6 +53,8 @@ static void line_col(const char *text, size_t off, size_t *line, size_t *col)
 
 /* Appends one line "FILE[:LINE:COL][ PTR]: what\n" to the document's buffer (no PTR for the root). */
 static void vreport(struct schema_doc *doc, size_t off, const char *ptr, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+static void vreport(struct schema_doc *doc, size_t off, const char *ptr, const char *fmt, va_list ap)
 {
     doc->problems++;
     if (doc->used + 1 >= doc->errlen)
