@@ -7,9 +7,10 @@
 #include "config-t.h"
 
 /* Fills *cfg from argv (after the program name; sub-commands are handled by
- * main). Returns 0; 1 when --help or --version printed and warden should exit
- * 0; -1 with a message naming the flag or the file, JSON field and problem in
- * err (the caller exits 2). */
+ * main) and the config file it names; the flags win over the file. Returns 0;
+ * 1 when --help or --version printed and warden should exit 0; -1 with every
+ * problem in err, one per line ("FILE:LINE:COL /json/pointer: problem",
+ * "--flag VALUE: problem"; the caller exits 2). */
 int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_t errlen);
 
 /* True when a request's Origin header value may reach the servers: an entry

@@ -16,7 +16,7 @@ struct shared_store; /* sharedstore.h */
 /* Loads files[0..n) into one set: JSON policies, and Lua policies (files
  * ending in .lua) each in a sandbox of its own, whose warden.shared is
  * `shared` under the name `server`. On failure returns NULL and writes one
- * line per problem ("FILE: /json/path: what is wrong", "FILE:LINE: ...") to
+ * line per problem ("FILE:LINE:COL /json/pointer: what is wrong", "FILE:LINE: ...") to
  * errbuf. A set is used by one thread at a time (Lua states are). */
 struct policy_set *policy_set_load(const char *const *files, size_t n, struct shared_store *shared,
                                    const char *server, char *errbuf, size_t errlen);
