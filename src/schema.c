@@ -252,11 +252,11 @@ const cJSON *schema_parse_file(struct schema_doc *doc)
         if (got == 0)
             break;
     }
-    bool failed = ferror(f);
+    int error = ferror(f) ? (errno ? errno : EIO) : 0;   /* EISDIR for a directory */
     fclose(f);
-    if (failed) {
+    if (error) {
         free(buf);
-        report(doc, NOWHERE, NULL, "cannot read: %s", strerror(EIO));
+        report(doc, NOWHERE, NULL, "cannot read: %s", strerror(error));
         return NULL;
     }
     buf[len] = '\0';
