@@ -327,11 +327,33 @@ static int sb_pcall(lua_State *L)
     return finish_pcall(L, lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0), 0);
 }
 
-/* xpcall, same rule as sb_pcall. */
+/* The message handler xpcall installs in place of the script's (upvalue 1).
+ * A budget failure is raised from the count hook, and Lua runs the message
+ * handler right there, inside the hook, where hooks are off: the script's
+ * handler would run with no budget at all (a looping one held the worker
+ * for good). So only warden's C code is ever a message handler, and it
+ * hands a sticky failure on up untouched; the script's handler runs only
+ * for the script's own errors, raised where hooks are on, under the
+ * budget like any other code. */
+static int xpcall_handler(lua_State *L)
+{
+    if (policy_of(L)->fatal)
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* xpcall, same rule as sb_pcall; the script's handler runs behind
+ * xpcall_handler. */
 static int sb_xpcall(lua_State *L)
 {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     lua_rotate(L, 3, 2);
