@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "sharedstore.h"
+#include "utf8.h"
 
 enum {
     DEFAULT_MEM = 16 << 20,
@@ -44,6 +46,7 @@ struct lua_policy {
     struct lua_limits lim;
     size_t mem_used;            /* bytes the allocator has handed to L */
     struct shared_store *shared;    /* borrowed */
+    struct metrics *metrics;    /* borrowed, may be NULL: where failed runs count */
     char *shared_buf;           /* owned: shared_store_max_bytes() bytes for get */
     char *path;                 /* owned */
     char *server;               /* owned */
@@ -149,14 +152,12 @@ static int policy_panic(lua_State *L)
     return 0;
 }
 
-/* Copies s into buf[0..len) truncated and NUL-terminated; returns the bytes copied.
+/* Copies s into buf[0..len) NUL-terminated, cut at a character boundary so
+ * that a reason an agent sees stays valid UTF-8; returns the bytes copied.
  * (snprintf's parsing showed in profiles of the per-call path.) */
 static size_t copy_str(char *buf, size_t len, const char *s, size_t slen)
 {
-    size_t n = slen < len - 1 ? slen : len - 1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return n;
+    return utf8_copy(buf, len, s, slen);
 }
 
 /* Writes "FILE:LINE" into buf (len >= 2), without snprintf for the same reason. */
@@ -1093,19 +1094,45 @@ bool lua_policy_has_on_list(const struct lua_policy *lp)
     return lp->on_list_ref != LUA_NOREF;
 }
 
-/* Fills *out as a VERDICT_ERROR for a failed run and logs the details;
- * line is the entry point's definition, for errors raised without a position. */
+/* See luapolicy.h. */
+void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m)
+{
+    lp->metrics = m;
+}
+
+/* The kind warden_lua_errors_total counts a failed run under: a spent
+ * budget is a timeout, a memory or size bound is memory, the rest (the
+ * script's own errors, bad return values) is error. */
+static const char *error_kind(const struct lua_policy *lp)
+{
+    static const char *const timeouts[] = {"instruction budget exceeded", "time limit exceeded"};
+    static const char *const memory[] = {"out of memory", "string longer than max_string",
+                                         "argument too large for Lua policy"};
+    for (size_t i = 0; lp->fatal && i < sizeof timeouts / sizeof *timeouts; i++)
+        if (strcmp(lp->fatal, timeouts[i]) == 0)
+            return "timeout";
+    for (size_t i = 0; lp->fatal && i < sizeof memory / sizeof *memory; i++)
+        if (strcmp(lp->fatal, memory[i]) == 0)
+            return "memory";
+    return "error";
+}
+
+/* Fills *out as a VERDICT_ERROR for a failed run, counts it and logs the
+ * details; line is the entry point's definition, for errors raised without
+ * a position. */
 static void fail(struct lua_policy *lp, const char *msg, int line, struct decision *out)
 {
+    if (lp->metrics)
+        metrics_lua_error(lp->metrics, error_kind(lp));
     out->verdict = VERDICT_ERROR;
     out->retry_after = 0;
     if (lp->err_rule[0])
-        snprintf(out->rule, sizeof out->rule, "%s", lp->err_rule);
+        utf8_snprintf(out->rule, sizeof out->rule, "%s", lp->err_rule);
     else
-        snprintf(out->rule, sizeof out->rule, "%s:%d", lp->path, line);
+        utf8_snprintf(out->rule, sizeof out->rule, "%s:%d", lp->path, line);
     /* The agent learns which policy failed and how, not the script's error text. */
-    snprintf(out->reason, sizeof out->reason, "Lua policy %s failed: %s", lp->path,
-             lp->fatal ? lp->fatal : "script error");
+    utf8_snprintf(out->reason, sizeof out->reason, "Lua policy %s failed: %s", lp->path,
+                  lp->fatal ? lp->fatal : "script error");
     /* Lua's own messages already start with the position. */
     if (lp->err_rule[0] && strncmp(msg, lp->err_rule, strlen(lp->err_rule)) == 0)
         log_warn("lua policy %s", msg);

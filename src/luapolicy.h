@@ -42,6 +42,7 @@
  * the caller frees it with lua_policy_free. */
 struct lua_policy;
 struct shared_store;
+struct metrics;
 
 /* Loads path (text only) with lim (NULL: defaults) and the helper library of
  * WARDEN_LUA_DIR/warden/ as warden.lib. shared backs warden.shared and must
@@ -52,6 +53,11 @@ struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *li
                                    struct shared_store *shared, const char *server,
                                    char *err, size_t errlen);
 void lua_policy_free(struct lua_policy *lp);
+
+/* From now on every failed run of lp (on_call or on_list: script error,
+ * budget, memory) counts once in m's warden_lua_errors_total by kind
+ * (timeout, memory or error). m must outlive lp; NULL stops counting. */
+void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m);
 
 /* Decides one tools/call message. extra may be NULL. out->rule is
  * "FILE:LINE" of the warden.* call that decided, of the error, or of on_call's

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include <event2/buffer.h>
+
 #include "luapolicy.h"
+#include "metrics.h"
 #include "sharedstore.h"
 
 /* Where fixtures go, and how many were written (for cleanup). */
@@ -392,6 +395,73 @@ static void test_handlers(void)
     lua_policy_free(lp);
 }
 
+/* The text /metrics would show for warden_lua_errors_total{kind}: the count, or -1. */
+static long lua_errors(struct metrics *m, const char *kind)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (!out)
+        return -1;
+    metrics_render(m, out);
+    size_t len = evbuffer_get_length(out);
+    char *text = malloc(len + 1);
+    long n = -1;
+    if (text) {
+        evbuffer_copyout(out, text, len);
+        text[len] = '\0';
+        char want[96];
+        snprintf(want, sizeof want, "\nwarden_lua_errors_total{kind=\"%s\"} ", kind);
+        const char *at = strstr(text, want);
+        if (at)
+            n = strtol(at + strlen(want), NULL, 10);
+        free(text);
+    }
+    evbuffer_free(out);
+    return n;
+}
+
+/* Every failed run counts once in warden_lua_errors_total, by kind. */
+static void test_error_metrics(void)
+{
+    char path[256];
+    struct lua_limits lim = {.mem_bytes = 8 << 20, .instructions = 200000, .wall_ms = 60000};
+    struct lua_policy *lp = load_src(escapes_src, &lim, NULL, path, sizeof path);
+    struct metrics *m = metrics_new();
+    CHECK(lp && m);
+    if (!lp || !m) {
+        lua_policy_free(lp);
+        metrics_free(m);
+        return;
+    }
+    struct decision d;
+    CHECK(decide(lp, "loop", NULL, 1, NULL, &d) == VERDICT_ERROR); /* not counted: no metrics yet */
+    lua_policy_count_errors(lp, m);
+    CHECK(lua_errors(m, "timeout") == 0 && lua_errors(m, "memory") == 0 && lua_errors(m, "error") == 0);
+    CHECK(decide(lp, "loop", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "xpcall_loop", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "rep", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "long_concat", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "raise", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "ret_forged", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "ok", NULL, 1, NULL, &d) == VERDICT_ALLOW);
+    CHECK(lua_errors(m, "timeout") == 2);
+    CHECK(lua_errors(m, "memory") == 2);
+    CHECK(lua_errors(m, "error") == 2);
+    lua_policy_free(lp);
+    /* on_list failures count too. */
+    lp = load_src(handlers_src, &lim, NULL, path, sizeof path);
+    CHECK(lp != NULL);
+    if (lp) {
+        lua_policy_count_errors(lp, m);
+        cJSON *tools = cJSON_Parse("[{\"name\":\"a\"}]");
+        struct call_ctx ctx = {.server = "srv", .now = 1};
+        CHECK(lua_policy_on_list(lp, tools, &ctx, &d) == -1);
+        cJSON_Delete(tools);
+        CHECK(lua_errors(m, "timeout") == 3);
+    }
+    lua_policy_free(lp);
+    metrics_free(m);
+}
+
 /* What scripts see of a call: JSON types, lazy fields, headers, size bounds. */
 static void test_values(void)
 {
@@ -730,6 +800,7 @@ int main(void)
     test_champion();
     test_escapes();
     test_handlers();
+    test_error_metrics();
     test_values();
     test_load_errors();
     test_shared_store_c();
