@@ -922,7 +922,7 @@ int policy_check_main(int argc, char **argv)
         return 2;
     }
     int bad = 0;
-    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
+    struct shared_store *shared = shared_store_new(NULL);
     if (!shared)
         return 2;
     for (int i = 1; i < argc; i++) {

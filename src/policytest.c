@@ -119,7 +119,7 @@ static void run_file(const char *file, int *passed, int *failed)
                                                     p->valuestring) >= 0)
             k++;
     }
-    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
+    struct shared_store *shared = shared_store_new(NULL);
     struct rate_store *rs = rate_store_new();
     char err[8192];
     struct policy_set *ps = paths && shared && rs ? policy_set_load((const char *const *)paths, k, shared, "test", err, sizeof err) : NULL;

@@ -554,8 +554,8 @@ static void test_load_errors(void)
 /* The store's C API: TTL, bounds, fixed-window incr, overflow. */
 static void test_shared_store_c(void)
 {
-    CHECK(shared_store_new(0, 10) == NULL);
-    struct shared_store *st = shared_store_new(2, 8);
+    CHECK(shared_store_new(&(struct shared_limits){.max_keys = 2, .max_value = 8, .max_total = 64}) == NULL);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 2, .max_value = 8});
     CHECK(st != NULL);
     if (!st)
         return;
@@ -613,7 +613,7 @@ static void *incr_many(void *arg)
 /* Concurrent incr loses no count. */
 static void test_shared_threads(void)
 {
-    struct shared_store *st = shared_store_new(4, 16);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 4, .max_value = 16});
     CHECK(st != NULL);
     if (!st)
         return;
@@ -650,7 +650,7 @@ static void test_shared_lua(void)
         "    s.set('big', ('x'):rep(100))\n"
         "  end\n"
         "end }\n";
-    struct shared_store *st = shared_store_new(16, 64);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 16, .max_value = 64});
     CHECK(st != NULL);
     if (!st)
         return;

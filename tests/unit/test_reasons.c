@@ -109,7 +109,7 @@ static void test_json(void)
                      reason);
     CHECK(write(fd, json, (size_t)n) == n);
     close(fd);
-    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
+    struct shared_store *shared = shared_store_new(NULL);
     struct rate_store *rates = rate_store_new();
     char err[1024];
     const char *files[] = {path};
