@@ -865,12 +865,17 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
         return;
     size_t refused;
     double retry;
-    if (rate_admit(rs, checks, n, ctx->now, &refused, &retry))
+    /* Keys are counted against the client's address (not its port): one
+     * address flooding made-up session ids evicts its own keys first. */
+    const char *addr = ctx->client_addr ? ctx->client_addr : "";
+    const char *colon = strrchr(addr, ':');
+    size_t addr_len = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (rate_admit(rs, addr, addr_len, checks, n, ctx->now, &refused, &retry))
         return;
     if (refused == n) {
         out->verdict = VERDICT_RATE_LIMITED;
         out->retry_after = 1;
-        snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table is full; retry in 1 s");
+        snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
         snprintf(out->rule, sizeof out->rule, "rate_store");
         return;
     }
