@@ -535,6 +535,26 @@ static int sb_pattern(lua_State *L)
     return lua_gettop(L);
 }
 
+/* Wraps string.rep (upvalue 1 the original). Lua's rep loops n times in C
+ * even when the result is empty: rep('', 2^62) spun for good with no hook
+ * and no allocation to stop it. An empty result is answered here; any
+ * other is bounded by max_string through its one allocation. */
+static int sb_rep(lua_State *L)
+{
+    size_t l, lsep;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || (l == 0 && (lsep == 0 || n == 1))) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
 /* Elements in [from, to], saturated at LUA_MAXINTEGER. */
 static lua_Integer span(lua_Integer from, lua_Integer to)
 {
@@ -913,6 +933,9 @@ static void build_sandbox(lua_State *L)
         lua_pushcclosure(L, sb_pattern, 2);
         lua_setfield(L, -2, patterns[i]);
     }
+    lua_getfield(L, -1, "rep");
+    lua_pushcclosure(L, sb_rep, 1);
+    lua_setfield(L, -2, "rep");
     /* ("").x reaches the library through the string metatable: protect it. */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);

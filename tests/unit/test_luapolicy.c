@@ -336,6 +336,9 @@ static const char handlers_src[] =
     "  print_meta = function() print(looper) end,\n"
     "  coroutine = function() return coroutine.wrap(L)() end,\n"
     "  load_loop = function() return load('while true do end')() end,\n"
+    "  rep_empty = function() local s = string.rep('', 1 << 62) assert(s == '') L() end,\n"
+    "  rep_empty_sep = function() local s = ('').rep('', 1 << 62, '') assert(s == '') L() end,\n"
+    "  rep_sep_only = function() return ('').rep('', 1 << 62, ',') end,\n"
     "}\n"
     "return {\n"
     "  on_call = function(call)\n"
@@ -359,10 +362,10 @@ static void test_handlers(void)
         "error_object_pcall", "gsub_fn", "sort_cmp", "meta_eq", "meta_lt", "meta_le", "meta_index",
         "meta_newindex", "meta_concat", "meta_len", "meta_call", "meta_arith", "meta_close",
         "close_on_error", "close_in_xpcall", "tostring_meta", "format_meta", "print_meta", "coroutine",
-        "load_loop",
+        "load_loop", "rep_empty", "rep_empty_sep", "rep_sep_only",
     };
-    /* Budget failures; the others end in the script's own error. */
-    static const char *const own_error[] = {"error_object", "coroutine", "handler_memory"};
+    /* Budget failures; the others end in the script's own error (or a memory bound). */
+    static const char *const own_error[] = {"error_object", "coroutine", "handler_memory", "rep_sep_only"};
     char path[256];
     struct lua_limits lim = {.mem_bytes = 8 << 20, .instructions = 100000, .wall_ms = 60000};
     struct lua_policy *lp = load_src(handlers_src, &lim, NULL, path, sizeof path);
