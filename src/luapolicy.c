@@ -68,6 +68,7 @@ struct lua_policy {
     const struct lua_call_extra *extra;
     char err_rule[256];         /* "FILE:LINE" where the last error was raised */
     char null_tag;              /* its address is warden.null */
+    char mt_tag;                /* its address marks metatables sb_setmetatable made */
 };
 
 /* The policy a lua_State belongs to: the allocator's ud, so no global is needed. */
@@ -379,22 +380,69 @@ static int sb_load(lua_State *L)
     return 1;
 }
 
-/* setmetatable that refuses __gc: finalizers run with hooks off, unbounded. */
+/* The fields of a script's metatable that setmetatable installs: every
+ * metamethod but __gc and __mode, and what tostring and pairs read. */
+static const char *const metafields[] = {
+    "__index", "__newindex", "__call", "__tostring", "__name", "__pairs", "__len", "__eq", "__lt", "__le",
+    "__concat", "__close", "__unm", "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__idiv",
+    "__band", "__bor", "__bxor", "__shl", "__shr", "__bnot",
+};
+
+/* setmetatable for the sandbox. Lua's collector runs scripts' code and
+ * scripts' data structures where no hook fires: __gc finalizers run with
+ * hooks off, and weak tables with weak keys (ephemerons) cost the atomic
+ * phase time quadratic in their entries (40,000 chained entries, 4 MB,
+ * took 11 s in one step). So neither may exist. A check at setmetatable is
+ * not enough, since a metatable can be given __mode afterwards; so the
+ * table gets a copy of the metatable's fields taken now, which the script
+ * cannot reach (getmetatable still answers the script's own table), and
+ * later changes to that table are not seen. */
 static int sb_setmetatable(lua_State *L)
 {
+    struct lua_policy *lp = policy_of(L);
     int t = lua_type(L, 2);
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-    if (t == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
+    lua_settop(L, 2);
+    if (lua_getmetatable(L, 1)) {
+        /* A copy's __metatable is the script's table unless the script set one. */
+        bool synthesized = lua_rawgetp(L, -1, &lp->mt_tag) != LUA_TNIL;
+        lua_pushliteral(L, "__metatable");
+        bool has = lua_rawget(L, -3) != LUA_TNIL;
+        if (has && !synthesized)
+            return luaL_error(L, "cannot change a protected metatable");
+        lua_settop(L, 2);
+    }
+    if (t == LUA_TNIL) {
+        lua_setmetatable(L, 1);
+        return 1;
+    }
+    static const char *const refused[] = {"__gc", "__mode"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        lua_pushstring(L, refused[i]);
         if (lua_rawget(L, 2) != LUA_TNIL)
-            return luaL_error(L, "__gc metamethods are not allowed in policies");
+            return luaL_error(L, "%s metamethods are not allowed in policies", refused[i]);
         lua_pop(L, 1);
     }
-    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
-        return luaL_error(L, "cannot change a protected metatable");
-    lua_settop(L, 2);
+    lua_createtable(L, 0, 4);
+    for (size_t i = 0; i < sizeof metafields / sizeof *metafields; i++) {
+        lua_pushstring(L, metafields[i]);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 2) == LUA_TNIL)
+            lua_pop(L, 2);
+        else
+            lua_rawset(L, 3);
+    }
+    lua_pushliteral(L, "__metatable");
+    if (lua_rawget(L, 2) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, 3, &lp->mt_tag);
+    }
+    lua_setfield(L, 3, "__metatable");
     lua_setmetatable(L, 1);
+    lua_settop(L, 1);
     return 1;
 }
 

@@ -17,8 +17,12 @@
  *     annotations}, ctx is {server, session, now}; returns the array of the
  *     tool tables it keeps (the same tables; order does not matter). A tool
  *     field over max_string fails the run.
- * Globals: trimmed base (load is text-only, setmetatable refuses __gc, print
- * logs, pcall cannot swallow budget errors), read-only string (no dump),
+ * Globals: trimmed base (load is text-only, print logs, pcall cannot
+ * swallow budget errors and xpcall's handler runs under the budget;
+ * setmetatable refuses __gc and __mode and installs a copy of the
+ * metatable's fields taken then, so no finalizer and no weak table ever
+ * exists: the collector runs both where no hook fires; getmetatable still
+ * answers the script's table), read-only string (no dump, rep bounded),
  * table, math, utf8; warden.shared (get/set/incr, see sharedstore.h) and
  * warden.lib.glob/path/pointer (lua/warden/).
  * C code runs without the count hook, so: no string in the state exceeds
