@@ -167,6 +167,8 @@ static void maybe_grow(struct tool_meta *tm)
 /* See toolmeta.h. */
 int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations)
 {
+    if (!tm)
+        return -1;
     uint64_t hash = siphash(&tm->key, name, name_len);
     struct tm_entry *old = find(tm, name, name_len, hash, NULL);
     if (old)
@@ -216,6 +218,8 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
 int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
                           size_t len)
 {
+    if (!tm)
+        return -1;
     const char *end = NULL;
     cJSON *tool = cJSON_ParseWithLengthOpts(tool_json, len, &end, false);
     while (end && end < tool_json + len && strchr(" \t\r\n", *end) && *end)
@@ -233,6 +237,8 @@ int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_le
 /* See toolmeta.h. */
 const cJSON *toolmeta_lookup(const struct tool_meta *tm, const char *name, size_t name_len)
 {
+    if (!tm)
+        return NULL;
     const struct tm_entry *e = find(tm, name, name_len, siphash(&tm->key, name, name_len), NULL);
     return e ? e->annotations : NULL;
 }

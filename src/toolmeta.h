@@ -12,7 +12,8 @@
  * refused remember also drops the tool's previous annotations.
  *
  * Keys are hashed with a random key (SipHash). Not thread-safe: one store
- * per server per worker, used by that worker's thread only. */
+ * per server per worker, used by that worker's thread only. A NULL store
+ * (creation failed) remembers nothing and finds nothing. */
 #ifndef WARDEN_TOOLMETA_H
 #define WARDEN_TOOLMETA_H
 #include <stddef.h>

@@ -23,6 +23,8 @@ static const cJSON *lookup(const struct tool_meta *tm, const char *name)
 static void test_basics(void)
 {
     CHECK(toolmeta_new(10) == NULL);
+    CHECK(toolmeta_lookup(NULL, "x", 1) == NULL);
+    CHECK(toolmeta_remember_raw(NULL, "x", 1, "{}", 2) == -1);
     struct tool_meta *tm = toolmeta_new(TOOLMETA_BYTES);
     CHECK(tm != NULL);
     if (!tm)
