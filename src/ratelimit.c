@@ -361,7 +361,7 @@ static struct rate_entry *get_or_add(struct rate_store *rs, const char *owner, s
         sweep(rs, now);
     while (room && o->nkeys >= rs->lim.owner_keys)
         room = evict_one(rs, o->keys, o->nkeys, now);
-    if (!room || !make_room(rs, cost, true, now) || !owner_reserve(rs, o))
+    if (!room || !owner_reserve(rs, o) || !make_room(rs, cost, true, now))
         goto fail;
     e = calloc(1, sizeof *e + c->key_len);
     if (!e || !(e->times = malloc(c->max * sizeof *e->times))) {
