@@ -7,8 +7,9 @@
 
 #include "siphash.h"
 
-/* What malloc spends beyond the bytes asked for, roughly (glibc: 8 to 16). */
-#define ALLOC_OVERHEAD 16
+/* What malloc spends beyond the bytes asked for, at most (glibc: an 8-byte
+ * header and rounding up to 16, so 23 for blocks below its mmap threshold). */
+#define ALLOC_OVERHEAD 24
 
 /* One key; the key's bytes follow the struct, a string value is its own allocation. */
 struct shared_entry {

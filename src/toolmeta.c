@@ -7,8 +7,9 @@
 
 #include "siphash.h"
 
-/* What malloc spends beyond the bytes asked for, roughly (glibc: 8 to 16). */
-#define ALLOC_OVERHEAD 16
+/* What malloc spends beyond the bytes asked for, at most (glibc: an 8-byte
+ * header and rounding up to 16, so 23 for blocks below its mmap threshold). */
+#define ALLOC_OVERHEAD 24
 #define FIRST_BUCKETS 16
 
 /* One tool; the name's bytes follow the struct. */

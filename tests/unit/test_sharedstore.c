@@ -4,6 +4,7 @@
  * back; and its hash is keyed at random. */
 #include "../../src/sharedstore.c"
 
+#include <malloc.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -38,6 +39,18 @@ static void test_issue_case(void)
         CHECK(shared_store_bytes(st) <= SHARED_STORE_TOTAL);
     }
     CHECK(stored + full == 2500);
+    /* What the store counts covers what malloc really handed out for its
+     * entries (usable size plus glibc's 8-byte header), so the budget bounds
+     * the heap, not just the payload. */
+    size_t real = 0, counted = 0;
+    for (size_t b = 0; b < st->nbuckets; b++) {
+        for (struct shared_entry *e = st->buckets[b]; e; e = e->next) {
+            real += malloc_usable_size(e) + 8 + (e->s ? malloc_usable_size(e->s) + 8 : 0);
+            counted += e->cost;
+        }
+    }
+    CHECK(real <= counted);
+    CHECK(counted >= (size_t)stored * sizeof value);
     /* The values alone are counted, so what is stored is what the budget allows. */
     CHECK((size_t)stored * sizeof value <= SHARED_STORE_TOTAL - empty);
     CHECK((size_t)(stored + 1) * (sizeof value + 200) > SHARED_STORE_TOTAL - empty);
