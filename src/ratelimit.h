@@ -18,9 +18,10 @@
  * Junk keys hold one admission each, so they go first; a key at its limit
  * goes only when every key drawn is as full, which takes max_keys times
  * max admitted calls. Evicting a key forgets its admissions (the agent may
- * then make that many calls again). Calls are refused for the table itself
- * (refused == n) only when one key's log is larger than the whole budget or
- * memory runs out. */
+ * then make that many calls again). A full sweep of emptied keys runs at
+ * most once a second. Calls are refused for the table itself (refused == n)
+ * only when one key's log would need more than a quarter of max_bytes, when
+ * the keys of the call itself fill the table, or when memory runs out. */
 #ifndef WARDEN_RATELIMIT_H
 #define WARDEN_RATELIMIT_H
 #include <stdbool.h>
