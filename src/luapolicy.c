@@ -10,7 +10,9 @@
 #include <time.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "sharedstore.h"
+#include "utf8.h"
 
 enum {
     DEFAULT_MEM = 16 << 20,
@@ -44,6 +46,7 @@ struct lua_policy {
     struct lua_limits lim;
     size_t mem_used;            /* bytes the allocator has handed to L */
     struct shared_store *shared;    /* borrowed */
+    struct metrics *metrics;    /* borrowed, may be NULL: where failed runs count */
     char *shared_buf;           /* owned: shared_store_max_bytes() bytes for get */
     char *path;                 /* owned */
     char *server;               /* owned */
@@ -65,6 +68,7 @@ struct lua_policy {
     const struct lua_call_extra *extra;
     char err_rule[256];         /* "FILE:LINE" where the last error was raised */
     char null_tag;              /* its address is warden.null */
+    char mt_tag;                /* its address marks metatables sb_setmetatable made */
 };
 
 /* The policy a lua_State belongs to: the allocator's ud, so no global is needed. */
@@ -149,14 +153,12 @@ static int policy_panic(lua_State *L)
     return 0;
 }
 
-/* Copies s into buf[0..len) truncated and NUL-terminated; returns the bytes copied.
+/* Copies s into buf[0..len) NUL-terminated, cut at a character boundary so
+ * that a reason an agent sees stays valid UTF-8; returns the bytes copied.
  * (snprintf's parsing showed in profiles of the per-call path.) */
 static size_t copy_str(char *buf, size_t len, const char *s, size_t slen)
 {
-    size_t n = slen < len - 1 ? slen : len - 1;
-    memcpy(buf, s, n);
-    buf[n] = '\0';
-    return n;
+    return utf8_copy(buf, len, s, slen);
 }
 
 /* Writes "FILE:LINE" into buf (len >= 2), without snprintf for the same reason. */
@@ -327,11 +329,33 @@ static int sb_pcall(lua_State *L)
     return finish_pcall(L, lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0), 0);
 }
 
-/* xpcall, same rule as sb_pcall. */
+/* The message handler xpcall installs in place of the script's (upvalue 1).
+ * A budget failure is raised from the count hook, and Lua runs the message
+ * handler right there, inside the hook, where hooks are off: the script's
+ * handler would run with no budget at all (a looping one held the worker
+ * for good). So only warden's C code is ever a message handler, and it
+ * hands a sticky failure on up untouched; the script's handler runs only
+ * for the script's own errors, raised where hooks are on, under the
+ * budget like any other code. */
+static int xpcall_handler(lua_State *L)
+{
+    if (policy_of(L)->fatal)
+        return 1;
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
+}
+
+/* xpcall, same rule as sb_pcall; the script's handler runs behind
+ * xpcall_handler. */
 static int sb_xpcall(lua_State *L)
 {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushvalue(L, 2);
+    lua_pushcclosure(L, xpcall_handler, 1);
+    lua_replace(L, 2);
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     lua_rotate(L, 3, 2);
@@ -356,22 +380,69 @@ static int sb_load(lua_State *L)
     return 1;
 }
 
-/* setmetatable that refuses __gc: finalizers run with hooks off, unbounded. */
+/* The fields of a script's metatable that setmetatable installs: every
+ * metamethod but __gc and __mode, and what tostring and pairs read. */
+static const char *const metafields[] = {
+    "__index", "__newindex", "__call", "__tostring", "__name", "__pairs", "__len", "__eq", "__lt", "__le",
+    "__concat", "__close", "__unm", "__add", "__sub", "__mul", "__div", "__mod", "__pow", "__idiv",
+    "__band", "__bor", "__bxor", "__shl", "__shr", "__bnot",
+};
+
+/* setmetatable for the sandbox. Lua's collector runs scripts' code and
+ * scripts' data structures where no hook fires: __gc finalizers run with
+ * hooks off, and weak tables with weak keys (ephemerons) cost the atomic
+ * phase time quadratic in their entries (40,000 chained entries, 4 MB,
+ * took 11 s in one step). So neither may exist. A check at setmetatable is
+ * not enough, since a metatable can be given __mode afterwards; so the
+ * table gets a copy of the metatable's fields taken now, which the script
+ * cannot reach (getmetatable still answers the script's own table), and
+ * later changes to that table are not seen. */
 static int sb_setmetatable(lua_State *L)
 {
+    struct lua_policy *lp = policy_of(L);
     int t = lua_type(L, 2);
     luaL_checktype(L, 1, LUA_TTABLE);
     luaL_argexpected(L, t == LUA_TNIL || t == LUA_TTABLE, 2, "nil or table");
-    if (t == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
+    lua_settop(L, 2);
+    if (lua_getmetatable(L, 1)) {
+        /* A copy's __metatable is the script's table unless the script set one. */
+        bool synthesized = lua_rawgetp(L, -1, &lp->mt_tag) != LUA_TNIL;
+        lua_pushliteral(L, "__metatable");
+        bool has = lua_rawget(L, -3) != LUA_TNIL;
+        if (has && !synthesized)
+            return luaL_error(L, "cannot change a protected metatable");
+        lua_settop(L, 2);
+    }
+    if (t == LUA_TNIL) {
+        lua_setmetatable(L, 1);
+        return 1;
+    }
+    static const char *const refused[] = {"__gc", "__mode"};
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        lua_pushstring(L, refused[i]);
         if (lua_rawget(L, 2) != LUA_TNIL)
-            return luaL_error(L, "__gc metamethods are not allowed in policies");
+            return luaL_error(L, "%s metamethods are not allowed in policies", refused[i]);
         lua_pop(L, 1);
     }
-    if (luaL_getmetafield(L, 1, "__metatable") != LUA_TNIL)
-        return luaL_error(L, "cannot change a protected metatable");
-    lua_settop(L, 2);
+    lua_createtable(L, 0, 4);
+    for (size_t i = 0; i < sizeof metafields / sizeof *metafields; i++) {
+        lua_pushstring(L, metafields[i]);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, 2) == LUA_TNIL)
+            lua_pop(L, 2);
+        else
+            lua_rawset(L, 3);
+    }
+    lua_pushliteral(L, "__metatable");
+    if (lua_rawget(L, 2) == LUA_TNIL) {
+        lua_pop(L, 1);
+        lua_pushvalue(L, 2);
+        lua_pushboolean(L, 1);
+        lua_rawsetp(L, 3, &lp->mt_tag);
+    }
+    lua_setfield(L, 3, "__metatable");
     lua_setmetatable(L, 1);
+    lua_settop(L, 1);
     return 1;
 }
 
@@ -510,6 +581,26 @@ static int sb_pattern(lua_State *L)
     if (costly && time_left_ns(lp) < 0)
         return out_of_time(L, what);
     return lua_gettop(L);
+}
+
+/* Wraps string.rep (upvalue 1 the original). Lua's rep loops n times in C
+ * even when the result is empty: rep('', 2^62) spun for good with no hook
+ * and no allocation to stop it. An empty result is answered here; any
+ * other is bounded by max_string through its one allocation. */
+static int sb_rep(lua_State *L)
+{
+    size_t l, lsep;
+    luaL_checklstring(L, 1, &l);
+    lua_Integer n = luaL_checkinteger(L, 2);
+    luaL_optlstring(L, 3, "", &lsep);
+    if (n <= 0 || (l == 0 && (lsep == 0 || n == 1))) {
+        lua_pushliteral(L, "");
+        return 1;
+    }
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_insert(L, 1);
+    lua_call(L, lua_gettop(L) - 1, 1);
+    return 1;
 }
 
 /* Elements in [from, to], saturated at LUA_MAXINTEGER. */
@@ -890,6 +981,9 @@ static void build_sandbox(lua_State *L)
         lua_pushcclosure(L, sb_pattern, 2);
         lua_setfield(L, -2, patterns[i]);
     }
+    lua_getfield(L, -1, "rep");
+    lua_pushcclosure(L, sb_rep, 1);
+    lua_setfield(L, -2, "rep");
     /* ("").x reaches the library through the string metatable: protect it. */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
@@ -1071,19 +1165,45 @@ bool lua_policy_has_on_list(const struct lua_policy *lp)
     return lp->on_list_ref != LUA_NOREF;
 }
 
-/* Fills *out as a VERDICT_ERROR for a failed run and logs the details;
- * line is the entry point's definition, for errors raised without a position. */
+/* See luapolicy.h. */
+void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m)
+{
+    lp->metrics = m;
+}
+
+/* The kind warden_lua_errors_total counts a failed run under: a spent
+ * budget is a timeout, a memory or size bound is memory, the rest (the
+ * script's own errors, bad return values) is error. */
+static const char *error_kind(const struct lua_policy *lp)
+{
+    static const char *const timeouts[] = {"instruction budget exceeded", "time limit exceeded"};
+    static const char *const memory[] = {"out of memory", "string longer than max_string",
+                                         "argument too large for Lua policy"};
+    for (size_t i = 0; lp->fatal && i < sizeof timeouts / sizeof *timeouts; i++)
+        if (strcmp(lp->fatal, timeouts[i]) == 0)
+            return "timeout";
+    for (size_t i = 0; lp->fatal && i < sizeof memory / sizeof *memory; i++)
+        if (strcmp(lp->fatal, memory[i]) == 0)
+            return "memory";
+    return "error";
+}
+
+/* Fills *out as a VERDICT_ERROR for a failed run, counts it and logs the
+ * details; line is the entry point's definition, for errors raised without
+ * a position. */
 static void fail(struct lua_policy *lp, const char *msg, int line, struct decision *out)
 {
+    if (lp->metrics)
+        metrics_lua_error(lp->metrics, error_kind(lp));
     out->verdict = VERDICT_ERROR;
     out->retry_after = 0;
     if (lp->err_rule[0])
-        snprintf(out->rule, sizeof out->rule, "%s", lp->err_rule);
+        utf8_snprintf(out->rule, sizeof out->rule, "%s", lp->err_rule);
     else
-        snprintf(out->rule, sizeof out->rule, "%s:%d", lp->path, line);
+        utf8_snprintf(out->rule, sizeof out->rule, "%s:%d", lp->path, line);
     /* The agent learns which policy failed and how, not the script's error text. */
-    snprintf(out->reason, sizeof out->reason, "Lua policy %s failed: %s", lp->path,
-             lp->fatal ? lp->fatal : "script error");
+    utf8_snprintf(out->reason, sizeof out->reason, "Lua policy %s failed: %s", lp->path,
+                  lp->fatal ? lp->fatal : "script error");
     /* Lua's own messages already start with the position. */
     if (lp->err_rule[0] && strncmp(msg, lp->err_rule, strlen(lp->err_rule)) == 0)
         log_warn("lua policy %s", msg);

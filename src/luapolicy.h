@@ -17,8 +17,12 @@
  *     annotations}, ctx is {server, session, now}; returns the array of the
  *     tool tables it keeps (the same tables; order does not matter). A tool
  *     field over max_string fails the run.
- * Globals: trimmed base (load is text-only, setmetatable refuses __gc, print
- * logs, pcall cannot swallow budget errors), read-only string (no dump),
+ * Globals: trimmed base (load is text-only, print logs, pcall cannot
+ * swallow budget errors and xpcall's handler runs under the budget;
+ * setmetatable refuses __gc and __mode and installs a copy of the
+ * metatable's fields taken then, so no finalizer and no weak table ever
+ * exists: the collector runs both where no hook fires; getmetatable still
+ * answers the script's table), read-only string (no dump, rep bounded),
  * table, math, utf8; warden.shared (get/set/incr, see sharedstore.h) and
  * warden.lib.glob/path/pointer (lua/warden/).
  * C code runs without the count hook, so: no string in the state exceeds
@@ -42,6 +46,7 @@
  * the caller frees it with lua_policy_free. */
 struct lua_policy;
 struct shared_store;
+struct metrics;
 
 /* Loads path (text only) with lim (NULL: defaults) and the helper library of
  * WARDEN_LUA_DIR/warden/ as warden.lib. shared backs warden.shared and must
@@ -52,6 +57,11 @@ struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *li
                                    struct shared_store *shared, const char *server,
                                    char *err, size_t errlen);
 void lua_policy_free(struct lua_policy *lp);
+
+/* From now on every failed run of lp (on_call or on_list: script error,
+ * budget, memory) counts once in m's warden_lua_errors_total by kind
+ * (timeout, memory or error). m must outlive lp; NULL stops counting. */
+void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m);
 
 /* Decides one tools/call message. extra may be NULL. out->rule is
  * "FILE:LINE" of the warden.* call that decided, of the error, or of on_call's

@@ -118,7 +118,7 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
-        !(app.shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES)) || !(app.metrics = metrics_new())) {
+        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new())) {
         app_free(&app);
         return 2;
     }

@@ -10,6 +10,7 @@
 #include "sharedstore.h"
 #include "ratelimit.h"
 #include "schema.h"
+#include "utf8.h"
 
 enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS };
 static const char *const op_names[] = {"eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte",
@@ -480,6 +481,13 @@ void policy_set_free(struct policy_set *ps)
     free(ps);
 }
 
+void policy_set_count_errors(struct policy_set *ps, struct metrics *m)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->policies[i].lua)
+            lua_policy_count_errors(ps->policies[i].lua, m);
+}
+
 bool policy_set_has_lua(const struct policy_set *ps)
 {
     return ps && ps->lua_lists;
@@ -602,16 +610,18 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
                    const char *custom, const char *fmt, ...)
 {
     out->verdict = v;
-    snprintf(out->rule, sizeof out->rule, "%s:%s", p->file, where);
+    /* Reasons carry tool names and argument text: cut at a character
+     * boundary so the agent always gets valid UTF-8. */
+    utf8_snprintf(out->rule, sizeof out->rule, "%s:%s", p->file, where);
     char auto_text[400];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(auto_text, sizeof auto_text, fmt, ap);
+    utf8_vsnprintf(auto_text, sizeof auto_text, fmt, ap);
     va_end(ap);
     if (custom)
-        snprintf(out->reason, sizeof out->reason, "%s (%s)", custom, auto_text);
+        utf8_snprintf(out->reason, sizeof out->reason, "%s (%s)", custom, auto_text);
     else
-        snprintf(out->reason, sizeof out->reason, "%s", auto_text);
+        utf8_snprintf(out->reason, sizeof out->reason, "%s", auto_text);
 }
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
@@ -689,7 +699,7 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
     const char *tool = msg->tool;
     if (is_hidden(ps, tool)) {
         out->verdict = VERDICT_HIDDEN;
-        snprintf(out->reason, sizeof out->reason, "Unknown tool: %s", tool);
+        utf8_snprintf(out->reason, sizeof out->reason, "Unknown tool: %s", tool);
         snprintf(out->rule, sizeof out->rule, "hide");
         return;
     }
@@ -711,7 +721,7 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
             /* the agent, like the log, learns which rule refused: FILE:LINE */
             if (d.rule[0] && !strstr(out->reason, d.rule)) {
                 size_t len = strlen(out->reason);
-                snprintf(out->reason + len, sizeof out->reason - len, "%s(policy %s)", len ? " " : "", d.rule);
+                utf8_snprintf(out->reason + len, sizeof out->reason - len, "%s(policy %s)", len ? " " : "", d.rule);
             }
             return;
         }
@@ -741,12 +751,17 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
         return;
     size_t refused;
     double retry;
-    if (rate_admit(rs, checks, n, ctx->now, &refused, &retry))
+    /* Keys are counted against the client's address (not its port): one
+     * address flooding made-up session ids evicts its own keys first. */
+    const char *addr = ctx->client_addr ? ctx->client_addr : "";
+    const char *colon = strrchr(addr, ':');
+    size_t addr_len = colon ? (size_t)(colon - addr) : strlen(addr);
+    if (rate_admit(rs, addr, addr_len, checks, n, ctx->now, &refused, &retry))
         return;
     if (refused == n) {
         out->verdict = VERDICT_RATE_LIMITED;
         out->retry_after = 1;
-        snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table is full; retry in 1 s");
+        snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
         snprintf(out->rule, sizeof out->rule, "rate_store");
         return;
     }
@@ -798,7 +813,7 @@ int policy_check_main(int argc, char **argv)
         return 2;
     }
     int bad = 0;
-    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
+    struct shared_store *shared = shared_store_new(NULL);
     if (!shared)
         return 2;
     for (int i = 1; i < argc; i++) {

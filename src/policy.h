@@ -10,6 +10,7 @@
 /* All policies of one server, immutable once loaded (a "generation"). */
 struct policy_set;
 struct rate_store;   /* ratelimit.h */
+struct metrics;      /* metrics.h */
 
 struct shared_store; /* sharedstore.h */
 
@@ -25,6 +26,10 @@ void policy_set_free(struct policy_set *ps);
 /* True when some policy of the set may change tools/list answers (hide or
  * on_list), so the proxy buffers those answers only when it must. */
 bool policy_set_filters_lists(const struct policy_set *ps);
+
+/* Failed runs of the set's Lua policies count in m (warden_lua_errors_total);
+ * m must outlive the set. */
+void policy_set_count_errors(struct policy_set *ps, struct metrics *m);
 
 /* True when a Lua policy is loaded (it may read call.tool_meta). */
 bool policy_set_has_lua(const struct policy_set *ps);

@@ -164,7 +164,7 @@ static void run_cases(const char *file, const struct test_file *t, int *passed, 
     for (size_t i = 0; paths && i < n; i++)
         if (asprintf(&paths[k], "%s/%s", t->policies[i][0] == '/' ? "" : dir, t->policies[i]) >= 0)
             k++;
-    struct shared_store *shared = shared_store_new(SHARED_STORE_KEYS, SHARED_STORE_BYTES);
+    struct shared_store *shared = shared_store_new(NULL);
     struct rate_store *rs = rate_store_new();
     char err[8192];
     bool ready = paths && k == n && shared && rs;

@@ -61,6 +61,8 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         char one[4096];
         struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, w->shared,
                                                  sc->name, one, sizeof one);
+        if (set)
+            policy_set_count_errors(set, w->metrics);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
             *fresh[i] = (struct policy_gen){.set = set, .refs = 1, .number = number};
             continue;

@@ -5,6 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "siphash.h"
+
+/* What malloc spends beyond the bytes asked for, at most (glibc: an 8-byte
+ * header and rounding up to 16, so 23 for blocks below its mmap threshold). */
+#define ALLOC_OVERHEAD 24
+
 /* One key; the key's bytes follow the struct, a string value is its own allocation. */
 struct shared_entry {
     struct shared_entry *next;
@@ -15,6 +21,7 @@ struct shared_entry {
     double d;
     char *s;
     size_t slen;
+    size_t cost;                /* what the entry counts against max_total, its string included */
     size_t klen;
     char key[];
 };
@@ -22,50 +29,64 @@ struct shared_entry {
 /* A chained hash table under one mutex: calls are short and rare next to I/O. */
 struct shared_store {
     pthread_mutex_t lock;
+    struct siphash_key hash_key;    /* random: keys often hold what agents chose (session ids) */
     struct shared_entry **buckets;
     size_t nbuckets;            /* a power of two */
     size_t count;
-    size_t max_keys;
-    size_t max_bytes;
+    size_t used;                /* bytes counted against max_total */
+    double next_expiry;         /* no live key expires before this (0: none may) */
+    struct shared_limits lim;
 };
 
-/* FNV-1a: keys are short and chosen by policies, not by attackers directly. */
-static size_t hash_key(const char *key, size_t klen)
+static size_t hash_key(const struct shared_store *st, const char *key, size_t klen)
 {
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < klen; i++) {
-        h ^= (unsigned char)key[i];
-        h *= 1099511628211ULL;
-    }
-    return (size_t)h;
+    return (size_t)siphash(&st->hash_key, key, klen);
+}
+
+/* What an entry with this key and string value counts against max_total. */
+static size_t entry_cost(size_t klen, bool has_string, size_t slen)
+{
+    return sizeof(struct shared_entry) + klen + ALLOC_OVERHEAD + (has_string ? (slen ? slen : 1) + ALLOC_OVERHEAD : 0);
 }
 
 /* See sharedstore.h; buckets are sized for max_keys up front, never rehashed. */
-struct shared_store *shared_store_new(size_t max_keys, size_t max_bytes)
+struct shared_store *shared_store_new(const struct shared_limits *lim)
 {
-    if (max_keys == 0 || max_bytes == 0 || max_keys > SIZE_MAX / 4)
+    struct shared_limits l = lim ? *lim : (struct shared_limits){0};
+    if (!l.max_keys)
+        l.max_keys = SHARED_STORE_KEYS;
+    if (!l.max_value)
+        l.max_value = SHARED_STORE_VALUE;
+    if (!l.max_total)
+        l.max_total = SHARED_STORE_TOTAL;
+    if (l.max_keys > SIZE_MAX / 4 / sizeof(struct shared_entry *))
+        return NULL;
+    size_t n = 16;
+    while (n < l.max_keys)
+        n *= 2;
+    size_t base = sizeof(struct shared_store) + ALLOC_OVERHEAD + n * sizeof(struct shared_entry *) + ALLOC_OVERHEAD;
+    if (base >= l.max_total)
         return NULL;
     struct shared_store *st = calloc(1, sizeof *st);
     if (!st)
         return NULL;
-    size_t n = 16;
-    while (n < max_keys)
-        n *= 2;
     st->buckets = calloc(n, sizeof *st->buckets);
-    if (!st->buckets || pthread_mutex_init(&st->lock, NULL) != 0) {
+    if (!st->buckets || siphash_key_random(&st->hash_key) != 0 || pthread_mutex_init(&st->lock, NULL) != 0) {
         free(st->buckets);
         free(st);
         return NULL;
     }
     st->nbuckets = n;
-    st->max_keys = max_keys;
-    st->max_bytes = max_bytes;
+    st->used = base;
+    st->lim = l;
     return st;
 }
 
-/* Frees one entry and its string. */
-static void entry_free(struct shared_entry *e)
+/* Frees one entry and its string, and takes its bytes off the count (lock held). */
+static void entry_free(struct shared_store *st, struct shared_entry *e)
 {
+    st->used -= e->cost;
+    st->count--;
     free(e->s);
     free(e);
 }
@@ -79,7 +100,7 @@ void shared_store_free(struct shared_store *st)
         struct shared_entry *e = st->buckets[b];
         while (e) {
             struct shared_entry *next = e->next;
-            entry_free(e);
+            entry_free(st, e);
             e = next;
         }
     }
@@ -91,7 +112,16 @@ void shared_store_free(struct shared_store *st)
 /* See sharedstore.h. */
 size_t shared_store_max_bytes(const struct shared_store *st)
 {
-    return st->max_bytes;
+    return st->lim.max_value;
+}
+
+/* See sharedstore.h. */
+size_t shared_store_bytes(struct shared_store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    size_t used = st->used;
+    pthread_mutex_unlock(&st->lock);
+    return used;
 }
 
 /* True when e's time to live has run out at now. */
@@ -106,13 +136,12 @@ static bool expired(const struct shared_entry *e, double now)
 static struct shared_entry *find_entry(struct shared_store *st, const char *key, size_t klen,
                                        double now, struct shared_entry ***link)
 {
-    struct shared_entry **p = &st->buckets[hash_key(key, klen) & (st->nbuckets - 1)];
+    struct shared_entry **p = &st->buckets[hash_key(st, key, klen) & (st->nbuckets - 1)];
     while (*p) {
         struct shared_entry *e = *p;
         if (expired(e, now)) {
             *p = e->next;
-            entry_free(e);
-            st->count--;
+            entry_free(st, e);
             continue;
         }
         if (e->klen == klen && memcmp(e->key, key, klen) == 0) {
@@ -126,34 +155,60 @@ static struct shared_entry *find_entry(struct shared_store *st, const char *key,
 }
 
 /* Drops every expired entry (lock held): the store is full, so an O(keys)
- * sweep is the price of admitting a new key. */
+ * sweep is the price of admitting a new key or more bytes. */
 static void sweep(struct shared_store *st, double now)
 {
+    /* Nothing can have expired yet: a full store refuses in O(1). */
+    if (st->next_expiry == 0 || now < st->next_expiry)
+        return;
+    double next = 0;
     for (size_t b = 0; b < st->nbuckets; b++) {
         struct shared_entry **p = &st->buckets[b];
         while (*p) {
             struct shared_entry *e = *p;
             if (expired(e, now)) {
                 *p = e->next;
-                entry_free(e);
-                st->count--;
+                entry_free(st, e);
             } else {
+                if (e->expires != 0 && (next == 0 || e->expires < next))
+                    next = e->expires;
                 p = &e->next;
             }
         }
     }
+    st->next_expiry = next;
 }
 
-/* Creates an empty entry for key (lock held), or NULL with *err set. */
-static struct shared_entry *add_entry(struct shared_store *st, const char *key, size_t klen,
-                                      double now, const char **err)
+/* Sets e's expiry and keeps next_expiry a lower bound of every live one. */
+static void set_expiry(struct shared_store *st, struct shared_entry *e, double expires)
 {
-    if (st->count >= st->max_keys)
+    e->expires = expires;
+    if (expires != 0 && (st->next_expiry == 0 || expires < st->next_expiry))
+        st->next_expiry = expires;
+}
+
+/* True when `more` bytes (and a new key when new_key) fit, after dropping
+ * expired keys if they do not at first (lock held). *err is set when not. */
+static bool make_room(struct shared_store *st, size_t more, bool new_key, double now, const char **err)
+{
+    bool fits = st->used + more <= st->lim.max_total && (!new_key || st->count < st->lim.max_keys);
+    if (!fits) {
         sweep(st, now);
-    if (st->count >= st->max_keys) {
-        *err = "warden.shared is full";
-        return NULL;
+        fits = st->used + more <= st->lim.max_total && (!new_key || st->count < st->lim.max_keys);
     }
+    if (!fits)
+        *err = "warden.shared is full";
+    return fits;
+}
+
+/* Creates an empty entry for key (lock held) whose string will take slen
+ * bytes (has_string), or NULL with *err set. */
+static struct shared_entry *add_entry(struct shared_store *st, const char *key, size_t klen, bool has_string,
+                                      size_t slen, double now, const char **err)
+{
+    size_t cost = entry_cost(klen, has_string, slen);
+    if (!make_room(st, cost, true, now, err))
+        return NULL;
     struct shared_entry *e = calloc(1, sizeof *e + klen);
     if (!e) {
         *err = "out of memory";
@@ -162,10 +217,12 @@ static struct shared_entry *add_entry(struct shared_store *st, const char *key, 
     memcpy(e->key, key, klen);
     e->klen = klen;
     e->type = SHARED_NIL;
-    size_t b = hash_key(key, klen) & (st->nbuckets - 1);
+    e->cost = cost;
+    size_t b = hash_key(st, key, klen) & (st->nbuckets - 1);
     e->next = st->buckets[b];
     st->buckets[b] = e;
     st->count++;
+    st->used += cost;
     return e;
 }
 
@@ -175,7 +232,7 @@ void shared_store_get(struct shared_store *st, const char *key, size_t klen, dou
 {
     memset(out, 0, sizeof *out);
     out->type = SHARED_NIL;
-    if (klen > st->max_bytes)
+    if (klen > st->lim.max_value)
         return;
     pthread_mutex_lock(&st->lock);
     struct shared_entry *e = find_entry(st, key, klen, now, NULL);
@@ -203,17 +260,18 @@ static double expiry(double ttl, double now)
 int shared_store_set(struct shared_store *st, const char *key, size_t klen,
                      const struct shared_value *v, double ttl, double now, const char **err)
 {
-    if (klen > st->max_bytes) {
+    if (klen > st->lim.max_value) {
         *err = "warden.shared key too large";
         return -1;
     }
-    if (v->type == SHARED_STRING && v->len > st->max_bytes) {
+    bool has_string = v->type == SHARED_STRING;
+    if (has_string && v->len > st->lim.max_value) {
         *err = "warden.shared value too large";
         return -1;
     }
     /* Copied before locking: other threads never wait on this malloc. */
     char *copy = NULL;
-    if (v->type == SHARED_STRING) {
+    if (has_string) {
         copy = malloc(v->len ? v->len : 1);
         if (!copy) {
             *err = "out of memory";
@@ -228,22 +286,30 @@ int shared_store_set(struct shared_store *st, const char *key, size_t klen,
     if (v->type == SHARED_NIL) {
         if (e) {
             *link = e->next;
-            entry_free(e);
-            st->count--;
+            entry_free(st, e);
         }
     } else {
-        if (!e)
-            e = add_entry(st, key, klen, now, err);
+        size_t cost = entry_cost(klen, has_string, v->len);
+        if (e) {
+            /* A replacement needs only what it adds; it fails whole, the old value kept. */
+            if (cost > e->cost && !make_room(st, cost - e->cost, false, now, err))
+                e = NULL;
+            else
+                st->used = st->used - e->cost + cost;
+        } else {
+            e = add_entry(st, key, klen, has_string, v->len, now, err);
+        }
         if (e) {
             free(e->s);
             e->s = copy;
             copy = NULL;
             e->slen = v->len;
+            e->cost = cost;
             e->type = v->type;
             e->b = v->b;
             e->i = v->i;
             e->d = v->d;
-            e->expires = expiry(ttl, now);
+            set_expiry(st, e, expiry(ttl, now));
         } else {
             rc = -1;
         }
@@ -257,7 +323,7 @@ int shared_store_set(struct shared_store *st, const char *key, size_t klen,
 int shared_store_incr(struct shared_store *st, const char *key, size_t klen, long long delta,
                       double ttl, double now, long long *result, const char **err)
 {
-    if (klen > st->max_bytes) {
+    if (klen > st->lim.max_value) {
         *err = "warden.shared key too large";
         return -1;
     }
@@ -265,10 +331,10 @@ int shared_store_incr(struct shared_store *st, const char *key, size_t klen, lon
     int rc = -1;
     struct shared_entry *e = find_entry(st, key, klen, now, NULL);
     if (!e) {
-        e = add_entry(st, key, klen, now, err);
+        e = add_entry(st, key, klen, false, 0, now, err);
         if (e) {
             e->type = SHARED_INT;
-            e->expires = expiry(ttl, now);
+            set_expiry(st, e, expiry(ttl, now));
         }
     }
     if (e) {

@@ -8,19 +8,34 @@
 
 struct shared_store;
 
-/* A store of at most max_keys keys; keys and string values are at most
- * max_bytes each. Returns NULL when out of memory or a bound is 0; the caller
- * frees it with shared_store_free. */
-/* warden's own bounds for the one store of a process: enough for counters
- * and budgets of many sessions, small enough never to threaten memory. */
+/* The bounds of one store; 0 means the default (in brackets). */
+struct shared_limits {
+    size_t max_keys;    /* live keys [100,000] */
+    size_t max_value;   /* bytes of one key or one string value [64 KiB, a Lua policy's max_string] */
+    size_t max_total;   /* bytes of the whole store: keys, values, entries, the bucket array and
+                           the allocator's overhead (estimated) [64 MiB] */
+};
 #define SHARED_STORE_KEYS 100000
-#define SHARED_STORE_BYTES (64u * 1024 * 1024)
+#define SHARED_STORE_VALUE (64u * 1024)
+#define SHARED_STORE_TOTAL (64u * 1024 * 1024)
 
-struct shared_store *shared_store_new(size_t max_keys, size_t max_bytes);
+/* A store within lim (NULL: every default). When full (max_keys, or a
+ * write that would take it past max_total), expired keys are dropped first;
+ * if that is not enough the write fails with "warden.shared is full" and
+ * changes nothing (a replaced value stays as it was): in a Lua policy that
+ * is an error, so the call is refused (fail closed). Live keys are never
+ * evicted: a policy's counters and budgets do not vanish under pressure.
+ * Keys are hashed with a random key. Returns NULL when out of memory, when
+ * no random key could be had, or when max_total cannot hold the empty
+ * store; the caller frees it with shared_store_free. */
+struct shared_store *shared_store_new(const struct shared_limits *lim);
 void shared_store_free(struct shared_store *st);
 
 /* The largest key or string value: the size of the buffer shared_store_get needs. */
 size_t shared_store_max_bytes(const struct shared_store *st);
+
+/* Bytes the store counts as used now (at most max_total). */
+size_t shared_store_bytes(struct shared_store *st);
 
 /* Looks key up at time `now` (seconds, CLOCK_MONOTONIC). Fills *out (type
  * SHARED_NIL when absent or expired); a string is copied into buf, which holds

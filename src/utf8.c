@@ -1,5 +1,8 @@
 #include "utf8.h"
 
+#include <stdio.h>
+#include <string.h>
+
 /* Follows the table of well-formed byte sequences in the Unicode standard
  * (table 3-7): the second byte's range depends on the first byte, which is
  * what rules out overlong forms, surrogates and code points past U+10FFFF. */
@@ -35,4 +38,61 @@ size_t utf8_seq_len(const unsigned char *s, size_t n)
         if (s[i] < 0x80 || s[i] > 0xBF)
             return 0;
     return len;
+}
+
+/* The length of the sequence lead byte b starts (0: not a lead byte). */
+static size_t lead_len(unsigned char b)
+{
+    return b >= 0xC2 && b <= 0xDF ? 2 : b >= 0xE0 && b <= 0xEF ? 3 : b >= 0xF0 && b <= 0xF4 ? 4 : 0;
+}
+
+/* See utf8.h: looks back over continuation bytes for the lead byte of the
+ * last sequence, and drops it when it wants more bytes than are there. */
+size_t utf8_cut(const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t k = 1; k <= 3 && k <= n; k++) {
+        unsigned char b = u[n - k];
+        if (b >= 0x80 && b <= 0xBF)
+            continue;
+        size_t want = lead_len(b);
+        return want > k ? n - k : n;
+    }
+    return n;
+}
+
+/* See utf8.h. */
+size_t utf8_copy(char *dst, size_t size, const char *src, size_t len)
+{
+    size_t n = len;
+    if (n > size - 1)
+        n = utf8_cut(src, size - 1);
+    memmove(dst, src, n);
+    dst[n] = '\0';
+    return n;
+}
+
+/* See utf8.h. */
+size_t utf8_vsnprintf(char *dst, size_t size, const char *fmt, va_list ap)
+{
+    int w = vsnprintf(dst, size, fmt, ap);
+    if (w < 0) {
+        dst[0] = '\0';
+        return 0;
+    }
+    if ((size_t)w < size)
+        return (size_t)w;
+    size_t n = utf8_cut(dst, size - 1);
+    dst[n] = '\0';
+    return n;
+}
+
+/* See utf8.h. */
+size_t utf8_snprintf(char *dst, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    size_t n = utf8_vsnprintf(dst, size, fmt, ap);
+    va_end(ap);
+    return n;
 }

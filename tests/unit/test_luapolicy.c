@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include "check.h"
+#include <event2/buffer.h>
+
 #include "luapolicy.h"
+#include "metrics.h"
 #include "sharedstore.h"
 
 /* Where fixtures go, and how many were written (for cleanup). */
@@ -285,6 +288,183 @@ static void test_escapes(void)
     lua_policy_free(lp);
 }
 
+/* Every place Lua code may run outside the plain VM loop: message handlers
+ * (run by Lua inside the count hook when the budget error is raised there,
+ * with hooks off), handlers that raise, nested protected calls, error
+ * objects with metamethods, metamethods of every kind, callbacks from C
+ * (gsub, sort, tostring, string.format, print), to-be-closed variables run
+ * while an error unwinds. `L` is a function that loops for good. */
+static const char handlers_src[] =
+    "local function L() while true do end end\n"
+    "local looper = setmetatable({}, {__tostring = L, __index = L, __newindex = L, __eq = L, __lt = L,\n"
+    "  __le = L, __concat = L, __len = L, __call = L, __unm = L, __add = L, __close = L, __name = 'looper'})\n"
+    "local looper2 = setmetatable({}, getmetatable(looper))\n"
+    "local evil = {\n"
+    "  xpcall_both = function() xpcall(L, L) end,\n"
+    "  xpcall_both_retry = function() while true do xpcall(L, L) end end,\n"
+    "  handler_errors = function() xpcall(L, function(e) error(e) end) end,\n"
+    "  handler_errors_own = function() xpcall(function() error('x') end, function(e) error(e) end) L() end,\n"
+    "  handler_on_own_error = function() xpcall(function() error('x') end, L) end,\n"
+    "  handler_pcall_loop = function() xpcall(L, function() while true do pcall(L) end end) end,\n"
+    "  handler_is_xpcall = function() xpcall(L, xpcall) end,\n"
+    "  handler_is_pcall = function() xpcall(L, pcall, L) end,\n"
+    "  handler_stack = function() local function r() return 1 + r() end xpcall(r, L) end,\n"
+    "  handler_charged = function() xpcall(function() return table.concat({}, '', 1, 1 << 62) end, L) end,\n"
+    "  handler_memory = function() xpcall(function() return ('x'):rep(1 << 30) end, L) L() end,\n"
+    "  nested = function() xpcall(function() pcall(function() xpcall(L, L) end) end, L) end,\n"
+    "  nested_deep = function() local function n(k) if k == 0 then return L() end\n"
+    "    return xpcall(n, function() return n(k - 1) end, k - 1) end n(50) end,\n"
+    "  error_object = function() error(looper) end,\n"
+    "  error_object_handled = function() xpcall(function() error(looper) end, function(e) return tostring(e) .. e.x end) end,\n"
+    "  error_object_pcall = function() local ok, e = pcall(error, looper) return tostring(e) end,\n"
+    "  gsub_fn = function() return ('aaa'):gsub('a', L) end,\n"
+    "  sort_cmp = function() table.sort({3, 2, 1}, L) end,\n"
+    "  meta_eq = function() return looper == looper2 end,\n"
+    "  meta_lt = function() return looper < looper2 end,\n"
+    "  meta_le = function() return looper <= looper2 end,\n"
+    "  meta_index = function() return looper.x end,\n"
+    "  meta_newindex = function() looper.x = 1 end,\n"
+    "  meta_concat = function() return looper .. 'x' end,\n"
+    "  meta_len = function() return #looper end,\n"
+    "  meta_call = function() return looper() end,\n"
+    "  meta_arith = function() return -looper + 1 end,\n"
+    "  meta_close = function() local x <close> = looper end,\n"
+    "  close_on_error = function() local x <close> = looper error('x') end,\n"
+    "  close_in_xpcall = function() xpcall(function() local x <close> = looper L() end, L) end,\n"
+    "  tostring_meta = function() return tostring(looper) end,\n"
+    "  format_meta = function() return string.format('%s', looper) end,\n"
+    "  print_meta = function() print(looper) end,\n"
+    "  coroutine = function() return coroutine.wrap(L)() end,\n"
+    "  load_loop = function() return load('while true do end')() end,\n"
+    "  rep_empty = function() local s = string.rep('', 1 << 62) assert(s == '') L() end,\n"
+    "  rep_empty_sep = function() local s = ('').rep('', 1 << 62, '') assert(s == '') L() end,\n"
+    "  rep_sep_only = function() return ('').rep('', 1 << 62, ',') end,\n"
+    "}\n"
+    "return {\n"
+    "  on_call = function(call)\n"
+    "    local f = evil[call.tool]\n"
+    "    if f then f() return warden.allow('escaped') end\n"
+    "    return warden.allow(tostring(setmetatable({}, {__name = 'named'})):match('^named: ') and 'fine' or 'bad')\n"
+    "  end,\n"
+    "  on_list = function(tools) xpcall(L, L) return tools end,\n"
+    "}\n";
+
+/* No script holds a worker: each case is refused with a budget failure (or
+ * its own error, for the ones that end by raising) and the policy keeps
+ * working. The instruction budget is what stops them here, so the test
+ * needs no clock: on a build where one escapes it hangs. */
+static void test_handlers(void)
+{
+    static const char *const names[] = {
+        "xpcall_both", "xpcall_both_retry", "handler_errors", "handler_errors_own", "handler_on_own_error",
+        "handler_pcall_loop", "handler_is_xpcall", "handler_is_pcall", "handler_stack", "handler_charged",
+        "handler_memory", "nested", "nested_deep", "error_object", "error_object_handled",
+        "error_object_pcall", "gsub_fn", "sort_cmp", "meta_eq", "meta_lt", "meta_le", "meta_index",
+        "meta_newindex", "meta_concat", "meta_len", "meta_call", "meta_arith", "meta_close",
+        "close_on_error", "close_in_xpcall", "tostring_meta", "format_meta", "print_meta", "coroutine",
+        "load_loop", "rep_empty", "rep_empty_sep", "rep_sep_only",
+    };
+    /* Budget failures; the others end in the script's own error (or a memory bound). */
+    static const char *const own_error[] = {"error_object", "coroutine", "handler_memory", "rep_sep_only"};
+    char path[256];
+    struct lua_limits lim = {.mem_bytes = 8 << 20, .instructions = 100000, .wall_ms = 60000};
+    struct lua_policy *lp = load_src(handlers_src, &lim, NULL, path, sizeof path);
+    CHECK(lp != NULL);
+    if (!lp)
+        return;
+    struct decision d;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        enum verdict v = decide(lp, names[i], NULL, 1, NULL, &d);
+        if (v != VERDICT_ERROR)
+            fprintf(stderr, "handler case %s: verdict %d, reason %s\n", names[i], v, d.reason);
+        CHECK(v == VERDICT_ERROR);
+        bool budget = strstr(d.reason, "instruction budget exceeded") != NULL;
+        bool expect_budget = true;
+        for (size_t k = 0; k < sizeof own_error / sizeof own_error[0]; k++)
+            expect_budget = expect_budget && strcmp(names[i], own_error[k]) != 0;
+        if (budget != expect_budget)
+            fprintf(stderr, "handler case %s: reason %s\n", names[i], d.reason);
+        CHECK(budget == expect_budget);
+        CHECK(decide(lp, "ok", NULL, 1, NULL, &d) == VERDICT_ALLOW);
+        CHECK_STR(d.reason, "fine");
+    }
+    cJSON *tools = cJSON_Parse("[{\"name\":\"a\"}]");
+    struct call_ctx ctx = {.server = "srv", .now = 1};
+    CHECK(lua_policy_on_list(lp, tools, &ctx, &d) == -1);
+    CHECK(strstr(d.reason, "instruction budget exceeded") != NULL);
+    CHECK(cJSON_GetArraySize(tools) == 1);
+    cJSON_Delete(tools);
+    CHECK(decide(lp, "ok", NULL, 1, NULL, &d) == VERDICT_ALLOW);
+    lua_policy_free(lp);
+}
+
+/* The text /metrics would show for warden_lua_errors_total{kind}: the count, or -1. */
+static long lua_errors(struct metrics *m, const char *kind)
+{
+    struct evbuffer *out = evbuffer_new();
+    if (!out)
+        return -1;
+    metrics_render(m, out);
+    size_t len = evbuffer_get_length(out);
+    char *text = malloc(len + 1);
+    long n = -1;
+    if (text) {
+        evbuffer_copyout(out, text, len);
+        text[len] = '\0';
+        char want[96];
+        snprintf(want, sizeof want, "\nwarden_lua_errors_total{kind=\"%s\"} ", kind);
+        const char *at = strstr(text, want);
+        if (at)
+            n = strtol(at + strlen(want), NULL, 10);
+        free(text);
+    }
+    evbuffer_free(out);
+    return n;
+}
+
+/* Every failed run counts once in warden_lua_errors_total, by kind. */
+static void test_error_metrics(void)
+{
+    char path[256];
+    struct lua_limits lim = {.mem_bytes = 8 << 20, .instructions = 200000, .wall_ms = 60000};
+    struct lua_policy *lp = load_src(escapes_src, &lim, NULL, path, sizeof path);
+    struct metrics *m = metrics_new();
+    CHECK(lp && m);
+    if (!lp || !m) {
+        lua_policy_free(lp);
+        metrics_free(m);
+        return;
+    }
+    struct decision d;
+    CHECK(decide(lp, "loop", NULL, 1, NULL, &d) == VERDICT_ERROR); /* not counted: no metrics yet */
+    lua_policy_count_errors(lp, m);
+    CHECK(lua_errors(m, "timeout") == 0 && lua_errors(m, "memory") == 0 && lua_errors(m, "error") == 0);
+    CHECK(decide(lp, "loop", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "xpcall_loop", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "rep", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "long_concat", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "raise", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "ret_forged", NULL, 1, NULL, &d) == VERDICT_ERROR);
+    CHECK(decide(lp, "ok", NULL, 1, NULL, &d) == VERDICT_ALLOW);
+    CHECK(lua_errors(m, "timeout") == 2);
+    CHECK(lua_errors(m, "memory") == 2);
+    CHECK(lua_errors(m, "error") == 2);
+    lua_policy_free(lp);
+    /* on_list failures count too. */
+    lp = load_src(handlers_src, &lim, NULL, path, sizeof path);
+    CHECK(lp != NULL);
+    if (lp) {
+        lua_policy_count_errors(lp, m);
+        cJSON *tools = cJSON_Parse("[{\"name\":\"a\"}]");
+        struct call_ctx ctx = {.server = "srv", .now = 1};
+        CHECK(lua_policy_on_list(lp, tools, &ctx, &d) == -1);
+        cJSON_Delete(tools);
+        CHECK(lua_errors(m, "timeout") == 3);
+    }
+    lua_policy_free(lp);
+    metrics_free(m);
+}
+
 /* What scripts see of a call: JSON types, lazy fields, headers, size bounds. */
 static void test_values(void)
 {
@@ -377,8 +557,8 @@ static void test_load_errors(void)
 /* The store's C API: TTL, bounds, fixed-window incr, overflow. */
 static void test_shared_store_c(void)
 {
-    CHECK(shared_store_new(0, 10) == NULL);
-    struct shared_store *st = shared_store_new(2, 8);
+    CHECK(shared_store_new(&(struct shared_limits){.max_keys = 2, .max_value = 8, .max_total = 64}) == NULL);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 2, .max_value = 8});
     CHECK(st != NULL);
     if (!st)
         return;
@@ -436,7 +616,7 @@ static void *incr_many(void *arg)
 /* Concurrent incr loses no count. */
 static void test_shared_threads(void)
 {
-    struct shared_store *st = shared_store_new(4, 16);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 4, .max_value = 16});
     CHECK(st != NULL);
     if (!st)
         return;
@@ -473,7 +653,7 @@ static void test_shared_lua(void)
         "    s.set('big', ('x'):rep(100))\n"
         "  end\n"
         "end }\n";
-    struct shared_store *st = shared_store_new(16, 64);
+    struct shared_store *st = shared_store_new(&(struct shared_limits){.max_keys = 16, .max_value = 64});
     CHECK(st != NULL);
     if (!st)
         return;
@@ -622,6 +802,8 @@ int main(void)
     }
     test_champion();
     test_escapes();
+    test_handlers();
+    test_error_metrics();
     test_values();
     test_load_errors();
     test_shared_store_c();
