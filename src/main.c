@@ -143,18 +143,29 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    evutil_socket_t listen_fd = -1;
+    if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
     for (int i = 0; i < app.nworkers; i++) {
-        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, app.shared, err, sizeof err) == 0;
+        int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
+            if (listen_fd >= 0)
+                evutil_closesocket(listen_fd);
             app_free(&app);
             return 2;
         }
     }
+    /* Each worker holds its own descriptor of the socket now. */
+    if (listen_fd >= 0)
+        evutil_closesocket(listen_fd);
     if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
