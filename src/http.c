@@ -218,6 +218,29 @@ static bool media_type_valid(const char *v, size_t len)
     }
 }
 
+/* True when needle occurs in p[0..len), ignoring case. */
+static bool span_contains(const char *p, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (strncasecmp(p + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* True when a Content-Type names JSON or an event stream somewhere without
+ * being exactly that type: readers in the field match a prefix (the Python
+ * SDK takes "application/json-seq" for JSON) or a substring (older
+ * TypeScript SDKs), and warden would relay such a body unread. */
+static bool media_type_ambiguous(const char *v, size_t len)
+{
+    static const char *const types[] = {"application/json", "text/event-stream"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (span_contains(v, len, types[i]) && !http_media_type_is(v, len, types[i]))
+            return true;
+    return false;
+}
+
 /* Checks the complete head as a server behind warden would read it: values
  * lose their trailing whitespace (RFC 9110 5.5; the parser keeps it), fields
  * warden reads appear once, and Content-Type is one well-formed media type.
@@ -237,9 +260,7 @@ static const char *head_check(struct http_reader *r)
         bool singleton = false;
         for (size_t k = 0; k < sizeof singleton_fields / sizeof *singleton_fields && !singleton; k++)
             singleton = span_is(name, hd->name_len, singleton_fields[k]);
-        if (!singleton)
-            continue;
-        for (size_t j = i + 1; j < h->nheaders; j++) {
+        for (size_t j = i + 1; singleton && j < h->nheaders; j++) {
             const struct http_header *other = &h->headers[j];
             if (other->name_len == hd->name_len && strncasecmp(h->buf + other->name_off, name, hd->name_len) == 0) {
                 snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field appears more than once",
@@ -247,8 +268,16 @@ static const char *head_check(struct http_reader *r)
                 return r->why_buf;
             }
         }
-        if (span_is(name, hd->name_len, "content-type") && !media_type_valid(h->buf + hd->value_off, hd->value_len))
+        const char *value = h->buf + hd->value_off;
+        if (span_is(name, hd->name_len, "content-type") &&
+            (!media_type_valid(value, hd->value_len) || media_type_ambiguous(value, hd->value_len)))
             return "malformed Content-Type (one media type, each parameter once)";
+        /* Warden reads every body it passes on; a coded one it cannot read
+         * (and a client would decode) is refused, as RFC 9110 15.5.16 says. */
+        if (span_is(name, hd->name_len, "content-encoding") && !span_is(value, hd->value_len, "identity")) {
+            r->status_on_error = 415;
+            return "warden reads every body: Content-Encoding is not accepted";
+        }
     }
     return NULL;
 }
@@ -259,7 +288,8 @@ static int on_headers_complete(http_parser *p)
     struct http_head *h = &r->head;
     const char *why = head_check(r);
     if (why) {
-        r->status_on_error = 400;
+        if (!r->status_on_error)
+            r->status_on_error = 400;
         r->why_on_error = why;
         return -1;
     }
@@ -526,9 +556,11 @@ void http_header_at(const struct http_head *h, size_t i, const char **name, size
 
 bool http_is_hop_by_hop(const char *name, size_t len)
 {
+    /* accept-encoding is not hop-by-hop, but passing it on would invite the
+     * server to compress the answer, which warden must read (and refuses). */
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
                                       "proxy-authorization", "te", "trailer", "transfer-encoding",
-                                      "upgrade", "content-length", "host", "expect"};
+                                      "upgrade", "content-length", "host", "expect", "accept-encoding"};
     for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
         if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return true;

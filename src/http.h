@@ -20,8 +20,10 @@ void http_reader_free(struct http_reader *r);
  * refuses (400, or 431 past the limits) what a server or client behind warden
  * could read otherwise: the head lines http_prescan_request() refuses, a
  * repeated field that must be single (Content-Type, Content-Length, Host,
- * Mcp-Session-Id, Authorization, ...: see singleton_fields in http.c), and a
- * Content-Type that is not one media type with each parameter once. Values
+ * Mcp-Session-Id, Authorization, ...: see singleton_fields in http.c), a
+ * Content-Type that is not one media type with each parameter once or that
+ * names JSON or an event stream without being exactly that, and (415) a
+ * Content-Encoding other than identity. Values
  * lose trailing whitespace. The trailer section of a chunked body is counted
  * against max_head and max_headers and dropped: it never joins the head. */
 size_t http_reader_feed(struct http_reader *r, const char *data, size_t len);
@@ -49,7 +51,8 @@ const char *http_header_get(const struct http_head *h, const char *name, size_t 
 /* Name and value of the i-th header. */
 void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,
                     size_t *value_len);
-/* True for headers that describe one connection, not the message: never forwarded. */
+/* True for headers that describe one connection, not the message, and for
+ * Accept-Encoding (warden reads the bodies it relays): never forwarded. */
 bool http_is_hop_by_hop(const char *name, size_t len);
 /* True when a Content-Type value is `type` (case-insensitive, parameters ignored). */
 bool http_media_type_is(const char *value, size_t len, const char *type);

@@ -10,6 +10,7 @@ head, never reaches the client (a hidden tool stays hidden).
 
 Usage: http_fields.py WARDEN_BIN   (prints "N passed, N failed")
 """
+import gzip
 import json
 import os
 import re
@@ -87,7 +88,15 @@ class RecordingUpstream:
             "fold-ct": b"Content-Type: text/plain\r\n application/json\r\n",
             "space-ct": b"Content-Type : application/json\r\n",
             "list-ct": b"Content-Type: text/plain, application/json\r\n",
+            # a prefix reader (the Python SDK) takes these for JSON
+            "json-seq": b"Content-Type: application/json-seq\r\n",
+            "substr-ct": b"Content-Type: text/plain; x=application/json\r\n",
         }
+        if mode == "gzip-sse":
+            # a client's fetch decodes this; warden cannot read it
+            sse = gzip.compress(b"event: message\ndata: " + body + b"\n\n")
+            return (b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Encoding: gzip\r\n"
+                    b"Content-Length: %d\r\n\r\n" % len(sse) + sse)
         if mode == "trailer":
             return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
                     b"%x\r\n%s\r\n0\r\nX-Injected: 1\r\nMcp-Session-Id: evil\r\n\r\n" % (len(body), body))
@@ -205,6 +214,15 @@ def main():
         with up.lock:
             check("no refused request reached the upstream", len(up.received) == before,
                   repr(up.received[before:][:2]))
+        # the client's Accept-Encoding is not passed on (warden reads every answer); a coded request is refused
+        status, _, _ = exchange(port, request(call("echo", rid=8), extra=b"Accept-Encoding: gzip, br\r\n"))
+        with up.lock:
+            seen = [r for r in up.received if b'"id": 8' in r[1]]
+        check("Accept-Encoding not forwarded", status == 200 and len(seen) == 1 and
+              not any(l.lower().startswith("accept-encoding") for l in seen[0][0]), repr(seen))
+        coded = gzip.compress(call("echo", rid=9))
+        status, _, _ = exchange(port, request(coded, extra=b"Content-Encoding: gzip\r\n"))
+        check("gzip-coded request refused with 415", status == 415, repr(status))
         # a list field may repeat
         status, _, _ = exchange(port, request(call("echo"), extra=b"Accept: application/json\r\n"))
         check("repeated Accept is fine", status == 200, repr(status))
@@ -214,10 +232,13 @@ def main():
         check("two charsets refused", status == 400, repr(status))
 
         # 3. upstream answers that a client could read otherwise never pass
-        for mode in ("dup-ct", "fold-ct", "space-ct", "list-ct"):
+        for mode in ("dup-ct", "fold-ct", "space-ct", "list-ct", "json-seq", "substr-ct"):
             status, head, body = exchange(port, request(tools_list(mode)))
             check("tools/list answer with %s does not pass" % mode, status is not None and HIDDEN not in body and
                   HIDDEN not in head, "%r %r" % (status, body[:300]))
+        status, head, body = exchange(port, request(tools_list("gzip-sse")))
+        check("gzip-coded event stream is a failure, never relayed", status == 200 and b'"code":-32603' in body and
+              b"Content-Encoding" not in head, "%r %r" % (head[:300], body[:300]))
         status, head, body = exchange(port, request(call("dup-sid")))
         check("answer with two Mcp-Session-Id is a failure", status == 200 and b'"code":-32603' in body and
               b"malformed" in body and b"Mcp-Session-Id: " not in head,

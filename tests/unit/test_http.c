@@ -184,6 +184,7 @@ static void test_helpers(void)
     CHECK(http_is_hop_by_hop("Connection", 10));
     CHECK(http_is_hop_by_hop("transfer-encoding", 17));
     CHECK(!http_is_hop_by_hop("Mcp-Session-Id", 14));
+    CHECK(http_is_hop_by_hop("Accept-Encoding", 15));
     CHECK_STR(http_reason(431), "Request Header Fields Too Large");
 }
 
@@ -340,6 +341,14 @@ static void test_content_type_syntax(void)
         {"/json", "no"},
         {"application/", "no"},
         {"\"application/json\"", "no"},
+        /* what prefix and substring readers take for JSON or SSE */
+        {"application/problem+json", "ok"},
+        {"application/json-seq", "no"},
+        {"Application/JSONx", "no"},
+        {"text/plain; x=application/json", "no"},
+        {"text/plain; x=\"application/json\"", "no"},
+        {"text/event-streamx", "no"},
+        {"application/json; x=text/event-stream", "no"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         for (int dir = 0; dir < 2; dir++) {
@@ -356,8 +365,21 @@ static void test_content_type_syntax(void)
             http_reader_free(&r);
         }
     }
+    /* coded bodies: 415 for a request, a failure for a response */
+    const char *coded[] = {"POST /mcp HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
+                           "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}"};
+    for (size_t i = 0; i < 2; i++) {
+        struct sink s = {0};
+        struct http_reader r;
+        CHECK(feed_all(&r, &s, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, coded[i], 1000) == 415);
+        CHECK(s.heads == 0);
+        http_reader_free(&r);
+    }
     struct sink s = {0};
     struct http_reader r;
+    CHECK(feed_all(&r, &s, HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Encoding: Identity\r\nContent-Length: 2\r\n\r\n{}",
+                   1000) == 0);
+    http_reader_free(&r);
     CHECK(feed_all(&r, &s, HTTP_REQUEST, "GET / HTTP/1.1\r\nMcp-Session-Id: abc \t \r\nX-E:  \r\n\r\n", 1000) == 0);
     size_t vlen;
     const char *v = http_header_get(&r.head, "mcp-session-id", &vlen);
