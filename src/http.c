@@ -218,6 +218,22 @@ static bool media_type_valid(const char *v, size_t len)
     }
 }
 
+/* True when two field names are one for a lenient server: case ignored, and
+ * '_' taken for '-' as CGI-style servers do when they make HTTP_* variables. */
+static bool names_fold_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i] == '_' ? '-' : a[i], y = b[i] == '_' ? '-' : b[i];
+        if (x != y && (x | 0x20) != (y | 0x20))
+            return false;
+        if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z'))
+            return false;
+    }
+    return true;
+}
+
 /* True when needle occurs in p[0..len), ignoring case. */
 static bool span_contains(const char *p, size_t len, const char *needle)
 {
@@ -259,10 +275,16 @@ static const char *head_check(struct http_reader *r)
         const char *name = h->buf + hd->name_off;
         bool singleton = false;
         for (size_t k = 0; k < sizeof singleton_fields / sizeof *singleton_fields && !singleton; k++)
-            singleton = span_is(name, hd->name_len, singleton_fields[k]);
+            singleton = names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
+        /* CGI-style servers (WSGI, PHP) read "Mcp_Session_Id" as Mcp-Session-Id; warden would not. */
+        if (singleton && memchr(name, '_', hd->name_len)) {
+            snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field name has an underscore for a dash",
+                     (int)(hd->name_len < 40 ? hd->name_len : 40), name);
+            return r->why_buf;
+        }
         for (size_t j = i + 1; singleton && j < h->nheaders; j++) {
             const struct http_header *other = &h->headers[j];
-            if (other->name_len == hd->name_len && strncasecmp(h->buf + other->name_off, name, hd->name_len) == 0) {
+            if (names_fold_equal(h->buf + other->name_off, other->name_len, name, hd->name_len)) {
                 snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field appears more than once",
                          (int)(hd->name_len < 40 ? hd->name_len : 40), name);
                 return r->why_buf;

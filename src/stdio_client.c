@@ -97,7 +97,8 @@ static void finish_call(struct bridge_call *call)
     if (call->is_initialize && b->holding) {
         /* The lines read meanwhile go on, now with the session. */
         b->holding = false;
-        bufferevent_enable(b->in, EV_READ);
+        if (!b->stdin_closed)
+            bufferevent_enable(b->in, EV_READ);
         bufferevent_trigger(b->in, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
     }
     bufferevent_disable(call->end, EV_READ | EV_WRITE);

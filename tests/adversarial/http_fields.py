@@ -223,6 +223,9 @@ def main():
         coded = gzip.compress(call("echo", rid=9))
         status, _, _ = exchange(port, request(coded, extra=b"Content-Encoding: gzip\r\n"))
         check("gzip-coded request refused with 415", status == 415, repr(status))
+        # an underscore for a dash: a CGI-style server reads it as the field warden did not see
+        status, _, body = exchange(port, request(call("echo"), extra=b"Mcp_Session_Id: someone-else\r\n"))
+        check("Mcp_Session_Id refused", status == 400 and b"underscore" in body, "%r %r" % (status, body[:200]))
         # a list field may repeat
         status, _, _ = exchange(port, request(call("echo"), extra=b"Accept: application/json\r\n"))
         check("repeated Accept is fine", status == 200, repr(status))

@@ -282,7 +282,19 @@ static void test_duplicate_fields(void)
             }
         }
     }
-    const char *ok = "POST /mcp HTTP/1.1\r\nHost: a\r\nAccept: application/json\r\nAccept: text/event-stream\r\n"
+    /* an underscore for a dash: one field for CGI-style servers (HTTP_MCP_SESSION_ID) */
+    const char *underscored[] = {
+        "POST /mcp HTTP/1.1\r\nMcp_Session_Id: a\r\nContent-Length: 0\r\n\r\n",
+        "POST /mcp HTTP/1.1\r\nMcp-Session-Id: a\r\nmcp_session-id: b\r\nContent-Length: 0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent_Type: application/json\r\nContent-Length: 0\r\n\r\n",
+    };
+    for (size_t i = 0; i < sizeof underscored / sizeof *underscored; i++) {
+        struct sink s = {0};
+        struct http_reader r;
+        CHECK(feed_all(&r, &s, underscored[i][0] == 'H' ? HTTP_RESPONSE : HTTP_REQUEST, underscored[i], 1000) == 400);
+        http_reader_free(&r);
+    }
+    const char *ok = "POST /mcp HTTP/1.1\r\nHost: a\r\nX_Custom: 1\r\nAccept: application/json\r\nAccept: text/event-stream\r\n"
                      "Content-Length: 0\r\n\r\n";
     struct sink s = {0};
     struct http_reader r;
