@@ -116,14 +116,17 @@ def main():
           again.stderr.read().decode(errors="replace") if again.poll() is not None else "")
     check("the restarted warden stops cleanly", stop(again) == 0)
 
-    # any other process holding the port
-    other = socket.socket()
-    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-    other.bind(("127.0.0.1", 0))
-    other.listen(16)
-    refused("a plain socket holds the port", "127.0.0.1:%d" % other.getsockname()[1], other.getsockname()[1])
-    other.close()
+    # any other process holding the port, with SO_REUSEPORT (which let an older warden in beside it) or not
+    for reuseport in (True, False):
+        other = socket.socket()
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuseport:
+            other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        other.bind(("127.0.0.1", 0))
+        other.listen(16)
+        refused("a plain socket holds the port (SO_REUSEPORT %s)" % reuseport, "0.0.0.0:%d" % other.getsockname()[1],
+                other.getsockname()[1])
+        other.close()
 
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
