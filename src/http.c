@@ -62,8 +62,6 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
-/* A field name may arrive in several pieces when a read splits it: a new
- * header starts only after a value. */
 /* Counts a piece of the trailer section of a chunked body against the head's
  * limits, and drops it: RFC 9110 6.5.1 forbids merging trailer fields into
  * the header section, warden forwards the body with a Content-Length (there
@@ -82,6 +80,8 @@ static int trailer_piece(struct http_reader *r, size_t len, bool new_field)
     return 0;
 }
 
+/* A field name may arrive in several pieces when a read splits it: a new
+ * header starts only after a value. */
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_reader *r = p->data;
@@ -226,9 +226,10 @@ static bool names_fold_equal(const char *a, size_t alen, const char *b, size_t b
         return false;
     for (size_t i = 0; i < alen; i++) {
         char x = a[i] == '_' ? '-' : a[i], y = b[i] == '_' ? '-' : b[i];
-        if (x != y && (x | 0x20) != (y | 0x20))
-            return false;
-        if (x != y && !((x | 0x20) >= 'a' && (x | 0x20) <= 'z'))
+        if (x == y)
+            continue;
+        char lower = (char)(x | 0x20);
+        if (lower != (y | 0x20) || lower < 'a' || lower > 'z')
             return false;
     }
     return true;
@@ -393,9 +394,10 @@ void http_reader_free(struct http_reader *r)
     r->head.cap = r->head.headers_cap = 0;
 }
 
-/* Advances the line-syntax check of a head over p[0..len). Returns 1 when
- * the head ended (*used counts the bytes through its last LF), 0 when more
- * is needed (*used = len), -1 with *status and *why when a line is refused. */
+/* Advances the line-syntax check of a head (not yet L_DONE) over p[0..len).
+ * Returns 1 when the head ended (*used counts the bytes through its last
+ * LF), 0 when more is needed (*used = len), -1 with *status and *why when a
+ * line is refused. */
 static int lint_feed(struct http_head_lint *l, const char *p, size_t len, size_t max_headers, size_t *used,
                      int *status, const char **why)
 {
@@ -462,9 +464,6 @@ static int lint_feed(struct http_head_lint *l, const char *p, size_t len, size_t
             if (c == '\r')
                 l->state = L_VALUE_CR;
             break;
-        default:
-            *used = i;
-            return 1;
         }
     }
     *used = len;
