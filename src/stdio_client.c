@@ -15,6 +15,7 @@
 #include "log.h"
 #include "reply.h"
 #include "sse.h"
+#include "utf8.h"
 
 /* One message a desktop client sends may be this long. */
 #define BRIDGE_MAX_LINE (16 * 1024 * 1024)
@@ -72,6 +73,26 @@ struct bridge_call {
 static void write_line(struct stdio_bridge *b, const char *json, size_t len)
 {
     json_append_line(bufferevent_get_output(b->out), json, len);
+}
+
+/* Copies the start of s[0..len) into out (cap bytes at most) as UTF-8: a
+ * server's bytes go into a JSON string, which must stay valid UTF-8, and a
+ * cut never splits a character. Returns the length written. */
+static size_t utf8_excerpt(const char *s, size_t len, char *out, size_t cap)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t n = 0;
+    for (size_t i = 0; i < len;) {
+        size_t l = utf8_seq_len(p + i, len - i);
+        const char *piece = l ? s + i : UTF8_REPLACEMENT;
+        size_t plen = l ? l : 3;
+        if (n + plen > cap)
+            break;
+        memcpy(out + n, piece, plen);
+        n += plen;
+        i += l ? l : 1;
+    }
+    return n;
 }
 
 static void write_error(struct stdio_bridge *b, const char *id, size_t id_len, int code, const char *message)
@@ -182,8 +203,8 @@ static void deliver(struct bridge_call *call)
         write_line(b, body, len);
     } else if (status >= 300 && call->id_text && !answers_us) {
         char msg[512];
-        snprintf(msg, sizeof msg, "warden: the server answered HTTP %d: %.*s", status, (int)(len < 300 ? len : 300),
-                 body ? body : "");
+        int n = snprintf(msg, sizeof msg, "warden: the server answered HTTP %d: ", status);
+        msg[(size_t)n + utf8_excerpt(body, len, msg + n, 300)] = '\0';
         write_error(b, call->id_text, call->id_len, RPC_INTERNAL_ERROR, msg);
     } else if (body && answers_us) {
         write_line(b, body, len);

@@ -31,20 +31,22 @@ before(() => { dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-stdio-files-'
 after(() => { fs.rmSync(dir, { recursive: true, force: true }); });
 
 /* Runs warden with the given stdin and stdout (file descriptors or 'pipe');
- * resolves with its exit code, stdout (when piped) and stderr, or rejects
+ * resolves with its exit code, stdout (when piped: as text, and its bytes)
+ * and stderr, or rejects
  * when it has not exited within ms. */
 function runWarden(args, stdin, stdout, ms = 20000) {
   return new Promise((resolve, reject) => {
     const child = spawn(wardenBin, args, { stdio: [stdin, stdout, 'pipe'] });
-    let out = '';
+    const out = [];
     let err = '';
-    child.stdout?.on('data', (d) => { out += d; });
+    child.stdout?.on('data', (d) => { out.push(d); });
     child.stderr.on('data', (d) => { err += d; });
     const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`warden did not exit: ${err}`)); }, ms);
     // 'close' comes after the exit and after stdout and stderr have ended
     child.on('close', (code) => {
       clearTimeout(timer);
-      resolve({ code, out, err });
+      const bytes = Buffer.concat(out);
+      resolve({ code, out: bytes.toString('utf8'), bytes, err });
     });
   });
 }
@@ -132,4 +134,28 @@ test('with an audit log file, stdout carries only MCP messages and stderr the lo
   assert.match(err, /stopped/);
   const audit = fs.readFileSync(auditFile, 'utf8');
   assert.match(audit, /delete_model_alias/);
+});
+
+test('an upstream error body becomes a JSON-RPC error in valid UTF-8, cut between characters', async () => {
+  const http = await import('node:http');
+  // 299 bytes, then a two-byte character across the 300-byte excerpt, then bytes that are not UTF-8
+  const evil = Buffer.concat([Buffer.from('x'.repeat(299)), Buffer.from('é'), Buffer.from([0xff, 0xc0, 0xaf])]);
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => { res.writeHead(500, { 'Content-Type': 'text/plain' }); res.end(evil); });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const input = fs.openSync(writeRequests('in-evil.jsonl'), 'r');
+    const { code, out, bytes, err } = await runWarden(['--stdio', '--upstream',
+      `http://127.0.0.1:${server.address().port}/mcp`], input, 'pipe');
+    fs.closeSync(input);
+    assert.equal(code, 0, err);
+    assert.doesNotThrow(() => new TextDecoder('utf-8', { fatal: true }).decode(bytes), 'stdout is not UTF-8');
+    const answer = JSON.parse(out.split('\n')[0]);
+    assert.equal(answer.id, 0);
+    assert.match(answer.error.message, /HTTP 500: x{299}$/);
+  } finally {
+    server.close();
+  }
 });
