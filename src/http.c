@@ -302,6 +302,11 @@ static const char *head_check(struct http_reader *r)
             return "warden reads every body: Content-Encoding is not accepted";
         }
     }
+    /* Any other coding, in an answer too, would make warden read coded bytes as the body. */
+    if (!http_transfer_coding_supported(h)) {
+        r->status_on_error = 501;
+        return "only the chunked transfer coding is supported";
+    }
     return NULL;
 }
 

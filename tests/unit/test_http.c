@@ -379,11 +379,13 @@ static void test_content_type_syntax(void)
     }
     /* coded bodies: 415 for a request, a failure for a response */
     const char *coded[] = {"POST /mcp HTTP/1.1\r\nContent-Encoding: gzip\r\nContent-Length: 2\r\n\r\n{}",
-                           "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}"};
-    for (size_t i = 0; i < 2; i++) {
+                           "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 2\r\n\r\n{}",
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nabc",
+                           "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\nabc"};
+    for (size_t i = 0; i < sizeof coded / sizeof *coded; i++) {
         struct sink s = {0};
         struct http_reader r;
-        CHECK(feed_all(&r, &s, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, coded[i], 1000) == 415);
+        CHECK(feed_all(&r, &s, i == 0 ? HTTP_REQUEST : HTTP_RESPONSE, coded[i], 1000) == (i < 2 ? 415 : 501));
         CHECK(s.heads == 0);
         http_reader_free(&r);
     }
