@@ -22,8 +22,9 @@ void http_reader_free(struct http_reader *r);
  * repeated field that must be single (Content-Type, Content-Length, Host,
  * Mcp-Session-Id, Authorization, ...: see singleton_fields in http.c), a
  * Content-Type that is not one media type with each parameter once or that
- * names JSON or an event stream without being exactly that, and (415) a
- * Content-Encoding other than identity. Values
+ * names JSON or an event stream without being exactly that, (415) a
+ * Content-Encoding other than identity, and (501) a transfer coding other
+ * than a lone chunked. Values
  * lose trailing whitespace. The trailer section of a chunked body is counted
  * against max_head and max_headers and dropped: it never joins the head. */
 size_t http_reader_feed(struct http_reader *r, const char *data, size_t len);
