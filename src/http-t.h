@@ -29,6 +29,14 @@ struct http_head {
     uint64_t content_length;
 };
 
+/* The line syntax of a head as it arrives, checked byte by byte before
+ * libhttp-parser reads it (the parser accepts bare LF, obs-fold and
+ * whitespace before a colon; a peer behind warden may read those otherwise). */
+struct http_head_lint {
+    unsigned char state;
+    size_t nheaders;
+};
+
 /* What the reader hands to its owner as a message is read. Each returns 0 to
  * go on or -1 to stop with an error the owner has already handled. */
 struct http_reader_ops {
@@ -51,5 +59,11 @@ struct http_reader {
     bool in_body;            /* the head is complete */
     bool complete;           /* the message is complete; reader paused */
     int status_on_error;     /* HTTP status for the client when a callback refused */
+    const char *why_on_error;    /* why the reader refused, when it did (static text or why_buf) */
+    char why_buf[96];
+    bool refused;            /* the reader's own checks refused the stream */
+    struct http_head_lint lint;  /* line syntax of the head, checked before the parser sees it */
+    size_t trailer_bytes;    /* trailer section read so far (discarded, but within max_head) */
+    size_t trailer_fields;
 };
 #endif

@@ -1,12 +1,29 @@
 #include "http.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 enum { CB_NONE, CB_URL, CB_FIELD, CB_VALUE };
 
+/* States of struct http_head_lint. */
+enum { L_FIRST_START, L_EMPTY_CR, L_FIRST, L_FIRST_CR, L_LINE_START, L_NAME, L_VALUE, L_VALUE_CR, L_END_CR, L_DONE };
+
 static const char *skip_ows(const char *p, const char *end);
+static bool is_tchar(unsigned char c);
+
+/* Fields warden reads (proxy, client, stdio bridge, the headers policy.c
+ * shows to Lua) or that a server reads as one value (RFC 9110 5.3 lets only
+ * list-based fields repeat): a repeated one could be keyed on by warden from
+ * one copy and read by the server from the other. Refused when repeated, in
+ * both directions (names that occur only in requests do not matter in
+ * responses). A field warden starts reading belongs here. */
+static const char *const singleton_fields[] = {
+    "content-type", "content-length", "transfer-encoding", "connection", "host", "expect", "origin",
+    "authorization", "mcp-session-id", "mcp-protocol-version", "last-event-id", "mcp-method", "mcp-name",
+    "user-agent", "x-request-id", "traceparent", "x-forwarded-for", "x-agent-name",
+};
 
 /* Appends bytes to the head buffer, refusing to grow past max_head (431). */
 static int head_append(struct http_reader *r, const char *at, size_t len)
@@ -45,12 +62,35 @@ static int on_url(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+/* Counts a piece of the trailer section of a chunked body against the head's
+ * limits, and drops it: RFC 9110 6.5.1 forbids merging trailer fields into
+ * the header section, warden forwards the body with a Content-Length (there
+ * is no trailer section to pass them on in), and MCP defines none. Dropping
+ * rather than refusing keeps clients that send a checksum trailer working. */
+static int trailer_piece(struct http_reader *r, size_t len, bool new_field)
+{
+    r->trailer_bytes += len;
+    if (new_field)
+        r->trailer_fields++;
+    if (r->trailer_bytes > r->max_head || r->trailer_fields > r->max_headers) {
+        r->status_on_error = 431;
+        r->why_on_error = "trailer section too large";
+        return -1;
+    }
+    return 0;
+}
+
 /* A field name may arrive in several pieces when a read splits it: a new
  * header starts only after a value. */
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
     struct http_reader *r = p->data;
     struct http_head *h = &r->head;
+    if (r->in_body) {
+        bool new_field = r->last_cb != CB_FIELD;
+        r->last_cb = CB_FIELD;
+        return trailer_piece(r, len, new_field);
+    }
     if (r->last_cb != CB_FIELD) {
         if (h->nheaders >= r->max_headers) {
             r->status_on_error = 431;
@@ -82,6 +122,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
     struct http_reader *r = p->data;
     struct http_head *h = &r->head;
     r->last_cb = CB_VALUE;
+    if (r->in_body)
+        return trailer_piece(r, len, false);
     if (head_append(r, at, len) < 0)
         return -1;
     struct http_header *hd = &h->headers[h->nheaders - 1];
@@ -95,10 +137,190 @@ static int on_status(http_parser *p, const char *at, size_t len)
     return 0;
 }
 
+static bool span_is(const char *p, size_t len, const char *lit)
+{
+    size_t l = strlen(lit);
+    return len == l && strncasecmp(p, lit, l) == 0;
+}
+
+/* Skips a token; returns where it ends (p when there is none). */
+static const char *skip_token(const char *p, const char *end)
+{
+    while (p < end && is_tchar((unsigned char)*p))
+        p++;
+    return p;
+}
+
+/* Skips a quoted-string (RFC 9110 5.6.4) starting at its quote; returns NULL when malformed. */
+static const char *skip_quoted(const char *p, const char *end)
+{
+    for (p++; p < end; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c == '\\') {
+            if (++p == end || (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f))
+                return NULL;
+        } else if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* RFC 9110 8.3.1: type "/" subtype *( OWS ";" OWS [ name "=" value ] ), with
+ * each parameter name at most once: one reader takes the first charset and
+ * another the last, and lenient readers look for substrings. */
+static bool media_type_valid(const char *v, size_t len)
+{
+    const char *end = v + len;
+    const char *p = skip_token(v, end);
+    if (p == v || p == end || *p != '/')
+        return false;
+    const char *sub = p + 1;
+    p = skip_token(sub, end);
+    if (p == sub)
+        return false;
+    enum { MAX_PARAMS = 8 };
+    const char *names[MAX_PARAMS];
+    size_t name_lens[MAX_PARAMS], nparams = 0;
+    for (;;) {
+        p = skip_ows(p, end);
+        if (p == end)
+            return true;
+        if (*p != ';')
+            return false;
+        p = skip_ows(p + 1, end);
+        if (p == end || *p == ';')
+            continue;
+        const char *name = p;
+        p = skip_token(name, end);
+        if (p == name || p == end || *p != '=')
+            return false;
+        for (size_t i = 0; i < nparams; i++)
+            if (name_lens[i] == (size_t)(p - name) && strncasecmp(names[i], name, name_lens[i]) == 0)
+                return false;
+        if (nparams == MAX_PARAMS)
+            return false;
+        names[nparams] = name;
+        name_lens[nparams++] = (size_t)(p - name);
+        p++;
+        if (p < end && *p == '"') {
+            p = skip_quoted(p, end);
+            if (!p)
+                return false;
+        } else {
+            const char *val = p;
+            p = skip_token(val, end);
+            if (p == val)
+                return false;
+        }
+    }
+}
+
+/* True when two field names are one for a lenient server: case ignored, and
+ * '_' taken for '-' as CGI-style servers do when they make HTTP_* variables. */
+static bool names_fold_equal(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (alen != blen)
+        return false;
+    for (size_t i = 0; i < alen; i++) {
+        char x = a[i] == '_' ? '-' : a[i], y = b[i] == '_' ? '-' : b[i];
+        if (x == y)
+            continue;
+        char lower = (char)(x | 0x20);
+        if (lower != (y | 0x20) || lower < 'a' || lower > 'z')
+            return false;
+    }
+    return true;
+}
+
+/* True when needle occurs in p[0..len), ignoring case. */
+static bool span_contains(const char *p, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; i + n <= len; i++)
+        if (strncasecmp(p + i, needle, n) == 0)
+            return true;
+    return false;
+}
+
+/* True when a Content-Type names JSON or an event stream somewhere without
+ * being exactly that type: readers in the field match a prefix (the Python
+ * SDK takes "application/json-seq" for JSON) or a substring (older
+ * TypeScript SDKs), and warden would relay such a body unread. */
+static bool media_type_ambiguous(const char *v, size_t len)
+{
+    static const char *const types[] = {"application/json", "text/event-stream"};
+    for (size_t i = 0; i < sizeof types / sizeof *types; i++)
+        if (span_contains(v, len, types[i]) && !http_media_type_is(v, len, types[i]))
+            return true;
+    return false;
+}
+
+/* Checks the complete head as a server behind warden would read it: values
+ * lose their trailing whitespace (RFC 9110 5.5; the parser keeps it), fields
+ * warden reads appear once, and Content-Type is one well-formed media type.
+ * Returns NULL, or why the head is refused (text in r->why_buf or static). */
+static const char *head_check(struct http_reader *r)
+{
+    struct http_head *h = &r->head;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        struct http_header *hd = &h->headers[i];
+        while (hd->value_len && (h->buf[hd->value_off + hd->value_len - 1] == ' ' ||
+                                 h->buf[hd->value_off + hd->value_len - 1] == '\t'))
+            hd->value_len--;
+    }
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const struct http_header *hd = &h->headers[i];
+        const char *name = h->buf + hd->name_off;
+        bool singleton = false;
+        for (size_t k = 0; k < sizeof singleton_fields / sizeof *singleton_fields && !singleton; k++)
+            singleton = names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
+        /* CGI-style servers (WSGI, PHP) read "Mcp_Session_Id" as Mcp-Session-Id; warden would not. */
+        if (singleton && memchr(name, '_', hd->name_len)) {
+            snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field name has an underscore for a dash",
+                     (int)(hd->name_len < 40 ? hd->name_len : 40), name);
+            return r->why_buf;
+        }
+        for (size_t j = i + 1; singleton && j < h->nheaders; j++) {
+            const struct http_header *other = &h->headers[j];
+            if (names_fold_equal(h->buf + other->name_off, other->name_len, name, hd->name_len)) {
+                snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field appears more than once",
+                         (int)(hd->name_len < 40 ? hd->name_len : 40), name);
+                return r->why_buf;
+            }
+        }
+        const char *value = h->buf + hd->value_off;
+        if (span_is(name, hd->name_len, "content-type") &&
+            (!media_type_valid(value, hd->value_len) || media_type_ambiguous(value, hd->value_len)))
+            return "malformed Content-Type (one media type, each parameter once)";
+        /* Warden reads every body it passes on; a coded one it cannot read
+         * (and a client would decode) is refused, as RFC 9110 15.5.16 says. */
+        if (span_is(name, hd->name_len, "content-encoding") && !span_is(value, hd->value_len, "identity")) {
+            r->status_on_error = 415;
+            return "warden reads every body: Content-Encoding is not accepted";
+        }
+    }
+    /* Any other coding, in an answer too, would make warden read coded bytes as the body. */
+    if (!http_transfer_coding_supported(h)) {
+        r->status_on_error = 501;
+        return "only the chunked transfer coding is supported";
+    }
+    return NULL;
+}
+
 static int on_headers_complete(http_parser *p)
 {
     struct http_reader *r = p->data;
     struct http_head *h = &r->head;
+    const char *why = head_check(r);
+    if (why) {
+        if (!r->status_on_error)
+            r->status_on_error = 400;
+        r->why_on_error = why;
+        return -1;
+    }
     h->method = p->method;
     h->status = (int)p->status_code;
     h->http_major = p->http_major;
@@ -162,6 +384,10 @@ void http_reader_next(struct http_reader *r)
     r->in_body = false;
     r->complete = false;
     r->status_on_error = 0;
+    r->why_on_error = NULL;
+    r->refused = false;
+    r->lint = (struct http_head_lint){0};
+    r->trailer_bytes = r->trailer_fields = 0;
 }
 
 void http_reader_free(struct http_reader *r)
@@ -173,21 +399,110 @@ void http_reader_free(struct http_reader *r)
     r->head.cap = r->head.headers_cap = 0;
 }
 
+/* Advances the line-syntax check of a head (not yet L_DONE) over p[0..len).
+ * Returns 1 when the head ended (*used counts the bytes through its last
+ * LF), 0 when more is needed (*used = len), -1 with *status and *why when a
+ * line is refused. */
+static int lint_feed(struct http_head_lint *l, const char *p, size_t len, size_t max_headers, size_t *used,
+                     int *status, const char **why)
+{
+    *status = 400;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)p[i];
+        switch (l->state) {
+        case L_FIRST_START:
+        case L_FIRST:
+            if (c == '\n') {
+                *why = "header lines must end with CRLF";
+                return -1;
+            }
+            /* RFC 9112 2.2: empty lines before the request-line are ignored. */
+            l->state = c == '\r' ? (l->state == L_FIRST_START ? L_EMPTY_CR : L_FIRST_CR) : L_FIRST;
+            break;
+        case L_EMPTY_CR:
+        case L_FIRST_CR:
+        case L_VALUE_CR:
+        case L_END_CR:
+            if (c != '\n') {
+                *why = "bare CR in the head";
+                return -1;
+            }
+            if (l->state == L_END_CR) {
+                l->state = L_DONE;
+                *used = i + 1;
+                return 1;
+            }
+            l->state = l->state == L_EMPTY_CR ? L_FIRST_START : L_LINE_START;
+            break;
+        case L_LINE_START:
+            if (c == '\r') {
+                l->state = L_END_CR;
+            } else if (c == ' ' || c == '\t') {
+                *why = "obsolete line folding is not accepted";
+                return -1;
+            } else if (c == '\n') {
+                *why = "header lines must end with CRLF";
+                return -1;
+            } else if (!is_tchar(c)) {
+                *why = "malformed header field name";
+                return -1;
+            } else if (++l->nheaders > max_headers) {
+                *status = 431, *why = "too many header fields";
+                return -1;
+            } else {
+                l->state = L_NAME;
+            }
+            break;
+        case L_NAME:
+            if (c == ':') {
+                l->state = L_VALUE;
+            } else if (!is_tchar(c)) {
+                *why = "malformed header field name (whitespace before colon?)";
+                return -1;
+            }
+            break;
+        case L_VALUE:
+            if (c == '\n') {
+                *why = "header lines must end with CRLF";
+                return -1;
+            }
+            if (c == '\r')
+                l->state = L_VALUE_CR;
+            break;
+        }
+    }
+    *used = len;
+    return 0;
+}
+
 size_t http_reader_feed(struct http_reader *r, const char *data, size_t len)
 {
     if (r->complete || http_reader_failed(r, NULL, NULL))
         return 0;
+    if (r->lint.state != L_DONE) {
+        size_t used;
+        int status;
+        const char *why;
+        if (lint_feed(&r->lint, data, len, r->max_headers, &used, &status, &why) < 0) {
+            r->refused = true;
+            r->status_on_error = status;
+            r->why_on_error = why;
+            return 0;
+        }
+    }
     return http_parser_execute(&r->parser, &parser_settings, data, len);
 }
 
 bool http_reader_failed(const struct http_reader *r, int *status, const char **why)
 {
     enum http_errno e = HTTP_PARSER_ERRNO(&r->parser);
-    if (e == HPE_OK || e == HPE_PAUSED)
+    if (!r->refused && (e == HPE_OK || e == HPE_PAUSED))
         return false;
     if (status)
         *status = r->status_on_error ? r->status_on_error : 400;
-    if (why) {
+    if (why && r->why_on_error) {
+        *why = r->why_on_error;
+    } else if (why) {
         switch (r->status_on_error) {
         case 413: *why = "the body is larger than the limit"; break;
         case 417: *why = "only Expect: 100-continue is supported"; break;
@@ -217,50 +532,11 @@ static bool is_tchar(unsigned char c)
 int http_prescan_request(const char *p, size_t len, size_t max_head, size_t max_headers, size_t *head_len,
                          int *status, const char **why)
 {
-    size_t i = 0, nheaders = 0;
-    /* RFC 9112 2.2: a server should ignore at least one empty line before the request-line. */
-    while (i + 1 < len && p[i] == '\r' && p[i + 1] == '\n')
-        i += 2;
-    bool request_line = true;
-    size_t scan_end = len < max_head + 2 ? len : max_head + 2;
-    while (i < scan_end) {
-        const char *nl = memchr(p + i, '\n', scan_end - i);
-        if (!nl)
-            break;
-        size_t end = (size_t)(nl - p);
-        if (end == i || p[end - 1] != '\r') {
-            *status = 400, *why = "header lines must end with CRLF";
-            return -1;
-        }
-        size_t line_len = end - 1 - i;
-        if (memchr(p + i, '\r', line_len)) {
-            *status = 400, *why = "bare CR in the request head";
-            return -1;
-        }
-        if (line_len == 0) {
-            *head_len = end + 1;
-            return 1;
-        }
-        if (!request_line) {
-            if (p[i] == ' ' || p[i] == '\t') {
-                *status = 400, *why = "obsolete line folding is not accepted";
-                return -1;
-            }
-            size_t k = i;
-            while (k < end - 1 && is_tchar((unsigned char)p[k]))
-                k++;
-            if (k == i || k == end - 1 || p[k] != ':') {
-                *status = 400, *why = "malformed header field name (whitespace before colon?)";
-                return -1;
-            }
-            if (++nheaders > max_headers) {
-                *status = 431, *why = "too many header fields";
-                return -1;
-            }
-        }
-        request_line = false;
-        i = end + 1;
-    }
+    struct http_head_lint lint = {0};
+    size_t scan = len < max_head + 2 ? len : max_head + 2;
+    int r = lint_feed(&lint, p, scan, max_headers, head_len, status, why);
+    if (r != 0)
+        return r;
     if (len >= max_head + 2) {
         *status = 431, *why = "request head too large";
         return -1;
@@ -306,9 +582,11 @@ void http_header_at(const struct http_head *h, size_t i, const char **name, size
 
 bool http_is_hop_by_hop(const char *name, size_t len)
 {
+    /* accept-encoding is not hop-by-hop, but passing it on would invite the
+     * server to compress the answer, which warden must read (and refuses). */
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
                                       "proxy-authorization", "te", "trailer", "transfer-encoding",
-                                      "upgrade", "content-length", "host", "expect"};
+                                      "upgrade", "content-length", "host", "expect", "accept-encoding"};
     for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
         if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return true;

@@ -3,9 +3,12 @@
  * SIGTERM or SIGINT. */
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <event2/thread.h>
 #include "admin.h"
 #include "audit.h"
@@ -93,6 +96,16 @@ static void announce(const struct config *cfg)
     }
 }
 
+/* True when an audit log path names our stdout: "-", or a path to the same
+ * file (/dev/stdout, /proc/self/fd/1, the file stdout is redirected to). */
+static bool writes_to_stdout(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return true;
+    struct stat a, b;
+    return stat(path, &a) == 0 && fstat(STDOUT_FILENO, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "check") == 0)
@@ -109,6 +122,12 @@ int main(int argc, char **argv)
     }
     if (rc < 0) {
         fprintf(stderr, "warden: %s\n", err);
+        return 2;
+    }
+    if (app.cfg.stdio && app.cfg.audit_log && writes_to_stdout(app.cfg.audit_log)) {
+        fprintf(stderr, "warden: --audit-log %s writes to stdout, which carries the MCP messages in --stdio mode; "
+                        "give the audit log a file of its own\n", app.cfg.audit_log);
+        config_free(&app.cfg);
         return 2;
     }
     if (app.cfg.log_level && log_set_level(app.cfg.log_level) < 0) {
@@ -143,18 +162,29 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    evutil_socket_t listen_fd = -1;
+    if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
     for (int i = 0; i < app.nworkers; i++) {
-        int ok = worker_init(&app.workers[i], i, &app.cfg, app.rates, app.shared, err, sizeof err) == 0;
+        int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
+            if (listen_fd >= 0)
+                evutil_closesocket(listen_fd);
             app_free(&app);
             return 2;
         }
     }
+    /* Each worker holds its own descriptor of the socket now. */
+    if (listen_fd >= 0)
+        evutil_closesocket(listen_fd);
     if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);

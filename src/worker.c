@@ -1,5 +1,7 @@
 #include "worker.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -145,8 +147,40 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     event_active(w->reaper, 0, 0);
 }
 
-int worker_init(struct worker *w, int index, const struct config *cfg, struct rate_store *rates,
-                struct shared_store *shared, char *err, size_t errlen)
+evutil_socket_t worker_listen_socket(const struct config *cfg, char *err, size_t errlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen;
+    if (resolve(cfg->listen_host, cfg->listen_port, &ss, &sslen, err, errlen, "listen") < 0)
+        return -1;
+    evutil_socket_t fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int one = 1;
+    /* SO_REUSEADDR only lets a restart bind over connections in TIME_WAIT; it
+     * never admits a second listener. */
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) {
+        snprintf(err, errlen, "cannot create a socket: %s", evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+        if (fd >= 0)
+            evutil_closesocket(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, sslen) < 0 || listen(fd, 4096) < 0) {
+        int e = EVUTIL_SOCKET_ERROR();
+        if (e == EADDRINUSE)
+            snprintf(err, errlen,
+                     "cannot listen on %s:%u: the port is already in use by another process (another warden?); "
+                     "warden does not share its port: stop the other process or choose another port",
+                     cfg->listen_host, cfg->listen_port);
+        else
+            snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
+                     evutil_socket_error_to_string(e));
+        evutil_closesocket(fd);
+        return -1;
+    }
+    return fd;
+}
+
+int worker_init(struct worker *w, int index, const struct config *cfg, evutil_socket_t listen_fd,
+                struct rate_store *rates, struct shared_store *shared, char *err, size_t errlen)
 {
     memset(w, 0, sizeof *w);
     w->index = index;
@@ -214,17 +248,13 @@ int worker_init(struct worker *w, int index, const struct config *cfg, struct ra
             return -1;
     }
 
-    if (!cfg->stdio) {
-        struct sockaddr_storage ss;
-        socklen_t sslen;
-        if (resolve(cfg->listen_host, cfg->listen_port, &ss, &sslen, err, errlen, "listen") < 0)
-            return -1;
-        w->listener = evconnlistener_new_bind(w->base, on_accept, w,
-                                              LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
-                                                  LEV_OPT_REUSEABLE_PORT | LEV_OPT_CLOSE_ON_EXEC,
-                                              4096, (struct sockaddr *)&ss, (int)sslen);
-        if (!w->listener) {
-            snprintf(err, errlen, "cannot listen on %s:%u: %s", cfg->listen_host, cfg->listen_port,
+    if (listen_fd >= 0) {
+        /* Each loop watches its own descriptor of the one shared socket. */
+        evutil_socket_t fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+        if (fd < 0 || !(w->listener = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fd))) {
+            if (fd >= 0)
+                evutil_closesocket(fd);
+            snprintf(err, errlen, "cannot watch the listening socket: %s",
                      evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
             return -1;
         }

@@ -1,4 +1,4 @@
-// Several workers share one listening port (SO_REUSEPORT); rate limits and
+// Several workers share one listening socket; rate limits and
 // sessions stay correct across them: a limit of 10 admits exactly 10.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';

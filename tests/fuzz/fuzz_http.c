@@ -1,6 +1,7 @@
-/* libFuzzer harness for the strict HTTP/1.1 request reader (src/http.c): the
- * prescan and libhttp-parser over any bytes, fed whole and in two pieces,
- * must agree and never crash. */
+/* libFuzzer harness for the strict HTTP/1.1 reader (src/http.c): the prescan
+ * and libhttp-parser over any bytes, fed whole and in pieces, must agree and
+ * never crash; the same bytes read as a response (as an upstream's answer)
+ * must get the same verdict whatever the split. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,9 +47,38 @@ static long read_request(const char *data, size_t len, size_t step, size_t head_
     return result;
 }
 
+/* Reads one response in pieces of `step` bytes; returns the body size, -2
+ * when more bytes were needed, -1 on refusal. */
+static long read_response(const char *data, size_t len, size_t step)
+{
+    size_t total = 0;
+    struct http_reader r;
+    http_reader_init(&r, HTTP_RESPONSE, &ops, &total, 16384, 64);
+    size_t off = 0;
+    long result = -2;
+    while (off < len && !r.complete) {
+        size_t n = len - off < step ? len - off : step;
+        size_t used = http_reader_feed(&r, data + off, n);
+        if (http_reader_failed(&r, NULL, NULL)) {
+            result = -1;
+            break;
+        }
+        off += used;
+        if (used < n && !r.complete)
+            abort();   /* the reader stops early only when done or failed */
+    }
+    if (r.complete)
+        result = (long)total;
+    http_reader_free(&r);
+    return result;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *p = (const char *)data;
+    if (read_response(p, size, size) != read_response(p, size, 1 + (size ? data[0] % 7 : 0)))
+        abort();
     size_t head_len;
     int status;
     const char *why;
