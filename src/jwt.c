@@ -35,6 +35,8 @@ static const char *const status_texts[JWT_NSTATUS] = {
     [JWT_BAD_BASE64] = "a part is not unpadded base64url",
     [JWT_BAD_JSON] = "header or payload is not a strict JSON object",
     [JWT_DUPLICATE_KEY] = "a member is repeated in the header or payload",
+    [JWT_ALG_NONE] = "unsigned token (alg none)",
+    [JWT_ALG_HMAC] = "HMAC tokens are not accepted",
     [JWT_ALG_NOT_ALLOWED] = "signature algorithm not allowed",
     [JWT_BAD_HEADER] = "header parameter not accepted",
     [JWT_UNKNOWN_KID] = "no key for this kid",
@@ -479,7 +481,12 @@ enum jwt_status jwt_verify(const char *token, size_t len, const struct jwks *key
     if (st != JWT_OK)
         return st;
     const struct jwk *key = NULL;
-    if (t.alg < 0 || !(rules->algs & (1u << t.alg)))
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(t.header, "alg");
+    if (cJSON_IsString(alg) && strcasecmp(alg->valuestring, "none") == 0)
+        st = JWT_ALG_NONE;
+    else if (cJSON_IsString(alg) && strncasecmp(alg->valuestring, "HS", 2) == 0)
+        st = JWT_ALG_HMAC;
+    else if (t.alg < 0 || !(rules->algs & (1u << t.alg)))
         st = JWT_ALG_NOT_ALLOWED;
     else if (!header_acceptable(t.header))
         st = JWT_BAD_HEADER;

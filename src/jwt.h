@@ -25,7 +25,9 @@ enum jwt_status {
     JWT_BAD_BASE64,         /* a part is not unpadded base64url */
     JWT_BAD_JSON,           /* header or payload not one strict JSON object */
     JWT_DUPLICATE_KEY,      /* a member given twice in header or payload */
-    JWT_ALG_NOT_ALLOWED,    /* alg missing, "none", HMAC, unknown, or not in the allow-list */
+    JWT_ALG_NONE,           /* alg "none": an unsigned token */
+    JWT_ALG_HMAC,           /* alg HS256/384/512: never accepted (the verifier's key is public) */
+    JWT_ALG_NOT_ALLOWED,    /* alg missing, unknown, or not in the allow-list */
     JWT_BAD_HEADER,         /* crit, jku, x5u, jwk, x5c, or a typ other than JWT / at+jwt */
     JWT_UNKNOWN_KID,        /* no key in the set has this kid */
     JWT_ALG_KEY_MISMATCH,   /* the key is not of the kind alg needs, or its own alg differs */
