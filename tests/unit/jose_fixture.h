@@ -11,7 +11,7 @@
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
 
-static void fx_b64url(const unsigned char *in, size_t len, char *out, size_t cap)
+static inline void fx_b64url(const unsigned char *in, size_t len, char *out, size_t cap)
 {
     static const char al[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     size_t o = 0;
@@ -29,12 +29,12 @@ static void fx_b64url(const unsigned char *in, size_t len, char *out, size_t cap
     out[o] = '\0';
 }
 
-static void fx_b64url_str(const char *s, char *out, size_t cap)
+static inline void fx_b64url_str(const char *s, char *out, size_t cap)
 {
     fx_b64url((const unsigned char *)s, strlen(s), out, cap);
 }
 
-static EVP_PKEY *fx_keygen(const char *kind)
+static inline EVP_PKEY *fx_keygen(const char *kind)
 {
     if (strcmp(kind, "RSA") == 0)
         return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
@@ -47,7 +47,7 @@ static EVP_PKEY *fx_keygen(const char *kind)
     return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }
 
-static void fx_bn_member(EVP_PKEY *k, const char *param, char *out, size_t cap)
+static inline void fx_bn_member(EVP_PKEY *k, const char *param, char *out, size_t cap)
 {
     BIGNUM *bn = NULL;
     EVP_PKEY_get_bn_param(k, param, &bn);
@@ -58,7 +58,7 @@ static void fx_bn_member(EVP_PKEY *k, const char *param, char *out, size_t cap)
 }
 
 /* The public JWK of k as a JSON object text, with kid (and alg when not NULL). */
-static void fx_jwk(EVP_PKEY *k, const char *kid, const char *alg, char *out, size_t cap)
+static inline void fx_jwk(EVP_PKEY *k, const char *kid, const char *alg, char *out, size_t cap)
 {
     char a[64] = "";
     if (alg)
@@ -89,7 +89,7 @@ static void fx_jwk(EVP_PKEY *k, const char *kid, const char *alg, char *out, siz
 }
 
 /* Signs header.payload (JSON texts) with k for alg; returns a malloc'd token. */
-static char *fx_sign(EVP_PKEY *k, const char *alg, const char *header, const char *payload)
+static inline char *fx_sign(EVP_PKEY *k, const char *alg, const char *header, const char *payload)
 {
     char *input = malloc(16384);
     char *token = malloc(20000);
@@ -136,7 +136,7 @@ static char *fx_sign(EVP_PKEY *k, const char *alg, const char *header, const cha
 }
 
 /* HS256 over header.payload with key bytes as the secret. */
-static char *fx_sign_hs256(const unsigned char *key, size_t keylen, const char *header, const char *payload)
+static inline char *fx_sign_hs256(const unsigned char *key, size_t keylen, const char *header, const char *payload)
 {
     char h[4096], p[8192];
     fx_b64url_str(header, h, sizeof h);
