@@ -24,6 +24,7 @@ struct decision {
 
 struct http_head;   /* http-t.h */
 struct cJSON;       /* cjson/cJSON.h */
+struct principal;   /* auth.h */
 
 /* Who is calling. Everything is borrowed for the duration of one decision. */
 struct call_ctx {
@@ -35,5 +36,6 @@ struct call_ctx {
     double wall;            /* seconds since the epoch: what scripts see as call.now */
     const struct http_head *head;        /* the request's headers (Lua sees an allow-listed few), or NULL */
     const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
+    const struct principal *principal;   /* who is calling (auth.h), or NULL when unknown */
 };
 #endif

@@ -23,6 +23,19 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
                                    const char *server, char *errbuf, size_t errlen);
 void policy_set_free(struct policy_set *ps);
 
+struct schema_doc;   /* schema.h */
+
+/* Binds policy i of the set (in the order of the files) to the callers for
+ * whom `when` holds: a JSON condition or array of conditions (as in a
+ * rule's "when"; {"principal": "labels.team", "eq": "ci"}), so that for
+ * every other caller the policy is as if not loaded (its hide list, rules,
+ * Lua and limits). Returns 0, or -1 with the problems in err. */
+int policy_set_bind(struct policy_set *ps, size_t i, const char *when, char *err, size_t errlen);
+
+/* Checks a `when` value where a config file binds a policy (problems go
+ * to doc); true when it is valid. */
+bool policy_when_check(struct schema_doc *doc, const cJSON *v, const char *ptr);
+
 /* True when some policy of the set may change tools/list answers (hide or
  * on_list), so the proxy buffers those answers only when it must. */
 bool policy_set_filters_lists(const struct policy_set *ps);
