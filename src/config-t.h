@@ -26,6 +26,9 @@ struct server_conf {
     char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
     char **policies;         /* policy files, NULL-terminated (may be empty) */
     size_t npolicies;
+    char **policy_when;      /* NULL, or npolicies entries: the JSON text of the `when` binding policy i to
+                              * principals (policy_set_bind), NULL for a policy every caller gets */
+    struct auth *auth;       /* this server's own "auth" (auth.h), replacing the top-level one; or NULL */
     struct header_conf *headers;
     size_t nheaders;
     bool pass_authorization; /* forward the client's Authorization (off: the spec forbids passthrough) */
@@ -49,7 +52,10 @@ struct limits_conf {
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
 };
 
+struct auth;   /* auth.h */
+
 struct config {
+    struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
     char *listen_host;
     uint16_t listen_port;
     struct server_conf *servers;

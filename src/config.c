@@ -11,6 +11,8 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "auth.h"
+#include "policy.h"
 #include "schema.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
@@ -150,6 +152,10 @@ static void server_free(struct server_conf *sc)
     free(sc->upstream_path);
     list_free(sc->command);
     list_free(sc->env);
+    for (size_t i = 0; sc->policy_when && i < sc->npolicies; i++)
+        free(sc->policy_when[i]);
+    free(sc->policy_when);
+    auth_free(sc->auth);
     list_free(sc->policies);
     for (size_t i = 0; i < sc->nheaders; i++) {
         free(sc->headers[i].name);
@@ -160,6 +166,7 @@ static void server_free(struct server_conf *sc)
 
 void config_free(struct config *cfg)
 {
+    auth_free(cfg->auth);
     free(cfg->listen_host);
     for (size_t i = 0; i < cfg->nservers; i++)
         server_free(&cfg->servers[i]);
@@ -444,6 +451,45 @@ static void read_env(struct schema_doc *doc, const struct field *f, const cJSON 
     }
 }
 
+/* {"file": NAME, "when": CONDITION}: a policy bound to the callers for
+ * whom the condition holds (policy.h, policy_set_bind). */
+static bool read_bound_policy(struct schema_doc *doc, const cJSON *e, const char *at, const cJSON **file,
+                              const cJSON **when)
+{
+    int before = doc->problems;
+    schema_duplicates(doc, e, at);
+    for (const cJSON *m = e->child; m; m = m->next) {
+        char mat[700];
+        schema_pointer(mat, sizeof mat, at, m->string);
+        if (strcmp(m->string, "file") == 0)
+            *file = m;
+        else if (strcmp(m->string, "when") == 0 && policy_when_check(doc, m, mat))
+            *when = m;
+        else if (strcmp(m->string, "when") != 0 && strcmp(m->string, "description") != 0)
+            schema_key_problem(doc, m, mat, "unknown field \"%s\" (known: file, when, description)", m->string);
+    }
+    if (*file == e) {
+        schema_problem(doc, e, at, "needs \"file\"");
+        return false;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(e, "when")) {
+        schema_problem(doc, e, at, "needs \"when\" (a plain string names a policy for every caller)");
+        return false;
+    }
+    return doc->problems == before;
+}
+
+/* Records the binding of the policy just added (NULL: none). */
+static int push_when(struct server_conf *sc, const cJSON *when)
+{
+    char **grown = realloc(sc->policy_when, sc->npolicies * sizeof *grown);
+    if (!grown)
+        return -1;
+    sc->policy_when = grown;
+    grown[sc->npolicies - 1] = when ? cJSON_PrintUnformatted(when) : NULL;
+    return when && !grown[sc->npolicies - 1] ? -1 : 0;
+}
+
 static void read_policies(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -456,12 +502,16 @@ static void read_policies(struct schema_doc *doc, const struct field *f, const c
     for (const cJSON *e = v->child; e; e = e->next, i++) {
         char at[600];
         snprintf(at, sizeof at, "%s/%d", ptr, i);
-        if (!cJSON_IsString(e) || !e->valuestring[0]) {
-            schema_problem(doc, e, at, "must be a file name");
+        const cJSON *file = e, *when = NULL;
+        if (cJSON_IsObject(e) && !read_bound_policy(doc, e, at, &file, &when))
+            continue;
+        if (!cJSON_IsString(file) || !file->valuestring[0]) {
+            schema_problem(doc, e, at, "must be a file name, or {\"file\": NAME, \"when\": CONDITION}");
             continue;
         }
-        char *resolved = relative_to(doc->file, e->valuestring);
-        if (!resolved || list_push(&sc->policies, &sc->npolicies, resolved))
+        char *resolved = relative_to(doc->file, file->valuestring);
+        if (!resolved || list_push(&sc->policies, &sc->npolicies, resolved) ||
+            push_when(sc, when))
             schema_problem(doc, e, at, "out of memory");
         free(resolved);
     }
@@ -528,7 +578,9 @@ static const struct field server_fields[] = {
     {.key = "env", .kind = FIELD_CUSTOM, .offset = SRV(env), .custom = read_env,
      .help = "a stdio server's environment: {NAME: value}, ${VAR} expanded"},
     {.key = "policies", .kind = FIELD_CUSTOM, .custom = read_policies,
-     .help = "policy files, relative to the config file"},
+     .help = "policy files, relative to the config file; {\"file\", \"when\"} binds one to principals"},
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = SRV(auth), .custom = auth_read_field,
+     .help = "this server's own auth object, replacing the top-level one"},
     {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
      .help = "{Name: value} added upstream, ${VAR} expanded"},
     {.key = "pass_authorization", .kind = FIELD_BOOL, .offset = SRV(pass_authorization),
@@ -654,6 +706,8 @@ static const struct field options[] = {
      .custom = read_dir, .help = "a directory of Lua helper modules"},
     {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
      .help = "bounds on clients:"},
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
+     .help = "who may call: {api_keys, jwt, anonymous, resource_metadata, trusted_proxies, identity_header}"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
@@ -681,6 +735,7 @@ static void usage(FILE *out)
           "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
           "       warden check FILE...                     validate policies\n"
           "       warden test FILE...                      run policy test cases\n"
+          "       warden key new ID                        make an API key: its secret once, and its config line\n"
           "options:\n",
           out);
     for (const struct field *f = options; f->key || f->flag; f++) {

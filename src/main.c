@@ -12,6 +12,7 @@
 #include <event2/thread.h>
 #include "admin.h"
 #include "audit.h"
+#include "auth.h"
 #include "config.h"
 #include "metrics.h"
 #include "log.h"
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
         return policy_check_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "key") == 0)
+        return auth_key_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
@@ -127,6 +130,17 @@ int main(int argc, char **argv)
     if (app.cfg.stdio && app.cfg.audit_log && writes_to_stdout(app.cfg.audit_log)) {
         fprintf(stderr, "warden: --audit-log %s writes to stdout, which carries the MCP messages in --stdio mode; "
                         "give the audit log a file of its own\n", app.cfg.audit_log);
+        config_free(&app.cfg);
+        return 2;
+    }
+    bool auth = app.cfg.auth != NULL;
+    for (size_t i = 0; i < app.cfg.nservers; i++)
+        auth = auth || app.cfg.servers[i].auth != NULL;
+    if (auth) {
+        /* Read and checked, but not yet asked by the request path (issue 13's
+         * exchange wiring): refusing to start beats letting every caller in. */
+        fprintf(stderr, "warden: \"auth\" is not enforced by this build yet; remove it or use a build with "
+                        "authentication wired into the request path\n");
         config_free(&app.cfg);
         return 2;
     }

@@ -61,6 +61,13 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         char one[4096];
         struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, w->shared,
                                                  sc->name, one, sizeof one);
+        /* Policies bound to principals in the config apply to those callers only. */
+        for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
+            if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], one, sizeof one) < 0) {
+                policy_set_free(set);
+                set = NULL;
+            }
+        }
         if (set)
             policy_set_count_errors(set, w->metrics);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
