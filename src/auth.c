@@ -150,6 +150,7 @@ struct auth {
     struct cidr *proxies;
     size_t nproxies;
     char *identity_header;
+    char *public_url;               /* "https://HOST[:PORT]" clients use, or NULL: from the request */
 };
 
 static int hexval(int c)
@@ -435,9 +436,16 @@ static const struct field auth_fields[] = {
      .help = "addresses whose identity_header is believed"},
     {.key = "identity_header", .kind = FIELD_STRING, .offset = AUTH(identity_header), .min = 1,
      .help = "a header naming the principal, set by a trusted TLS-terminating proxy"},
+    {.key = "public_url", .kind = FIELD_STRING, .offset = AUTH(public_url), .min = 1,
+     .help = "https://HOST[:PORT] as clients reach warden, for the metadata URLs (default: from the request)"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
     {0},
 };
+
+const char *auth_public_url(const struct auth *a)
+{
+    return a ? a->public_url : NULL;
+}
 
 void auth_read_field(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
@@ -464,6 +472,15 @@ void auth_read_field(struct schema_doc *doc, const struct field *f, const cJSON 
     }
     if (!a->nkeys && !a->has_jwt && !a->identity_header && !a->anonymous)
         schema_problem(doc, v, ptr, "accepts no one: give api_keys, jwt, identity_header or \"anonymous\": true");
+    if (a->public_url) {
+        size_t n = strlen(a->public_url);
+        bool scheme = strncmp(a->public_url, "https://", 8) == 0 || strncmp(a->public_url, "http://", 7) == 0;
+        const char *host = a->public_url + (scheme && a->public_url[4] == 's' ? 8 : 7);
+        bool clean = scheme && *host && !strpbrk(host, "/\"?#@ \t\r\n");
+        if (!clean || a->public_url[n - 1] == '/')
+            schema_problem(doc, cJSON_GetObjectItemCaseSensitive(v, "public_url"), ptr,
+                           "public_url is https://HOST[:PORT] (no path, no trailing slash)");
+    }
     if (!a->identity_header != !a->nproxies)
         schema_problem(doc, v, ptr, "identity_header and trusted_proxies go together");
     if (a->identity_header && (!a->identity_header[0] || strpbrk(a->identity_header, " :\t\r\n") ||
@@ -487,6 +504,7 @@ void auth_free(struct auth *a)
     jwks_holder_destroy(&a->jwks);
     free(a->proxies);
     free(a->identity_header);
+    free(a->public_url);
     free(a);
 }
 
@@ -506,11 +524,6 @@ void auth_stop(struct auth *a)
         jwks_fetcher_free(a->fetcher);
         a->fetcher = NULL;
     }
-}
-
-bool auth_enabled(const struct auth *a)
-{
-    return a != NULL;
 }
 
 /* ---- authenticating a request ---- */
@@ -608,8 +621,8 @@ static enum auth_result from_jwt(struct auth *a, const char *tok, size_t len, st
     struct jwt_token t;
     enum jwt_status st = jwt_verify(tok, len, keys, &a->rules, (double)time(NULL), &t);
     jwks_unref(keys);
-    if (st == JWT_UNKNOWN_KID && a->fetcher)
-        jwks_fetcher_request(a->fetcher);   /* a rotated key: fetch again (at most once a minute) */
+    if ((st == JWT_UNKNOWN_KID || st == JWT_NO_KEYS) && a->fetcher)
+        jwks_fetcher_request(a->fetcher);   /* a rotated key, or none yet: fetch again (at most once a minute) */
     if (st != JWT_OK)
         return fail(why, 401, "invalid_token", jwt_status_text(st));
     size_t nscopes = 0;

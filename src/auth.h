@@ -99,9 +99,8 @@ void auth_metadata_path(const char *server_path, char *out, size_t outlen);
  * out of memory. */
 char *auth_resource_metadata_json(const struct auth *a, const char *server_path, const char *base_url);
 
-/* True when the principal kind default for rate limits is per principal
- * (auth is configured) rather than per session. */
-bool auth_enabled(const struct auth *a);
+/* The configured public_url ("https://HOST[:PORT]"), or NULL. */
+const char *auth_public_url(const struct auth *a);
 
 /* `warden key new ID`: prints a fresh secret once and the api_keys entry to
  * paste into the config. Returns the exit code. */
