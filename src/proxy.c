@@ -141,6 +141,7 @@ static void fill_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
     ctx->wall = clock_seconds(CLOCK_REALTIME);
     ctx->head = &c->reader.head;
     ctx->tool_meta = NULL;
+    ctx->principal = NULL;  /* no authentication on this request path yet (issue 13 wiring) */
 }
 
 /* Tools a server may list before its annotations stop being remembered. */
