@@ -161,9 +161,11 @@ static int hexval(int c)
     return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 }
 
+#define MAX_PRINCIPAL_ID 200
+
 static bool valid_id(const char *s)
 {
-    if (!s[0] || strlen(s) > 200)
+    if (!s[0] || strlen(s) > MAX_PRINCIPAL_ID)
         return false;
     for (; *s; s++)
         if (!isalnum((unsigned char)*s) && !strchr("_.-@:", *s))
@@ -597,10 +599,9 @@ static bool token68(const char *s, size_t n)
     return i == n;
 }
 
-static enum auth_result from_proxy(const struct auth *a, const char *v, size_t vl, struct principal *out,
-                                   struct auth_failure *why)
+static enum auth_result from_proxy(const char *v, size_t vl, struct principal *out, struct auth_failure *why)
 {
-    char id[201];
+    char id[MAX_PRINCIPAL_ID + 1];
     if (vl == 0 || vl >= sizeof id)
         return fail(why, 401, "invalid_request", "the identity header is empty or too long");
     memcpy(id, v, vl);
@@ -608,7 +609,6 @@ static enum auth_result from_proxy(const struct auth *a, const char *v, size_t v
     for (size_t i = 0; i < vl; i++)
         if ((unsigned char)id[i] <= 0x20 || (unsigned char)id[i] >= 0x7F)
             return fail(why, 401, "invalid_request", "the identity header holds characters other than visible ASCII");
-    (void)a;
     if (principal_make(out, PRINCIPAL_PROXY, id) < 0)
         return fail(why, 401, "invalid_request", "out of memory");
     return AUTH_OK;
@@ -625,9 +625,14 @@ static enum auth_result from_jwt(struct auth *a, const char *tok, size_t len, st
         jwks_fetcher_request(a->fetcher);   /* a rotated key, or none yet: fetch again (at most once a minute) */
     if (st != JWT_OK)
         return fail(why, 401, "invalid_token", jwt_status_text(st));
+    const cJSON *who = cJSON_GetObjectItemCaseSensitive(t.payload, a->rules.principal_claim ? a->rules.principal_claim : "sub");
+    /* Ids name rate-limit keys and audit lines: bounded like API key ids. */
+    if (strlen(who->valuestring) > MAX_PRINCIPAL_ID) {
+        jwt_token_clear(&t);
+        return fail(why, 401, "invalid_token", "the principal claim is longer than 200 bytes");
+    }
     size_t nscopes = 0;
     char **scopes = jwt_scopes(&t, &nscopes);
-    const cJSON *who = cJSON_GetObjectItemCaseSensitive(t.payload, a->rules.principal_claim ? a->rules.principal_claim : "sub");
     cJSON *claims = t.payload;
     t.payload = NULL;       /* the principal owns it now */
     int rc = scopes ? principal_build(out, PRINCIPAL_JWT, who->valuestring, NULL, claims, scopes, nscopes) : -1;
@@ -665,7 +670,7 @@ enum auth_result auth_authenticate(struct auth *a, const struct http_head *head,
         (v = http_header_get(head, a->identity_header, &vl)) != NULL) {
         if (header_count(head, a->identity_header) > 1)
             return fail(why, 401, "invalid_request", "the identity header is repeated");
-        return from_proxy(a, v, vl, out, why);
+        return from_proxy(v, vl, out, why);
     }
     v = head ? http_header_get(head, "Authorization", &vl) : NULL;
     if (!v) {

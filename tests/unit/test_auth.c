@@ -289,6 +289,19 @@ static void test_jwt(void)
     CHECK_STR(why.error, "invalid_token");
     CHECK_STR(why.description, "token expired");
 
+    /* A principal id longer than 200 bytes is refused (ids name limits and audit lines). */
+    char longid[260];
+    memset(longid, 'a', 250);
+    longid[250] = '\0';
+    snprintf(payload, sizeof payload,
+             "{\"iss\":\"https://idp.test\",\"aud\":\"https://warden.test/mcp/r\",\"email\":\"%s\",\"exp\":%.0f,"
+             "\"scope\":\"mcp:tools\"}", longid, now + 60);
+    tok = fx_sign(k, "ES256", "{\"alg\":\"ES256\",\"kid\":\"k1\"}", payload);
+    snprintf(bearer, sizeof bearer, "Bearer %s", tok);
+    free(tok);
+    CHECK(authn(a, bearer, &p, &why) == AUTH_UNAUTHORIZED);
+    CHECK(strstr(why.description, "longer than 200") != NULL);
+
     /* The metadata names the issuer when resource_metadata is not given. */
     char *meta = auth_resource_metadata_json(a, "/mcp/r", "https://warden.test");
     CHECK(strstr(meta, "\"authorization_servers\":[\"https://idp.test\"]") != NULL);
