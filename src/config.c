@@ -933,6 +933,15 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
     if (cli.pass_authorization)
         for (size_t i = 0; i < cli.cfg.nservers; i++)
             cli.cfg.servers[i].pass_authorization = true;
+    for (size_t i = 0; i < cli.cfg.nservers; i++) {
+        const struct server_conf *sc = &cli.cfg.servers[i];
+        /* The tokens agents present are for warden (MCP authorization: no token passthrough). */
+        if (sc->pass_authorization && (sc->auth || cli.cfg.auth)) {
+            errf(err, errlen, "%s: pass_authorization would send the credentials agents present to warden upstream; "
+                 "it cannot go with auth", sc->name[0] ? sc->name : sc->path);
+            goto out;
+        }
+    }
     if (default_origins_hosts(&cli.cfg))
         goto oom;
     *cfg = cli.cfg;

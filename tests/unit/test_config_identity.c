@@ -73,6 +73,9 @@ static void test_problems(void)
     CHECK(parse_file(&cfg, err,
         "{\"servers\": {\"s\": {\"url\": \"http://127.0.0.1:3001/mcp\", \"auth\": {}}}}") < 0);
     CHECK(strstr(err, "/servers/s/auth: accepts no one") != NULL);
+    CHECK(parse_file(&cfg, err,
+        "{\"auth\": {\"anonymous\": true}, \"servers\": {\"s\": {\"url\": \"http://127.0.0.1:3001/mcp\", \"pass_authorization\": true}}}") < 0);
+    CHECK(strstr(err, "s: pass_authorization would send the credentials") != NULL);
 }
 
 int main(void)
