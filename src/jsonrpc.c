@@ -12,10 +12,8 @@
 /* Objects with more keys than this are checked for collisions by sorting. */
 #define LINEAR_DUP_LIMIT 32
 
-/* One key of an object being scanned: its decoded bytes live in the key
- * arena; the hash is of its case-folded form. */
+/* One key of an object being scanned: its decoded bytes live in the key arena. */
 struct key_entry {
-    uint64_t hash;
     size_t off, len;
 };
 
@@ -157,6 +155,27 @@ static size_t utf8_encode(unsigned cp, char *out)
     return 4;
 }
 
+/* Bytes that stand for themselves in a string: printable ASCII but the quote
+ * and the backslash. Runs of them are skipped in a tight loop. */
+static const bool plain_byte[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
 /* Reads a string (the opening quote is at p). Keys are decoded into the
  * arena so duplicates can be found after escapes are resolved. */
 static int scan_string(struct scanner *sc, bool is_key)
@@ -165,6 +184,12 @@ static int scan_string(struct scanner *sc, bool is_key)
     size_t decoded = 0;
     const char *run = sc->p;
     for (;;) {
+        const char *q = sc->p;
+        while (q < sc->end && plain_byte[(unsigned char)*q])
+            q++;
+        sc->p = q;
+        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
+            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
         if (sc->p >= sc->end)
             return fail(sc, RPC_PARSE_ERROR, "unterminated string");
         unsigned char c = (unsigned char)*sc->p;
@@ -221,8 +246,6 @@ static int scan_string(struct scanner *sc, bool is_key)
             run = sc->p;
         } else if (c < 0x20) {
             return fail(sc, RPC_PARSE_ERROR, "raw control character in string");
-        } else if (c < 0x80) {
-            sc->p++;
         } else {
             size_t n = utf8_seq_len((const unsigned char *)sc->p, (size_t)(sc->end - sc->p));
             if (!n)
@@ -281,15 +304,27 @@ static int scan_literal(struct scanner *sc, const char *lit)
     return 0;
 }
 
-/* Orders keys by folded hash, then folded text, so keys a case-insensitive
- * reader would take for one end up side by side. */
+/* Orders keys by their folded text, so keys a case-insensitive reader would
+ * take for one end up side by side. */
 static int key_cmp(const void *a, const void *b, void *arena)
 {
     const char *sort_arena = arena;
     const struct key_entry *x = a, *y = b;
-    if (x->hash != y->hash)
-        return x->hash < y->hash ? -1 : 1;
     return utf8_fold_cmp(sort_arena + x->off, x->len, sort_arena + y->off, y->len);
+}
+
+/* False when two keys cannot fold together: an ASCII first or last byte
+ * that differs in more than the case bit. Most pairs stop here, which is
+ * cheaper than hashing every key of every object. */
+static bool may_fold_together(const char *a, size_t alen, const char *b, size_t blen)
+{
+    if (!alen || !blen)
+        return alen == blen;
+    unsigned char a0 = (unsigned char)a[0], b0 = (unsigned char)b[0];
+    unsigned char a1 = (unsigned char)a[alen - 1], b1 = (unsigned char)b[blen - 1];
+    if ((a0 | b0) < 0x80 && (a0 | 0x20) != (b0 | 0x20))
+        return false;
+    return (a1 | b1) >= 0x80 || (a1 | 0x20) == (b1 | 0x20);
 }
 
 /* Two keys of one object that fold together: an exact duplicate is not
@@ -337,11 +372,17 @@ static int scan_object(struct scanner *sc, int ctx)
         size_t klen = sc->arena_len - off;
         if (++members > sc->lim->max_members)
             return fail(sc, RPC_PARSE_ERROR, "object with more members than the limit");
-        struct key_entry k = {utf8_fold_hash(sc->arena + off, klen), off, klen};
+        struct key_entry k = {off, klen};
+        /* Up to the limit, each key against the ones before it: at most
+         * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
         if (members <= LINEAR_DUP_LIMIT) {
-            for (size_t i = base; i < sc->nkeys; i++)
-                if (sc->keys[i].hash == k.hash && key_cmp(&sc->keys[i], &k, sc->arena) == 0)
+            const char *kb = sc->arena + off;
+            for (size_t i = base; i < sc->nkeys; i++) {
+                const char *ob = sc->arena + sc->keys[i].off;
+                if (may_fold_together(ob, sc->keys[i].len, kb, klen) &&
+                    utf8_fold_cmp(ob, sc->keys[i].len, kb, klen) == 0)
                     return collision(sc, &sc->keys[i], &k);
+            }
         }
         if (sc->nkeys == sc->keys_cap) {
             size_t cap = sc->keys_cap * 2;

@@ -313,20 +313,3 @@ int utf8_fold_cmp(const char *a, size_t alen, const char *b, size_t blen)
     }
     return alen ? 1 : blen ? -1 : 0;
 }
-
-uint64_t utf8_fold_hash(const char *s, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    uint64_t h = 1469598103934665603ULL;
-    while (n) {
-        uint32_t c;
-        if (*p < 0x80) {
-            c = *p >= 'A' && *p <= 'Z' ? *p + 32u : *p;
-            p++, n--;
-        } else {
-            c = utf8_simple_fold(next_cp(&p, &n));
-        }
-        h = (h ^ c) * 1099511628211ULL;
-    }
-    return h;
-}

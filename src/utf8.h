@@ -27,9 +27,6 @@ uint32_t utf8_simple_fold(uint32_t cp);
  * bytes.EqualFold(a, b) is true. */
 int utf8_fold_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
-/* A hash of the folded text: texts that compare 0 above hash the same. */
-uint64_t utf8_fold_hash(const char *s, size_t n);
-
 /* The replacement character U+FFFD, written in place of a byte that is not UTF-8. */
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 #endif
