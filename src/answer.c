@@ -558,6 +558,16 @@ int answer_check(const struct answer_req *req, const char *json, size_t len, str
                  struct answer_result *res)
 {
     memset(res, 0, sizeof *res);
+    /* An SSE event without data (a priming event, 2025-11-25) carries no
+     * message: no client reads one from it. */
+    size_t blank = 0;
+    while (blank < len && (json[blank] == ' ' || json[blank] == '\t' || json[blank] == '\n' || json[blank] == '\r'))
+        blank++;
+    if (blank == len) {
+        res->verdict = ANSWER_DROP;
+        res->why = "no message (empty data)";
+        return 0;
+    }
     struct reading r = {.filtering = req->filter != NULL, .msg_len = len};
     const struct json_watch watch = {on_member, on_value, &r};
     struct rpc_error err;

@@ -42,7 +42,8 @@ struct answer_req {
 enum answer_verdict {
     ANSWER_PASS,      /* forward the original bytes unchanged */
     ANSWER_REWRITE,   /* forward `out` instead (a filtered tools list, original bytes otherwise) */
-    ANSWER_DROP,      /* forward nothing (a duplicate response, an unreadable message with no request waiting) */
+    ANSWER_DROP,      /* forward nothing (a duplicate response, an unreadable message with no request waiting;
+                       * also: a response to another id on a request's stream, empty data) */
     ANSWER_FAIL,      /* the request's answer cannot be trusted: send the client a JSON-RPC error for its id instead */
 };
 
@@ -57,7 +58,14 @@ struct answer_result {
 
 /* Examines json[0..len). For ANSWER_REWRITE the new message is appended to
  * out (the caller's buffer); otherwise out is untouched. Returns 0, or -1
- * when out of memory (treat as ANSWER_FAIL). */
+ * when out of memory (treat as ANSWER_FAIL).
+ * The message is read with json_scan under req->limits (NULL: the defaults
+ * for client messages: depth 64, strings of 1 MiB, 10000 members), so pass
+ * limits fit for server answers. Ids: a response answers the request when its
+ * id is the same string (after escapes) or the same number text; one that a
+ * client applying Number() to ids would match ("5", 5.0, 5e0, " 5") fails the
+ * request. Allocates only for tools lists (the items) and for tool names
+ * with escapes; no tree is built. */
 int answer_check(const struct answer_req *req, const char *json, size_t len, struct evbuffer *out,
                  struct answer_result *res);
 #endif

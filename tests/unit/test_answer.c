@@ -90,7 +90,7 @@ static void test_shapes(void)
         "{\"jsonrpc\":\"2.0\",\"method\":7}",
         "[{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}}]",
         "{\"jsonrpc\":\"2.0\",\"result\":{}}",
-        "",
+        "null",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{}} {}",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"s\":\"\\ud800\"}}",       /* lone surrogate */
@@ -106,6 +106,9 @@ static void test_shapes(void)
         CHECK(check(NULL, false, true, bad[i]) == ANSWER_DROP);
     }
     CHECK(check("5", false, true, bad[14]) == ANSWER_FAIL && strstr(res.detail, "surrogate"));
+    /* no message at all (an SSE priming event's empty data): nothing to forward, nothing answered */
+    CHECK(check("5", false, true, "") == ANSWER_DROP && !res.answers_request);
+    CHECK(check("5", false, true, " \r\n") == ANSWER_DROP);
 }
 
 static void test_duplicates_and_folds(void)
