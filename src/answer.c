@@ -310,7 +310,7 @@ static int digit_in(char c, int base)
 static struct num string_number(struct span s)
 {
     char buf[128];
-    size_t n = 0;
+    size_t n = 0, trimmed = 0; /* trimmed: the length without trailing white space */
     const char *p = s.start + 1;
     uint32_t cp;
     while ((cp = lit_next(&p, s.end)) != UINT32_MAX && js_space(cp))
@@ -319,18 +319,10 @@ static struct num string_number(struct span s)
         if (n + 4 >= sizeof buf)
             return (struct num){NUM_UNKNOWN, 0};
         n += put_utf8(cp, buf + n);
+        if (!js_space(cp))
+            trimmed = n;
     }
-    /* trailing white space: strip whole characters from the end */
-    while (n) {
-        size_t k = n - 1;
-        while (k && ((unsigned char)buf[k] & 0xC0) == 0x80)
-            k--;
-        const char *q = buf + k;
-        uint32_t last = lit_next(&q, buf + n);
-        if (!js_space(last))
-            break;
-        n = k;
-    }
+    n = trimmed;
     buf[n] = '\0';
     if (n == 0)
         return (struct num){NUM_KNOWN, 0};

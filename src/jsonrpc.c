@@ -572,9 +572,11 @@ static int client_member(void *arg, int parent, const char *key, size_t klen, st
         int k = json_known_key(key, klen, top_keys, err);
         if (k == -2)
             return -1;
-        return k == 1 ? CLIENT_ID : k == 3 ? CLIENT_PARAMS : 0;
+        return k == 3 ? CLIENT_PARAMS : k == 1 ? CLIENT_ID : 0;
     }
-    return json_known_key(key, klen, params_keys, err) == -2 ? -1 : 0;
+    if (parent == CLIENT_PARAMS && json_known_key(key, klen, params_keys, err) == -2)
+        return -1;
+    return 0;
 }
 
 static int client_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
