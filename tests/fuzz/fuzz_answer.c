@@ -1,7 +1,9 @@
 /* libFuzzer harness for the upstream-answer reader (src/answer.c). Input:
  * one byte of flags (bit 0: the request is answered; bit 1: a GET stream,
- * no request; bit 2: no filter), one byte choosing the request's id, then
- * the server's message. Properties, checked with abort():
+ * no request; bit 2: no filter; bit 3: the id follows), one byte choosing
+ * the request's id from a table (or, with bit 3, giving the length of the
+ * id that follows: a JSON string or integer, as rpc_parse lets through),
+ * then the server's message. Properties, checked with abort():
  *  1. the client never receives a hidden tool: whatever would reach it (the
  *     original on PASS, `out` on REWRITE) read by a lenient client (cJSON,
  *     last duplicate wins, keys matched under Unicode simple folding as Go
@@ -74,9 +76,26 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 2)
         return 0;
     unsigned flags = data[0];
-    const char *id = flags & 2 ? NULL : ids[data[1] % (sizeof ids / sizeof *ids)];
     const char *msg = (const char *)data + 2;
     size_t len = size - 2;
+    char custom[256];
+    const char *id = ids[data[1] % (sizeof ids / sizeof *ids)];
+    if (flags & 8) {
+        size_t idlen = data[1];
+        struct rpc_error err;
+        if (idlen == 0 || idlen > len || json_scan(msg, idlen, NULL, NULL, 0, &err) < 0)
+            return 0;
+        if (msg[0] != '"' && (memchr(msg, '.', idlen) || memchr(msg, 'e', idlen) || memchr(msg, 'E', idlen) ||
+                              (msg[0] != '-' && (msg[0] < '0' || msg[0] > '9'))))
+            return 0;
+        memcpy(custom, msg, idlen);
+        custom[idlen] = '\0';
+        id = custom;
+        msg += idlen;
+        len -= idlen;
+    }
+    if (flags & 2)
+        id = NULL;
     const struct list_filter filter = {hide, NULL};
     bool filtered = !(flags & 4);
     struct answer_req req = {id, id ? strlen(id) : 0, flags & 1, filtered ? &filter : NULL, NULL};
