@@ -327,13 +327,23 @@ static bool may_fold_together(const char *a, size_t alen, const char *b, size_t 
     return (a1 | b1) >= 0x80 || (a1 | 0x20) == (b1 | 0x20);
 }
 
+/* How many bytes of a key (well-formed UTF-8) an error message shows: at
+ * most 40, never part of a character. */
+static int shown(const char *key, size_t len)
+{
+    size_t n = len > 40 ? 40 : len;
+    while (n < len && n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80)
+        n--;
+    return (int)n;
+}
+
 /* Two keys of one object that fold together: an exact duplicate is not
  * strict JSON; keys that differ only in case are one key to Go's
  * encoding/json (which keeps the last) and two to everyone else. */
 static int collision(struct scanner *sc, const struct key_entry *x, const struct key_entry *y)
 {
     char what[160];
-    int kx = (int)(x->len > 40 ? 40 : x->len), ky = (int)(y->len > 40 ? 40 : y->len);
+    int kx = shown(sc->arena + x->off, x->len), ky = shown(sc->arena + y->off, y->len);
     if (x->len == y->len && memcmp(sc->arena + x->off, sc->arena + y->off, x->len) == 0) {
         snprintf(what, sizeof what, "duplicate key \"%.*s\"", kx, sc->arena + x->off);
         return fail(sc, RPC_PARSE_ERROR, what);
@@ -543,7 +553,7 @@ int json_known_key(const char *key, size_t klen, const char *const *known, struc
             err->code = RPC_INVALID_REQUEST;
             snprintf(err->message, sizeof err->message,
                      "Invalid Request: the key \"%.*s\" is \"%s\" to case-insensitive readers; spell it exactly",
-                     (int)(klen > 40 ? 40 : klen), key, known[i]);
+                     shown(key, klen), key, known[i]);
             return -2;
         }
     }

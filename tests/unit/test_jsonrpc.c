@@ -4,6 +4,7 @@
 #include <string.h>
 #include "check.h"
 #include "jsonrpc.h"
+#include "utf8.h"
 
 struct refusal {
     const char *text;
@@ -236,6 +237,15 @@ static void test_lenient_readers(void)
     struct rpc_error e;
     const char *name = CALL("{\"name\":\"get\",\"Name\":\"delete\"}");
     CHECK(rpc_parse(name, strlen(name), NULL, &m, &e) == -1 && strstr(e.message, "differ only in case"));
+    /* a long key is shown cut at a character boundary, never inside one */
+    const char *longkey = CALL("{\"name\":\"x\",\"arguments\":{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1,"
+                               "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xc3\x89\":2}}");
+    CHECK(rpc_parse(longkey, strlen(longkey), NULL, &m, &e) == -1 && e.code == RPC_INVALID_REQUEST);
+    for (const char *p = e.message; *p;) {
+        size_t n = utf8_seq_len((const unsigned char *)p, strlen(p));
+        CHECK(n > 0);
+        p += n ? n : 1;
+    }
     const char *notif = "{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\"}";
     CHECK(rpc_parse(notif, strlen(notif), NULL, &m, &e) == -1 && strstr(e.message, "a request method sent as a notification"));
 
