@@ -184,9 +184,25 @@ static int scan_string(struct scanner *sc, bool is_key)
     size_t decoded = 0;
     const char *run = sc->p;
     for (;;) {
-        const char *q = sc->p;
-        while (q < sc->end && plain_byte[(unsigned char)*q])
+        const char *q = sc->p, *stop = sc->end - q > 8 ? q + 8 : sc->end;
+        while (q < stop && plain_byte[(unsigned char)*q])
             q++;
+        if (q == stop) {
+            /* A long run (text, descriptions): eight bytes at a time while
+             * none is special (a quote, a backslash, a control character or
+             * a byte of a multi-byte character). */
+            while (sc->end - q >= 8) {
+                uint64_t w;
+                memcpy(&w, q, 8);
+                uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5C5C5C5C5C5C5C5CULL;
+                if ((w | (w - 0x2020202020202020ULL) | ((quote - 0x0101010101010101ULL) & ~quote) |
+                     ((bslash - 0x0101010101010101ULL) & ~bslash)) & 0x8080808080808080ULL)
+                    break;
+                q += 8;
+            }
+            while (q < sc->end && plain_byte[(unsigned char)*q])
+                q++;
+        }
         sc->p = q;
         if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
             return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
@@ -543,13 +559,16 @@ static int invalid(struct rpc_error *err, int code, const char *message)
 
 int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err)
 {
+    unsigned char c0 = klen ? (unsigned char)key[0] : 0;
     for (size_t i = 0; known[i]; i++) {
+        /* An ASCII first byte that differs in more than the case bit rules
+         * the key out: the common case, decided without a call. */
+        if (c0 && c0 < 0x80 && (c0 | 0x20) != ((unsigned char)known[i][0] | 0x20))
+            continue;
         size_t n = strlen(known[i]);
         if (klen == n && memcmp(key, known[i], n) == 0)
             return (int)i;
-    }
-    for (size_t i = 0; known[i]; i++) {
-        if (utf8_fold_cmp(key, klen, known[i], strlen(known[i])) == 0) {
+        if (utf8_fold_cmp(key, klen, known[i], n) == 0) {
             err->code = RPC_INVALID_REQUEST;
             snprintf(err->message, sizeof err->message,
                      "Invalid Request: the key \"%.*s\" is \"%s\" to case-insensitive readers; spell it exactly",
