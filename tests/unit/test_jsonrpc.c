@@ -302,6 +302,31 @@ static void test_ids(void)
     CHECK(!rpc_id_equal("12", 2, "1", 1));
 }
 
+/* A special byte at every offset of a long string is still seen (the
+ * scanner skips long plain runs by words). */
+static void test_long_runs(void)
+{
+    const struct {
+        const char *tail;
+        int ok;
+    } tails[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0}, {"\xc3\xa9", 1}, {"\\n", 1}, {"\\u00e9", 1},
+                 {"\\x", 0}, {"\x7f", 1}, {"\\\"", 1}, {"\\ud800", 0}};
+    for (size_t k = 0; k < 40; k++) {
+        for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+            char text[256];
+            int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"k\":\"%.*s%sbcdefghijklmnopq\"}}",
+                             (int)k, "0123456789012345678901234567890123456789", tails[i].tail);
+            struct rpc_msg m;
+            struct rpc_error e;
+            int rc = rpc_parse(text, (size_t)n, NULL, &m, &e);
+            if ((rc == 0) != tails[i].ok)
+                fprintf(stderr, "offset %zu tail %zu: rc %d\n", k, i, rc);
+            CHECK((rc == 0) == tails[i].ok);
+            rpc_msg_clear(&m);
+        }
+    }
+}
+
 int main(void)
 {
     test_refusals();
@@ -310,5 +335,6 @@ int main(void)
     test_bombs();
     test_ids();
     test_lenient_readers();
+    test_long_runs();
     return check_report();
 }
