@@ -568,7 +568,7 @@ int json_known_key(const char *key, size_t klen, const char *const *known, struc
         size_t n = strlen(known[i]);
         if (klen == n && memcmp(key, known[i], n) == 0)
             return (int)i;
-        if (utf8_fold_cmp(key, klen, known[i], n) == 0) {
+        if (utf8_ascii_alike(key, klen, known[i])) {
             err->code = RPC_INVALID_REQUEST;
             snprintf(err->message, sizeof err->message,
                      "Invalid Request: the key \"%.*s\" is \"%s\" to case-insensitive readers; spell it exactly",

@@ -44,8 +44,9 @@ int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const 
 /* Which of known[] (NULL-terminated, ASCII keys) key[0..klen) is: its index
  * when byte-exact; -1 when none; -2, with *err set (RPC_INVALID_REQUEST),
  * when it is one of them only to a case-insensitive reader ("Params",
- * "\u017Fomething" for "something"): such a key must be refused at a level
- * warden reads, as the server would read it as the real one. */
+ * "\u017Fomething" for "something", "\u0131d" for "id": utf8_ascii_alike):
+ * such a key must be refused at a level warden reads, as the server would
+ * read it as the real one. */
 int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err);
 
 /* Frees what rpc_parse allocated; safe on a zeroed or already cleared msg. */

@@ -644,17 +644,21 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
     return NULL;
 }
 
-/* The member a Go server binds to key: encoding/json matches keys to fields
- * under Unicode simple case folding and the last match wins ("Alias" is
- * alias). rpc_parse refuses objects with two keys that fold together, so
+/* The member a case-insensitive server binds to key, the last match
+ * winning: Go's encoding/json folds keys under Unicode simple case folding
+ * ("Alias" and "ali\u017Fa" are alias), .NET and Java case-insensitive
+ * readers also take U+0131 and U+0130 for i (utf8_ascii_alike). rpc_parse
+ * refuses objects with two keys that fold together, so with Go's folding
  * this is also the one member every other reader sees. */
 static const cJSON *member_folded(const cJSON *obj, const char *key)
 {
     const cJSON *found = NULL;
     size_t klen = strlen(key);
-    for (const cJSON *m = obj->child; m; m = m->next)
-        if (m->string && utf8_fold_cmp(m->string, strlen(m->string), key, klen) == 0)
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        size_t mlen = m->string ? strlen(m->string) : 0;
+        if (m->string && (utf8_fold_cmp(m->string, mlen, key, klen) == 0 || utf8_ascii_alike(m->string, mlen, key)))
             found = m;
+    }
     return found;
 }
 

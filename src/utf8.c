@@ -313,3 +313,27 @@ int utf8_fold_cmp(const char *a, size_t alen, const char *b, size_t blen)
     }
     return alen ? 1 : blen ? -1 : 0;
 }
+
+bool utf8_ascii_alike(const char *s, size_t n, const char *ascii)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    for (; *ascii; ascii++) {
+        unsigned char want = (unsigned char)*ascii;
+        want = want >= 'A' && want <= 'Z' ? (unsigned char)(want + 32) : want;
+        if (n && p[0] < 0x80) {
+            unsigned char c = p[0] >= 'A' && p[0] <= 'Z' ? (unsigned char)(p[0] + 32) : p[0];
+            if (c != want)
+                return false;
+            p++, n--;
+        } else if (n >= 2 && p[0] == 0xC5 && p[1] == 0xBF && want == 's') {
+            p += 2, n -= 2;
+        } else if (n >= 2 && p[0] == 0xC4 && (p[1] == 0xB0 || p[1] == 0xB1) && want == 'i') {
+            p += 2, n -= 2;
+        } else if (n >= 3 && p[0] == 0xE2 && p[1] == 0x84 && p[2] == 0xAA && want == 'k') {
+            p += 3, n -= 3;
+        } else {
+            return false;
+        }
+    }
+    return n == 0;
+}

@@ -27,6 +27,14 @@ uint32_t utf8_simple_fold(uint32_t cp);
  * bytes.EqualFold(a, b) is true. */
 int utf8_fold_cmp(const char *a, size_t alen, const char *b, size_t blen);
 
+/* True when s[0..n) is the ASCII text `ascii` to some case-insensitive
+ * reader: ASCII case, plus the four code points that such readers take for
+ * an ASCII letter: U+017F and U+212A (Go's simple folding: s, k), U+0131 and
+ * U+0130 (.NET's OrdinalIgnoreCase and Java's equalsIgnoreCase upper- or
+ * lower-case them to I, i). Any other non-ASCII character is no ASCII letter
+ * to them. For keys warden reads, which are ASCII. */
+bool utf8_ascii_alike(const char *s, size_t n, const char *ascii);
+
 /* The replacement character U+FFFD, written in place of a byte that is not UTF-8. */
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 #endif

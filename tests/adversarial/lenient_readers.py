@@ -91,6 +91,7 @@ CASES = [
     ("Name alone", body(CALL % '{"Name":"get_env","arguments":{}}'), 400, b"-32600"),
     ("arguments with long s", body(CALL % '{"name":"delete_model_alias","argument\\u017f":{"alias":"champion"}}'), 400, b"-32600"),
     ("ID", body('{"jsonrpc":"2.0","ID":1,"method":"tools/call","params":{"name":"get_env"}}'), 400, b"-32600"),
+    ("dotless i id (I to .NET)", body('{"jsonrpc":"2.0","\\u0131d":1,"method":"tools/call","params":{"name":"get_env"}}'), 400, b"-32600"),
     # request methods without an id
     ("tools/call as a notification", body('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"get_env","arguments":{}}}'), 400, b"a request method sent as a notification"),
     ("denied call as a notification", body('{"jsonrpc":"2.0","method":"tools/call","params":{"name":"delete_registered_model"}}'), 400, b"-32600"),

@@ -128,6 +128,7 @@ static void test_duplicates_and_folds(void)
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"Name\":\"hidden\"}]}}",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"name\":\"a\",\"NAME\":\"hidden\"}]}}",
         "{\"jsonrpc\":\"2.0\",\"Id\":5,\"result\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"\\u0131sError\":true}}",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"isError\":false,\"ISERROR\":true}}",
         "{\"jsonrpc\":\"2.0\",\"id\":5,\"result\":{\"tools\":[{\"name\":\"a\",\"inputSchema\":{\"\\u212a\":1,\"k\":2}}]}}",
     };

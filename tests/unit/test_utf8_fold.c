@@ -62,6 +62,14 @@ int main(void)
     CHECK(utf8_fold_cmp("name", 4, "names", 5) < 0);
     CHECK(utf8_fold_cmp("", 0, "", 0) == 0);
     CHECK(utf8_fold_cmp("\xff", 1, "\xef\xbf\xbd", 3) == 0); /* not UTF-8 reads as U+FFFD, as in Go */
+    /* ASCII to some case-insensitive reader */
+    CHECK(utf8_ascii_alike("Params", 6, "params") && utf8_ascii_alike("PARAMS", 6, "params"));
+    CHECK(utf8_ascii_alike("param\xc5\xbf", 7, "params"));            /* long s */
+    CHECK(utf8_ascii_alike("\xe2\x84\xaa" "ey", 5, "key"));             /* Kelvin sign */
+    CHECK(utf8_ascii_alike("\xc4\xb1" "d", 3, "id") && utf8_ascii_alike("\xc4\xb0" "D", 3, "id"));
+    CHECK(!utf8_ascii_alike("param", 5, "params") && !utf8_ascii_alike("paramss", 7, "params"));
+    CHECK(!utf8_ascii_alike("\xc5\xbf", 2, "k") && !utf8_ascii_alike("\xc3\xa9", 2, "e"));
+    CHECK(!utf8_ascii_alike("\xc5", 1, "s") && utf8_ascii_alike("", 0, ""));
     CHECK(utf8_simple_fold('A') == 'a' && utf8_simple_fold(0x17F) == 's' && utf8_simple_fold(0x212A) == 'k');
     CHECK(utf8_simple_fold(0x130) == 0x130 && utf8_simple_fold(0x10FFFF) == 0x10FFFF);
     CHECK(utf8_simple_fold(0x1E9E) == 0xDF && utf8_simple_fold(0x13F8) == 0x13F0); /* Cherokee small ye */
