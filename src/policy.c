@@ -646,7 +646,7 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
 
 /* The member a case-insensitive server binds to key, the last match
  * winning: Go's encoding/json folds keys under Unicode simple case folding
- * ("Alias" and "ali\u017Fa" are alias), .NET and Java case-insensitive
+ * ("Alias" and "alia\u017F" are alias), .NET and Java case-insensitive
  * readers also take U+0131 and U+0130 for i (utf8_ascii_alike). rpc_parse
  * refuses objects with two keys that fold together, so with Go's folding
  * this is also the one member every other reader sees. */
