@@ -537,13 +537,31 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
     return NULL;
 }
 
+/* The member a case-insensitive server binds to key, the last match
+ * winning: Go's encoding/json folds keys under Unicode simple case folding
+ * ("Alias" and "alia\u017F" are alias), .NET and Java case-insensitive
+ * readers also take U+0131 and U+0130 for i (utf8_ascii_alike). rpc_parse
+ * refuses objects with two keys that fold together, so with Go's folding
+ * this is also the one member every other reader sees. */
+static const cJSON *member_folded(const cJSON *obj, const char *key)
+{
+    const cJSON *found = NULL;
+    size_t klen = strlen(key);
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        size_t mlen = m->string ? strlen(m->string) : 0;
+        if (m->string && (utf8_fold_cmp(m->string, mlen, key, klen) == 0 || utf8_ascii_alike(m->string, mlen, key)))
+            found = m;
+    }
+    return found;
+}
+
 /* The argument at a dot path; a numeric segment indexes an array. */
 static const cJSON *lookup(const cJSON *args, const struct cond *c)
 {
     const cJSON *v = args;
     for (size_t i = 0; i < c->npath && v; i++) {
         if (cJSON_IsObject(v)) {
-            v = cJSON_GetObjectItemCaseSensitive(v, c->path[i]);
+            v = member_folded(v, c->path[i]);
         } else if (cJSON_IsArray(v)) {
             char *end;
             long idx = strtol(c->path[i], &end, 10);
