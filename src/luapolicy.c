@@ -819,14 +819,63 @@ static void push_bounded(lua_State *L, const char *s, size_t len)
     lua_pushlstring(L, s, len);
 }
 
+/* __index of argument objects: finds the member whose key folds like the
+ * one asked for (upvalue 1 maps folded keys to the message's own), since a
+ * Go server binds {"Alias": ...} to the field alias. rpc_parse refused
+ * objects whose keys fold together, so at most one member matches. */
+static int folded_index(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    size_t len;
+    const char *key = lua_tolstring(L, 2, &len);
+    charge(L, (double)len / 16, "looking up an argument");
+    char small[192];
+    char *folded = len <= sizeof small / 3 ? small : lua_newuserdatauv(L, 3 * len, 0);
+    size_t flen = utf8_key_fold(key, len, folded);
+    lua_pushlstring(L, folded, flen);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TSTRING)
+        return 0;
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* Gives the object table on top of the stack a metatable that looks its
+ * members up as case-insensitive readers do (folded_index). */
+static void set_folded_lookup(lua_State *L, const cJSON *obj)
+{
+    struct lua_policy *lp = policy_of(L);
+    lua_createtable(L, 0, cJSON_GetArraySize(obj));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj) {
+        if (!e->string)
+            continue;
+        size_t len = strlen(e->string);
+        char *folded = lua_newuserdatauv(L, 3 * len + 1, 0);
+        size_t flen = utf8_key_fold(e->string, len, folded);
+        if (flen > lp->lim.max_string)
+            too_large(L);
+        lua_pushlstring(L, folded, flen);
+        lua_remove(L, -2);
+        push_bounded(L, e->string, len);
+        lua_rawset(L, -3);
+    }
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_pushcclosure(L, folded_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
 /* Pushes j as Lua values: null is warden.null, integral numbers up to 2^53
- * are integers (cJSON keeps no text, so 1.0 is 1 too), other numbers floats. */
-static void push_json(lua_State *L, const cJSON *j, int depth)
+ * are integers (cJSON keeps no text, so 1.0 is 1 too), other numbers floats.
+ * Objects of the arguments (fold) also answer case variants of their keys. */
+static void push_json_as(lua_State *L, const cJSON *j, int depth, bool fold)
 {
     struct lua_policy *lp = policy_of(L);
     if (depth > MAX_JSON_DEPTH)
         too_large(L);
-    luaL_checkstack(L, 3, "JSON nested too deeply");
+    luaL_checkstack(L, 8, "JSON nested too deeply");
     if (cJSON_IsNull(j)) {
         lua_pushlightuserdata(L, &lp->null_tag);
     } else if (cJSON_IsBool(j)) {
@@ -844,7 +893,7 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
         lua_Integer i = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, j) {
-            push_json(L, e, depth + 1);
+            push_json_as(L, e, depth + 1, fold);
             lua_rawseti(L, -2, ++i);
         }
     } else if (cJSON_IsObject(j)) {
@@ -854,12 +903,19 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
             if (!e->string)
                 continue;
             push_bounded(L, e->string, strlen(e->string));
-            push_json(L, e, depth + 1);
+            push_json_as(L, e, depth + 1, fold);
             lua_rawset(L, -3);
         }
+        if (fold)
+            set_folded_lookup(L, j);
     } else {
         lua_pushnil(L);
     }
+}
+
+static void push_json(lua_State *L, const cJSON *j, int depth)
+{
+    push_json_as(L, j, depth, false);
 }
 
 /* True when every string (keys included) in j fits max and j is not too deep. */
@@ -925,7 +981,7 @@ static int call_index(lua_State *L)
     const struct rpc_msg *msg = lp->msg;
     if (strcmp(key, "args") == 0) {
         if (msg->args)
-            push_json(L, msg->args, 0);
+            push_json_as(L, msg->args, 0, true);
         else
             lua_newtable(L);
     } else if (strcmp(key, "meta") == 0) {

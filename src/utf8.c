@@ -398,3 +398,30 @@ bool utf8_ascii_alike(const char *s, size_t n, const char *ascii)
     }
     return n == 0;
 }
+
+size_t utf8_key_fold(const char *s, size_t n, char *out)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    char *o = out;
+    while (n) {
+        uint32_t cp = utf8_simple_fold(next_cp(&p, &n));
+        if (cp == 0x130 || cp == 0x131)
+            cp = 'i';
+        if (cp < 0x80) {
+            *o++ = (char)cp;
+        } else if (cp < 0x800) {
+            *o++ = (char)(0xC0 | cp >> 6);
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else if (cp < 0x10000) {
+            *o++ = (char)(0xE0 | cp >> 12);
+            *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | cp >> 18);
+            *o++ = (char)(0x80 | (cp >> 12 & 0x3F));
+            *o++ = (char)(0x80 | (cp >> 6 & 0x3F));
+            *o++ = (char)(0x80 | (cp & 0x3F));
+        }
+    }
+    return (size_t)(o - out);
+}

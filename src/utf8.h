@@ -51,6 +51,12 @@ int utf8_fold_cmp(const char *a, size_t alen, const char *b, size_t blen);
  * to them. For keys warden reads, which are ASCII. */
 bool utf8_ascii_alike(const char *s, size_t n, const char *ascii);
 
+/* Writes to out the form of key s[0..n) that every case-insensitive reader
+ * above agrees on: simple folding, and U+0130/U+0131 as i. Two keys one of
+ * those readers takes for the same have the same form. out needs room for
+ * 3 * n bytes (a byte that is not UTF-8 becomes U+FFFD); returns the length. */
+size_t utf8_key_fold(const char *s, size_t n, char *out);
+
 /* The replacement character U+FFFD, written in place of a byte that is not UTF-8. */
 #define UTF8_REPLACEMENT "\xEF\xBF\xBD"
 #endif
