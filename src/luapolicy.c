@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "glob.h"
 #include "log.h"
 #include "metrics.h"
 #include "sharedstore.h"
@@ -1011,14 +1012,32 @@ static void build_sandbox(lua_State *L)
     lua_setglobal(L, LUA_UTF8LIBNAME);
 }
 
-/* Loads the helper modules into the table on top of the stack. */
+/* glob_match(glob, s): glob.c's matcher, so that JSON and Lua policies
+ * share one dialect and one implementation. Its work, bounded by
+ * glob_cost, is charged to the instruction budget before it runs. */
+static int native_glob_match(lua_State *L)
+{
+    size_t plen, slen;
+    const char *g = luaL_checklstring(L, 1, &plen);
+    const char *s = luaL_checklstring(L, 2, &slen);
+    if (plen > GLOB_MAX)
+        return luaL_error(L, "glob longer than %d bytes", GLOB_MAX);
+    charge(L, glob_cost(plen, slen), "glob matching");
+    lua_pushboolean(L, glob_match_n(g, plen, s, slen));
+    return 1;
+}
+
+/* Loads the helper modules into the table on top of the stack. Each chunk
+ * gets, as its argument, the table of C functions helpers may build on. */
 static void load_helpers(lua_State *L)
 {
+    static const luaL_Reg natives[] = {{"glob_match", native_glob_match}, {NULL, NULL}};
     for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
         lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
         if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
             lua_error(L);
-        lua_call(L, 0, 1);
+        luaL_newlib(L, natives);
+        lua_call(L, 1, 1);
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: helper module did not return a table", lua_tostring(L, -2));
         make_readonly(L);
