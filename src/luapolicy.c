@@ -53,6 +53,7 @@ struct lua_policy {
     char *server;               /* owned */
     int on_call_ref;            /* registry references */
     int on_list_ref;            /* LUA_NOREF without on_list */
+    bool shadow;                /* the table says mode = "shadow" */
     int call_mt_ref;
     int cur_call_ref;           /* slot holding the call table of the running on_call */
     int on_call_line;           /* where on_call and on_list are defined */
@@ -1102,6 +1103,7 @@ static int load_main(lua_State *L)
     lua_getinfo(L, ">S", &ar);
     lp->on_call_line = ar.linedefined;
     lp->on_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int tbl = lua_gettop(L);
     int t = lua_getfield(L, -1, "on_list");
     if (t == LUA_TFUNCTION) {
         lua_pushvalue(L, -1);
@@ -1111,6 +1113,11 @@ static int load_main(lua_State *L)
     }
     else if (t != LUA_TNIL)
         return luaL_error(L, "%s: on_list must be a function, not %s", lp->path, luaL_typename(L, -1));
+    t = lua_getfield(L, tbl, "mode");
+    const char *mode = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (t != LUA_TNIL && (!mode || (strcmp(mode, "enforce") != 0 && strcmp(mode, "shadow") != 0)))
+        return luaL_error(L, "%s: mode must be \"enforce\" or \"shadow\"", lp->path);
+    lp->shadow = mode && strcmp(mode, "shadow") == 0;
     return 0;
 }
 
@@ -1179,6 +1186,11 @@ void lua_policy_free(struct lua_policy *lp)
 }
 
 /* See luapolicy.h. */
+bool lua_policy_is_shadow(const struct lua_policy *lp)
+{
+    return lp->shadow;
+}
+
 bool lua_policy_has_on_list(const struct lua_policy *lp)
 {
     return lp->on_list_ref != LUA_NOREF;
