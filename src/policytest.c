@@ -28,6 +28,7 @@ struct run {
 /* One case as the test file says it; strings owned, args borrowed from the document. */
 struct test_case {
     char *name, *tool, *reason, *session;
+    char *expect_shadow;    /* what the shadow policies must decide, or NULL */
     int expect;             /* index in expect_names */
     const cJSON *args;
     unsigned repeat;
@@ -66,6 +67,7 @@ static const struct field case_fields[] = {
     {.key = "args", .kind = FIELD_CUSTOM, .offset = CASE(args), .custom = read_args},
     {.key = "expect", .kind = FIELD_ENUM, .offset = CASE(expect), SCHEMA_NAMES(expect_names), .required = true},
     {.key = "reason", .kind = FIELD_STRING, .offset = CASE(reason)},
+    {.key = "expect_shadow", .kind = FIELD_STRING, .offset = CASE(expect_shadow), SCHEMA_NAMES(expect_names)},
     {.key = "session", .kind = FIELD_STRING, .offset = CASE(session), .min = 1},
     {.key = "repeat", .kind = FIELD_UINT, .offset = CASE(repeat), .min = 1, .max = 1000000},
     {.key = "at", .kind = FIELD_CUSTOM, .custom = read_at},
@@ -135,6 +137,10 @@ static void note_case(struct run *run, const char *label, const char *name, bool
     cJSON_AddStringToObject(c, "got", got);
     cJSON_AddStringToObject(c, "rule", d ? d->rule : "");
     cJSON_AddStringToObject(c, "reason", d ? d->reason : "");
+    if (d && d->shadow.present) {
+        cJSON_AddStringToObject(c, "shadow", policy_verdict_name(d->shadow.verdict));
+        cJSON_AddStringToObject(c, "shadow_rule", d->shadow.rule);
+    }
     if (!ok && trace)
         cJSON_AddStringToObject(c, "trace", trace);
     cJSON_AddItemToArray(run->file_cases, c);
@@ -178,9 +184,16 @@ static bool run_case(struct run *run, struct policy_set *ps, struct rate_store *
     free(text);
     const char *got = policy_verdict_name(d.verdict), *want = expect_names[c->expect];
     bool ok = strcmp(got, want) == 0 && (!c->reason || strstr(d.reason, c->reason));
-    if (!ok && run->format == FORMAT_TEXT) {
+    const char *shadow_got = d.shadow.present ? policy_verdict_name(d.shadow.verdict) : "none (no shadow policy)";
+    bool shadow_ok = !c->expect_shadow || strcmp(shadow_got, c->expect_shadow) == 0;
+    if (!ok && run->format == FORMAT_TEXT)
         printf("FAIL %s: want %s%s%s, got %s: %s\n", label, want, c->reason ? " mentioning " : "",
                c->reason ? c->reason : "", got, d.reason[0] ? d.reason : "(no reason)");
+    if (ok && !shadow_ok && run->format == FORMAT_TEXT)
+        printf("FAIL %s: want the shadow decision %s, got %s%s%s\n", label, c->expect_shadow, shadow_got,
+               d.shadow.reason[0] ? ": " : "", d.shadow.reason);
+    ok = ok && shadow_ok;
+    if (!ok && run->format == FORMAT_TEXT) {
         if (run->verbose)
             for (const char *line = trace_buf, *nl; *line; line = nl + 1) {
                 nl = strchr(line, '\n');
