@@ -26,6 +26,12 @@ static void test_segments(void)
     CHECK(!m("a[/]c", "a/c"));
     CHECK(m("*/x", "a/x"));
     CHECK(!m("*/x", "a/b/x"));
+    /* the README's table */
+    CHECK(!m("/srv/**", "/srv"));
+    CHECK(!m("/srv/**/*.csv", "/srv/c.csv"));
+    CHECK(!m("v?", "v/") && !m("v?", "v12") && m("v?", "v1"));
+    CHECK(m("[!a-z]x", "9x") && !m("[!a-z]x", "ax"));
+    CHECK(!m("delete_*", "undelete_run"));
 }
 
 static void test_names(void)
