@@ -7,6 +7,7 @@
 #include "audit.h"
 #include "authoring.h"
 #include "check.h"
+#include "config.h"
 #include "jsonrpc.h"
 #include "metrics.h"
 #include "pathnorm.h"
@@ -396,6 +397,33 @@ static void test_check_config(void)
     CHECK(authoring_check_main(2, a4) == 1);   /* a config is not a policy */
 }
 
+/* --shadow-policy and shadow_policies reach the server's config. */
+static void test_config_shadow(void)
+{
+    struct config cfg = {0};
+    char err[1024];
+    char *argv[] = {"--upstream", "http://127.0.0.1:9", "--policy", "a.json", "--shadow-policy", "b.json",
+                    "--shadow-policy", "c.lua"};
+    CHECK(config_from_args(8, argv, &cfg, err, sizeof err) == 0);
+    CHECK(cfg.nservers == 1 && cfg.servers[0].npolicies == 1 && cfg.servers[0].nshadow_policies == 2);
+    CHECK(cfg.nservers == 1 && strcmp(cfg.servers[0].shadow_policies[1], "c.lua") == 0);
+    config_free(&cfg);
+    const char *file = write_file(12, "json", "{\"servers\":{\"one\":{\"url\":\"http://127.0.0.1:9\","
+                                              "\"shadow_policies\":[\"next.json\"]}}}");
+    char *argv2[] = {"--config", (char *)file};
+    memset(&cfg, 0, sizeof cfg);
+    CHECK(config_from_args(2, argv2, &cfg, err, sizeof err) == 0);
+    char want[256];
+    snprintf(want, sizeof want, "%s/next.json", dir);
+    CHECK(cfg.nservers == 1 && cfg.servers[0].nshadow_policies == 1 && cfg.servers[0].npolicies == 0);
+    CHECK(cfg.nservers == 1 && cfg.servers[0].shadow_policies[0] && strcmp(cfg.servers[0].shadow_policies[0], want) == 0);
+    config_free(&cfg);
+    char *argv3[] = {"--config", (char *)file, "--shadow-policy", "x.json"};
+    memset(&cfg, 0, sizeof cfg);
+    CHECK(config_from_args(4, argv3, &cfg, err, sizeof err) < 0 && strstr(err, "--shadow-policy") != NULL);
+    config_free(&cfg);
+}
+
 static void test_explain(void)
 {
     const char *pol = write_file(15, "json", "{\"version\":\"1\",\"tools\":{\"a\":{\"action\":\"deny\"}}}");
@@ -423,6 +451,7 @@ int main(void)
     test_list();
     test_lint();
     test_check_config();
+    test_config_shadow();
     test_explain();
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
