@@ -50,8 +50,9 @@ bool policy_set_has_shadow(const struct policy_set *ps);
  * audit log, the metrics and test files (VERDICT_NONE is allow). */
 const char *policy_verdict_name(enum verdict v);
 
-/* True when some policy of the set may change tools/list answers (hide or
- * on_list), so the proxy buffers those answers only when it must. */
+/* True when some policy of the set may change tools/list answers (hide,
+ * default deny without list_denied, or on_list), so the proxy buffers those
+ * answers only when it must. */
 bool policy_set_filters_lists(const struct policy_set *ps);
 
 /* Failed runs of the set's Lua policies count in m (warden_lua_errors_total);
@@ -71,7 +72,7 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
 /* Where policy_decide_traced writes one line per rule consulted, in order,
  * with what it decided and why, then the decision (and the shadow ones). */
 struct policy_trace {
-    char *buf;                  /* borrowed; kept NUL-terminated; lines past cap are dropped */
+    char *buf;                  /* borrowed; kept NUL-terminated; what does not fit in cap is cut */
     size_t cap, used;
 };
 
