@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "glob.h"
 #include "log.h"
 #include "metrics.h"
 #include "sharedstore.h"
@@ -52,6 +53,7 @@ struct lua_policy {
     char *server;               /* owned */
     int on_call_ref;            /* registry references */
     int on_list_ref;            /* LUA_NOREF without on_list */
+    bool shadow;                /* the table says mode = "shadow" */
     int call_mt_ref;
     int cur_call_ref;           /* slot holding the call table of the running on_call */
     int on_call_line;           /* where on_call and on_list are defined */
@@ -1067,14 +1069,32 @@ static void build_sandbox(lua_State *L)
     lua_setglobal(L, LUA_UTF8LIBNAME);
 }
 
-/* Loads the helper modules into the table on top of the stack. */
+/* glob_match(glob, s): glob.c's matcher, so that JSON and Lua policies
+ * share one dialect and one implementation. Its work, bounded by
+ * glob_cost, is charged to the instruction budget before it runs. */
+static int native_glob_match(lua_State *L)
+{
+    size_t plen, slen;
+    const char *g = luaL_checklstring(L, 1, &plen);
+    const char *s = luaL_checklstring(L, 2, &slen);
+    if (plen > GLOB_MAX)
+        return luaL_error(L, "glob longer than %d bytes", GLOB_MAX);
+    charge(L, glob_cost(plen, slen), "glob matching");
+    lua_pushboolean(L, glob_match_n(g, plen, s, slen));
+    return 1;
+}
+
+/* Loads the helper modules into the table on top of the stack. Each chunk
+ * gets, as its argument, the table of C functions helpers may build on. */
 static void load_helpers(lua_State *L)
 {
+    static const luaL_Reg natives[] = {{"glob_match", native_glob_match}, {NULL, NULL}};
     for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
         lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
         if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
             lua_error(L);
-        lua_call(L, 0, 1);
+        luaL_newlib(L, natives);
+        lua_call(L, 1, 1);
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: helper module did not return a table", lua_tostring(L, -2));
         make_readonly(L);
@@ -1139,6 +1159,7 @@ static int load_main(lua_State *L)
     lua_getinfo(L, ">S", &ar);
     lp->on_call_line = ar.linedefined;
     lp->on_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int tbl = lua_gettop(L);
     int t = lua_getfield(L, -1, "on_list");
     if (t == LUA_TFUNCTION) {
         lua_pushvalue(L, -1);
@@ -1148,6 +1169,11 @@ static int load_main(lua_State *L)
     }
     else if (t != LUA_TNIL)
         return luaL_error(L, "%s: on_list must be a function, not %s", lp->path, luaL_typename(L, -1));
+    t = lua_getfield(L, tbl, "mode");
+    const char *mode = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (t != LUA_TNIL && (!mode || (strcmp(mode, "enforce") != 0 && strcmp(mode, "shadow") != 0)))
+        return luaL_error(L, "%s: mode must be \"enforce\" or \"shadow\"", lp->path);
+    lp->shadow = mode && strcmp(mode, "shadow") == 0;
     return 0;
 }
 
@@ -1216,6 +1242,11 @@ void lua_policy_free(struct lua_policy *lp)
 }
 
 /* See luapolicy.h. */
+bool lua_policy_is_shadow(const struct lua_policy *lp)
+{
+    return lp->shadow;
+}
+
 bool lua_policy_has_on_list(const struct lua_policy *lp)
 {
     return lp->on_list_ref != LUA_NOREF;

@@ -22,6 +22,7 @@
 #include "config-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
+#include "policy-t.h"
 #include "sse-t.h"
 
 /* glibc's sys/queue.h lacks the removal-safe iterator. */
@@ -148,6 +149,7 @@ struct exchange {
     int is_error;                 /* the answer's isError: -1 unknown, 0, 1 */
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
+    struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;

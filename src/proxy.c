@@ -230,6 +230,7 @@ static void audit_call(struct exchange *ex, const char *tool, const cJSON *args,
         .server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path,
         .session = session, .client = ex->client->addr, .method = "tools/call", .tool = tool,
         .decision = decision, .rule = rule, .reason = reason,
+        .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL, .shadow_rule = ex->shadow.rule,
         .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
         .latency_ms = latency_ms, .args = args,
     };
@@ -284,6 +285,8 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
         }
         const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
         metrics_call(c->worker->metrics, server, msg->tool, decision_names[d.verdict]);
+        if ((ex->shadow = d.shadow).present)
+            metrics_shadow(c->worker->metrics, server, msg->tool, policy_verdict_name(d.shadow.verdict));
         if (d.verdict != VERDICT_NONE && d.verdict != VERDICT_ALLOW) {
             audit_call(ex, msg->tool, msg->args, decision_names[d.verdict], d.rule, d.reason, -1);
             answer_refusal(c, msg, &d);
