@@ -1,4 +1,4 @@
-#include "stdio_server.h"
+#include "upstream_stdio.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -12,22 +12,29 @@
 #include <time.h>
 #include <unistd.h>
 #include <event2/buffer.h>
-#include "client.h"
+#include "exchange.h"
 #include "http.h"
 #include "jsonrpc.h"
 #include "log.h"
-#include "proxy.h"
 #include "reply.h"
 
 /* One message line from a child may be this long (a tools/list of many tools). */
 #define CHILD_MAX_LINE (16 * 1024 * 1024)
 /* Server messages kept for a GET stream that is not open yet. */
 #define CHILD_MAX_BACKLOG (4 * 1024 * 1024)
-/* A session nobody used for this long ends, and its child with it. */
-#define CHILD_IDLE_SECONDS (30 * 60)
+/* A session with no request in progress and no stream open ends after this
+ * long: a 2025-era session outlives any one connection, so it is the silence
+ * that ends it, not a closed connection. */
+#define CHILD_IDLE_SECONDS 300
+/* Sooner when its last exchange ended because the client went away. */
+#define CHILD_ORPHAN_SECONDS 30
+/* An ending child that ignores SIGTERM is killed after this long. */
+#define CHILD_KILL_SECONDS 5
 /* A child that dies sooner than this after starting counts as a crash. */
 #define CHILD_YOUNG_SECONDS 10.0
 #define CHILD_MAX_BACKOFF 30.0
+
+static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind);
 
 static double now_monotonic(void)
 {
@@ -74,63 +81,120 @@ static int resolve_command(const struct server_conf *sc, char *out, size_t outle
     return -1;
 }
 
-/* Sends a message from the child toward the client: on the stream of a
- * request waiting for it (a response), else on the first waiting request's
- * stream or the GET stream (notifications and server requests), else kept. */
-static void route_child_message(struct child_session *cs, const char *line, size_t len)
+/* Starts the session's idle clock when nothing is open on it any more, and
+ * stops it while something is. */
+static void update_idle(struct child_session *cs, int seconds)
 {
-    const char *id;
-    size_t id_len;
-    bool is_response = rpc_find_id(line, len, &id, &id_len) && !memmem(line, len, "\"method\"", 8);
-    if (is_response) {
-        struct exchange *ex;
-        TAILQ_FOREACH(ex, &cs->pending, wait_link) {
-            if (ex->has_id && rpc_id_equal(id, id_len, ex->id_text, ex->id_len)) {
-                TAILQ_REMOVE(&cs->pending, ex, wait_link);
-                ex->child_pending = false;
-                ex->child = NULL;
-                proxy_stream_message(ex, line, len);
-                proxy_stream_end(ex);
-                return;
-            }
-        }
+    if (cs->ending)
+        return;
+    if (TAILQ_EMPTY(&cs->pending) && !cs->stream) {
+        struct timeval tv = {.tv_sec = seconds};
+        evtimer_add(cs->idle_timer, &tv);
+    } else {
+        evtimer_del(cs->idle_timer);
     }
+}
+
+/* Lets the child's stdout be read again once no client of the session is slow. */
+static void unpause(struct exchange *ex)
+{
+    struct child_session *cs = ex->child;
+    if (!ex->child_paused)
+        return;
+    ex->child_paused = false;
+    if (--cs->paused > 0 || cs->ending)
+        return;
+    bufferevent_enable(cs->from_child, EV_READ);
+    /* Lines already read wait in the input: have them handled, outside this call. */
+    if (evbuffer_get_length(bufferevent_get_input(cs->from_child)) > 0)
+        bufferevent_trigger(cs->from_child, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+}
+
+/* Takes ex off its session (pending request or stream). */
+static void detach(struct exchange *ex, int idle_seconds)
+{
+    struct child_session *cs = ex->child;
+    if (!cs)
+        return;
+    unpause(ex);
+    if (ex->child_pending)
+        TAILQ_REMOVE(&cs->pending, ex, wait_link);
+    else if (cs->stream == ex)
+        cs->stream = NULL;
+    ex->child_pending = false;
+    ex->child = NULL;
+    cs->last_used = now_monotonic();
+    update_idle(cs, idle_seconds);
+}
+
+/* Sends a message from the child toward the client, read strictly first: a
+ * response goes to the request of the session that sent its id (and ends
+ * that request), anything else on the first waiting request's stream or the
+ * GET stream, or is kept for a stream. Lines that are not one JSON-RPC
+ * message, and responses nobody is waiting for, are dropped. */
+static void route_line(struct child_session *cs, const char *line, size_t len)
+{
+    const struct server_conf *sc = cs->server->conf;
+    struct rpc_limits lim = {.max_depth = cs->server->worker->rpc_limits.max_depth, .max_string = CHILD_MAX_LINE,
+                             .max_members = CHILD_MAX_LINE};
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(line, len, &lim, &msg, &err) < 0) {
+        log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->id,
+                 err.message);
+        return;
+    }
+    if (msg.kind == RPC_RESPONSE) {
+        struct exchange *ex;
+        TAILQ_FOREACH(ex, &cs->pending, wait_link)
+            if (ex->has_id && rpc_id_equal(msg.id_text, msg.id_len, ex->id_text, ex->id_len))
+                break;
+        rpc_msg_clear(&msg);
+        if (!ex) {
+            log_warn("server '%s' session %s: dropped a response to an id no request is waiting for", sc->name,
+                     cs->id);
+            return;
+        }
+        detach(ex, CHILD_IDLE_SECONDS);
+        exchange_message(ex, line, len);
+        exchange_stream_end(ex);
+        return;
+    }
+    rpc_msg_clear(&msg);
     struct exchange *carrier = TAILQ_FIRST(&cs->pending);
     if (!carrier)
         carrier = cs->stream;
     if (carrier) {
-        proxy_stream_message(carrier, line, len);
+        /* The child is working on it: its deadline is now the stream's idle time. */
+        exchange_expect(carrier, sc->sse_idle_timeout_ms, "sent nothing for");
+        exchange_message(carrier, line, len);
+        exchange_flush(carrier);
         return;
     }
     if (evbuffer_get_length(cs->backlog) + len + 1 > CHILD_MAX_BACKLOG) {
-        log_warn("server '%s' session %s: no stream open; dropping a server message", cs->server->conf->name, cs->id);
+        log_warn("server '%s' session %s: no stream open; dropping a server message", sc->name, cs->id);
         return;
     }
-    evbuffer_add(cs->backlog, line, len);
-    evbuffer_add(cs->backlog, "\n", 1);
+    json_append_line(cs->backlog, line, len);
 }
-
-static void end_session(struct child_session *cs, const char *why);
 
 static void on_child_stdout(struct bufferevent *bev, void *arg)
 {
     struct child_session *cs = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    for (;;) {
+    while (!cs->ending && cs->paused == 0) {
         size_t len;
         char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
         if (!line) {
             if (evbuffer_get_length(in) > CHILD_MAX_LINE)
-                end_session(cs, "sent a line longer than the limit");
+                end_session(cs, "sent a line longer than the limit", UPSTREAM_OVERSIZE);
             return;
         }
         if (len > 0 && line[len - 1] == '\r')
             line[--len] = '\0';
         if (len > 0)
-            route_child_message(cs, line, len);
+            route_line(cs, line, len);
         free(line);
-        if (cs->ending)
-            return;
     }
 }
 
@@ -156,19 +220,19 @@ static void on_child_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        end_session(cs, "exited");
+        end_session(cs, "exited", UPSTREAM_EXITED);
 }
 
+/* A quiet session ends; an ending child that is still there is killed. */
 static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    end_session(arg, "ended after being idle");
-}
-
-static void touch(struct child_session *cs)
-{
-    struct timeval tv = {.tv_sec = CHILD_IDLE_SECONDS};
-    evtimer_add(cs->idle_timer, &tv);
+    struct child_session *cs = arg;
+    if (cs->ending) {
+        kill(-cs->pid, SIGKILL);
+        return;
+    }
+    end_session(cs, "ended after being idle", UPSTREAM_RESET);
 }
 
 /* Starts the child with only the configured environment, in its own process
@@ -221,7 +285,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         return NULL;
     }
     setpgid(pid, pid);
-    struct worker *w = s->pool.worker;
+    struct worker *w = s->worker;
     struct child_session *cs = calloc(1, sizeof *cs);
     if (cs) {
         cs->to_child = bufferevent_socket_new(w->base, in[1], BEV_OPT_CLOSE_ON_FREE);
@@ -251,7 +315,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     evutil_make_socket_nonblocking(errp[0]);
     cs->server = s;
     cs->pid = pid;
-    cs->started = now_monotonic();
+    cs->started = cs->last_used = now_monotonic();
     TAILQ_INIT(&cs->pending);
     unsigned char rnd[16];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
@@ -266,7 +330,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     bufferevent_enable(cs->child_err, EV_READ);
     bufferevent_enable(cs->to_child, EV_WRITE);
     TAILQ_INSERT_TAIL(&s->children, cs, link);
-    touch(cs);
+    s->nchildren++;
     log_info("server '%s': started %s [%d] for session %s", sc->name, sc->command[0], (int)pid, cs->id);
     return cs;
 }
@@ -275,47 +339,57 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
 static void send_line(struct child_session *cs, const char *body, size_t len)
 {
     json_append_line(bufferevent_get_output(cs->to_child), body, len);
-    touch(cs);
 }
 
-/* Sends a request to its session's child and waits, on an event stream, for the answer. */
+/* Sends a request to its session's child and waits, on an event stream, for
+ * the answer: no longer than the first-byte timeout, and while the child
+ * sends things for it, no longer than the idle timeout between them. */
 static void send_request(struct child_session *cs, struct exchange *ex)
 {
+    struct exchange *other;
+    TAILQ_FOREACH(other, &cs->pending, wait_link) {
+        if (other->has_id && rpc_id_equal(other->id_text, other->id_len, ex->id_text, ex->id_len)) {
+            /* Its answer could not be told from the other's. */
+            exchange_answer_for_id(ex, RPC_INVALID_REQUEST,
+                                   "warden: a request with this id is already in progress on this session");
+            return;
+        }
+    }
     ex->child = cs;
     ex->child_pending = true;
     TAILQ_INSERT_TAIL(&cs->pending, ex, wait_link);
-    proxy_stream_start(ex, cs->id);
+    update_idle(cs, CHILD_IDLE_SECONDS);
+    exchange_stream_start(ex, cs->id);
+    exchange_expect(ex, cs->server->conf->first_byte_timeout_ms, "did not answer within");
     send_line(cs, ex->body, ex->body_len);
+    exchange_flush(ex);
 }
 
-/* Answers a request whose server failed, on its stream when one was started. */
-static void fail_request(struct exchange *ex, const char *what)
+/* Ends the least recently used session with nothing open, to make room. */
+static bool evict_idle(struct server_rt *s)
 {
-    char msg[512];
-    proxy_server_error_text(ex->server, what, msg, sizeof msg);
-    if (ex->head_sent) {
-        struct evbuffer *b = evbuffer_new();
-        if (b) {
-            reply_format_rpc_error(b, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
-            size_t blen = evbuffer_get_length(b);
-            proxy_stream_message(ex, (const char *)evbuffer_pullup(b, -1), blen);
-            evbuffer_free(b);
-        }
-        proxy_stream_end(ex);
-        return;
-    }
-    reply_rpc_error(ex->client, 200, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
-    client_finish_exchange(ex->client);
+    struct child_session *cs, *lru = NULL;
+    TAILQ_FOREACH(cs, &s->children, link)
+        if (TAILQ_EMPTY(&cs->pending) && !cs->stream && (!lru || cs->last_used < lru->last_used))
+            lru = cs;
+    if (!lru)
+        return false;
+    end_session(lru, "ended to make room for a new session (max_connections reached)", UPSTREAM_BUSY);
+    return true;
 }
 
 static void start_session(struct exchange *ex)
 {
     struct server_rt *s = ex->server;
+    if (s->nchildren >= s->conf->max_connections && !evict_idle(s)) {
+        exchange_failed(ex, UPSTREAM_BUSY, "has no room for another session (max_connections reached)");
+        return;
+    }
     char err[256];
     struct child_session *cs = spawn(s, err, sizeof err);
     if (!cs) {
         log_error("server '%s': %s", s->conf->name, err);
-        fail_request(ex, err);
+        exchange_failed(ex, UPSTREAM_CONNECT, err);
         return;
     }
     send_request(cs, ex);
@@ -333,9 +407,9 @@ static void on_spawn_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* Ends a session: its requests get an error, its stream ends, its child is
- * told to stop and is killed if it does not. */
-static void end_session(struct child_session *cs, const char *why)
+/* Ends a session: its requests fail (kind says how, for the metrics), its
+ * stream ends, its child is told to stop and killed if it does not. */
+static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind)
 {
     if (cs->ending)
         return;
@@ -343,8 +417,9 @@ static void end_session(struct child_session *cs, const char *why)
     cs->ending = true;
     TAILQ_REMOVE(&s->children, cs, link);
     TAILQ_INSERT_TAIL(&s->ending, cs, link);
+    s->nchildren--;
     double age = now_monotonic() - cs->started;
-    bool crashed = strcmp(why, "exited") == 0;
+    bool crashed = kind == UPSTREAM_EXITED;
     if (crashed && age < CHILD_YOUNG_SECONDS) {
         s->crashes++;
         double backoff = 0.5;
@@ -360,21 +435,19 @@ static void end_session(struct child_session *cs, const char *why)
     kill(-cs->pid, SIGTERM);
     bufferevent_disable(cs->from_child, EV_READ);
     bufferevent_disable(cs->to_child, EV_WRITE);
-    evtimer_del(cs->idle_timer);
-    char what[128];
+    struct timeval kill_after = {.tv_sec = CHILD_KILL_SECONDS};
+    evtimer_add(cs->idle_timer, &kill_after);
+    char what[160];
     snprintf(what, sizeof what, "process %s", why);
     struct exchange *ex;
     while ((ex = TAILQ_FIRST(&cs->pending))) {
-        TAILQ_REMOVE(&cs->pending, ex, wait_link);
-        ex->child_pending = false;
-        ex->child = NULL;
-        fail_request(ex, what);
+        detach(ex, 0);
+        exchange_failed(ex, kind, what);
     }
     if (cs->stream) {
         struct exchange *stream = cs->stream;
-        cs->stream = NULL;
-        stream->child = NULL;
-        proxy_stream_end(stream);
+        detach(stream, 0);
+        exchange_stream_end(stream);
     }
 }
 
@@ -388,7 +461,7 @@ static void free_session(struct child_session *cs)
     free(cs);
 }
 
-int stdio_server_init(struct server_rt *s, struct worker *w)
+static int stdio_init(struct server_rt *s, struct worker *w)
 {
     TAILQ_INIT(&s->children);
     TAILQ_INIT(&s->ending);
@@ -397,11 +470,18 @@ int stdio_server_init(struct server_rt *s, struct worker *w)
     return s->spawn_timer ? 0 : -1;
 }
 
-void stdio_server_post(struct exchange *ex, enum rpc_kind kind, bool is_initialize)
+/* A POSTed message: `initialize` starts a session and its child; other
+ * messages go to the session's child. */
+static void stdio_post(struct exchange *ex, const struct upstream_request *req)
 {
     struct server_rt *s = ex->server;
-    struct client_conn *c = ex->client;
-    if (is_initialize && !ex->session[0]) {
+    if (!(ex->body = malloc(req->body_len ? req->body_len : 1))) {
+        exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
+        return;
+    }
+    memcpy(ex->body, req->body, req->body_len);
+    ex->body_len = req->body_len;
+    if (req->is_initialize && !ex->session[0]) {
         double wait = s->spawn_not_before - now_monotonic();
         if (wait > 0) {
             /* Back-off after crashes: the new session starts when it is over. */
@@ -416,87 +496,120 @@ void stdio_server_post(struct exchange *ex, enum rpc_kind kind, bool is_initiali
         return;
     }
     if (!ex->session[0]) {
-        reply_rpc_error(c, 400, NULL, 0, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
-        client_finish_exchange(c);
+        exchange_answer_error(ex, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     struct child_session *cs = find_session(s, ex->session);
     if (!cs) {
-        reply_rpc_error(c, 404, NULL, 0, RPC_INVALID_REQUEST, "Session not found");
-        client_finish_exchange(c);
+        exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
         return;
     }
-    if (kind == RPC_REQUEST) {
+    if (req->kind == RPC_REQUEST) {
         send_request(cs, ex);
         return;
     }
     send_line(cs, ex->body, ex->body_len);
-    reply_send(c, 202, "application/json", NULL, "", 0);
-    client_finish_exchange(c);
+    cs->last_used = now_monotonic();
+    update_idle(cs, CHILD_IDLE_SECONDS);
+    exchange_answer(ex, 202, NULL, "", 0);
 }
 
-void stdio_server_get(struct exchange *ex)
+/* GET opens the session's stream, with what the child said while none was open. */
+static void stdio_get(struct exchange *ex)
 {
-    struct client_conn *c = ex->client;
     struct child_session *cs = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
     if (!cs) {
-        reply_rpc_error(c, ex->session[0] ? 404 : 400, NULL, 0, RPC_INVALID_REQUEST,
-                        ex->session[0] ? "Session not found" : "Bad Request: Mcp-Session-Id header is required");
-        client_finish_exchange(c);
+        exchange_answer_error(ex, ex->session[0] ? 404 : 400, RPC_INVALID_REQUEST,
+                              ex->session[0] ? "Session not found" : "Bad Request: Mcp-Session-Id header is required");
         return;
     }
     if (cs->stream) {
-        reply_rpc_error(c, 409, NULL, 0, RPC_INVALID_REQUEST, "Conflict: only one stream is allowed per session");
-        client_finish_exchange(c);
+        exchange_answer_error(ex, 409, RPC_INVALID_REQUEST, "Conflict: only one stream is allowed per session");
         return;
     }
     cs->stream = ex;
     ex->child = cs;
-    touch(cs);
-    proxy_stream_start(ex, cs->id);
+    update_idle(cs, CHILD_IDLE_SECONDS);
+    exchange_stream_start(ex, cs->id);
+    exchange_expect(ex, cs->server->conf->sse_idle_timeout_ms, "sent nothing for");
     size_t len;
     char *line;
-    while ((line = evbuffer_readln(cs->backlog, &len, EVBUFFER_EOL_LF))) {
-        proxy_stream_message(ex, line, len);
+    while (ex->child == cs && (line = evbuffer_readln(cs->backlog, &len, EVBUFFER_EOL_LF))) {
+        exchange_message(ex, line, len);
         free(line);
     }
+    exchange_flush(ex);
 }
 
-void stdio_server_delete(struct exchange *ex)
+/* DELETE ends the session. */
+static void stdio_delete(struct exchange *ex)
 {
-    struct client_conn *c = ex->client;
     struct child_session *cs = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
     if (!cs) {
-        reply_rpc_error(c, 404, NULL, 0, RPC_INVALID_REQUEST, "Session not found");
-        client_finish_exchange(c);
+        exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
         return;
     }
-    end_session(cs, "ended by the client");
-    reply_send(c, 200, "application/json", NULL, "", 0);
-    client_finish_exchange(c);
+    end_session(cs, "ended by the client", UPSTREAM_RESET);
+    exchange_answer(ex, 200, NULL, "", 0);
 }
 
-void stdio_server_cancel(struct exchange *ex)
+static void stdio_forward(struct exchange *ex, const struct upstream_request *req)
+{
+    switch (req->head->method) {
+    case HTTP_POST:
+        stdio_post(ex, req);
+        return;
+    case HTTP_GET:
+        stdio_get(ex);
+        return;
+    default:
+        stdio_delete(ex);
+        return;
+    }
+}
+
+static void stdio_cancel(struct exchange *ex)
 {
     if (ex->spawn_wait) {
         TAILQ_REMOVE(&ex->server->spawn_waiting, ex, wait_link);
-    } else if (ex->child_pending && ex->child) {
-        TAILQ_REMOVE(&ex->child->pending, ex, wait_link);
-    } else if (ex->child && ex->child->stream == ex) {
-        ex->child->stream = NULL;
+        ex->child_pending = ex->spawn_wait = false;
+        return;
     }
-    ex->child_pending = ex->spawn_wait = false;
-    ex->child = NULL;
+    /* A client that went away mid-exchange may not come back: its session's silence counts from now, and is shorter. */
+    detach(ex, ex->client->dead ? CHILD_ORPHAN_SECONDS : CHILD_IDLE_SECONDS);
 }
 
-void stdio_server_reap(struct server_rt *s)
+static void stdio_pause(struct exchange *ex)
+{
+    struct child_session *cs = ex->child;
+    if (!cs || ex->child_paused)
+        return;
+    ex->child_paused = true;
+    if (cs->paused++ == 0)
+        bufferevent_disable(cs->from_child, EV_READ);
+}
+
+static void stdio_resume(struct exchange *ex)
+{
+    if (ex->child)
+        unpause(ex);
+}
+
+/* Nothing to close early: sessions end with the worker (shutdown). */
+static void stdio_quiesce(struct server_rt *s)
+{
+    (void)s;
+}
+
+/* Collects children that exited (SIGCHLD). */
+static void stdio_reap(struct server_rt *s)
 {
     struct child_session *cs, *next;
     TAILQ_FOREACH_SAFE(cs, &s->children, link, next) {
         int status;
         if (waitpid(cs->pid, &status, WNOHANG) == cs->pid) {
             kill(-cs->pid, SIGKILL);   /* whatever it started goes with it */
-            end_session(cs, "exited");
+            end_session(cs, "exited", UPSTREAM_EXITED);
             TAILQ_REMOVE(&s->ending, cs, link);
             free_session(cs);
         }
@@ -511,11 +624,12 @@ void stdio_server_reap(struct server_rt *s)
     }
 }
 
-void stdio_server_stop(struct server_rt *s)
+/* Ends every child and waits for them: no process is left behind. */
+static void stdio_shutdown(struct server_rt *s)
 {
     struct child_session *cs, *next;
     TAILQ_FOREACH_SAFE(cs, &s->children, link, next)
-        end_session(cs, "ended: warden is stopping");
+        end_session(cs, "ended: warden is stopping", UPSTREAM_INTERNAL);
     /* Give children a moment to exit on SIGTERM, then kill what is left. */
     for (int tries = 0; tries < 40 && !TAILQ_EMPTY(&s->ending); tries++) {
         TAILQ_FOREACH_SAFE(cs, &s->ending, link, next) {
@@ -538,10 +652,23 @@ void stdio_server_stop(struct server_rt *s)
     while ((ex = TAILQ_FIRST(&s->spawn_waiting))) {
         TAILQ_REMOVE(&s->spawn_waiting, ex, wait_link);
         ex->child_pending = ex->spawn_wait = false;
-        fail_request(ex, "was not started: warden is stopping");
+        exchange_failed(ex, UPSTREAM_INTERNAL, "was not started: warden is stopping");
     }
     if (s->spawn_timer) {
         event_free(s->spawn_timer);
         s->spawn_timer = NULL;
     }
 }
+
+const struct transport upstream_stdio_transport = {
+    .name = "stdio",
+    .runs_children = true,
+    .init = stdio_init,
+    .forward = stdio_forward,
+    .cancel = stdio_cancel,
+    .pause = stdio_pause,
+    .resume = stdio_resume,
+    .quiesce = stdio_quiesce,
+    .reap = stdio_reap,
+    .shutdown = stdio_shutdown,
+};

@@ -1,0 +1,791 @@
+#include "exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include "audit.h"
+#include "client.h"
+#include "http.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "reload.h"
+#include "reply.h"
+#include "sse.h"
+#include "transport.h"
+
+/* Past this much unsent output, warden stops reading the upstream. */
+#define EXCHANGE_OUTPUT_HIGH (256 * 1024)
+/* Tools a server may list before its annotations stop being remembered. */
+#define MAX_REMEMBERED_TOOLS 10000
+
+static const char *const failure_names[] = {
+    [UPSTREAM_CONNECT] = "connect", [UPSTREAM_TIMEOUT] = "timeout", [UPSTREAM_BUSY] = "busy",
+    [UPSTREAM_RESET] = "reset", [UPSTREAM_EXITED] = "exited", [UPSTREAM_MALFORMED] = "malformed",
+    [UPSTREAM_OVERSIZE] = "oversize", [UPSTREAM_INTERNAL] = "internal",
+};
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *server_label(const struct server_rt *s)
+{
+    return s->conf->name[0] ? s->conf->name : s->conf->path;
+}
+
+static struct evbuffer *output(const struct exchange *ex)
+{
+    return bufferevent_get_output(ex->client->bev);
+}
+
+void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
+{
+    const struct client_conn *c = ex->client;
+    ctx->server = ex->server->conf->name;
+    if (ex->session[0]) {
+        ctx->session = ex->session;
+        ctx->session_len = strlen(ex->session);
+    } else {
+        /* Without a session, one client address is one agent (the port changes per connection). */
+        const char *colon = strrchr(c->addr, ':');
+        ctx->session = c->addr;
+        ctx->session_len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
+    }
+    ctx->client_addr = c->addr;
+    ctx->now = clock_seconds(CLOCK_MONOTONIC);
+    ctx->wall = clock_seconds(CLOCK_REALTIME);
+    ctx->head = &c->reader.head;
+    ctx->tool_meta = NULL;
+}
+
+void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
+                         const char *rule, const char *reason, double latency_ms)
+{
+    struct audit_log *a = ex->client->worker->audit;
+    if (!a)
+        return;
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    char session[300];
+    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    struct audit_event ev = {
+        .server = server_label(ex->server), .session = session, .client = ex->client->addr,
+        .method = "tools/call", .tool = tool, .decision = decision, .rule = rule, .reason = reason,
+        .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
+        .latency_ms = latency_ms, .args = args,
+    };
+    audit_write(a, &ev);
+}
+
+/* Remembers the annotations of the tools in a tools/list result, for call.tool_meta. */
+static void remember_tool_meta(struct server_rt *s, const cJSON *result)
+{
+    const cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools"), *t;
+    if (!s->tool_meta && !(s->tool_meta = cJSON_CreateObject()))
+        return;
+    cJSON_ArrayForEach(t, tools) {
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        const cJSON *ann = cJSON_GetObjectItemCaseSensitive(t, "annotations");
+        if (!cJSON_IsString(name) || !cJSON_IsObject(ann))
+            continue;
+        cJSON *copy = cJSON_Duplicate(ann, 1);
+        if (!copy)
+            continue;
+        if (cJSON_GetObjectItemCaseSensitive(s->tool_meta, name->valuestring))
+            cJSON_ReplaceItemInObjectCaseSensitive(s->tool_meta, name->valuestring, copy);
+        else if (cJSON_GetArraySize(s->tool_meta) < MAX_REMEMBERED_TOOLS)
+            cJSON_AddItemToObject(s->tool_meta, name->valuestring, copy);
+        else
+            cJSON_Delete(copy);
+    }
+}
+
+/* The text of the JSON-RPC error warden gives for a failed server, naming it. */
+static void server_error_text(const struct server_rt *s, const char *what, char *out, size_t outlen)
+{
+    const struct server_conf *sc = s->conf;
+    const char *where = sc->url ? sc->url : sc->command[0];
+    if (sc->name[0])
+        snprintf(out, outlen, "warden: upstream server '%s' (%s) %s", sc->name, where, what);
+    else
+        snprintf(out, outlen, "warden: upstream server %s %s", where, what);
+}
+
+/* --- backpressure: the one place it is decided --- */
+
+/* Keeps a slow client from making warden buffer an endless answer. */
+static void apply_backpressure(struct exchange *ex)
+{
+    if (!ex->paused && ex->server && evbuffer_get_length(output(ex)) > EXCHANGE_OUTPUT_HIGH) {
+        ex->paused = true;
+        ex->server->transport->pause(ex);
+    }
+}
+
+void exchange_output_drained(struct exchange *ex)
+{
+    if (!ex->paused)
+        return;
+    ex->paused = false;
+    if (ex->server)
+        ex->server->transport->resume(ex);
+}
+
+/* Adds bytes of the answer's body: as a chunk when chunked. */
+static void emit(struct exchange *ex, const char *data, size_t len)
+{
+    struct evbuffer *out = output(ex);
+    if (len == 0)
+        return;
+    if (ex->framing == FRAME_CHUNKED) {
+        evbuffer_add_printf(out, "%zx\r\n", len);
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+    apply_backpressure(ex);
+}
+
+/* Emits one SSE event built by warden: an optional type and id (from the
+ * upstream's event; the SSE parser already split on every line end, so they
+ * hold no CR or LF) and one JSON message as its data. Raw CR and LF can only
+ * stand between the tokens of a strict JSON message, where a space means the
+ * same: they become spaces, so that no byte of the message frames a line. */
+static void emit_event(struct exchange *ex, const char *type, size_t type_len, const char *id, size_t id_len,
+                       bool has_id, const char *json, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    evbuffer_add(b, "event: ", 7);
+    if (type)
+        evbuffer_add(b, type, type_len);
+    else
+        evbuffer_add(b, "message", 7);
+    evbuffer_add(b, "\n", 1);
+    if (has_id) {
+        evbuffer_add(b, "id: ", 4);
+        evbuffer_add(b, id, id_len);
+        evbuffer_add(b, "\n", 1);
+    }
+    evbuffer_add(b, "data: ", 6);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '\n' || json[i] == '\r') {
+            evbuffer_add(b, json + start, i - start);
+            evbuffer_add(b, " ", 1);
+            start = i + 1;
+        }
+    }
+    evbuffer_add(b, json + start, len - start);
+    evbuffer_add(b, "\n\n", 2);
+    size_t blen = evbuffer_get_length(b);
+    emit(ex, (const char *)evbuffer_pullup(b, -1), blen);
+    evbuffer_free(b);
+}
+
+/* The JSON-RPC error for the exchange's request, as the stream's event. */
+static void stream_error_event(struct exchange *ex, const char *what)
+{
+    char msg[512];
+    server_error_text(ex->server, what, msg, sizeof msg);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    reply_format_rpc_error(b, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+    size_t blen = evbuffer_get_length(b);
+    emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(b, -1), blen);
+    evbuffer_free(b);
+    ex->answered_id = true;
+}
+
+/* --- judging each upstream message --- */
+
+enum judged {
+    JUDGED_PASS,     /* forward the original bytes */
+    JUDGED_REWRITE,  /* forward the rewritten message instead (a filtered tools list) */
+    JUDGED_DROP,     /* forward nothing */
+    JUDGED_FAIL,     /* the request's answer cannot be trusted: its JSON-RPC error instead */
+};
+
+struct judgement {
+    enum judged verdict;
+    bool answers_request; /* the response to the exchange's request, or the message that failed it */
+    int is_error;         /* for answers_request: a JSON-RPC error or a result with isError true */
+    const char *why;      /* static text for DROP and FAIL */
+};
+
+/* Filters a tools/list result through the exchange's policies. Returns 1 when
+ * the rewritten message is in out, 0 when nothing was removed, -1 on failure. */
+static int filter_list(struct exchange *ex, cJSON *root, cJSON *result, struct evbuffer *out)
+{
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    /* Only Lua policies read annotations: JSON-only servers skip the bookkeeping. */
+    if (policy_set_has_lua(ex->gen->set))
+        remember_tool_meta(ex->server, result);
+    if (!policy_filter_list(ex->gen->set, result, &ctx))
+        return 0;
+    char *text = cJSON_PrintUnformatted(root);
+    if (!text)
+        return -1;
+    evbuffer_add(out, text, strlen(text));
+    free(text);
+    return 1;
+}
+
+/* What reaches the client of one message from upstream (a JSON answer, one
+ * SSE event's data, one stdio line): the one place where upstream JSON-RPC
+ * is judged, for every transport. While the request waits for its answer,
+ * each message naming its id is read strictly: one that cannot be read, or a
+ * tools list that cannot be filtered, fails the request. For REWRITE the new
+ * message is appended to out. */
+static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct judgement *j)
+{
+    memset(j, 0, sizeof *j);
+    j->verdict = JUDGED_PASS;
+    if (!ex->has_id || ex->answered_id)
+        return;
+    /* Only a message that names the request's id can answer it: the others
+     * pass without being parsed (a flood of notifications costs no allocation). */
+    const char *id;
+    size_t id_len;
+    if (!rpc_find_id(json, len, &id, &id_len) || !rpc_id_equal(id, id_len, ex->id_text, ex->id_len))
+        return;
+    const struct worker *w = ex->client->worker;
+    size_t max = w->cfg->limits.max_sse_event_bytes;
+    struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(json, len, &lim, &msg, &err) < 0) {
+        j->verdict = JUDGED_FAIL;
+        j->answers_request = true;
+        j->is_error = 1;
+        j->why = "sent a message that is not one strict JSON-RPC message";
+        return;
+    }
+    if (msg.kind != RPC_RESPONSE) {
+        rpc_msg_clear(&msg);   /* a notification or a server request: not the answer, whatever its id */
+        return;
+    }
+    if (!rpc_id_equal(msg.id_text, msg.id_len, ex->id_text, ex->id_len)) {
+        rpc_msg_clear(&msg);   /* the lenient scan and the strict parse disagree on the id */
+        j->verdict = JUDGED_FAIL;
+        j->answers_request = true;
+        j->is_error = 1;
+        j->why = "sent a message whose id cannot be read with certainty";
+        return;
+    }
+    j->answers_request = true;
+    cJSON *result = cJSON_GetObjectItemCaseSensitive(msg.root, "result");
+    const cJSON *is_error = cJSON_GetObjectItemCaseSensitive(result, "isError");
+    j->is_error = !result || cJSON_IsTrue(is_error);
+    if (ex->filter_list && result) {
+        int r = cJSON_IsObject(result) ? filter_list(ex, msg.root, result, out) : -1;
+        if (r < 0) {
+            j->verdict = JUDGED_FAIL;
+            j->is_error = 1;
+            j->why = "answered tools/list with a list warden cannot filter";
+        } else if (r > 0) {
+            j->verdict = JUDGED_REWRITE;
+        }
+    }
+    rpc_msg_clear(&msg);
+}
+
+/* Logs what the judgement refused. */
+static void log_judgement(const struct exchange *ex, const struct judgement *j)
+{
+    if (j->verdict == JUDGED_DROP || j->verdict == JUDGED_FAIL)
+        log_warn("upstream server '%s' %s (request from %s): %s", server_label(ex->server), j->why, ex->client->addr,
+                 j->verdict == JUDGED_DROP ? "dropped" : "the request fails");
+}
+
+/* One block of an SSE answer: judged when it has data, and sent on at once. */
+static int on_sse_block(void *arg, const struct sse_event *ev)
+{
+    struct exchange *ex = arg;
+    if (!ev->has_data || ev->data_len == 0) {
+        emit(ex, ev->raw, ev->raw_len);
+        return 0;
+    }
+    struct evbuffer *rewritten = evbuffer_new();
+    if (!rewritten)
+        return -1;
+    struct judgement j;
+    judge(ex, ev->data, ev->data_len, rewritten, &j);
+    log_judgement(ex, &j);
+    if (j.answers_request)
+        ex->is_error = j.is_error;
+    switch (j.verdict) {
+    case JUDGED_PASS:
+        emit(ex, ev->raw, ev->raw_len);
+        break;
+    case JUDGED_REWRITE: {
+        size_t rlen = evbuffer_get_length(rewritten);
+        emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id,
+                   (const char *)evbuffer_pullup(rewritten, -1), rlen);
+        break;
+    }
+    case JUDGED_DROP:
+        break;
+    case JUDGED_FAIL:
+        stream_error_event(ex, j.why);
+        break;
+    }
+    if (j.answers_request)
+        ex->answered_id = true;
+    evbuffer_free(rewritten);
+    return 0;
+}
+
+/* --- HTTP answers --- */
+
+/* Writes the status line and the upstream's end-to-end headers into out. */
+static void write_head(struct evbuffer *out, const struct http_head *head)
+{
+    size_t conn_len;
+    const char *conn = http_header_get(head, "connection", &conn_len);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", head->status, http_reason(head->status));
+    for (size_t i = 0; i < head->nheaders; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        http_header_at(head, i, &name, &nlen, &value, &vlen);
+        if (http_is_hop_by_hop(name, nlen) || http_token_listed(conn, conn_len, name, nlen))
+            continue;
+        evbuffer_add(out, name, nlen);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, value, vlen);
+        evbuffer_add(out, "\r\n", 2);
+    }
+}
+
+/* Ends the header block with our framing and the connection's fate. */
+static void finish_head(struct exchange *ex, struct evbuffer *out, size_t length)
+{
+    struct client_conn *c = ex->client;
+    if (ex->framing == FRAME_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n", length);
+    else if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (ex->framing == FRAME_CLOSE || !c->keep_alive || c->worker->stopping) {
+        c->keep_alive = false;
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static bool client_is_11(const struct client_conn *c)
+{
+    return c->reader.head.http_major == 1 && c->reader.head.http_minor >= 1;
+}
+
+/* The answer is an event stream from here on. */
+static int start_sse(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    metrics_sse_streams(c->worker->metrics, 1);
+    sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
+    ex->sse_ready = true;
+    return 0;
+}
+
+int exchange_head(struct exchange *ex, const struct http_head *head)
+{
+    struct client_conn *c = ex->client;
+    size_t ctlen;
+    const char *ct = http_header_get(head, "content-type", &ctlen);
+    ex->status = head->status;
+    bool has_body = head->status != 204 && head->status != 304;
+    if (ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
+        start_sse(ex);
+    } else if ((ex->filter_list || ex->has_id) && head->status == 200 && ct &&
+               http_media_type_is(ct, ctlen, "application/json")) {
+        /* An answer to a request is checked (it must answer our id) and maybe filtered: held whole. */
+        ex->body_kind = BODY_BUFFERED;
+    } else {
+        ex->body_kind = BODY_RAW;
+    }
+    if (ex->body_kind == BODY_BUFFERED || !has_body || (head->has_length && !head->chunked && ex->body_kind == BODY_RAW))
+        ex->framing = FRAME_LENGTH;
+    else
+        ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    if (ex->body_kind == BODY_BUFFERED) {
+        ex->buffered = evbuffer_new();
+        ex->held_head = evbuffer_new();
+        if (!ex->buffered || !ex->held_head) {
+            ex->refusal = "could not be read: out of memory";
+            ex->refusal_kind = UPSTREAM_INTERNAL;
+            return -1;
+        }
+        write_head(ex->held_head, head);
+        return 0;
+    }
+    struct evbuffer *out = output(ex);
+    write_head(out, head);
+    finish_head(ex, out, has_body ? (size_t)head->content_length : 0);
+    ex->head_sent = true;
+    return 0;
+}
+
+int exchange_body(struct exchange *ex, const char *at, size_t len)
+{
+    switch (ex->body_kind) {
+    case BODY_RAW:
+        emit(ex, at, len);
+        break;
+    case BODY_SSE:
+        if (sse_feed(&ex->sse, at, len) < 0) {
+            ex->refusal = "sent an event larger than max_sse_event_bytes";
+            ex->refusal_kind = UPSTREAM_OVERSIZE;
+            return -1;
+        }
+        break;
+    case BODY_BUFFERED:
+        if (evbuffer_get_length(ex->buffered) + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
+            ex->refusal = "sent an answer larger than max_sse_event_bytes";
+            ex->refusal_kind = UPSTREAM_OVERSIZE;
+            return -1;
+        }
+        evbuffer_add(ex->buffered, at, len);
+        break;
+    }
+    return 0;
+}
+
+const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *kind)
+{
+    *kind = ex->refusal_kind;
+    return ex->refusal;
+}
+
+/* Sends a buffered JSON answer: judged, and filtered when it answers our tools/list. */
+static void send_buffered(struct exchange *ex)
+{
+    struct evbuffer *out = output(ex);
+    size_t len = evbuffer_get_length(ex->buffered);
+    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
+    struct evbuffer *rewritten = evbuffer_new();
+    struct judgement j = {.verdict = JUDGED_FAIL, .why = "could not be read: out of memory"};
+    if (rewritten)
+        judge(ex, body ? body : "", len, rewritten, &j);
+    if (j.verdict != JUDGED_FAIL && !j.answers_request) {
+        /* What came back answers another request (or none): the client hears that its own failed. */
+        j.verdict = JUDGED_FAIL;
+        j.why = "answered with a message that is not the response to this request";
+    }
+    log_judgement(ex, &j);
+    ex->is_error = j.verdict == JUDGED_FAIL ? 1 : j.is_error;
+    evbuffer_add_buffer(out, ex->held_head);
+    if (j.verdict == JUDGED_FAIL) {
+        char msg[512];
+        server_error_text(ex->server, j.why, msg, sizeof msg);
+        struct evbuffer *err = evbuffer_new();
+        if (err)
+            reply_format_rpc_error(err, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+        finish_head(ex, out, err ? evbuffer_get_length(err) : 0);
+        if (err) {
+            evbuffer_add_buffer(out, err);
+            evbuffer_free(err);
+        }
+    } else if (j.verdict == JUDGED_REWRITE) {
+        finish_head(ex, out, evbuffer_get_length(rewritten));
+        evbuffer_add_buffer(out, rewritten);
+    } else {
+        finish_head(ex, out, len);
+        evbuffer_add_buffer(out, ex->buffered);
+    }
+    if (rewritten)
+        evbuffer_free(rewritten);
+    ex->answered_id = true;
+    ex->head_sent = true;
+}
+
+/* Ends a streamed answer (chunked: its last chunk; otherwise with the connection). */
+static void end_stream(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(output(ex), "0\r\n\r\n", 5);
+    else if (ex->framing == FRAME_CLOSE)
+        c->keep_alive = false;
+    client_finish_exchange(c);
+}
+
+void exchange_done(struct exchange *ex)
+{
+    if (ex->body_kind == BODY_SSE && ex->has_id && !ex->answered_id && ex->status == 200)
+        stream_error_event(ex, "ended the stream without answering this request");
+    if (ex->body_kind == BODY_BUFFERED) {
+        send_buffered(ex);
+        client_finish_exchange(ex->client);
+        return;
+    }
+    end_stream(ex);
+}
+
+/* --- message transports --- */
+
+void exchange_stream_start(struct exchange *ex, const char *session_id)
+{
+    struct client_conn *c = ex->client;
+    if (ex->head_sent)
+        return;
+    ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    ex->status = 200;
+    ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    metrics_sse_streams(c->worker->metrics, 1);
+    struct evbuffer *out = output(ex);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                             "Mcp-Session-Id: %s\r\n", session_id);
+    finish_head(ex, out, 0);
+    ex->head_sent = true;
+}
+
+void exchange_message(struct exchange *ex, const char *json, size_t len)
+{
+    struct evbuffer *rewritten = evbuffer_new();
+    if (!rewritten) {
+        client_close(ex->client);
+        return;
+    }
+    struct judgement j;
+    judge(ex, json, len, rewritten, &j);
+    log_judgement(ex, &j);
+    if (j.answers_request)
+        ex->is_error = j.is_error;
+    switch (j.verdict) {
+    case JUDGED_PASS:
+        emit_event(ex, NULL, 0, NULL, 0, false, json, len);
+        break;
+    case JUDGED_REWRITE: {
+        size_t rlen = evbuffer_get_length(rewritten);
+        emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1), rlen);
+        break;
+    }
+    case JUDGED_DROP:
+        break;
+    case JUDGED_FAIL:
+        stream_error_event(ex, j.why);
+        break;
+    }
+    if (j.answers_request)
+        ex->answered_id = true;
+    evbuffer_free(rewritten);
+}
+
+void exchange_stream_end(struct exchange *ex)
+{
+    if (ex->has_id && !ex->answered_id)
+        stream_error_event(ex, "ended the stream without answering this request");
+    end_stream(ex);
+}
+
+/* --- failures and deadlines --- */
+
+void exchange_failed(struct exchange *ex, enum upstream_failure kind, const char *what)
+{
+    struct client_conn *c = ex->client;
+    char msg[512];
+    server_error_text(ex->server, what, msg, sizeof msg);
+    log_warn("%s (request from %s)", msg, c->addr);
+    metrics_upstream_error(c->worker->metrics, server_label(ex->server), failure_names[kind]);
+    if (ex->audit_tool) {
+        ex->is_error = 1;
+        exchange_audit_call(ex, ex->audit_tool, ex->audit_args, "error", NULL, msg,
+                            (clock_seconds(CLOCK_MONOTONIC) - ex->started) * 1000);
+        free(ex->audit_tool);
+        ex->audit_tool = NULL;
+    }
+    if (!ex->head_sent) {
+        /* A JSON-RPC error for the request's own id reaches the model; any
+         * non-2xx would become a transport error in the SDK client. */
+        if (ex->has_id)
+            exchange_answer_for_id(ex, RPC_INTERNAL_ERROR, msg);
+        else
+            exchange_answer_error(ex, 502, RPC_INTERNAL_ERROR, msg);
+        return;
+    }
+    if (ex->body_kind == BODY_SSE) {
+        /* The stream's headers are gone: the error travels as the stream's last event. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, what);
+        c->keep_alive = false;
+        end_stream(ex);
+        return;
+    }
+    /* A body cut short can only be signalled by closing the connection. */
+    client_close(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct exchange *ex = arg;
+    char text[160];
+    snprintf(text, sizeof text, "%s %u ms", ex->expect_what, ex->expect_ms);
+    ex->server->transport->cancel(ex);
+    exchange_failed(ex, UPSTREAM_TIMEOUT, text);
+}
+
+void exchange_expect(struct exchange *ex, unsigned ms, const char *what)
+{
+    if (!ex->timer && !(ex->timer = evtimer_new(ex->client->worker->base, on_deadline, ex))) {
+        log_error("out of memory arming a deadline; closing the connection of %s", ex->client->addr);
+        client_close(ex->client);
+        return;
+    }
+    ex->expect_ms = ms;
+    ex->expect_what = what;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ex->timer, &tv);
+}
+
+void exchange_flush(struct exchange *ex)
+{
+    client_flush(ex->client);
+}
+
+/* --- answers warden writes itself --- */
+
+void exchange_answer(struct exchange *ex, int status, const char *extra_headers, const char *body, size_t len)
+{
+    struct client_conn *c = ex->client;
+    bool closing = !c->keep_alive || c->worker->stopping;
+    reply_format_head(output(ex), status, "application/json", extra_headers, len, closing);
+    evbuffer_add(output(ex), body, len);
+    if (closing)
+        c->keep_alive = false;
+    client_finish_exchange(c);
+}
+
+/* Sends a body built by one of reply.c's formatters; b may be NULL (out of memory). */
+static void answer_buffer(struct exchange *ex, int status, struct evbuffer *b)
+{
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    size_t len = evbuffer_get_length(b);
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    exchange_answer(ex, status, NULL, p ? p : "", len);
+    evbuffer_free(b);
+}
+
+void exchange_answer_error(struct exchange *ex, int status, int code, const char *message)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_rpc_error(b, NULL, 0, code, message);
+    answer_buffer(ex, status, b);
+}
+
+void exchange_answer_for_id(struct exchange *ex, int code, const char *message)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_rpc_error(b, ex->id_text, ex->id_len, code, message);
+    answer_buffer(ex, 200, b);
+}
+
+void exchange_answer_refusal(struct exchange *ex, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_tool_refusal(b, ex->id_text, ex->id_len, text);
+    answer_buffer(ex, 200, b);
+}
+
+/* --- life cycle --- */
+
+void exchange_begin(struct exchange *ex)
+{
+    ex->active = true;
+    ex->method = ex->client->reader.head.method;
+    ex->started = clock_seconds(CLOCK_MONOTONIC);
+    ex->is_error = -1;
+}
+
+void exchange_abort(struct exchange *ex)
+{
+    if (ex->server)
+        ex->server->transport->cancel(ex);
+    ex->active = false;
+}
+
+void exchange_stopping(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    c->keep_alive = false;
+    if (ex->method == HTTP_GET && ex->head_sent && ex->framing == FRAME_CHUNKED) {
+        /* A server's event stream has no end of its own; the client will reconnect elsewhere. */
+        exchange_abort(ex);
+        evbuffer_add(output(ex), "0\r\n\r\n", 5);
+        client_finish_exchange(c);
+    }
+}
+
+void exchange_reset(struct exchange *ex)
+{
+    struct metrics *metrics = ex->client->worker->metrics;
+    if (ex->active) {
+        double seconds = clock_seconds(CLOCK_MONOTONIC) - ex->started;
+        metrics_request_seconds(metrics, seconds);
+        if (ex->audit_tool)
+            exchange_audit_call(ex, ex->audit_tool, ex->audit_args, "allow", NULL, NULL, seconds * 1000);
+    }
+    if (ex->streaming)
+        metrics_sse_streams(metrics, -1);
+    if (ex->server)
+        ex->server->transport->cancel(ex);
+    if (ex->timer)
+        evtimer_del(ex->timer);
+    free(ex->audit_tool);
+    cJSON_Delete(ex->audit_args);
+    if (ex->gen)
+        policy_gen_release(ex->gen);
+    free(ex->id_text);
+    free(ex->body);
+    if (ex->sse_ready)
+        sse_free(&ex->sse);
+    if (ex->buffered)
+        evbuffer_free(ex->buffered);
+    if (ex->held_head)
+        evbuffer_free(ex->held_head);
+    struct evbuffer *request = ex->request;
+    if (request)
+        evbuffer_drain(request, evbuffer_get_length(request));
+    struct event *timer = ex->timer;
+    struct client_conn *c = ex->client;
+    memset(ex, 0, sizeof *ex);
+    ex->client = c;
+    ex->request = request;
+    ex->timer = timer;
+}
+
+void exchange_free(struct exchange *ex)
+{
+    exchange_reset(ex);
+    if (ex->request)
+        evbuffer_free(ex->request);
+    if (ex->timer)
+        event_free(ex->timer);
+    ex->request = NULL;
+    ex->timer = NULL;
+}
