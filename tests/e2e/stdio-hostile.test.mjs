@@ -1,0 +1,166 @@
+// A hostile stdio child behind warden (lib/hostile-child.mjs): its lines are
+// read strictly and routed by id, never sniffed; a bare CR frames no extra
+// event; stray and duplicate answers are dropped; a call it never answers
+// ends at the deadline; its death mid-call is an error, audited as such and
+// counted; a hidden tool it lists is gone; and children are capped.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect, initialize, messages, post, until } from './lib/client.mjs';
+import { freePort, startWarden } from './lib/peers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const hostile = [process.execPath, path.join(here, 'lib', 'hostile-child.mjs')];
+const lines = (file) => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+
+/* The pids of a process's children, from /proc. */
+function childrenOf(pid) {
+  const out = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid) out.push(Number(entry));
+    } catch { /* gone meanwhile */ }
+  }
+  return out;
+}
+
+function startWithConfig(dir, server, extra = {}) {
+  const config = path.join(dir, 'warden.json');
+  fs.writeFileSync(config, JSON.stringify({ ...extra, servers: { hostile: { command: hostile, ...server } } }));
+  return startWarden(['--config', config]);
+}
+
+describe('a hostile stdio child', { timeout: 60000 }, () => {
+  let dir, warden, audit, admin, url;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-hostile-'));
+    const policy = path.join(dir, 'hide.json');
+    fs.writeFileSync(policy, JSON.stringify({ version: '1', hide: ['secret_tool'] }));
+    audit = path.join(dir, 'audit.jsonl');
+    admin = `127.0.0.1:${await freePort()}`;
+    warden = await startWithConfig(dir, { policies: [policy], first_byte_timeout_ms: 1000 }, { audit_log: audit, admin });
+    url = `${warden.base}/mcp/hostile`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('a hidden tool the child lists is gone from the list', async () => {
+    const { client } = await connect(url);
+    try {
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === 'whoami'));
+      assert.ok(!tools.some((t) => t.name === 'secret_tool'));
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('"method" inside a tool result is not a server request: the call ends', async () => {
+    const { client, transport } = await connect(url);
+    try {
+      const r = await client.callTool({ name: 'method_arg', arguments: { method: 'tools/call' } }, undefined, { timeout: 5000 });
+      assert.equal(r.content[0].text, '{"method":"sampling/createMessage","id":1}');
+      /* The SDK resolves on the answer; the stream itself must end too (post() reads to the end, or times out). */
+      const raw = await post(url, { jsonrpc: '2.0', id: 'm', method: 'tools/call', params: { name: 'method_arg', arguments: {} } },
+        { 'Mcp-Session-Id': transport.sessionId, 'MCP-Protocol-Version': '2025-06-18' }, 5000);
+      assert.equal(messages(raw.text).length, 1);
+      const pid = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
+      assert.match(pid.content[0].text, /^\d+$/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('raw CRs between tokens frame no extra event: the client gets the one answer', async () => {
+    const { client, transport } = await connect(url);
+    try {
+      const r = await client.callTool({ name: 'bare_cr', arguments: {} }, undefined, { timeout: 5000 });
+      assert.equal(r.content[0].text, 'cr ok');
+      const raw = await post(url, { jsonrpc: '2.0', id: 'cr', method: 'tools/call', params: { name: 'bare_cr', arguments: {} } },
+        { 'Mcp-Session-Id': transport.sessionId, 'MCP-Protocol-Version': '2025-06-18' });
+      assert.ok(!raw.text.includes('\r'), JSON.stringify(raw.text));
+      const events = messages(raw.text);
+      assert.equal(events.length, 1);
+      assert.equal(JSON.parse(events[0]).result.content[0].text, 'cr ok');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a response to an id nobody sent, and a second answer, are dropped', async () => {
+    const { client } = await connect(url);
+    try {
+      const stray = await client.callTool({ name: 'stray', arguments: {} }, undefined, { timeout: 5000 });
+      assert.equal(stray.content[0].text, 'stray ok');
+      const first = await client.callTool({ name: 'twice', arguments: {} }, undefined, { timeout: 5000 });
+      assert.equal(first.content[0].text, 'first');
+      const next = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
+      assert.match(next.content[0].text, /^\d+$/);
+      await until('both drops logged', () => (warden.stderr().match(/dropped a response to an id no request is waiting for/g) || []).length >= 2);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a call the child never answers ends with a JSON-RPC error at the deadline', async () => {
+    const { client } = await connect(url);
+    try {
+      const t0 = Date.now();
+      await assert.rejects(client.callTool({ name: 'never', arguments: {} }, undefined, { timeout: 10000 }), /did not answer within 1000 ms/);
+      assert.ok(Date.now() - t0 < 8000);
+      const next = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
+      assert.match(next.content[0].text, /^\d+$/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a child that dies mid-call: an error, audited as "error", counted as an upstream error', async () => {
+    const { client } = await connect(url);
+    await assert.rejects(client.callTool({ name: 'die', arguments: {} }, undefined, { timeout: 5000 }), /process exited/);
+    await client.close().catch(() => {});
+    await until('the audit line', () => lines(audit).some((l) => l.tool === 'die'));
+    const line = lines(audit).find((l) => l.tool === 'die');
+    assert.equal(line.decision, 'error');
+    assert.equal(line.is_error, true);
+    const metrics = await (await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const m = metrics.match(/warden_upstream_errors_total\{server="hostile",kind="reset"\} (\d+)/);
+    assert.ok(m && Number(m[1]) >= 1, metrics);
+  });
+});
+
+describe('children are capped per server', { timeout: 60000 }, () => {
+  let dir, warden;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cap-'));
+    warden = await startWithConfig(dir, { max_connections: 20 });
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('60 sessions against max_connections 20 leave at most 20 children, and the newest works', async () => {
+    const url = `${warden.base}/mcp/hostile`;
+    const sessions = [];
+    for (let i = 0; i < 60; i++) {
+      const r = await post(url, initialize(i));
+      assert.equal(r.status, 200, r.text);
+      sessions.push(r.headers.get('mcp-session-id'));
+    }
+    await until('at most 20 children', () => childrenOf(warden.child.pid).length <= 20);
+    const headers = { 'Mcp-Session-Id': sessions[59], 'MCP-Protocol-Version': '2025-06-18' };
+    const r = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'whoami', arguments: {} } }, headers);
+    assert.match(JSON.parse(messages(r.text)[0]).result.content[0].text, /^\d+$/);
+    const gone = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/list' }, { ...headers, 'Mcp-Session-Id': sessions[0] });
+    assert.equal(gone.status, 404);
+  });
+});
