@@ -10,6 +10,7 @@
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
+#include "utf8.h"
 
 enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS };
 static const char *const op_names[] = {"eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte",
@@ -643,13 +644,27 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
     return NULL;
 }
 
+/* The member a Go server binds to key: encoding/json matches keys to fields
+ * under Unicode simple case folding and the last match wins ("Alias" is
+ * alias). rpc_parse refuses objects with two keys that fold together, so
+ * this is also the one member every other reader sees. */
+static const cJSON *member_folded(const cJSON *obj, const char *key)
+{
+    const cJSON *found = NULL;
+    size_t klen = strlen(key);
+    for (const cJSON *m = obj->child; m; m = m->next)
+        if (m->string && utf8_fold_cmp(m->string, strlen(m->string), key, klen) == 0)
+            found = m;
+    return found;
+}
+
 /* The argument at a dot path; a numeric segment indexes an array. */
 static const cJSON *lookup(const cJSON *args, const struct cond *c)
 {
     const cJSON *v = args;
     for (size_t i = 0; i < c->npath && v; i++) {
         if (cJSON_IsObject(v)) {
-            v = cJSON_GetObjectItemCaseSensitive(v, c->path[i]);
+            v = member_folded(v, c->path[i]);
         } else if (cJSON_IsArray(v)) {
             char *end;
             long idx = strtol(c->path[i], &end, 10);
