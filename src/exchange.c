@@ -6,6 +6,7 @@
 #include <time.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include "answer.h"
 #include "audit.h"
 #include "client.h"
 #include "http.h"
@@ -216,104 +217,87 @@ static void stream_error_event(struct exchange *ex, const char *what)
 
 /* --- judging each upstream message --- */
 
-enum judged {
-    JUDGED_PASS,     /* forward the original bytes */
-    JUDGED_REWRITE,  /* forward the rewritten message instead (a filtered tools list) */
-    JUDGED_DROP,     /* forward nothing */
-    JUDGED_FAIL,     /* the request's answer cannot be trusted: its JSON-RPC error instead */
-};
-
-struct judgement {
-    enum judged verdict;
-    bool answers_request; /* the response to the exchange's request, or the message that failed it */
-    int is_error;         /* for answers_request: a JSON-RPC error or a result with isError true */
-    const char *why;      /* static text for DROP and FAIL */
-};
-
-/* Filters a tools/list result through the exchange's policies. Returns 1 when
- * the rewritten message is in out, 0 when nothing was removed, -1 on failure. */
-static int filter_list(struct exchange *ex, cJSON *root, cJSON *result, struct evbuffer *out)
+/* The list filter's decide(): which tools of a tools list the exchange's
+ * policies keep. The policies read cJSON (a Lua on_list needs an array), so
+ * each item's original bytes are parsed into one; the policies drop items
+ * from that array in place, and what is left is kept. Annotations are
+ * remembered for Lua policies on the way. */
+static int decide_list(void *arg, const struct list_item *items, size_t n, bool *keep)
 {
-    struct call_ctx ctx;
-    exchange_call_ctx(ex, &ctx);
-    /* Only Lua policies read annotations: JSON-only servers skip the bookkeeping. */
-    if (policy_set_has_lua(ex->gen->set))
-        remember_tool_meta(ex->server, result);
-    if (!policy_filter_list(ex->gen->set, result, &ctx))
-        return 0;
-    char *text = cJSON_PrintUnformatted(root);
-    if (!text)
-        return -1;
-    evbuffer_add(out, text, strlen(text));
-    free(text);
-    return 1;
+    struct exchange *ex = arg;
+    cJSON *result = cJSON_CreateObject();
+    cJSON *tools = result ? cJSON_AddArrayToObject(result, "tools") : NULL;
+    cJSON **node = calloc(n ? n : 1, sizeof *node);
+    int rc = tools && node ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        node[i] = cJSON_ParseWithLength(items[i].raw, items[i].raw_len);
+        if (!node[i] || !cJSON_AddItemToArray(tools, node[i])) {
+            cJSON_Delete(node[i]);
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        struct call_ctx ctx;
+        exchange_call_ctx(ex, &ctx);
+        /* Only Lua policies read annotations: JSON-only servers skip the bookkeeping. */
+        if (policy_set_has_lua(ex->gen->set))
+            remember_tool_meta(ex->server, result);
+        policy_filter_list(ex->gen->set, result, &ctx);
+        /* What is left is in its original order: one walk pairs it with the items. */
+        size_t i = 0;
+        for (size_t k = 0; k < n; k++)
+            keep[k] = false;
+        for (const cJSON *t = tools->child; t; t = t->next) {
+            while (i < n && node[i] != t)
+                i++;
+            if (i < n)
+                keep[i++] = true;
+        }
+    }
+    cJSON_Delete(result);
+    free(node);
+    return rc;
 }
 
 /* What reaches the client of one message from upstream (a JSON answer, one
- * SSE event's data, one stdio line): the one place where upstream JSON-RPC
- * is judged, for every transport. While the request waits for its answer,
- * each message naming its id is read strictly: one that cannot be read, or a
- * tools list that cannot be filtered, fails the request. For REWRITE the new
- * message is appended to out. */
-static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct judgement *j)
+ * SSE event's data, one stdio line, a GET stream's events): the one place
+ * where upstream JSON-RPC is judged, for every transport, by answer_check()
+ * (answer.c). For ANSWER_REWRITE the new message is appended to out. */
+static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct answer_result *res)
 {
-    memset(j, 0, sizeof *j);
-    j->verdict = JUDGED_PASS;
-    if (!ex->has_id || ex->answered_id)
-        return;
-    /* Only a message that names the request's id can answer it: the others
-     * pass without being parsed (a flood of notifications costs no allocation). */
-    const char *id;
-    size_t id_len;
-    if (!rpc_find_id(json, len, &id, &id_len) || !rpc_id_equal(id, id_len, ex->id_text, ex->id_len))
-        return;
     const struct worker *w = ex->client->worker;
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
-    struct rpc_msg msg;
-    struct rpc_error err;
-    if (rpc_parse(json, len, &lim, &msg, &err) < 0) {
-        j->verdict = JUDGED_FAIL;
-        j->answers_request = true;
-        j->is_error = 1;
-        j->why = "sent a message that is not one strict JSON-RPC message";
-        return;
+    const struct list_filter filter = {decide_list, ex};
+    const struct answer_req req = {
+        .id = ex->has_id ? ex->id_text : NULL,
+        .id_len = ex->has_id ? ex->id_len : 0,
+        .answered = ex->answered_id,
+        .filter = ex->filter_list ? &filter : NULL,
+        .limits = &lim,
+    };
+    if (answer_check(&req, json, len, out, res) < 0) {
+        res->verdict = ANSWER_FAIL;
+        res->answers_request = ex->has_id && !ex->answered_id;
+        res->is_error = 1;
+        res->why = "could not be read: out of memory";
     }
-    if (msg.kind != RPC_RESPONSE) {
-        rpc_msg_clear(&msg);   /* a notification or a server request: not the answer, whatever its id */
-        return;
-    }
-    if (!rpc_id_equal(msg.id_text, msg.id_len, ex->id_text, ex->id_len)) {
-        rpc_msg_clear(&msg);   /* the lenient scan and the strict parse disagree on the id */
-        j->verdict = JUDGED_FAIL;
-        j->answers_request = true;
-        j->is_error = 1;
-        j->why = "sent a message whose id cannot be read with certainty";
-        return;
-    }
-    j->answers_request = true;
-    cJSON *result = cJSON_GetObjectItemCaseSensitive(msg.root, "result");
-    const cJSON *is_error = cJSON_GetObjectItemCaseSensitive(result, "isError");
-    j->is_error = !result || cJSON_IsTrue(is_error);
-    if (ex->filter_list && result) {
-        int r = cJSON_IsObject(result) ? filter_list(ex, msg.root, result, out) : -1;
-        if (r < 0) {
-            j->verdict = JUDGED_FAIL;
-            j->is_error = 1;
-            j->why = "answered tools/list with a list warden cannot filter";
-        } else if (r > 0) {
-            j->verdict = JUDGED_REWRITE;
-        }
-    }
-    rpc_msg_clear(&msg);
 }
 
 /* Logs what the judgement refused. */
-static void log_judgement(const struct exchange *ex, const struct judgement *j)
+static void log_judgement(const struct exchange *ex, const struct answer_result *res)
 {
-    if (j->verdict == JUDGED_DROP || j->verdict == JUDGED_FAIL)
-        log_warn("upstream server '%s' %s (request from %s): %s", server_label(ex->server), j->why, ex->client->addr,
-                 j->verdict == JUDGED_DROP ? "dropped" : "the request fails");
+    if (res->verdict == ANSWER_DROP || res->verdict == ANSWER_FAIL)
+        log_warn("upstream server '%s' sent %s (request from %s): %s%s%s", server_label(ex->server), res->why,
+                 ex->client->addr, res->verdict == ANSWER_DROP ? "dropped" : "the request fails",
+                 res->detail[0] ? "; " : "", res->detail);
+}
+
+/* The text of a failed answer's error: what the upstream did. */
+static const char *fail_text(const struct answer_result *res)
+{
+    return res->answers_request && res->why ? "answered with a message warden cannot pass on with certainty"
+                                            : "answered with a message that is not the response to this request";
 }
 
 /* One block of an SSE answer: judged when it has data, and sent on at once. */
@@ -327,25 +311,25 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     struct evbuffer *rewritten = evbuffer_new();
     if (!rewritten)
         return -1;
-    struct judgement j;
+    struct answer_result j;
     judge(ex, ev->data, ev->data_len, rewritten, &j);
     log_judgement(ex, &j);
     if (j.answers_request)
         ex->is_error = j.is_error;
     switch (j.verdict) {
-    case JUDGED_PASS:
+    case ANSWER_PASS:
         emit(ex, ev->raw, ev->raw_len);
         break;
-    case JUDGED_REWRITE: {
+    case ANSWER_REWRITE: {
         size_t rlen = evbuffer_get_length(rewritten);
         emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id,
                    (const char *)evbuffer_pullup(rewritten, -1), rlen);
         break;
     }
-    case JUDGED_DROP:
+    case ANSWER_DROP:
         break;
-    case JUDGED_FAIL:
-        stream_error_event(ex, j.why);
+    case ANSWER_FAIL:
+        stream_error_event(ex, fail_text(&j));
         break;
     }
     if (j.answers_request)
@@ -483,20 +467,22 @@ static void send_buffered(struct exchange *ex)
     size_t len = evbuffer_get_length(ex->buffered);
     const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
     struct evbuffer *rewritten = evbuffer_new();
-    struct judgement j = {.verdict = JUDGED_FAIL, .why = "could not be read: out of memory"};
+    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "out of memory"};
     if (rewritten)
         judge(ex, body ? body : "", len, rewritten, &j);
-    if (j.verdict != JUDGED_FAIL && !j.answers_request) {
+    if (j.verdict == ANSWER_DROP || !j.answers_request) {
         /* What came back answers another request (or none): the client hears that its own failed. */
-        j.verdict = JUDGED_FAIL;
-        j.why = "answered with a message that is not the response to this request";
+        j.verdict = ANSWER_FAIL;
+        j.answers_request = false;
+        if (!j.why)
+            j.why = "a message that is not the response to this request";
     }
     log_judgement(ex, &j);
-    ex->is_error = j.verdict == JUDGED_FAIL ? 1 : j.is_error;
+    ex->is_error = j.verdict == ANSWER_FAIL ? 1 : j.is_error;
     evbuffer_add_buffer(out, ex->held_head);
-    if (j.verdict == JUDGED_FAIL) {
+    if (j.verdict == ANSWER_FAIL) {
         char msg[512];
-        server_error_text(ex->server, j.why, msg, sizeof msg);
+        server_error_text(ex->server, fail_text(&j), msg, sizeof msg);
         struct evbuffer *err = evbuffer_new();
         if (err)
             reply_format_rpc_error(err, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
@@ -505,7 +491,7 @@ static void send_buffered(struct exchange *ex)
             evbuffer_add_buffer(out, err);
             evbuffer_free(err);
         }
-    } else if (j.verdict == JUDGED_REWRITE) {
+    } else if (j.verdict == ANSWER_REWRITE) {
         finish_head(ex, out, evbuffer_get_length(rewritten));
         evbuffer_add_buffer(out, rewritten);
     } else {
@@ -567,24 +553,24 @@ void exchange_message(struct exchange *ex, const char *json, size_t len)
         client_close(ex->client);
         return;
     }
-    struct judgement j;
+    struct answer_result j;
     judge(ex, json, len, rewritten, &j);
     log_judgement(ex, &j);
     if (j.answers_request)
         ex->is_error = j.is_error;
     switch (j.verdict) {
-    case JUDGED_PASS:
+    case ANSWER_PASS:
         emit_event(ex, NULL, 0, NULL, 0, false, json, len);
         break;
-    case JUDGED_REWRITE: {
+    case ANSWER_REWRITE: {
         size_t rlen = evbuffer_get_length(rewritten);
         emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1), rlen);
         break;
     }
-    case JUDGED_DROP:
+    case ANSWER_DROP:
         break;
-    case JUDGED_FAIL:
-        stream_error_event(ex, j.why);
+    case ANSWER_FAIL:
+        stream_error_event(ex, fail_text(&j));
         break;
     }
     if (j.answers_request)

@@ -98,18 +98,23 @@ static void answer_refusal(struct exchange *ex, const struct rpc_msg *msg, const
     }
 }
 
+/* Takes a reference on the policies in force for the exchange; NULL when none. */
+static struct policy_set *use_policies(struct exchange *ex)
+{
+    if (!ex->server->gen)
+        return NULL;
+    ex->gen = ex->server->gen;
+    ex->gen->refs++;
+    return ex->gen->set;
+}
+
 /* Decides a POST's message; returns true when warden answered it itself. */
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
 {
     struct exchange *ex = &c->ex;
     if (msg->kind != RPC_REQUEST)
         return false;
-    struct policy_set *ps = NULL;
-    if (ex->server->gen) {
-        ex->gen = ex->server->gen;
-        ex->gen->refs++;
-        ps = ex->gen->set;
-    }
+    struct policy_set *ps = use_policies(ex);
     if (msg->tool) {
         struct decision d = {.verdict = VERDICT_ALLOW};
         if (ps) {
@@ -236,7 +241,13 @@ void proxy_handle(struct client_conn *c)
     case HTTP_POST:
         handle_post(c, h, q, qlen);
         return;
-    case HTTP_GET:
+    case HTTP_GET: {
+        /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
+        struct policy_set *ps = use_policies(ex);
+        ex->filter_list = ps && policy_set_filters_lists(ps);
+        forward(ex, h, q, qlen, NULL, 0);
+        return;
+    }
     case HTTP_DELETE:
         forward(ex, h, q, qlen, NULL, 0);
         return;
