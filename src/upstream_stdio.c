@@ -130,8 +130,8 @@ static void detach(struct exchange *ex, int idle_seconds)
 /* Sends a message from the child toward the client, read strictly first: a
  * response goes to the request of the session that sent its id (and ends
  * that request), anything else on the first waiting request's stream or the
- * GET stream, or is kept for a stream. Lines that are not one JSON-RPC
- * message, and responses nobody is waiting for, are dropped. */
+ * GET stream, or is kept for a stream. Responses nobody is waiting for, and
+ * unreadable lines that name no waiting request, are dropped. */
 static void route_line(struct child_session *cs, const char *line, size_t len)
 {
     const struct server_conf *sc = cs->server->conf;
@@ -139,17 +139,31 @@ static void route_line(struct child_session *cs, const char *line, size_t len)
                              .max_members = CHILD_MAX_LINE};
     struct rpc_msg msg;
     struct rpc_error err;
-    if (rpc_parse(line, len, &lim, &msg, &err) < 0) {
+    bool strict = rpc_parse(line, len, &lim, &msg, &err) == 0;
+    const char *id;
+    size_t id_len;
+    if (!strict && !rpc_find_id(line, len, &id, &id_len)) {
         log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->id,
                  err.message);
         return;
     }
-    if (msg.kind == RPC_RESPONSE) {
+    if (strict) {
+        id = msg.id_text;
+        id_len = msg.id_len;
+    }
+    /* An unreadable line that names a waiting request's id goes to it, whose
+     * answer then fails at once (exchange.c judges it) instead of at its deadline. */
+    if (!strict || msg.kind == RPC_RESPONSE) {
         struct exchange *ex;
         TAILQ_FOREACH(ex, &cs->pending, wait_link)
-            if (ex->has_id && rpc_id_equal(msg.id_text, msg.id_len, ex->id_text, ex->id_len))
+            if (ex->has_id && rpc_id_equal(id, id_len, ex->id_text, ex->id_len))
                 break;
         rpc_msg_clear(&msg);
+        if (!ex && !strict) {
+            log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->id,
+                     err.message);
+            return;
+        }
         if (!ex) {
             log_warn("server '%s' session %s: dropped a response to an id no request is waiting for", sc->name,
                      cs->id);
@@ -470,6 +484,31 @@ static int stdio_init(struct server_rt *s, struct worker *w)
     return s->spawn_timer ? 0 : -1;
 }
 
+/* After notifications/cancelled the child owes no answer (SDK servers send
+ * none): the cancelled request's stream ends now, without one, rather than
+ * at its deadline; an answer the child sends anyway is dropped as stray. */
+static void end_cancelled(struct child_session *cs, const char *body, size_t len)
+{
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(body, len, &cs->server->worker->rpc_limits, &msg, &err) < 0)
+        return;
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(msg.params, "requestId");
+    char *text = msg.method && strcmp(msg.method, "notifications/cancelled") == 0 && rid ? cJSON_PrintUnformatted(rid) : NULL;
+    struct exchange *ex = NULL;
+    if (text)
+        TAILQ_FOREACH(ex, &cs->pending, wait_link)
+            if (ex->has_id && rpc_id_equal(text, strlen(text), ex->id_text, ex->id_len))
+                break;
+    free(text);
+    rpc_msg_clear(&msg);
+    if (!ex)
+        return;
+    detach(ex, CHILD_IDLE_SECONDS);
+    ex->answered_id = true;
+    exchange_stream_end(ex);
+}
+
 /* A POSTed message: `initialize` starts a session and its child; other
  * messages go to the session's child. */
 static void stdio_post(struct exchange *ex, const struct upstream_request *req)
@@ -511,6 +550,8 @@ static void stdio_post(struct exchange *ex, const struct upstream_request *req)
     send_line(cs, ex->body, ex->body_len);
     cs->last_used = now_monotonic();
     update_idle(cs, CHILD_IDLE_SECONDS);
+    if (req->kind == RPC_NOTIFICATION)
+        end_cancelled(cs, ex->body, ex->body_len);
     exchange_answer(ex, 202, NULL, "", 0);
 }
 

@@ -63,6 +63,20 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
     }
   });
 
+  test('a tools list warden cannot read with certainty never reaches the client', async () => {
+    const { client } = await connect(url);
+    try {
+      await client.callTool({ name: 'list_mode', arguments: { mode: 'escaped' } });
+      const { tools } = await client.listTools();
+      assert.ok(tools.some((t) => t.name === 'whoami'));
+      assert.ok(!tools.some((t) => t.name === 'secret_tool'), 'an escaped name is still the hidden tool');
+      await client.callTool({ name: 'list_mode', arguments: { mode: 'dup' } });
+      await assert.rejects(client.listTools(), /warden cannot pass on with certainty/);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('"method" inside a tool result is not a server request: the call ends', async () => {
     const { client, transport } = await connect(url);
     try {
@@ -118,6 +132,26 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
       assert.ok(Date.now() - t0 < 8000);
       const next = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
       assert.match(next.content[0].text, /^\d+$/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('notifications/cancelled ends the cancelled call\'s stream without waiting for its deadline', async () => {
+    const { client, transport } = await connect(url);
+    try {
+      const headers = { 'Mcp-Session-Id': transport.sessionId, 'MCP-Protocol-Version': '2025-06-18' };
+      const res = await fetch(url, {
+        method: 'POST', signal: AbortSignal.timeout(5000),
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', ...headers },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 'c1', method: 'tools/call', params: { name: 'never', arguments: {} } }),
+      });
+      assert.equal(res.status, 200);
+      const cancel = await post(url, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 'c1', reason: 'test' } }, headers);
+      assert.equal(cancel.status, 202);
+      const t0 = Date.now();
+      assert.deepEqual(messages(await res.text()), []);
+      assert.ok(Date.now() - t0 < 900, 'ended by the cancellation, not by the 1000 ms deadline');
     } finally {
       await client.close();
     }

@@ -8,6 +8,9 @@
 //   never       no answer at all
 //   die         exits in the middle of the call
 //   whoami      its pid
+//   list_mode   sets how later tools/list answers are written: "plain",
+//               "escaped" (secret_tool's name with a \u escape) or "dup" (a
+//               clean "tools" first, then a second one naming secret_tool)
 // Its tools/list also names secret_tool, which the test's policy hides.
 import readline from 'node:readline';
 
@@ -15,6 +18,19 @@ const write = (text) => process.stdout.write(text + '\n');
 const send = (obj) => write(JSON.stringify(obj));
 const tools = ['method_arg', 'bare_cr', 'stray', 'twice', 'never', 'die', 'whoami', 'secret_tool'];
 const text = (t) => ({ content: [{ type: 'text', text: t }] });
+let listMode = 'plain';
+
+function writeList(id) {
+  const listed = JSON.stringify(tools.map((name) => ({ name, description: name, inputSchema: { type: 'object' } })));
+  const rid = JSON.stringify(id);
+  if (listMode === 'escaped') {
+    write(`{"jsonrpc":"2.0","id":${rid},"result":{"tools":${listed.replace('"name":"secret_tool"', '"name":"secret\\u005ftool"')}}}`);
+  } else if (listMode === 'dup') {
+    write(`{"jsonrpc":"2.0","id":${rid},"result":{"tools":[],"tools":${listed}}}`);
+  } else {
+    write(`{"jsonrpc":"2.0","id":${rid},"result":{"tools":${listed}}}`);
+  }
+}
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
   let msg;
@@ -24,7 +40,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   if (msg.method === 'initialize') {
     reply({ protocolVersion: msg.params.protocolVersion, capabilities: { tools: {} }, serverInfo: { name: 'hostile', version: '1' } });
   } else if (msg.method === 'tools/list') {
-    reply({ tools: tools.map((name) => ({ name, description: name, inputSchema: { type: 'object' } })) });
+    writeList(msg.id);
   } else if (msg.method !== 'tools/call') {
     send({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: 'Method not found' } });
   } else {
@@ -50,6 +66,10 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
       break;
     case 'whoami':
       reply(text(String(process.pid)));
+      break;
+    case 'list_mode':
+      listMode = msg.params.arguments.mode;
+      reply(text(listMode));
       break;
     default:
       reply({ ...text(`unknown tool ${msg.params.name}`), isError: true });
