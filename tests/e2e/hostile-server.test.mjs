@@ -1,8 +1,11 @@
-// A hostile stdio child behind warden (lib/hostile-child.mjs): its lines are
-// read strictly and routed by id, never sniffed; a bare CR frames no extra
-// event; stray and duplicate answers are dropped; a call it never answers
-// ends at the deadline; its death mid-call is an error, audited as such and
-// counted; a hidden tool it lists is gone; and children are capped.
+// A hostile MCP server behind warden (lib/hostile.mjs), the same peer on both
+// transports: as a stdio child (lib/hostile-child.mjs) and over HTTP
+// (lib/hostile-http.mjs). Its messages are read strictly and routed by id,
+// never sniffed; a raw CR frames no extra event; stray and duplicate answers
+// are dropped; a tools list warden cannot read with certainty never reaches
+// the client and a hidden tool is gone from it; a call it never answers ends
+// at the deadline; its death mid-call is an error, audited as such and
+// counted. stdio only: notifications/cancelled, and children are capped.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -10,7 +13,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, initialize, messages, post, until } from './lib/client.mjs';
-import { freePort, startWarden } from './lib/peers.mjs';
+import { freePort, startWarden, stop } from './lib/peers.mjs';
+import { portOpen, run, waitFor } from './lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const hostile = [process.execPath, path.join(here, 'lib', 'hostile-child.mjs')];
@@ -36,19 +40,33 @@ function startWithConfig(dir, server, extra = {}) {
   return startWarden(['--config', config]);
 }
 
-describe('a hostile stdio child', { timeout: 60000 }, () => {
-  let dir, warden, audit, admin, url;
+/* The two transports, each facing the same hostile peer. */
+const transports = {
+  stdio: async (dir, server, extra) => ({ warden: await startWithConfig(dir, server, extra), stop: async () => {} }),
+  http: async (dir, server, extra) => {
+    const port = await freePort();
+    const peer = run(process.execPath, [path.join(here, 'lib', 'hostile-http.mjs')], { env: { PORT: String(port) } });
+    await waitFor(peer, 'hostile HTTP server', () => portOpen(port));
+    const config = path.join(dir, 'warden.json');
+    fs.writeFileSync(config, JSON.stringify({ ...extra, servers: { hostile: { url: `http://127.0.0.1:${port}/mcp`, ...server } } }));
+    return { warden: await startWarden(['--config', config]), stop: () => stop(peer) };
+  },
+};
+
+for (const [name, start] of Object.entries(transports)) describe(`a hostile server over ${name}`, { timeout: 60000 }, () => {
+  let dir, warden, peer, audit, admin, url;
   before(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-hostile-'));
     const policy = path.join(dir, 'hide.json');
     fs.writeFileSync(policy, JSON.stringify({ version: '1', hide: ['secret_tool'] }));
     audit = path.join(dir, 'audit.jsonl');
     admin = `127.0.0.1:${await freePort()}`;
-    warden = await startWithConfig(dir, { policies: [policy], first_byte_timeout_ms: 1000 }, { audit_log: audit, admin });
+    ({ warden, stop: peer } = await start(dir, { policies: [policy], first_byte_timeout_ms: 1000 }, { audit_log: audit, admin }));
     url = `${warden.base}/mcp/hostile`;
   });
   after(async () => {
     if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (peer) await peer();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
@@ -78,13 +96,13 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
   });
 
   test('"method" inside a tool result is not a server request: the call ends', async () => {
-    const { client, transport } = await connect(url);
+    const { client, transport: t } = await connect(url);
     try {
       const r = await client.callTool({ name: 'method_arg', arguments: { method: 'tools/call' } }, undefined, { timeout: 5000 });
       assert.equal(r.content[0].text, '{"method":"sampling/createMessage","id":1}');
       /* The SDK resolves on the answer; the stream itself must end too (post() reads to the end, or times out). */
-      const raw = await post(url, { jsonrpc: '2.0', id: 'm', method: 'tools/call', params: { name: 'method_arg', arguments: {} } },
-        { 'Mcp-Session-Id': transport.sessionId, 'MCP-Protocol-Version': '2025-06-18' }, 5000);
+      const headers = t.sessionId ? { 'Mcp-Session-Id': t.sessionId, 'MCP-Protocol-Version': '2025-06-18' } : {};
+      const raw = await post(url, { jsonrpc: '2.0', id: 'm', method: 'tools/call', params: { name: 'method_arg', arguments: {} } }, headers, 5000);
       assert.equal(messages(raw.text).length, 1);
       const pid = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
       assert.match(pid.content[0].text, /^\d+$/);
@@ -93,17 +111,25 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
     }
   });
 
-  test('raw CRs between tokens frame no extra event: the client gets the one answer', async () => {
-    const { client, transport } = await connect(url);
+  test('raw CRs between tokens frame no extra event: the client gets one well-formed message for its request', async () => {
+    const { client, transport: t } = await connect(url);
     try {
-      const r = await client.callTool({ name: 'bare_cr', arguments: {} }, undefined, { timeout: 5000 });
-      assert.equal(r.content[0].text, 'cr ok');
-      const raw = await post(url, { jsonrpc: '2.0', id: 'cr', method: 'tools/call', params: { name: 'bare_cr', arguments: {} } },
-        { 'Mcp-Session-Id': transport.sessionId, 'MCP-Protocol-Version': '2025-06-18' });
-      assert.ok(!raw.text.includes('\r'), JSON.stringify(raw.text));
+      const headers = t.sessionId ? { 'Mcp-Session-Id': t.sessionId, 'MCP-Protocol-Version': '2025-06-18' } : {};
+      const raw = await post(url, { jsonrpc: '2.0', id: 'cr', method: 'tools/call', params: { name: 'bare_cr', arguments: {} } }, headers);
       const events = messages(raw.text);
-      assert.equal(events.length, 1);
-      assert.equal(JSON.parse(events[0]).result.content[0].text, 'cr ok');
+      assert.equal(events.length, 1, JSON.stringify(raw.text));
+      const msg = JSON.parse(events[0]);
+      assert.equal(msg.id, 'cr');
+      if (name === 'stdio') {
+        /* A stdio line is one message: its CRs are whitespace, written as spaces. */
+        assert.ok(!raw.text.includes('\r'), JSON.stringify(raw.text));
+        assert.equal(msg.result.content[0].text, 'cr ok');
+        const r = await client.callTool({ name: 'bare_cr', arguments: {} }, undefined, { timeout: 5000 });
+        assert.equal(r.content[0].text, 'cr ok');
+      } else {
+        /* In an event stream the server's CRs ended its event: what is left of the answer cannot be passed on. */
+        assert.match(msg.error.message, /warden cannot pass on with certainty/);
+      }
     } finally {
       await client.close();
     }
@@ -118,7 +144,7 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
       assert.equal(first.content[0].text, 'first');
       const next = await client.callTool({ name: 'whoami', arguments: {} }, undefined, { timeout: 5000 });
       assert.match(next.content[0].text, /^\d+$/);
-      await until('both drops logged', () => (warden.stderr().match(/dropped a response to an id no request is waiting for/g) || []).length >= 2);
+      await until('both drops logged', () => (warden.stderr().match(/dropped/g) || []).length >= 2);
     } finally {
       await client.close();
     }
@@ -135,6 +161,47 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
     } finally {
       await client.close();
     }
+  });
+
+  if (name === 'http') {
+    test('a GET stream (a Last-Event-ID replay) is filtered too', async () => {
+      const res = await fetch(url, { headers: { Accept: 'text/event-stream', 'Last-Event-ID': '0' }, signal: AbortSignal.timeout(5000) });
+      assert.equal(res.status, 200);
+      const reader = res.body.getReader();
+      let text = '';
+      while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+      await reader.cancel();
+      const list = JSON.parse(messages(text)[0]);
+      assert.equal(list.id, 'replayed-list');
+      assert.ok(list.result.tools.some((t) => t.name === 'whoami'));
+      assert.ok(!list.result.tools.some((t) => t.name === 'secret_tool'));
+    });
+  }
+
+  test('a server that dies mid-call (last: it is gone after): an error, audited as "error", counted as an upstream error', async () => {
+    const { client } = await connect(url);
+    await assert.rejects(client.callTool({ name: 'die', arguments: {} }, undefined, { timeout: 5000 }), /process exited|closed the connection/);
+    await client.close().catch(() => {});
+    await until('the audit line', () => lines(audit).some((l) => l.tool === 'die'));
+    const line = lines(audit).find((l) => l.tool === 'die');
+    assert.equal(line.decision, 'error');
+    assert.equal(line.is_error, true);
+    const metrics = await (await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+    const m = metrics.match(/warden_upstream_errors_total\{server="hostile",kind="reset"\} (\d+)/);
+    assert.ok(m && Number(m[1]) >= 1, metrics);
+  });
+});
+
+describe('stdio: notifications/cancelled', { timeout: 60000 }, () => {
+  let dir, warden, url;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-cancel-'));
+    warden = await startWithConfig(dir, { first_byte_timeout_ms: 1000 });
+    url = `${warden.base}/mcp/hostile`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
   test('notifications/cancelled ends the cancelled call\'s stream without waiting for its deadline', async () => {
@@ -155,19 +222,6 @@ describe('a hostile stdio child', { timeout: 60000 }, () => {
     } finally {
       await client.close();
     }
-  });
-
-  test('a child that dies mid-call: an error, audited as "error", counted as an upstream error', async () => {
-    const { client } = await connect(url);
-    await assert.rejects(client.callTool({ name: 'die', arguments: {} }, undefined, { timeout: 5000 }), /process exited/);
-    await client.close().catch(() => {});
-    await until('the audit line', () => lines(audit).some((l) => l.tool === 'die'));
-    const line = lines(audit).find((l) => l.tool === 'die');
-    assert.equal(line.decision, 'error');
-    assert.equal(line.is_error, true);
-    const metrics = await (await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-    const m = metrics.match(/warden_upstream_errors_total\{server="hostile",kind="reset"\} (\d+)/);
-    assert.ok(m && Number(m[1]) >= 1, metrics);
   });
 });
 
