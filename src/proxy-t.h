@@ -173,8 +173,6 @@ struct exchange {
     bool filter_list;             /* a tools/list whose answer a policy filters */
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;
-    enum rpc_kind kind;           /* POST: what the message is */
-    bool is_initialize;           /* POST: an initialize request */
     bool answered_id;             /* the response for id_text has gone to the client */
     const char *refusal;          /* why the exchange refused the upstream's answer (static text) */
     enum upstream_failure refusal_kind;

@@ -140,14 +140,9 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
 }
 
 /* Hands the allowed request to the server's transport. */
-static void forward(struct exchange *ex, const struct http_head *h, const char *query, size_t qlen, const char *body,
-                    size_t body_len)
+static void forward(struct exchange *ex, const struct upstream_request *req)
 {
-    struct upstream_request req = {
-        .head = h, .query = query, .query_len = qlen, .body = body, .body_len = body_len,
-        .kind = ex->kind, .is_initialize = ex->is_initialize,
-    };
-    ex->server->transport->forward(ex, &req);
+    ex->server->transport->forward(ex, req);
 }
 
 static void handle_post(struct client_conn *c, const struct http_head *h, const char *query, size_t qlen)
@@ -175,12 +170,14 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         ex->id_len = msg.id_len;
         ex->has_id = msg.kind == RPC_REQUEST;
     }
-    ex->kind = msg.kind;
-    ex->is_initialize = msg.method && strcmp(msg.method, "initialize") == 0;
+    struct upstream_request req = {
+        .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
+        .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
+    };
     bool done = apply_policies(c, &msg);
     rpc_msg_clear(&msg);
     if (!done)
-        forward(ex, h, query, qlen, c->body, c->body_len);
+        forward(ex, &req);
 }
 
 void proxy_handle(struct client_conn *c)
@@ -245,11 +242,11 @@ void proxy_handle(struct client_conn *c)
         /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
         struct policy_set *ps = use_policies(ex);
         ex->filter_list = ps && policy_set_filters_lists(ps);
-        forward(ex, h, q, qlen, NULL, 0);
+        forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     }
     case HTTP_DELETE:
-        forward(ex, h, q, qlen, NULL, 0);
+        forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     default:
         exchange_answer(ex, 405, "Allow: GET, POST, DELETE\r\n",

@@ -91,6 +91,7 @@ for (const [name, start] of Object.entries(transports)) describe(`a hostile serv
       await client.callTool({ name: 'list_mode', arguments: { mode: 'dup' } });
       await assert.rejects(client.listTools(), /warden cannot pass on with certainty/);
     } finally {
+      await client.callTool({ name: 'list_mode', arguments: { mode: 'plain' } });
       await client.close();
     }
   });
