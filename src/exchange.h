@@ -44,9 +44,11 @@ void exchange_failed(struct exchange *ex, enum upstream_failure kind, const char
 void exchange_answer(struct exchange *ex, int status, const char *extra_headers, const char *body, size_t len);
 void exchange_answer_error(struct exchange *ex, int status, int code, const char *message);
 
-/* Arms the exchange's own deadline (ms; `what` is a format with one %u for
- * it): when it passes, the transport's cancel runs and the exchange fails
- * with UPSTREAM_TIMEOUT. Re-arming replaces it; the exchange's end disarms it. */
+/* Arms the exchange's own deadline, ms from now; `what` (static text) says
+ * what passing it means and is followed by " N ms" in the error ("did not
+ * answer within"). When it passes, the transport's cancel runs and the
+ * exchange fails with UPSTREAM_TIMEOUT. Re-arming replaces it; the
+ * exchange's end disarms it. */
 void exchange_expect(struct exchange *ex, unsigned ms, const char *what);
 
 /* Writes what the answer produced so far to the client now. */

@@ -153,13 +153,13 @@ struct exchange {
     struct server_rt *server;
     struct policy_gen *gen;       /* the policies this exchange decides with (a reference) */
     struct upstream_conn *up;
-    struct evbuffer *request;     /* the re-framed request for the upstream (owned, reused) */
+    struct evbuffer *request;     /* HTTP transport: the re-framed request (owned, reused) */
     TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a child's pending list or spawn_waiting */
     bool waiting;                 /* in the pool's waiting list */
     double wait_deadline;         /* CLOCK_MONOTONIC seconds the wait for a pooled connection ends */
     struct event *timer;          /* the answer's deadline, for transports without their own (owned, kept across requests) */
     unsigned expect_ms;           /* what timer waits for, for the error text */
-    const char *expect_what;      /* a format with one %u for expect_ms (static text) */
+    const char *expect_what;      /* what passing it means, before " N ms" ("did not answer within"; static text) */
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
