@@ -467,6 +467,10 @@ static void end_session(struct child_session *cs, const char *why, enum upstream
 
 static void free_session(struct child_session *cs)
 {
+    /* A read callback deferred by unpause() must not run on a freed session. */
+    bufferevent_setcb(cs->from_child, NULL, NULL, NULL, NULL);
+    bufferevent_setcb(cs->child_err, NULL, NULL, NULL, NULL);
+    bufferevent_setcb(cs->to_child, NULL, NULL, NULL, NULL);
     bufferevent_free(cs->to_child);
     bufferevent_free(cs->from_child);
     bufferevent_free(cs->child_err);

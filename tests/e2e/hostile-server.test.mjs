@@ -9,6 +9,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -223,6 +224,47 @@ describe('stdio: notifications/cancelled', { timeout: 60000 }, () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('stdio: a slow client pauses its child', { timeout: 60000 }, () => {
+  let dir, warden, url;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-slow-'));
+    warden = await startWithConfig(dir, {});
+    url = `${warden.base}/mcp/hostile`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the child gets no further than the buffers allow until the client reads, then finishes', async () => {
+    const init = await post(url, initialize(0));
+    const session = init.headers.get('mcp-session-id');
+    const wrote = () => Math.max(0, ...[...warden.stderr().matchAll(/flood: wrote (\d+)/g)].map((m) => Number(m[1])));
+    const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'flood', arguments: {} } });
+    const sock = net.createConnection({ host: '127.0.0.1', port: warden.port });
+    let received = '';
+    sock.on('data', (d) => { received += d.toString('latin1'); });
+    sock.pause();
+    sock.write(`POST /mcp/hostile HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n` +
+      `Accept: application/json, text/event-stream\r\nMcp-Session-Id: ${session}\r\nMCP-Protocol-Version: 2025-06-18\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+    /* Wait until the child stops getting further (it would reach 4000 if warden read on regardless). */
+    let last = -1;
+    await until('the child to stall', async () => {
+      const now = wrote();
+      if (now > 0 && now === last) return true;
+      last = now;
+      await new Promise((r) => setTimeout(r, 1000));
+      return false;
+    }, 20000);
+    assert.ok(last < 2000, `the child wrote ${last} of 4000 notifications to a client that reads nothing`);
+    sock.resume();
+    await until('the answer', () => received.includes('flood over'), 30000);
+    assert.equal(wrote(), 4000);
+    sock.destroy();
   });
 });
 

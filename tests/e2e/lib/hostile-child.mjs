@@ -7,5 +7,5 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   let msg;
   try { msg = JSON.parse(line); } catch { return; }
   if (msg.id === undefined || msg.method === undefined) return;   // notifications, responses
-  handle(msg, (text) => process.stdout.write(text + '\n'));
+  handle(msg, (text) => process.stdout.write(text + '\n'), () => new Promise((r) => process.stdout.once('drain', r)));
 });

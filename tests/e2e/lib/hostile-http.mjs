@@ -28,8 +28,8 @@ http.createServer((req, res) => {
     let lines = 0;
     handle(msg, (text) => {
       if (lines++ === 0) res.writeHead(200, { 'Content-Type': 'text/event-stream' });
-      res.write(`event: message\ndata: ${text}\n\n`);
-    });
+      return res.write(`event: message\ndata: ${text}\n\n`);
+    }, () => new Promise((r) => res.once('drain', r)));
     if (lines > 0) res.end();
   });
 }).listen(Number(process.env.PORT), '127.0.0.1');

@@ -9,11 +9,14 @@
 //   never       no answer at all
 //   die         exits in the middle of the call
 //   whoami      its pid
+//   flood       4000 notifications of 16 kB before the answer, each write
+//               waiting for the pipe to drain; "flood: wrote N" on stderr
+//               every 100, so a test sees how far a slow client let it get
 //   list_mode   sets how later tools/list answers are written: "plain",
 //               "escaped" (secret_tool's name with a \u escape) or "dup" (a
 //               clean "tools" first, then a second one naming secret_tool)
 // Its tools/list also names secret_tool, which the tests' policy hides.
-export const tools = ['method_arg', 'bare_cr', 'stray', 'twice', 'never', 'die', 'whoami', 'list_mode', 'secret_tool'];
+export const tools = ['method_arg', 'bare_cr', 'stray', 'twice', 'never', 'die', 'whoami', 'list_mode', 'flood', 'secret_tool'];
 let listMode = 'plain';
 
 /* The raw text of a tools/list answer for id, as list_mode says. */
@@ -26,8 +29,9 @@ export function listAnswer(id) {
 }
 
 /* Answers one request (msg has an id and a method) by calling write(line)
- * for each raw JSON line it sends back (zero, one or several). */
-export function handle(msg, write) {
+ * for each raw JSON line it sends back (zero, one or several); write returns
+ * false when the line waits in a buffer, and drain() resolves once it is out. */
+export function handle(msg, write, drain) {
   const send = (obj) => write(JSON.stringify(obj));
   const reply = (result) => send({ jsonrpc: '2.0', id: msg.id, result });
   const text = (t) => ({ content: [{ type: 'text', text: t }] });
@@ -65,6 +69,16 @@ export function handle(msg, write) {
     break;
   case 'whoami':
     reply(text(String(process.pid)));
+    break;
+  case 'flood':
+    (async () => {
+      const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'y'.repeat(16000) } });
+      for (let i = 1; i <= 4000; i++) {
+        if (!write(note)) await drain();
+        if (i % 100 === 0) process.stderr.write(`flood: wrote ${i}\n`);
+      }
+      reply(text('flood over'));
+    })();
     break;
   case 'list_mode':
     listMode = msg.params.arguments.mode;
