@@ -329,7 +329,9 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     case ANSWER_DROP:
         break;
     case ANSWER_FAIL:
-        stream_error_event(ex, fail_text(&j));
+        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, fail_text(&j));
         break;
     }
     if (j.answers_request)
@@ -570,7 +572,9 @@ void exchange_message(struct exchange *ex, const char *json, size_t len)
     case ANSWER_DROP:
         break;
     case ANSWER_FAIL:
-        stream_error_event(ex, fail_text(&j));
+        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, fail_text(&j));
         break;
     }
     if (j.answers_request)
