@@ -280,7 +280,7 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
         res->verdict = ANSWER_FAIL;
         res->answers_request = ex->has_id && !ex->answered_id;
         res->is_error = 1;
-        res->why = "could not be read: out of memory";
+        res->why = "a message warden could not read (out of memory)";
     }
 }
 
@@ -469,7 +469,7 @@ static void send_buffered(struct exchange *ex)
     size_t len = evbuffer_get_length(ex->buffered);
     const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
     struct evbuffer *rewritten = evbuffer_new();
-    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "out of memory"};
+    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
     if (rewritten)
         judge(ex, body ? body : "", len, rewritten, &j);
     if (j.verdict == ANSWER_DROP || !j.answers_request) {
