@@ -20,6 +20,9 @@
 
 /* One message line from a child may be this long (a tools/list of many tools). */
 #define CHILD_MAX_LINE (16 * 1024 * 1024)
+/* Messages waiting for a child to read its stdin; past this, new ones are
+ * refused (a child that does not read must not make warden hold everything). */
+#define CHILD_MAX_UNREAD (8 * 1024 * 1024)
 /* Server messages kept for a GET stream that is not open yet. */
 #define CHILD_MAX_BACKLOG (4 * 1024 * 1024)
 /* A session with no request in progress and no stream open ends after this
@@ -349,10 +352,20 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     return cs;
 }
 
-/* Writes one message to the child as one line. */
-static void send_line(struct child_session *cs, const char *body, size_t len)
+/* Writes one message to the child as one line; false (and nothing written)
+ * when the child has left too much unread. */
+static bool send_line(struct child_session *cs, const char *body, size_t len)
 {
-    json_append_line(bufferevent_get_output(cs->to_child), body, len);
+    struct evbuffer *out = bufferevent_get_output(cs->to_child);
+    if (evbuffer_get_length(out) + len + 1 > CHILD_MAX_UNREAD)
+        return false;
+    json_append_line(out, body, len);
+    return true;
+}
+
+static void refuse_unread(struct exchange *ex)
+{
+    exchange_failed(ex, UPSTREAM_BUSY, "is not reading its input (8 MiB of messages wait for it)");
 }
 
 /* Sends a request to its session's child and waits, on an event stream, for
@@ -369,13 +382,16 @@ static void send_request(struct child_session *cs, struct exchange *ex)
             return;
         }
     }
+    if (!send_line(cs, ex->body, ex->body_len)) {
+        refuse_unread(ex);
+        return;
+    }
     ex->child = cs;
     ex->child_pending = true;
     TAILQ_INSERT_TAIL(&cs->pending, ex, wait_link);
     update_idle(cs, CHILD_IDLE_SECONDS);
     exchange_stream_start(ex, cs->id);
     exchange_expect(ex, cs->server->conf->first_byte_timeout_ms, "did not answer within");
-    send_line(cs, ex->body, ex->body_len);
     exchange_flush(ex);
 }
 
@@ -551,7 +567,10 @@ static void stdio_post(struct exchange *ex, const struct upstream_request *req)
         send_request(cs, ex);
         return;
     }
-    send_line(cs, ex->body, ex->body_len);
+    if (!send_line(cs, ex->body, ex->body_len)) {
+        refuse_unread(ex);
+        return;
+    }
     cs->last_used = now_monotonic();
     update_idle(cs, CHILD_IDLE_SECONDS);
     if (req->kind == RPC_NOTIFICATION)

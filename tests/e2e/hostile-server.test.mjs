@@ -268,6 +268,36 @@ describe('stdio: a slow client pauses its child', { timeout: 60000 }, () => {
   });
 });
 
+describe('stdio: a child that stops reading its input', { timeout: 60000 }, () => {
+  let dir, warden, url;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-deaf-'));
+    warden = await startWithConfig(dir, {});
+    url = `${warden.base}/mcp/hostile`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('makes warden refuse more for it past 8 MiB, instead of holding everything', async () => {
+    const init = await post(url, initialize(0));
+    const headers = { 'Mcp-Session-Id': init.headers.get('mcp-session-id'), 'MCP-Protocol-Version': '2025-06-18' };
+    const deaf = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'deaf', arguments: {} } }, headers);
+    assert.match(deaf.text, /"deaf"/);
+    const note = { jsonrpc: '2.0', method: 'notifications/message', params: { data: 'z'.repeat(1 << 20) } };
+    let accepted = 0, refused;
+    for (let i = 0; i < 40 && !refused; i++) {
+      const r = await post(url, note, headers);
+      if (r.status === 202) accepted++;
+      else refused = r;
+    }
+    assert.ok(refused, 'every notification was taken');
+    assert.match(refused.text, /is not reading its input/);
+    assert.ok(accepted >= 7 && accepted <= 10, `${accepted} MiB were taken before the refusal`);
+  });
+});
+
 describe('children are capped per server', { timeout: 60000 }, () => {
   let dir, warden;
   before(async () => {
