@@ -106,12 +106,13 @@ struct server_rt {
     const struct server_conf *conf;
     const struct transport *transport; /* chosen once, when the worker starts */
     struct worker *worker;
-    struct sockaddr_storage addr; /* the upstream, resolved at start */
-    socklen_t addr_len;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
     cJSON *tool_meta;             /* tool name -> annotations, from the last tools/list answers (owned) */
+    /* the HTTP transport's (upstream_http.c) */
+    struct sockaddr_storage addr; /* the upstream, resolved at start */
+    socklen_t addr_len;
     struct upstream_pool pool;
-    /* stdio servers only */
+    /* the stdio transport's (upstream_stdio.c) */
     struct child_list children;       /* live sessions */
     struct child_list ending;         /* killed or exited, not yet reaped */
     unsigned nchildren;               /* live sessions; at most conf->max_connections */
