@@ -754,6 +754,7 @@ void exchange_reset(struct exchange *ex)
         policy_gen_release(ex->gen);
     free(ex->id_text);
     free(ex->body);
+    free(ex->progress_token);
     if (ex->sse_ready)
         sse_free(&ex->sse);
     if (ex->buffered)

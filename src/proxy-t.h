@@ -164,6 +164,7 @@ struct exchange {
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */
     bool active;

@@ -130,10 +130,35 @@ static void detach(struct exchange *ex, int idle_seconds)
     update_idle(cs, idle_seconds);
 }
 
+/* A progress token as cJSON prints it (so that "a" and "\u0061" compare
+ * equal); NULL when there is none. The caller frees it. */
+static char *token_text(const cJSON *params, bool in_meta)
+{
+    const cJSON *holder = in_meta ? cJSON_GetObjectItemCaseSensitive(params, "_meta") : params;
+    const cJSON *token = cJSON_GetObjectItemCaseSensitive(holder, "progressToken");
+    return cJSON_IsString(token) || cJSON_IsNumber(token) ? cJSON_PrintUnformatted(token) : NULL;
+}
+
+/* The waiting request a notifications/progress is about, or NULL. */
+static struct exchange *progress_owner(struct child_session *cs, const struct rpc_msg *msg)
+{
+    if (strcmp(msg->method, "notifications/progress") != 0)
+        return NULL;
+    char *token = token_text(msg->params, false);
+    struct exchange *ex = NULL;
+    if (token)
+        TAILQ_FOREACH(ex, &cs->pending, wait_link)
+            if (ex->progress_token && strcmp(ex->progress_token, token) == 0)
+                break;
+    free(token);
+    return ex;
+}
+
 /* Sends a message from the child toward the client, read strictly first: a
  * response goes to the request of the session that sent its id (and ends
- * that request), anything else on the first waiting request's stream or the
- * GET stream, or is kept for a stream. Responses nobody is waiting for, and
+ * that request), progress to the request that asked for it, anything else on
+ * the first waiting request's stream or the GET stream, or is kept for a
+ * stream. Responses nobody is waiting for, and
  * unreadable lines that name no waiting request, are dropped. */
 static void route_line(struct child_session *cs, const char *line, size_t len)
 {
@@ -177,8 +202,10 @@ static void route_line(struct child_session *cs, const char *line, size_t len)
         exchange_stream_end(ex);
         return;
     }
+    struct exchange *carrier = msg.kind == RPC_NOTIFICATION ? progress_owner(cs, &msg) : NULL;
     rpc_msg_clear(&msg);
-    struct exchange *carrier = TAILQ_FIRST(&cs->pending);
+    if (!carrier)
+        carrier = TAILQ_FIRST(&cs->pending);
     if (!carrier)
         carrier = cs->stream;
     if (carrier) {
@@ -385,6 +412,12 @@ static void send_request(struct child_session *cs, struct exchange *ex)
     if (!send_line(cs, ex->body, ex->body_len)) {
         refuse_unread(ex);
         return;
+    }
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(ex->body, ex->body_len, &cs->server->worker->rpc_limits, &msg, &err) == 0) {
+        ex->progress_token = token_text(msg.params, true);
+        rpc_msg_clear(&msg);
     }
     ex->child = cs;
     ex->child_pending = true;

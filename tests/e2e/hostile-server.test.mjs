@@ -152,6 +152,21 @@ for (const [name, start] of Object.entries(transports)) describe(`a hostile serv
     }
   });
 
+  test('progress reaches the call that asked for it and keeps it alive past the first-byte deadline', async () => {
+    const { client } = await connect(url);
+    try {
+      const seen = [];
+      const never = client.callTool({ name: 'never', arguments: {} }, undefined, { timeout: 10000 });
+      const slow = client.callTool({ name: 'slow', arguments: {} }, undefined, { timeout: 10000, onprogress: (p) => seen.push(p.progress) });
+      await assert.rejects(never, /did not answer within 1000 ms/);
+      const r = await slow;
+      assert.equal(r.content[0].text, 'slow done');
+      assert.deepEqual(seen, [1, 2, 3, 4, 5]);
+    } finally {
+      await client.close();
+    }
+  });
+
   test('a call the child never answers ends with a JSON-RPC error at the deadline', async () => {
     const { client } = await connect(url);
     try {

@@ -18,7 +18,7 @@ http.createServer((req, res) => {
   }
   let body = '';
   req.on('data', (d) => { body += d; });
-  req.on('end', () => {
+  req.on('end', async () => {
     let msg;
     try { msg = JSON.parse(body); } catch { res.writeHead(400).end(); return; }
     if (msg.id === undefined || msg.method === undefined) {
@@ -26,7 +26,7 @@ http.createServer((req, res) => {
       return;
     }
     let lines = 0;
-    handle(msg, (text) => {
+    await handle(msg, (text) => {
       if (lines++ === 0) res.writeHead(200, { 'Content-Type': 'text/event-stream' });
       return res.write(`event: message\ndata: ${text}\n\n`);
     }, () => new Promise((r) => res.once('drain', r)));

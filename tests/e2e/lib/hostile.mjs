@@ -8,6 +8,8 @@
 //   twice       the answer, twice
 //   never       no answer at all
 //   die         exits in the middle of the call
+//   slow        five progress notifications 300 ms apart (for the call's
+//               progressToken), then the answer
 //   whoami      its pid
 //   flood       4000 notifications of 16 kB before the answer, each write
 //               waiting for the pipe to drain; "flood: wrote N" on stderr
@@ -16,7 +18,7 @@
 //               "escaped" (secret_tool's name with a \u escape) or "dup" (a
 //               clean "tools" first, then a second one naming secret_tool)
 // Its tools/list also names secret_tool, which the tests' policy hides.
-export const tools = ['method_arg', 'bare_cr', 'stray', 'twice', 'never', 'die', 'whoami', 'list_mode', 'flood', 'secret_tool'];
+export const tools = ['method_arg', 'bare_cr', 'stray', 'twice', 'never', 'die', 'slow', 'whoami', 'list_mode', 'flood', 'secret_tool'];
 let listMode = 'plain';
 
 /* The raw text of a tools/list answer for id, as list_mode says. */
@@ -30,7 +32,8 @@ export function listAnswer(id) {
 
 /* Answers one request (msg has an id and a method) by calling write(line)
  * for each raw JSON line it sends back (zero, one or several); write returns
- * false when the line waits in a buffer, and drain() resolves once it is out. */
+ * false when the line waits in a buffer, and drain() resolves once it is out.
+ * Returns a promise when it goes on writing after it returns. */
 export function handle(msg, write, drain) {
   const send = (obj) => write(JSON.stringify(obj));
   const reply = (result) => send({ jsonrpc: '2.0', id: msg.id, result });
@@ -70,8 +73,17 @@ export function handle(msg, write, drain) {
   case 'whoami':
     reply(text(String(process.pid)));
     break;
+  case 'slow':
+    return (async () => {
+      const progressToken = msg.params._meta?.progressToken;
+      for (let i = 1; i <= 5; i++) {
+        await new Promise((r) => setTimeout(r, 300));
+        send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken, progress: i, total: 5 } });
+      }
+      reply(text('slow done'));
+    })();
   case 'flood':
-    (async () => {
+    return (async () => {
       const note = JSON.stringify({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: 'y'.repeat(16000) } });
       for (let i = 1; i <= 4000; i++) {
         if (!write(note)) await drain();
@@ -79,7 +91,6 @@ export function handle(msg, write, drain) {
       }
       reply(text('flood over'));
     })();
-    break;
   case 'list_mode':
     listMode = msg.params.arguments.mode;
     reply(text(listMode));
