@@ -315,22 +315,6 @@ bool http_is_hop_by_hop(const char *name, size_t len)
     return false;
 }
 
-bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len)
-{
-    const char *v = list;
-    const char *end = v ? v + list_len : NULL;
-    while (v && v < end) {
-        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
-            v++;
-        const char *tok = v;
-        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
-            v++;
-        if ((size_t)(v - tok) == len && strncasecmp(tok, name, len) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Skips optional whitespace (RFC 9110 OWS) forward from p, up to end. */
 static const char *skip_ows(const char *p, const char *end)
 {
@@ -400,4 +384,20 @@ const char *http_reason(int status)
     case 504: return "Gateway Timeout";
     default: return "Status";
     }
+}
+
+bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len)
+{
+    const char *v = list;
+    const char *end = v ? v + list_len : NULL;
+    while (v && v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *tok = v;
+        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+            v++;
+        if ((size_t)(v - tok) == len && strncasecmp(tok, name, len) == 0)
+            return true;
+    }
+    return false;
 }

@@ -43,13 +43,13 @@ void http_header_at(const struct http_head *h, size_t i, const char **name, size
                     size_t *value_len);
 /* True for headers that describe one connection, not the message: never forwarded. */
 bool http_is_hop_by_hop(const char *name, size_t len);
-/* True when a comma-separated header value (list; NULL: absent) names the token
- * `name`, case-insensitively: a header the Connection header names is hop-by-hop too. */
-bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len);
 /* True when a Content-Type value is `type` (case-insensitive, parameters ignored). */
 bool http_media_type_is(const char *value, size_t len, const char *type);
 /* The charset parameter of a Content-Type value, or NULL. */
 const char *http_media_charset(const char *value, size_t len, size_t *charset_len);
 /* The standard reason phrase of a status code. */
 const char *http_reason(int status);
+/* True when a comma-separated header value (list; NULL: absent) names the token
+ * `name`, case-insensitively: a header the Connection header names is hop-by-hop too. */
+bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len);
 #endif
