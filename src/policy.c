@@ -1276,6 +1276,14 @@ bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t le
     return listed;
 }
 
+bool policy_set_has_on_list(const struct policy_set *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->policies[i].lua && !ps->policies[i].shadow && lua_policy_has_on_list(ps->policies[i].lua))
+            return true;
+    return false;
+}
+
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx)
 {
     cJSON *tools = cJSON_GetObjectItemCaseSensitive(result, "tools");

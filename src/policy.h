@@ -87,6 +87,10 @@ void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const st
  * the whole list (policy_filter_list). */
 bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len);
 
+/* True when a Lua policy (not a shadow one) defines on_list: the list must
+ * then be shown to it as cJSON, not only decided name by name. */
+bool policy_set_has_on_list(const struct policy_set *ps);
+
 /* Removes the tools policy_tool_listed refuses (and those a Lua on_list
  * drops) from a tools/list result object's "tools" array, keeping every
  * other field. Returns true when anything was removed. */
