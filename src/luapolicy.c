@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "paths.h"
 #include "sharedstore.h"
 
 enum {
@@ -26,7 +27,7 @@ enum {
 
 #define DECISION_MT "warden.decision"
 
-/* The helper modules of WARDEN_LUA_DIR/warden/, exposed as warden.lib.<name>. */
+/* The helper modules of paths_lua_dir()/warden/, exposed as warden.lib.<name>. */
 static const char *const helper_names[] = {"glob", "path", "pointer"};
 
 /* What warden.allow/deny/require_approval return: a userdata so that scripts
@@ -921,7 +922,7 @@ static void build_sandbox(lua_State *L)
 static void load_helpers(lua_State *L)
 {
     for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
-        lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
+        lua_pushfstring(L, "%s/warden/%s.lua", paths_lua_dir(), helper_names[i]);
         if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
             lua_error(L);
         lua_call(L, 0, 1);
