@@ -76,7 +76,8 @@ int paths_find_lua_dir(const char *configured, char *out, size_t outlen)
     }
     char prefix[PATH_MAX], installed[PATH_MAX + 32], build[PATH_MAX + 32];
     if (exe_prefix(prefix, sizeof prefix) < 0) {
-        snprintf(out, outlen, "cannot tell where the warden binary is (/proc/self/exe): give lua_path or WARDEN_LUA_PATH");
+        snprintf(out, outlen,
+                 "cannot tell where the warden binary is (/proc/self/exe): give lua_path or WARDEN_LUA_PATH");
         return -1;
     }
     snprintf(installed, sizeof installed, "%s/share/warden/lua", prefix);
@@ -85,8 +86,10 @@ int paths_find_lua_dir(const char *configured, char *out, size_t outlen)
         return copy_out(out, outlen, installed);
     if (has_marker(build))
         return copy_out(out, outlen, build);
-    snprintf(out, outlen, "no Lua helper library (%s) in %s nor in %s: install warden with its share/warden/lua, "
-             "or give lua_path or WARDEN_LUA_PATH", MARKER, installed, build);
+    snprintf(out, outlen,
+             "no Lua helper library (%s) in %s nor in %s: install warden with its share/warden/lua, "
+             "or give lua_path or WARDEN_LUA_PATH",
+             MARKER, installed, build);
     return -1;
 }
 
