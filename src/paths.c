@@ -97,12 +97,15 @@ int paths_set_lua_dir(const char *configured, char *err, size_t errlen)
 {
     if (!configured || !*configured)
         return 0;
+    char found[2 * PATH_MAX + 256];
     int rc = -1;
     pthread_mutex_lock(&lua_dir.lock);
     if (lua_dir.dir[0])
         snprintf(err, errlen, "lua_path %s: the Lua helper directory is already in use", configured);
-    else if (paths_find_lua_dir(configured, err, errlen) == 0)
-        rc = copy_out(lua_dir.dir, sizeof lua_dir.dir, err);
+    else if (paths_find_lua_dir(configured, found, sizeof found) < 0)
+        snprintf(err, errlen, "%s", found);
+    else
+        rc = copy_out(lua_dir.dir, sizeof lua_dir.dir, found);
     pthread_mutex_unlock(&lua_dir.lock);
     return rc;
 }
