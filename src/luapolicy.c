@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
 #include "paths.h"
+#include "log.h"
 #include "sharedstore.h"
 
 enum {
