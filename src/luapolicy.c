@@ -1,4 +1,5 @@
 #include "luapolicy.h"
+#include "paths.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -9,7 +10,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "paths.h"
 #include "log.h"
 #include "sharedstore.h"
 
