@@ -16,6 +16,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "log.h"
+#include "paths.h"
 #include "policy.h"
 #include "policytest.h"
 #include "ratelimit.h"
@@ -138,6 +139,11 @@ int main(int argc, char **argv)
     if (app.cfg.stdio && app.cfg.audit_log && writes_to_stdout(app.cfg.audit_log)) {
         fprintf(stderr, "warden: --audit-log %s writes to stdout, which carries the MCP messages in --stdio mode; "
                         "give the audit log a file of its own\n", app.cfg.audit_log);
+        config_free(&app.cfg);
+        return 2;
+    }
+    if (paths_set_lua_dir(app.cfg.lua_path, err, sizeof err) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
         config_free(&app.cfg);
         return 2;
     }
