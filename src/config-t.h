@@ -29,6 +29,8 @@ struct server_conf {
     char **policy_when;      /* NULL, or npolicies entries: the JSON text of the `when` binding policy i to
                               * principals (policy_set_bind), NULL for a policy every caller gets */
     struct auth *auth;       /* this server's own "auth" (auth.h), replacing the top-level one; or NULL */
+    char **shadow_policies;  /* evaluated and audited, never enforced; NULL-terminated (may be empty) */
+    size_t nshadow_policies;
     struct header_conf *headers;
     size_t nheaders;
     bool pass_authorization; /* forward the client's Authorization (off: the spec forbids passthrough) */

@@ -13,9 +13,11 @@
 #include "admin.h"
 #include "audit.h"
 #include "auth.h"
+#include "authoring.h"
 #include "config.h"
 #include "metrics.h"
 #include "log.h"
+#include "paths.h"
 #include "policy.h"
 #include "policytest.h"
 #include "ratelimit.h"
@@ -110,7 +112,17 @@ static bool writes_to_stdout(const char *path)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "check") == 0)
-        return policy_check_main(argc - 1, argv + 1);
+        return authoring_check_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "explain") == 0)
+        return authoring_explain_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "help") == 0) {
+        char *help[] = {"--help"};
+        struct config cfg = {0};
+        char err[256];
+        int rc = config_from_args(1, help, &cfg, err, sizeof err);
+        config_free(&cfg);
+        return rc == 1 ? 0 : 2;
+    }
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "key") == 0)
@@ -133,14 +145,8 @@ int main(int argc, char **argv)
         config_free(&app.cfg);
         return 2;
     }
-    bool auth = app.cfg.auth != NULL;
-    for (size_t i = 0; i < app.cfg.nservers; i++)
-        auth = auth || app.cfg.servers[i].auth != NULL;
-    if (auth) {
-        /* Read and checked, but not yet asked by the request path (issue 13's
-         * exchange wiring): refusing to start beats letting every caller in. */
-        fprintf(stderr, "warden: \"auth\" is not enforced by this build yet; remove it or use a build with "
-                        "authentication wired into the request path\n");
+    if (paths_set_lua_dir(app.cfg.lua_path, err, sizeof err) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
         config_free(&app.cfg);
         return 2;
     }

@@ -2,6 +2,7 @@
  * and the proxy that asks them. */
 #ifndef WARDEN_POLICY_T_H
 #define WARDEN_POLICY_T_H
+#include <stdbool.h>
 #include <stddef.h>
 
 enum verdict {
@@ -14,12 +15,21 @@ enum verdict {
     VERDICT_ERROR,          /* a policy failed: fail closed, refused */
 };
 
+/* What the shadow policies would have decided: audited and counted, never enforced. */
+struct shadow_verdict {
+    bool present;           /* the server has shadow policies: the fields below are set */
+    enum verdict verdict;   /* never VERDICT_NONE */
+    char rule[256];         /* as decision.rule; "" when they allowed without a rule */
+    char reason[256];
+};
+
 /* What decided a call and what the agent is told. */
 struct decision {
     enum verdict verdict;
     char reason[512];       /* the text the agent sees */
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
+    struct shadow_verdict shadow;
 };
 
 struct http_head;   /* http-t.h */
