@@ -1,4 +1,5 @@
 #include "admin.h"
+#include "tls.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -120,6 +121,17 @@ struct admin *admin_start(struct event_base *base, const char *listen, struct me
         return NULL;
     }
     return a;
+}
+
+/* evhttp's bufferevent for each accepted connection: TLS with the listener's certificate. */
+static struct bufferevent *tls_bevcb(struct event_base *base, void *arg)
+{
+    return tls_bev_accept(base, -1, arg, BEV_OPT_CLOSE_ON_FREE);
+}
+
+void admin_use_tls(struct admin *a, struct tls_server *tls)
+{
+    evhttp_set_bevcb(a->http, tls_bevcb, tls);
 }
 
 int admin_port(const struct admin *a)

@@ -25,6 +25,12 @@ typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
 struct admin *admin_start(struct event_base *base, const char *listen, struct metrics *m, admin_describe_fn describe,
                           void *arg, char *err, size_t errlen);
 
+struct tls_server;   /* tls.h */
+
+/* Serves the admin endpoints over TLS with the listener's certificate (the
+ * same renewals apply); tls must outlive the admin. Call before the loop runs. */
+void admin_use_tls(struct admin *a, struct tls_server *tls);
+
 /* The port actually bound (useful after port 0); 0 if unknown. */
 int admin_port(const struct admin *a);
 

@@ -17,7 +17,9 @@ struct header_conf {
 struct server_conf {
     char *name;              /* "" with --upstream; the key in "servers" otherwise */
     char *path;              /* where clients reach it: "/mcp" or "/mcp/NAME" */
-    char *url;               /* as written: http://HOST[:PORT][/PATH] */
+    char *url;               /* as written: http[s]://HOST[:PORT][/PATH] */
+    bool tls;                /* https://: verified TLS (tls.h), with SNI and the host name checked */
+    char *ca;                /* https: a PEM file of the CAs to trust instead of the system's, or NULL */
     char *host;              /* parsed from url */
     uint16_t port;
     char *host_header;       /* "HOST:PORT" as sent upstream */
@@ -56,8 +58,15 @@ struct limits_conf {
 
 struct auth;   /* auth.h */
 
+/* A TLS listener's certificate chain and key (PEM files); both NULL: plain HTTP. */
+struct tls_conf {
+    char *cert;
+    char *key;
+};
+
 struct config {
     struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
+    struct tls_conf tls;        /* the listener's (and the admin listener's) TLS, or none */
     char *listen_host;
     uint16_t listen_port;
     struct server_conf *servers;

@@ -87,21 +87,20 @@ static int parse_hostport(const char *s, char **host, uint16_t *port)
 /* Fills the upstream parts of a server from its http:// URL. */
 static int parse_url(struct server_conf *sc, const char *url, char *why, size_t whylen)
 {
-    if (strncasecmp(url, "https://", 8) == 0)
-        return errf(why, whylen, "https upstreams are not supported (no TLS in warden): put a TLS terminator in front");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return errf(why, whylen, "must be an http:// URL");
-    const char *h = url + 7;
+    sc->tls = strncasecmp(url, "https://", 8) == 0;
+    if (!sc->tls && strncasecmp(url, "http://", 7) != 0)
+        return errf(why, whylen, "must be an http:// or https:// URL");
+    const char *h = url + (sc->tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     size_t authority = slash ? (size_t)(slash - h) : strlen(h);
     if (authority == 0 || memchr(h, '@', authority) || memchr(h, '?', authority) || memchr(h, '#', authority))
-        return errf(why, whylen, "must be http://HOST[:PORT][/PATH]");
+        return errf(why, whylen, "must be http[s]://HOST[:PORT][/PATH]");
     char *auth = strndup(h, authority);
     if (!auth)
         return errf(why, whylen, "out of memory");
     char *colon = strrchr(auth, ':');
     char *bracket = strrchr(auth, ']');
-    long port = 80;
+    long port = sc->tls ? 443 : 80;
     if (colon && (!bracket || colon > bracket)) {
         char *end;
         port = strtol(colon + 1, &end, 10);
@@ -147,6 +146,7 @@ static void server_free(struct server_conf *sc)
     free(sc->name);
     free(sc->path);
     free(sc->url);
+    free(sc->ca);
     free(sc->host);
     free(sc->host_header);
     free(sc->upstream_path);
@@ -168,6 +168,8 @@ static void server_free(struct server_conf *sc)
 void config_free(struct config *cfg)
 {
     auth_free(cfg->auth);
+    free(cfg->tls.cert);
+    free(cfg->tls.key);
     free(cfg->listen_host);
     for (size_t i = 0; i < cfg->nservers; i++)
         server_free(&cfg->servers[i]);
@@ -382,6 +384,27 @@ static void read_listen(struct schema_doc *doc, const struct field *f, const cJS
 }
 
 /* lua_path: a directory that exists now; in a file, relative to the file's directory. */
+/* A file named in the config (relative to it) or on the command line; it
+ * must be readable now. */
+static void read_file_path(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        schema_problem(doc, v, ptr, "must be the path of a file");
+        return;
+    }
+    char *path = doc->file ? relative_to(doc->file, v->valuestring) : strdup(v->valuestring);
+    if (!path) {
+        schema_problem(doc, v, ptr, "out of memory");
+    } else if (access(path, R_OK) != 0) {
+        schema_problem(doc, v, ptr, "%s: %s", path, strerror(errno));
+        free(path);
+    } else {
+        free(*(char **)dst);
+        *(char **)dst = path;
+    }
+}
+
 static void read_dir(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -574,7 +597,10 @@ static void read_headers(struct schema_doc *doc, const struct field *f, const cJ
 
 #define SRV(m) offsetof(struct server_conf, m)
 static const struct field server_fields[] = {
-    {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url, .help = "http://HOST[:PORT][/PATH] of an HTTP server"},
+    {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url,
+     .help = "http[s]://HOST[:PORT][/PATH] of an HTTP server (https: certificate and name verified)"},
+    {.key = "ca", .kind = FIELD_CUSTOM, .offset = SRV(ca), .custom = read_file_path,
+     .help = "https: the CA certificates (PEM) to trust instead of the system's"},
     {.key = "command", .kind = FIELD_STRINGS, .offset = SRV(command), .min = 1,
      .expect = "must be an array of non-empty strings naming a program and its arguments",
      .help = "[PROGRAM, ARGS...] of a stdio server (one of url and command)"},
@@ -643,6 +669,12 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
         if (cJSON_IsObject(s) && !url == !cmd)
             schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
+        const cJSON *ca = cJSON_GetObjectItemCaseSensitive(s, "ca");
+        if (ca && !sc->tls) {
+            char ca_at[600];
+            schema_pointer(ca_at, sizeof ca_at, at, "ca");
+            schema_problem(doc, ca, ca_at, "only an https:// server has a \"ca\"");
+        }
         if (env && !cmd) {
             char env_at[600];
             schema_pointer(env_at, sizeof env_at, at, "env");
@@ -673,6 +705,14 @@ static const struct field limit_fields[] = {
      .max = 3600000, .help = "default 75000"},
     {.key = "shutdown_grace_ms", .kind = FIELD_UINT, .offset = LIM(shutdown_grace_ms), .min = 1, .max = 3600000,
      .help = "how long in-flight requests may take after SIGTERM; default 10000"},
+    {0},
+};
+
+static const struct field tls_fields[] = {
+    {.key = "cert", .kind = FIELD_CUSTOM, .offset = offsetof(struct tls_conf, cert), .custom = read_file_path,
+     .required = true, .help = "PEM certificate chain, relative to the config file; SIGHUP re-reads it"},
+    {.key = "key", .kind = FIELD_CUSTOM, .offset = offsetof(struct tls_conf, key), .custom = read_file_path,
+     .required = true, .help = "its PEM private key"},
     {0},
 };
 
@@ -712,6 +752,12 @@ static const struct field options[] = {
      .offset = CLI(cfg.log_level), .min = 1, .help = "debug, info, warn or error (default info)"},
     {.key = "lua_path", .flag = "--lua-path", .metavar = "DIR", .kind = FIELD_CUSTOM, .offset = CLI(cfg.lua_path),
      .custom = read_dir, .help = "a directory of Lua helper modules"},
+    {.flag = "--tls-cert", .metavar = "FILE", .kind = FIELD_CUSTOM, .offset = CLI(cfg.tls.cert),
+     .custom = read_file_path, .help = "serve HTTPS (TLS 1.2+) with this PEM certificate chain; SIGHUP re-reads it"},
+    {.flag = "--tls-key", .metavar = "FILE", .kind = FIELD_CUSTOM, .offset = CLI(cfg.tls.key),
+     .custom = read_file_path, .help = "the private key of --tls-cert (PEM)"},
+    {.key = "tls", .kind = FIELD_OBJECT, .offset = CLI(cfg.tls), .fields = tls_fields,
+     .help = "the listener's certificate (the admin listener uses it too):"},
     {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
      .help = "bounds on clients:"},
     {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
@@ -951,6 +997,10 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
     if (cli.pass_authorization)
         for (size_t i = 0; i < cli.cfg.nservers; i++)
             cli.cfg.servers[i].pass_authorization = true;
+    if (!cli.cfg.tls.cert != !cli.cfg.tls.key) {
+        errf(err, errlen, "--tls-cert and --tls-key go together");
+        goto out;
+    }
     for (size_t i = 0; i < cli.cfg.nservers; i++) {
         const struct server_conf *sc = &cli.cfg.servers[i];
         /* The tokens agents present are for warden (MCP authorization: no token passthrough). */

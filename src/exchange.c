@@ -81,6 +81,8 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
     snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
+        .principal = ex->principal.id,
+        .principal_kind = ex->principal.doc ? principal_kind_name(ex->principal.kind) : NULL,
         .method = "tools/call", .tool = tool, .decision = decision, .rule = rule, .reason = reason,
         .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
         .shadow_rule = ex->shadow.rule,
@@ -748,6 +750,7 @@ void exchange_reset(struct exchange *ex)
         evtimer_del(ex->timer);
     free(ex->audit_tool);
     cJSON_Delete(ex->audit_args);
+    principal_clear(&ex->principal);
     if (ex->gen)
         policy_gen_release(ex->gen);
     free(ex->id_text);

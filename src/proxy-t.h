@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 #include <cjson/cJSON.h>
 #include "auth.h"
+#include "tls.h"
 #include "config-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
@@ -114,6 +115,7 @@ struct server_rt {
     /* the HTTP transport's (upstream_http.c) */
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
+    struct tls_client *tls;       /* https: how its certificate is verified (tls.h; borrowed from main), else NULL */
     struct upstream_pool pool;
     /* the stdio transport's (upstream_stdio.c) */
     struct child_list children;       /* live sessions */
@@ -214,6 +216,8 @@ struct client_conn {
     struct http_reader reader;
     enum client_state state;
     char addr[64];                /* "IP:PORT" of the peer */
+    struct sockaddr_storage peer; /* the same as a socket address (family AF_UNSPEC for stdio), for auth */
+    bool tls;                     /* the connection speaks TLS: no writes straight to the socket */
     char *body;                   /* the request body being read (owned, reused) */
     size_t body_len, body_cap;
     bool keep_alive;              /* the current request allows another after it */
@@ -237,6 +241,7 @@ struct worker {
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
+    struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
     struct session_table *sessions;   /* shared by all workers */
     struct client_list clients;
     size_t nclients;

@@ -8,6 +8,7 @@
 #include "audit.h"
 #include "config.h"
 #include "exchange.h"
+#include "gate.h"
 #include "http.h"
 #include "jsonrpc.h"
 #include "log.h"
@@ -210,6 +211,13 @@ void proxy_handle(struct client_conn *c)
         refuse_http(ex, 403, "Origin not allowed");
         return;
     }
+    /* RFC 9728: where an MCP client learns how to log in; open like /healthz. */
+    struct gate_answer ga;
+    if (gate_metadata(w->cfg, url, path_len, h, c->tls, &ga)) {
+        exchange_answer(ex, ga.status, ga.headers[0] ? ga.headers : NULL, ga.body ? ga.body : "", ga.len);
+        gate_answer_clear(&ga);
+        return;
+    }
     if (span_eq(url, path_len, "/healthz")) {
         if (h->method != HTTP_GET) {
             refuse_http(ex, 405, "use GET");
@@ -226,6 +234,15 @@ void proxy_handle(struct client_conn *c)
             ex->server = &w->servers[i];
     if (!ex->server) {
         refuse_http(ex, 404, "no MCP server at this path");
+        return;
+    }
+    /* Who is calling, by the server's own auth (or the top-level one);
+     * the credential itself never goes upstream (upstream_http.c drops
+     * Authorization, and config refuses pass_authorization with auth). */
+    const struct sockaddr *peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
+    if (!gate_check(w->cfg, ex->server->conf, h, peer, c->tls, &ex->principal, &ga)) {
+        exchange_answer(ex, ga.status, ga.headers[0] ? ga.headers : NULL, ga.body ? ga.body : "", ga.len);
+        gate_answer_clear(&ga);
         return;
     }
     const char *sid = http_header_get(h, "mcp-session-id", &vlen);

@@ -91,7 +91,7 @@ static void bench_init(struct bench *b)
     evutil_make_socket_nonblocking(sv[0]);
     evutil_make_socket_nonblocking(sv[1]);
     b->peer = sv[1];
-    b->c = client_attach(&b->w, bufferevent_socket_new(b->w.base, sv[0], BEV_OPT_CLOSE_ON_FREE), "127.0.0.1:1");
+    b->c = client_attach(&b->w, bufferevent_socket_new(b->w.base, sv[0], BEV_OPT_CLOSE_ON_FREE), "127.0.0.1:1", false);
     CHECK(b->c != NULL);
 }
 
