@@ -2,7 +2,9 @@
 // pages tools/list, answers in JSON or SSE (--json), sends progress while a
 // call runs, and records every request it receives (GET /__calls) so tests
 // can prove what never arrived.
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -51,7 +53,7 @@ function newServer() {
 
 const transports = new Map();
 
-const httpServer = http.createServer(async (req, res) => {
+const handler = async (req, res) => {
   if (req.url === '/__calls') {
     if (req.method === 'DELETE') calls.length = 0;
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -87,6 +89,9 @@ const httpServer = http.createServer(async (req, res) => {
     await newServer().connect(transport);
   }
   await transport.handleRequest(req, res, body);
-});
+};
+// TLS_CERT and TLS_KEY: the same server over HTTPS (node's https).
+const tls = process.env.TLS_CERT ? { cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY) } : null;
+const httpServer = tls ? https.createServer(tls, handler) : http.createServer(handler);
 
 httpServer.listen(port, '127.0.0.1', () => process.stdout.write(`listening ${port}\n`));
