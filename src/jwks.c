@@ -18,7 +18,7 @@
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <cjson/cJSON.h>
-#include "jwt.h"
+#include "jose.h"
 #include "log.h"
 #include "tls.h"
 
