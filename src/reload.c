@@ -11,6 +11,7 @@
 #include <time.h>
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
+#include "catalog.h"
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
@@ -63,6 +64,8 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
                                                  sc->name, one, sizeof one);
         if (set)
             policy_set_count_errors(set, w->metrics);
+        if (set && w->catalog)
+            policy_set_observe_lists(set, catalog_observe, w->catalog);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
             *fresh[i] = (struct policy_gen){.set = set, .refs = 1, .number = number};
             continue;
