@@ -61,7 +61,8 @@ struct console_route {
 struct stream {
     TAILQ_ENTRY(stream) link;
     struct console *console;
-    struct evhttp_request *req;   /* NULL once the browser has gone */
+    struct evhttp_request *req;
+    bool gone;                    /* the browser closed it: libevent detached req, ours to end */
     uint64_t after;               /* the last decision sent */
 };
 TAILQ_HEAD(stream_list, stream);
@@ -108,7 +109,7 @@ static void secure_headers(struct evhttp_request *req, const char *type)
                       "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
     evhttp_add_header(h, "X-Content-Type-Options", "nosniff");
-    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "Referrer-Policy", "same-origin");
 }
 
 static void reply(struct evhttp_request *req, int status, const char *reason, const char *type, struct evbuffer *body)
@@ -428,13 +429,14 @@ static void api_decisions(struct console *c, struct evhttp_request *req, const s
     evbuffer_free(b);
 }
 
-/* The browser has gone: the request is libevent's to free; the stream is
- * freed on the next tick, outside this callback. */
+/* The browser has gone: libevent has detached the request from its
+ * connection and leaves it to us; the next tick ends it (which frees it)
+ * and the stream, outside this callback. */
 static void stream_closed(struct evhttp_connection *evcon, void *arg)
 {
     (void)evcon;
     struct stream *s = arg;
-    s->req = NULL;
+    s->gone = true;
 }
 
 /* Sends what the stream has not had yet; false when it must end. */
@@ -460,15 +462,14 @@ static bool stream_push(struct console *c, struct stream *s, bool keepalive)
     return true;
 }
 
-/* Ends a stream (from our side) or frees one the browser closed. */
+/* Ends a stream: from our side (the last chunk is sent), or one the
+ * browser closed (evhttp_send_reply_end frees a detached request). */
 static void stream_end(struct console *c, struct stream *s)
 {
-    if (s->req) {
-        struct evhttp_connection *evcon = evhttp_request_get_connection(s->req);
-        if (evcon)
-            evhttp_connection_set_closecb(evcon, NULL, NULL);
-        evhttp_send_reply_end(s->req);
-    }
+    struct evhttp_connection *evcon = s->gone ? NULL : evhttp_request_get_connection(s->req);
+    if (evcon)
+        evhttp_connection_set_closecb(evcon, NULL, NULL);
+    evhttp_send_reply_end(s->req);
     TAILQ_REMOVE(&c->streams, s, link);
     c->nstreams--;
     free(s);
@@ -533,7 +534,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     struct stream *s, *next;
     for (s = TAILQ_FIRST(&c->streams); s; s = next) {
         next = TAILQ_NEXT(s, link);
-        if (!s->req || !stream_push(c, s, keepalive))
+        if (s->gone || !stream_push(c, s, keepalive))
             stream_end(c, s);
     }
 }
