@@ -13,7 +13,7 @@
     return e;
   }
   function frame(id, max, unit, minutes) {
-    const s = svg('svg', {class: 'chart', id, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, preserveAspectRatio: 'none', role: 'img'});
+    const s = svg('svg', {class: 'chart', id, viewBox: `0 0 ${WIDTH} ${HEIGHT}`, role: 'img'});
     const h = HEIGHT - BOTTOM - TOP;
     for (let i = 0; i <= 4; i++) {
       const y = TOP + h - (h * i) / 4;

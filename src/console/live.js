@@ -34,7 +34,7 @@
       last = d.seq;
     }
     const tr = el('tr', {class: 'clickable', 'data-decision': d.decision, 'data-tool': d.tool},
-      el('td', {class: 'mono'}, time(d.time)),
+      el('td', {class: 'mono nowrap'}, time(d.time)),
       el('td', {}, d.principal || '—'),
       el('td', {class: 'mono'}, String(d.session || '').slice(0, 12)),
       el('td', {}, d.server || ''),
