@@ -35,7 +35,7 @@
         el('p', {class: 'meta'}, s.transport + ' · ' + s.target + ' · served at ' + s.path + ' · ' +
           (s.generation === null ? 'no policies' : 'policy generation ' + s.generation + ' (' + s.policies + ' file' + (s.policies === 1 ? '' : 's') + ')')));
       if (s.tools.length === 0) {
-        section.append(el('p', {class: 'note'}, 'No tools/list answer seen yet: tools appear once an agent lists them.'));
+        section.append(el('p', {class: 'note'}, 'No tools/list answer seen yet: the tools of a server with policies appear once an agent lists them.'));
       } else {
         const body = el('tbody', {}, ...tools.map(row));
         section.append(el('table', {class: 'tools'},

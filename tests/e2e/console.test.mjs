@@ -237,4 +237,16 @@ describe('the console', () => {
     await page.waitForURL(`${admin}/login`);
     assert.equal((await page.request.get(`${admin}/api/servers`)).status(), 401);
   });
+
+  test('guessing is slow: after 20 failed logins in a minute, logins are refused for the rest of it', async () => {
+    const tryLogin = (secretText) => fetch(`${admin}/login`, { method: 'POST', redirect: 'manual',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'secret=' + encodeURIComponent(secretText) });
+    const statuses = [];
+    // The minute may turn once during the loop (and the first test failed once): 41 tries always fill one minute's 20.
+    for (let i = 0; i < 41 && !statuses.includes(429); i++) statuses.push((await tryLogin('guess-' + i)).status);
+    assert.equal(statuses.at(-1), 429, statuses.join(','));
+    assert.ok(statuses.length >= 19 && statuses.slice(0, -1).every((st) => st === 401), statuses.join(','));
+    const right = await tryLogin(secret);
+    if (right.status !== 303) assert.equal(right.status, 429);
+  });
 });
