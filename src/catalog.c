@@ -177,6 +177,22 @@ void catalog_note(struct catalog *c, const char *server, const cJSON *tools, dou
     pthread_mutex_unlock(&c->lock);
 }
 
+void catalog_note_raw(struct catalog *c, const char *server, const char *name, size_t name_len,
+                      const char *tool_json, size_t len, double wall)
+{
+    if (!c || memchr(name, '\0', name_len))
+        return;
+    cJSON *tool = cJSON_ParseWithLength(tool_json, len);
+    char *n = cJSON_IsObject(tool) ? strndup(name, name_len) : NULL;
+    if (n) {
+        pthread_mutex_lock(&c->lock);
+        note_one(c, server ? server : "", n, tool, wall);
+        pthread_mutex_unlock(&c->lock);
+    }
+    free(n);
+    cJSON_Delete(tool);
+}
+
 void catalog_observe(void *arg, const char *server, const cJSON *tools)
 {
     struct timespec ts;

@@ -33,6 +33,13 @@ void catalog_free(struct catalog *c);
  * string name are skipped. Any thread. */
 void catalog_note(struct catalog *c, const char *server, const cJSON *tools, double wall);
 
+/* The same for one tool of a tools/list answer given as its name and its
+ * raw JSON object tool_json[0..len) (already read strictly by the caller,
+ * as the exchange's list filter has it). Not one JSON object: nothing is
+ * noted. Any thread. */
+void catalog_note_raw(struct catalog *c, const char *server, const char *name, size_t name_len,
+                      const char *tool_json, size_t len, double wall);
+
 /* policy.h's list observer: arg is the catalog, the time is now. */
 void catalog_observe(void *arg, const char *server, const cJSON *tools);
 

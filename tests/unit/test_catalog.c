@@ -61,6 +61,15 @@ int main(void)
     cJSON_Delete(s);
     free(json);
     CHECK(catalog_bytes(c) <= CATALOG_BYTES);
+    /* From raw tool objects, as the exchange's list filter has them. */
+    static const char raw[] = "{\"name\":\"r\",\"description\":\"raw <b>\",\"annotations\":{\"readOnlyHint\":false}}";
+    catalog_note_raw(c, "reg", "r", 1, raw, sizeof raw - 1, 40);
+    catalog_note_raw(c, "reg", "bad", 3, "[1]", 3, 40);
+    catalog_note_raw(c, "reg", "nul\0", 4, raw, sizeof raw - 1, 40);
+    s = catalog_snapshot(c);
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(tool(s, "reg", "r"), "description")->valuestring, "raw <b>");
+    CHECK(tool(s, "reg", "bad") == NULL && tool(s, "reg", "nul") == NULL);
+    cJSON_Delete(s);
     catalog_free(c);
 
     /* Budget: about ten small tools; the first listed go first. */
