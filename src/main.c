@@ -12,8 +12,8 @@
 #include <event2/thread.h>
 #include "admin.h"
 #include "audit.h"
-#include "catalog.h"
 #include "config.h"
+#include "catalog.h"
 #include "console.h"
 #include "decisions.h"
 #include "metrics.h"
