@@ -14,6 +14,9 @@
 #include "audit.h"
 #include "authoring.h"
 #include "config.h"
+#include "catalog.h"
+#include "console.h"
+#include "decisions.h"
 #include "metrics.h"
 #include "log.h"
 #include "paths.h"
@@ -35,6 +38,9 @@ struct app {
     struct metrics *metrics;
     struct audit_log *audit;
     struct admin *admin;
+    struct console *console;
+    struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
+    struct catalog *catalog;        /* the tools listed, for the console */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -73,6 +79,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void app_free(struct app *app)
 {
+    console_free(app->console);
     admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
@@ -84,6 +91,8 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     audit_close(app->audit);
+    decisions_free(app->decisions);
+    catalog_free(app->catalog);
     metrics_free(app->metrics);
     config_free(&app->cfg);
 }
@@ -174,10 +183,22 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    if (app.cfg.audit_log && !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
+    /* The console shows the audit log's lines: with an admin listener an
+     * audit log exists, one without a file when none is configured. */
+    if ((app.cfg.audit_log || app.cfg.admin_listen) &&
+        !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
         return 2;
+    }
+    if (app.cfg.admin_listen) {
+        if (!(app.decisions = decisions_new(DECISIONS_COUNT, DECISIONS_BYTES)) ||
+            !(app.catalog = catalog_new(CATALOG_BYTES))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        audit_set_sink(app.audit, decisions_sink, app.decisions);
     }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
@@ -189,6 +210,7 @@ int main(int argc, char **argv)
         int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
+        app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
@@ -212,6 +234,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
         return 2;
+    }
+    if (app.admin) {
+        struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
+                                      .catalog = app.catalog, .worker = &app.workers[0],
+                                      .describe = reload_describe, .describe_arg = app.reloader};
+        if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
+            fprintf(stderr, "warden: %s\n", err);
+            app_free(&app);
+            return 2;
+        }
+        admin_set_console(app.admin, app.console);
     }
     struct event *sigusr1 = evsignal_new(app.workers[0].base, SIGUSR1, on_reopen_signal, &app);
     if (!sigusr1 || evsignal_add(sigusr1, NULL) < 0) {
