@@ -15,6 +15,9 @@
 #include "auth.h"
 #include "authoring.h"
 #include "config.h"
+#include "catalog.h"
+#include "console.h"
+#include "decisions.h"
 #include "metrics.h"
 #include "log.h"
 #include "paths.h"
@@ -37,6 +40,9 @@ struct app {
     struct metrics *metrics;
     struct audit_log *audit;
     struct admin *admin;
+    struct console *console;
+    struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
+    struct catalog *catalog;        /* the tools listed, for the console */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -107,6 +113,12 @@ static int make_tls(struct app *app, char *err, size_t errlen)
     return 0;
 }
 
+/* The admin listener's connections speak TLS with the listener's certificate. */
+static struct bufferevent *admin_tls_bev(struct event_base *base, void *arg)
+{
+    return tls_bev_accept(base, -1, arg, BEV_OPT_CLOSE_ON_FREE);
+}
+
 /* Fetches of jwks_url run on the first worker's loop. */
 static int start_auth(struct app *app, char *err, size_t errlen)
 {
@@ -127,6 +139,7 @@ static void app_free(struct app *app)
         auth_stop(app->cfg.servers[i].auth);
     if (app->sighup)
         event_free(app->sighup);
+    console_free(app->console);
     admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
@@ -143,6 +156,8 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     audit_close(app->audit);
+    decisions_free(app->decisions);
+    catalog_free(app->catalog);
     metrics_free(app->metrics);
     config_free(&app->cfg);
 }
@@ -241,10 +256,22 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    if (app.cfg.audit_log && !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
+    /* The console shows the audit log's lines: with an admin listener an
+     * audit log exists, one without a file when none is configured. */
+    if ((app.cfg.audit_log || app.cfg.admin_listen) &&
+        !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
         return 2;
+    }
+    if (app.cfg.admin_listen) {
+        if (!(app.decisions = decisions_new(DECISIONS_COUNT, DECISIONS_BYTES)) ||
+            !(app.catalog = catalog_new(CATALOG_BYTES))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        audit_set_sink(app.audit, decisions_sink, app.decisions);
     }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
@@ -259,6 +286,7 @@ int main(int argc, char **argv)
         app.workers[i].tls = app.tls;
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
             app.workers[i].servers[k].tls = app.upstream_tls[k];
+        app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
@@ -291,7 +319,18 @@ int main(int argc, char **argv)
         return 2;
     }
     if (app.admin && app.tls)
-        admin_use_tls(app.admin, app.tls);
+        admin_set_bevcb(app.admin, admin_tls_bev, app.tls);
+    if (app.admin) {
+        struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
+                                      .catalog = app.catalog, .worker = &app.workers[0],
+                                      .describe = reload_describe, .describe_arg = app.reloader};
+        if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
+            fprintf(stderr, "warden: %s\n", err);
+            app_free(&app);
+            return 2;
+        }
+        admin_set_console(app.admin, app.console);
+    }
     struct event *sigusr1 = evsignal_new(app.workers[0].base, SIGUSR1, on_reopen_signal, &app);
     if (!sigusr1 || evsignal_add(sigusr1, NULL) < 0) {
         fprintf(stderr, "warden: cannot install signal handlers\n");

@@ -242,6 +242,7 @@ struct worker {
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
     struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
+    struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
     struct client_list clients;
     size_t nclients;

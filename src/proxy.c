@@ -137,7 +137,7 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
             return true;
         }
         audit_later(ex, msg);
-    } else if (ps && strcmp(msg->method, "tools/list") == 0 && policy_set_filters_lists(ps)) {
+    } else if (ps && strcmp(msg->method, "tools/list") == 0 && (policy_set_filters_lists(ps) || c->worker->catalog)) {
         ex->filter_list = true;
     }
     return false;
@@ -261,7 +261,7 @@ void proxy_handle(struct client_conn *c)
     case HTTP_GET: {
         /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
         struct policy_set *ps = use_policies(ex);
-        ex->filter_list = ps && policy_set_filters_lists(ps);
+        ex->filter_list = ps && (policy_set_filters_lists(ps) || c->worker->catalog);
         forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     }
