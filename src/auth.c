@@ -9,6 +9,8 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <pwd.h>
+#include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -19,7 +21,7 @@
 
 /* ---- principals ---- */
 
-static const char *const kind_names[] = {"anonymous", "key", "jwt", "proxy"};
+static const char *const kind_names[] = {"anonymous", "key", "jwt", "proxy", "local"};
 
 const char *principal_kind_name(enum principal_kind kind)
 {
@@ -797,6 +799,29 @@ char *auth_resource_metadata_json(const struct auth *a, const char *server_path,
     free(resource);
     cJSON_Delete(doc);
     return text;
+}
+
+char *auth_local_id(const char *flag, char *err, size_t errlen)
+{
+    const char *id = flag ? flag : getenv("WARDEN_PRINCIPAL");
+    const char *from = flag ? "--principal" : "WARDEN_PRINCIPAL";
+    if (!id || !id[0]) {
+        struct passwd *pw = getpwuid(geteuid());
+        id = pw ? pw->pw_name : NULL;
+        from = "the login name";
+    }
+    if (!id || !valid_id(id)) {
+        snprintf(err, errlen, "%s%s%.200s: a principal id is 1 to 200 letters, digits and _ . - @ :", from,
+                 id ? " " : "", id ? id : "");
+        return NULL;
+    }
+    size_t n = strlen(id) + 1;
+    char *copy = malloc(n);
+    if (!copy)
+        snprintf(err, errlen, "out of memory");
+    else
+        memcpy(copy, id, n);
+    return copy;
 }
 
 /* ---- warden key new ID ---- */

@@ -16,7 +16,8 @@ struct field;
 struct event_base;
 struct tls_client;
 
-enum principal_kind { PRINCIPAL_ANONYMOUS, PRINCIPAL_KEY, PRINCIPAL_JWT, PRINCIPAL_PROXY };
+/* LOCAL: the desktop user of a --stdio warden, who launched it. */
+enum principal_kind { PRINCIPAL_ANONYMOUS, PRINCIPAL_KEY, PRINCIPAL_JWT, PRINCIPAL_PROXY, PRINCIPAL_LOCAL };
 
 /* Who is calling, as policies see it. `doc` is the one owned object:
  *   {"id": "ci-bot", "kind": "key", "labels": {...}, "claims": {...}, "scopes": [...]}
@@ -30,7 +31,7 @@ struct principal {
     enum principal_kind kind;
 };
 
-/* "key", "jwt", "anonymous" or "proxy". */
+/* "key", "jwt", "anonymous", "proxy" or "local". */
 const char *principal_kind_name(enum principal_kind kind);
 /* The value at a dotted path of the principal ("id", "kind", "labels.team",
  * "claims.groups", "scopes"), borrowed from doc; NULL when absent. */
@@ -42,6 +43,13 @@ void principal_clear(struct principal *p);
 /* Makes a principal of kind id with no labels, claims or scopes (the
  * anonymous caller, a --stdio desktop user). Returns 0, -1 out of memory. */
 int principal_make(struct principal *p, enum principal_kind kind, const char *id);
+
+/* The id of the --stdio caller, the desktop user who launched warden (a
+ * principal of kind "local": its credentials are the process's own, no
+ * auth object applies): `flag` (--principal), else $WARDEN_PRINCIPAL, else
+ * the login name. Returns it malloc'd (the caller frees it), or NULL with
+ * the reason in err (not 1 to 200 letters, digits and _ . - @ :). */
+char *auth_local_id(const char *flag, char *err, size_t errlen);
 
 /* One "auth" object, validated; immutable once read except for its key set,
  * which a jwks_url fetcher swaps (jwks.h). Shared by every worker thread. */

@@ -83,6 +83,7 @@ struct config {
     char **allowed_hosts;       /* NULL-terminated; names without port */
     int workers;
     bool stdio;                 /* serve one client on stdin/stdout */
+    char *principal;            /* --stdio: who the desktop user is (--principal), or NULL (auth.h) */
     char *audit_log;            /* NULL when off; "-" for stdout */
     char *admin_listen;         /* "HOST:PORT" or NULL */
     struct approver_conf *approvers;  /* the console's accounts, "approvers" in the file */

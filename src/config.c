@@ -168,6 +168,7 @@ static void server_free(struct server_conf *sc)
 void config_free(struct config *cfg)
 {
     auth_free(cfg->auth);
+    free(cfg->principal);
     free(cfg->tls.cert);
     free(cfg->tls.key);
     free(cfg->listen_host);
@@ -791,6 +792,8 @@ static const struct field options[] = {
      .help = "a policy (JSON or Lua); repeatable"},
     {.flag = "--shadow-policy", .metavar = "FILE", .kind = FIELD_STRINGS, .offset = CLI(shadow_policies),
      .repeat = true, .help = "a policy evaluated and audited but never enforced; repeatable"},
+    {.flag = "--principal", .metavar = "ID", .kind = FIELD_STRING, .offset = CLI(cfg.principal), .min = 1,
+     .help = "--stdio: the caller's principal (default $WARDEN_PRINCIPAL, else the login name)"},
     {.flag = "--stdio", .kind = FIELD_BOOL, .offset = CLI(cfg.stdio),
      .help = "serve one client on stdin/stdout instead of listening"},
     {.key = "workers", .flag = "--workers", .metavar = "N", .kind = FIELD_INT, .offset = CLI(cfg.workers), .min = 1,
@@ -1058,6 +1061,10 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
     if (cli.pass_authorization)
         for (size_t i = 0; i < cli.cfg.nservers; i++)
             cli.cfg.servers[i].pass_authorization = true;
+    if (cli.cfg.principal && !cli.cfg.stdio) {
+        errf(err, errlen, "--principal names the desktop user of --stdio; other callers authenticate (\"auth\")");
+        goto out;
+    }
     if (!cli.cfg.tls.cert != !cli.cfg.tls.key) {
         errf(err, errlen, "--tls-cert and --tls-key go together");
         goto out;

@@ -219,6 +219,17 @@ int main(int argc, char **argv)
         config_free(&app.cfg);
         return 2;
     }
+    if (app.cfg.stdio) {
+        /* The desktop user is the caller: named once, before any request. */
+        char *id = auth_local_id(app.cfg.principal, err, sizeof err);
+        if (!id) {
+            fprintf(stderr, "warden: %s\n", err);
+            config_free(&app.cfg);
+            return 2;
+        }
+        free(app.cfg.principal);
+        app.cfg.principal = id;
+    }
     if (paths_set_lua_dir(app.cfg.lua_path, err, sizeof err) < 0) {
         fprintf(stderr, "warden: %s\n", err);
         config_free(&app.cfg);

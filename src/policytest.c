@@ -68,11 +68,11 @@ static void read_principal(struct schema_doc *doc, const struct field *f, const 
 {
     (void)f;
     struct principal *p = dst;
-    static const char *const kinds[] = {"anonymous", "key", "jwt", "proxy"};
+    static const char *const kinds[] = {"anonymous", "key", "jwt", "proxy", "local"};
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
     const cJSON *kind = cJSON_GetObjectItemCaseSensitive(v, "kind");
     int k = kind ? -1 : 1;
-    for (int i = 0; kind && i < 4; i++)
+    for (int i = 0; kind && i < 5; i++)
         if (cJSON_IsString(kind) && strcmp(kind->valuestring, kinds[i]) == 0)
             k = i;
     const char *bad = NULL;
@@ -81,7 +81,7 @@ static void read_principal(struct schema_doc *doc, const struct field *f, const 
     else if (!cJSON_IsString(id) || !id->valuestring[0])
         bad = "needs an \"id\" string";
     else if (k < 0)
-        bad = "\"kind\" must be \"key\", \"jwt\", \"anonymous\" or \"proxy\"";
+        bad = "\"kind\" must be \"key\", \"jwt\", \"anonymous\", \"proxy\" or \"local\"";
     for (const cJSON *m = v->child; !bad && m; m = m->next) {
         if (strcmp(m->string, "labels") == 0 || strcmp(m->string, "claims") == 0)
             bad = cJSON_IsObject(m) ? NULL : "\"labels\" and \"claims\" are objects";

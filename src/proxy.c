@@ -240,7 +240,13 @@ void proxy_handle(struct client_conn *c)
      * the credential itself never goes upstream (upstream_http.c drops
      * Authorization, and config refuses pass_authorization with auth). */
     const struct sockaddr *peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
-    if (!gate_check(w->cfg, ex->server->conf, h, peer, c->tls, &ex->principal, &ga)) {
+    if (w->cfg->stdio && !c->peer.ss_family) {
+        /* --stdio: the desktop user who launched warden (main named them). */
+        if (principal_make(&ex->principal, PRINCIPAL_LOCAL, w->cfg->principal) < 0) {
+            refuse_http(ex, 503, "out of memory");
+            return;
+        }
+    } else if (!gate_check(w->cfg, ex->server->conf, h, peer, c->tls, &ex->principal, &ga)) {
         exchange_answer(ex, ga.status, ga.headers[0] ? ga.headers : NULL, ga.body ? ga.body : "", ga.len);
         gate_answer_clear(&ga);
         return;

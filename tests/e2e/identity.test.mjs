@@ -4,7 +4,7 @@
 // policies, the credential never forwarded, the principal in the audit log.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { initialize, post, until } from './lib/client.mjs';
 import { startFixture, startWarden, wardenBin } from './lib/peers.mjs';
+
+const demo = process.env.WARDEN_DEMO_BIN || path.join(path.dirname(wardenBin), 'warden-demo-registry');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-identity-'));
 let upstream, warden, url, keys;
@@ -129,4 +131,34 @@ test('two principals with different bound policies get different answers for the
     .filter((l) => l.tool === 'set_model_alias');
   assert.deepEqual(lines.map((l) => [l.principal, l.principal_kind, l.decision]),
     [['ci-bot', 'key', 'deny'], ['ml-agent', 'key', 'allow']]);
+});
+
+test('--stdio: the desktop user is the principal (--principal, else $WARDEN_PRINCIPAL), kind local', async () => {
+  const policy = path.join(dir, 'local.json');
+  fs.writeFileSync(policy, JSON.stringify({
+    version: '1', tools: { delete_model_alias: { deny_if: [{ principal: 'id', neq: 'alice' }], reason: 'only alice' } },
+  }));
+  const lines = [
+    { jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } },
+    { jsonrpc: '2.0', method: 'notifications/initialized' },
+    { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'delete_model_alias', arguments: { name: 'fraud-detector', alias: 'challenger' } } },
+  ].map((m) => JSON.stringify(m)).join('\n') + '\n';
+  const run = (args, env = {}) => {
+    const audit = path.join(dir, `stdio-${Object.keys(env).length}-${args.length}.log`);
+    const r = spawnSync(wardenBin, ['--stdio', '--audit-log', audit, '--policy', policy, ...args, '--', demo],
+      { input: lines, env: { ...process.env, ...env }, timeout: 20000 });
+    const answer = r.stdout.toString().trim().split('\n').map((l) => JSON.parse(l)).find((m) => m.id === 1);
+    const line = JSON.parse(fs.readFileSync(audit, 'utf8').trim().split('\n').pop());
+    return { answer, line, stderr: r.stderr.toString(), status: r.status };
+  };
+  const alice = run(['--principal', 'alice']);
+  assert.ok(!alice.answer.result.isError, alice.stderr);
+  assert.deepEqual([alice.line.principal, alice.line.principal_kind], ['alice', 'local']);
+  const bob = run([], { WARDEN_PRINCIPAL: 'bob' });
+  assert.equal(bob.answer.result.isError, true);
+  assert.match(bob.answer.result.content[0].text, /only alice/);
+  assert.equal(bob.line.principal, 'bob');
+  const bad = spawnSync(wardenBin, ['--stdio', '--principal', 'a b', '--', demo], { input: '', timeout: 10000 });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr.toString(), /--principal a b: a principal id is/);
 });
