@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include "answer.h"
 #include "audit.h"
+#include "era.h"
 #include "client.h"
 #include "http.h"
 #include "jsonrpc.h"
@@ -687,7 +688,8 @@ void exchange_answer_for_id(struct exchange *ex, int code, const char *message)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_rpc_error(b, ex->id_text, ex->id_len, code, message);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len,
+                          code == RPC_INVALID_PARAMS ? ERA_UNKNOWN_TOOL : ERA_ERROR, code, message);
     answer_buffer(ex, 200, b);
 }
 
@@ -695,7 +697,7 @@ void exchange_answer_refusal(struct exchange *ex, const char *text)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_tool_refusal(b, ex->id_text, ex->id_len, text);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len, ERA_REFUSED, 0, text);
     answer_buffer(ex, 200, b);
 }
 

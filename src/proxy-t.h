@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 #include <cjson/cJSON.h>
 #include "config-t.h"
+#include "era-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
 #include "policy-t.h"
@@ -187,6 +188,7 @@ struct exchange {
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
+    struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     /* the answer */
     enum framing framing;
     enum body_kind body_kind;
