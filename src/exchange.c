@@ -265,12 +265,19 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
     const struct list_filter filter = {decide_list, ex};
+    /* A list a Lua on_list decided may differ from caller to caller: no shared cache may keep it. */
+    const struct answer_cache cache = {
+        .private_scope = ex->filter_list && policy_set_has_on_list(ex->gen->set),
+        .insert = ex->era.modern,
+        .max_ttl_ms = w->cfg->limits.max_list_ttl_ms,
+    };
     const struct answer_req req = {
         .id = ex->has_id ? ex->id_text : NULL,
         .id_len = ex->has_id ? ex->id_len : 0,
         .answered = ex->answered_id,
         .filter = ex->filter_list ? &filter : NULL,
         .limits = &lim,
+        .cache = ex->era.list ? &cache : NULL,
     };
     if (answer_check(&req, json, len, out, res) < 0) {
         res->verdict = ANSWER_FAIL;
