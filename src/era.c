@@ -233,6 +233,10 @@ int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_re
     if (msg->kind == RPC_REQUEST && msg->method) {
         const cJSON *task = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "task") : NULL;
         out->task = cJSON_IsObject(task);
+        if (strcmp(msg->method, "subscriptions/listen") == 0) {
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(msg->params, "notifications");
+            out->listen_tools = cJSON_IsTrue(cJSON_IsObject(n) ? cJSON_GetObjectItemCaseSensitive(n, "toolsListChanged") : NULL);
+        }
         for (size_t i = 0; i < sizeof cacheable_lists / sizeof cacheable_lists[0]; i++)
             out->list = out->list || strcmp(msg->method, cacheable_lists[i]) == 0;
     }

@@ -49,19 +49,25 @@ static struct evbuffer *output(const struct exchange *ex)
     return bufferevent_get_output(ex->client->bev);
 }
 
+const char *exchange_caller_key(const struct exchange *ex, size_t *len)
+{
+    const struct client_conn *c = ex->client;
+    if (ex->session[0]) {
+        *len = strlen(ex->session);
+        return ex->session;
+    }
+    /* Without a session (every 2026-07-28 request), one client address is
+     * one agent: the port changes per connection. */
+    const char *colon = strrchr(c->addr, ':');
+    *len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
+    return c->addr;
+}
+
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
 {
     const struct client_conn *c = ex->client;
     ctx->server = ex->server->conf->name;
-    if (ex->session[0]) {
-        ctx->session = ex->session;
-        ctx->session_len = strlen(ex->session);
-    } else {
-        /* Without a session, one client address is one agent (the port changes per connection). */
-        const char *colon = strrchr(c->addr, ':');
-        ctx->session = c->addr;
-        ctx->session_len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
-    }
+    ctx->session = exchange_caller_key(ex, &ctx->session_len);
     ctx->client_addr = c->addr;
     ctx->now = clock_seconds(CLOCK_MONOTONIC);
     ctx->wall = clock_seconds(CLOCK_REALTIME);
@@ -192,6 +198,49 @@ static void stream_error_event(struct exchange *ex, const char *what)
     emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(b, -1), blen);
     evbuffer_free(b);
     ex->answered_id = true;
+}
+
+/* --- change notifications warden sends itself --- */
+
+/* An event stream has started: a GET stream, or a subscriptions/listen
+ * stream asking for tool list changes, is told of reloads from now on. */
+static void listen_start(struct exchange *ex)
+{
+    if (ex->listening || !ex->server || (ex->method != HTTP_GET && !ex->era.listen_tools))
+        return;
+    ex->listening = true;
+    LIST_INSERT_HEAD(&ex->server->listeners, ex, listen_link);
+}
+
+static void listen_end(struct exchange *ex)
+{
+    if (!ex->listening)
+        return;
+    LIST_REMOVE(ex, listen_link);
+    ex->listening = false;
+}
+
+void exchange_notify_list_changed(struct server_rt *s)
+{
+    struct exchange *ex;
+    LIST_FOREACH(ex, &s->listeners, listen_link) {
+        struct evbuffer *b = evbuffer_new();
+        if (!b)
+            continue;
+        evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"");
+        if (ex->has_id) {
+            /* the listen request's id is its subscription's id (2026-07-28) */
+            evbuffer_add_printf(b, ",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":");
+            evbuffer_add(b, ex->id_text, ex->id_len);
+            evbuffer_add(b, "}}", 2);
+        }
+        evbuffer_add(b, "}", 1);
+        size_t len = evbuffer_get_length(b);
+        const char *p = (const char *)evbuffer_pullup(b, -1);
+        if (p)
+            emit_event(ex, NULL, 0, NULL, 0, false, p, len);
+        evbuffer_free(b);
+    }
 }
 
 /* --- judging each upstream message --- */
@@ -393,6 +442,8 @@ static int start_sse(struct exchange *ex)
     metrics_sse_streams(c->worker->metrics, 1);
     sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
     ex->sse_ready = true;
+    if (ex->status == 200)
+        listen_start(ex);
     return 0;
 }
 
@@ -549,6 +600,7 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
                              "Mcp-Session-Id: %s\r\n", session_id);
     finish_head(ex, out, 0);
     ex->head_sent = true;
+    listen_start(ex);
 }
 
 void exchange_message(struct exchange *ex, const char *json, size_t len)
@@ -748,6 +800,7 @@ void exchange_reset(struct exchange *ex)
     }
     if (ex->streaming)
         metrics_sse_streams(metrics, -1);
+    listen_end(ex);
     if (ex->server)
         ex->server->transport->cancel(ex);
     if (ex->timer)
