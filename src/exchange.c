@@ -222,8 +222,9 @@ static void listen_end(struct exchange *ex)
 
 void exchange_notify_list_changed(struct server_rt *s)
 {
-    struct exchange *ex;
-    LIST_FOREACH(ex, &s->listeners, listen_link) {
+    /* Writing may close a connection (and take its exchange off the list). */
+    for (struct exchange *ex = LIST_FIRST(&s->listeners), *next; ex; ex = next) {
+        next = LIST_NEXT(ex, listen_link);
         struct evbuffer *b = evbuffer_new();
         if (!b)
             continue;
@@ -240,6 +241,7 @@ void exchange_notify_list_changed(struct server_rt *s)
         if (p)
             emit_event(ex, NULL, 0, NULL, 0, false, p, len);
         evbuffer_free(b);
+        exchange_flush(ex);
     }
 }
 
