@@ -598,8 +598,9 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     ex->streaming = true;
     metrics_sse_streams(c->worker->metrics, 1);
     struct evbuffer *out = output(ex);
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                             "Mcp-Session-Id: %s\r\n", session_id);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if (session_id)
+        evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\n", session_id);
     finish_head(ex, out, 0);
     ex->head_sent = true;
     listen_start(ex);

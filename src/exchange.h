@@ -27,7 +27,8 @@ void exchange_done(struct exchange *ex);
  * *kind); NULL if they did not. */
 const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *kind);
 
-/* A message transport (stdio): starts an SSE answer naming the session,
+/* A message transport (stdio): starts an SSE answer naming the session
+ * (session_id NULL: a session-less 2026-07-28 request, no Mcp-Session-Id),
  * carries each message (one strict JSON-RPC message, already read by the
  * transport) as one event, and ends it. */
 void exchange_stream_start(struct exchange *ex, const char *session_id);

@@ -171,3 +171,36 @@ describe('a refused task-augmented call (2025-11-25)', () => {
     await client.close();
   });
 });
+
+describe('a 2026-07-28 client and a stdio server', () => {
+  let warden, dir, file;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-eras-stdio-'));
+    file = path.join(dir, 'policy.json');
+    fs.writeFileSync(file, policy([]));
+    const here = path.dirname(new URL(import.meta.url).pathname);
+    warden = await startWarden(['--policy', file, '--', process.execPath, path.join(here, 'lib', 'modern-stdio.mjs')]);
+  });
+  after(async () => {
+    assert.equal(await warden.stop(), 0);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('session-less requests reach a stateless child, and the policy holds', async () => {
+    const client = await modernClient(warden.url);
+    try {
+      assert.equal(client.getProtocolEra(), 'modern');
+      const r = await client.callTool({ name: 'echo', arguments: { x: 1 } });
+      assert.match(r.content[0].text, /echo ran with \{"x":1\}/);
+      const refused = await client.callTool({ name: 'delete_everything', arguments: {} });
+      assert.equal(refused.isError, true);
+      assert.match(refused.content[0].text, /deleting everything needs a person/);
+      // one request at a time: a child with nothing in progress is reused
+      const a = (await client.callTool({ name: 'whoami', arguments: {} })).content[0].text;
+      const b = (await client.callTool({ name: 'whoami', arguments: {} })).content[0].text;
+      assert.equal(a, b);
+    } finally {
+      await client.close();
+    }
+  });
+});
