@@ -49,11 +49,11 @@ struct answer_req {
 };
 
 enum answer_verdict {
-    ANSWER_PASS,      /* forward the original bytes unchanged */
-    ANSWER_REWRITE,   /* forward `out` instead (a filtered tools list or corrected cache fields, original bytes otherwise) */
-    ANSWER_DROP,      /* forward nothing (a duplicate response, an unreadable message with no request waiting;
+    ANSWER_PASS,    /* forward the original bytes unchanged */
+    ANSWER_REWRITE, /* forward `out` instead (a filtered tools list or corrected cache fields, original bytes otherwise) */
+    ANSWER_DROP,    /* forward nothing (a duplicate response, an unreadable message with no request waiting;
                        * also: a response to another id on a request's stream, empty data) */
-    ANSWER_FAIL,      /* the request's answer cannot be trusted: send the client a JSON-RPC error for its id instead */
+    ANSWER_FAIL,    /* the request's answer cannot be trusted: send the client a JSON-RPC error for its id instead */
 };
 
 struct answer_result {

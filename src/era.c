@@ -141,7 +141,8 @@ static int check_name(const struct http_head *h, const struct rpc_msg *msg, bool
     const char *body = msg->method ? name_source(msg, &field) : NULL;
     if (!v) {
         if (modern && body)
-            return fail(err, MCP_HEADER_MISMATCH, "Header mismatch: the Mcp-Name header is required for %s", msg->method);
+            return fail(err, MCP_HEADER_MISMATCH, "Header mismatch: the Mcp-Name header is required for %s",
+                        msg->method);
         return 0;
     }
     if (!body)
@@ -167,7 +168,9 @@ static int check_method(const struct http_head *h, const struct rpc_msg *msg, bo
         return 0;
     }
     if (!msg->method || !span_is(v, vlen, msg->method))
-        return fail(err, MCP_HEADER_MISMATCH, "Header mismatch: the Mcp-Method header does not match the body's method %s", msg->method ? msg->method : "(none)");
+        return fail(err, MCP_HEADER_MISMATCH,
+                    "Header mismatch: the Mcp-Method header does not match the body's method %s",
+                    msg->method ? msg->method : "(none)");
     return 0;
 }
 
@@ -176,7 +179,8 @@ static int check_method(const struct http_head *h, const struct rpc_msg *msg, bo
 static int body_version(const struct rpc_msg *msg, const char **v)
 {
     const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
-    const cJSON *pv = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "io.modelcontextprotocol/protocolVersion") : NULL;
+    const cJSON *pv =
+        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "io.modelcontextprotocol/protocolVersion") : NULL;
     if (!pv)
         return 0;
     if (!cJSON_IsString(pv))
@@ -235,7 +239,8 @@ int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_re
         out->task = cJSON_IsObject(task);
         if (strcmp(msg->method, "subscriptions/listen") == 0) {
             const cJSON *n = cJSON_GetObjectItemCaseSensitive(msg->params, "notifications");
-            out->listen_tools = cJSON_IsTrue(cJSON_IsObject(n) ? cJSON_GetObjectItemCaseSensitive(n, "toolsListChanged") : NULL);
+            out->listen_tools =
+                cJSON_IsTrue(cJSON_IsObject(n) ? cJSON_GetObjectItemCaseSensitive(n, "toolsListChanged") : NULL);
         }
         for (size_t i = 0; i < sizeof cacheable_lists / sizeof cacheable_lists[0]; i++)
             out->list = out->list || strcmp(msg->method, cacheable_lists[i]) == 0;
@@ -243,8 +248,8 @@ int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_re
     return 0;
 }
 
-void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len,
-                       enum era_answer kind, int code, const char *text)
+void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len, enum era_answer kind,
+                       int code, const char *text)
 {
     if (kind == ERA_UNKNOWN_TOOL) {
         reply_format_rpc_error(b, id, id_len, RPC_INVALID_PARAMS, text);

@@ -34,9 +34,9 @@ int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_re
 
 /* What kind of answer warden gives itself to a request. */
 enum era_answer {
-    ERA_REFUSED,        /* a policy refused the call (deny, rate limit, approval): `text` is the reason */
-    ERA_UNKNOWN_TOOL,   /* a hidden tool: the error an unknown tool gets (`text` is the message) */
-    ERA_ERROR,          /* a JSON-RPC error with `code` (upstream failures) */
+    ERA_REFUSED,      /* a policy refused the call (deny, rate limit, approval): `text` is the reason */
+    ERA_UNKNOWN_TOOL, /* a hidden tool: the error an unknown tool gets (`text` is the message) */
+    ERA_ERROR,        /* a JSON-RPC error with `code` (upstream failures) */
 };
 
 /* Appends warden's own answer to request `id` (original text) in the shape
@@ -45,8 +45,8 @@ enum era_answer {
  * JSON-RPC error (-32600, the reason as its message) for a task-augmented
  * call, whose client expects a task and not a result; the others are
  * JSON-RPC errors. `e` may be NULL (era unknown: the 2025 shapes). */
-void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len,
-                       enum era_answer kind, int code, const char *text);
+void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len, enum era_answer kind,
+                       int code, const char *text);
 
 /* Appends the JSON-RPC error for a refused header check (id may be NULL). */
 void era_format_error(struct evbuffer *b, const char *id, size_t id_len, const struct era_error *err);

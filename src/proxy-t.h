@@ -92,7 +92,7 @@ struct child_session {
     double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
     unsigned paused;                /* exchanges whose client is slow: stdout is not read while > 0 */
     bool ending;                    /* killed or exited; waits to be reaped */
-    bool modern;                    /* serves session-less 2026-07-28 requests, one at a time; has no session id a client may name */
+    bool modern; /* serves session-less 2026-07-28 requests, one at a time; has no session id a client may name */
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);

@@ -50,8 +50,8 @@ static struct child_session *find_session(struct server_rt *s, const char *id)
 {
     struct child_session *cs;
     TAILQ_FOREACH(cs, &s->children, link)
-        if (!cs->modern && strcmp(cs->id, id) == 0)
-            return cs;
+    if (!cs->modern && strcmp(cs->id, id) == 0)
+        return cs;
     return NULL;
 }
 
@@ -62,8 +62,8 @@ static struct child_session *idle_modern_child(struct server_rt *s)
 {
     struct child_session *cs;
     TAILQ_FOREACH(cs, &s->children, link)
-        if (cs->modern && !cs->ending && TAILQ_EMPTY(&cs->pending))
-            return cs;
+    if (cs->modern && !cs->ending && TAILQ_EMPTY(&cs->pending))
+        return cs;
     return NULL;
 }
 

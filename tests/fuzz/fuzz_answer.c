@@ -71,8 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct list_filter filter = {hide, NULL};
     bool filtered = !(flags & 4);
     const struct answer_cache cache = {.private_scope = true, .insert = true, .max_ttl_ms = 1000};
-    struct answer_req req = {id, id ? strlen(id) : 0, flags & 1, filtered ? &filter : NULL, NULL,
-                             flags & 16 ? &cache : NULL};
+    struct answer_req req = {id,   id ? strlen(id) : 0,       flags & 1, filtered ? &filter : NULL,
+                             NULL, flags & 16 ? &cache : NULL};
     struct evbuffer *out = evbuffer_new();
     struct answer_result res;
     if (!out || answer_check(&req, msg, len, out, &res) < 0)

@@ -50,12 +50,12 @@ int main(void)
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\", \"id\":12345678901234567890,\"result\":{ \"ttlMs\" : 60000 ,"
                         "\"cacheScope\":\"private\",\"tools\":[{\"name\":\"a\"}],\"n\":1.50}}");
     /* fields in the other order */
-    CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"public\",\"ttlMs\":7e9}}") ==
-          ANSWER_REWRITE);
+    CHECK(run(&priv, false, "1",
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"public\",\"ttlMs\":7e9}}") == ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"ttlMs\":60000}}");
     /* already truthful: passed unchanged */
-    CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"ttlMs\":60000}}") ==
-          ANSWER_PASS);
+    CHECK(run(&priv, false, "1",
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"ttlMs\":60000}}") == ANSWER_PASS);
     /* a missing cacheScope is inserted on a modern request, also into an empty result */
     CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[]}}") == ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"tools\":[]}}");
@@ -67,26 +67,31 @@ int main(void)
           ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"ttlMs\":9e99}}");
     /* the cap alone leaves the scope */
-    CHECK(run(&cap_only, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"public\",\"ttlMs\":60001}}") ==
+    CHECK(run(&cap_only, false, "1",
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"public\",\"ttlMs\":60001}}") ==
           ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"public\",\"ttlMs\":60000}}");
     /* a long number is read whole */
     CHECK(run(&cap_only, false, "1",
-              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":100000000000000000000000000000000000000000000000000000000000000000000000}}") ==
-          ANSWER_REWRITE);
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":"
+              "100000000000000000000000000000000000000000000000000000000000000000000000}}") == ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":60000}}");
     /* with a tool cut out: both edits and the cut in one message */
-    CHECK(run(&priv, true, "1",
-              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":3600000,\"tools\":[{\"name\":\"a\"}, {\"name\":\"h\"},"
-              " {\"name\":\"b\"}],\"cacheScope\":\"public\"}}") == ANSWER_REWRITE);
+    CHECK(
+        run(&priv, true, "1",
+            "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":3600000,\"tools\":[{\"name\":\"a\"}, {\"name\":\"h\"},"
+            " {\"name\":\"b\"}],\"cacheScope\":\"public\"}}") == ANSWER_REWRITE);
     CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"ttlMs\":60000,\"tools\":[{\"name\":\"a\"}, "
                         "{\"name\":\"b\"}],\"cacheScope\":\"private\"}}");
     /* ...and the insertion before a filtered list */
-    CHECK(run(&priv, true, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"h\"},{\"name\":\"a\"}]}}") ==
+    CHECK(run(&priv, true, "1",
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"tools\":[{\"name\":\"h\"},{\"name\":\"a\"}]}}") ==
           ANSWER_REWRITE);
-    CHECK_STR(out_text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"tools\":[{\"name\":\"a\"}]}}");
+    CHECK_STR(out_text,
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"cacheScope\":\"private\",\"tools\":[{\"name\":\"a\"}]}}");
     /* errors, notifications and answers to other ids are not touched */
-    CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}") == ANSWER_PASS);
+    CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{\"code\":-1,\"message\":\"x\"}}") ==
+          ANSWER_PASS);
     CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"ttlMs\":9e9}}") ==
           ANSWER_PASS);
     CHECK(run(&priv, false, "1", "{\"jsonrpc\":\"2.0\",\"id\":2,\"result\":{\"ttlMs\":9e9}}") == ANSWER_DROP);

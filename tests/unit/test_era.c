@@ -9,13 +9,26 @@
 #include "http.h"
 #include "jsonrpc.h"
 
-static int on_head(void *o) { (void)o; return 0; }
-static int on_body(void *o, const char *at, size_t len) { (void)o, (void)at, (void)len; return 0; }
-static int on_complete(void *o) { (void)o; return 0; }
+static int on_head(void *o)
+{
+    (void)o;
+    return 0;
+}
+static int on_body(void *o, const char *at, size_t len)
+{
+    (void)o, (void)at, (void)len;
+    return 0;
+}
+static int on_complete(void *o)
+{
+    (void)o;
+    return 0;
+}
 static const struct http_reader_ops ops = {on_head, on_body, on_complete};
 
 #define META "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\"}"
-#define CALL(name) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"" name "\"," META "}}"
+#define CALL(name) \
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"" name "\"," META "}}"
 
 static struct era_error err;
 static struct era_req era;
@@ -24,8 +37,10 @@ static struct era_req era;
 static int read_era(const char *headers, const char *body)
 {
     char raw[4096];
-    snprintf(raw, sizeof raw, "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s"
-                              "Content-Length: %zu\r\n\r\n%s", headers, strlen(body), body);
+    snprintf(raw, sizeof raw,
+             "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n%s"
+             "Content-Length: %zu\r\n\r\n%s",
+             headers, strlen(body), body);
     struct http_reader r;
     http_reader_init(&r, HTTP_REQUEST, &ops, NULL, 16384, 64);
     http_reader_feed(&r, raw, strlen(raw));
@@ -84,46 +99,62 @@ int main(void)
     CHECK(read_era(modern, CALL("echo")) == -1 && strstr(err.message, "Mcp-Name header is required"));
     CHECK(read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Name: echo\r\n", CALL("echo")) == -1 &&
           strstr(err.message, "Mcp-Method header is required"));
-    CHECK(read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nMcp-Name: echo\r\n", CALL("echo")) == -1);
-    CHECK(read_era("MCP-Protocol-Version: 2025-11-25\r\nMcp-Method: tools/call\r\nMcp-Name: echo\r\n", CALL("echo")) == -1 &&
+    CHECK(read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\nMcp-Name: echo\r\n", CALL("echo")) ==
+          -1);
+    CHECK(read_era("MCP-Protocol-Version: 2025-11-25\r\nMcp-Method: tools/call\r\nMcp-Name: echo\r\n", CALL("echo")) ==
+              -1 &&
           err.code == MCP_HEADER_MISMATCH);
     CHECK(read_era("Mcp-Method: tools/call\r\nMcp-Name: echo\r\n", CALL("echo")) == -1); /* _meta without the header */
     /* the header says 2026-07-28, the body has no _meta version */
     CHECK(read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/list\r\n",
-                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}") == -1 && err.code == MCP_HEADER_MISMATCH);
+                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}") == -1 &&
+          err.code == MCP_HEADER_MISMATCH);
     snprintf(h, sizeof h, "%sMcp-Name: echo\r\nMcp-Param-Region: us\r\n", modern);
     CHECK(read_era(h, CALL("echo")) == -1 && strstr(err.message, "Mcp-Param"));
 
     /* unknown versions: 400 -32022 with what warden knows */
-    CHECK(read_era("MCP-Protocol-Version: 2099-01-01\r\n", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}") == -1 &&
-          err.code == MCP_UNSUPPORTED_VERSION && strstr(err.data, "\"supported\":[") && strstr(err.data, "\"2026-07-28\"") &&
-          strstr(err.data, "\"requested\":\"2099-01-01\""));
+    CHECK(read_era("MCP-Protocol-Version: 2099-01-01\r\n",
+                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}") == -1 &&
+          err.code == MCP_UNSUPPORTED_VERSION && strstr(err.data, "\"supported\":[") &&
+          strstr(err.data, "\"2026-07-28\"") && strstr(err.data, "\"requested\":\"2099-01-01\""));
 
     /* 2025 requests: headers optional, but checked when present */
-    CHECK(read_era("MCP-Protocol-Version: 2025-06-18\r\n", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}") == 0 &&
+    CHECK(read_era("MCP-Protocol-Version: 2025-06-18\r\n",
+                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}") == 0 &&
           !era.modern);
     CHECK(read_era("MCP-Protocol-Version: 2025-06-18\r\nMcp-Name: rm\r\n",
                    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}") == -1);
-    CHECK(read_era("", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///a\"}}") == 0);
-    CHECK(read_era("Mcp-Name: file:///b\r\n", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///a\"}}") == -1);
+    CHECK(read_era("",
+                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///a\"}}") ==
+          0);
+    CHECK(read_era("Mcp-Name: file:///b\r\n",
+                   "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\",\"params\":{\"uri\":\"file:///a\"}}") ==
+          -1);
     CHECK(read_era("Mcp-Name: x\r\n", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}") == -1);
     /* kinds */
-    CHECK(read_era("", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"task\":{\"ttl\":1}}}") == 0 && era.task);
+    CHECK(read_era("", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/"
+                       "call\",\"params\":{\"name\":\"a\",\"task\":{\"ttl\":1}}}") == 0 &&
+          era.task);
     CHECK(read_era("", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"prompts/list\"}") == 0 && era.list);
-    CHECK(read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n",
-                   "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":\"subscriptions/listen\",\"params\":{\"notifications\":"
-                   "{\"toolsListChanged\":true}," META "}}") == 0 && era.listen_tools);
+    CHECK(
+        read_era("MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n",
+                 "{\"jsonrpc\":\"2.0\",\"id\":\"l\",\"method\":\"subscriptions/listen\",\"params\":{\"notifications\":"
+                 "{\"toolsListChanged\":true}," META "}}") == 0 &&
+        era.listen_tools);
 
     /* answers */
     struct era_req legacy = {0}, modern_req = {.modern = true}, task = {.task = true};
-    CHECK_STR(answer(&legacy, ERA_REFUSED, "no"),
-              "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"no\"}],\"isError\":true}}");
-    CHECK_STR(answer(&modern_req, ERA_REFUSED, "no"),
-              "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"no\"}],\"isError\":true,"
-              "\"resultType\":\"complete\"}}");
-    CHECK_STR(answer(&task, ERA_REFUSED, "no"), "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32600,\"message\":\"no\"}}");
+    CHECK_STR(answer(&legacy, ERA_REFUSED, "no"), "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":"
+                                                  "\"text\",\"text\":\"no\"}],\"isError\":true}}");
+    CHECK_STR(
+        answer(&modern_req, ERA_REFUSED, "no"),
+        "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"no\"}],\"isError\":true,"
+        "\"resultType\":\"complete\"}}");
+    CHECK_STR(answer(&task, ERA_REFUSED, "no"),
+              "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32600,\"message\":\"no\"}}");
     CHECK_STR(answer(&modern_req, ERA_UNKNOWN_TOOL, "Unknown tool: x"),
               "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32602,\"message\":\"Unknown tool: x\"}}");
-    CHECK_STR(answer(NULL, ERA_ERROR, "down"), "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32603,\"message\":\"down\"}}");
+    CHECK_STR(answer(NULL, ERA_ERROR, "down"),
+              "{\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":-32603,\"message\":\"down\"}}");
     return check_report();
 }
