@@ -3,12 +3,9 @@
 #define WARDEN_ERA_T_H
 #include <stdbool.h>
 
-/* Error codes the 2026-07-28 revision adds (schema: HeaderMismatchError,
- * UnsupportedProtocolVersionError). */
-enum {
-    MCP_HEADER_MISMATCH = -32020,
-    MCP_UNSUPPORTED_VERSION = -32022,
-};
+/* The error code the 2026-07-28 revision gives headers that do not mirror
+ * the body (schema: HeaderMismatchError). */
+enum { MCP_HEADER_MISMATCH = -32020 };
 
 /* What warden knows of the era of one client request, read once before any
  * policy, so that warden's own answers take the shape the client expects. */

@@ -7,10 +7,6 @@
 #include "http.h"
 #include "reply.h"
 
-/* The revisions warden knows the shape of, oldest first. A version outside
- * this list is refused: warden could not shape its own answers for it. */
-static const char *const known_versions[] = {"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"};
-#define NKNOWN (sizeof known_versions / sizeof known_versions[0])
 /* The first stateless revision: from it on every result carries resultType. */
 #define FIRST_MODERN "2026-07-28"
 
@@ -25,7 +21,6 @@ __attribute__((format(printf, 3, 4))) static int fail(struct era_error *err, int
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
-    err->data[0] = '\0';
     return -1;
 }
 
@@ -34,33 +29,10 @@ static bool span_is(const char *p, size_t len, const char *s)
     return p && strlen(s) == len && memcmp(p, s, len) == 0;
 }
 
-static bool version_known(const char *v, size_t len)
-{
-    for (size_t i = 0; i < NKNOWN; i++)
-        if (span_is(v, len, known_versions[i]))
-            return true;
-    return false;
-}
-
 /* Dates in the same form compare as strings. */
 static bool version_modern(const char *v, size_t len)
 {
     return len == 10 && memcmp(v, FIRST_MODERN, 10) >= 0;
-}
-
-static int unsupported(struct era_error *err, const char *v, size_t len)
-{
-    char shown[64];
-    size_t n = 0;
-    for (size_t i = 0; i < len && n < sizeof shown - 1; i++)
-        shown[n++] = v[i] >= 0x20 && v[i] < 0x7f && v[i] != '"' && v[i] != '\\' ? v[i] : '?';
-    shown[n] = '\0';
-    fail(err, MCP_UNSUPPORTED_VERSION, "Unsupported protocol version: %s", shown);
-    int off = snprintf(err->data, sizeof err->data, "{\"supported\":[");
-    for (size_t i = 0; i < NKNOWN; i++)
-        off += snprintf(err->data + off, sizeof err->data - (size_t)off, "%s\"%s\"", i ? "," : "", known_versions[i]);
-    snprintf(err->data + off, sizeof err->data - (size_t)off, "],\"requested\":\"%s\"}", shown);
-    return -1;
 }
 
 static int b64_digit(unsigned char c)
@@ -196,18 +168,16 @@ static int check_version(const struct http_head *h, const struct rpc_msg *msg, b
     const char *bv = NULL;
     int has_body = body_version(msg, &bv);
     if (has_body < 0)
-        return fail(err, MCP_HEADER_MISMATCH, "Header mismatch: _meta protocolVersion is not a string");
-    if (hv && !version_known(hv, hlen))
-        return unsupported(err, hv, hlen);
-    if (bv && !version_known(bv, strlen(bv)))
-        return unsupported(err, bv, strlen(bv));
+        return fail(err, RPC_INVALID_PARAMS, "Invalid params: _meta io.modelcontextprotocol/protocolVersion is not a string");
     if (bv && (!hv || !span_is(hv, hlen, bv)))
         return fail(err, MCP_HEADER_MISMATCH,
                     "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion %s", bv);
     *modern = (hv && version_modern(hv, hlen)) || (bv && version_modern(bv, strlen(bv)));
+    /* As a 2026-07-28 server answers a request without its envelope. */
     if (*modern && !bv && msg->kind == RPC_REQUEST)
-        return fail(err, MCP_HEADER_MISMATCH,
-                    "Header mismatch: a %s request must carry _meta io.modelcontextprotocol/protocolVersion",
+        return fail(err, RPC_INVALID_PARAMS,
+                    "Invalid params: the MCP-Protocol-Version header names a %s revision, but the request has no "
+                    "_meta io.modelcontextprotocol/protocolVersion",
                     FIRST_MODERN);
     return 0;
 }
@@ -267,20 +237,4 @@ void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *
     } else {
         reply_format_tool_refusal(b, id, id_len, text);
     }
-}
-
-void era_format_error(struct evbuffer *b, const char *id, size_t id_len, const struct era_error *err)
-{
-    if (!err->data[0]) {
-        reply_format_rpc_error(b, id, id_len, err->code, err->message);
-        return;
-    }
-    evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"id\":");
-    if (id)
-        evbuffer_add(b, id, id_len);
-    else
-        evbuffer_add(b, "null", 4);
-    evbuffer_add_printf(b, ",\"error\":{\"code\":%d,\"message\":", err->code);
-    json_append_string(b, err->message, strlen(err->message));
-    evbuffer_add_printf(b, ",\"data\":%s}}", err->data);
 }

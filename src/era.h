@@ -10,21 +10,21 @@
 #include "http-t.h"
 #include "jsonrpc-t.h"
 
-/* Why a request's headers were refused: the HTTP status, a JSON-RPC code
- * (MCP_HEADER_MISMATCH or MCP_UNSUPPORTED_VERSION), a message, and for an
- * unsupported version the error's data object (JSON text, or ""). */
+/* Why a request's headers were refused: the HTTP status (400), a JSON-RPC
+ * code (MCP_HEADER_MISMATCH, or RPC_INVALID_PARAMS for a 2026-07-28 request
+ * without its _meta protocolVersion, as such a server answers) and a message. */
 struct era_error {
     int status;
     int code;
     char message[300];
-    char data[300];
 };
 
 /* Reads the era of a parsed client message and checks the headers that
  * mirror its body: MCP-Protocol-Version against params._meta
  * ["io.modelcontextprotocol/protocolVersion"] (they must agree; either one
  * naming 2026-07-28 or later makes the request modern, and a modern request
- * must carry both), Mcp-Method against method and Mcp-Name (plain or
+ * must carry both; a version warden does not know is the upstream's to
+ * refuse), Mcp-Method against method and Mcp-Name (plain or
  * "=?base64?...?=") against params.name or params.uri, wherever they are
  * present, and required on a modern request. Mcp-Param-* headers are refused:
  * warden does not keep the tools' x-mcp-header fields, so it cannot check
@@ -47,7 +47,4 @@ enum era_answer {
  * JSON-RPC errors. `e` may be NULL (era unknown: the 2025 shapes). */
 void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len, enum era_answer kind,
                        int code, const char *text);
-
-/* Appends the JSON-RPC error for a refused header check (id may be NULL). */
-void era_format_error(struct evbuffer *b, const char *id, size_t id_len, const struct era_error *err);
 #endif

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "reply.h"
 #include "toolmeta.h"
 #include "transport.h"
 
@@ -164,7 +165,7 @@ static int check_era(struct exchange *ex, const struct http_head *h, const struc
         refuse_http(ex, 503, "out of memory");
         return -1;
     }
-    era_format_error(b, ex->has_id ? ex->id_text : NULL, ex->id_len, &err);
+    reply_format_rpc_error(b, ex->has_id ? ex->id_text : NULL, ex->id_len, err.code, err.message);
     size_t len = evbuffer_get_length(b);
     const char *p = (const char *)evbuffer_pullup(b, -1);
     exchange_answer(ex, err.status, NULL, p ? p : "", p ? len : 0);

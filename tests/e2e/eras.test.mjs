@@ -1,7 +1,8 @@
 // Every MCP era through warden (issue 17): a 2026-07-28 client (SDK v2)
 // behind a JSON policy reads warden's refusals, the hidden tool's error and
 // the rate limit's retry time; headers that do not mirror the body are 400
-// -32020 and never reach the server; a refused task-augmented call (2025-11-25)
+// -32020 and never reach the server; versions warden does not know are the
+// server's to refuse; a refused task-augmented call (2025-11-25)
 // is a readable error; a reload that hides a tool reaches a subscribed client.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,14 +128,24 @@ describe('a 2026-07-28 client behind a JSON policy', () => {
     assert.match(ok.text, /echo ran/);
   });
 
-  test('a protocol version warden cannot shape answers for is 400 -32022 with the versions it knows', async () => {
+  test("a version the server does not support gets the server's own -32022 and its versions", async () => {
     const [body, headers] = modernCall('echo', { 'MCP-Protocol-Version': '2099-01-01' });
     body.params._meta['io.modelcontextprotocol/protocolVersion'] = '2099-01-01';
+    const direct = await post(server.url, body, headers);
+    const through = await post(warden.url, body, headers);
+    assert.equal(through.status, 400);
+    assert.equal(direct.status, 400);
+    const err = JSON.parse(through.text).error;
+    assert.equal(err.code, -32022);
+    assert.deepEqual(err.data, JSON.parse(direct.text).error.data);
+  });
+
+  test("a 2026-07-28 header without the body's _meta is -32602, as the server says", async () => {
+    const [body, headers] = modernCall('echo');
+    delete body.params._meta;
     const r = await post(warden.url, body, headers);
     assert.equal(r.status, 400);
-    const err = JSON.parse(r.text).error;
-    assert.equal(err.code, -32022);
-    assert.ok(err.data.supported.includes('2026-07-28'));
+    assert.equal(JSON.parse(r.text).error.code, -32602);
   });
 
   test('a reload that hides a tool tells a subscribed client, and its next list lacks the tool', async () => {
