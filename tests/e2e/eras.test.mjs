@@ -10,8 +10,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
-import { CreateTaskResultSchema } from '@modelcontextprotocol/sdk/types.js';
-import { connect, post, until } from './lib/client.mjs';
+import { CreateTaskResultSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { connect, listAllPages, post, until } from './lib/client.mjs';
 import { startFixture, startModern, startWarden } from './lib/peers.mjs';
 
 const policy = (hidden) => JSON.stringify({
@@ -210,6 +210,40 @@ describe('a 2026-07-28 client and a stdio server', () => {
       const a = (await client.callTool({ name: 'whoami', arguments: {} })).content[0].text;
       const b = (await client.callTool({ name: 'whoami', arguments: {} })).content[0].text;
       assert.equal(a, b);
+    } finally {
+      await client.close();
+    }
+  });
+});
+
+describe('a 2025 client with its GET stream open', () => {
+  let fixture, warden, dir, file;
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-eras-get-'));
+    file = path.join(dir, 'policy.json');
+    fs.writeFileSync(file, JSON.stringify({ version: '1', hide: [] }));
+    fixture = await startFixture();
+    warden = await startWarden(['--upstream', fixture.url, '--policy', file]);
+  });
+  after(async () => {
+    assert.equal(await warden.stop(), 0);
+    await fixture.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('is told when a reload hides a tool, and its next list lacks the tool', async () => {
+    const { client } = await connect(warden.url);
+    try {
+      let told = 0;
+      client.setNotificationHandler(ToolListChangedNotificationSchema, () => { told++; });
+      assert.ok((await listAllPages(client)).flatMap((p) => p.tools).some((t) => t.name === 'echo'));
+      // the SDK opens the GET stream after initialize; a reload before it is open would go unheard
+      await until('the GET stream', async () => {
+        saveByRename(file, JSON.stringify({ version: '1', hide: ['echo'], description: String(Date.now()) }));
+        await new Promise((r) => setTimeout(r, 300));
+        return told > 0;
+      }, 5000);
+      assert.ok(!(await listAllPages(client)).flatMap((p) => p.tools).some((t) => t.name === 'echo'));
     } finally {
       await client.close();
     }
