@@ -362,6 +362,14 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
         emit(ex, ev->raw, ev->raw_len);
         return 0;
     }
+    if (ev->event_len == 8 && memcmp(ev->event, "endpoint", 8) == 0) {
+        /* The deprecated HTTP+SSE transport names where to POST: relayed, it
+         * could point the client past warden. */
+        log_warn("upstream server '%s' sent an endpoint event (the deprecated HTTP+SSE transport, request from %s): "
+                 "dropped, never relayed",
+                 server_label(ex->server), ex->client->addr);
+        return 0;
+    }
     struct evbuffer *rewritten = evbuffer_new();
     if (!rewritten)
         return -1;

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { CreateTaskResultSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connect, listAllPages, post, until } from './lib/client.mjs';
-import { startFixture, startModern, startWarden } from './lib/peers.mjs';
+import { startEverything, startFixture, startModern, startWarden } from './lib/peers.mjs';
 
 const policy = (hidden) => JSON.stringify({
   version: '1',
@@ -247,5 +247,36 @@ describe('a 2025 client with its GET stream open', () => {
     } finally {
       await client.close();
     }
+  });
+});
+
+describe('an upstream that speaks the deprecated HTTP+SSE transport', () => {
+  let everything, warden;
+  before(async () => {
+    everything = await startEverything('sse');
+    warden = await startWarden(['--upstream', everything.url]);
+  });
+  after(async () => {
+    assert.equal(await warden.stop(), 0);
+    await everything.stop();
+  });
+
+  test('its endpoint event is dropped and logged, never relayed', async () => {
+    const res = await fetch(warden.url, { headers: { Accept: 'text/event-stream' }, signal: AbortSignal.timeout(5000) });
+    assert.equal(res.status, 200);
+    const reader = res.body.getReader();
+    let text = '';
+    const reading = (async () => {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return;
+        text += new TextDecoder().decode(value);
+      }
+    })().catch(() => {});
+    await until('the log line', async () => /sent an endpoint event/.test(warden.stderr()), 5000);
+    await new Promise((r) => setTimeout(r, 300));
+    await reader.cancel();
+    await reading;
+    assert.doesNotMatch(text, /endpoint|sessionId/);
   });
 });
