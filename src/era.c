@@ -168,7 +168,8 @@ static int check_version(const struct http_head *h, const struct rpc_msg *msg, b
     const char *bv = NULL;
     int has_body = body_version(msg, &bv);
     if (has_body < 0)
-        return fail(err, RPC_INVALID_PARAMS, "Invalid params: _meta io.modelcontextprotocol/protocolVersion is not a string");
+        return fail(err, RPC_INVALID_PARAMS,
+                    "Invalid params: _meta io.modelcontextprotocol/protocolVersion is not a string");
     if (bv && (!hv || !span_is(hv, hlen, bv)))
         return fail(err, MCP_HEADER_MISMATCH,
                     "Header mismatch: MCP-Protocol-Version does not match _meta protocolVersion %s", bv);
