@@ -54,6 +54,7 @@ struct limits_conf {
     unsigned body_timeout_ms;   /* 408 */
     unsigned keepalive_timeout_ms;
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
+    unsigned max_list_ttl_ms;   /* a list result's ttlMs (2026-07-28) is capped to this */
 };
 
 struct auth;   /* auth.h */

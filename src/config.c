@@ -29,6 +29,7 @@ static const struct limits_conf default_limits = {
     .body_timeout_ms = 30000,
     .keepalive_timeout_ms = 75000,
     .shutdown_grace_ms = 10000,
+    .max_list_ttl_ms = 60000,
 };
 
 /* Error reporting: one line naming where and what. */
@@ -709,6 +710,8 @@ static const struct field limit_fields[] = {
      .max = 3600000, .help = "default 75000"},
     {.key = "shutdown_grace_ms", .kind = FIELD_UINT, .offset = LIM(shutdown_grace_ms), .min = 1, .max = 3600000,
      .help = "how long in-flight requests may take after SIGTERM; default 10000"},
+    {.key = "max_list_ttl_ms", .kind = FIELD_UINT, .offset = LIM(max_list_ttl_ms), .min = 0, .max = 86400000,
+     .help = "a list's ttlMs is capped to it, so a reload reaches cached lists; default 60000"},
     {0},
 };
 

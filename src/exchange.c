@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include "answer.h"
 #include "audit.h"
+#include "era.h"
 #include "client.h"
 #include "http.h"
 #include "jsonrpc.h"
@@ -49,19 +50,25 @@ static struct evbuffer *output(const struct exchange *ex)
     return bufferevent_get_output(ex->client->bev);
 }
 
+const char *exchange_caller_key(const struct exchange *ex, size_t *len)
+{
+    const struct client_conn *c = ex->client;
+    if (ex->session[0]) {
+        *len = strlen(ex->session);
+        return ex->session;
+    }
+    /* Without a session (every 2026-07-28 request), one client address is
+     * one agent: the port changes per connection. */
+    const char *colon = strrchr(c->addr, ':');
+    *len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
+    return c->addr;
+}
+
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
 {
     const struct client_conn *c = ex->client;
     ctx->server = ex->server->conf->name;
-    if (ex->session[0]) {
-        ctx->session = ex->session;
-        ctx->session_len = strlen(ex->session);
-    } else {
-        /* Without a session, one client address is one agent (the port changes per connection). */
-        const char *colon = strrchr(c->addr, ':');
-        ctx->session = c->addr;
-        ctx->session_len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
-    }
+    ctx->session = exchange_caller_key(ex, &ctx->session_len);
     ctx->client_addr = c->addr;
     ctx->now = clock_seconds(CLOCK_MONOTONIC);
     ctx->wall = clock_seconds(CLOCK_REALTIME);
@@ -197,6 +204,51 @@ static void stream_error_event(struct exchange *ex, const char *what)
     ex->answered_id = true;
 }
 
+/* --- change notifications warden sends itself --- */
+
+/* An event stream has started: a GET stream, or a subscriptions/listen
+ * stream asking for tool list changes, is told of reloads from now on. */
+static void listen_start(struct exchange *ex)
+{
+    if (ex->listening || !ex->server || (ex->method != HTTP_GET && !ex->era.listen_tools))
+        return;
+    ex->listening = true;
+    LIST_INSERT_HEAD(&ex->server->listeners, ex, listen_link);
+}
+
+static void listen_end(struct exchange *ex)
+{
+    if (!ex->listening)
+        return;
+    LIST_REMOVE(ex, listen_link);
+    ex->listening = false;
+}
+
+void exchange_notify_list_changed(struct server_rt *s)
+{
+    /* Writing may close a connection (and take its exchange off the list). */
+    for (struct exchange *ex = LIST_FIRST(&s->listeners), *next; ex; ex = next) {
+        next = LIST_NEXT(ex, listen_link);
+        struct evbuffer *b = evbuffer_new();
+        if (!b)
+            continue;
+        evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"");
+        if (ex->has_id) {
+            /* the listen request's id is its subscription's id (2026-07-28) */
+            evbuffer_add_printf(b, ",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":");
+            evbuffer_add(b, ex->id_text, ex->id_len);
+            evbuffer_add(b, "}}", 2);
+        }
+        evbuffer_add(b, "}", 1);
+        size_t len = evbuffer_get_length(b);
+        const char *p = (const char *)evbuffer_pullup(b, -1);
+        if (p)
+            emit_event(ex, NULL, 0, NULL, 0, false, p, len);
+        evbuffer_free(b);
+        exchange_flush(ex);
+    }
+}
+
 /* --- judging each upstream message --- */
 
 /* decide_list for a Lua on_list: each item's original bytes are parsed into
@@ -277,12 +329,19 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
     const struct list_filter filter = {decide_list, ex};
+    /* A list a Lua on_list decided may differ from caller to caller: no shared cache may keep it. */
+    const struct answer_cache cache = {
+        .private_scope = ex->filter_list && policy_set_has_on_list(ex->gen->set),
+        .insert = ex->era.modern,
+        .max_ttl_ms = w->cfg->limits.max_list_ttl_ms,
+    };
     const struct answer_req req = {
         .id = ex->has_id ? ex->id_text : NULL,
         .id_len = ex->has_id ? ex->id_len : 0,
         .answered = ex->answered_id,
         .filter = ex->filter_list ? &filter : NULL,
         .limits = &lim,
+        .cache = ex->era.list ? &cache : NULL,
     };
     if (answer_check(&req, json, len, out, res) < 0) {
         res->verdict = ANSWER_FAIL;
@@ -314,6 +373,14 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     struct exchange *ex = arg;
     if (!ev->has_data || ev->data_len == 0) {
         emit(ex, ev->raw, ev->raw_len);
+        return 0;
+    }
+    if (ev->event_len == 8 && memcmp(ev->event, "endpoint", 8) == 0) {
+        /* The deprecated HTTP+SSE transport names where to POST: relayed, it
+         * could point the client past warden. */
+        log_warn("upstream server '%s' sent an endpoint event (the deprecated HTTP+SSE transport, request from %s): "
+                 "dropped, never relayed",
+                 server_label(ex->server), ex->client->addr);
         return 0;
     }
     struct evbuffer *rewritten = evbuffer_new();
@@ -398,6 +465,8 @@ static int start_sse(struct exchange *ex)
     metrics_sse_streams(c->worker->metrics, 1);
     sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
     ex->sse_ready = true;
+    if (ex->status == 200)
+        listen_start(ex);
     return 0;
 }
 
@@ -550,10 +619,12 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     ex->streaming = true;
     metrics_sse_streams(c->worker->metrics, 1);
     struct evbuffer *out = output(ex);
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                             "Mcp-Session-Id: %s\r\n", session_id);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if (session_id)
+        evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\n", session_id);
     finish_head(ex, out, 0);
     ex->head_sent = true;
+    listen_start(ex);
 }
 
 void exchange_message(struct exchange *ex, const char *json, size_t len)
@@ -700,7 +771,8 @@ void exchange_answer_for_id(struct exchange *ex, int code, const char *message)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_rpc_error(b, ex->id_text, ex->id_len, code, message);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len,
+                          code == RPC_INVALID_PARAMS ? ERA_UNKNOWN_TOOL : ERA_ERROR, code, message);
     answer_buffer(ex, 200, b);
 }
 
@@ -708,7 +780,7 @@ void exchange_answer_refusal(struct exchange *ex, const char *text)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_tool_refusal(b, ex->id_text, ex->id_len, text);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len, ERA_REFUSED, 0, text);
     answer_buffer(ex, 200, b);
 }
 
@@ -752,6 +824,7 @@ void exchange_reset(struct exchange *ex)
     }
     if (ex->streaming)
         metrics_sse_streams(metrics, -1);
+    listen_end(ex);
     if (ex->server)
         ex->server->transport->cancel(ex);
     if (ex->timer)

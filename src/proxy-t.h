@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "tls.h"
 #include "config-t.h"
+#include "era-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
 #include "policy-t.h"
@@ -61,6 +62,7 @@ struct upstream_conn {
 };
 TAILQ_HEAD(upstream_list, upstream_conn);
 TAILQ_HEAD(exchange_list, exchange);
+LIST_HEAD(listener_list, exchange);
 
 /* The keep-alive connections of one worker to one server, and the exchanges
  * waiting for one when max_connections are busy. */
@@ -92,6 +94,7 @@ struct child_session {
     double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
     unsigned paused;                /* exchanges whose client is slow: stdout is not read while > 0 */
     bool ending;                    /* killed or exited; waits to be reaped */
+    bool modern; /* serves session-less 2026-07-28 requests, one at a time; has no session id a client may name */
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);
@@ -112,6 +115,7 @@ struct server_rt {
     struct worker *worker;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
     struct tool_meta *tool_meta;  /* tool name -> annotations, from the last tools/list answers (owned; toolmeta.h) */
+    struct listener_list listeners; /* open streams a reload tells of list changes (exchange.c; zeroed is empty) */
     /* the HTTP transport's (upstream_http.c) */
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
@@ -191,6 +195,9 @@ struct exchange {
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
+    struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
+    bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
+    LIST_ENTRY(exchange) listen_link;
     /* the answer */
     enum framing framing;
     enum body_kind body_kind;
@@ -255,6 +262,7 @@ struct worker {
     _Atomic unsigned long reload_to;  /* the generation number to load */
     bool stopping;
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
+    void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;

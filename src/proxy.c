@@ -5,8 +5,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <event2/buffer.h>
 #include "audit.h"
 #include "config.h"
+#include "era.h"
 #include "exchange.h"
 #include "gate.h"
 #include "http.h"
@@ -14,6 +16,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "reply.h"
 #include "toolmeta.h"
 #include "transport.h"
 
@@ -149,6 +152,28 @@ static void forward(struct exchange *ex, const struct upstream_request *req)
     ex->server->transport->forward(ex, req);
 }
 
+/* The request's era, and the headers that mirror its body checked before
+ * any policy sees it: a server routing on a header must not run something
+ * else than what warden decided on. Returns -1 when warden answered (400). */
+static int check_era(struct exchange *ex, const struct http_head *h, const struct rpc_msg *msg)
+{
+    struct era_error err;
+    if (era_read(h, msg, &ex->era, &err) == 0)
+        return 0;
+    log_debug("refused a request from %s on server '%s': %s", ex->client->addr, ex->server->conf->name, err.message);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        refuse_http(ex, 503, "out of memory");
+        return -1;
+    }
+    reply_format_rpc_error(b, ex->has_id ? ex->id_text : NULL, ex->id_len, err.code, err.message);
+    size_t len = evbuffer_get_length(b);
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    exchange_answer(ex, err.status, NULL, p ? p : "", p ? len : 0);
+    evbuffer_free(b);
+    return -1;
+}
+
 static void handle_post(struct client_conn *c, const struct http_head *h, const char *query, size_t qlen)
 {
     struct exchange *ex = &c->ex;
@@ -173,6 +198,10 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         memcpy(ex->id_text, msg.id_text, msg.id_len);
         ex->id_len = msg.id_len;
         ex->has_id = msg.kind == RPC_REQUEST;
+    }
+    if (check_era(ex, h, &msg) < 0) {
+        rpc_msg_clear(&msg);
+        return;
     }
     struct upstream_request req = {
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,

@@ -98,6 +98,8 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         w->servers[i].gen = fresh[i];
         if (old)
             policy_gen_release(old);
+        if ((old || fresh[i]) && w->on_policies_changed)
+            w->on_policies_changed(&w->servers[i]);
     }
     free(fresh);
     return 0;

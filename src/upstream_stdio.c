@@ -50,8 +50,20 @@ static struct child_session *find_session(struct server_rt *s, const char *id)
 {
     struct child_session *cs;
     TAILQ_FOREACH(cs, &s->children, link)
-        if (strcmp(cs->id, id) == 0)
-            return cs;
+    if (!cs->modern && strcmp(cs->id, id) == 0)
+        return cs;
+    return NULL;
+}
+
+/* A child for session-less 2026-07-28 requests with nothing in progress:
+ * the revision keeps no state between requests, so any such child may serve
+ * any client, one request at a time (ids of different clients never meet). */
+static struct child_session *idle_modern_child(struct server_rt *s)
+{
+    struct child_session *cs;
+    TAILQ_FOREACH(cs, &s->children, link)
+    if (cs->modern && !cs->ending && TAILQ_EMPTY(&cs->pending))
+        return cs;
     return NULL;
 }
 
@@ -423,7 +435,7 @@ static void send_request(struct child_session *cs, struct exchange *ex)
     ex->child_pending = true;
     TAILQ_INSERT_TAIL(&cs->pending, ex, wait_link);
     update_idle(cs, CHILD_IDLE_SECONDS);
-    exchange_stream_start(ex, cs->id);
+    exchange_stream_start(ex, cs->modern ? NULL : cs->id);
     exchange_expect(ex, cs->server->conf->first_byte_timeout_ms, "did not answer within");
     exchange_flush(ex);
 }
@@ -455,6 +467,7 @@ static void start_session(struct exchange *ex)
         exchange_failed(ex, UPSTREAM_CONNECT, err);
         return;
     }
+    cs->modern = ex->era.modern && !ex->session[0];
     send_request(cs, ex);
 }
 
@@ -573,7 +586,19 @@ static void stdio_post(struct exchange *ex, const struct upstream_request *req)
     }
     memcpy(ex->body, req->body, req->body_len);
     ex->body_len = req->body_len;
-    if (req->is_initialize && !ex->session[0]) {
+    /* A 2026-07-28 request without a session: any idle stateless child, or a new one. */
+    bool modern = ex->era.modern && !ex->session[0];
+    if (modern && req->kind != RPC_REQUEST) {
+        /* 2026-07-28 defines no client notification over HTTP: nothing to deliver it to. */
+        exchange_answer(ex, 202, NULL, "", 0);
+        return;
+    }
+    struct child_session *idle = modern ? idle_modern_child(s) : NULL;
+    if (idle) {
+        send_request(idle, ex);
+        return;
+    }
+    if ((req->is_initialize || modern) && !ex->session[0]) {
         double wait = s->spawn_not_before - now_monotonic();
         if (wait > 0) {
             /* Back-off after crashes: the new session starts when it is over. */

@@ -165,7 +165,7 @@ static void test_lua_path_and_several(void)
              "%s:4:29 /limits/max_headers: must be a whole number from 1 to 1000\n"
              "%s:4:37 /limits/max_body: unknown field \"max_body\" (known: max_header_bytes, max_headers, "
              "max_body_bytes, max_json_depth, max_sse_event_bytes, max_connections, header_timeout_ms, "
-             "body_timeout_ms, keepalive_timeout_ms, shutdown_grace_ms)\n"
+             "body_timeout_ms, keepalive_timeout_ms, shutdown_grace_ms, max_list_ttl_ms)\n"
              "%s:5:48 /servers/a/env: only a stdio server (\"command\") has an environment\n"
              "%s:5:58 /servers/b: needs exactly one of \"url\" and \"command\"\n"
              "--workers 65: must be a whole number from 1 to 64",
