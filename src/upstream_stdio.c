@@ -300,6 +300,9 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         return NULL;
     }
     static char *const empty_env[] = {NULL};
+    /* Found before fork: sysconf is not async-signal-safe. */
+    long open_max = sysconf(_SC_OPEN_MAX);
+    int fd_limit = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -315,6 +318,13 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
+        /* The child gets its three pipes and nothing else of warden's: a
+         * descriptor without close-on-exec (a client connection, an upstream
+         * socket) held by it would outlive warden's close of it, and a
+         * client reusing that connection would wait for an answer forever. */
+        if (close_range(3, ~0U, 0) < 0)
+            for (int fd = 3; fd < fd_limit; fd++)
+                close(fd);
         execve(exe, sc->command, sc->env ? sc->env : empty_env);
         _exit(127);
     }
