@@ -798,6 +798,9 @@ void exchange_abort(struct exchange *ex)
 {
     if (ex->server)
         ex->server->transport->cancel(ex);
+    /* Its client is gone: no deadline may fail it (and count a timeout) before the connection is freed. */
+    if (ex->timer)
+        evtimer_del(ex->timer);
     ex->active = false;
 }
 

@@ -846,7 +846,7 @@ struct policy_set *policy_set_load_opts(const char *const *files, size_t n, stru
             problems += doc.problems;
             if (policies[i].mode == 1)
                 policies[i].shadow = true;
-            if (!doc.problems && doc.warn)
+            if (opts && !doc.problems && doc.warn)
                 lint_policy(&doc, &policies[i], opts->tools);
             if (opts) {
                 opts->nwarnings += doc.warnings;

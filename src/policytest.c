@@ -260,6 +260,7 @@ static bool run_case(struct run *run, struct policy_set *ps, struct rate_store *
     struct call_ctx ctx = {.server = "test", .session = sess, .session_len = strlen(sess), .client_addr = "test",
                            .principal = c->principal.doc ? &c->principal : NULL};
     struct decision d;
+    memset(&d, 0, sizeof d);   /* repeat is at least 1, but a zero-run loop must not report garbage */
     static char trace_buf[32768];
     struct policy_trace trace = {.buf = trace_buf, .cap = sizeof trace_buf};
     bool tracing = run->verbose || run->format != FORMAT_TEXT;
@@ -312,7 +313,7 @@ static void run_cases(struct run *run, const char *file, const struct test_file 
     char *copy = strdup(file);
     const char *dir = copy ? dirname(copy) : ".";
     size_t n = 0;
-    while (t->policies[n])
+    while (t->policies && t->policies[n])
         n++;
     char **paths = calloc(n ? n : 1, sizeof *paths);
     size_t k = 0;

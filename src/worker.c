@@ -248,9 +248,12 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     }
 
     if (listen_fd >= 0) {
-        /* Each loop watches its own descriptor of the one shared socket. */
+        /* Each loop watches its own descriptor of the one shared socket.
+         * Accepted connections are close-on-exec: a stdio child holding a
+         * copy would keep a connection warden closed open to its client. */
         evutil_socket_t fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0 || !(w->listener = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fd))) {
+        if (fd < 0 || !(w->listener = evconnlistener_new(w->base, on_accept, w,
+                                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd))) {
             if (fd >= 0)
                 evutil_closesocket(fd);
             snprintf(err, errlen, "cannot watch the listening socket: %s",
