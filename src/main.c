@@ -26,6 +26,7 @@
 #include "sharedstore.h"
 #include "reload.h"
 #include "stdio_client.h"
+#include "state.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
@@ -41,6 +42,7 @@ struct app {
     struct console *console;
     struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
     struct catalog *catalog;        /* the tools listed, for the console */
+    struct state_health *state_health; /* the Redis of "state", when configured */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -94,6 +96,7 @@ static void app_free(struct app *app)
     decisions_free(app->decisions);
     catalog_free(app->catalog);
     metrics_free(app->metrics);
+    state_health_free(app->state_health);
     config_free(&app->cfg);
 }
 
@@ -212,6 +215,10 @@ int main(int argc, char **argv)
         app.workers[i].audit = app.audit;
         app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
+        if (ok && app.cfg.state.redis)
+            ok = (app.state_health || (app.state_health = state_health_new())) &&
+                 (app.workers[i].state = state_new(app.workers[i].base, &app.cfg.state, app.state_health, err,
+                                                   sizeof err));
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -235,6 +242,8 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (app.admin && app.state_health)
+        admin_set_state(app.admin, app.state_health);
     if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],

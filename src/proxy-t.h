@@ -43,6 +43,8 @@ struct policy_set;
 struct rate_store;
 struct session_table;
 struct tool_meta;
+struct rate_park;     /* proxy.c */
+struct state;         /* state.h */
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -186,6 +188,7 @@ struct exchange {
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
+    struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -232,6 +235,7 @@ struct worker {
     struct server_rt *servers;
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
+    struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
