@@ -530,7 +530,9 @@ static void on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR && r->script && !r->done && strncmp(reply->str, "NOSCRIPT", 8) == 0) {
-        /* Redis lost its scripts (restart, SCRIPT FLUSH): the whole script this once. */
+        /* Redis lost its scripts (restart, SCRIPT FLUSH): loaded again for
+         * the calls to come, and the whole script this once. */
+        load_script(st, r->script);
         const char *verb = r->argv[0];
         size_t verblen = r->argvlen[0];
         const char *sha = r->argv[1];
