@@ -45,6 +45,7 @@ struct link {
     bool subscriber;
     unsigned backoff_ms;
     struct event *retry;        /* the reconnection timer */
+    struct event *hello;        /* a new connection's deadline to answer its PING */
 };
 
 struct subscription {
@@ -244,6 +245,19 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     link_connect(arg);
 }
 
+/* A connection that does not answer its first PING in time (a Redis that
+ * accepts and hangs, a lost peer) is dropped and made again later. */
+static void on_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct link *l = arg;
+    if (l->ready || !l->ac)
+        return;
+    log_warn("state: Redis %s does not answer", l->st->conf->redis);
+    count_error(l->st, ERR_TIMEOUT);
+    link_drop(l);
+}
+
 static void on_connect(const redisAsyncContext *ac, int status)
 {
     struct link *l = ac->data;
@@ -286,6 +300,7 @@ static void on_ready(redisAsyncContext *ac, void *r, void *privdata)
     }
     l->ready = true;
     l->backoff_ms = BACKOFF_FIRST_MS;
+    evtimer_del(l->hello);
     if (l->subscriber) {
         for (size_t i = 0; i < l->st->nsubs; i++) {
             subscribe_one(l, &l->st->subs[i]);
@@ -338,6 +353,9 @@ static void link_connect(struct link *l)
         for (size_t i = 0; i < st->nscripts; i++)
             load_script(st, &st->scripts[i]);
     redisAsyncCommand(ac, on_ready, l, "PING");
+    unsigned ms = st->conf->timeout_ms * 5 < 1000 ? 1000 : st->conf->timeout_ms * 5;
+    struct timeval tv = {ms / 1000, (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(l->hello, &tv);
 }
 
 /* "redis://HOST[:PORT][/DB]" or "unix:/path". */
@@ -425,7 +443,10 @@ struct state *state_new(struct event_base *base, const struct state_conf *conf, 
     st->sub = (struct link){.st = st, .backoff_ms = BACKOFF_FIRST_MS, .subscriber = true};
     st->cmd.retry = evtimer_new(base, on_retry, &st->cmd);
     st->sub.retry = evtimer_new(base, on_retry, &st->sub);
-    if ((conf->password_env && !st->password) || !st->tv_timeout || !st->cmd.retry || !st->sub.retry) {
+    st->cmd.hello = evtimer_new(base, on_hello_timeout, &st->cmd);
+    st->sub.hello = evtimer_new(base, on_hello_timeout, &st->sub);
+    if ((conf->password_env && !st->password) || !st->tv_timeout || !st->cmd.retry || !st->sub.retry ||
+        !st->cmd.hello || !st->sub.hello) {
         snprintf(err, errlen, "out of memory");
         state_free(st);
         return NULL;
@@ -448,6 +469,8 @@ void state_free(struct state *st)
         }
         if (links[i]->retry)
             event_free(links[i]->retry);
+        if (links[i]->hello)
+            event_free(links[i]->hello);
     }
     for (size_t i = 0; i < st->nsubs; i++)
         free(st->subs[i].channel);

@@ -140,3 +140,31 @@ test('Redis stopped: limited calls are refused with a reason, unlimited ones flo
   assert.equal(allowed(again).length, 10);
   assert.equal(refusedWith(again, /rate limited by policy/).length, 5);
 });
+
+test('Redis hanging: a parked call times out into a refusal, a client leaving while parked is forgotten safely', async () => {
+  const w = wardens[0];
+  const url = `${w.base}/mcp/fx`;
+  const init = await post(url, initialize());
+  const sid = init.headers.get('mcp-session-id');
+  await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, { 'Mcp-Session-Id': sid });
+  const call = (id) => ({ jsonrpc: '2.0', id, method: 'tools/call', params: { name: 'query_runs', arguments: {} } });
+  redis.kill('SIGSTOP');
+  try {
+    // clients that give up while their calls wait for Redis
+    const gone = Array.from({ length: 4 }, (_, i) => post(url, call(100 + i), { 'Mcp-Session-Id': sid }, 200).catch((e) => e));
+    for (const g of await Promise.all(gone)) assert.ok(g instanceof Error, 'the client gave up before Redis answered');
+    // a client that waits gets the refusal once timeout_ms has passed
+    const res = await post(url, call(7), { 'Mcp-Session-Id': sid });
+    const answer = JSON.parse(messages(res.text)[0]);
+    assert.equal(answer.id, 7);
+    assert.match(answer.result.content[0].text, /rate-limit state unavailable/);
+    assert.equal(allowed(await burst(sid, 'echo', 3)).length, 3);
+  } finally {
+    redis.kill('SIGCONT');
+  }
+  for (const x of wardens) await until('warden back on Redis', () => stateUp(x), 15000);
+  const again = await post(url, call(8), { 'Mcp-Session-Id': sid });
+  const ok = JSON.parse(messages(again.text)[0]);
+  assert.equal(ok.id, 8);
+  assert.ok(!ok.result.isError, JSON.stringify(ok));
+});
