@@ -27,6 +27,7 @@
 #include "reload.h"
 #include "stdio_client.h"
 #include "state.h"
+#include "state_shared.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
@@ -43,6 +44,7 @@ struct app {
     struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
     struct catalog *catalog;        /* the tools listed, for the console */
     struct state_health *state_health; /* the Redis of "state", when configured */
+    struct state_shared *shared_repl;  /* warden.shared replicated through it (on worker 0's loop) */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -85,6 +87,7 @@ static void app_free(struct app *app)
     admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
+    state_shared_free(app->shared_repl);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
@@ -227,6 +230,14 @@ int main(int argc, char **argv)
             app_free(&app);
             return 2;
         }
+    }
+    if (app.cfg.state.redis &&
+        !(app.shared_repl = state_shared_new(app.workers[0].base, app.workers[0].state, app.shared))) {
+        fprintf(stderr, "warden: out of memory\n");
+        if (listen_fd >= 0)
+            evutil_closesocket(listen_fd);
+        app_free(&app);
+        return 2;
     }
     /* Each worker holds its own descriptor of the socket now. */
     if (listen_fd >= 0)

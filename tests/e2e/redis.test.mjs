@@ -49,6 +49,20 @@ async function stateUp(w) {
   }
 }
 
+// warden.shared across wardens: set_model_alias counts, get_env tells the count
+// (and the last alias set), each on whichever warden serves it.
+const counter = path.join(dir, 'counter.lua');
+fs.writeFileSync(counter, `return { on_call = function(call)
+  if call.tool == "get_env" then
+    return warden.deny("count=" .. tostring(warden.shared.get("hits")) .. " last=" .. tostring(warden.shared.get("last")))
+  end
+  if call.tool == "set_model_alias" then
+    warden.shared.incr("hits", 1, 600)
+    warden.shared.set("last", call.args.text, 600)
+  end
+end }
+`);
+
 before(async () => {
   redisPort = await freePort();
   redis = await startRedis();
@@ -57,7 +71,7 @@ before(async () => {
   fs.writeFileSync(cfg, JSON.stringify({
     workers: 2,
     state: { redis: `redis://127.0.0.1:${redisPort}/0`, key_prefix: 'test:', timeout_ms: 1000, on_failure: 'closed' },
-    servers: { fx: { url: fixture.url, policies: [limit10] } },
+    servers: { fx: { url: fixture.url, policies: [limit10, counter] } },
   }));
   for (let i = 0; i < 3; i++) wardens.push(await startWarden(['--config', cfg]));
   for (const w of wardens) await until('warden connected to Redis', () => stateUp(w), 10000);
@@ -167,4 +181,22 @@ test('Redis hanging: a parked call times out into a refusal, a client leaving wh
   const ok = JSON.parse(messages(again.text)[0]);
   assert.equal(ok.id, 8);
   assert.ok(!ok.result.isError, JSON.stringify(ok));
+});
+
+test('warden.shared: counters and values written on three wardens agree on all of them', async () => {
+  const sid = await session();
+  const counted = await burst(sid, 'set_model_alias', 30);
+  assert.equal(allowed(counted).length, 30);
+  const last = await burst(sid, 'set_model_alias', 1);
+  assert.equal(allowed(last).length, 1);
+  // replication is asynchronous (milliseconds): each warden converges on the total
+  for (const w of wardens) {
+    let seen = '';
+    await until(`warden on ${w.port} sees 31 calls`, async () => {
+      const res = await post(`${w.base}/mcp/fx`, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_env', arguments: {} } },
+        { 'Mcp-Session-Id': sid });
+      seen = JSON.parse(messages(res.text)[0]).result.content[0].text;
+      return /count=31 last=x0\b/.test(seen);
+    }, 10000).catch((e) => { throw new Error(`${e.message}: ${seen}`); });
+  }
 });
