@@ -200,6 +200,11 @@ static void on_admitted(void *arg, const struct redisReply *r, const char *error
     struct rate_park *pk = ex->park;
     ex->park = NULL;
     pk->req = NULL;     /* the state frees it after this callback */
+    if (!ex->active || ex->client->dead) {
+        /* The client left; its connection is freed by the reaper. */
+        park_free(pk);
+        return;
+    }
     size_t refused = 0;
     double retry = 0;
     switch (state_rate_outcome(r, error, pk->pending.n, &refused, &retry)) {
