@@ -14,7 +14,6 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
-#include "proxy.h"
 #include "reload.h"
 #include "reply.h"
 #include "toolmeta.h"
@@ -750,7 +749,8 @@ void exchange_reset(struct exchange *ex)
         metrics_sse_streams(metrics, -1);
     if (ex->server)
         ex->server->transport->cancel(ex);
-    proxy_unpark(ex);
+    if (ex->unpark)
+        ex->unpark(ex);
     if (ex->timer)
         evtimer_del(ex->timer);
     free(ex->audit_tool);

@@ -189,6 +189,7 @@ struct exchange {
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
+    void (*unpark)(struct exchange *ex); /* set with park: forgets it when the exchange ends first */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;

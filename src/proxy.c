@@ -157,12 +157,14 @@ static void park_free(struct rate_park *pk)
     free(pk);
 }
 
-void proxy_unpark(struct exchange *ex)
+/* Forgets a parked call whose exchange ends first (exchange_reset): its reply will find nothing. */
+static void unpark(struct exchange *ex)
 {
     struct rate_park *pk = ex->park;
     if (!pk)
         return;
     ex->park = NULL;
+    ex->unpark = NULL;
     state_cancel(pk->req);
     park_free(pk);
 }
@@ -199,6 +201,7 @@ static void on_admitted(void *arg, const struct redisReply *r, const char *error
     struct exchange *ex = arg;
     struct rate_park *pk = ex->park;
     ex->park = NULL;
+    ex->unpark = NULL;
     pk->req = NULL;     /* the state frees it after this callback */
     if (!ex->active || ex->client->dead) {
         /* The client left; its connection is freed by the reaper. */
@@ -245,6 +248,7 @@ static bool admit_shared(struct exchange *ex, const struct rpc_msg *msg, struct 
         pk->pending.checks[i].key = pk->pending.keys[i];
     if ((pk->req = state_rate_admit(ex->client->worker->state, pk->pending.checks, pk->pending.n, on_admitted, ex))) {
         ex->park = pk;
+        ex->unpark = unpark;
         return true;
     }
     state_failed(ex, pd, d);

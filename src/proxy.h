@@ -8,7 +8,4 @@
 
 /* A complete request has been read on c (head in c->reader, body in c->body). */
 void proxy_handle(struct client_conn *c);
-/* Forgets a tools/call waiting for the shared rate-limit state (the
- * exchange is ending): its reply will find nothing. */
-void proxy_unpark(struct exchange *ex);
 #endif
