@@ -66,7 +66,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
     } else if (path && strcmp(path, "/healthz") == 0) {
         if (a->state)
-            evbuffer_add_printf(body, "{\"status\":\"ok\",\"state\":\"%s\"}", state_health_up(a->state) ? "up" : "down");
+            evbuffer_add_printf(body, "{\"status\":\"ok\",\"state\":\"%s\"}",
+                                state_health_up(a->state) ? "up" : "down");
         else
             evbuffer_add_printf(body, "{\"status\":\"ok\"}");
         reply(req, 200, "OK", "application/json", body);

@@ -220,8 +220,8 @@ int main(int argc, char **argv)
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
-                 (app.workers[i].state = state_new(app.workers[i].base, &app.cfg.state, app.state_health, err,
-                                                   sizeof err));
+                 (app.workers[i].state =
+                      state_new(app.workers[i].base, &app.cfg.state, app.state_health, err, sizeof err));
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;

@@ -1129,7 +1129,8 @@ static void rate_table_full(struct decision *out)
 {
     out->verdict = VERDICT_RATE_LIMITED;
     out->retry_after = 1;
-    snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
+    snprintf(out->reason, sizeof out->reason,
+             "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
     snprintf(out->rule, sizeof out->rule, "rate_store");
 }
 

@@ -89,8 +89,8 @@ static void audit_later(struct exchange *ex, const char *tool, const cJSON *args
 static void answer_refusal(struct exchange *ex, const char *tool, const struct decision *d)
 {
     /* Refusals are the audit log's business; at debug level they also go to the operational log. */
-    log_debug("refused %s on server '%s' for %s: %s (%s)", tool, ex->server->conf->name, ex->client->addr,
-             d->reason, d->rule);
+    log_debug("refused %s on server '%s' for %s: %s (%s)", tool, ex->server->conf->name, ex->client->addr, d->reason,
+              d->rule);
     if (d->verdict == VERDICT_HIDDEN) {
         char text[600];
         snprintf(text, sizeof text, "Unknown tool: %s", tool);
@@ -142,11 +142,11 @@ static bool conclude(struct exchange *ex, const char *tool, const cJSON *args, c
 
 /* A parked tools/call: what concluding and forwarding it needs. */
 struct rate_park {
-    struct state_req *req;          /* owned by the state; cancelled when the exchange ends first */
-    struct upstream_request up;     /* points into the client's head and body, kept while it is busy */
-    char *tool;                     /* owned */
-    cJSON *args;                    /* owned copy, or NULL */
-    struct decision d;              /* the policies' allow (and shadow verdict) */
+    struct state_req *req;      /* owned by the state; cancelled when the exchange ends first */
+    struct upstream_request up; /* points into the client's head and body, kept while it is busy */
+    char *tool;                 /* owned */
+    cJSON *args;                /* owned copy, or NULL */
+    struct decision d;          /* the policies' allow (and shadow verdict) */
     struct rate_pending pending;
 };
 
@@ -191,8 +191,9 @@ static void state_failed(struct exchange *ex, const struct rate_pending *pd, str
     }
     d->verdict = VERDICT_ERROR;
     d->retry_after = 1;
-    snprintf(d->reason, sizeof d->reason, "rate-limit state unavailable: warden cannot reach its shared state "
-                                          "store, so calls with a rate limit are refused; retry later");
+    snprintf(d->reason, sizeof d->reason,
+             "rate-limit state unavailable: warden cannot reach its shared state "
+             "store, so calls with a rate limit are refused; retry later");
     snprintf(d->rule, sizeof d->rule, "state");
 }
 
@@ -202,7 +203,7 @@ static void on_admitted(void *arg, const struct redisReply *r, const char *error
     struct rate_park *pk = ex->park;
     ex->park = NULL;
     ex->unpark = NULL;
-    pk->req = NULL;     /* the state frees it after this callback */
+    pk->req = NULL; /* the state frees it after this callback */
     if (!ex->active || ex->client->dead) {
         /* The client left; its connection is freed by the reaper. */
         park_free(pk);
@@ -211,11 +212,8 @@ static void on_admitted(void *arg, const struct redisReply *r, const char *error
     size_t refused = 0;
     double retry = 0;
     switch (state_rate_outcome(r, error, pk->pending.n, &refused, &retry)) {
-    case STATE_RATE_ADMITTED:
-        break;
-    case STATE_RATE_REFUSED:
-        policy_rate_refusal(&pk->pending, refused, retry, &pk->d);
-        break;
+    case STATE_RATE_ADMITTED: break;
+    case STATE_RATE_REFUSED: policy_rate_refusal(&pk->pending, refused, retry, &pk->d); break;
     case STATE_RATE_UNAVAILABLE:
         log_debug("rate-limit state: %s", error ? error : "an unexpected reply");
         state_failed(ex, &pk->pending, &pk->d);
@@ -355,8 +353,8 @@ void proxy_handle(struct client_conn *c)
             return;
         }
         char body[160];
-        int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"version\":\"%s\",\"servers\":%zu%s%s}", WARDEN_VERSION,
-                         w->nservers, w->state ? ",\"state\":" : "",
+        int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"version\":\"%s\",\"servers\":%zu%s%s}",
+                         WARDEN_VERSION, w->nservers, w->state ? ",\"state\":" : "",
                          w->state ? (state_ready(w->state) ? "\"up\"" : "\"down\"") : "");
         exchange_answer(ex, 200, NULL, body, (size_t)n);
         return;

@@ -69,6 +69,6 @@ void shared_store_set_journal(struct shared_store *st, shared_journal_fn fn, voi
 /* Stores a value learned from another warden, without telling the journal;
  * raise: an integer only replaces a smaller one (a counter's total). Returns
  * 0, or -1 when the store cannot hold it (then the local value stays). */
-int shared_store_apply(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v,
-                       double ttl, double now, bool raise);
+int shared_store_apply(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v, double ttl,
+                       double now, bool raise);
 #endif

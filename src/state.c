@@ -25,14 +25,14 @@ static const char *const error_kinds[] = {"timeout", "connection", "reply", "una
 enum { ERR_TIMEOUT, ERR_CONNECTION, ERR_REPLY, ERR_UNAVAILABLE, NERR };
 
 struct state_health {
-    atomic_int links_up;                        /* workers with a ready connection */
-    atomic_ullong buckets[NBOUNDS + 1];         /* not cumulative */
+    atomic_int links_up;                /* workers with a ready connection */
+    atomic_ullong buckets[NBOUNDS + 1]; /* not cumulative */
     atomic_ullong sum_us;
     atomic_ullong errors[NERR];
 };
 
 struct script {
-    const char *src;            /* the caller's, by pointer */
+    const char *src; /* the caller's, by pointer */
     size_t len;
     char sha[41];
 };
@@ -40,12 +40,12 @@ struct script {
 /* One connection: commands, or subscriptions (a subscribed connection can do nothing else). */
 struct link {
     struct state *st;
-    redisAsyncContext *ac;      /* NULL while down */
-    bool ready;                 /* answered the PING after connecting */
+    redisAsyncContext *ac; /* NULL while down */
+    bool ready;            /* answered the PING after connecting */
     bool subscriber;
     unsigned backoff_ms;
-    struct event *retry;        /* the reconnection timer */
-    struct event *hello;        /* a new connection's deadline to answer its PING */
+    struct event *retry; /* the reconnection timer */
+    struct event *hello; /* a new connection's deadline to answer its PING */
 };
 
 struct subscription {
@@ -61,14 +61,14 @@ struct state {
     struct state_health *health;
     char host[256];
     int port;
-    char *unix_path;            /* owned; NULL for TCP */
+    char *unix_path; /* owned; NULL for TCP */
     unsigned db;
-    char *password;             /* owned copy of the variable's value; NULL without */
+    char *password; /* owned copy of the variable's value; NULL without */
     const char *prefix;
     struct link cmd, sub;
-    const struct timeval *tv_timeout;   /* a common timeout: one heap entry for every request's deadline */
-    unsigned failures;          /* commands failed in a row */
-    char id[33];                /* random: this state's part of state_unique_id */
+    const struct timeval *tv_timeout; /* a common timeout: one heap entry for every request's deadline */
+    unsigned failures;                /* commands failed in a row */
+    char id[33];                      /* random: this state's part of state_unique_id */
     unsigned long long seq;
     bool freeing;
     struct script scripts[MAX_SCRIPTS];
@@ -83,8 +83,8 @@ struct state_req {
     void *arg;
     struct event timer;
     double sent;
-    bool done;                  /* the callback ran, or was cancelled: a late reply is dropped */
-    bool in_redis;              /* hiredis holds it and will call back */
+    bool done;     /* the callback ran, or was cancelled: a late reply is dropped */
+    bool in_redis; /* hiredis holds it and will call back */
     const struct script *script;
     /* a script's arguments, kept for the EVAL sent after NOSCRIPT: one block */
     int argc;
@@ -177,8 +177,9 @@ static void count_latency(struct state_health *h, double seconds)
 
 void state_health_render(const struct state_health *h, struct evbuffer *out)
 {
-    evbuffer_add_printf(out, "# HELP warden_state_up Whether the shared state store (Redis) is reachable.\n"
-                             "# TYPE warden_state_up gauge\nwarden_state_up %d\n",
+    evbuffer_add_printf(out,
+                        "# HELP warden_state_up Whether the shared state store (Redis) is reachable.\n"
+                        "# TYPE warden_state_up gauge\nwarden_state_up %d\n",
                         state_health_up(h) ? 1 : 0);
     evbuffer_add_printf(out, "# HELP warden_state_latency_seconds Time from sending a command to the state store "
                              "to its reply.\n# TYPE warden_state_latency_seconds histogram\n");
@@ -274,7 +275,7 @@ static void on_disconnect(const redisAsyncContext *ac, int status)
 {
     struct link *l = ac->data;
     if (l->ac != ac)
-        return;     /* we dropped it ourselves */
+        return; /* we dropped it ourselves */
     if (status != REDIS_OK) {
         log_warn("state: lost Redis %s: %s", l->st->conf->redis, ac->errstr);
         count_error(l->st, ERR_CONNECTION);
@@ -323,7 +324,8 @@ static void load_script(struct state *st, const struct script *s)
 static void link_connect(struct link *l)
 {
     struct state *st = l->st;
-    redisAsyncContext *ac = st->unix_path ? redisAsyncConnectUnix(st->unix_path) : redisAsyncConnect(st->host, st->port);
+    redisAsyncContext *ac =
+        st->unix_path ? redisAsyncConnectUnix(st->unix_path) : redisAsyncConnect(st->host, st->port);
     if (!ac || ac->err) {
         log_warn("state: cannot connect to Redis %s: %s", st->conf->redis, ac ? ac->errstr : "out of memory");
         count_error(st, ERR_CONNECTION);
@@ -405,8 +407,8 @@ static int parse_address(struct state *st, const char *url, char *err, size_t er
     return 0;
 }
 
-struct state *state_new(struct event_base *base, const struct state_conf *conf, struct state_health *h,
-                        char *err, size_t errlen)
+struct state *state_new(struct event_base *base, const struct state_conf *conf, struct state_health *h, char *err,
+                        size_t errlen)
 {
     struct state *st = calloc(1, sizeof *st);
     if (!st) {
@@ -645,8 +647,8 @@ static const struct script *find_script(struct state *st, const char *src)
     return s;
 }
 
-struct state_req *state_script(struct state *st, const char *src, state_reply_fn cb, void *arg, int nkeys,
-                               int argc, const char **argv, const size_t *argvlen)
+struct state_req *state_script(struct state *st, const char *src, state_reply_fn cb, void *arg, int nkeys, int argc,
+                               const char **argv, const size_t *argvlen)
 {
     const struct script *s = find_script(st, src);
     if (!s || argc < 0 || argc > 1000)
@@ -728,16 +730,16 @@ struct state_req *state_set(struct state *st, const char *key, const char *value
 static const char take_script[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0";
 
-struct state_req *state_take(struct state *st, const char *key, const char *value, size_t value_len,
-                             state_reply_fn cb, void *arg)
+struct state_req *state_take(struct state *st, const char *key, const char *value, size_t value_len, state_reply_fn cb,
+                             void *arg)
 {
     const char *argv[] = {key, value};
     size_t argvlen[] = {strlen(key), value_len};
     return state_script(st, take_script, cb, arg, 1, 2, argv, argvlen);
 }
 
-struct state_req *state_publish(struct state *st, const char *channel, const char *msg, size_t len,
-                                state_reply_fn cb, void *arg)
+struct state_req *state_publish(struct state *st, const char *channel, const char *msg, size_t len, state_reply_fn cb,
+                                void *arg)
 {
     const char *argv[] = {"PUBLISH", channel, msg};
     size_t argvlen[] = {7, strlen(channel), len};

@@ -32,7 +32,7 @@
 /* Keys, values and channels longer than this are refused (state_command returns NULL). */
 #define STATE_MAX_ARG_BYTES (1u << 20)
 
-struct redisReply;   /* hiredis.h */
+struct redisReply; /* hiredis.h */
 struct state;
 struct state_req;
 
@@ -51,8 +51,8 @@ void state_health_render(const struct state_health *h, struct evbuffer *out);
  * the state). Starts connecting at once. NULL with a message in err when
  * the address is malformed or memory runs out. `tag` names this worker in
  * script arguments (unique among all wardens' workers: see state_rate.c). */
-struct state *state_new(struct event_base *base, const struct state_conf *conf, struct state_health *h,
-                        char *err, size_t errlen);
+struct state *state_new(struct event_base *base, const struct state_conf *conf, struct state_health *h, char *err,
+                        size_t errlen);
 /* Drops the connection; pending callbacks are not called. */
 void state_free(struct state *st);
 /* Connected, and answering. */
@@ -76,8 +76,8 @@ struct state_req *state_command(struct state *st, state_reply_fn cb, void *arg, 
                                 const size_t *argvlen);
 /* A script: src is registered once per state (its SHA-1 is computed here)
  * and the same pointer given each time; then as state_command with EVALSHA. */
-struct state_req *state_script(struct state *st, const char *src, state_reply_fn cb, void *arg, int nkeys,
-                               int argc, const char **argv, const size_t *argvlen);
+struct state_req *state_script(struct state *st, const char *src, state_reply_fn cb, void *arg, int nkeys, int argc,
+                               const char **argv, const size_t *argvlen);
 /* The callback will not be called; the request is freed when Redis answers
  * (or at once if it timed out already). Safe from inside any callback. */
 void state_cancel(struct state_req *r);
@@ -93,11 +93,11 @@ struct state_req *state_set(struct state *st, const char *key, const char *value
 /* Deletes key only if it holds exactly value, atomically: an integer reply,
  * 1 when this call consumed it, 0 when it held something else or nothing.
  * (A grant used once: only one instance gets 1.) */
-struct state_req *state_take(struct state *st, const char *key, const char *value, size_t value_len,
-                             state_reply_fn cb, void *arg);
+struct state_req *state_take(struct state *st, const char *key, const char *value, size_t value_len, state_reply_fn cb,
+                             void *arg);
 /* PUBLISH channel message: an integer reply (receivers). */
-struct state_req *state_publish(struct state *st, const char *channel, const char *msg, size_t len,
-                                state_reply_fn cb, void *arg);
+struct state_req *state_publish(struct state *st, const char *channel, const char *msg, size_t len, state_reply_fn cb,
+                                void *arg);
 
 /* Calls on_message for every message published on channel (a name under
  * the key prefix is the caller's choice), on this state's loop, for the

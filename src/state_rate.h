@@ -10,9 +10,9 @@
 #include "state.h"
 
 enum state_rate_outcome {
-    STATE_RATE_ADMITTED,        /* counted in every check */
-    STATE_RATE_REFUSED,         /* a check is full: *refused, *retry_after are set; nothing counted */
-    STATE_RATE_UNAVAILABLE,     /* no answer (timeout, connection, a broken reply): on_failure decides */
+    STATE_RATE_ADMITTED,    /* counted in every check */
+    STATE_RATE_REFUSED,     /* a check is full: *refused, *retry_after are set; nothing counted */
+    STATE_RATE_UNAVAILABLE, /* no answer (timeout, connection, a broken reply): on_failure decides */
 };
 
 /* Sends the admission of checks[0..n) (n <= 64); cb gets the script's reply,

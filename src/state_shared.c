@@ -17,7 +17,7 @@ struct op {
     struct op *next;
     bool incr;
     long long delta;
-    struct shared_value v;      /* v.s points into data */
+    struct shared_value v; /* v.s points into data */
     double ttl;
     size_t klen;
     size_t cost;
@@ -28,12 +28,12 @@ struct state_shared {
     struct state *st;
     struct shared_store *store;
     struct event *drain;
-    pthread_mutex_t lock;       /* the journal: any worker writes, the drain reads */
+    pthread_mutex_t lock; /* the journal: any worker writes, the drain reads */
     struct op *head, *tail;
     size_t bytes;
-    unsigned long dropped;      /* changes not replicated: the journal was full */
+    unsigned long dropped; /* changes not replicated: the journal was full */
     char channel[300];
-    char self[48];              /* this warden's id in messages */
+    char self[48]; /* this warden's id in messages */
     size_t self_len;
 };
 
@@ -71,7 +71,7 @@ static size_t encode(const struct shared_value *v, char *buf, size_t cap, const 
     case SHARED_BOOL: n = snprintf(buf, cap, "b:%d", v->b ? 1 : 0); break;
     case SHARED_FLOAT: n = snprintf(buf, cap, "d:%.17g", v->d); break;
     case SHARED_STRING:
-        *out = NULL;    /* built by the caller: "s:" and the bytes */
+        *out = NULL; /* built by the caller: "s:" and the bytes */
         return 0;
     case SHARED_NIL: n = 0; break;
     }
@@ -246,7 +246,8 @@ static bool send_op(struct state_shared *ss, const struct op *op)
     m[ss->self_len + 1] = op->incr ? 'i' : 's';
     memcpy(m + ss->self_len + 2, op->data, op->klen);
     char ttl[32], delta[32];
-    size_t ttllen = (size_t)snprintf(ttl, sizeof ttl, "%.0f", op->ttl > 0 ? op->ttl * 1000 < 1 ? 1 : op->ttl * 1000 : 0);
+    size_t ttllen =
+        (size_t)snprintf(ttl, sizeof ttl, "%.0f", op->ttl > 0 ? op->ttl * 1000 < 1 ? 1 : op->ttl * 1000 : 0);
     struct state_req *r;
     if (op->incr) {
         size_t dlen = (size_t)snprintf(delta, sizeof delta, "%lld", op->delta);
@@ -288,7 +289,7 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     while (list) {
         struct op *op = list;
         if (!send_op(ss, op))
-            break;  /* the link went down: the rest waits for the next drain */
+            break; /* the link went down: the rest waits for the next drain */
         list = op->next;
         freed += op->cost;
         free(op);

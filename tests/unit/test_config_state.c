@@ -31,10 +31,11 @@ static void test_config(void)
     CHECK(cfg.state.redis == NULL && cfg.state.timeout_ms == 50 && cfg.state.instances == 1 &&
           cfg.state.on_failure == STATE_FAIL_CLOSED);
     config_free(&cfg);
-    CHECK(load(&cfg, err,
-               "{\"state\": {\"redis\": \"redis://127.0.0.1:6379/2\", \"password_env\": \"PW\", \"key_prefix\": \"w1:\","
-               " \"timeout_ms\": 20, \"on_failure\": \"local\", \"instances\": 3},"
-               " \"servers\": {\"a\": {\"url\": \"http://127.0.0.1:1/mcp\"}}}") == 0);
+    CHECK(
+        load(&cfg, err,
+             "{\"state\": {\"redis\": \"redis://127.0.0.1:6379/2\", \"password_env\": \"PW\", \"key_prefix\": \"w1:\","
+             " \"timeout_ms\": 20, \"on_failure\": \"local\", \"instances\": 3},"
+             " \"servers\": {\"a\": {\"url\": \"http://127.0.0.1:1/mcp\"}}}") == 0);
     CHECK_STR(cfg.state.redis, "redis://127.0.0.1:6379/2");
     CHECK_STR(cfg.state.password_env, "PW");
     CHECK_STR(cfg.state.key_prefix, "w1:");

@@ -299,7 +299,7 @@ static void test_outcome_and_local(void)
     int admitted = 0;
     for (int i = 0; i < 10; i++)
         admitted += state_rate_admit_local(rs, "1.2.3.4", 7, &c, 1, 3, 100, &refused, &retry);
-    CHECK(admitted == 3);   /* 10 / 3 instances */
+    CHECK(admitted == 3); /* 10 / 3 instances */
     rate_store_free(rs);
 }
 
@@ -313,7 +313,7 @@ static void test_down_and_back(struct state *st)
     }
     CHECK(!state_ready(st));
     struct got g = {0};
-    CHECK(state_get(st, "t:k", on_got, &g) == NULL);   /* fails at once, no wait */
+    CHECK(state_get(st, "t:k", on_got, &g) == NULL); /* fails at once, no wait */
     CHECK(redis_start());
     CHECK(ready_flag(st));
     CHECK(state_get(st, "t:k", on_got, &g) != NULL && run_until(&g.done));
