@@ -200,3 +200,34 @@ test('warden.shared: counters and values written on three wardens agree on all o
     }, 10000).catch((e) => { throw new Error(`${e.message}: ${seen}`); });
   }
 });
+
+test('on_failure local divides each limit by the instances; open allows; no Redis at all', async () => {
+  const deadPort = await freePort();   // nothing listens there
+  for (const [mode, want] of [['local', 5], ['open', 8]]) {
+    const cfg = path.join(dir, `warden-${mode}.json`);
+    fs.writeFileSync(cfg, JSON.stringify({
+      workers: 1,
+      state: { redis: `redis://127.0.0.1:${deadPort}/0`, on_failure: mode, instances: 2 },
+      servers: { fx: { url: fixture.url, policies: [limit10] } },
+    }));
+    const w = await startWarden(['--config', cfg]);
+    try {
+      const url = `${w.base}/mcp/fx`;
+      const init = await post(url, initialize());
+      const sid = init.headers.get('mcp-session-id');
+      let admitted = 0;
+      for (let i = 0; i < 8; i++) {
+        const res = await post(url, { jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'query_runs', arguments: {} } },
+          { 'Mcp-Session-Id': sid });
+        const a = JSON.parse(messages(res.text)[0]);
+        if (!a.result.isError) admitted++;
+        else assert.match(a.result.content[0].text, /rate limited by policy/);
+      }
+      assert.equal(admitted, want, mode);
+      const h = await (await fetch(`${w.base}/healthz`)).json();
+      assert.equal(h.state, 'down');
+    } finally {
+      assert.equal(await w.stop(), 0, w.stderr());
+    }
+  }
+});
