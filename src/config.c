@@ -691,7 +691,7 @@ static void read_approvers(struct schema_doc *doc, const struct field *f, const 
 static const char *const on_failure_names[] = {"closed", "local", "open"};
 static const struct field state_fields[] = {
     {.key = "redis", .kind = FIELD_STRING, .offset = STATE(redis), .min = 1,
-     .help = "redis://HOST:PORT/DB or unix:/path: share rate limits with other wardens"},
+     .help = "redis://HOST:PORT/DB or unix:/path: share rate limits and warden.shared with other wardens"},
     {.key = "password_env", .kind = FIELD_STRING, .offset = STATE(password_env), .min = 1,
      .help = "the environment variable holding Redis's password"},
     {.key = "key_prefix", .kind = FIELD_STRING, .offset = STATE(key_prefix), .min = 1,
