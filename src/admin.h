@@ -26,6 +26,11 @@ typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
 struct admin *admin_start(struct event_base *base, const char *listen, struct metrics *m, admin_describe_fn describe,
                           void *arg, char *err, size_t errlen);
 
+/* /metrics and /healthz also report the shared state store (state.h); h is
+ * borrowed and must outlive the admin. */
+struct state_health;
+void admin_set_state(struct admin *a, struct state_health *h);
+
 /* Hands every request to the console first (console.h); c is borrowed
  * and must be freed before the admin. */
 struct console;
