@@ -12,12 +12,11 @@
 #include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include "admin-t.h"
 
 struct admin;
 struct metrics;
 
-/* Writes the JSON body of /policies (runs on the admin's event loop). */
-typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
 
 /* Listens on listen ("HOST:PORT", "[v6]:PORT"; port 0 picks a free one) on
  * base, which must be the loop of the thread that later calls admin_free.
