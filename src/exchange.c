@@ -66,6 +66,7 @@ void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
     ctx->wall = clock_seconds(CLOCK_REALTIME);
     ctx->head = &c->reader.head;
     ctx->tool_meta = NULL;
+    ctx->approval_id = NULL;
 }
 
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
