@@ -51,6 +51,20 @@ struct limits_conf {
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
 };
 
+/* A person who may decide approval requests on the admin listener: the
+ * SHA-256 of their bearer token, never the token. */
+struct approver_conf {
+    char *id;
+    unsigned char sha256[32];
+};
+
+/* Approval requests (approval.h): who hears that one waits, and the store's bound. */
+struct approvals_conf {
+    char **notify_command;      /* argv run with the record as JSON on stdin, NULL-terminated; NULL: none */
+    char *webhook;              /* http://HOST[:PORT]/PATH the record is POSTed to; NULL: none */
+    size_t max_requests;        /* records kept at once; default 1000 */
+};
+
 struct config {
     char *listen_host;
     uint16_t listen_port;
@@ -66,5 +80,8 @@ struct config {
     char *log_level;
     char *source;               /* the config file, or "command line" */
     const char *lua_path;       /* a directory of Lua helper modules, owned; NULL when unset */
+    struct approver_conf *approvers; /* "approvers": who may decide approval requests (owned) */
+    size_t napprovers;
+    struct approvals_conf approvals;
 };
 #endif

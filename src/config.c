@@ -172,6 +172,11 @@ void config_free(struct config *cfg)
     free(cfg->log_level);
     free(cfg->source);
     free((char *)cfg->lua_path);
+    for (size_t i = 0; i < cfg->napprovers; i++)
+        free(cfg->approvers[i].id);
+    free(cfg->approvers);
+    list_free(cfg->approvals.notify_command);
+    free(cfg->approvals.webhook);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -600,6 +605,65 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
     }
 }
 
+/* "approvers": [{"id": "alice", "sha256": "64 hex digits of SHA-256(token)"}] */
+static void read_approvers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct config *cfg = dst;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of {\"id\": NAME, \"sha256\": HEX}");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n && !(cfg->approvers = calloc(n, sizeof *cfg->approvers))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    int i = 0;
+    for (const cJSON *a = v->child; a; a = a->next, i++) {
+        char at[256];
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
+        const cJSON *hex = cJSON_GetObjectItemCaseSensitive(a, "sha256");
+        if (!cJSON_IsObject(a) || cJSON_GetArraySize(a) != 2 || !cJSON_IsString(id) || !id->valuestring[0] ||
+            strlen(id->valuestring) > 127 || !cJSON_IsString(hex)) {
+            schema_problem(doc, a, at, "must be {\"id\": NAME (1 to 127 bytes), \"sha256\": HEX}");
+            continue;
+        }
+        struct approver_conf *ap = &cfg->approvers[cfg->napprovers];
+        bool ok = strlen(hex->valuestring) == 64;
+        for (int k = 0; ok && k < 32; k++) {
+            unsigned byte = 0;
+            ok = isxdigit((unsigned char)hex->valuestring[2 * k]) &&
+                 isxdigit((unsigned char)hex->valuestring[2 * k + 1]) &&
+                 sscanf(hex->valuestring + 2 * k, "%2x", &byte) == 1;
+            ap->sha256[k] = (unsigned char)byte;
+        }
+        if (!ok) {
+            schema_problem(doc, hex, at, "sha256 must be 64 hex digits (sha256sum of the approver's token)");
+            continue;
+        }
+        for (size_t k = 0; k < cfg->napprovers; k++)
+            if (strcmp(cfg->approvers[k].id, id->valuestring) == 0)
+                schema_problem(doc, id, at, "the approver %s is named twice", id->valuestring);
+        if (!(ap->id = strdup(id->valuestring)))
+            schema_problem(doc, a, at, "out of memory");
+        else
+            cfg->napprovers++;
+    }
+}
+
+#define APR(m) offsetof(struct approvals_conf, m)
+static const struct field approvals_fields[] = {
+    {.key = "notify_command", .kind = FIELD_STRINGS, .offset = APR(notify_command), .min = 1,
+     .help = "argv run with each new approval request as JSON on stdin"},
+    {.key = "webhook", .kind = FIELD_STRING, .offset = APR(webhook), .min = 8,
+     .help = "an http:// URL each new approval request is POSTed to"},
+    {.key = "max_requests", .kind = FIELD_SIZE, .offset = APR(max_requests), .min = 1, .max = 1000000,
+     .help = "approval requests kept at once; default 1000"},
+    {0},
+};
+
 #define LIM(m) offsetof(struct limits_conf, m)
 static const struct field limit_fields[] = {
     {.key = "max_header_bytes", .kind = FIELD_SIZE, .offset = LIM(max_header_bytes), .min = 1, .max = 1 << 20,
@@ -665,6 +729,10 @@ static const struct field options[] = {
      .help = "bounds on clients:"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
+    {.key = "approvers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_approvers,
+     .help = "[{\"id\": NAME, \"sha256\": HEX}]: who may decide approval requests (admin listener)"},
+    {.key = "approvals", .kind = FIELD_OBJECT, .offset = CLI(cfg.approvals), .fields = approvals_fields,
+     .help = "approval requests:"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
     {0},
 };

@@ -7,10 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/thread.h>
 #include "admin.h"
+#include "approval.h"
+#include "approval_http.h"
+#include "approval_notify.h"
 #include "audit.h"
 #include "authoring.h"
 #include "config.h"
@@ -35,6 +39,10 @@ struct app {
     struct metrics *metrics;
     struct audit_log *audit;
     struct admin *admin;
+    struct approval_store *approvals;   /* shared by every worker and the admin listener */
+    struct approval_notify *approval_notify;
+    struct approval_http *approval_http;
+    struct event *approval_sweep;       /* on worker 0: expires approval requests */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -71,9 +79,22 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     stop_all(app);
 }
 
+/* Expires approval requests that are due, so that their audit line and the
+ * pending gauge do not wait for someone to look. */
+static void on_approval_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    approval_store_sweep(arg, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
 static void app_free(struct app *app)
 {
     admin_free(app->admin);
+    approval_http_free(app->approval_http);
+    if (app->approval_sweep)
+        event_free(app->approval_sweep);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
     for (int i = 0; i < app->nworkers; i++)
@@ -83,6 +104,8 @@ static void app_free(struct app *app)
     if (app->rates)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
+    approval_store_free(app->approvals);
+    approval_notify_free(app->approval_notify);
     audit_close(app->audit);
     metrics_free(app->metrics);
     config_free(&app->cfg);
@@ -179,6 +202,13 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    struct approval_limits alim = {.max_records = app.cfg.approvals.max_requests};
+    if (!(app.approval_notify = approval_notify_new(app.audit, &app.cfg.approvals, err, sizeof err)) ||
+        !(app.approvals = approval_store_new(&alim, approval_notify_event, app.approval_notify))) {
+        fprintf(stderr, "warden: %s\n", app.approval_notify ? "cannot make the approval store (no random bytes?)" : err);
+        app_free(&app);
+        return 2;
+    }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
         fprintf(stderr, "warden: %s\n", err);
@@ -189,6 +219,7 @@ int main(int argc, char **argv)
         int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
+        app.workers[i].approvals = app.approvals;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
@@ -210,6 +241,20 @@ int main(int argc, char **argv)
     if (app.cfg.admin_listen && !(app.admin = admin_start(app.workers[0].base, app.cfg.admin_listen, app.metrics,
                                                           reload_describe, app.reloader, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    if (app.admin) {
+        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
+    }
+    app.approval_sweep = event_new(app.workers[0].base, -1, EV_PERSIST, on_approval_sweep, app.approvals);
+    if (!app.approval_sweep || event_add(app.approval_sweep, &(struct timeval){.tv_sec = 1}) < 0) {
+        fprintf(stderr, "warden: out of memory\n");
         app_free(&app);
         return 2;
     }

@@ -43,6 +43,8 @@ struct policy_set;
 struct rate_store;
 struct session_table;
 struct tool_meta;
+struct approval_hold;
+struct approval_store;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -186,6 +188,11 @@ struct exchange {
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
+    /* a tools/call held for a person's approval (approval_hold.c) */
+    struct approval_hold *hold;   /* owned by approval_hold.c; NULL when not held */
+    void (*hold_end)(struct exchange *ex); /* frees hold; called when the exchange ends or is aborted */
+    bool held_stream;             /* warden's own event stream is open: every answer is its final event */
+    char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -236,6 +243,7 @@ struct worker {
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
     struct session_table *sessions;   /* shared by all workers */
+    struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "approval_hold.h"
 #include "audit.h"
 #include "config.h"
 #include "exchange.h"
@@ -13,6 +14,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "policy.h"
+#include "reload.h"
 #include "toolmeta.h"
 #include "transport.h"
 
@@ -102,12 +104,18 @@ static void answer_refusal(struct exchange *ex, const struct rpc_msg *msg, const
 /* Takes a reference on the policies in force for the exchange; NULL when none. */
 static struct policy_set *use_policies(struct exchange *ex)
 {
+    /* A held call decided again takes the policies in force now. */
+    if (ex->gen)
+        policy_gen_release(ex->gen);
+    ex->gen = NULL;
     if (!ex->server->gen)
         return NULL;
     ex->gen = ex->server->gen;
     ex->gen->refs++;
     return ex->gen->set;
 }
+
+static void resume_held(struct client_conn *c);
 
 /* Decides a POST's message; returns true when warden answered it itself. */
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
@@ -124,6 +132,14 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
             ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, strlen(msg->tool));
             double t0 = now_monotonic();
             policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            /* Sent to approval: held, answered, or approved by a person, then
+             * decided again with the grant (a rule that now denies still wins). */
+            if (d.verdict == VERDICT_APPROVAL) {
+                if (approval_hold_begin(ex, msg, &d, resume_held) == APPROVAL_BEGIN_ANSWERED)
+                    return true;
+                ctx.approval_id = ex->approval_id;
+                policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            }
             metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
         }
         const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
@@ -176,6 +192,32 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
     struct upstream_request req = {
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
         .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
+    };
+    bool done = apply_policies(c, &msg);
+    rpc_msg_clear(&msg);
+    if (!done)
+        forward(ex, &req);
+}
+
+/* --- hold: a tools/call held for approval is decided again once a person
+ * has decided (approval_hold.c calls this on the exchange's loop). The
+ * request's head and body are still the connection's: it reads no other
+ * request while this one is answered. --- */
+static void resume_held(struct client_conn *c)
+{
+    struct exchange *ex = &c->ex;
+    const struct http_head *h = &c->reader.head;
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(c->body, c->body_len, &c->worker->rpc_limits, &msg, &err) < 0) {
+        exchange_answer_for_id(ex, err.code, err.message);
+        return;
+    }
+    const char *url = h->buf + h->url_off;
+    const char *q = memchr(url, '?', h->url_len);
+    struct upstream_request req = {
+        .head = h, .query = q, .query_len = q ? h->url_len - (size_t)(q - url) : 0, .body = c->body,
+        .body_len = c->body_len, .kind = msg.kind,
     };
     bool done = apply_policies(c, &msg);
     rpc_msg_clear(&msg);
