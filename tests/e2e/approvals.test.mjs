@@ -1,0 +1,201 @@
+// Approvals end to end, with the official SDK client in front of warden and
+// the demo registry behind it: a held call approved within the hold gets the
+// server's real answer; a denied one gets the approver's reason; a client
+// that gave up gets the pending result, and its identical retry after the
+// approval passes exactly once while a changed argument does not; the
+// requester's own token cannot approve; an expired request cannot be
+// approved; the webhook hears of each request; the page's cookie session
+// needs its CSRF token.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from './lib/client.mjs';
+import { freePort, sleep, startWarden } from './lib/peers.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '..', '..');
+const demo = process.env.WARDEN_DEMO_BIN || path.join(repo, 'build', 'warden-demo-registry');
+const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
+
+describe('approvals', { timeout: 120000 }, () => {
+  let warden, admin, dir, hook, notices = [];
+  const alice = { Authorization: 'Bearer alice-token' };
+  // The requester is known by its address until callers authenticate: this approver is the requester itself.
+  const self = { Authorization: 'Bearer requester-token' };
+
+  before(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-approvals-'));
+    hook = http.createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => { notices.push(JSON.parse(body)); res.writeHead(204).end(); });
+    });
+    await new Promise((r) => hook.listen(0, '127.0.0.1', r));
+    fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
+      version: '1',
+      tools: {
+        transition_model_version_stage: { action: 'require_approval', reason: 'stage moves need a person', approval: { hold: 30 } },
+        set_model_alias: { action: 'require_approval', approval: { hold: 1 } },
+        delete_model_alias: { action: 'require_approval', approval: { hold: 0, ttl: 1 } },
+      },
+    }));
+    const adminPort = await freePort();
+    admin = `http://127.0.0.1:${adminPort}`;
+    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({
+      admin: `127.0.0.1:${adminPort}`,
+      approvers: [{ id: 'alice', sha256: sha('alice-token') }, { id: '127.0.0.1', sha256: sha('requester-token') }],
+      approvals: { webhook: `http://127.0.0.1:${hook.address().port}/notices` },
+      servers: { registry: { command: [demo], policies: ['policy.json'] } },
+    }));
+    warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
+  });
+  after(async () => {
+    assert.equal(await warden.stop(), 0, warden.stderr());
+    hook.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  const url = () => `${warden.base}/mcp/registry`;
+  const api = async (p, headers = alice, init = {}) => {
+    const r = await fetch(`${admin}${p}`, { ...init, headers: { ...headers, ...(init.headers || {}) } });
+    return { status: r.status, body: await r.json() };
+  };
+  const decide = (id, decision, reason, headers = alice) => api(`/approvals/${id}`, headers, {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ decision, reason }),
+  });
+  /* The pending request for `tool`, once it is there. */
+  const pendingFor = async (tool) => {
+    for (let i = 0; i < 200; i++) {
+      const { body } = await api('/approvals?status=pending');
+      const a = body.approvals.find((x) => x.tool === tool);
+      if (a) return a;
+      await sleep(50);
+    }
+    throw new Error(`no pending approval for ${tool}`);
+  };
+
+  test('a held call approved within the hold gets the server\'s real answer, with progress meanwhile', async () => {
+    const { client } = await connect(url());
+    try {
+      const progress = [];
+      const call = client.callTool({ name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '2', stage: 'Staging' } },
+        undefined, { onprogress: (p) => progress.push(p) });
+      const a = await pendingFor('transition_model_version_stage');
+      assert.deepEqual(a.arguments, { name: 'fraud-detector', version: '2', stage: 'Staging' });
+      assert.equal(a.principal, '127.0.0.1');
+      assert.match(a.reason, /stage moves need a person/);
+      assert.match(a.id, /^apr_[a-z2-7]{26}$/);
+      assert.equal((await decide(a.id, 'approve', 'fine')).status, 200);
+      const r = await call;
+      assert.equal(r.isError, undefined, JSON.stringify(r));
+      assert.equal(JSON.parse(r.content[0].text).current_stage, 'Staging');
+      assert.ok(progress.some((p) => p.message.includes(a.id)), JSON.stringify(progress));
+      assert.equal((await api(`/approvals/${a.id}`)).body.status, 'consumed');
+      assert.ok(notices.some((n) => n.id === a.id && n.tool === 'transition_model_version_stage' && n.arguments.stage === 'Staging'));
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a denied call ends with the approver\'s reason and never runs', async () => {
+    const { client } = await connect(url());
+    try {
+      const call = client.callTool({ name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '1', stage: 'Archived' } });
+      const a = await pendingFor('transition_model_version_stage');
+      assert.equal((await decide(a.id, 'deny', 'not during the freeze')).status, 200);
+      const r = await call;
+      assert.equal(r.isError, true);
+      assert.match(r.content[0].text, /refused by alice: not during the freeze\. It has not run\./);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('a client whose hold ran out gets the pending result; its identical retry passes exactly once', async () => {
+    const args = { name: 'fraud-detector', alias: 'candidate', version: '2' };
+    const first = await connect(url());
+    let pending;
+    try {
+      const r = await first.client.callTool({ name: 'set_model_alias', arguments: args });
+      assert.equal(r.isError, true);
+      assert.match(r.content[0].text, /It has NOT run/);
+      pending = r._meta['warden/approval'];
+      assert.equal(pending.status, 'pending');
+      assert.match(pending.id, /^apr_/);
+      assert.ok(pending.expires_at && pending.retry_after > 0);
+      assert.ok(!JSON.stringify(r).includes('token'));
+    } finally {
+      await first.client.close();
+    }
+    assert.equal((await decide(pending.id, 'approve', '')).status, 200);
+    // The retry: another session, the same arguments (in another order).
+    const second = await connect(url());
+    try {
+      const ok = await second.client.callTool({ name: 'set_model_alias', arguments: { version: '2', alias: 'candidate', name: 'fraud-detector' } });
+      assert.equal(ok.isError, undefined, JSON.stringify(ok));
+      const again = await second.client.callTool({ name: 'set_model_alias', arguments: args });
+      assert.equal(again.isError, true);
+      assert.notEqual(again._meta['warden/approval'].id, pending.id);
+      const changed = await second.client.callTool({ name: 'set_model_alias', arguments: { ...args, version: '1' } });
+      assert.equal(changed.isError, true);
+      assert.equal(changed._meta['warden/approval'].status, 'pending');
+      assert.notEqual(changed._meta['warden/approval'].id, pending.id);
+    } finally {
+      await second.client.close();
+    }
+  });
+
+  test('the requester cannot approve its own call; an expired request cannot be approved', async () => {
+    const { client } = await connect(url());
+    try {
+      const r = await client.callTool({ name: 'delete_model_alias', arguments: { name: 'fraud-detector', alias: 'champion' } });
+      const id = r._meta['warden/approval'].id;
+      const own = await decide(id, 'approve', 'me', self);
+      assert.equal(own.status, 403);
+      assert.match(own.body.error, /cannot approve its own call/);
+      let status;
+      for (let i = 0; i < 100 && status !== 'expired'; i++) {
+        await sleep(50);
+        status = (await api(`/approvals/${id}`)).body.status;
+      }
+      assert.equal(status, 'expired');
+      const late = await decide(id, 'approve', 'too late');
+      assert.equal(late.status, 409);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('the admin API wants an approver; the page\'s cookie session needs its CSRF token', async () => {
+    assert.equal((await api('/approvals', {})).status, 401);
+    assert.equal((await api('/approvals', { Authorization: 'Bearer nope' })).status, 401);
+    const login = await fetch(`${admin}/approvals/login`, { method: 'POST', body: JSON.stringify({ token: 'alice-token' }) });
+    assert.equal(login.status, 200);
+    const cookie = login.headers.get('set-cookie');
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    const { csrf } = await login.json();
+    const jar = { Cookie: cookie.split(';')[0] };
+    const { client } = await connect(url());
+    try {
+      const r = await client.callTool({ name: 'delete_model_alias', arguments: { name: 'fraud-detector', alias: 'old' } });
+      const id = r._meta['warden/approval'].id;
+      assert.equal((await decide(id, 'deny', 'x', jar)).status, 403);
+      assert.equal((await decide(id, 'deny', 'x', { ...jar, 'X-CSRF-Token': csrf })).status, 200);
+    } finally {
+      await client.close();
+    }
+    const page = await fetch(`${admin}/approvals`, { headers: { Accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
+    assert.doesNotMatch(await page.text(), /<script>/);
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, /warden_approvals_total\{server="registry",outcome="consumed"\} 2/);
+    assert.match(metrics, /warden_approvals_pending \d+/);
+  });
+});
