@@ -198,4 +198,31 @@ describe('approvals', { timeout: 120000 }, () => {
     assert.match(metrics, /warden_approvals_total\{server="registry",outcome="consumed"\} 2/);
     assert.match(metrics, /warden_approvals_pending \d+/);
   });
+
+  test('a pending request survives a policy reload, and a rule added since that denies wins over the approval', async () => {
+    const { client } = await connect(url());
+    try {
+      const call = client.callTool({ name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '2', stage: 'Production' } });
+      const a = await pendingFor('transition_model_version_stage');
+      fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
+        version: '1',
+        tools: {
+          transition_model_version_stage: {
+            action: 'require_approval', approval: { hold: 30 },
+            deny_if: [{ arg: 'stage', in: ['Production'] }], reason: 'production is frozen',
+          },
+        },
+      }));
+      warden.child.kill('SIGHUP');
+      for (let i = 0; i < 100 && !/generation 2 in force/.test(warden.stderr()); i++) await sleep(50);
+      assert.match(warden.stderr(), /generation 2 in force/);
+      assert.equal((await api(`/approvals/${a.id}`)).body.status, 'pending');
+      assert.equal((await decide(a.id, 'approve', 'fine')).status, 200);
+      const r = await call;
+      assert.equal(r.isError, true);
+      assert.match(r.content[0].text, /production is frozen/);
+    } finally {
+      await client.close();
+    }
+  });
 });
