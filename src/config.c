@@ -760,6 +760,7 @@ static void usage(FILE *out)
           "       warden check --config FILE               validate a config file and every policy it names\n"
           "       warden test [-v] [--format text|json|junit] FILE...  run policy test cases\n"
           "       warden explain --policy FILE... --tool NAME [--args JSON]  show how a call is decided\n"
+          "       warden approvals [--admin URL] list|show|approve|deny ...  decide approval requests\n"
           "options:\n",
           out);
     for (const struct field *f = options; f->key || f->flag; f++) {

@@ -13,6 +13,7 @@
 #include <event2/thread.h>
 #include "admin.h"
 #include "approval.h"
+#include "approval_cli.h"
 #include "approval_http.h"
 #include "approval_notify.h"
 #include "audit.h"
@@ -147,6 +148,8 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "approvals") == 0)
+        return approval_cli_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];

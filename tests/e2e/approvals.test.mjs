@@ -14,8 +14,10 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { connect } from './lib/client.mjs';
-import { freePort, sleep, startWarden } from './lib/peers.mjs';
+import { freePort, sleep, startWarden, wardenBin } from './lib/peers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -197,6 +199,35 @@ describe('approvals', { timeout: 120000 }, () => {
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     assert.match(metrics, /warden_approvals_total\{server="registry",outcome="consumed"\} 2/);
     assert.match(metrics, /warden_approvals_pending \d+/);
+  });
+
+  test('a client that goes away cancels its call, never the request; `warden approvals` lists and approves it', async () => {
+    const cli = (...args) => promisify(execFile)(wardenBin, ['approvals', '--admin', admin, ...args],
+      { env: { ...process.env, WARDEN_APPROVER_TOKEN: 'alice-token' } });
+    const args = { name: 'fraud-detector', version: '1', stage: 'Staging' };
+    const gone = await connect(url());
+    const call = gone.client.callTool({ name: 'transition_model_version_stage', arguments: args });
+    const a = await pendingFor('transition_model_version_stage');
+    await gone.client.close();
+    await assert.rejects(call);
+    const listed = await cli('list');
+    assert.match(listed.stdout, new RegExp(`${a.id} +pending +transition_model_version_stage`));
+    const shown = JSON.parse((await cli('show', a.id)).stdout);
+    assert.deepEqual(shown.arguments, args);
+    assert.equal((await cli('approve', a.id, '--reason', 'go')).stdout, `approved ${a.id}\n`);
+    // Nothing ran on its own: the grant waits for the agent's retry.
+    await sleep(300);
+    assert.equal((await api(`/approvals/${a.id}`)).body.status, 'approved');
+    const { client } = await connect(url());
+    try {
+      const r = await client.callTool({ name: 'transition_model_version_stage', arguments: args });
+      assert.equal(r.isError, undefined, JSON.stringify(r));
+      assert.equal((await api(`/approvals/${a.id}`)).body.status, 'consumed');
+    } finally {
+      await client.close();
+    }
+    await assert.rejects(cli('deny', a.id), (e) => e.code === 1 && /409/.test(e.stderr));
+    await assert.rejects(cli('approve', 'nonsense'), (e) => e.code === 2);
   });
 
   test('a pending request survives a policy reload, and a rule added since that denies wins over the approval', async () => {
