@@ -80,6 +80,16 @@ static const char *approver_of_token(const struct approval_http *h, const char *
     return len ? who : NULL;
 }
 
+static void hex_of(const unsigned char d[SHA256_BYTES], char hex[2 * SHA256_BYTES + 1])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_BYTES; i++) {
+        hex[2 * i] = digits[d[i] >> 4];
+        hex[2 * i + 1] = digits[d[i] & 15];
+    }
+    hex[2 * SHA256_BYTES] = '\0';
+}
+
 /* The CSRF token of a cookie session: a digest of the token no page can compute without it. */
 static void csrf_of(const char *token, size_t len, char hex[2 * SHA256_BYTES + 1])
 {
@@ -89,7 +99,7 @@ static void csrf_of(const char *token, size_t len, char hex[2 * SHA256_BYTES + 1
     sha256_update(&s, "warden-approval-csrf\0", 21);
     sha256_update(&s, token, len);
     sha256_final(&s, d);
-    sha256_hex(d, hex);
+    hex_of(d, hex);
 }
 
 /* The cookie's value, or NULL. */

@@ -37,6 +37,13 @@ struct server_conf {
     unsigned max_connections;   /* upstream connections, open at once */
 };
 
+/* Approval requests (approval.h): who hears that one waits, and the store's bound. */
+struct approvals_conf {
+    char **notify_command;      /* argv run with the record as JSON on stdin, NULL-terminated; NULL: none */
+    char *webhook;              /* http://HOST[:PORT]/PATH the record is POSTed to; NULL: none */
+    size_t max_requests;        /* records kept at once; default 1000 */
+};
+
 /* Bounds on clients; every refusal they cause has its own HTTP status. */
 struct limits_conf {
     size_t max_header_bytes;    /* 431 */
@@ -51,18 +58,11 @@ struct limits_conf {
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
 };
 
-/* A person who may decide approval requests on the admin listener: the
- * SHA-256 of their bearer token, never the token. */
+/* A person who may use the console (and decide approvals): the SHA-256 of
+ * their secret, never the secret itself. */
 struct approver_conf {
     char *id;
     unsigned char sha256[32];
-};
-
-/* Approval requests (approval.h): who hears that one waits, and the store's bound. */
-struct approvals_conf {
-    char **notify_command;      /* argv run with the record as JSON on stdin, NULL-terminated; NULL: none */
-    char *webhook;              /* http://HOST[:PORT]/PATH the record is POSTed to; NULL: none */
-    size_t max_requests;        /* records kept at once; default 1000 */
 };
 
 struct config {
@@ -70,6 +70,7 @@ struct config {
     uint16_t listen_port;
     struct server_conf *servers;
     size_t nservers;
+    struct approvals_conf approvals;
     struct limits_conf limits;
     char **allowed_origins;     /* NULL-terminated; "*" allows any */
     char **allowed_hosts;       /* NULL-terminated; names without port */
@@ -77,11 +78,10 @@ struct config {
     bool stdio;                 /* serve one client on stdin/stdout */
     char *audit_log;            /* NULL when off; "-" for stdout */
     char *admin_listen;         /* "HOST:PORT" or NULL */
+    struct approver_conf *approvers;  /* the console's accounts, "approvers" in the file */
+    size_t napprovers;
     char *log_level;
     char *source;               /* the config file, or "command line" */
     const char *lua_path;       /* a directory of Lua helper modules, owned; NULL when unset */
-    struct approver_conf *approvers; /* "approvers": who may decide approval requests (owned) */
-    size_t napprovers;
-    struct approvals_conf approvals;
 };
 #endif

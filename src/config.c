@@ -169,12 +169,12 @@ void config_free(struct config *cfg)
     list_free(cfg->allowed_hosts);
     free(cfg->audit_log);
     free(cfg->admin_listen);
-    free(cfg->log_level);
-    free(cfg->source);
-    free((char *)cfg->lua_path);
     for (size_t i = 0; i < cfg->napprovers; i++)
         free(cfg->approvers[i].id);
     free(cfg->approvers);
+    free(cfg->log_level);
+    free(cfg->source);
+    free((char *)cfg->lua_path);
     list_free(cfg->approvals.notify_command);
     free(cfg->approvals.webhook);
     memset(cfg, 0, sizeof *cfg);
@@ -605,54 +605,6 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
     }
 }
 
-/* "approvers": [{"id": "alice", "sha256": "64 hex digits of SHA-256(token)"}] */
-static void read_approvers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
-{
-    (void)f;
-    struct config *cfg = dst;
-    if (!cJSON_IsArray(v)) {
-        schema_problem(doc, v, ptr, "must be an array of {\"id\": NAME, \"sha256\": HEX}");
-        return;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    if (n && !(cfg->approvers = calloc(n, sizeof *cfg->approvers))) {
-        schema_problem(doc, v, ptr, "out of memory");
-        return;
-    }
-    int i = 0;
-    for (const cJSON *a = v->child; a; a = a->next, i++) {
-        char at[256];
-        snprintf(at, sizeof at, "%s/%d", ptr, i);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(a, "id");
-        const cJSON *hex = cJSON_GetObjectItemCaseSensitive(a, "sha256");
-        if (!cJSON_IsObject(a) || cJSON_GetArraySize(a) != 2 || !cJSON_IsString(id) || !id->valuestring[0] ||
-            strlen(id->valuestring) > 127 || !cJSON_IsString(hex)) {
-            schema_problem(doc, a, at, "must be {\"id\": NAME (1 to 127 bytes), \"sha256\": HEX}");
-            continue;
-        }
-        struct approver_conf *ap = &cfg->approvers[cfg->napprovers];
-        bool ok = strlen(hex->valuestring) == 64;
-        for (int k = 0; ok && k < 32; k++) {
-            unsigned byte = 0;
-            ok = isxdigit((unsigned char)hex->valuestring[2 * k]) &&
-                 isxdigit((unsigned char)hex->valuestring[2 * k + 1]) &&
-                 sscanf(hex->valuestring + 2 * k, "%2x", &byte) == 1;
-            ap->sha256[k] = (unsigned char)byte;
-        }
-        if (!ok) {
-            schema_problem(doc, hex, at, "sha256 must be 64 hex digits (sha256sum of the approver's token)");
-            continue;
-        }
-        for (size_t k = 0; k < cfg->napprovers; k++)
-            if (strcmp(cfg->approvers[k].id, id->valuestring) == 0)
-                schema_problem(doc, id, at, "the approver %s is named twice", id->valuestring);
-        if (!(ap->id = strdup(id->valuestring)))
-            schema_problem(doc, a, at, "out of memory");
-        else
-            cfg->napprovers++;
-    }
-}
-
 #define APR(m) offsetof(struct approvals_conf, m)
 static const struct field approvals_fields[] = {
     {.key = "notify_command", .kind = FIELD_STRINGS, .offset = APR(notify_command), .min = 1,
@@ -689,6 +641,62 @@ static const struct field limit_fields[] = {
     {0},
 };
 
+/* "approvers": [{"id": "alice", "sha256": "64 hex digits"}]: the accounts
+ * of the admin console; ids are unique, digests are of the secret. */
+static void read_approvers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct config *cfg = dst;
+    (void)f;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of {\"id\": NAME, \"sha256\": HEX}");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n && !(cfg->approvers = calloc(n, sizeof *cfg->approvers))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    size_t i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char at[512];
+        snprintf(at, sizeof at, "%s/%zu", ptr, i);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *hex = cJSON_GetObjectItemCaseSensitive(e, "sha256");
+        if (!cJSON_IsObject(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsString(id) || !cJSON_IsString(hex)) {
+            schema_problem(doc, e, at, "must be {\"id\": NAME, \"sha256\": HEX} and nothing else");
+            continue;
+        }
+        bool id_ok = id->valuestring[0] && strlen(id->valuestring) <= 64;
+        for (const char *c = id->valuestring; *c; c++)
+            id_ok = id_ok && (isalnum((unsigned char)*c) || strchr("_.@-", *c));
+        if (!id_ok) {
+            schema_problem(doc, id, at, "id: 1 to 64 letters, digits, '_', '.', '@' or '-'");
+            continue;
+        }
+        struct approver_conf *ap = &cfg->approvers[cfg->napprovers];
+        bool hex_ok = strlen(hex->valuestring) == 64;
+        for (size_t k = 0; hex_ok && k < 32; k++) {
+            unsigned b = 0;
+            hex_ok = isxdigit((unsigned char)hex->valuestring[2 * k]) &&
+                     isxdigit((unsigned char)hex->valuestring[2 * k + 1]) &&
+                     sscanf(hex->valuestring + 2 * k, "%2x", &b) == 1;
+            ap->sha256[k] = (unsigned char)b;
+        }
+        if (!hex_ok) {
+            schema_problem(doc, hex, at, "sha256: must be 64 hex digits (the SHA-256 of the secret)");
+            continue;
+        }
+        for (size_t k = 0; k < cfg->napprovers; k++)
+            if (strcmp(cfg->approvers[k].id, id->valuestring) == 0)
+                schema_problem(doc, id, at, "id %s appears twice", id->valuestring);
+        if (!(ap->id = strdup(id->valuestring))) {
+            schema_problem(doc, e, at, "out of memory");
+            continue;
+        }
+        cfg->napprovers++;
+    }
+}
+
 static const char *const log_levels[] = {"debug", "info", "warn", "error"};
 
 /* Every flag and every top-level key of the config file: --help, the flag
@@ -721,6 +729,8 @@ static const struct field options[] = {
      .offset = CLI(cfg.audit_log), .min = 1, .help = "write one JSON line per decision"},
     {.key = "admin", .flag = "--admin", .metavar = "HOST:PORT", .kind = FIELD_STRING, .offset = CLI(cfg.admin_listen),
      .min = 1, .help = "serve /metrics, /healthz and /policies there"},
+    {.key = "approvers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_approvers,
+     .help = "[{id, sha256}]: who may log in to the console on the admin listener"},
     {.key = "log_level", .flag = "--log-level", .metavar = "LEVEL", .kind = FIELD_STRING, SCHEMA_NAMES(log_levels),
      .offset = CLI(cfg.log_level), .min = 1, .help = "debug, info, warn or error (default info)"},
     {.key = "lua_path", .flag = "--lua-path", .metavar = "DIR", .kind = FIELD_CUSTOM, .offset = CLI(cfg.lua_path),
@@ -729,10 +739,8 @@ static const struct field options[] = {
      .help = "bounds on clients:"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
-    {.key = "approvers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_approvers,
-     .help = "[{\"id\": NAME, \"sha256\": HEX}]: who may decide approval requests (admin listener)"},
     {.key = "approvals", .kind = FIELD_OBJECT, .offset = CLI(cfg.approvals), .fields = approvals_fields,
-     .help = "approval requests:"},
+     .help = "approval requests (approvers decide them on the admin listener):"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
     {0},
 };

@@ -239,11 +239,11 @@ struct worker {
     struct server_rt *servers;
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
+    struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
     struct session_table *sessions;   /* shared by all workers */
-    struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;

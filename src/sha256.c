@@ -28,11 +28,11 @@ static void compress(uint32_t h[8], const unsigned char *p)
         uint32_t s1 = ror(w[i - 2], 17) ^ ror(w[i - 2], 19) ^ (w[i - 2] >> 10);
         w[i] = w[i - 16] + s0 + w[i - 7] + s1;
     }
-    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], k = h[7];
+    uint32_t a = h[0], b = h[1], c = h[2], d = h[3], e = h[4], f = h[5], g = h[6], hh = h[7];
     for (int i = 0; i < 64; i++) {
-        uint32_t t1 = k + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
+        uint32_t t1 = hh + (ror(e, 6) ^ ror(e, 11) ^ ror(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i];
         uint32_t t2 = (ror(a, 2) ^ ror(a, 13) ^ ror(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        k = g;
+        hh = g;
         g = f;
         f = e;
         e = d + t1;
@@ -41,7 +41,7 @@ static void compress(uint32_t h[8], const unsigned char *p)
         b = a;
         a = t1 + t2;
     }
-    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += k;
+    h[0] += a, h[1] += b, h[2] += c, h[3] += d, h[4] += e, h[5] += f, h[6] += g, h[7] += hh;
 }
 
 void sha256_init(struct sha256 *s)
@@ -49,37 +49,39 @@ void sha256_init(struct sha256 *s)
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, iv, sizeof iv);
-    s->length = 0;
-    s->used = 0;
+    s->total = 0;
+    s->fill = 0;
 }
 
 void sha256_update(struct sha256 *s, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    s->length += len;
-    while (len > 0) {
-        size_t take = 64 - s->used < len ? 64 - s->used : len;
-        memcpy(s->block + s->used, p, take);
-        s->used += take;
+    s->total += len;
+    while (len) {
+        size_t take = 64 - s->fill < len ? 64 - s->fill : len;
+        memcpy(s->block + s->fill, p, take);
+        s->fill += take;
         p += take;
         len -= take;
-        if (s->used == 64) {
+        if (s->fill == 64) {
             compress(s->h, s->block);
-            s->used = 0;
+            s->fill = 0;
         }
     }
 }
 
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_BYTES])
 {
-    uint64_t bits = s->length * 8;
-    static const unsigned char pad[64] = {0x80};
-    size_t padlen = s->used < 56 ? 56 - s->used : 120 - s->used;
-    unsigned char len_be[8];
+    uint64_t bits = s->total * 8;
+    unsigned char pad = 0x80;
+    sha256_update(s, &pad, 1);
+    pad = 0;
+    while (s->fill != 56)
+        sha256_update(s, &pad, 1);
+    unsigned char len[8];
     for (int i = 0; i < 8; i++)
-        len_be[i] = (unsigned char)(bits >> (56 - 8 * i));
-    sha256_update(s, pad, padlen);
-    sha256_update(s, len_be, 8);
+        len[i] = (unsigned char)(bits >> (56 - 8 * i));
+    sha256_update(s, len, 8);
     for (int i = 0; i < 8; i++) {
         out[4 * i] = (unsigned char)(s->h[i] >> 24);
         out[4 * i + 1] = (unsigned char)(s->h[i] >> 16);
@@ -94,14 +96,4 @@ void sha256(const void *data, size_t len, unsigned char out[SHA256_BYTES])
     sha256_init(&s);
     sha256_update(&s, data, len);
     sha256_final(&s, out);
-}
-
-void sha256_hex(const unsigned char digest[SHA256_BYTES], char hex[2 * SHA256_BYTES + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_BYTES; i++) {
-        hex[2 * i] = digits[digest[i] >> 4];
-        hex[2 * i + 1] = digits[digest[i] & 15];
-    }
-    hex[2 * SHA256_BYTES] = '\0';
 }
