@@ -50,6 +50,7 @@ static void hold_free(struct exchange *ex)
     struct approval_hold *h = ex->hold;
     ex->hold = NULL;
     ex->hold_end = NULL;
+    ex->hold_stop = NULL;
     if (!h)
         return;
     /* After unwait no other thread touches the wake event: it can go. */
@@ -143,6 +144,16 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     answer_pending(ex, tool, id, expires);
 }
 
+/* Warden is stopping: a call still waiting is told it is pending now (after
+ * a grant, the upstream's answer is on its way and finishes as usual). */
+static void hold_stop(struct exchange *ex)
+{
+    struct approval_hold *h = ex->hold;
+    if (!h || !evtimer_pending(h->deadline, NULL))
+        return;
+    on_deadline(-1, 0, h);
+}
+
 /* A person decided (or the request expired): the proxy decides the call again. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -171,6 +182,7 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
                   (h->deadline = evtimer_new(base, on_deadline, h));
         ex->hold = h;
         ex->hold_end = hold_free;
+        ex->hold_stop = hold_stop;
         if (!ok)
             return -1;
         exchange_hold_start(ex);

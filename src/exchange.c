@@ -831,6 +831,11 @@ void exchange_stopping(struct exchange *ex)
 {
     struct client_conn *c = ex->client;
     c->keep_alive = false;
+    if (ex->hold_stop) {
+        /* A call held for approval ends now, as pending: the agent retries elsewhere. */
+        ex->hold_stop(ex);
+        return;
+    }
     if (ex->method == HTTP_GET && ex->head_sent && ex->framing == FRAME_CHUNKED) {
         /* A server's event stream has no end of its own; the client will reconnect elsewhere. */
         exchange_abort(ex);

@@ -191,6 +191,7 @@ struct exchange {
     /* a tools/call held for a person's approval (approval_hold.c) */
     struct approval_hold *hold;   /* owned by approval_hold.c; NULL when not held */
     void (*hold_end)(struct exchange *ex); /* frees hold; called when the exchange ends or is aborted */
+    void (*hold_stop)(struct exchange *ex); /* warden is stopping: a call still waiting ends as pending */
     bool held_stream;             /* warden's own event stream is open: every answer is its final event */
     char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */

@@ -257,3 +257,35 @@ describe('approvals', { timeout: 120000 }, () => {
     }
   });
 });
+
+describe('approvals when warden stops', { timeout: 60000 }, () => {
+  test('a call still held when warden is told to stop ends at once as pending, and warden exits cleanly', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-approvals-stop-'));
+    try {
+      fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
+        version: '1', tools: { transition_model_version_stage: { action: 'require_approval', approval: { hold: 40 } } },
+      }));
+      fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({
+        servers: { registry: { command: [demo], policies: ['policy.json'] } },
+      }));
+      const w = await startWarden(['--config', path.join(dir, 'warden.json')]);
+      const { client } = await connect(`${w.base}/mcp/registry`);
+      const progress = [];
+      const call = client.callTool({ name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '2', stage: 'None' } },
+        undefined, { onprogress: (p) => progress.push(p) });
+      call.catch(() => {});
+      for (let i = 0; i < 100 && progress.length === 0; i++) await sleep(50);
+      assert.equal(progress.length, 1);
+      const started = Date.now();
+      const exited = w.stop(20000);
+      const r = await call;
+      assert.ok(Date.now() - started < 5000);
+      assert.equal(r.isError, true);
+      assert.equal(r._meta['warden/approval'].status, 'pending');
+      assert.equal(await exited, 0, w.stderr());
+      await client.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
