@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { connect } from './lib/client.mjs';
-import { freePort, sleep, startWarden, wardenBin } from './lib/peers.mjs';
+import { freePort, sleep, startFixture, startWarden, wardenBin } from './lib/peers.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '..', '..');
@@ -289,3 +289,53 @@ describe('approvals when warden stops', { timeout: 60000 }, () => {
     }
   });
 });
+
+for (const json of [false, true]) {
+  describe(`approvals in front of an HTTP server answering in ${json ? 'JSON' : 'SSE'}, four workers`, { timeout: 60000 }, () => {
+    let fixture, w, dir, admin;
+    before(async () => {
+      fixture = await startFixture({ json });
+      dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-approvals-http-'));
+      fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
+        version: '1', tools: { echo: { action: 'require_approval', approval: { hold: 30 } } },
+      }));
+      const adminPort = await freePort();
+      admin = `http://127.0.0.1:${adminPort}`;
+      fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({
+        admin: `127.0.0.1:${adminPort}`, workers: 4,
+        approvers: [{ id: 'alice', sha256: sha('alice-token') }],
+        servers: { fixture: { url: fixture.url, policies: ['policy.json'] } },
+      }));
+      w = await startWarden(['--config', path.join(dir, 'warden.json')]);
+    });
+    after(async () => {
+      assert.equal(await w.stop(), 0, w.stderr());
+      await fixture.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('held calls on every worker are woken by the admin thread and get the server\'s answers', async () => {
+      const clients = await Promise.all([0, 1, 2, 3, 4, 5].map(() => connect(`${w.base}/mcp/fixture`)));
+      try {
+        const calls = clients.map(({ client }, i) => client.callTool({ name: 'echo', arguments: { n: i } }));
+        calls.forEach((c) => c.catch(() => {}));
+        let pending = [];
+        for (let i = 0; i < 200 && pending.length < 6; i++) {
+          await sleep(50);
+          const r = await fetch(`${admin}/approvals?status=pending`, { headers: { Authorization: 'Bearer alice-token' } });
+          pending = (await r.json()).approvals;
+        }
+        assert.equal(pending.length, 6);
+        await Promise.all(pending.map((a) => fetch(`${admin}/approvals/${a.id}`, {
+          method: 'POST', headers: { Authorization: 'Bearer alice-token' }, body: JSON.stringify({ decision: 'approve' }),
+        })));
+        const results = await Promise.all(calls);
+        results.forEach((r, i) => assert.deepEqual(JSON.parse(r.content[0].text), { tool: 'echo', args: { n: i } }));
+        const arrived = (await fixture.calls()).filter((c) => c.method === 'tools/call').map((c) => c.arguments.n);
+        assert.deepEqual(arrived.sort(), [0, 1, 2, 3, 4, 5]);
+      } finally {
+        await Promise.all(clients.map(({ client }) => client.close()));
+      }
+    });
+  });
+}
