@@ -11,7 +11,7 @@
 #include "reply.h"
 #include "siphash.h"
 
-#define BUCKETS 1024   /* a power of two; chains stay short for max_records near it */
+#define BUCKETS 1024 /* a power of two; chains stay short for max_records near it */
 #define MAX_OUTCOME_SERVERS 64
 
 static const char *const status_names[] = {
@@ -22,17 +22,17 @@ static const char *const status_names[] = {
 struct record {
     char id[APPROVAL_ID_LEN + 1];
     unsigned char digest[SHA256_BYTES];
-    char *principal, *server, *tool, *args_json, *rule, *reason;   /* owned */
-    char *decided_by, *decision_reason;                            /* owned, NULL until decided */
+    char *principal, *server, *tool, *args_json, *rule, *reason; /* owned */
+    char *decided_by, *decision_reason;                          /* owned, NULL until decided */
     enum approval_status status;
     struct approval_opts opts;
     unsigned long generation;
-    double created, expires;      /* expires: the request's, then the grant's once approved */
-    double ended;                 /* when it was denied, expired or consumed */
+    double created, expires; /* expires: the request's, then the grant's once approved */
+    double ended;            /* when it was denied, expired or consumed */
     size_t bytes;
     struct approval_waiter *waiters;
-    struct record *chain;         /* in its digest bucket */
-    struct record *prev, *next;   /* every record, oldest first */
+    struct record *chain;       /* in its digest bucket */
+    struct record *prev, *next; /* every record, oldest first */
 };
 
 /* warden_approvals_total{server,outcome}: outcomes in this order. */
@@ -52,7 +52,7 @@ struct approval_store {
     size_t count, bytes, pending;
     approval_event_fn on_event;
     void *arg;
-    struct outcome_row rows[MAX_OUTCOME_SERVERS];   /* past it, servers count under "_other" */
+    struct outcome_row rows[MAX_OUTCOME_SERVERS]; /* past it, servers count under "_other" */
     size_t nrows;
 };
 
@@ -212,10 +212,20 @@ static void count(struct approval_store *s, const char *server, int outcome)
 static void view_of(const struct record *r, struct approval_view *v)
 {
     *v = (struct approval_view){
-        .id = r->id, .principal = r->principal, .server = r->server, .tool = r->tool, .args_json = r->args_json,
-        .rule = r->rule, .reason = r->reason, .status = status_names[r->status], .decided_by = r->decided_by,
-        .decision_reason = r->decision_reason, .scope = r->opts.scope == APPROVAL_SCOPE_TOOL ? "tool" : "call",
-        .generation = r->generation, .created = r->created, .expires = r->expires,
+        .id = r->id,
+        .principal = r->principal,
+        .server = r->server,
+        .tool = r->tool,
+        .args_json = r->args_json,
+        .rule = r->rule,
+        .reason = r->reason,
+        .status = status_names[r->status],
+        .decided_by = r->decided_by,
+        .decision_reason = r->decision_reason,
+        .scope = r->opts.scope == APPROVAL_SCOPE_TOOL ? "tool" : "call",
+        .generation = r->generation,
+        .created = r->created,
+        .expires = r->expires,
     };
 }
 
@@ -599,7 +609,9 @@ void approval_store_metrics(struct approval_store *s, struct evbuffer *out)
         for (int k = 0; k < NOUTCOMES; k++)
             evbuffer_add_printf(out, "warden_approvals_total{server=\"%s\",outcome=\"%s\"} %lu\n", s->rows[i].server,
                                 outcome_names[k], s->rows[i].n[k]);
-    evbuffer_add_printf(out, "# HELP warden_approvals_pending Approval requests waiting for a person.\n"
-                             "# TYPE warden_approvals_pending gauge\nwarden_approvals_pending %zu\n", s->pending);
+    evbuffer_add_printf(out,
+                        "# HELP warden_approvals_pending Approval requests waiting for a person.\n"
+                        "# TYPE warden_approvals_pending gauge\nwarden_approvals_pending %zu\n",
+                        s->pending);
     pthread_mutex_unlock(&s->lock);
 }

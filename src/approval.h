@@ -31,7 +31,7 @@
 #include "policy-t.h"
 #include "sha256.h"
 
-#define APPROVAL_ID_LEN 30        /* "apr_" + 26 base32 digits of 128 random bits */
+#define APPROVAL_ID_LEN 30 /* "apr_" + 26 base32 digits of 128 random bits */
 #define APPROVAL_RETAIN_SECONDS 600.0
 
 struct approval_store;
@@ -39,8 +39,8 @@ struct approval_store;
 enum approval_status { APPROVAL_PENDING, APPROVAL_APPROVED, APPROVAL_DENIED, APPROVAL_EXPIRED, APPROVAL_CONSUMED };
 
 struct approval_limits {
-    size_t max_records;           /* default 1000 */
-    size_t max_bytes;             /* default 8 MiB */
+    size_t max_records; /* default 1000 */
+    size_t max_bytes;   /* default 8 MiB */
 };
 
 /* Told of each change of a record, with the lock held: it must be quick and
@@ -49,11 +49,11 @@ struct approval_limits {
  * "approval_consumed"; the record is readable through the view. */
 struct approval_view {
     const char *id, *principal, *server, *tool, *args_json, *rule, *reason;
-    const char *status;           /* pending, approved, denied, expired, consumed */
-    const char *decided_by, *decision_reason;   /* NULL until decided */
-    const char *scope;            /* call or tool */
+    const char *status;                       /* pending, approved, denied, expired, consumed */
+    const char *decided_by, *decision_reason; /* NULL until decided */
+    const char *scope;                        /* call or tool */
     unsigned long generation;
-    double created, expires;      /* expires: of the request while pending, of the grant once approved */
+    double created, expires; /* expires: of the request while pending, of the grant once approved */
 };
 typedef void (*approval_event_fn)(void *arg, const char *event, const struct approval_view *v);
 
@@ -65,25 +65,25 @@ void approval_store_free(struct approval_store *s);
 /* What a call sent to approval is. Borrowed for the call. */
 struct approval_call {
     const char *principal, *server, *tool;
-    const cJSON *args;            /* the arguments object, or NULL (as {}) */
+    const cJSON *args; /* the arguments object, or NULL (as {}) */
     const char *rule, *reason;
     unsigned long generation;
     struct approval_opts opts;
 };
 
 enum approval_outcome {
-    APPROVAL_NEW,                 /* a pending record was made: wait or tell the agent */
-    APPROVAL_ATTACHED,            /* an identical call is already pending: the same record */
-    APPROVAL_GRANTED,             /* a person approved it: consumed (scope call) or within grant_ttl (scope tool) */
-    APPROVAL_REFUSED,             /* a person denied it: decided_by and decision_reason say why */
-    APPROVAL_FULL,                /* the store is full: refuse the call */
-    APPROVAL_FAILED,              /* out of memory, or the arguments cannot be made canonical */
+    APPROVAL_NEW,      /* a pending record was made: wait or tell the agent */
+    APPROVAL_ATTACHED, /* an identical call is already pending: the same record */
+    APPROVAL_GRANTED,  /* a person approved it: consumed (scope call) or within grant_ttl (scope tool) */
+    APPROVAL_REFUSED,  /* a person denied it: decided_by and decision_reason say why */
+    APPROVAL_FULL,     /* the store is full: refuse the call */
+    APPROVAL_FAILED,   /* out of memory, or the arguments cannot be made canonical */
 };
 
 struct approval_answer {
     enum approval_outcome outcome;
     char id[APPROVAL_ID_LEN + 1];
-    double expires;               /* of the pending request */
+    double expires; /* of the pending request */
     char decided_by[128];
     char decision_reason[512];
 };
@@ -111,9 +111,9 @@ void approval_store_unwait(struct approval_store *s, struct approval_waiter *w);
 
 enum approval_decision_result {
     APPROVAL_DECIDED,
-    APPROVAL_NOT_FOUND,           /* 404 */
-    APPROVAL_NOT_PENDING,         /* 409: already decided, consumed or expired */
-    APPROVAL_SELF,                /* 403: the approver is the requester */
+    APPROVAL_NOT_FOUND,   /* 404 */
+    APPROVAL_NOT_PENDING, /* 409: already decided, consumed or expired */
+    APPROVAL_SELF,        /* 403: the approver is the requester */
 };
 
 /* A person decides a pending record; approve: true approves. The approver's

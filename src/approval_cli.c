@@ -27,7 +27,7 @@ static int usage(FILE *out)
 
 struct answer {
     int status;
-    char *body;     /* owned, NUL-terminated */
+    char *body; /* owned, NUL-terminated */
 };
 
 /* One request to the admin listener, Connection: close; -1 with a message on stderr. */

@@ -20,12 +20,12 @@ struct approval_hold {
     struct exchange *ex;
     struct approval_store *store;
     approval_resume_fn resume;
-    struct approval_waiter waiter;    /* waiter.wake: made active by whoever decides */
-    struct event *tick;               /* every HOLD_TICK_SECONDS: a comment, and progress */
-    struct event *deadline;           /* the end of the hold */
+    struct approval_waiter waiter; /* waiter.wake: made active by whoever decides */
+    struct event *tick;            /* every HOLD_TICK_SECONDS: a comment, and progress */
+    struct event *deadline;        /* the end of the hold */
     char id[APPROVAL_ID_LEN + 1];
-    double expires;                   /* of the approval request, wall clock */
-    char *progress_token;             /* the request's _meta.progressToken as cJSON prints it (owned), or NULL */
+    double expires;       /* of the approval request, wall clock */
+    char *progress_token; /* the request's _meta.progressToken as cJSON prints it (owned), or NULL */
     char tool[130];
     unsigned ticks;
 };
@@ -97,8 +97,9 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
     evbuffer_add(b, ex->id_text, ex->id_len);
     evbuffer_add_printf(b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
     json_append_string(b, text, strlen(text));
-    evbuffer_add_printf(b, "}],\"isError\":true,\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
-                           "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
+    evbuffer_add_printf(b,
+                        "}],\"isError\":true,\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
+                        "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
                         id, when, retry);
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
@@ -177,8 +178,10 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
         snprintf(h->tool, sizeof h->tool, "%s", msg->tool);
         const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
         const cJSON *token = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken") : NULL;
-        bool ok = (!(cJSON_IsString(token) || cJSON_IsNumber(token)) || (h->progress_token = cJSON_PrintUnformatted(token))) &&
-                  (h->waiter.wake = event_new(base, -1, 0, on_wake, h)) && (h->tick = event_new(base, -1, EV_PERSIST, on_tick, h)) &&
+        bool ok = (!(cJSON_IsString(token) || cJSON_IsNumber(token)) ||
+                   (h->progress_token = cJSON_PrintUnformatted(token))) &&
+                  (h->waiter.wake = event_new(base, -1, 0, on_wake, h)) &&
+                  (h->tick = event_new(base, -1, EV_PERSIST, on_tick, h)) &&
                   (h->deadline = evtimer_new(base, on_deadline, h));
         ex->hold = h;
         ex->hold_end = hold_free;
@@ -187,7 +190,8 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
             return -1;
         exchange_hold_start(ex);
         struct timeval tick = {.tv_sec = HOLD_TICK_SECONDS};
-        struct timeval end = {.tv_sec = (time_t)seconds, .tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+        struct timeval end = {.tv_sec = (time_t)seconds,
+                              .tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
         evtimer_add(h->tick, &tick);
         evtimer_add(h->deadline, &end);
     }
@@ -199,7 +203,7 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
     send_progress(h);
     exchange_flush(ex);
     if (approval_store_wait(h->store, h->id, &h->waiter) < 0)
-        event_active(h->waiter.wake, EV_READ, 0);   /* decided in between: look again */
+        event_active(h->waiter.wake, EV_READ, 0); /* decided in between: look again */
     return 0;
 }
 
@@ -211,8 +215,14 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     char principal[128];
     exchange_principal_id(ex, principal, sizeof principal);
     struct approval_call call = {
-        .principal = principal, .server = sc->name[0] ? sc->name : sc->path, .tool = msg->tool, .args = msg->args,
-        .rule = d->rule, .reason = d->reason, .generation = ex->gen ? ex->gen->number : 0, .opts = d->approval,
+        .principal = principal,
+        .server = sc->name[0] ? sc->name : sc->path,
+        .tool = msg->tool,
+        .args = msg->args,
+        .rule = d->rule,
+        .reason = d->reason,
+        .generation = ex->gen ? ex->gen->number : 0,
+        .opts = d->approval,
     };
     struct approval_answer a = {.outcome = APPROVAL_FAILED};
     if (store)
@@ -236,15 +246,17 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         return APPROVAL_BEGIN_ANSWERED;
     case APPROVAL_FULL:
     case APPROVAL_FAILED:
-        snprintf(text, sizeof text, "%s; warden cannot take %s approval request now (%s), so it is refused and has not run",
-                 d->reason, store ? "another" : "an", a.outcome == APPROVAL_FULL ? "too many are waiting" :
-                 store ? "out of memory" : "approvals are not available");
+        snprintf(text, sizeof text,
+                 "%s; warden cannot take %s approval request now (%s), so it is refused and has not run", d->reason,
+                 store ? "another" : "an",
+                 a.outcome == APPROVAL_FULL ? "too many are waiting"
+                 : store                    ? "out of memory"
+                                            : "approvals are not available");
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, text, -1);
         exchange_answer_refusal(ex, text);
         return APPROVAL_BEGIN_ANSWERED;
     case APPROVAL_NEW:
-    case APPROVAL_ATTACHED:
-        break;
+    case APPROVAL_ATTACHED: break;
     }
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
     if (!ex->hold)

@@ -20,8 +20,8 @@
 typedef void (*approval_resume_fn)(struct client_conn *c);
 
 enum approval_begin {
-    APPROVAL_BEGIN_ANSWERED,   /* answered, or held: the exchange is taken care of */
-    APPROVAL_BEGIN_GRANTED,    /* a person approved this call: ex->approval_id names the approval;
+    APPROVAL_BEGIN_ANSWERED, /* answered, or held: the exchange is taken care of */
+    APPROVAL_BEGIN_GRANTED,  /* a person approved this call: ex->approval_id names the approval;
                                 * the caller decides again with call_ctx.approval_id set */
 };
 

@@ -56,9 +56,10 @@ static void send_error(struct evhttp_request *req, int status, const char *reaso
         evhttp_send_error(req, 503, "out of memory");
         return;
     }
-    evbuffer_add_printf(b, "{\"error\":\"%s\"}", message);   /* messages are warden's own, without quotes */
+    evbuffer_add_printf(b, "{\"error\":\"%s\"}", message); /* messages are warden's own, without quotes */
     if (status == 401)
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer realm=\"warden approvals\"");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                          "Bearer realm=\"warden approvals\"");
     send_json(req, status, reason, b);
     evbuffer_free(b);
 }
@@ -139,8 +140,9 @@ static const char *authenticate(struct approval_http *h, struct evhttp_request *
         }
     }
     if (!who)
-        send_error(req, 401, "Unauthorized", h->cfg->napprovers ? "an approver's token is required"
-                                                                 : "no approvers are configured (\\\"approvers\\\")");
+        send_error(req, 401, "Unauthorized",
+                   h->cfg->napprovers ? "an approver's token is required"
+                                      : "no approvers are configured (\\\"approvers\\\")");
     return who;
 }
 
@@ -219,25 +221,21 @@ static void decide(struct approval_http *h, struct evhttp_request *req, const ch
     bool deny = cJSON_IsString(dec) && strcmp(dec->valuestring, "deny") == 0;
     if ((!approve && !deny) || (why && (!cJSON_IsString(why) || strlen(why->valuestring) > 400))) {
         cJSON_Delete(body);
-        send_error(req, 400, "Bad Request",
-                   "the body must be {\\\"decision\\\": \\\"approve\\\" or \\\"deny\\\", \\\"reason\\\": up to 400 bytes}");
+        send_error(
+            req, 400, "Bad Request",
+            "the body must be {\\\"decision\\\": \\\"approve\\\" or \\\"deny\\\", \\\"reason\\\": up to 400 bytes}");
         return;
     }
     enum approval_decision_result r =
         approval_store_decide(h->store, id, who, approve, why ? why->valuestring : "", wall_now());
     cJSON_Delete(body);
     switch (r) {
-    case APPROVAL_NOT_FOUND:
-        send_error(req, 404, "Not Found", "no approval request has that id");
-        return;
+    case APPROVAL_NOT_FOUND: send_error(req, 404, "Not Found", "no approval request has that id"); return;
     case APPROVAL_NOT_PENDING:
         send_error(req, 409, "Conflict", "that approval request is no longer pending (decided, used or expired)");
         return;
-    case APPROVAL_SELF:
-        send_error(req, 403, "Forbidden", "the requester cannot approve its own call");
-        return;
-    case APPROVAL_DECIDED:
-        break;
+    case APPROVAL_SELF: send_error(req, 403, "Forbidden", "the requester cannot approve its own call"); return;
+    case APPROVAL_DECIDED: break;
     }
     log_info("approval %s %s by %s", id, approve ? "approved" : "denied", who);
     struct evbuffer *b = evbuffer_new();

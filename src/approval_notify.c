@@ -26,12 +26,12 @@ extern char **environ;
 struct approval_notify {
     struct audit_log *audit;
     const struct approvals_conf *conf;
-    char host[256], port[8], path[512];   /* the webhook, parsed */
+    char host[256], port[8], path[512]; /* the webhook, parsed */
     pthread_t thread;
     bool started;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    char *queue[MAX_QUEUED];              /* owned JSON texts, oldest at head */
+    char *queue[MAX_QUEUED]; /* owned JSON texts, oldest at head */
     size_t head, n;
     bool stopping;
 };
@@ -249,9 +249,19 @@ void approval_notify_event(void *arg, const char *event, const struct approval_v
         cJSON *args = cJSON_Parse(v->args_json);
         bool decided = strcmp(event, "approval_decided") == 0;
         struct audit_event ev = {
-            .server = v->server, .client = v->principal, .method = "tools/call", .tool = v->tool, .decision = event,
-            .rule = v->rule, .reason = decided ? v->decision_reason : v->reason, .status = -1, .is_error = -1,
-            .latency_ms = -1, .args = args, .approval_id = v->id, .approver = decided ? v->decided_by : NULL,
+            .server = v->server,
+            .client = v->principal,
+            .method = "tools/call",
+            .tool = v->tool,
+            .decision = event,
+            .rule = v->rule,
+            .reason = decided ? v->decision_reason : v->reason,
+            .status = -1,
+            .is_error = -1,
+            .latency_ms = -1,
+            .args = args,
+            .approval_id = v->id,
+            .approver = decided ? v->decided_by : NULL,
         };
         audit_write(n->audit, &ev);
         cJSON_Delete(args);

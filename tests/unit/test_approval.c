@@ -28,8 +28,13 @@ static cJSON *args_of(const char *json)
 
 static struct approval_call call_of(const char *principal, const char *tool, const cJSON *args)
 {
-    return (struct approval_call){.principal = principal, .server = "registry", .tool = tool, .args = args,
-                                  .rule = "p.json:/tools/x", .reason = "needs a person", .generation = 1,
+    return (struct approval_call){.principal = principal,
+                                  .server = "registry",
+                                  .tool = tool,
+                                  .args = args,
+                                  .rule = "p.json:/tools/x",
+                                  .reason = "needs a person",
+                                  .generation = 1,
                                   .opts = APPROVAL_OPTS_DEFAULT};
 }
 
@@ -146,7 +151,7 @@ int main(void)
     CHECK(w.rec == NULL);
     event_base_loop(base, EVLOOP_NONBLOCK);
     CHECK(fired == 1);
-    CHECK(approval_store_wait(s, e.id, &w) == -1);   /* no longer pending */
+    CHECK(approval_store_wait(s, e.id, &w) == -1); /* no longer pending */
     approval_store_unwait(s, &w);
     event_free(w.wake);
     event_base_free(base);
@@ -187,7 +192,8 @@ int main(void)
     struct evbuffer *m = evbuffer_new();
     approval_store_metrics(s, m);
     evbuffer_add(m, "", 1);
-    CHECK(strstr((const char *)evbuffer_pullup(m, -1), "warden_approvals_total{server=\"registry\",outcome=\"full\"} 1"));
+    CHECK(
+        strstr((const char *)evbuffer_pullup(m, -1), "warden_approvals_total{server=\"registry\",outcome=\"full\"} 1"));
     CHECK(strstr((const char *)evbuffer_pullup(m, -1), "warden_approvals_pending 2"));
     evbuffer_free(m);
     struct approval_limits tiny = {.max_records = 10, .max_bytes = 100};

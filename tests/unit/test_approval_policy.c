@@ -35,15 +35,17 @@ static enum verdict decide(struct policy_set *ps, const char *tool, const char *
                            struct decision *d)
 {
     char text[1024];
-    snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
-                                "\"arguments\":%s}}", tool, args);
+    snprintf(text, sizeof text,
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
+             "\"arguments\":%s}}",
+             tool, args);
     struct rpc_msg m;
     struct rpc_error e;
     if (rpc_parse(text, strlen(text), NULL, &m, &e) < 0)
         return VERDICT_ERROR;
     struct rate_store *rs = rate_store_new();
-    struct call_ctx ctx = {.server = "s", .session = "x", .session_len = 1, .client_addr = "c", .now = 1,
-                           .approval_id = approval_id};
+    struct call_ctx ctx = {
+        .server = "s", .session = "x", .session_len = 1, .client_addr = "c", .now = 1, .approval_id = approval_id};
     policy_decide(ps, rs, &m, &ctx, d);
     rate_store_free(rs);
     rpc_msg_clear(&m);
@@ -58,10 +60,12 @@ int main(void)
     struct decision d;
 
     struct policy_set *ps = load("a.json",
-        "{\"version\":\"1\",\"tools\":{"
-        "\"deploy\":{\"action\":\"require_approval\",\"approval\":{\"hold\":0,\"ttl\":60,\"grant_ttl\":30,\"scope\":\"tool\"},"
-        "\"deny_if\":[{\"arg\":\"env\",\"in\":[\"prod\"]}],\"reason\":\"prod is frozen\"},"
-        "\"drop\":{\"action\":\"require_approval\"}}}", err, sizeof err);
+                                 "{\"version\":\"1\",\"tools\":{"
+                                 "\"deploy\":{\"action\":\"require_approval\",\"approval\":{\"hold\":0,\"ttl\":60,"
+                                 "\"grant_ttl\":30,\"scope\":\"tool\"},"
+                                 "\"deny_if\":[{\"arg\":\"env\",\"in\":[\"prod\"]}],\"reason\":\"prod is frozen\"},"
+                                 "\"drop\":{\"action\":\"require_approval\"}}}",
+                                 err, sizeof err);
     CHECK(ps != NULL);
     CHECK(decide(ps, "deploy", "{\"env\":\"dev\"}", NULL, &d) == VERDICT_APPROVAL);
     CHECK(d.approval.hold == 0 && d.approval.ttl == 60 && d.approval.grant_ttl == 30);
@@ -75,22 +79,30 @@ int main(void)
     CHECK(strstr(d.reason, "prod is frozen") != NULL);
     policy_set_free(ps);
 
-    CHECK(load("b.json", "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
-                         "\"approval\":{\"scope\":\"everything\"}}}}", err, sizeof err) == NULL);
+    CHECK(load("b.json",
+               "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
+               "\"approval\":{\"scope\":\"everything\"}}}}",
+               err, sizeof err) == NULL);
     CHECK(strstr(err, "/tools/x/approval/scope") != NULL);
-    CHECK(load("c.json", "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
-                         "\"approval\":{\"ttl\":0}}}}", err, sizeof err) == NULL);
+    CHECK(load("c.json",
+               "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
+               "\"approval\":{\"ttl\":0}}}}",
+               err, sizeof err) == NULL);
     CHECK(strstr(err, "/tools/x/approval/ttl") != NULL);
-    CHECK(load("d.json", "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
-                         "\"approval\":{\"holdd\":1}}}}", err, sizeof err) == NULL);
+    CHECK(load("d.json",
+               "{\"version\":\"1\",\"tools\":{\"x\":{\"action\":\"require_approval\","
+               "\"approval\":{\"holdd\":1}}}}",
+               err, sizeof err) == NULL);
 
     /* Lua: opts reach the decision; an approved call passes require_approval, not deny. */
-    ps = load("e.lua",
-              "return { on_call = function(call)\n"
-              "  if call.tool == 'rm' then return warden.deny('never') end\n"
-              "  if call.tool == 'bad' then return warden.require_approval('x', {scope = 'all'}) end\n"
-              "  return warden.require_approval('a person decides', {hold = 5, ttl = 70, grant_ttl = 20, scope = 'tool'})\n"
-              "end }\n", err, sizeof err);
+    ps = load(
+        "e.lua",
+        "return { on_call = function(call)\n"
+        "  if call.tool == 'rm' then return warden.deny('never') end\n"
+        "  if call.tool == 'bad' then return warden.require_approval('x', {scope = 'all'}) end\n"
+        "  return warden.require_approval('a person decides', {hold = 5, ttl = 70, grant_ttl = 20, scope = 'tool'})\n"
+        "end }\n",
+        err, sizeof err);
     CHECK(ps != NULL);
     CHECK(decide(ps, "deploy", "{}", NULL, &d) == VERDICT_APPROVAL);
     CHECK(d.approval.hold == 5 && d.approval.ttl == 70 && d.approval.grant_ttl == 20);
