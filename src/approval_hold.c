@@ -261,7 +261,8 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
     if (!ex->hold)
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
-    double seconds = d->approval.hold;
+    /* Held no longer than the request lives: an expired request would only open a new one. */
+    double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
     if (ex->hold || (seconds > 0 && accepts_sse(ex))) {
         if (hold(ex, msg, &a, seconds, resume) < 0) {
             log_error("out of memory holding a call for approval; closing the connection of %s", ex->client->addr);
