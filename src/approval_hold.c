@@ -7,6 +7,7 @@
 #include <time.h>
 #include <event2/buffer.h>
 #include "approval.h"
+#include "approval_elicit.h"
 #include "client.h"
 #include "exchange.h"
 #include "http.h"
@@ -101,6 +102,33 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
                         "}],\"isError\":true,\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
                         "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
                         id, when, retry);
+    size_t len = evbuffer_get_length(b);
+    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
+    evbuffer_free(b);
+}
+
+/* MCP's error -32042 for a client that opens URLs (approval_elicit.h): the
+ * approval page, where a person decides; the client retries afterwards. */
+static void answer_url_elicitation(struct exchange *ex, const char *tool, const char *server, const char *id,
+                                   const char *admin)
+{
+    char url[400], message[400];
+    snprintf(url, sizeof url, "http://%s/approvals#%s", admin, id);
+    snprintf(message, sizeof message, "Approve %s on %s (request %s); the call has not run.", tool, server, id);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"id\":");
+    evbuffer_add(b, ex->id_text, ex->id_len);
+    evbuffer_add_printf(b, ",\"error\":{\"code\":-32042,\"message\":\"This call needs a person's approval.\","
+                           "\"data\":{\"elicitations\":[{\"mode\":\"url\",\"elicitationId\":\"%s\",\"url\":",
+                        id);
+    json_append_string(b, url, strlen(url));
+    evbuffer_add(b, ",\"message\":", 11);
+    json_append_string(b, message, strlen(message));
+    evbuffer_add(b, "}]}}}", 5);
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
     evbuffer_free(b);
@@ -261,6 +289,11 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
     if (!ex->hold)
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
+    const struct worker *w = ex->client->worker;
+    if (!ex->hold && w->elicit && w->cfg->admin_listen && elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
+        answer_url_elicitation(ex, msg->tool, call.server, a.id, w->cfg->admin_listen);
+        return APPROVAL_BEGIN_ANSWERED;
+    }
     /* Held no longer than the request lives: an expired request would only open a new one. */
     double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
     if (ex->hold || (seconds > 0 && accepts_sse(ex))) {

@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include "answer.h"
+#include "approval_elicit.h"
 #include "audit.h"
 #include "client.h"
 #include "http.h"
@@ -410,6 +411,12 @@ int exchange_head(struct exchange *ex, const struct http_head *head)
     struct client_conn *c = ex->client;
     size_t ctlen;
     const char *ct = http_header_get(head, "content-type", &ctlen);
+    if (ex->elicit_url && head->status == 200) {
+        size_t sidlen;
+        const char *sid = http_header_get(head, "mcp-session-id", &sidlen);
+        if (sid)
+            elicit_sessions_note(c->worker->elicit, sid, sidlen);
+    }
     ex->status = head->status;
     bool has_body = head->status != 204 && head->status != 304;
     if (ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
@@ -555,6 +562,8 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     struct client_conn *c = ex->client;
     if (ex->head_sent)
         return;
+    if (ex->elicit_url)
+        elicit_sessions_note(c->worker->elicit, session_id, strlen(session_id));
     ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
     ex->status = 200;
     ex->body_kind = BODY_SSE;

@@ -14,6 +14,7 @@
 #include "admin.h"
 #include "approval.h"
 #include "approval_cli.h"
+#include "approval_elicit.h"
 #include "approval_http.h"
 #include "approval_notify.h"
 #include "audit.h"
@@ -43,6 +44,7 @@ struct app {
     struct approval_store *approvals;   /* shared by every worker and the admin listener */
     struct approval_notify *approval_notify;
     struct approval_http *approval_http;
+    struct elicit_sessions *elicit;     /* with an admin listener: sessions sent to the approval page */
     struct event *approval_sweep;       /* on worker 0: expires approval requests */
     struct worker *workers;
     int nworkers;
@@ -106,6 +108,7 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     approval_store_free(app->approvals);
+    elicit_sessions_free(app->elicit);
     approval_notify_free(app->approval_notify);
     audit_close(app->audit);
     metrics_free(app->metrics);
@@ -212,6 +215,11 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new())) {
+        fprintf(stderr, "warden: cannot make the URL elicitation table (no random bytes?)\n");
+        app_free(&app);
+        return 2;
+    }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
         fprintf(stderr, "warden: %s\n", err);
@@ -223,6 +231,7 @@ int main(int argc, char **argv)
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
         app.workers[i].approvals = app.approvals;
+        app.workers[i].elicit = app.elicit;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);

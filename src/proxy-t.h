@@ -45,6 +45,7 @@ struct session_table;
 struct tool_meta;
 struct approval_hold;
 struct approval_store;
+struct elicit_sessions;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -194,6 +195,7 @@ struct exchange {
     void (*hold_stop)(struct exchange *ex); /* warden is stopping: a call still waiting ends as pending */
     bool held_stream;             /* warden's own event stream is open: every answer is its final event */
     char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
+    bool elicit_url;              /* an initialize asking for URL elicitation: its session is noted */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -241,6 +243,7 @@ struct worker {
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
     struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
+    struct elicit_sessions *elicit;   /* sessions that take URL elicitation (approval_elicit.h); shared; may be NULL */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */

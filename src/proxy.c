@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include "approval_elicit.h"
 #include "approval_hold.h"
 #include "audit.h"
 #include "config.h"
@@ -193,6 +194,8 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
         .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
     };
+    /* The session its answer names may be sent to the approval page (approval_elicit.h). */
+    ex->elicit_url = req.is_initialize && c->worker->elicit && elicit_wanted(msg.params);
     bool done = apply_policies(c, &msg);
     rpc_msg_clear(&msg);
     if (!done)

@@ -339,3 +339,72 @@ for (const json of [false, true]) {
     });
   });
 }
+
+describe('approvals for a client that opens URLs (2025-11-25, elicitation.url)', { timeout: 60000 }, () => {
+  test('the call gets error -32042 pointing at the approval page, and its retry passes once approved', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-approvals-url-'));
+    const adminPort = await freePort();
+    const admin = `http://127.0.0.1:${adminPort}`;
+    fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
+      version: '1', tools: { transition_model_version_stage: { action: 'require_approval' } },
+    }));
+    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({
+      admin: `127.0.0.1:${adminPort}`, approvers: [{ id: 'alice', sha256: sha('alice-token') }],
+      servers: { registry: { command: [demo], policies: ['policy.json'] } },
+    }));
+    const w = await startWarden(['--config', path.join(dir, 'warden.json')]);
+    try {
+      const mcp = `${w.base}/mcp/registry`;
+      const init = (capabilities) => fetch(mcp, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities, clientInfo: { name: 'raw', version: '1' } } }),
+      });
+      const call = async (sid, id) => {
+        const r = await fetch(mcp, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': sid },
+          body: JSON.stringify({ jsonrpc: '2.0', id, method: 'tools/call',
+            params: { name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '3', stage: 'Archived' } } }),
+        });
+        const text = await r.text();
+        return JSON.parse(text.startsWith('{') ? text : text.split('\n').filter((l) => l.startsWith('data: ')).pop().slice(6));
+      };
+      const first = await init({ elicitation: { form: {}, url: {} } });
+      const sid = first.headers.get('mcp-session-id');
+      await first.text();
+      const refused = await call(sid, 1);
+      assert.equal(refused.id, 1);
+      assert.equal(refused.error.code, -32042);
+      const [e] = refused.error.data.elicitations;
+      assert.equal(e.mode, 'url');
+      assert.match(e.elicitationId, /^apr_/);
+      assert.equal(e.url, `${admin}/approvals#${e.elicitationId}`);
+      // Until a person decides, the retry is sent there again: the same request.
+      assert.equal((await call(sid, 2)).error.data.elicitations[0].elicitationId, e.elicitationId);
+      const r = await fetch(`${admin}/approvals/${e.elicitationId}`, {
+        method: 'POST', headers: { Authorization: 'Bearer alice-token' }, body: JSON.stringify({ decision: 'approve' }),
+      });
+      assert.equal(r.status, 200);
+      const done = await call(sid, 3);
+      assert.equal(done.result.isError, undefined, JSON.stringify(done));
+      assert.equal(JSON.parse(done.result.content[0].text).current_stage, 'Archived');
+      // A client that declared only form elicitation is held on an event stream instead.
+      const other = await init({ elicitation: { form: {} } });
+      const otherSid = other.headers.get('mcp-session-id');
+      await other.text();
+      const ac = new AbortController();
+      const held = await fetch(mcp, {
+        method: 'POST', signal: ac.signal,
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'Mcp-Session-Id': otherSid },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 4, method: 'tools/call',
+          params: { name: 'transition_model_version_stage', arguments: { name: 'fraud-detector', version: '3', stage: 'Staging' } } }),
+      });
+      assert.equal(held.headers.get('content-type'), 'text/event-stream');
+      ac.abort();
+    } finally {
+      assert.equal(await w.stop(), 0, w.stderr());
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
