@@ -5,7 +5,10 @@
 // approval passes exactly once while a changed argument does not; the
 // requester's own token cannot approve; an expired request cannot be
 // approved; the webhook hears of each request; the page's cookie session
-// needs its CSRF token.
+// needs its CSRF token; a client that goes away cancels only its call;
+// `warden approvals`; a reload keeps pending requests and a new deny wins;
+// a held call ends as pending when warden stops; HTTP upstreams (JSON and
+// SSE) with four workers; a URL-elicitation client gets -32042.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
