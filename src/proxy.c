@@ -136,8 +136,13 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
             /* Sent to approval: held, answered, or approved by a person, then
              * decided again with the grant (a rule that now denies still wins). */
             if (d.verdict == VERDICT_APPROVAL) {
-                if (approval_hold_begin(ex, msg, &d, resume_held) == APPROVAL_BEGIN_ANSWERED)
+                /* Counted first: an answer ends the exchange (ex is reset) before approval_hold_begin returns. */
+                const struct server_conf *sc = ex->server->conf;
+                metrics_call(c->worker->metrics, sc->name[0] ? sc->name : sc->path, msg->tool, "require_approval");
+                if (approval_hold_begin(ex, msg, &d, resume_held) == APPROVAL_BEGIN_ANSWERED) {
+                    metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
                     return true;
+                }
                 ctx.approval_id = ex->approval_id;
                 policy_decide(ps, c->worker->rates, msg, &ctx, &d);
             }

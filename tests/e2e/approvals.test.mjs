@@ -202,6 +202,7 @@ describe('approvals', { timeout: 120000 }, () => {
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     assert.match(metrics, /warden_approvals_total\{server="registry",outcome="consumed"\} 2/);
     assert.match(metrics, /warden_approvals_pending \d+/);
+    assert.match(metrics, /warden_tool_calls_total\{server="registry",tool="set_model_alias",decision="require_approval"\} [1-9]/);
   });
 
   test('a client that goes away cancels its call, never the request; `warden approvals` lists and approves it', async () => {
