@@ -54,7 +54,10 @@ describe('approvals', { timeout: 120000 }, () => {
     fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({
       admin: `127.0.0.1:${adminPort}`,
       approvers: [{ id: 'alice', sha256: sha('alice-token') }, { id: '127.0.0.1', sha256: sha('requester-token') }],
-      approvals: { webhook: `http://127.0.0.1:${hook.address().port}/notices` },
+      approvals: {
+        webhook: `http://127.0.0.1:${hook.address().port}/notices`,
+        notify_command: ['sh', '-c', `cat >> ${path.join(dir, 'notified.jsonl')}; echo >> ${path.join(dir, 'notified.jsonl')}`],
+      },
       servers: { registry: { command: [demo], policies: ['policy.json'] } },
     }));
     warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
@@ -101,7 +104,12 @@ describe('approvals', { timeout: 120000 }, () => {
       assert.equal(JSON.parse(r.content[0].text).current_stage, 'Staging');
       assert.ok(progress.some((p) => p.message.includes(a.id)), JSON.stringify(progress));
       assert.equal((await api(`/approvals/${a.id}`)).body.status, 'consumed');
+      // Both notices are sent from warden's notifier thread: wait for them.
+      const file = path.join(dir, 'notified.jsonl');
+      const notified = () => (fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
+      for (let i = 0; i < 100 && !(notices.some((n) => n.id === a.id) && notified().some((n) => n.id === a.id)); i++) await sleep(50);
       assert.ok(notices.some((n) => n.id === a.id && n.tool === 'transition_model_version_stage' && n.arguments.stage === 'Staging'));
+      assert.ok(notified().some((n) => n.id === a.id && n.principal === '127.0.0.1' && n.status === 'pending'), JSON.stringify(notified()));
     } finally {
       await client.close();
     }
