@@ -11,7 +11,7 @@ enum verdict {
     VERDICT_DENY,
     VERDICT_HIDDEN,         /* answered as if the tool did not exist */
     VERDICT_RATE_LIMITED,
-    VERDICT_APPROVAL,       /* require_approval: refused until approvals exist */
+    VERDICT_APPROVAL,       /* require_approval: held for a person (approval.h) */
     VERDICT_ERROR,          /* a policy failed: fail closed, refused */
 };
 
@@ -23,12 +23,24 @@ struct shadow_verdict {
     char reason[256];
 };
 
+/* How a call sent to approval waits (a rule's "approval" object, or the
+ * opts of Lua's warden.require_approval); approval.h has the store. */
+enum approval_scope { APPROVAL_SCOPE_CALL, APPROVAL_SCOPE_TOOL };
+struct approval_opts {
+    double hold;            /* seconds the call is held on its stream; default 45 */
+    double ttl;             /* seconds the request waits for a person; default 900 */
+    double grant_ttl;       /* seconds an approval waits for the retry; default 600 */
+    int scope;              /* enum approval_scope: one call (default), or the tool for grant_ttl */
+};
+#define APPROVAL_OPTS_DEFAULT ((struct approval_opts){.hold = 45, .ttl = 900, .grant_ttl = 600})
+
 /* What decided a call and what the agent is told. */
 struct decision {
     enum verdict verdict;
     char reason[512];       /* the text the agent sees */
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
+    struct approval_opts approval; /* for VERDICT_APPROVAL */
     struct shadow_verdict shadow;
 };
 
@@ -47,5 +59,7 @@ struct call_ctx {
     const struct http_head *head;        /* the request's headers (Lua sees an allow-listed few), or NULL */
     const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
     const struct principal *principal;   /* who is calling (auth.h), or NULL when unknown */
+    const char *approval_id;             /* a person approved this very call (approval.h): require_approval
+                                          * rules pass it, every other rule still decides; NULL otherwise */
 };
 #endif

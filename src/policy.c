@@ -58,6 +58,7 @@ struct rule {
     bool has_limit;
     struct limit limit;
     char *reason;
+    struct approval_opts approval; /* "approval": how a require_approval call waits */
     char where[200];        /* "/tools/NAME" */
 };
 
@@ -566,6 +567,17 @@ static void read_all_limit(struct schema_doc *doc, const struct field *f, const 
     p->has_all_limit = true;
 }
 
+/* "approval": {"hold": 45, "ttl": 900, "grant_ttl": 600, "scope": "call"|"tool"} beside require_approval. */
+static const char *const scope_names[] = {[APPROVAL_SCOPE_CALL] = "call", [APPROVAL_SCOPE_TOOL] = "tool"};
+static const struct field approval_fields[] = {
+    {.key = "hold", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, hold), .min = -1, .max = 3600},
+    {.key = "ttl", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, ttl), .min = 0, .max = 86400 * 30},
+    {.key = "grant_ttl", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, grant_ttl), .min = 0,
+     .max = 86400 * 30},
+    {.key = "scope", .kind = FIELD_ENUM, .offset = offsetof(struct approval_opts, scope), SCHEMA_NAMES(scope_names)},
+    {0},
+};
+
 static const char *const action_names[] = {[ACT_NONE] = NULL, [ACT_ALLOW] = "allow", [ACT_DENY] = "deny",
                                            [ACT_APPROVAL] = "require_approval"};
 
@@ -576,6 +588,7 @@ static const struct field rule_fields[] = {
     {.key = "rate_limit", .kind = FIELD_CUSTOM, .custom = read_rule_limit},
     {.key = "when", .kind = FIELD_CUSTOM, .custom = read_rule_when},
     {.key = "reason", .kind = FIELD_STRING, .offset = offsetof(struct rule, reason)},
+    {.key = "approval", .kind = FIELD_OBJECT, .offset = offsetof(struct rule, approval), .fields = approval_fields},
     {.key = "description", .kind = FIELD_NOTE},
     {0},
 };
@@ -618,6 +631,7 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
             continue;
         }
         struct rule *r = &p->rules[p->nrules++];
+        r->approval = APPROVAL_OPTS_DEFAULT;
         snprintf(r->where, sizeof r->where, "%s", at);
         r->glob = glob_has_wildcard(t->string);
         if (!(r->pattern = strdup(t->string)))
@@ -1162,11 +1176,14 @@ static bool policy_refuses(const struct policy *p, const char *tool, const cJSON
         trace_add(t, "%s %s/action: deny", p->file, r->where);
         return true;
     }
-    if (r->action == ACT_APPROVAL) {
-        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason,
-               "tool %s requires approval (policy %s: tools.%s); approvals are not available, so it is refused",
+    if (r->action == ACT_APPROVAL && ctx->approval_id) {
+        trace_add(t, "%s %s/action: require_approval: a person approved this call (%s)", p->file, r->where,
+                  ctx->approval_id);
+    } else if (r->action == ACT_APPROVAL) {
+        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason, "tool %s needs a person's approval (policy %s: tools.%s)",
                tool, p->file, r->pattern);
-        trace_add(t, "%s %s/action: require_approval (refused until approvals exist)", p->file, r->where);
+        out->approval = r->approval;
+        trace_add(t, "%s %s/action: require_approval", p->file, r->where);
         return true;
     }
     char seen[200];
@@ -1340,6 +1357,9 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         trace_add(t, "%s: on_call: %s%s%s", d.rule[0] ? d.rule : ps->policies[i].file,
                   d.verdict == VERDICT_NONE ? "no opinion" : policy_verdict_name(d.verdict), d.reason[0] ? ": " : "",
                   d.reason);
+        /* A person approved this very call: Lua's require_approval is passed, its deny still wins. */
+        if (d.verdict == VERDICT_APPROVAL && ctx->approval_id)
+            continue;
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
             /* the agent, like the log, learns which rule refused: FILE:LINE */
