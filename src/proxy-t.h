@@ -208,7 +208,9 @@ enum client_state {
 /* One accepted client connection. */
 struct client_conn {
     struct worker *worker;
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* writes; reads too for a pair (no fd) */
+    struct event *rev;            /* a socket's reads (client.c's own readv), NULL for a pair */
+    bool read_paused;             /* rev is off: CLIENT_INPUT_HIGH bytes wait */
     struct http_reader reader;
     enum client_state state;
     char addr[64];                /* "IP:PORT" of the peer */
