@@ -4,16 +4,15 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/uio.h>
 #include <event2/buffer.h>
 #include "http.h"
 #include "log.h"
 #include "exchange.h"
 #include "metrics.h"
 #include "reply.h"
+#include "sockread.h"
 
 /* Pipelined bytes waiting behind a request in progress stop being read past this. */
 #define CLIENT_INPUT_HIGH (256 * 1024)
@@ -246,37 +245,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         return;
     }
     size_t want = CLIENT_INPUT_HIGH - have < CLIENT_READ_CHUNK ? CLIENT_INPUT_HIGH - have : CLIENT_READ_CHUNK;
-    /* The bufferevent keeps its input's end frozen against other writers; we
-     * are the reader it would have been. */
-    evbuffer_unfreeze(in, 0);
-    struct evbuffer_iovec v[2];
-    int nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2);
-    if (nv < 1) {
-        evbuffer_freeze(in, 0);
-        log_error("out of memory reading from %s", c->addr);
-        client_close(c);
+    ptrdiff_t n = sockread(in, fd, want);
+    if (n == SOCKREAD_AGAIN)
         return;
-    }
-    struct iovec iov[2];
-    size_t room = 0;
-    for (int i = 0; i < nv; i++) {
-        size_t take = v[i].iov_len < want - room ? v[i].iov_len : want - room;
-        iov[i] = (struct iovec){v[i].iov_base, take};
-        room += take;
-    }
-    ssize_t n = readv(fd, iov, nv);
-    int got_errno = errno;
-    size_t left = n > 0 ? (size_t)n : 0;
-    int used = 0;
-    for (; used < nv && left; used++) {
-        v[used].iov_len = iov[used].iov_len < left ? iov[used].iov_len : left;
-        left -= v[used].iov_len;
-    }
-    int committed = used ? evbuffer_commit_space(in, v, used) : 0;
-    evbuffer_freeze(in, 0);
-    if (n < 0 && (got_errno == EAGAIN || got_errno == EWOULDBLOCK || got_errno == EINTR))
-        return;
-    if (n <= 0 || committed < 0) {   /* the client is gone (EOF) or the socket failed */
+    if (n <= 0) {   /* the client is gone (EOF), the socket failed, or no memory */
         client_close(c);
         return;
     }

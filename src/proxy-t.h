@@ -46,7 +46,9 @@ struct tool_meta;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* connects and writes; reads until connected */
+    struct event *rev;            /* reads once connected (upstream_http.c's own readv), else NULL */
+    bool reading;                 /* reads are wanted (not paused, not closed) */
     struct upstream_pool *pool;
     struct exchange *ex;          /* NULL while idle */
     struct http_reader reader;    /* responses */
