@@ -275,8 +275,11 @@ static const char *head_check(struct http_reader *r)
         const struct http_header *hd = &h->headers[i];
         const char *name = h->buf + hd->name_off;
         bool singleton = false;
+        /* The first letter decides most names at once (the list's names begin
+         * with a lower-case letter, and only that letter or its capital folds to it). */
         for (size_t k = 0; k < sizeof singleton_fields / sizeof *singleton_fields && !singleton; k++)
-            singleton = names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
+            singleton = hd->name_len && (name[0] | 0x20) == singleton_fields[k][0] &&
+                        names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
         /* CGI-style servers (WSGI, PHP) read "Mcp_Session_Id" as Mcp-Session-Id; warden would not. */
         if (singleton && memchr(name, '_', hd->name_len)) {
             snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field name has an underscore for a dash",
