@@ -599,8 +599,10 @@ bool http_is_hop_by_hop(const char *name, size_t len)
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
                                       "proxy-authorization", "te", "trailer", "transfer-encoding",
                                       "upgrade", "content-length", "host", "expect", "accept-encoding"};
+    /* The first letter rules out most names before any strlen (every name
+     * above begins with a lower-case letter: only it or its capital match). */
     for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+        if (len && (name[0] | 0x20) == hop[i][0] && strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return true;
     return false;
 }

@@ -1,7 +1,8 @@
 /* The head lint of http.c (lint_feed) skips request-line and value bytes
  * to the line's end with memchr and tests name bytes with bit masks: its
  * verdict must not depend on how the bytes arrive, and is_tchar must be
- * RFC 9110's token set exactly. */
+ * RFC 9110's token set exactly. http_is_hop_by_hop looks at the first
+ * letter first: every name in any case still matches. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -20,6 +21,21 @@ static void test_tchar_is_the_token_set(void)
                     (c && memchr(extra, c, sizeof extra - 1));
         CHECK(is_tchar((unsigned char)c) == want);
     }
+}
+
+/* Every hop-by-hop name in any case, and names that only begin or end like one. */
+static void test_hop_by_hop_any_case(void)
+{
+    static const char *const hop[] = {"CONNECTION", "Keep-Alive", "PROXY-CONNECTION", "Proxy-Authenticate",
+                                      "proxy-AUTHORIZATION", "TE", "Trailer", "TRANSFER-ENCODING", "Upgrade",
+                                      "CONTENT-LENGTH", "HOST", "Expect", "ACCEPT-ENCODING"};
+    for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
+        CHECK(http_is_hop_by_hop(hop[i], strlen(hop[i])));
+    CHECK(!http_is_hop_by_hop("Hosts", 5));
+    CHECK(!http_is_hop_by_hop("Hos", 3));
+    CHECK(!http_is_hop_by_hop("xhost", 5));
+    CHECK(!http_is_hop_by_hop("", 0));
+    CHECK(!http_is_hop_by_hop("Content-Type", 12));
 }
 
 /* Whole, then in two pieces at every split: the same verdict each time. */
@@ -49,6 +65,7 @@ static void same_verdict_split(const char *head, bool want_ok)
 int main(void)
 {
     test_tchar_is_the_token_set();
+    test_hop_by_hop_any_case();
     same_verdict_split("POST /mcp HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n", true);
     same_verdict_split("\r\nPOST /mcp HTTP/1.1\r\nHost: a\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n", true);
     same_verdict_split("POST /mcp HTTP/1.1\r\nHost: a\nX: b\r\n\r\n", false);           /* bare LF in a value */
