@@ -54,7 +54,9 @@ struct elicit_sessions;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* connects and writes; reads until connected */
+    struct event *rev;            /* reads once connected (upstream_http.c's own readv), else NULL */
+    bool reading;                 /* reads are wanted (not paused, not closed) */
     struct upstream_pool *pool;
     struct exchange *ex;          /* NULL while idle */
     struct http_reader reader;    /* responses */
@@ -233,7 +235,9 @@ enum client_state {
 /* One accepted client connection. */
 struct client_conn {
     struct worker *worker;
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* writes; reads too for a pair (no fd) */
+    struct event *rev;            /* a socket's reads (client.c's own readv), NULL for a pair */
+    bool read_paused;             /* rev is off: CLIENT_INPUT_HIGH bytes wait */
     struct http_reader reader;
     enum client_state state;
     char addr[64];                /* "IP:PORT" of the peer */
