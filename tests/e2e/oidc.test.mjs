@@ -34,7 +34,8 @@ before(async () => {
   const config = path.join(dir, 'warden.json');
   fs.writeFileSync(config, JSON.stringify({
     auth: {
-      jwt: { issuer: as.issuer, audience: resource, jwks_url: as.jwksUri, algorithms: ['RS256'], required_scopes: [SCOPE] },
+      // A host name, so that the keys come through warden's own resolver (evdns, /etc/hosts).
+      jwt: { issuer: as.issuer, audience: resource, jwks_url: as.jwksUri.replace('127.0.0.1', 'localhost'), algorithms: ['RS256'], required_scopes: [SCOPE] },
       resource_metadata: { authorization_servers: [as.issuer], scopes_supported: [SCOPE] },
     },
     servers: { reg: { url: upstream.url } },
