@@ -1,8 +1,7 @@
 // A real OAuth 2.1 / OpenID authorization server for the JWT tests: npm
 // oidc-provider (8.8.1: the 9.x line asks for Node 22) on 127.0.0.1, issuing
-// RS256 JWT access tokens for one
-// resource (warden's MCP URL, the token's `aud`) through resource indicators,
-// with its keys at its jwks_uri. Grants: client_credentials (a configured
+// RS256 JWT access tokens for one resource (warden's MCP URL, the token's
+// `aud`) through resource indicators, with its keys at its jwks_uri. Grants: client_credentials (a configured
 // confidential client) and authorization code + PKCE (clients register
 // themselves, RFC 7591, as the MCP SDK does). The login and consent steps
 // finish by themselves: an /interaction/UID request logs in `account` and
