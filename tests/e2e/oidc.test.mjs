@@ -5,7 +5,8 @@
 // broken signature, an unknown kid) are 401. Then the official SDK client
 // logs in by itself: it reads warden's 401 and RFC 9728 document, discovers
 // the server, registers, runs authorization code + PKCE and ends in an
-// authorized session through warden.
+// authorized session through warden; its client_credentials provider (a
+// service, no user) gets its token the same way.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -15,6 +16,7 @@ import path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { ClientCredentialsProvider } from '@modelcontextprotocol/sdk/client/auth-extensions.js';
 import { initialize, post } from './lib/client.mjs';
 import { followAuthorization, startAuthorizationServer } from './lib/oidc-as.mjs';
 import { freePort, sleep, startFixture, startWarden } from './lib/peers.mjs';
@@ -167,4 +169,18 @@ test('the SDK client logs in through warden\'s 401 and metadata and ends in an a
   assert.ok(!r.isError, JSON.stringify(r));
   await client.close();
   assert.ok(!warden.stderr().includes(provider.saved.tokens.access_token.split('.')[2]));
+});
+
+test('the SDK client\'s client_credentials provider gets its own token from warden\'s 401 and connects', async () => {
+  // The SDK's client_credentials grant asks for the provider's own scope, not the one in
+  // warden's challenge: without it the token has none, and warden answers 403 insufficient_scope.
+  const provider = new ClientCredentialsProvider({ clientId: as.clientId, clientSecret: as.clientSecret,
+                                                   scope: SCOPE, expectedIssuer: as.issuer });
+  const client = new Client({ name: 'warden-e2e-oidc-service', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(new URL(`${warden.base}/mcp/reg`), { authProvider: provider }));
+  const token = provider.tokens()?.access_token;
+  assert.ok(token, 'the SDK fetched a token');
+  assert.equal(parts(token)[1].sub, as.clientId);
+  assert.ok(!(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })).isError);
+  await client.close();
 });

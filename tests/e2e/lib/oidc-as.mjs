@@ -27,7 +27,7 @@ export async function startAuthorizationServer({ resource, scope = 'mcp:tools', 
     clients: [{
       client_id: clientId, client_secret: clientSecret,
       grant_types: ['client_credentials'], response_types: [], redirect_uris: [],
-      token_endpoint_auth_method: 'client_secret_post',
+      token_endpoint_auth_method: 'client_secret_basic',
     }],
     jwks: { keys: [privateJwk] },
     scopes: ['openid', 'offline_access', scope],
@@ -91,9 +91,11 @@ export async function startAuthorizationServer({ resource, scope = 'mcp:tools', 
     async clientCredentials() {
       const r = await fetch(`${issuer}/token`, {
         method: 'POST',
-        headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ grant_type: 'client_credentials', client_id: clientId, client_secret: clientSecret,
-                                    scope, resource }),
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'client_credentials', scope, resource }),
       });
       const body = await r.json();
       if (r.status !== 200) throw new Error(`token endpoint: ${r.status} ${JSON.stringify(body)}`);
