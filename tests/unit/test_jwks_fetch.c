@@ -37,7 +37,7 @@ enum dns_mode { DNS_ANSWER, DNS_NXDOMAIN, DNS_SILENT };
 
 struct nameserver {
     enum dns_mode mode;
-    int queries;        /* A questions for "localhost" */
+    int queries; /* A questions for "localhost" */
 };
 
 /* Answers "localhost" with 127.0.0.1 (AAAA with no address), or not at all. */
@@ -47,7 +47,7 @@ static void on_query(struct evdns_server_request *req, void *arg)
     int err = 0;
     for (int i = 0; i < req->nquestions; i++) {
         const struct evdns_server_question *q = req->questions[i];
-        if (strcasecmp(q->name, "localhost") != 0) {   /* evdns mixes the case of its questions */
+        if (strcasecmp(q->name, "localhost") != 0) { /* evdns mixes the case of its questions */
             err = DNS_ERR_NOTEXIST;
         } else if (q->type == EVDNS_TYPE_A) {
             ns->queries++;
@@ -64,7 +64,11 @@ static void on_query(struct evdns_server_request *req, void *arg)
 }
 
 /* Runs the loop until cond holds (CTest's timeout bounds a hang). */
-#define RUN_UNTIL(base, cond) do { while (!(cond)) event_base_loop((base), EVLOOP_ONCE); } while (0)
+#define RUN_UNTIL(base, cond) \
+    do { \
+        while (!(cond)) \
+            event_base_loop((base), EVLOOP_ONCE); \
+    } while (0)
 
 static void spin(struct event_base *base)
 {
@@ -192,7 +196,7 @@ int main(void)
     snprintf(url, sizeof url, "http://localhost:%d/certs", http_port);
     f = jwks_fetcher_new(base, &o, &holder, err, sizeof err);
     CHECK(f && f->dns != NULL && f->own_dns);
-    jwks_fetcher_free(f);   /* with its lookup under way */
+    jwks_fetcher_free(f); /* with its lookup under way */
 
     /* Lookups still pending end with the resolver, before the loop. */
     evdns_base_free(dns, 1);
