@@ -11,7 +11,7 @@ import http from 'node:http';
 import Provider from 'oidc-provider';
 
 /* Starts the server for `resource`. Resolves to {issuer, jwksUri, tokenUrl,
- * clientId, clientSecret, privateJwk, kid, jwksHits(), clientCredentials(),
+ * clientId, clientSecret, privateJwk, kid, jwksTimes(), clientCredentials(),
  * stop()}. */
 export async function startAuthorizationServer({ resource, scope = 'mcp:tools', account = 'alice' }) {
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -72,9 +72,9 @@ export async function startAuthorizationServer({ resource, scope = 'mcp:tools', 
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   }
 
-  let jwksHits = 0;
+  const jwksTimes = [];    // when each key set fetch arrived (ms, monotonic)
   server.on('request', (req, res) => {
-    if (req.url === '/jwks') jwksHits++;
+    if (req.url === '/jwks') jwksTimes.push(performance.now());
     if (req.url.startsWith('/interaction/')) {
       interact(req, res).catch((err) => { res.statusCode = 500; res.end(String(err)); });
     } else {
@@ -85,7 +85,7 @@ export async function startAuthorizationServer({ resource, scope = 'mcp:tools', 
   return {
     issuer, kid, privateJwk, clientId, clientSecret,
     jwksUri: `${issuer}/jwks`,
-    jwksHits: () => jwksHits,
+    jwksTimes: () => [...jwksTimes],
     tokenUrl: `${issuer}/token`,
     /* A token for the service client, through the token endpoint. */
     async clientCredentials() {
