@@ -9,10 +9,13 @@
 // service, no user) gets its token the same way.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import https from 'node:https';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -185,4 +188,42 @@ test('the SDK client\'s client_credentials provider gets its own token from ward
   assert.equal(parts(token)[1].sub, as.clientId);
   assert.ok(!(await client.callTool({ name: 'echo', arguments: { text: 'hi' } })).isError);
   await client.close();
+});
+
+test('an https jwks_url named by host is resolved and verified: the right certificate serves keys, a wrong host none', async () => {
+  const certs = path.join(dir, 'certs');
+  execFileSync('sh', [path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'tls', 'make-certs.sh'), certs]);
+  const keys = await (await fetch(as.jwksUri)).text();
+  const token = await as.clientCredentials();
+  for (const [leaf, status, reason] of [['server', 200, null], ['other', 401, 'no signing keys available']]) {
+    // The authorization server's keys, served over https by name (localhost) with a
+    // certificate from the test CA, which warden trusts through OpenSSL's SSL_CERT_FILE.
+    const mirror = https.createServer({ cert: fs.readFileSync(path.join(certs, `${leaf}.crt`)),
+                                        key: fs.readFileSync(path.join(certs, `${leaf}.key`)) },
+                                      (req, res) => { res.writeHead(200, { 'Content-Type': 'application/json' }); res.end(keys); });
+    await new Promise((r) => mirror.listen(0, '127.0.0.1', r));
+    const config = path.join(dir, `https-${leaf}.json`);
+    fs.writeFileSync(config, JSON.stringify({
+      auth: { jwt: { issuer: as.issuer, audience: resource, jwks_url: `https://localhost:${mirror.address().port}/jwks`,
+                     algorithms: ['RS256'] } },
+      servers: { reg: { url: upstream.url } },
+    }));
+    const w = await startWarden(['--config', config], { env: { SSL_CERT_FILE: path.join(certs, 'ca.crt') } });
+    try {
+      let r;
+      for (let i = 0; i < 50; i++) {    // the first fetch runs beside the listener's start
+        r = await post(`${w.base}/mcp/reg`, initialize(), { Authorization: `Bearer ${token}` });
+        if (r.status === status && (status === 200 || /jwks .*(no answer|TLS)/.test(w.stderr()))) break;
+        await sleep(100);
+      }
+      assert.equal(r.status, status, leaf);
+      if (reason) {
+        assert.match(r.headers.get('www-authenticate'), new RegExp(`error_description="${reason}"`));
+        assert.match(w.stderr(), /jwks https:\/\/localhost:\d+\/jwks: no answer/);
+      }
+    } finally {
+      assert.equal(await w.stop(), 0);
+      await new Promise((r) => { mirror.closeAllConnections(); mirror.close(r); });
+    }
+  }
 });
