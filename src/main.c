@@ -337,7 +337,7 @@ int main(int argc, char **argv)
         return 2;
     }
     if (strcmp(app.cfg.source, "command line") != 0 && !app.cfg.stdio)
-        reloader_watch_config(app.reloader, argc - 1, argv + 1, app.system_tls);
+        reloader_watch_config(app.reloader, argc - 1, argv + 1, app.system_tls, worker_sync_servers);
     if (app.tls && (!(app.sighup = evsignal_new(app.workers[0].base, SIGHUP, on_cert_signal, &app)) ||
                     evsignal_add(app.sighup, NULL) < 0)) {
         fprintf(stderr, "warden: cannot watch SIGHUP\n");

@@ -19,7 +19,6 @@
 #include "confdiff.h"
 #include "policy.h"
 #include "tls.h"
-#include "worker.h"
 
 /* Editors write a file in several steps; one reload follows the last of them. */
 #define RELOAD_DEBOUNCE_MS 100
@@ -43,6 +42,7 @@ struct reloader {
     int argc;                   /* when argv is not NULL, SIGHUP re-reads the config (borrowed) */
     char **argv;
     struct tls_client *system_tls;
+    reload_sync_fn sync;        /* applies a config's servers to a worker (worker_sync_servers) */
     struct config_gen *current; /* the config re-read last and in force (a reference), or NULL */
     struct config_gen *gens;    /* every config re-read and not yet freed */
     cJSON *loaded;              /* for /policies: what the generation in force was built from (owned) */
@@ -141,24 +141,6 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
 void config_gen_release(struct config_gen *g)
 {
     atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel);
-}
-
-void reload_on_event(evutil_socket_t fd, short what, void *arg)
-{
-    (void)fd, (void)what;
-    struct worker *w = arg;
-    char err[8192];
-    unsigned long number = w->reload_to;
-    struct config_gen *g = atomic_exchange(&w->servers_to, NULL);
-    if (g) {
-        if (worker_sync_servers(w, g, number, err, sizeof err) < 0)
-            log_error("worker %d: the servers of the re-read config failed to start; the previous ones stay: %s",
-                      w->index, err);
-        config_gen_release(g);
-    }
-    if (reload_load_worker(w, number, err, sizeof err) < 0)
-        log_error("worker %d: policies of generation %lu failed to load; the previous ones stay in force:\n%s",
-                  w->index, number, err);
 }
 
 /* FNV-1a of a file's bytes: enough to tell which version of a policy was loaded. */
@@ -500,7 +482,7 @@ static int reread_config(struct reloader *r, unsigned long number)
             return refuse_config(r, g, err);
     }
     atomic_init(&g->refs, 1);   /* the reloader's, as the config in force */
-    if (worker_sync_servers(&r->workers[0], g, number, err, sizeof err) < 0) {
+    if (r->sync(&r->workers[0], g, number, err, sizeof err) < 0) {
         config_gen_release(g);
         return refuse_config(r, g, err);
     }
@@ -523,8 +505,10 @@ static int reread_config(struct reloader *r, unsigned long number)
     return 0;
 }
 
-void reloader_watch_config(struct reloader *r, int argc, char **argv, struct tls_client *system_tls)
+void reloader_watch_config(struct reloader *r, int argc, char **argv, struct tls_client *system_tls,
+                           reload_sync_fn sync)
 {
+    r->sync = sync;
     r->argc = argc;
     r->argv = argv;
     r->system_tls = system_tls;

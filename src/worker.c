@@ -337,6 +337,26 @@ int worker_sync_servers(struct worker *w, struct config_gen *g, unsigned long nu
     return 0;
 }
 
+/* reload_event: the reloader asks for generation w->reload_to, after
+ * applying the servers of the config in servers_to, when there is one. */
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    char err[8192];
+    unsigned long number = w->reload_to;
+    struct config_gen *g = atomic_exchange(&w->servers_to, NULL);
+    if (g) {
+        if (worker_sync_servers(w, g, number, err, sizeof err) < 0)
+            log_error("worker %d: the servers of the re-read config failed to start; the previous ones stay: %s",
+                      w->index, err);
+        config_gen_release(g);
+    }
+    if (reload_load_worker(w, number, err, sizeof err) < 0)
+        log_error("worker %d: policies of generation %lu failed to load; the previous ones stay in force:\n%s",
+                  w->index, number, err);
+}
+
 int worker_init(struct worker *w, int index, const struct config *cfg, evutil_socket_t listen_fd,
                 struct rate_store *rates, struct shared_store *shared, char *err, size_t errlen)
 {
@@ -364,7 +384,7 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     w->reaper = event_new(w->base, -1, 0, on_reap, w);
     w->stop_event = event_new(w->base, -1, 0, on_stop, w);
     w->grace_timer = evtimer_new(w->base, on_grace_over, w);
-    w->reload_event = event_new(w->base, -1, 0, reload_on_event, w);
+    w->reload_event = event_new(w->base, -1, 0, on_reload, w);
     w->retire_timer = event_new(w->base, -1, EV_PERSIST, on_retire_check, w);
     if (!w->reaper || !w->stop_event || !w->grace_timer || !w->reload_event || !w->retire_timer) {
         snprintf(err, errlen, "out of memory");
