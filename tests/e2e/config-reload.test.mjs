@@ -107,10 +107,18 @@ describe('config reload', () => {
     assert.equal((await post(`${base}/mcp/b`, initialize(1))).status, 200);
   });
 
-  test('a removed server answers 404 to new requests; the others keep serving', async () => {
+  test('a removed server answers 404 to new requests; its call in flight finishes; the others keep serving', async () => {
+    const { client } = await connect(`${base}/mcp/b`);
+    let progressed = false;
+    const slow = client.callTool({ name: 'slow_progress', arguments: { steps: 10 } }, undefined,
+      { onprogress: () => { progressed = true; } });
+    await until('the slow call under way', () => progressed);
     write(config(one()));
     child.kill('SIGHUP');
     await until('/mcp/b gone', async () => (await post(`${base}/mcp/b`, initialize(1))).status === 404);
+    const r = await slow;
+    assert.match(r.content[0].text, /slow_progress/);
+    await client.close();
     assert.equal((await call(10)).status, 200);
     assert.equal(streamEnded, false);
     assert.deepEqual((await policies()).servers.map((s) => s.name), ['a']);
