@@ -58,8 +58,8 @@ static bool limits_eq(const struct limits_conf *a, const struct limits_conf *b)
 static bool state_eq(const struct state_conf *a, const struct state_conf *b)
 {
     return str_eq(a->redis, b->redis) && str_eq(a->password_env, b->password_env) &&
-           str_eq(a->key_prefix, b->key_prefix) && a->timeout_ms == b->timeout_ms &&
-           a->on_failure == b->on_failure && a->instances == b->instances;
+           str_eq(a->key_prefix, b->key_prefix) && a->timeout_ms == b->timeout_ms && a->on_failure == b->on_failure &&
+           a->instances == b->instances;
 }
 
 static bool approvers_eq(const struct config *a, const struct config *b)
@@ -111,8 +111,8 @@ int confdiff_check(const struct config *cur, const struct config *next, int nwor
         const struct server_conf *old = confdiff_find(cur, sc->name);
         if (sc->command && nworkers > 1 && !(old && old->command)) {
             snprintf(why, whylen,
-                     "server %s: a stdio server needs a single worker and %d run; restart warden to add it",
-                     sc->name, nworkers);
+                     "server %s: a stdio server needs a single worker and %d run; restart warden to add it", sc->name,
+                     nworkers);
             return -1;
         }
     }

@@ -616,15 +616,13 @@ static void read_auth_text(struct schema_doc *doc, const struct field *f, const 
         schema_problem(doc, v, ptr, "out of memory");
 }
 
-static void read_server_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
-                             void *dst)
+static void read_server_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     struct server_conf *sc = dst;
     read_auth_text(doc, f, v, ptr, &sc->auth, &sc->auth_text);
 }
 
-static void read_config_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
-                             void *dst)
+static void read_config_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     struct config *cfg = dst;
     read_auth_text(doc, f, v, ptr, &cfg->auth, &cfg->auth_text);

@@ -125,15 +125,15 @@ struct policy_gen {
  * fetchers of its auth objects run), once refs is 0. */
 struct config_gen {
     struct config cfg;
-    struct tls_client **tls;      /* per server of cfg: how an https one is verified, else NULL (owned) */
+    struct tls_client **tls; /* per server of cfg: how an https one is verified, else NULL (owned) */
     _Atomic unsigned refs;
-    struct config_gen *next;      /* the reloader's list */
+    struct config_gen *next; /* the reloader's list */
 };
 
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
-    struct config_gen *cgen;      /* the generation conf points into (a reference), NULL: main's startup config */
+    struct config_gen *cgen;           /* the generation conf points into (a reference), NULL: main's startup config */
     const struct transport *transport; /* chosen once, when the worker starts */
     struct worker *worker;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
@@ -267,11 +267,11 @@ struct worker {
     struct event_base *base;
     const struct config *cfg;
     struct evconnlistener *listener;
-    struct server_rt **servers;       /* the servers routed to (each owned; see the top of this file) */
+    struct server_rt **servers; /* the servers routed to (each owned; see the top of this file) */
     size_t nservers;
-    struct server_rt **retired;       /* removed by a reload, freed once no exchange uses them (owned) */
+    struct server_rt **retired; /* removed by a reload, freed once no exchange uses them (owned) */
     size_t nretired;
-    struct event *retire_timer;       /* looks for retired servers nothing uses any more */
+    struct event *retire_timer;              /* looks for retired servers nothing uses any more */
     _Atomic(struct config_gen *) servers_to; /* a config whose servers to apply (a reference), or NULL */
     struct rate_store *rates;         /* shared by all workers */
     struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */

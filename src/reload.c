@@ -38,8 +38,8 @@ struct reloader {
     struct watched_dir *dirs;
     size_t ndirs;
     unsigned long generation;
-    const struct config *cfg;   /* the config in force: main's, or current's */
-    int argc;                   /* when argv is not NULL, SIGHUP re-reads the config (borrowed) */
+    const struct config *cfg; /* the config in force: main's, or current's */
+    int argc;                 /* when argv is not NULL, SIGHUP re-reads the config (borrowed) */
     char **argv;
     struct tls_client *system_tls;
     reload_sync_fn sync;        /* applies a config's servers to a worker (worker_sync_servers) */
@@ -67,8 +67,8 @@ static int load_gen(struct worker *w, const struct server_conf *sc, unsigned lon
         return 0;
     struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
                                     .nshadow = sc->nshadow_policies};
-    struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared,
-                                                  sc->name, &opts, err, errlen);
+    struct policy_set *set =
+        policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared, sc->name, &opts, err, errlen);
     /* Policies bound to principals in the config apply to those callers only. */
     for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
         if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], err, errlen) < 0) {
@@ -481,7 +481,7 @@ static int reread_config(struct reloader *r, unsigned long number)
             auth_start(sc->auth, r->workers[0].base, r->system_tls, err, sizeof err) < 0)
             return refuse_config(r, g, err);
     }
-    atomic_init(&g->refs, 1);   /* the reloader's, as the config in force */
+    atomic_init(&g->refs, 1); /* the reloader's, as the config in force */
     if (r->sync(&r->workers[0], g, number, err, sizeof err) < 0) {
         config_gen_release(g);
         return refuse_config(r, g, err);
@@ -500,8 +500,8 @@ static int reread_config(struct reloader *r, unsigned long number)
     r->cfg = &g->cfg;
     if (watch_policies(r, err, sizeof err) < 0)
         log_warn("SIGHUP: %s; edits of the new policy files wait for the next SIGHUP", err);
-    log_info("SIGHUP: config %s re-read: %zu server(s) added, %zu removed, %zu changed, %zu unchanged",
-             r->cfg->source, n.added, n.removed, n.changed, n.kept);
+    log_info("SIGHUP: config %s re-read: %zu server(s) added, %zu removed, %zu changed, %zu unchanged", r->cfg->source,
+             n.added, n.removed, n.changed, n.kept);
     return 0;
 }
 

@@ -44,8 +44,7 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
  * reload.c need not know worker.c), run here for workers[0] at once; the
  * other workers get the config in their servers_to and apply it on their
  * reload_event. */
-typedef int (*reload_sync_fn)(struct worker *w, struct config_gen *g, unsigned long number, char *err,
-                              size_t errlen);
+typedef int (*reload_sync_fn)(struct worker *w, struct config_gen *g, unsigned long number, char *err, size_t errlen);
 void reloader_watch_config(struct reloader *r, int argc, char **argv, struct tls_client *system_tls,
                            reload_sync_fn sync);
 

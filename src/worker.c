@@ -240,13 +240,11 @@ static struct server_rt *server_start(struct worker *w, const struct server_conf
  * ex.server when an exchange ends). */
 static bool server_in_use(const struct worker *w, const struct server_rt *s)
 {
-    const struct client_conn *c;
-    TAILQ_FOREACH(c, &w->clients, link)
-        if (c->ex.server == s)
-            return true;
-    TAILQ_FOREACH(c, &w->client_graveyard, link)
-        if (c->ex.server == s)
-            return true;
+    const struct client_list *lists[] = {&w->clients, &w->client_graveyard};
+    for (size_t i = 0; i < 2; i++)
+        for (const struct client_conn *c = TAILQ_FIRST(lists[i]); c; c = TAILQ_NEXT(c, link))
+            if (c->ex.server == s)
+                return true;
     return false;
 }
 
