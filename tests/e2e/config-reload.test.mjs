@@ -107,6 +107,24 @@ describe('config reload', () => {
     assert.equal((await post(`${base}/mcp/b`, initialize(1))).status, 200);
   });
 
+  test('a changed server is replaced under its name; its client goes on; the others keep theirs', async () => {
+    const { client, transport } = await connect(`${base}/mcp/b`);
+    write(config({ ...one(), b: { url: fixture.url, headers: { 'X-Upstream-Token': 'blue' } } }));
+    child.kill('SIGHUP');
+    await until('the change applied', () => /0 removed, 1 changed, 1 unchanged/.test(child.stderrText()));
+    await fixture.reset();
+    const r = await client.callTool({ name: 'echo', arguments: { y: 1 } });
+    assert.match(r.content[0].text, /"y":1/);
+    // The same upstream session, through the new runtime with its header.
+    const echo = (await fixture.calls()).find((c) => c.tool === 'echo');
+    assert.equal(echo.headers['x-upstream-token'], 'blue');
+    assert.ok(transport.sessionId);
+    assert.equal(echo.headers['mcp-session-id'], transport.sessionId);
+    await client.close();
+    assert.equal((await call(11)).status, 200);
+    assert.equal(streamEnded, false);
+  });
+
   test('a removed server answers 404 to new requests; its call in flight finishes; the others keep serving', async () => {
     const { client } = await connect(`${base}/mcp/b`);
     let progressed = false;
