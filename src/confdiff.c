@@ -83,7 +83,7 @@ int confdiff_check(const struct config *cur, const struct config *next, int nwor
     else if (!str_eq(cur->tls.cert, next->tls.cert) || !str_eq(cur->tls.key, next->tls.key))
         what = "\"tls\" (a renewed certificate at the same path is re-read on SIGHUP)";
     else if (!str_eq(cur->admin_listen, next->admin_listen))
-        what = "\"admin_listen\"";
+        what = "\"admin\"";
     else if (!state_eq(&cur->state, &next->state))
         what = "\"state\"";
     else if (!limits_eq(&cur->limits, &next->limits))

@@ -66,7 +66,7 @@ static void test_refused(void)
     } cases[] = {
         {"{\"listen\": \"127.0.0.1:9999\", \"servers\": {" A "}}", "listen address"},
         {"{\"workers\": 3, \"servers\": {" A "}}", "\"workers\""},
-        {"{\"admin\": \"127.0.0.1:9998\", \"servers\": {" A "}}", "\"admin_listen\""},
+        {"{\"admin\": \"127.0.0.1:9998\", \"servers\": {" A "}}", "\"admin\""},
         {"{\"limits\": {\"max_body_bytes\": 1000}, \"servers\": {" A "}}", "\"limits\""},
         {"{\"auth\": {\"anonymous\": true}, \"servers\": {" A "}}", "top-level \"auth\""},
         {"{\"state\": {\"redis\": \"redis://127.0.0.1:6379/0\"}, \"servers\": {" A "}}", "\"state\""},
