@@ -492,6 +492,17 @@ static int reread_config(struct reloader *r, unsigned long number)
         if (stale)
             config_gen_release(stale);
     }
+    const struct config *prev = r->cfg;
+    for (size_t i = 0; i < g->cfg.nservers; i++) {
+        const struct server_conf *sc = &g->cfg.servers[i];
+        const struct server_conf *old = confdiff_find(prev, sc->name);
+        if (!old || !confdiff_server_equal(old, sc))
+            log_info("SIGHUP: %s %s -> %s", old ? "changed" : "now serving", sc->path,
+                     sc->url ? sc->url : sc->command[0]);
+    }
+    for (size_t i = 0; i < prev->nservers; i++)
+        if (!confdiff_find(&g->cfg, prev->servers[i].name))
+            log_info("SIGHUP: no longer serving %s", prev->servers[i].path);
     if (r->current)
         config_gen_release(r->current);
     r->current = g;
