@@ -31,6 +31,7 @@ struct server_conf {
     char **policy_when;      /* NULL, or npolicies entries: the JSON text of the `when` binding policy i to
                               * principals (policy_set_bind), NULL for a policy every caller gets */
     struct auth *auth;       /* this server's own "auth" (auth.h), replacing the top-level one; or NULL */
+    char *auth_text;         /* its JSON text, for telling a reload's change (confdiff.h); or NULL */
     char **shadow_policies;  /* evaluated and audited, never enforced; NULL-terminated (may be empty) */
     size_t nshadow_policies;
     struct header_conf *headers;
@@ -93,6 +94,7 @@ struct state_conf {
 
 struct config {
     struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
+    char *auth_text;            /* its JSON text, for telling a reload's change (confdiff.h); or NULL */
     struct tls_conf tls;        /* the listener's (and the admin listener's) TLS, or none */
     char *listen_host;
     uint16_t listen_port;

@@ -157,6 +157,7 @@ static void server_free(struct server_conf *sc)
         free(sc->policy_when[i]);
     free(sc->policy_when);
     auth_free(sc->auth);
+    free(sc->auth_text);
     list_free(sc->policies);
     list_free(sc->shadow_policies);
     for (size_t i = 0; i < sc->nheaders; i++) {
@@ -169,6 +170,7 @@ static void server_free(struct server_conf *sc)
 void config_free(struct config *cfg)
 {
     auth_free(cfg->auth);
+    free(cfg->auth_text);
     free(cfg->principal);
     free(cfg->tls.cert);
     free(cfg->tls.key);
@@ -605,6 +607,29 @@ static void read_headers(struct schema_doc *doc, const struct field *f, const cJ
     }
 }
 
+/* An "auth" object, and its JSON text: a config reload (confdiff.c) tells
+ * by the text whether it changed, since a parsed auth cannot be compared. */
+static void read_auth_text(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
+                           struct auth **auth, char **text)
+{
+    auth_read_field(doc, f, v, ptr, auth);
+    free(*text);
+    if (!(*text = cJSON_PrintUnformatted(v)))
+        schema_problem(doc, v, ptr, "out of memory");
+}
+
+static void read_server_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct server_conf *sc = dst;
+    read_auth_text(doc, f, v, ptr, &sc->auth, &sc->auth_text);
+}
+
+static void read_config_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct config *cfg = dst;
+    read_auth_text(doc, f, v, ptr, &cfg->auth, &cfg->auth_text);
+}
+
 #define SRV(m) offsetof(struct server_conf, m)
 static const struct field server_fields[] = {
     {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url,
@@ -620,7 +645,7 @@ static const struct field server_fields[] = {
      .help = "policy files, relative to the config file; {\"file\", \"when\"} binds one to principals"},
     {.key = "shadow_policies", .kind = FIELD_CUSTOM, .custom = read_policies,
      .help = "policy files evaluated on every call and audited, never enforced"},
-    {.key = "auth", .kind = FIELD_CUSTOM, .offset = SRV(auth), .custom = auth_read_field,
+    {.key = "auth", .kind = FIELD_CUSTOM, .custom = read_server_auth,
      .help = "this server's own auth object, replacing the top-level one"},
     {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
      .help = "{Name: value} added upstream, ${VAR} expanded"},
@@ -862,7 +887,7 @@ static const struct field options[] = {
      .help = "the listener's certificate (the admin listener uses it too):"},
     {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
      .help = "bounds on clients:"},
-    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_config_auth,
      .help = "who may call: {api_keys, jwt, anonymous, resource_metadata, trusted_proxies, identity_header}"},
     {.key = "state", .kind = FIELD_OBJECT, .offset = CLI(cfg.state), .fields = state_fields,
      .help = "state shared by several wardens:"},

@@ -68,7 +68,7 @@ void console_servers_json(const struct worker *w, struct catalog *cat, struct ev
     cJSON *root = cJSON_CreateObject();
     cJSON *servers = root ? cJSON_AddArrayToObject(root, "servers") : NULL;
     for (size_t i = 0; servers && i < w->nservers; i++) {
-        const struct server_rt *s = &w->servers[i];
+        const struct server_rt *s = w->servers[i];
         const struct server_conf *sc = s->conf;
         const struct policy_set *ps = s->gen ? s->gen->set : NULL;
         cJSON *o = cJSON_CreateObject();

@@ -169,13 +169,14 @@ static void app_free(struct app *app)
     approval_http_free(app->approval_http);
     if (app->approval_sweep)
         event_free(app->approval_sweep);
-    reloader_free(app->reloader);
+    reloader_stop(app->reloader);
     stdio_bridge_free(app->bridge);
     state_shared_free(app->shared_repl);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
     free(app->threads);
+    reloader_free(app->reloader);
     for (size_t i = 0; app->upstream_tls && i < app->cfg.nservers; i++)
         tls_client_free(app->upstream_tls[i]);
     free(app->upstream_tls);
@@ -343,7 +344,7 @@ int main(int argc, char **argv)
         app.workers[i].audit = app.audit;
         app.workers[i].tls = app.tls;
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
-            app.workers[i].servers[k].tls = app.upstream_tls[k];
+            app.workers[i].servers[k]->tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
         app.workers[i].approvals = app.approvals;
         app.workers[i].elicit = app.elicit;
@@ -378,6 +379,8 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (strcmp(app.cfg.source, "command line") != 0 && !app.cfg.stdio)
+        reloader_watch_config(app.reloader, argc - 1, argv + 1, app.system_tls, worker_sync_servers);
     if (app.tls && (!(app.sighup = evsignal_new(app.workers[0].base, SIGHUP, on_cert_signal, &app)) ||
                     evsignal_add(app.sighup, NULL) < 0)) {
         fprintf(stderr, "warden: cannot watch SIGHUP\n");

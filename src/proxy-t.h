@@ -2,6 +2,14 @@
  * servers it fronts, client connections, the exchange of one request with
  * an upstream, and pooled upstream connections. Who owns what:
  * - a worker owns its client connections, its server runtimes and their pools;
+ *   it holds them by pointer (worker->servers), so that a config reload can
+ *   add and remove servers without moving a runtime exchanges point at. A
+ *   server a reload removed is "retired": no new request reaches it, and the
+ *   worker frees it once no client's exchange points at it any more (its
+ *   calls and streams in flight finish on it first; worker.c);
+ * - a server runtime built by a reload holds a reference to the config_gen
+ *   its conf points into; the generation is freed when no runtime, worker or
+ *   reloader holds one (reload.c);
  * - a client connection owns its exchange (at most one: requests on a
  *   connection are answered in order, one at a time);
  * - an upstream connection is owned by its pool; while it serves an exchange
@@ -115,9 +123,22 @@ struct policy_gen {
     unsigned long number;
 };
 
+/* One config re-read on SIGHUP (reload.c), shared by every worker. Its refs:
+ * the reloader's while it is the config in force, one per server runtime
+ * built from it, one per worker that has yet to apply it. Counted on any
+ * thread; freed only by the reloader, on worker 0's thread (where the jwks
+ * fetchers of its auth objects run), once refs is 0. */
+struct config_gen {
+    struct config cfg;
+    struct tls_client **tls; /* per server of cfg: how an https one is verified, else NULL (owned) */
+    _Atomic unsigned refs;
+    struct config_gen *next; /* the reloader's list */
+};
+
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
+    struct config_gen *cgen;           /* the generation conf points into (a reference), NULL: main's startup config */
     const struct transport *transport; /* chosen once, when the worker starts */
     struct worker *worker;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
@@ -260,8 +281,12 @@ struct worker {
     struct event_base *base;
     const struct config *cfg;
     struct evconnlistener *listener;
-    struct server_rt *servers;
+    struct server_rt **servers; /* the servers routed to (each owned; see the top of this file) */
     size_t nservers;
+    struct server_rt **retired; /* removed by a reload, freed once no exchange uses them (owned) */
+    size_t nretired;
+    struct event *retire_timer;              /* looks for retired servers nothing uses any more */
+    _Atomic(struct config_gen *) servers_to; /* a config whose servers to apply (a reference), or NULL */
     struct rate_store *rates;         /* shared by all workers */
     struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
     struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */

@@ -453,8 +453,8 @@ void proxy_handle(struct client_conn *c)
         return;
     }
     for (size_t i = 0; i < w->nservers && !ex->server; i++)
-        if (span_eq(url, path_len, w->servers[i].conf->path))
-            ex->server = &w->servers[i];
+        if (span_eq(url, path_len, w->servers[i]->conf->path))
+            ex->server = w->servers[i];
     if (!ex->server) {
         refuse_http(ex, 404, "no MCP server at this path");
         return;
