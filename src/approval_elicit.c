@@ -10,6 +10,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include "jsonrpc.h"
 #include "siphash.h"
 
 #define BUCKETS 1024   /* a power of two */
@@ -427,4 +428,81 @@ bool elicit_sessions_has(struct elicit_sessions *s, const char *id, size_t len)
     bool found = *slot(s, id, len) != NULL;
     pthread_mutex_unlock(&s->lock);
     return found;
+}
+
+/* --- the retry forwarded without warden's part --- */
+
+#define STRIP_MAX_MEMBERS 64
+enum { STRIP_ROOT = 1, STRIP_PARAMS, STRIP_MEMBER };
+
+struct strip_scan {
+    const char *params_start; /* its '{' */
+    struct {
+        const char *start, *end; /* the value */
+        bool drop;
+    } m[STRIP_MAX_MEMBERS];
+    size_t n;
+    bool next_drop, overflow;
+};
+
+static int strip_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    (void)err;
+    struct strip_scan *st = arg;
+    if (parent == STRIP_ROOT)
+        return key && klen == 6 && memcmp(key, "params", 6) == 0 ? STRIP_PARAMS : 0;
+    if (parent != STRIP_PARAMS)
+        return 0;
+    st->next_drop = key && ((klen == 12 && memcmp(key, "requestState", 12) == 0) ||
+                            (klen == 14 && memcmp(key, "inputResponses", 14) == 0));
+    return STRIP_MEMBER;
+}
+
+static int strip_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)err, (void)end;
+    struct strip_scan *st = arg;
+    if (ctx == STRIP_PARAMS && *start == '{') {
+        st->params_start = start;
+    } else if (ctx == STRIP_MEMBER) {
+        if (st->n >= STRIP_MAX_MEMBERS) {
+            st->overflow = true;
+            return 0;
+        }
+        st->m[st->n].start = start;
+        st->m[st->n].end = end;
+        st->m[st->n].drop = st->next_drop;
+        st->n++;
+    }
+    return 0;
+}
+
+int elicit_strip_retry(char *body, size_t len, const struct rpc_limits *lim)
+{
+    struct strip_scan st = {0};
+    struct rpc_error err;
+    const struct json_watch watch = {strip_member, strip_value, &st};
+    if (json_scan(body, len, lim, &watch, STRIP_ROOT, &err) < 0 || st.overflow || !st.params_start)
+        return -1;
+    /* Each member is the text after the previous one's value (or the '{'):
+     * whitespace, a comma but for the first, then "key": value. */
+    const char *prev = st.params_start + 1;
+    bool kept_before = false;
+    for (size_t i = 0; i < st.n; i++) {
+        char *gap = body + (prev - body);
+        const char *v = st.m[i].start;
+        const char *key = prev;
+        while (key < v && (*key == ' ' || *key == '\t' || *key == '\n' || *key == '\r' || *key == ','))
+            key++;
+        /* The comma before a member stays only between two that stay. */
+        for (char *q = gap; q < body + (key - body); q++)
+            if (*q == ',' && (st.m[i].drop || !kept_before))
+                *q = ' ';
+        if (st.m[i].drop)
+            memset(body + (key - body), ' ', (size_t)(st.m[i].end - key));
+        else
+            kept_before = true;
+        prev = st.m[i].end;
+    }
+    return 0;
 }

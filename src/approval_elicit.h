@@ -33,6 +33,7 @@
 #include <cjson/cJSON.h>
 #include <event2/event.h>
 #include "approval.h"
+#include "jsonrpc-t.h"
 
 #define ELICIT_MAX_SESSIONS 4096
 #define ELICIT_MAX_WATCHES 256
@@ -86,6 +87,14 @@ enum elicit_state_check {
 /* Checks a retry's requestState state[0..len) against the retry's own
  * digest; the mac is compared in constant time before anything else of it
  * is trusted. */
+/* A retry that warden's requestState let through is forwarded without it:
+ * the members requestState and inputResponses of params in body[0..len) (a
+ * message rpc_parse accepted) are overwritten with spaces, commas mended, so
+ * that the length, and so the framing, stays. The server never sees a state
+ * it did not issue. Returns 0, or -1 (body unchanged) when params has more
+ * members than warden looks at (64). */
+int elicit_strip_retry(char *body, size_t len, const struct rpc_limits *lim);
+
 enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, const char *state, size_t len,
                                             const unsigned char digest[SHA256_BYTES], double now,
                                             char id[APPROVAL_ID_LEN + 1]);

@@ -336,6 +336,9 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
             evtimer_del(ex->hold->deadline);
         }
         snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
+        if (retry.state == ELICIT_STATE_VALID &&
+            elicit_strip_retry(ex->client->body, ex->client->body_len, &ex->client->worker->rpc_limits) < 0)
+            log_debug("a retry with %s kept warden's requestState: params has too many members", a.id);
         return APPROVAL_BEGIN_GRANTED;
     case APPROVAL_REFUSED:
         snprintf(text, sizeof text, "[warden] %s was refused by %s%s%s. It has not run.", msg->tool, a.decided_by,

@@ -154,8 +154,43 @@ static void notices(void)
     cJSON_Delete(args);
 }
 
+/* body stripped of params.requestState and params.inputResponses reads as want (spaces aside). */
+static void strip_case(const char *body, const char *want)
+{
+    char buf[512];
+    size_t len = strlen(body);
+    memcpy(buf, body, len + 1);
+    struct rpc_limits lim = {0};
+    CHECK(elicit_strip_retry(buf, len, &lim) == 0);
+    CHECK(strlen(buf) == len); /* the same length: the framing stays */
+    cJSON *got = cJSON_Parse(buf), *exp = cJSON_Parse(want);
+    CHECK(got && exp);
+    char *g = cJSON_PrintUnformatted(got), *e = cJSON_PrintUnformatted(exp);
+    CHECK_STR(g, e);
+    free(g);
+    free(e);
+    cJSON_Delete(got);
+    cJSON_Delete(exp);
+}
+
+static void strips(void)
+{
+    strip_case("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"requestState\":\"wd1.x\"}}",
+               "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"echo\"}}");
+    strip_case("{\"params\": {\"requestState\" : \"a,b\" , \"inputResponses\":{\"k\":{\"action\":\"accept\"}},\n"
+               " \"name\":\"echo\", \"arguments\":{\"requestState\":1}}, \"id\":2}",
+               "{\"params\":{\"name\":\"echo\",\"arguments\":{\"requestState\":1}},\"id\":2}");
+    strip_case("{\"params\":{\"name\":\"echo\",\"inputResponses\":{},\"arguments\":{},\"requestState\":\"s\"}}",
+               "{\"params\":{\"name\":\"echo\",\"arguments\":{}}}");
+    strip_case("{\"params\":{\"requestState\":\"s\",\"inputResponses\":[]}}", "{\"params\":{}}");
+    /* An escaped key is the same key to every reader. */
+    strip_case("{\"params\":{\"name\":\"e\",\"request\\u0053tate\":\"s\"}}", "{\"params\":{\"name\":\"e\"}}");
+    strip_case("{\"params\":{\"name\":\"e\"}}", "{\"params\":{\"name\":\"e\"}}");
+}
+
 int main(void)
 {
+    strips();
     struct elicit_sessions *s = elicit_sessions_new(1);
     CHECK(s != NULL);
     states(s);
