@@ -9,6 +9,7 @@
 #include "approval.h"
 #include "approval_elicit.h"
 #include "client.h"
+#include "era.h"
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
@@ -16,6 +17,8 @@
 
 #define HOLD_TICK_SECONDS 10
 #define RETRY_AFTER_SECONDS 30
+/* The inputRequests key of warden's URL elicitation (2026-07-28). */
+#define INPUT_KEY "warden/approval"
 
 struct approval_hold {
     struct exchange *ex;
@@ -99,12 +102,20 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
     evbuffer_add_printf(b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
     json_append_string(b, text, strlen(text));
     evbuffer_add_printf(b,
-                        "}],\"isError\":true,\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
+                        "}],\"isError\":true,%s\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
                         "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
-                        id, when, retry);
+                        ex->era.modern ? "\"resultType\":\"complete\"," : "", id, when, retry);
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
     evbuffer_free(b);
+}
+
+/* The approval page for request id, and what the person is asked. */
+static void page_url(const char *admin, const char *tool, const char *server, const char *id, char url[400],
+                     char message[400])
+{
+    snprintf(url, 400, "http://%s/approvals#%s", admin, id);
+    snprintf(message, 400, "Approve %s on %s (request %s); the call has not run.", tool, server, id);
 }
 
 /* MCP's error -32042 for a client that opens URLs (approval_elicit.h): the
@@ -113,8 +124,7 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
                                    const char *admin)
 {
     char url[400], message[400];
-    snprintf(url, sizeof url, "http://%s/approvals#%s", admin, id);
-    snprintf(message, sizeof message, "Approve %s on %s (request %s); the call has not run.", tool, server, id);
+    page_url(admin, tool, server, id, url, message);
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         client_close(ex->client);
@@ -132,6 +142,57 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
     evbuffer_free(b);
+}
+
+/* 2026-07-28: an InputRequiredResult asking the client to open the approval
+ * page, with a requestState bound to this call, valid as long as a grant of
+ * this request could be. */
+static void answer_input_required(struct exchange *ex, const char *tool, const char *server, const char *id,
+                                  double expires, const unsigned char digest[SHA256_BYTES])
+{
+    const struct worker *w = ex->client->worker;
+    char url[400], message[400], state[ELICIT_STATE_MAX];
+    page_url(w->cfg->admin_listen, tool, server, id, url, message);
+    elicit_state_sign(w->elicit, id, expires, digest, state);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    era_format_input_required(b, ex->id_text, ex->id_len, INPUT_KEY, message, url, state);
+    size_t len = evbuffer_get_length(b);
+    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
+    evbuffer_free(b);
+}
+
+/* What a 2026-07-28 retry carries back: its requestState checked against the
+ * call (before the call may attach to any approval), and whether the user
+ * accepted warden's URL elicitation. */
+struct modern_retry {
+    bool url_client; /* the request declares URL elicitation, and warden has an approval page */
+    unsigned char digest[SHA256_BYTES];
+    enum elicit_state_check state; /* ELICIT_STATE_FOREIGN when there is none */
+    bool accepted;                 /* inputResponses[INPUT_KEY].action is "accept" */
+};
+
+static void read_modern_retry(struct exchange *ex, const struct rpc_msg *msg, const struct approval_call *call,
+                              struct modern_retry *r)
+{
+    const struct worker *w = ex->client->worker;
+    *r = (struct modern_retry){.state = ELICIT_STATE_FOREIGN};
+    if (!ex->era.modern || !w->elicit || !w->cfg->admin_listen || !elicit_modern_wanted(msg->params) ||
+        elicit_call_digest(call->principal, call->server, call->tool, call->args, r->digest) < 0)
+        return;
+    r->url_client = true;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(msg->params, "requestState");
+    if (cJSON_IsString(st)) {
+        char id[APPROVAL_ID_LEN + 1];
+        r->state = elicit_state_verify(w->elicit, st->valuestring, strlen(st->valuestring), r->digest, wall_now(), id);
+    }
+    const cJSON *responses = cJSON_GetObjectItemCaseSensitive(msg->params, "inputResponses");
+    const cJSON *mine = cJSON_IsObject(responses) ? cJSON_GetObjectItemCaseSensitive(responses, INPUT_KEY) : NULL;
+    const cJSON *action = cJSON_IsObject(mine) ? cJSON_GetObjectItemCaseSensitive(mine, "action") : NULL;
+    r->accepted = cJSON_IsString(action) && strcmp(action->valuestring, "accept") == 0;
 }
 
 /* Progress on the held stream: elapsed seconds, which only grow. */
@@ -252,6 +313,17 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         .generation = ex->gen ? ex->gen->number : 0,
         .opts = d->approval,
     };
+    struct modern_retry retry;
+    read_modern_retry(ex, msg, &call, &retry);
+    if (retry.state == ELICIT_STATE_FORGED || retry.state == ELICIT_STATE_EXPIRED) {
+        /* Refused before it can touch any approval: the spec's answer to state that fails verification. */
+        const char *why = retry.state == ELICIT_STATE_FORGED
+                              ? "Invalid params: requestState is not one warden issued for this call"
+                              : "Invalid params: requestState has expired; call again without it";
+        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, why, -1);
+        exchange_answer_for_id(ex, RPC_INVALID_PARAMS, why);
+        return APPROVAL_BEGIN_ANSWERED;
+    }
     struct approval_answer a = {.outcome = APPROVAL_FAILED};
     if (store)
         approval_store_call(store, &call, wall_now(), &a);
@@ -264,6 +336,9 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
             evtimer_del(ex->hold->deadline);
         }
         snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
+        if (retry.state == ELICIT_STATE_VALID &&
+            elicit_strip_retry(ex->client->body, ex->client->body_len, &ex->client->worker->rpc_limits) < 0)
+            log_debug("a retry with %s kept warden's requestState: params has too many members", a.id);
         return APPROVAL_BEGIN_GRANTED;
     case APPROVAL_REFUSED:
         snprintf(text, sizeof text, "[warden] %s was refused by %s%s%s. It has not run.", msg->tool, a.decided_by,
@@ -289,13 +364,28 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
     if (!ex->hold)
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
-    const struct worker *w = ex->client->worker;
-    if (!ex->hold && w->elicit && w->cfg->admin_listen && elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
+    struct worker *w = ex->client->worker;
+    /* Held no longer than the request lives: an expired request would only open a new one. */
+    double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
+    if (!ex->hold && retry.url_client) {
+        /* A retry whose user went to the page waits for the person like any
+         * held call; one who declined is told the call is pending; anyone
+         * else is sent to the page. */
+        if (retry.state == ELICIT_STATE_VALID && !retry.accepted) {
+            answer_pending(ex, msg->tool, a.id, a.expires);
+            return APPROVAL_BEGIN_ANSWERED;
+        }
+        if (retry.state != ELICIT_STATE_VALID || seconds <= 0 || !accepts_sse(ex)) {
+            answer_input_required(ex, msg->tool, call.server, a.id, a.expires + d->approval.grant_ttl, retry.digest);
+            return APPROVAL_BEGIN_ANSWERED;
+        }
+    } else if (!ex->hold && !ex->era.modern && w->elicit && w->cfg->admin_listen &&
+               elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
+        /* Its GET streams hear when a person decides (watched first: the answer ends the exchange). */
+        elicit_sessions_watch(w->elicit, w->index, store, ex->session, strlen(ex->session), a.id);
         answer_url_elicitation(ex, msg->tool, call.server, a.id, w->cfg->admin_listen);
         return APPROVAL_BEGIN_ANSWERED;
     }
-    /* Held no longer than the request lives: an expired request would only open a new one. */
-    double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
     if (ex->hold || (seconds > 0 && accepts_sse(ex))) {
         if (hold(ex, msg, &a, seconds, resume) < 0) {
             log_error("out of memory holding a call for approval; closing the connection of %s", ex->client->addr);

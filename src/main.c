@@ -24,6 +24,7 @@
 #include "catalog.h"
 #include "console.h"
 #include "decisions.h"
+#include "exchange.h"
 #include "metrics.h"
 #include "log.h"
 #include "paths.h"
@@ -172,6 +173,8 @@ static void app_free(struct app *app)
     reloader_stop(app->reloader);
     stdio_bridge_free(app->bridge);
     state_shared_free(app->shared_repl);
+    /* Its events are on the workers' loops: gone before they are. */
+    elicit_sessions_free(app->elicit);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
@@ -186,7 +189,6 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     approval_store_free(app->approvals);
-    elicit_sessions_free(app->elicit);
     approval_notify_free(app->approval_notify);
     audit_close(app->audit);
     decisions_free(app->decisions);
@@ -327,7 +329,7 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new())) {
+    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new(app.nworkers))) {
         fprintf(stderr, "warden: cannot make the URL elicitation table (no random bytes?)\n");
         app_free(&app);
         return 2;
@@ -348,6 +350,8 @@ int main(int argc, char **argv)
         app.workers[i].catalog = app.catalog;
         app.workers[i].approvals = app.approvals;
         app.workers[i].elicit = app.elicit;
+        ok = ok && (!app.elicit || elicit_sessions_attach(app.elicit, i, app.workers[i].base,
+                                                          exchange_notify_elicitation_complete, &app.workers[i]) == 0);
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
