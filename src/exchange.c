@@ -270,7 +270,7 @@ void exchange_notify_elicitation_complete(void *worker, const char *session, siz
 {
     struct worker *w = worker;
     for (size_t i = 0; i < w->nservers; i++) {
-        struct server_rt *s = &w->servers[i];
+        struct server_rt *s = w->servers[i];
         /* Writing may close a connection (and take its exchange off the list). */
         for (struct exchange *ex = LIST_FIRST(&s->listeners), *next; ex; ex = next) {
             next = LIST_NEXT(ex, listen_link);
