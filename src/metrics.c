@@ -454,7 +454,7 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
         const struct server_row *s = m->servers[i];
         if (!s)
             continue;
-        evbuffer_add(out, "warden_open_sessions{server=\"", 30);
+        evbuffer_add_printf(out, "warden_open_sessions{server=\"");
         label(out, s->name);
         evbuffer_add_printf(out, "\"} %lld\n", atomic_load(&s->sessions));
     }
