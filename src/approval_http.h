@@ -33,6 +33,5 @@ void approval_http_metrics(void *arg, struct evbuffer *out);
  * "approve"|"deny", "reason": up to 400 bytes} and answers req: 200 the
  * record, 400, 403 (who is the requester), 404, 409 (not pending). The
  * caller has authenticated who (and checked CSRF for a browser session). */
-void approval_http_decide(struct approval_store *store, struct evhttp_request *req, const char *id,
-                          const char *who);
+void approval_http_decide(struct approval_store *store, struct evhttp_request *req, const char *id, const char *who);
 #endif

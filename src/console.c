@@ -147,6 +147,28 @@ static void redirect(struct evhttp_request *req, const char *to)
     send_error(req, 303, "See Other", "see Location");
 }
 
+/* The page whose path is `path` (a login's way back), or NULL. */
+static const struct console_page *page_named(const char *path)
+{
+    for (size_t i = 0; path && i < NPAGES; i++)
+        if (strcmp(path, console_pages[i].path) == 0)
+            return &console_pages[i];
+    return NULL;
+}
+
+/* The path of the page in ?next=PATH when it is a console page's, else NULL. */
+static const char *query_next(struct evhttp_request *req)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq kv;
+    const struct console_page *p = NULL;
+    if (q && evhttp_parse_query_str(q, &kv) == 0) {
+        p = page_named(evhttp_find_header(&kv, "next"));
+        evhttp_clear_headers(&kv);
+    }
+    return p ? p->path : NULL;
+}
+
 /* ---- who is asking ---- */
 
 static bool authenticate(struct console *c, struct evhttp_request *req, struct who *w)
@@ -206,8 +228,9 @@ static void html_head(struct evbuffer *b, const char *title)
     evbuffer_add_printf(b, "</title><link rel=\"stylesheet\" href=\"/console/console.css\">");
 }
 
+/* next: the page to go back to after logging in (a console page's path, else "/"). */
 static void login_page(struct console *c, struct evhttp_request *req, int status, const char *reason,
-                       const char *problem)
+                       const char *problem, const char *next)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -216,7 +239,10 @@ static void login_page(struct console *c, struct evhttp_request *req, int status
     }
     html_head(b, "log in");
     evbuffer_add_printf(b, "</head><body class=\"login\"><main><h1>warden</h1>"
-                           "<form method=\"post\" action=\"/login\"><label for=\"secret\">Approver secret</label>"
+                           "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"");
+    const struct console_page *back = page_named(next);
+    console_html_escape(b, back ? back->path : "/");
+    evbuffer_add_printf(b, "\"><label for=\"secret\">Approver secret</label>"
                            "<input id=\"secret\" name=\"secret\" type=\"password\" autocomplete=\"current-password\" "
                            "autofocus required><button type=\"submit\">Log in</button></form>");
     if (problem) {
@@ -301,23 +327,24 @@ static void login(struct console *c, struct evhttp_request *req)
     }
     if (c->login_failures >= LOGIN_FAILURES_PER_MINUTE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-        login_page(c, req, 429, "Too Many Requests", "Too many failed logins: try again in a minute.");
+        login_page(c, req, 429, "Too Many Requests", "Too many failed logins: try again in a minute.", NULL);
         return;
     }
     struct evkeyvalq kv;
     if (!read_form(req, &kv)) {
-        login_page(c, req, 400, "Bad Request", "The form could not be read.");
+        login_page(c, req, 400, "Bad Request", "The form could not be read.", NULL);
         return;
     }
     const char *secret = evhttp_find_header(&kv, "secret");
     const char *who = secret ? console_auth_check_secret(c->auth, secret, strlen(secret)) : NULL;
+    const struct console_page *back = page_named(evhttp_find_header(&kv, "next"));
     for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next)
         explicit_bzero(e->value, strlen(e->value));
     evhttp_clear_headers(&kv);
     if (!who) {
         c->login_failures++;
         log_info("console: a login failed");
-        login_page(c, req, 401, "Unauthorized", "That secret is not an approver's.");
+        login_page(c, req, 401, "Unauthorized", "That secret is not an approver's.", back ? back->path : NULL);
         return;
     }
     const struct console_session *s = console_auth_login(c->auth, who, now_mono());
@@ -330,7 +357,7 @@ static void login(struct console *c, struct evhttp_request *req)
              c->tls ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
     log_info("console: %s logged in", who);
-    redirect(req, "/");
+    redirect(req, back ? back->path : "/");
 }
 
 /* The checks of every POST after login: same origin, an approver, and for
@@ -435,9 +462,9 @@ static void try_call(struct console *c, struct evhttp_request *req)
     }
     int status = console_try_json(c->src.worker, server->valuestring, tool->valuestring, args, principal, b);
     cJSON_Delete(body);
-    reply(req, status, status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request"
-                                                                                            : "Service Unavailable",
-          "application/json", b);
+    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request"
+                                                                                              : "Service Unavailable";
+    reply(req, status, reason, "application/json", b);
     evbuffer_free(b);
 }
 
@@ -664,7 +691,7 @@ bool console_handle(struct console *c, struct evhttp_request *req)
         if (cmd == EVHTTP_REQ_POST)
             login(c, req);
         else if (get)
-            login_page(c, req, 200, "OK", NULL);
+            login_page(c, req, 200, "OK", NULL, query_next(req));
         else
             send_error(req, 405, "Method Not Allowed", "method not allowed: use GET or POST");
         return true;
@@ -703,10 +730,14 @@ bool console_handle(struct console *c, struct evhttp_request *req)
     }
     struct who w;
     if (!authenticate(c, req, &w)) {
-        if (p)
-            redirect(req, "/login");
-        else
+        if (p) {
+            /* A page's own path, from our table: no escaping is needed and nothing else can be named. */
+            char to[64];
+            snprintf(to, sizeof to, "/login?next=%s", p->path);
+            redirect(req, to);
+        } else {
             send_error(req, 401, "Unauthorized", "log in, or send Authorization: Bearer SECRET");
+        }
         return true;
     }
     if (p)

@@ -141,8 +141,8 @@ static struct policy_set *try_load(const struct server_conf *sc, struct shared_s
 {
     struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
                                     .nshadow = sc->nshadow_policies};
-    struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, shared, sc->name,
-                                                  &opts, err, errlen);
+    struct policy_set *set =
+        policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, shared, sc->name, &opts, err, errlen);
     for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
         if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], err, errlen) < 0) {
             policy_set_free(set);
@@ -173,9 +173,12 @@ static bool try_principal(const cJSON *j, struct principal *p)
     cJSON *doc = cJSON_CreateObject();
     cJSON *idj = doc ? cJSON_AddStringToObject(doc, "id", id->valuestring) : NULL;
     if (!idj || !cJSON_AddStringToObject(doc, "kind", kinds[p->kind]) ||
-        !cJSON_AddItemToObject(doc, "labels", cJSON_IsObject(labels) ? cJSON_Duplicate(labels, true) : cJSON_CreateObject()) ||
-        !cJSON_AddItemToObject(doc, "claims", cJSON_IsObject(claims) ? cJSON_Duplicate(claims, true) : cJSON_CreateObject()) ||
-        !cJSON_AddItemToObject(doc, "scopes", cJSON_IsArray(scopes) ? cJSON_Duplicate(scopes, true) : cJSON_CreateArray())) {
+        !cJSON_AddItemToObject(doc, "labels",
+                               cJSON_IsObject(labels) ? cJSON_Duplicate(labels, true) : cJSON_CreateObject()) ||
+        !cJSON_AddItemToObject(doc, "claims",
+                               cJSON_IsObject(claims) ? cJSON_Duplicate(claims, true) : cJSON_CreateObject()) ||
+        !cJSON_AddItemToObject(doc, "scopes",
+                               cJSON_IsArray(scopes) ? cJSON_Duplicate(scopes, true) : cJSON_CreateArray())) {
         cJSON_Delete(doc);
         return false;
     }
@@ -214,8 +217,12 @@ int console_try_json(const struct worker *w, const char *server, const char *too
         status = try_error(out, trace ? 400 : 503, err);
     } else {
         /* The session is the console's own: no live key a rule counts under. */
-        struct call_ctx ctx = {.server = sc->name, .session = "console-try", .session_len = 11,
-                               .client_addr = "console", .now = 1000, .wall = 1000,
+        struct call_ctx ctx = {.server = sc->name,
+                               .session = "console-try",
+                               .session_len = 11,
+                               .client_addr = "console",
+                               .now = 1000,
+                               .wall = 1000,
                                .principal = principal ? &who : NULL};
         struct policy_trace t = {.buf = trace, .cap = TRY_TRACE_BYTES};
         struct decision d;

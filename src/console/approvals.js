@@ -46,6 +46,9 @@
     const waiting = list.filter((a) => a.status === 'pending');
     const cards = new Map([...pending.children].map((c) => [c.dataset.id, c]));
     pending.replaceChildren(...waiting.map((a) => cards.get(a.id) || card(a)));
+    // A link to one request (the URL an MCP client is given: /approvals#ID) marks its card.
+    const wanted = decodeURIComponent(location.hash.slice(1));
+    for (const c of pending.children) c.classList.toggle('selected', c.dataset.id === wanted);
     empty.hidden = waiting.length > 0;
     recent.replaceChildren(...list.filter((a) => a.status !== 'pending').slice(0, 50).map((a) =>
       el('tr', {'data-id': a.id, 'data-status': a.status},

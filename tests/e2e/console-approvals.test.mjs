@@ -56,7 +56,8 @@ describe('the console: approvals, try a call, sessions', { timeout: 120000 }, ()
     assert.equal(new URL(page.url()).pathname, '/login');
     await page.fill('#secret', secret);
     await page.click('button[type=submit]');
-    await page.waitForURL(`${admin}/`);
+    /* Back to the page that asked for the login. */
+    await page.waitForURL(`${admin}/approvals`);
   });
 
   after(async () => {
@@ -112,8 +113,11 @@ describe('the console: approvals, try a call, sessions', { timeout: 120000 }, ()
     assert.ok(Array.isArray((await json.json()).approvals));
     const anon = await fetch(`${admin}/approvals`, { headers: { Accept: 'text/html' }, redirect: 'manual' });
     assert.equal(anon.status, 303);
-    assert.equal(anon.headers.get('location'), '/login');
+    assert.equal(anon.headers.get('location'), '/login?next=/approvals');
     assert.equal((await fetch(`${admin}/approvals`)).status, 401);
+    /* The way back after a login is one of the console's pages, nothing else. */
+    assert.match(await (await fetch(`${admin}/login?next=/approvals`)).text(), /name="next" value="\/approvals"/);
+    assert.match(await (await fetch(`${admin}/login?next=//evil.example/`)).text(), /name="next" value="\/"/);
     /* The old token-in-cookie login is gone. */
     assert.equal((await fetch(`${admin}/approvals/login`, { method: 'POST', body: JSON.stringify({ token: secret }) })).status, 401);
     const { client } = await connect(`${warden.base}/mcp/registry`);

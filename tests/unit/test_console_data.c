@@ -60,8 +60,8 @@ static void test_try(void)
                  "\"ask\": {\"action\": \"require_approval\", \"reason\": \"a person decides\"}}}");
     char *policies[] = {policy_path, NULL};
     char *none[] = {NULL};
-    struct server_conf sc = {.name = "registry", .path = "/mcp/registry", .policies = policies, .npolicies = 1,
-                             .shadow_policies = none};
+    struct server_conf sc = {
+        .name = "registry", .path = "/mcp/registry", .policies = policies, .npolicies = 1, .shadow_policies = none};
     struct server_rt rt = {.conf = &sc};
     struct worker w = {.servers = &rt, .nservers = 1};
     cJSON *o;
