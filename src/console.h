@@ -2,7 +2,8 @@
  * HTML, CSS and JavaScript compiled into warden) and the JSON they read,
  * behind the config's approvers (console_auth.h).
  *
- *   GET  /login, POST /login (secret=...)      a session cookie
+ *   GET  /login, POST /login (secret=...)      a session cookie; ?next= / next=: the console
+ *                                              page to go back to (any other value: /)
  *   POST /logout (csrf=...)                    ends it
  *   GET  / /live /approvals /policy /charts    the pages (console_pages[]); /approvals
  *                                              only with Accept: text/html (a browser), its JSON
@@ -52,7 +53,7 @@ struct console_sources {
     const struct worker *worker;        /* the admin's own worker (same thread): its policy generations */
     admin_describe_fn describe;         /* /policies' JSON */
     void *describe_arg;
-    struct approval_store *approvals;   /* the Approvals page's records and decisions */
+    struct approval_store *approvals;   /* the Approvals page's records and decisions; not NULL */
 };
 
 /* At most this many live streams at once; more are answered 503. */
