@@ -404,7 +404,8 @@ int main(int argc, char **argv)
     if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],
-                                      .describe = reload_describe, .describe_arg = app.reloader};
+                                      .describe = reload_describe, .describe_arg = app.reloader,
+                                      .approvals = app.approvals};
         if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
             fprintf(stderr, "warden: %s\n", err);
             app_free(&app);
