@@ -192,8 +192,8 @@ int console_try_json(const struct worker *w, const char *server, const char *too
 {
     const struct server_conf *sc = NULL;
     for (size_t i = 0; i < w->nservers && !sc; i++)
-        if (strcmp(w->servers[i].conf->name, server) == 0)
-            sc = w->servers[i].conf;
+        if (strcmp(w->servers[i]->conf->name, server) == 0)
+            sc = w->servers[i]->conf;
     if (!sc)
         return try_error(out, 404, "no server has that name");
     if (!*tool || !cJSON_IsObject(args))

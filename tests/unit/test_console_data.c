@@ -63,7 +63,8 @@ static void test_try(void)
     struct server_conf sc = {
         .name = "registry", .path = "/mcp/registry", .policies = policies, .npolicies = 1, .shadow_policies = none};
     struct server_rt rt = {.conf = &sc};
-    struct worker w = {.servers = &rt, .nservers = 1};
+    struct server_rt *servers[] = {&rt};
+    struct worker w = {.servers = servers, .nservers = 1};
     cJSON *o;
 
     CHECK(try(&w, "registry", "drop", "{\"name\": \"<b>x</b>\"}", NULL, &o) == 200);
