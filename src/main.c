@@ -19,6 +19,7 @@
 #include "console.h"
 #include "decisions.h"
 #include "metrics.h"
+#include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
 #include "policy.h"
@@ -37,6 +38,7 @@ struct app {
     struct config cfg;
     struct rate_store *rates;
     struct shared_store *shared;
+    struct legacy_hub *legacy;
     struct reloader *reloader;
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct metrics *metrics;
@@ -150,6 +152,7 @@ static void app_free(struct app *app)
     state_shared_free(app->shared_repl);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
+    legacy_hub_free(app->legacy);
     free(app->workers);
     free(app->threads);
     for (size_t i = 0; app->upstream_tls && i < app->cfg.nservers; i++)
@@ -248,7 +251,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
-        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new())) {
+        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new()) ||
+        !(app.legacy = legacy_hub_new())) {
         app_free(&app);
         return 2;
     }
@@ -304,6 +308,7 @@ int main(int argc, char **argv)
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
             app.workers[i].servers[k].tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
+        app.workers[i].legacy = app.cfg.stdio ? NULL : app.legacy;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&

@@ -48,6 +48,7 @@ struct session_table;
 struct tool_meta;
 struct rate_park;     /* proxy.c */
 struct state;         /* state.h */
+struct legacy_hub;    /* legacy_sse.h */
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -198,6 +199,8 @@ struct exchange {
     struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
     struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
     void (*unpark)(struct exchange *ex); /* set with park: forgets it when the exchange ends first */
+    void (*on_reset)(void *arg);  /* a stream warden feeds itself (legacy_sse.c): told when the exchange ends */
+    void *on_reset_arg;
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
@@ -256,6 +259,7 @@ struct worker {
     struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
     struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
+    struct legacy_hub *legacy;        /* legacy HTTP+SSE streams (legacy_sse.h); shared by all workers, main's */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;
