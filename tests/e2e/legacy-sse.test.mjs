@@ -31,11 +31,12 @@ async function openRaw(url) {
   return { status: res.status, type: res.headers.get('content-type'), first: text, close: () => ac.abort() };
 }
 
-describe('legacy HTTP+SSE clients, to a Streamable HTTP server', { timeout: 60000 }, () => {
+// With 4 workers a POST mostly lands on another worker than its stream's.
+for (const workers of ['1', '4']) describe(`legacy HTTP+SSE clients, to a Streamable HTTP server, ${workers} worker(s)`, { timeout: 60000 }, () => {
   let fixture, warden;
   before(async () => {
     fixture = await startFixture({});
-    warden = await startWarden(['--upstream', fixture.url, '--policy', policy]);
+    warden = await startWarden(['--upstream', fixture.url, '--policy', policy, '--workers', workers]);
   });
   after(async () => {
     assert.equal(await stop(warden.child), 0, warden.child.output());
