@@ -45,6 +45,7 @@ struct legacy_stream {
     struct client_conn *client;   /* the GET carrying the stream; NULL once it ended */
     char *host;                   /* the GET's Host, for the virtual requests (owned) */
     char *authorization;          /* the GET's Authorization, for the server-stream GET (owned, or NULL) */
+    char *principal;              /* who opened the stream ("kind:id", owned, or NULL): only they may POST to it */
     struct sockaddr_storage peer;
     char addr[64];
     char session[256];            /* the server's Mcp-Session-Id, from the initialize answer */
@@ -477,6 +478,7 @@ static void stream_free(struct legacy_stream *s)
     free(s->path);
     free(s->host);
     free(s->authorization);
+    free(s->principal);
     free(s);
 }
 
@@ -553,8 +555,28 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 
 /* --- the two endpoints --- */
 
-static char *header_copy(const struct http_head *h, const char *name)
+/* "kind:id" of the caller, or NULL when no one is named (or out of memory:
+ * then a named caller's POST fails to match, never the other way round). */
+static char *principal_key(const struct principal *p, bool *failed)
 {
+    char *key = NULL;
+    *failed = false;
+    if (p->id && asprintf(&key, "%s:%s", principal_kind_name(p->kind), p->id) < 0) {
+        *failed = true;
+        key = NULL;
+    }
+    return key;
+}
+
+static bool same_principal(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* A copy of the header's value, NULL when absent (*failed: out of memory). */
+static char *header_copy(const struct http_head *h, const char *name, bool *failed)
+{
+    *failed = false;
     size_t len;
     const char *v = http_header_get(h, name, &len);
     if (!v)
@@ -564,6 +586,7 @@ static char *header_copy(const struct http_head *h, const char *name)
         memcpy(copy, v, len);
         copy[len] = '\0';
     }
+    *failed = !copy;
     return copy;
 }
 
@@ -583,16 +606,20 @@ static void open_stream(struct client_conn *c)
     struct legacy_hub *hub = w->legacy;
     const struct http_head *h = &c->reader.head;
     unsigned char rnd[16];
+    bool failed = false, no_auth = false;
     struct legacy_stream *s = calloc(1, sizeof *s);
     if (!s || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd || !(s->path = strdup(ex->server->conf->path)) ||
-        !(s->host = header_copy(h, "host")) || !(s->wake = event_new(w->base, -1, 0, on_wake, s)) ||
+        (!(s->host = header_copy(h, "host", &failed)) && (failed || !(s->host = strdup("localhost")))) || !(s->wake = event_new(w->base, -1, 0, on_wake, s)) ||
         !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) || !(s->idle = evtimer_new(w->base, on_idle, s))) {
         if (s)
             stream_free(s);
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "out of memory");
         return;
     }
-    if (http_header_get(h, "authorization", NULL) && !(s->authorization = header_copy(h, "authorization"))) {
+    s->principal = principal_key(&ex->principal, &failed);
+    if (!failed)
+        s->authorization = header_copy(h, "authorization", &no_auth);
+    if (failed || no_auth) {
         stream_free(s);
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "out of memory");
         return;
@@ -698,8 +725,10 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
             it->id_len = msg.id_len;
         }
     }
-    if (ok && http_header_get(h, "authorization", NULL))
-        ok = (it->authorization = header_copy(h, "authorization")) != NULL;
+    bool failed = false;
+    if (ok)
+        it->authorization = header_copy(h, "authorization", &failed);
+    ok = ok && !failed;
     if (ok) {
         memcpy(it->body, c->body, c->body_len);
         it->len = c->body_len;
@@ -715,12 +744,14 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
     }
     struct legacy_hub *hub = c->worker->legacy;
     const char *path = ex->server->conf->path;
-    int status = 404;
+    char *who = principal_key(&ex->principal, &failed);
+    int status = failed ? 503 : 404;
     pthread_mutex_lock(&hub->lock);
-    struct legacy_stream *s;
-    LIST_FOREACH(s, &hub->streams, link)
-        if (strcmp(s->id, sid) == 0 && strcmp(s->path, path) == 0)
-            break;
+    struct legacy_stream *s = NULL;
+    if (!failed)
+        LIST_FOREACH(s, &hub->streams, link)
+            if (strcmp(s->id, sid) == 0 && strcmp(s->path, path) == 0 && same_principal(s->principal, who))
+                break;
     if (s && s->queued + it->len > LEGACY_MAX_QUEUED) {
         status = 503;
     } else if (s) {
@@ -731,6 +762,7 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
         event_active(s->wake, 0, 0);
     }
     pthread_mutex_unlock(&hub->lock);
+    free(who);
     if (status == 202) {
         exchange_answer(ex, 202, NULL, "", 0);
         return;

@@ -6,8 +6,12 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { listAllPages } from './lib/client.mjs';
-import { startFixture, startWarden, stop } from './lib/peers.mjs';
+import { startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
 
 const policy = new URL('./policies/fixture.json', import.meta.url).pathname;
 
@@ -18,9 +22,9 @@ async function connectSse(url) {
 }
 
 /* Opens a raw legacy stream and returns its first event (the endpoint) and a way to close it. */
-async function openRaw(url) {
+async function openRaw(url, headers = {}) {
   const ac = new AbortController();
-  const res = await fetch(url, { headers: { Accept: 'text/event-stream' }, signal: ac.signal });
+  const res = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
   const reader = res.body.getReader();
   let text = '';
   while (!text.includes('\n\n')) {
@@ -108,6 +112,69 @@ for (const workers of ['1', '4']) describe(`legacy HTTP+SSE clients, to a Stream
       const r = await fetch(warden.base + post, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","id":1,' });
       assert.equal(r.status, 400);
       assert.equal((await r.json()).error.code, -32700);
+    } finally {
+      s.close();
+    }
+  });
+});
+
+describe('legacy HTTP+SSE clients behind API keys, on a named server', { timeout: 60000 }, () => {
+  let fixture, warden, dir, keys;
+  before(async () => {
+    fixture = await startFixture({});
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-'));
+    const newKey = (id, labels) => {
+      const out = execFileSync(wardenBin, ['key', 'new', id]).toString();
+      return { secret: out.match(/^wdn_\S+$/m)[0], entry: { ...JSON.parse(out.match(/^\{"id".*$/m)[0]), labels } };
+    };
+    keys = { ci: newKey('ci-bot', { team: 'ci' }), ml: newKey('ml-agent', { team: 'ml' }) };
+    fs.writeFileSync(path.join(dir, 'ci.json'), JSON.stringify({
+      version: '1', tools: { set_model_alias: { action: 'deny', reason: 'CI does not move aliases' } },
+    }));
+    const config = path.join(dir, 'warden.json');
+    fs.writeFileSync(config, JSON.stringify({
+      auth: { api_keys: [keys.ci.entry, keys.ml.entry] },
+      servers: { reg: { url: fixture.url, policies: [{ file: 'ci.json', when: { principal: 'labels.team', eq: 'ci' } }] } },
+    }));
+    warden = await startWarden(['--config', config]);
+  });
+  after(async () => {
+    assert.equal(await stop(warden.child), 0, warden.child.output());
+    await stop(fixture.child);
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('no key: 401 on the stream and on the POST', async () => {
+    assert.equal((await fetch(`${warden.base}/mcp/reg/sse`)).status, 401);
+    const r = await fetch(`${warden.base}/mcp/reg/message?sessionId=${'0'.repeat(32)}`,
+      { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{"jsonrpc":"2.0","method":"x"}' });
+    assert.equal(r.status, 401);
+  });
+
+  test('the principal\'s policy holds on the legacy transport', async () => {
+    const headers = { Authorization: `Bearer ${keys.ci.secret}` };
+    const client = new Client({ name: 'warden-e2e-legacy', version: '1.0.0' });
+    await client.connect(new SSEClientTransport(new URL(`${warden.base}/mcp/reg/sse`), { requestInit: { headers } }));
+    try {
+      const r = await client.callTool({ name: 'set_model_alias', arguments: { name: 'm', alias: 'a', version: '1' } });
+      assert.equal(r.isError, true);
+      assert.match(r.content[0].text, /CI does not move aliases/);
+    } finally {
+      await client.close();
+    }
+  });
+
+  test('another principal cannot POST into a stream: 404', async () => {
+    const s = await openRaw(`${warden.base}/mcp/reg/sse`, { Authorization: `Bearer ${keys.ci.secret}` });
+    try {
+      const post = s.first.match(/data: (\S+)/)[1];
+      assert.match(post, /^\/mcp\/reg\/message\?sessionId=/);
+      const send = (secret) => fetch(warden.base + post, {
+        method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${secret}` },
+        body: '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+      });
+      assert.equal((await send(keys.ml.secret)).status, 404);
+      assert.equal((await send(keys.ci.secret)).status, 202);
     } finally {
       s.close();
     }
