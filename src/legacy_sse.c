@@ -499,7 +499,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 
 /* The GET has ended (client gone, warden stopping, or stream_end): the
  * stream leaves the hub, its calls are dropped and the server's session is
- * ended with a DELETE, as a client would. Runs inside exchange_reset. */
+ * ended with a DELETE, as a client would. Runs inside exchange_reset, maybe
+ * from a call's own callback (write_event ending a slow client's stream). */
 static void on_client_gone(void *arg)
 {
     struct legacy_stream *s = arg;
@@ -520,11 +521,12 @@ static void on_client_gone(void *arg)
     s->ready_tail = &s->ready;
     evtimer_del(s->idle);
     event_del(s->wake);
+    s->holding = false;
+    /* One of them may be running the callback that ended the stream: the
+     * reaper frees them. */
     struct legacy_call *call;
-    while ((call = TAILQ_FIRST(&s->calls))) {
-        TAILQ_REMOVE(&s->calls, call, link);
-        free_call(call);
-    }
+    while ((call = TAILQ_FIRST(&s->calls)))
+        finish_call(call);
     if (s->session[0] && !s->deleting && !s->w->stopping) {
         s->deleting = true;
         start_call(s, "DELETE", NULL, s->authorization);

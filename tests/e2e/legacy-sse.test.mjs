@@ -105,6 +105,21 @@ for (const workers of ['1', '4']) describe(`legacy HTTP+SSE clients, to a Stream
     assert.equal(status, 404);
   });
 
+  test('a client that leaves with requests in flight leaves warden healthy', async () => {
+    for (let i = 0; i < 5; i++) {
+      const s = await openRaw(warden.base + '/sse');
+      const post = s.first.match(/data: (\S+)/)[1];
+      const send = (m) => fetch(warden.base + post, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(m) });
+      assert.equal((await send({ jsonrpc: '2.0', id: 0, method: 'initialize',
+        params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'raw', version: '1' } } })).status, 202);
+      assert.equal((await send({ jsonrpc: '2.0', method: 'notifications/initialized' })).status, 202);
+      assert.equal((await send({ jsonrpc: '2.0', id: 1, method: 'tools/list' })).status, 202);
+      if (i % 2) await new Promise((r) => setTimeout(r, 50));
+      s.close();
+    }
+    assert.equal((await fetch(`${warden.base}/healthz`)).status, 200);
+  });
+
   test('a malformed message is refused at the POST, before any queue', async () => {
     const s = await openRaw(warden.base + '/sse');
     try {
