@@ -55,6 +55,7 @@ struct legacy_stream {
     struct event *wake;           /* the inbox has items (activated from any worker) */
     struct event *reaper;         /* frees finished calls, and the stream once ended */
     struct event *idle;
+    struct event *keepalive;      /* a comment every LEGACY_KEEPALIVE_SECONDS, so clients and proxies keep the stream */
     bool holding;                 /* an initialize is in flight: later messages wait for its session */
     bool stream_opened;
     bool deleting;
@@ -475,6 +476,8 @@ static void stream_free(struct legacy_stream *s)
         event_free(s->reaper);
     if (s->idle)
         event_free(s->idle);
+    if (s->keepalive)
+        event_free(s->keepalive);
     free(s->path);
     free(s->host);
     free(s->authorization);
@@ -520,6 +523,7 @@ static void on_client_gone(void *arg)
     s->ready = NULL;
     s->ready_tail = &s->ready;
     evtimer_del(s->idle);
+    event_del(s->keepalive);
     event_del(s->wake);
     s->holding = false;
     /* One of them may be running the callback that ended the stream: the
@@ -555,6 +559,22 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     stream_end(s);
 }
 
+/* Python's SDK client gives up on a stream silent for 5 minutes. */
+static void on_keepalive(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct legacy_stream *s = arg;
+    struct client_conn *c = s->client;
+    if (!c)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->ex.framing == FRAME_CHUNKED)
+        evbuffer_add(out, "d\r\n: keepalive\n\n\r\n", 18);
+    else
+        evbuffer_add(out, ": keepalive\n\n", 13);
+    client_flush(c);
+}
+
 /* --- the two endpoints --- */
 
 /* "kind:id" of the caller, or NULL when no one is named (or out of memory:
@@ -568,6 +588,15 @@ static char *principal_key(const struct principal *p, bool *failed)
         key = NULL;
     }
     return key;
+}
+
+/* Compares two 32-digit session ids in constant time. */
+static bool same_id(const char *a, const char *b)
+{
+    unsigned char diff = 0;
+    for (size_t i = 0; i < 32; i++)
+        diff |= (unsigned char)(a[i] ^ b[i]);
+    return diff == 0;
 }
 
 static bool same_principal(const char *a, const char *b)
@@ -612,7 +641,8 @@ static void open_stream(struct client_conn *c)
     struct legacy_stream *s = calloc(1, sizeof *s);
     if (!s || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd || !(s->path = strdup(ex->server->conf->path)) ||
         (!(s->host = header_copy(h, "host", &failed)) && (failed || !(s->host = strdup("localhost")))) || !(s->wake = event_new(w->base, -1, 0, on_wake, s)) ||
-        !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) || !(s->idle = evtimer_new(w->base, on_idle, s))) {
+        !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) || !(s->idle = evtimer_new(w->base, on_idle, s)) ||
+        !(s->keepalive = event_new(w->base, -1, EV_PERSIST, on_keepalive, s))) {
         if (s)
             stream_free(s);
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "out of memory");
@@ -657,8 +687,9 @@ static void open_stream(struct client_conn *c)
     ex->on_reset = on_client_gone;
     ex->on_reset_arg = s;
     exchange_stream_start(ex, NULL);
-    struct timeval tv = {LEGACY_IDLE_SECONDS, 0};
+    struct timeval tv = {LEGACY_IDLE_SECONDS, 0}, every = {LEGACY_KEEPALIVE_SECONDS, 0};
     evtimer_add(s->idle, &tv);
+    event_add(s->keepalive, &every);
     /* The POST URL is warden's, on the path the client used. */
     const char *url = h->buf + h->url_off;
     size_t plen = h->url_len - 4; /* without "/sse" (legacy_route matched it) */
@@ -752,7 +783,7 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
     struct legacy_stream *s = NULL;
     if (!failed)
         LIST_FOREACH(s, &hub->streams, link)
-            if (strcmp(s->id, sid) == 0 && strcmp(s->path, path) == 0 && same_principal(s->principal, who))
+            if (same_id(s->id, sid) && strcmp(s->path, path) == 0 && same_principal(s->principal, who))
                 break;
     if (s && s->queued + it->len > LEGACY_MAX_QUEUED) {
         status = 503;

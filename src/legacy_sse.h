@@ -16,7 +16,8 @@
  * LEGACY_MAX_STREAMS in all (more: 503); LEGACY_MAX_QUEUED bytes of
  * messages waiting per stream (more: 503 to the POST); LEGACY_MAX_OUTPUT
  * bytes unsent to a slow client (more: the stream ends); a stream with no
- * POST for LEGACY_IDLE_SECONDS ends. An unknown or ended session id is 404. */
+ * POST for LEGACY_IDLE_SECONDS ends; a comment every LEGACY_KEEPALIVE_SECONDS
+ * keeps a quiet one open. An unknown or ended session id is 404. */
 #ifndef WARDEN_LEGACY_SSE_H
 #define WARDEN_LEGACY_SSE_H
 #include <stddef.h>
@@ -27,6 +28,7 @@
 #define LEGACY_MAX_QUEUED (4 * 1024 * 1024)
 #define LEGACY_MAX_OUTPUT (8 * 1024 * 1024)
 #define LEGACY_IDLE_SECONDS 1800
+#define LEGACY_KEEPALIVE_SECONDS 15
 
 struct legacy_hub;
 

@@ -59,6 +59,9 @@ static void test_query_session(void)
 
 static void test_principal(void)
 {
+    CHECK(same_id("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"));
+    CHECK(!same_id("0123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdee"));
+    CHECK(!same_id("1123456789abcdef0123456789abcdef", "0123456789abcdef0123456789abcdef"));
     CHECK(same_principal(NULL, NULL));
     CHECK(!same_principal("key:a", NULL));
     CHECK(!same_principal(NULL, "key:a"));
