@@ -1,17 +1,18 @@
 // The deprecated HTTP+SSE transport (2024-11-05) served to old clients: the
 // SDK 1.x SSEClientTransport through warden to a Streamable HTTP server, with
 // the same policies as on Streamable HTTP; warden's own endpoint event; an
-// unknown sessionId is 404.
+// unknown sessionId is 404; server-everything answers through it as directly.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { listAllPages } from './lib/client.mjs';
-import { startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
+import { startEverything, startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
 
 const policy = new URL('./policies/fixture.json', import.meta.url).pathname;
 
@@ -192,6 +193,34 @@ describe('legacy HTTP+SSE clients behind API keys, on a named server', { timeout
       assert.equal((await send(keys.ci.secret)).status, 202);
     } finally {
       s.close();
+    }
+  });
+});
+
+describe('legacy HTTP+SSE clients, to server-everything over Streamable HTTP', { timeout: 60000 }, () => {
+  let everything, warden;
+  before(async () => {
+    everything = await startEverything('streamableHttp');
+    warden = await startWarden(['--upstream', everything.url]);
+  });
+  after(async () => {
+    assert.equal(await stop(warden.child), 0, warden.child.output());
+    await everything.stop();
+  });
+
+  test('the same tools as directly, and a call answers on the stream', async () => {
+    const direct = new Client({ name: 'direct', version: '1.0.0' });
+    await direct.connect(new StreamableHTTPClientTransport(new URL(everything.url)));
+    const client = await connectSse(warden.base + '/sse');
+    try {
+      const want = (await direct.listTools()).tools.map((t) => t.name).sort();
+      const got = (await client.listTools()).tools.map((t) => t.name).sort();
+      assert.deepEqual(got, want);
+      const r = await client.callTool({ name: 'echo', arguments: { message: 'through the legacy stream' } });
+      assert.match(JSON.stringify(r.content), /through the legacy stream/);
+    } finally {
+      await client.close();
+      await direct.close();
     }
   });
 });
