@@ -260,9 +260,10 @@ int main(int argc, char **argv)
     if (app.cfg.stdio)
         app.nworkers = 1;   /* one client, one loop */
     for (size_t i = 0; i < app.cfg.nservers; i++) {
-        if (app.cfg.servers[i].command && app.nworkers > 1) {
-            /* A stdio session lives in one child owned by one event loop. */
-            log_info("a stdio server is configured: running one worker");
+        if ((app.cfg.servers[i].command || app.cfg.servers[i].legacy_sse) && app.nworkers > 1) {
+            /* A stdio session lives in one child owned by one event loop, a
+             * legacy SSE session in one upstream stream owned by one loop. */
+            log_info("a stdio or legacy SSE server is configured: running one worker");
             app.nworkers = 1;
         }
     }

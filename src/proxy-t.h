@@ -101,6 +101,8 @@ struct child_session {
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);
+struct sse_up;        /* upstream_sse.c: one legacy SSE session with a server */
+TAILQ_HEAD(sse_up_list, sse_up);
 
 /* One generation of a server's policies in one worker. A reload swaps in a
  * new one; exchanges that started on the old one keep it alive (refs) until
@@ -132,6 +134,11 @@ struct server_rt {
     struct event *spawn_timer;
     unsigned crashes;                 /* children that died young, in a row */
     double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
+    /* the legacy SSE transport's (upstream_sse.c) */
+    struct sse_up_list sse_ups;       /* live sessions, at most conf->max_connections */
+    struct sse_up_list sse_dead;      /* ended, freed by sse_reaper */
+    struct event *sse_reaper;
+    unsigned nsse;
 };
 
 /* How an upstream failed: the metrics' kind, and how the error is worded by the caller. */
@@ -176,6 +183,7 @@ struct exchange {
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    struct sse_up *sse_up;        /* legacy SSE servers: the session the exchange waits on (pending or its stream) */
     char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */

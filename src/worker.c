@@ -16,6 +16,7 @@
 #include "state.h"
 #include "reload.h"
 #include "upstream_http.h"
+#include "upstream_sse.h"
 #include "upstream_stdio.h"
 
 /* Idle upstream connections close before a Node.js server's 5 s keep-alive
@@ -229,7 +230,9 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
         s->conf = &cfg->servers[i];
         s->worker = w;
         /* The one place a server's transport is chosen. */
-        s->transport = s->conf->command ? &upstream_stdio_transport : &upstream_http_transport;
+        s->transport = s->conf->command      ? &upstream_stdio_transport
+                       : s->conf->legacy_sse ? &upstream_sse_transport
+                                             : &upstream_http_transport;
         if (s->transport->init(s, w) < 0) {
             snprintf(err, errlen, "out of memory");
             return -1;
