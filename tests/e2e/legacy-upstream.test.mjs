@@ -16,9 +16,9 @@ import { portOpen, run, waitFor } from './lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-async function startWardenFor(url, policy) {
+async function startWardenFor(url, policy, extra = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-up-'));
-  const servers = { old: { url, transport: 'sse' } };
+  const servers = { old: { url, transport: 'sse', ...extra } };
   if (policy) {
     fs.writeFileSync(path.join(dir, 'p.json'), JSON.stringify(policy));
     servers.old.policies = ['p.json'];
@@ -97,5 +97,30 @@ describe('an endpoint event naming another host', { timeout: 60000 }, () => {
       assert.equal(got.posts, 0);
     }
     assert.match(warden.stderr(), /refused the endpoint event 'http:\/\/localhost:\d+\/message'/);
+  });
+});
+
+describe('an old server that takes messages and never answers', { timeout: 60000 }, () => {
+  let server, warden;
+  before(async () => {
+    const port = await freePort();
+    server = run(process.execPath, [path.join(here, 'lib', 'sse-endpoint-server.mjs'), '/message?sessionId=1'], { env: { PORT: String(port) } });
+    await waitFor(server, 'server', () => portOpen(port));
+    server.port = port;
+    warden = await startWardenFor(`http://127.0.0.1:${port}/sse`, null, { first_byte_timeout_ms: 500 });
+  });
+  after(async () => {
+    assert.equal(await stop(warden.child), 0, warden.child.output());
+    await stop(server);
+    fs.rmSync(warden.dir, { recursive: true, force: true });
+  });
+
+  test('the request is POSTed to the same-origin endpoint and fails at its deadline, naming the server', async () => {
+    const client = new Client({ name: 'warden-e2e', version: '1.0.0' });
+    await assert.rejects(client.connect(new StreamableHTTPClientTransport(new URL(`${warden.base}/mcp/old`))),
+      /upstream server 'old'.*did not answer within 500 ms/);
+    const got = await (await fetch(`http://127.0.0.1:${server.port}/__posts`)).json();
+    assert.equal(got.posts, 1);
+    assert.equal((await fetch(`${warden.base}/healthz`)).status, 200);
   });
 });
