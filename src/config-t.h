@@ -25,6 +25,7 @@ struct server_conf {
     char *host_header;       /* "HOST:PORT" as sent upstream */
     char *upstream_path;     /* path part of url, "/" when absent */
     char **command;          /* stdio server: argv, NULL-terminated; NULL for HTTP */
+    bool legacy_sse;         /* "transport": "sse": an old HTTP+SSE (2024-11-05) server (upstream_sse.h) */
     char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
     char **policies;         /* policy files, NULL-terminated (may be empty) */
     size_t npolicies;

@@ -451,6 +451,16 @@ static void read_url(struct schema_doc *doc, const struct field *f, const cJSON 
         schema_problem(doc, v, ptr, "%s", why);
 }
 
+static void read_transport(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct server_conf *sc = dst;
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, "http") != 0 && strcmp(v->valuestring, "sse") != 0))
+        schema_problem(doc, v, ptr, "must be \"http\" (Streamable HTTP) or \"sse\" (the legacy HTTP+SSE of 2024-11-05)");
+    else
+        sc->legacy_sse = strcmp(v->valuestring, "sse") == 0;
+}
+
 static void read_env(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -634,6 +644,8 @@ static void read_config_auth(struct schema_doc *doc, const struct field *f, cons
 static const struct field server_fields[] = {
     {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url,
      .help = "http[s]://HOST[:PORT][/PATH] of an HTTP server (https: certificate and name verified)"},
+    {.key = "transport", .kind = FIELD_CUSTOM, .custom = read_transport,
+     .help = "an HTTP server's transport: \"http\" (Streamable HTTP, the default) or \"sse\" (legacy HTTP+SSE, http:// only)"},
     {.key = "ca", .kind = FIELD_CUSTOM, .offset = SRV(ca), .custom = read_file_path,
      .help = "https: the CA certificates (PEM) to trust instead of the system's"},
     {.key = "command", .kind = FIELD_STRINGS, .offset = SRV(command), .min = 1,
@@ -704,6 +716,12 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
         if (cJSON_IsObject(s) && !url == !cmd)
             schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
+        const cJSON *transport = cJSON_GetObjectItemCaseSensitive(s, "transport");
+        if (transport && (!url || sc->tls) && sc->legacy_sse) {
+            char tr_at[600];
+            schema_pointer(tr_at, sizeof tr_at, at, "transport");
+            schema_problem(doc, transport, tr_at, "\"sse\" needs an http:// \"url\"");
+        }
         const cJSON *ca = cJSON_GetObjectItemCaseSensitive(s, "ca");
         if (ca && !sc->tls) {
             char ca_at[600];

@@ -970,6 +970,8 @@ void exchange_stopping(struct exchange *ex)
 void exchange_reset(struct exchange *ex)
 {
     struct metrics *metrics = ex->client->worker->metrics;
+    if (ex->on_reset)
+        ex->on_reset(ex->on_reset_arg);
     if (ex->active) {
         double seconds = clock_seconds(CLOCK_MONOTONIC) - ex->started;
         metrics_request_seconds(metrics, seconds);

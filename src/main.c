@@ -26,6 +26,7 @@
 #include "decisions.h"
 #include "exchange.h"
 #include "metrics.h"
+#include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
 #include "policy.h"
@@ -44,6 +45,7 @@ struct app {
     struct config cfg;
     struct rate_store *rates;
     struct shared_store *shared;
+    struct legacy_hub *legacy;
     struct reloader *reloader;
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct metrics *metrics;
@@ -177,6 +179,7 @@ static void app_free(struct app *app)
     elicit_sessions_free(app->elicit);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
+    legacy_hub_free(app->legacy);
     free(app->workers);
     free(app->threads);
     reloader_free(app->reloader);
@@ -280,7 +283,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
-        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new())) {
+        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new()) ||
+        !(app.legacy = legacy_hub_new())) {
         app_free(&app);
         return 2;
     }
@@ -288,9 +292,10 @@ int main(int argc, char **argv)
     if (app.cfg.stdio)
         app.nworkers = 1;   /* one client, one loop */
     for (size_t i = 0; i < app.cfg.nservers; i++) {
-        if (app.cfg.servers[i].command && app.nworkers > 1) {
-            /* A stdio session lives in one child owned by one event loop. */
-            log_info("a stdio server is configured: running one worker");
+        if ((app.cfg.servers[i].command || app.cfg.servers[i].legacy_sse) && app.nworkers > 1) {
+            /* A stdio session lives in one child owned by one event loop, a
+             * legacy SSE session in one upstream stream owned by one loop. */
+            log_info("a stdio or legacy SSE server is configured: running one worker");
             app.nworkers = 1;
         }
     }
@@ -352,6 +357,7 @@ int main(int argc, char **argv)
         app.workers[i].elicit = app.elicit;
         ok = ok && (!app.elicit || elicit_sessions_attach(app.elicit, i, app.workers[i].base,
                                                           exchange_notify_elicitation_complete, &app.workers[i]) == 0);
+        app.workers[i].legacy = app.cfg.stdio ? NULL : app.legacy;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&

@@ -59,6 +59,7 @@ struct state;         /* state.h */
 struct approval_hold;
 struct approval_store;
 struct elicit_sessions;
+struct legacy_hub;    /* legacy_sse.h */
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -113,6 +114,8 @@ struct child_session {
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);
+struct sse_up;        /* upstream_sse.c: one legacy SSE session with a server */
+TAILQ_HEAD(sse_up_list, sse_up);
 
 /* One generation of a server's policies in one worker. A reload swaps in a
  * new one; exchanges that started on the old one keep it alive (refs) until
@@ -157,6 +160,11 @@ struct server_rt {
     struct event *spawn_timer;
     unsigned crashes;                 /* children that died young, in a row */
     double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
+    /* the legacy SSE transport's (upstream_sse.c) */
+    struct sse_up_list sse_ups;       /* live sessions, at most conf->max_connections */
+    struct sse_up_list sse_dead;      /* ended, freed by sse_reaper */
+    struct event *sse_reaper;
+    unsigned nsse;
 };
 
 /* How an upstream failed: the metrics' kind, and how the error is worded by the caller. */
@@ -201,6 +209,7 @@ struct exchange {
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    struct sse_up *sse_up;        /* legacy SSE servers: the session the exchange waits on (pending or its stream) */
     char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */
@@ -231,6 +240,8 @@ struct exchange {
     bool held_stream;             /* warden's own event stream is open: every answer is its final event */
     char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
     bool elicit_url;              /* an initialize asking for URL elicitation: its session is noted */
+    void (*on_reset)(void *arg);  /* a stream warden feeds itself (legacy_sse.c): told when the exchange ends */
+    void *on_reset_arg;
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
@@ -297,6 +308,7 @@ struct worker {
     struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
     struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
+    struct legacy_hub *legacy;        /* legacy HTTP+SSE streams (legacy_sse.h); shared by all workers, main's */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;

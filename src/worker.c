@@ -18,6 +18,7 @@
 #include "state.h"
 #include "reload.h"
 #include "upstream_http.h"
+#include "upstream_sse.h"
 #include "upstream_stdio.h"
 
 /* Idle upstream connections close before a Node.js server's 5 s keep-alive
@@ -214,7 +215,10 @@ static struct server_rt *server_start(struct worker *w, const struct server_conf
         cgen->refs++;
     }
     /* The one place a server's transport is chosen. */
-    const struct transport *t = sc->command ? &upstream_stdio_transport : &upstream_http_transport;
+    /* The one place a server's transport is chosen. */
+    const struct transport *t = sc->command      ? &upstream_stdio_transport
+                                : sc->legacy_sse ? &upstream_sse_transport
+                                                 : &upstream_http_transport;
     s->transport = t;
     if (t->init(s, w) < 0) {
         snprintf(err, errlen, "out of memory");
