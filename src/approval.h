@@ -88,6 +88,14 @@ struct approval_answer {
     char decision_reason[512];
 };
 
+/* The call's canonical arguments (with a NUL after them) appended to canon,
+ * and its two digests: of this call, and of the tool (scope "tool").
+ * -1 when out of memory or the arguments cannot be made canonical. */
+int approval_call_digests(const struct approval_call *c, struct evbuffer *canon, unsigned char dcall[SHA256_BYTES],
+                          unsigned char dtool[SHA256_BYTES]);
+/* A new record id: 128 random bits; -1 when no random bytes can be had. */
+int approval_new_id(char id[APPROVAL_ID_LEN + 1]);
+
 /* Looks the call up by its digest and acts: consumes a grant atomically,
  * attaches to a pending record, reports a denial, or makes a new record. */
 void approval_store_call(struct approval_store *s, const struct approval_call *c, double now,
