@@ -21,8 +21,13 @@ struct approval_store;
 struct approval_http;
 struct evhttp_request;
 
-/* cfg and store are borrowed and must outlive it. NULL when out of memory. */
-struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store);
+struct state;
+
+/* cfg, store and state are borrowed and must outlive it. state (on the
+ * admin listener's loop) set: requests are listed, shown and decided in
+ * Redis (approval_redis.h), where every warden sees them; Redis unreachable
+ * answers 503 and decides nothing. NULL when out of memory. */
+struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store, struct state *state);
 void approval_http_free(struct approval_http *h);
 
 /* admin_route_fn and admin_metrics_fn (admin.h), with arg the approval_http. */

@@ -87,6 +87,9 @@ static const char list_script[] =
     "end\n"
     "return out\n";
 
+/* approval.h's default bound on records. */
+#define DEFAULT_MAX_RECORDS 1000
+
 static void key_of(struct state *st, const char *what, const char *name, char *buf, size_t cap)
 {
     snprintf(buf, cap, "%sapr:%s%s", state_prefix(st), what, name);
@@ -131,7 +134,7 @@ struct state_req *approval_redis_call(struct state *st, const struct approval_ca
     snprintf(sttl, sizeof sttl, "%.6f", c->opts.ttl);
     snprintf(sgrant, sizeof sgrant, "%.6f", c->opts.grant_ttl);
     snprintf(sgen, sizeof sgen, "%lu", c->generation);
-    snprintf(smax, sizeof smax, "%zu", max_records);
+    snprintf(smax, sizeof smax, "%zu", max_records ? max_records : DEFAULT_MAX_RECORDS);
     snprintf(sretain, sizeof sretain, "%.6f", APPROVAL_RETAIN_SECONDS);
     const char *argv[18] = {kcall,
                             ktool,
@@ -233,7 +236,7 @@ struct state_req *approval_redis_list(struct state *st, double now, size_t max, 
     char kidx[300], snow[40], smax[32];
     key_of(st, "idx", "", kidx, sizeof kidx);
     snprintf(snow, sizeof snow, "%.6f", now);
-    snprintf(smax, sizeof smax, "%zu", max);
+    snprintf(smax, sizeof smax, "%zu", max ? max : DEFAULT_MAX_RECORDS);
     const char *argv[4] = {kidx, state_prefix(st), snow, smax};
     size_t argvlen[4];
     for (size_t i = 0; i < 4; i++)

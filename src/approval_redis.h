@@ -35,7 +35,7 @@
 
 /* approval_store_call in Redis: consumes a grant, attaches to a pending
  * record, reports a denial, or makes a new record (APPROVAL_FULL past
- * max_records living records). NULL also when the arguments cannot be made
+ * max_records living records; 0: 1000, approval.h's default). NULL also when the arguments cannot be made
  * canonical or memory runs out. */
 struct state_req *approval_redis_call(struct state *st, const struct approval_call *c, double now, size_t max_records,
                                       state_reply_fn cb, void *arg);
@@ -49,7 +49,7 @@ struct state_req *approval_redis_decide(struct state *st, const char *id, const 
 /* APPROVAL_DECIDED..APPROVAL_SELF, or -1 when Redis did not answer (503). */
 int approval_redis_decide_result(const struct redisReply *r, const char *error);
 
-/* At most max living records (any status), for approval_redis_list_result. */
+/* At most max living records (any status; 0: 1000), for approval_redis_list_result. */
 struct state_req *approval_redis_list(struct state *st, double now, size_t max, state_reply_fn cb, void *arg);
 /* Writes {"approvals":[...]} as approval_store_list does (status NULL: all;
  * newest first); false when Redis did not answer (out untouched). */

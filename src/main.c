@@ -15,8 +15,10 @@
 #include "approval.h"
 #include "approval_cli.h"
 #include "approval_elicit.h"
+#include "approval_hold.h"
 #include "approval_http.h"
 #include "approval_notify.h"
+#include "approval_redis.h"
 #include "audit.h"
 #include "auth.h"
 #include "authoring.h"
@@ -352,6 +354,15 @@ int main(int argc, char **argv)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
                  (app.workers[i].state =
                       state_new(app.workers[i].base, &app.cfg.state, app.state_health, err, sizeof err));
+        if (ok && app.workers[i].state) {
+            /* Approvals in Redis: a decision on any warden wakes this worker's held calls. */
+            char chan[300];
+            approval_redis_channel(app.workers[i].state, chan, sizeof chan);
+            if (state_subscribe(app.workers[i].state, chan, approval_hold_decided, &app.workers[i]) < 0) {
+                snprintf(err, sizeof err, "out of memory subscribing to %s", chan);
+                ok = false;
+            }
+        }
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -406,7 +417,7 @@ int main(int argc, char **argv)
         admin_set_console(app.admin, app.console);
     }
     if (app.admin) {
-        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals))) {
+        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals, app.workers[0].state))) {
             fprintf(stderr, "warden: out of memory\n");
             app_free(&app);
             return 2;
