@@ -59,6 +59,7 @@ before(async () => {
     tools: {
       set_model_alias: { action: 'require_approval', reason: 'aliases need a person', approval: { hold: 30 } },
       get_env: { action: 'require_approval', reason: 'env needs a person', approval: { hold: 0 } },
+      query_runs: { action: 'require_approval', reason: 'runs need a person', approval: { hold: 4 } },
     },
   }));
   for (let i = 0; i < 3; i++) {
@@ -165,10 +166,14 @@ test('a client that gave up retries through the balancer: passes exactly once, t
   assert.equal(await upstreamCalls('get_env', 'gave-up'), 1);
 });
 
-test('Redis stopped: a call needing approval is refused with the reason, a decision answers 503', async () => {
+test('Redis stopped: a held call stays held, then pending; a new one is refused with the reason; a decision answers 503', async () => {
   const sid = await session();
   const r = result(await post(lbUrl, callBody(1, 'get_env', { text: 'before-stop' }), hdrs(sid)));
   const id = r._meta['warden/approval'].id;
+  const started = Date.now();
+  const held = post(`${wardens[1].base}/mcp/fx`, callBody(2, 'query_runs', { text: 'held-then-down' }), hdrs(sid), 20000);
+  await until('the held request is listed', async () => (await api(wardens[0], '/approvals?status=pending')).body.approvals
+    .some((x) => x.tool === 'query_runs'), 10000);
   await stop(redis);
   redis = null;
   await until('wardens see Redis down', async () => !(await stateUp(wardens[0])), 10000);
@@ -180,6 +185,11 @@ test('Redis stopped: a call needing approval is refused with the reason, a decis
   }
   for (const w of wardens) assert.equal((await decide(w, id, 'approve')).status, 503);
   assert.equal((await api(wardens[1], '/approvals')).status, 503);
+  const pending = result(await held);
+  assert.ok(Date.now() - started >= 3500, 'held until its hold ended');
+  assert.equal(pending.isError, true);
+  assert.equal(pending._meta['warden/approval'].status, 'pending');
+  assert.equal(await upstreamCalls('query_runs', 'held-then-down'), 0);
   assert.equal(await upstreamCalls('set_model_alias', 'no-redis'), 0);
   assert.equal(await upstreamCalls('get_env', 'before-stop'), 0);
 });
