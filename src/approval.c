@@ -238,6 +238,23 @@ static void tell(struct approval_store *s, const char *event, const struct recor
     s->on_event(s->arg, event, &v);
 }
 
+void approval_store_tell(struct approval_store *s, const char *event, const struct approval_view *v)
+{
+    static const char *const events[] = {"approval_requested", NULL, NULL, "approval_expired", "approval_consumed"};
+    pthread_mutex_lock(&s->lock);
+    int outcome = -1;
+    for (int i = 0; i < 5; i++)
+        if (events[i] && strcmp(event, events[i]) == 0)
+            outcome = i;
+    if (strcmp(event, "approval_decided") == 0)
+        outcome = strcmp(v->status, "approved") == 0 ? OUT_APPROVED : OUT_DENIED;
+    if (outcome >= 0)
+        count(s, v->server, outcome);
+    if (s->on_event)
+        s->on_event(s->arg, event, v);
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Wakes every held call of r and forgets them. */
 static void wake_all(struct record *r)
 {

@@ -129,6 +129,10 @@ enum approval_decision_result {
 enum approval_decision_result approval_store_decide(struct approval_store *s, const char *id, const char *approver,
                                                     bool approve, const char *reason, double now);
 
+/* For records kept elsewhere (approval_redis.h): counts the event in
+ * warden_approvals_total and tells on_event, as for the store's own. */
+void approval_store_tell(struct approval_store *s, const char *event, const struct approval_view *v);
+
 /* Expires what is due and drops what ended long ago; wakes held calls of
  * records that expired. */
 void approval_store_sweep(struct approval_store *s, double now);

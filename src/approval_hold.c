@@ -302,6 +302,32 @@ void approval_hold_decided(void *arg, const char *id, size_t len)
     }
 }
 
+/* The audit line, notice and metrics of a request kept in Redis, from this warden. */
+static void tell_shared(struct approval_store *store, const struct approval_call *c, const struct approval_answer *a,
+                        const char *event)
+{
+    char *args = c->args ? cJSON_PrintUnformatted(c->args) : NULL;
+    bool requested = strcmp(event, "approval_requested") == 0;
+    struct approval_view v = {
+        .id = a->id,
+        .principal = c->principal,
+        .server = c->server,
+        .tool = c->tool,
+        .args_json = args ? args : "{}",
+        .rule = c->rule ? c->rule : "",
+        .reason = c->reason ? c->reason : "",
+        .status = requested ? "pending" : "consumed",
+        .decided_by = requested ? NULL : a->decided_by,
+        .decision_reason = requested ? NULL : a->decision_reason,
+        .scope = c->opts.scope == APPROVAL_SCOPE_TOOL ? "tool" : "call",
+        .generation = c->generation,
+        .created = wall_now(),
+        .expires = a->expires,
+    };
+    approval_store_tell(store, event, &v);
+    free(args);
+}
+
 enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,
                                         approval_resume_fn resume)
 {
@@ -324,6 +350,9 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     if (shared && ex->hold && ex->hold->answered) {
         a = ex->hold->answer;
         ex->hold->answered = false;
+        if (store && (a.outcome == APPROVAL_NEW ||
+                      (a.outcome == APPROVAL_GRANTED && call.opts.scope == APPROVAL_SCOPE_CALL)))
+            tell_shared(store, &call, &a, a.outcome == APPROVAL_NEW ? "approval_requested" : "approval_consumed");
     } else if (shared) {
         if (ask_shared(ex, &call, resume))
             return APPROVAL_BEGIN_ANSWERED; /* decided again when Redis answers */

@@ -136,13 +136,13 @@ static void op_done(void *arg, const struct redisReply *r, const char *error)
         got = approval_redis_decide_result(r, error);
         if (got == APPROVAL_DECIDED) {
             log_info("approval %s %s by %s", op->id, op->approve ? "approved" : "denied", op->who);
-            /* Answered with the record, as without Redis. */
-            op->kind = OP_SHOW;
-            if ((op->sr = approval_redis_show(op->h->state, op->id, op_done, op))) {
-                evbuffer_free(b);
-                return;
-            }
-            send_error(req, 503, "Service Unavailable", "decided; the shared state (Redis) cannot show it now");
+            /* The audit line and the metrics of the decision, in this warden; answered with the record as decided. */
+            struct approval_view v;
+            char status[16];
+            if (approval_redis_view(r, wall_now(), &v, status))
+                approval_store_tell(op->h->store, "approval_decided", &v);
+            approval_redis_show_result(r, error, wall_now(), b);
+            send_json(req, 200, "OK", b);
         } else if (got == APPROVAL_NOT_FOUND) {
             send_error(req, 404, "Not Found", "no approval request has that id");
         } else if (got == APPROVAL_NOT_PENDING) {

@@ -53,6 +53,7 @@ static const char call_script[] =
     "return {'new', ARGV[2], exp, '', ''}\n";
 
 /* A person decides a pending record; the holders hear of it on the channel.
+ * The record as decided is the reply (a retry may consume it at once).
  * KEYS: rec idx. ARGV: id approver approve(1/0) reason now retain channel. */
 static const char decide_script[] =
     "local f = redis.call('HMGET', KEYS[1], 'status', 'expires', 'principal', 'grant_ttl', 'digest')\n"
@@ -75,7 +76,7 @@ static const char decide_script[] =
     "redis.call('PEXPIRE', KEYS[1], math.ceil(keep * 1000))\n"
     "redis.call('ZADD', KEYS[2], now + keep, ARGV[1])\n"
     "redis.call('PUBLISH', ARGV[7], ARGV[1])\n"
-    "return 'decided'\n";
+    "return redis.call('HGETALL', KEYS[1])\n";
 
 /* The living records, at most ARGV[3]. KEYS: idx. ARGV: prefix now max. */
 static const char list_script[] =
@@ -220,12 +221,13 @@ struct state_req *approval_redis_decide(struct state *st, const char *id, const 
 
 int approval_redis_decide_result(const struct redisReply *r, const char *error)
 {
+    if (!error && r && r->type == REDIS_REPLY_ARRAY && r->elements > 0)
+        return (int)APPROVAL_DECIDED;
     if (error || !is_str(r))
         return -1;
-    static const char *const names[] = {"decided", "not_found", "not_pending", "self"};
-    static const enum approval_decision_result res[] = {APPROVAL_DECIDED, APPROVAL_NOT_FOUND, APPROVAL_NOT_PENDING,
-                                                        APPROVAL_SELF};
-    for (size_t i = 0; i < 4; i++)
+    static const char *const names[] = {"not_found", "not_pending", "self"};
+    static const enum approval_decision_result res[] = {APPROVAL_NOT_FOUND, APPROVAL_NOT_PENDING, APPROVAL_SELF};
+    for (size_t i = 0; i < 3; i++)
         if (r->len == strlen(names[i]) && memcmp(r->str, names[i], r->len) == 0)
             return (int)res[i];
     return -1;
@@ -378,4 +380,31 @@ int approval_redis_show_result(const struct redisReply *r, const char *error, do
         return 0;
     write_record(r, now, out);
     return 1;
+}
+
+bool approval_redis_view(const struct redisReply *r, double now, struct approval_view *v, char status[16])
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
+        return false;
+    status_of(r, now, status);
+    const redisReply *f;
+#define STR(name) ((f = field(r, name)) ? f->str : NULL)
+    *v = (struct approval_view){
+        .id = STR("id"),
+        .principal = STR("principal"),
+        .server = STR("server"),
+        .tool = STR("tool"),
+        .args_json = STR("args"),
+        .rule = STR("rule"),
+        .reason = STR("reason"),
+        .status = status,
+        .decided_by = STR("decided_by"),
+        .decision_reason = STR("decision_reason"),
+        .scope = STR("scope"),
+        .generation = (unsigned long)num_field(r, "generation"),
+        .created = num_field(r, "created"),
+        .expires = num_field(r, "expires"),
+    };
+#undef STR
+    return v->id && v->principal && v->server && v->tool && v->args_json && v->rule && v->reason && v->scope;
 }

@@ -46,7 +46,9 @@ void approval_redis_call_result(const struct redisReply *r, const char *error, s
 /* approval_store_decide in Redis; publishes the id on the channel below. */
 struct state_req *approval_redis_decide(struct state *st, const char *id, const char *approver, bool approve,
                                         const char *reason, double now, state_reply_fn cb, void *arg);
-/* APPROVAL_DECIDED..APPROVAL_SELF, or -1 when Redis did not answer (503). */
+/* APPROVAL_DECIDED..APPROVAL_SELF, or -1 when Redis did not answer (503).
+ * When decided, the reply is the record as decided: approval_redis_show_result
+ * and approval_redis_view read it. */
 int approval_redis_decide_result(const struct redisReply *r, const char *error);
 
 /* At most max living records (any status; 0: 1000), for approval_redis_list_result. */
@@ -60,6 +62,11 @@ struct state_req *approval_redis_show(struct state *st, const char *id, state_re
 /* 1: the record written to out as approval_store_show does; 0: no such
  * record; -1: Redis did not answer. */
 int approval_redis_show_result(const struct redisReply *r, const char *error, double now, struct evbuffer *out);
+
+/* A view of a record from approval_redis_show's reply (for
+ * approval_store_tell), pointing into r and status (valid while both are);
+ * false when r is no record. */
+bool approval_redis_view(const struct redisReply *r, double now, struct approval_view *v, char status[16]);
 
 /* The channel a holder subscribes to (state_subscribe): "<prefix>apr:decided". */
 void approval_redis_channel(struct state *st, char *buf, size_t cap);

@@ -29,6 +29,8 @@ for (const bin of ['redis-server', 'haproxy']) {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-apr-redis-'));
 const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
 const alice = { Authorization: 'Bearer alice-token' };
+const notified = path.join(dir, 'notified.jsonl');
+const notices = () => (fs.existsSync(notified) ? fs.readFileSync(notified, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)) : []);
 let fixture, redis, redisPort, haproxy, lbUrl;
 const wardens = [];
 
@@ -69,6 +71,7 @@ before(async () => {
       workers: 2,
       admin: `127.0.0.1:${adminPort}`,
       approvers: [{ id: 'alice', sha256: sha('alice-token') }],
+      approvals: { notify_command: ['sh', '-c', `cat >> ${notified}; echo >> ${notified}`] },
       state: { redis: `redis://127.0.0.1:${redisPort}/0`, key_prefix: 'apr-test:', timeout_ms: 1000, on_failure: 'closed' },
       servers: { fx: { url: fixture.url, policies: [path.join(dir, 'policy.json')] } },
     }));
@@ -143,6 +146,10 @@ test('a call held on warden A is approved through warden B\'s admin API: the rea
   // Consumed, as any warden shows; decided again: 409.
   assert.equal((await api(wardens[2], `/approvals/${pending.id}`)).body.status, 'consumed');
   assert.equal((await decide(wardens[0], pending.id, 'approve')).status, 409);
+  // The warden that made the request told notify_command, once.
+  await until('notify_command heard of the request', () => notices().some((n) => n.id === pending.id), 10000);
+  assert.equal(notices().filter((n) => n.id === pending.id).length, 1);
+  assert.equal(notices().find((n) => n.id === pending.id).tool, 'set_model_alias');
 });
 
 test('a client that gave up retries through the balancer: passes exactly once, then needs a new approval', async () => {

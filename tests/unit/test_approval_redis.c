@@ -93,6 +93,8 @@ struct got {
     int result;
     const char *status;
     char text[4096];
+    struct approval_view view; /* of a decision: valid during the callback only */
+    char view_status[16];
 };
 
 static void on_reply(void *arg, const redisReply *r, const char *error)
@@ -102,7 +104,15 @@ static void on_reply(void *arg, const redisReply *r, const char *error)
     struct evbuffer *b = evbuffer_new();
     switch (g->kind) {
     case 0: approval_redis_call_result(r, error, &g->a); break;
-    case 1: g->result = approval_redis_decide_result(r, error); break;
+    case 1:
+        g->result = approval_redis_decide_result(r, error);
+        if (g->result == APPROVAL_DECIDED) {
+            char status[16];
+            CHECK(approval_redis_view(r, wall(), &g->view, status));
+            snprintf(g->view_status, sizeof g->view_status, "%s", status);
+            CHECK(approval_redis_show_result(r, error, wall(), b) == 1);
+        }
+        break;
     case 2: g->result = approval_redis_list_result(r, error, g->status, wall(), b) ? 1 : -1; break;
     default: g->result = approval_redis_show_result(r, error, wall(), b); break;
     }
@@ -183,7 +193,12 @@ static void test_across(struct state *a, struct state *b)
     CHECK(do_decide(b, first.id, "alice", true) == APPROVAL_SELF);
     CHECK(do_decide(b, "apr_nope", "bob", true) == APPROVAL_NOT_FOUND);
     CHECK(do_decide(b, "apr_aaaaaaaaaaaaaaaaaaaaaaaaaa", "bob", true) == APPROVAL_NOT_FOUND);
-    CHECK(do_decide(b, first.id, "bob", true) == APPROVAL_DECIDED);
+    struct got dg = {.kind = 1};
+    CHECK(approval_redis_decide(b, first.id, "bob", true, "looked at it", wall(), on_reply, &dg) != NULL);
+    CHECK(run_until(&dg.done) && dg.result == APPROVAL_DECIDED);
+    /* The reply is the record as decided, whatever happens to it next. */
+    CHECK_STR(dg.view_status, "approved");
+    CHECK(strstr(dg.text, "\"status\":\"approved\"") != NULL && strstr(dg.text, first.id) != NULL);
     CHECK(do_decide(a, first.id, "carol", false) == APPROVAL_NOT_PENDING);
     /* The holder on a hears of it. */
     for (int i = 0; i < 3000 && !h.messages; i++)
@@ -248,6 +263,48 @@ static void test_scope_tool_and_full(struct state *a, struct state *b)
     cJSON_Delete(two);
 }
 
+struct told {
+    int n;
+    char event[32];
+};
+
+static void on_told(void *arg, const char *event, const struct approval_view *v)
+{
+    struct told *t = arg;
+    t->n++;
+    snprintf(t->event, sizeof t->event, "%s", event);
+    CHECK_STR(v->server, "fs");
+}
+
+/* Records kept in Redis are counted and told by the local store of the warden that saw them. */
+static void test_tell(void)
+{
+    struct told t = {0};
+    struct approval_store *s = approval_store_new(NULL, on_told, &t);
+    CHECK(s != NULL);
+    struct approval_view v = {.id = "apr_x",
+                              .principal = "alice",
+                              .server = "fs",
+                              .tool = "write",
+                              .args_json = "{}",
+                              .rule = "r",
+                              .reason = "why",
+                              .status = "approved",
+                              .decided_by = "bob",
+                              .decision_reason = "",
+                              .scope = "call"};
+    approval_store_tell(s, "approval_decided", &v);
+    CHECK(t.n == 1);
+    CHECK_STR(t.event, "approval_decided");
+    struct evbuffer *out = evbuffer_new();
+    approval_store_metrics(s, out);
+    size_t len = evbuffer_get_length(out);
+    const char *text = (const char *)evbuffer_pullup(out, -1);
+    CHECK(text && memmem(text, len, "server=\"fs\",outcome=\"approved\"} 1", 33) != NULL);
+    evbuffer_free(out);
+    approval_store_free(s);
+}
+
 static void test_closed(struct state *a)
 {
     redis_stop();
@@ -287,6 +344,7 @@ int main(void)
         test_across(a, b);
         test_scope_tool_and_full(a, b);
         test_closed(a);
+        test_tell();
     } else {
         CHECK(!"redis-server did not come up");
         redis_stop();
