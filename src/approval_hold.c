@@ -36,6 +36,7 @@ struct approval_hold {
     struct state_req *ask;
     struct approval_answer answer;
     bool answered;
+    bool recheck; /* a decision was heard while the lookup was in flight: look again once held */
 };
 
 /* Held on its stream (not only asking Redis). */
@@ -254,9 +255,11 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
     exchange_hold_comment(ex, text);
     send_progress(h);
     exchange_flush(ex);
-    /* With Redis the worker's subscription wakes it (approval_hold_decided). */
-    if (h->store && approval_store_wait(h->store, h->id, &h->waiter) < 0)
+    /* With Redis the worker's subscription wakes it (approval_hold_decided); a
+     * decision published before the lookup's answer came in may be this one's. */
+    if (h->store ? approval_store_wait(h->store, h->id, &h->waiter) < 0 : h->recheck)
         event_active(h->waiter.wake, EV_READ, 0); /* decided in between: look again */
+    h->recheck = false;
     return 0;
 }
 
@@ -297,7 +300,9 @@ void approval_hold_decided(void *arg, const char *id, size_t len)
     {
         struct approval_hold *h = c->ex.hold;
         /* id NULL: the link came back and messages may have been missed: every held call looks again. */
-        if (h && h->tick && (!id || (strlen(h->id) == len && memcmp(h->id, id, len) == 0)))
+        if (h && h->ask)
+            h->recheck = true; /* its id is not known yet */
+        else if (h && h->tick && (!id || (strlen(h->id) == len && memcmp(h->id, id, len) == 0)))
             event_active(h->waiter.wake, EV_READ, 0);
     }
 }
