@@ -1,12 +1,14 @@
 // Approvals across wardens that share a real Redis ("state"): three wardens
 // behind HAProxy (round robin), each with its own admin API. A call held on
 // warden A is approved through warden B's admin API and the client gets the
-// server's real answer, the upstream seeing it once; a client that gave up
-// retries through the balancer after the approval and passes exactly once,
-// a second retry needs a new approval; any warden lists every warden's
-// pending requests; Redis stopped: a call needing approval is refused with
-// the reason and a decision answers 503 (approvals fail closed); every
-// warden exits cleanly (ASan builds: no leak).
+// server's real answer, the upstream seeing it once, and notify_command
+// hears of the request once; a client that gave up retries through the
+// balancer after the approval and passes exactly once, a second retry
+// needs a new approval; any warden lists every warden's pending requests.
+// Redis stopped: a held call stays held until its hold ends (then pending),
+// a new call needing approval is refused with the reason, a decision
+// answers 503 (approvals fail closed); restarted: approvals work again
+// without restarting warden. Every warden exits cleanly (ASan: no leak).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
@@ -199,4 +201,16 @@ test('Redis stopped: a held call stays held, then pending; a new one is refused 
   assert.equal(await upstreamCalls('query_runs', 'held-then-down'), 0);
   assert.equal(await upstreamCalls('set_model_alias', 'no-redis'), 0);
   assert.equal(await upstreamCalls('get_env', 'before-stop'), 0);
+});
+
+test('Redis restarted: approvals work again without restarting warden', async () => {
+  redis = await startRedis();
+  for (const w of wardens) await until('warden connected to Redis again', () => stateUp(w), 15000);
+  const sid = await session();
+  const first = result(await post(lbUrl, callBody(1, 'get_env', { text: 'after-restart' }), hdrs(sid)));
+  const id = first._meta['warden/approval'].id;
+  assert.equal((await decide(wardens[1], id, 'approve')).status, 200);
+  const passed = result(await post(lbUrl, callBody(2, 'get_env', { text: 'after-restart' }), hdrs(sid)));
+  assert.equal(passed.isError, undefined, JSON.stringify(passed));
+  assert.equal(await upstreamCalls('get_env', 'after-restart'), 1);
 });
