@@ -449,10 +449,10 @@ void approval_store_call(struct approval_store *s, const struct approval_call *c
         if (s->count + 1 > s->lim.max_records || s->bytes + need > s->lim.max_bytes) {
             count(s, c->server, OUT_REFUSED_FULL);
             out->outcome = APPROVAL_FULL;
-        } else if ((r = calloc(1, sizeof *r)) && approval_new_id(r->id) == 0 && (r->principal = dup_or_empty(c->principal)) &&
-                   (r->server = dup_or_empty(c->server)) && (r->tool = dup_or_empty(c->tool)) &&
-                   (r->args_json = strdup(args)) && (r->rule = dup_or_empty(c->rule)) &&
-                   (r->reason = dup_or_empty(c->reason))) {
+        } else if ((r = calloc(1, sizeof *r)) && approval_new_id(r->id) == 0 &&
+                   (r->principal = dup_or_empty(c->principal)) && (r->server = dup_or_empty(c->server)) &&
+                   (r->tool = dup_or_empty(c->tool)) && (r->args_json = strdup(args)) &&
+                   (r->rule = dup_or_empty(c->rule)) && (r->reason = dup_or_empty(c->reason))) {
             memcpy(r->digest, c->opts.scope == APPROVAL_SCOPE_TOOL ? dtool : dcall, SHA256_BYTES);
             r->status = APPROVAL_PENDING;
             r->opts = c->opts;

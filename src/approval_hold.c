@@ -355,8 +355,8 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     if (shared && ex->hold && ex->hold->answered) {
         a = ex->hold->answer;
         ex->hold->answered = false;
-        if (store && (a.outcome == APPROVAL_NEW ||
-                      (a.outcome == APPROVAL_GRANTED && call.opts.scope == APPROVAL_SCOPE_CALL)))
+        if (store &&
+            (a.outcome == APPROVAL_NEW || (a.outcome == APPROVAL_GRANTED && call.opts.scope == APPROVAL_SCOPE_CALL)))
             tell_shared(store, &call, &a, a.outcome == APPROVAL_NEW ? "approval_requested" : "approval_consumed");
     } else if (shared) {
         if (ask_shared(ex, &call, resume))
