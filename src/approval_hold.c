@@ -8,12 +8,14 @@
 #include <event2/buffer.h>
 #include "approval.h"
 #include "approval_elicit.h"
+#include "approval_redis.h"
 #include "client.h"
 #include "era.h"
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
 #include "reply.h"
+#include "state.h"
 
 #define HOLD_TICK_SECONDS 10
 #define RETRY_AFTER_SECONDS 30
@@ -32,7 +34,19 @@ struct approval_hold {
     char *progress_token; /* the request's _meta.progressToken as cJSON prints it (owned), or NULL */
     char tool[130];
     unsigned ticks;
+    /* With the shared state (Redis): the lookup in flight, and its answer
+     * kept for the decision made again once it is in. */
+    struct state_req *ask;
+    struct approval_answer answer;
+    bool answered;
+    bool recheck; /* a decision was heard while the lookup was in flight: look again once held */
 };
+
+/* Held on its stream (not only asking Redis). */
+static bool held(const struct exchange *ex)
+{
+    return ex->hold && ex->hold->tick;
+}
 
 static double wall_now(void)
 {
@@ -57,8 +71,11 @@ static void hold_free(struct exchange *ex)
     ex->hold_stop = NULL;
     if (!h)
         return;
+    if (h->ask)
+        state_cancel(h->ask);
     /* After unwait no other thread touches the wake event: it can go. */
-    approval_store_unwait(h->store, &h->waiter);
+    if (h->store)
+        approval_store_unwait(h->store, &h->waiter);
     if (h->waiter.wake)
         event_free(h->waiter.wake);
     if (h->tick)
@@ -239,7 +256,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void hold_stop(struct exchange *ex)
 {
     struct approval_hold *h = ex->hold;
-    if (!h || !evtimer_pending(h->deadline, NULL))
+    if (!h || !h->deadline || !evtimer_pending(h->deadline, NULL))
         return;
     on_deadline(-1, 0, h);
 }
@@ -252,18 +269,29 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     h->resume(h->ex->client);
 }
 
+static struct approval_hold *hold_new(struct exchange *ex, approval_resume_fn resume)
+{
+    struct approval_hold *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->ex = ex;
+    h->store = ex->client->worker->state ? NULL : ex->client->worker->approvals;
+    h->resume = resume;
+    ex->hold = h;
+    ex->hold_end = hold_free;
+    ex->hold_stop = hold_stop;
+    return h;
+}
+
 /* Holds ex on an event stream until its deadline; -1 when out of memory. */
 static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct approval_answer *a, double seconds,
                 approval_resume_fn resume)
 {
     struct approval_hold *h = ex->hold;
     struct event_base *base = ex->client->worker->base;
-    if (!h) {
-        if (!(h = calloc(1, sizeof *h)))
-            return -1;
-        h->ex = ex;
-        h->store = ex->client->worker->approvals;
-        h->resume = resume;
+    if (!h && !(h = hold_new(ex, resume)))
+        return -1;
+    if (!h->tick) {
         snprintf(h->tool, sizeof h->tool, "%s", msg->tool);
         const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
         const cJSON *token = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken") : NULL;
@@ -272,9 +300,6 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
                   (h->waiter.wake = event_new(base, -1, 0, on_wake, h)) &&
                   (h->tick = event_new(base, -1, EV_PERSIST, on_tick, h)) &&
                   (h->deadline = evtimer_new(base, on_deadline, h));
-        ex->hold = h;
-        ex->hold_end = hold_free;
-        ex->hold_stop = hold_stop;
         if (!ok)
             return -1;
         exchange_hold_start(ex);
@@ -291,9 +316,82 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
     exchange_hold_comment(ex, text);
     send_progress(h);
     exchange_flush(ex);
-    if (approval_store_wait(h->store, h->id, &h->waiter) < 0)
+    /* With Redis the worker's subscription wakes it (approval_hold_decided); a
+     * decision published before the lookup's answer came in may be this one's. */
+    if (h->store ? approval_store_wait(h->store, h->id, &h->waiter) < 0 : h->recheck)
         event_active(h->waiter.wake, EV_READ, 0); /* decided in between: look again */
+    h->recheck = false;
     return 0;
+}
+
+static void on_asked(void *arg, const struct redisReply *r, const char *error)
+{
+    struct approval_hold *h = arg;
+    h->ask = NULL;
+    approval_redis_call_result(r, error, &h->answer);
+    if (h->answer.outcome == APPROVAL_FAILED && held(h->ex)) {
+        /* Fail closed: a held call stays held until its hold ends, and looks again when woken. */
+        log_warn("approval %s: the shared state did not answer (%s); the call stays held", h->id,
+                 error ? error : "unexpected reply");
+        return;
+    }
+    h->answered = true;
+    h->resume(h->ex->client);
+}
+
+/* Asks Redis what becomes of the call; the proxy decides it again once the
+ * answer is in (on_asked). Returns false when Redis cannot be asked now. */
+static bool ask_shared(struct exchange *ex, const struct approval_call *call, approval_resume_fn resume)
+{
+    struct approval_hold *h = ex->hold;
+    if (!h && !(h = hold_new(ex, resume)))
+        return false;
+    if (h->ask)
+        return true; /* one lookup at a time: its answer decides */
+    const struct config *cfg = ex->client->worker->cfg;
+    h->ask = approval_redis_call(ex->client->worker->state, call, wall_now(), cfg->approvals.max_requests, on_asked, h);
+    return h->ask != NULL;
+}
+
+void approval_hold_decided(void *arg, const char *id, size_t len)
+{
+    struct worker *w = arg;
+    struct client_conn *c;
+    TAILQ_FOREACH(c, &w->clients, link)
+    {
+        struct approval_hold *h = c->ex.hold;
+        /* id NULL: the link came back and messages may have been missed: every held call looks again. */
+        if (h && h->ask)
+            h->recheck = true; /* its id is not known yet */
+        else if (h && h->tick && (!id || (strlen(h->id) == len && memcmp(h->id, id, len) == 0)))
+            event_active(h->waiter.wake, EV_READ, 0);
+    }
+}
+
+/* The audit line, notice and metrics of a request kept in Redis, from this warden. */
+static void tell_shared(struct approval_store *store, const struct approval_call *c, const struct approval_answer *a,
+                        const char *event)
+{
+    char *args = c->args ? cJSON_PrintUnformatted(c->args) : NULL;
+    bool requested = strcmp(event, "approval_requested") == 0;
+    struct approval_view v = {
+        .id = a->id,
+        .principal = c->principal,
+        .server = c->server,
+        .tool = c->tool,
+        .args_json = args ? args : "{}",
+        .rule = c->rule ? c->rule : "",
+        .reason = c->reason ? c->reason : "",
+        .status = requested ? "pending" : "consumed",
+        .decided_by = requested ? NULL : a->decided_by,
+        .decision_reason = requested ? NULL : a->decision_reason,
+        .scope = c->opts.scope == APPROVAL_SCOPE_TOOL ? "tool" : "call",
+        .generation = c->generation,
+        .created = wall_now(),
+        .expires = a->expires,
+    };
+    approval_store_tell(store, event, &v);
+    free(args);
 }
 
 enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,
@@ -325,12 +423,25 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         return APPROVAL_BEGIN_ANSWERED;
     }
     struct approval_answer a = {.outcome = APPROVAL_FAILED};
-    if (store)
+    bool shared = ex->client->worker->state != NULL;
+    if (shared && ex->hold && ex->hold->answered) {
+        a = ex->hold->answer;
+        ex->hold->answered = false;
+        if (store &&
+            (a.outcome == APPROVAL_NEW || (a.outcome == APPROVAL_GRANTED && call.opts.scope == APPROVAL_SCOPE_CALL)))
+            tell_shared(store, &call, &a, a.outcome == APPROVAL_NEW ? "approval_requested" : "approval_consumed");
+    } else if (shared) {
+        if (ask_shared(ex, &call, resume))
+            return APPROVAL_BEGIN_ANSWERED; /* decided again when Redis answers */
+        if (held(ex))
+            return APPROVAL_BEGIN_ANSWERED; /* fail closed: still held; the next wake or the deadline ends it */
+    } else if (store) {
         approval_store_call(store, &call, wall_now(), &a);
+    }
     char text[900];
     switch (a.outcome) {
     case APPROVAL_GRANTED:
-        if (ex->hold) {
+        if (held(ex)) {
             /* From here the upstream's answer carries the stream: no more of warden's waiting. */
             evtimer_del(ex->hold->tick);
             evtimer_del(ex->hold->deadline);
@@ -351,8 +462,9 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     case APPROVAL_FAILED:
         snprintf(text, sizeof text,
                  "%s; warden cannot take %s approval request now (%s), so it is refused and has not run", d->reason,
-                 store ? "another" : "an",
+                 store || shared ? "another" : "an",
                  a.outcome == APPROVAL_FULL ? "too many are waiting"
+                 : shared                   ? "the shared state (Redis) cannot be reached"
                  : store                    ? "out of memory"
                                             : "approvals are not available");
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, text, -1);
@@ -362,12 +474,12 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     case APPROVAL_ATTACHED: break;
     }
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
-    if (!ex->hold)
+    if (!held(ex))
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
     struct worker *w = ex->client->worker;
     /* Held no longer than the request lives: an expired request would only open a new one. */
     double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
-    if (!ex->hold && retry.url_client) {
+    if (!held(ex) && retry.url_client) {
         /* A retry whose user went to the page waits for the person like any
          * held call; one who declined is told the call is pending; anyone
          * else is sent to the page. */
@@ -379,14 +491,14 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
             answer_input_required(ex, msg->tool, call.server, a.id, a.expires + d->approval.grant_ttl, retry.digest);
             return APPROVAL_BEGIN_ANSWERED;
         }
-    } else if (!ex->hold && !ex->era.modern && w->elicit && w->cfg->admin_listen &&
+    } else if (!held(ex) && !ex->era.modern && w->elicit && w->cfg->admin_listen &&
                elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
         /* Its GET streams hear when a person decides (watched first: the answer ends the exchange). */
         elicit_sessions_watch(w->elicit, w->index, store, ex->session, strlen(ex->session), a.id);
         answer_url_elicitation(ex, msg->tool, call.server, a.id, w->cfg->admin_listen);
         return APPROVAL_BEGIN_ANSWERED;
     }
-    if (ex->hold || (seconds > 0 && accepts_sse(ex))) {
+    if (held(ex) || (seconds > 0 && accepts_sse(ex))) {
         if (hold(ex, msg, &a, seconds, resume) < 0) {
             log_error("out of memory holding a call for approval; closing the connection of %s", ex->client->addr);
             client_close(ex->client);

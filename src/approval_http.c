@@ -8,26 +8,56 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include "approval.h"
+#include "approval_redis.h"
 #include "log.h"
 #include "sha256.h"
+#include "state.h"
+
+/* An admin request waiting for Redis. libevent keeps an incoming request
+ * whose reply is not sent yet even when its client goes away (the reply
+ * then only frees it), so the request is answered whenever Redis answers:
+ * within the state's timeout. */
+struct shared_op {
+    struct approval_http *h;
+    struct evhttp_request *req;
+    struct state_req *sr;
+    enum { OP_LIST, OP_SHOW, OP_DECIDE } kind;
+    const char *status; /* OP_LIST: one of statuses[], or NULL */
+    bool approve;
+    char id[APPROVAL_ID_LEN + 1];
+    char who[128];
+    struct shared_op *prev, *next;
+};
 
 struct approval_http {
     const struct config *cfg;
     struct approval_store *store;
+    struct state *state;   /* approvals in Redis when set (worker 0's link: the admin listener's loop) */
+    struct shared_op *ops; /* waiting for Redis */
 };
 
-struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store)
+struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store, struct state *state)
 {
     struct approval_http *h = calloc(1, sizeof *h);
     if (h) {
         h->cfg = cfg;
         h->store = store;
+        h->state = state;
     }
     return h;
 }
 
 void approval_http_free(struct approval_http *h)
 {
+    if (!h)
+        return;
+    /* The admin listener is gone, with its requests: only Redis's side is left. */
+    while (h->ops) {
+        struct shared_op *op = h->ops;
+        h->ops = op->next;
+        state_cancel(op->sr);
+        free(op);
+    }
     free(h);
 }
 
@@ -59,6 +89,99 @@ static void send_error(struct evhttp_request *req, int status, const char *reaso
                           "Bearer realm=\"warden approvals\"");
     send_json(req, status, reason, b);
     evbuffer_free(b);
+}
+
+static void op_free(struct shared_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        op->h->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    free(op);
+}
+
+static void op_done(void *arg, const struct redisReply *r, const char *error)
+{
+    struct shared_op *op = arg;
+    struct evhttp_request *req = op->req;
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        send_error(req, 503, "Service Unavailable", "out of memory");
+        op_free(op);
+        return;
+    }
+    int got;
+    switch (op->kind) {
+    case OP_LIST:
+        if (approval_redis_list_result(r, error, op->status, wall_now(), b))
+            send_json(req, 200, "OK", b);
+        else
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer");
+        break;
+    case OP_SHOW:
+        got = approval_redis_show_result(r, error, wall_now(), b);
+        if (got > 0)
+            send_json(req, 200, "OK", b);
+        else if (got == 0)
+            send_error(req, 404, "Not Found", "no approval request has that id");
+        else
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer");
+        break;
+    case OP_DECIDE:
+        got = approval_redis_decide_result(r, error);
+        if (got == APPROVAL_DECIDED) {
+            log_info("approval %s %s by %s", op->id, op->approve ? "approved" : "denied", op->who);
+            /* The audit line and the metrics of the decision, in this warden; answered with the record as decided. */
+            struct approval_view v;
+            char status[16];
+            if (approval_redis_view(r, wall_now(), &v, status))
+                approval_store_tell(op->h->store, "approval_decided", &v);
+            approval_redis_show_result(r, error, wall_now(), b);
+            send_json(req, 200, "OK", b);
+        } else if (got == APPROVAL_NOT_FOUND) {
+            send_error(req, 404, "Not Found", "no approval request has that id");
+        } else if (got == APPROVAL_NOT_PENDING) {
+            send_error(req, 409, "Conflict", "that approval request is no longer pending (decided, used or expired)");
+        } else if (got == APPROVAL_SELF) {
+            send_error(req, 403, "Forbidden", "the requester cannot approve its own call");
+        } else {
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer: nothing was decided");
+        }
+        break;
+    }
+    evbuffer_free(b);
+    op_free(op);
+}
+
+/* Sends op's request to Redis; answers 503 when Redis cannot be asked (fail closed). */
+static void op_start(struct approval_http *h, struct evhttp_request *req, struct shared_op *op, const char *reason)
+{
+    if (!op) {
+        send_error(req, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    op->h = h;
+    op->req = req;
+    switch (op->kind) {
+    case OP_LIST:
+        op->sr = approval_redis_list(h->state, wall_now(), h->cfg->approvals.max_requests, op_done, op);
+        break;
+    case OP_SHOW: op->sr = approval_redis_show(h->state, op->id, op_done, op); break;
+    case OP_DECIDE:
+        op->sr = approval_redis_decide(h->state, op->id, op->who, op->approve, reason, wall_now(), op_done, op);
+        break;
+    }
+    if (!op->sr) {
+        free(op);
+        send_error(req, 503, "Service Unavailable", "the shared state (Redis) cannot be reached");
+        return;
+    }
+    op->next = h->ops;
+    if (h->ops)
+        h->ops->prev = op;
+    h->ops = op;
 }
 
 /* The approver whose token hashes to the same SHA-256: every approver is
@@ -109,8 +232,9 @@ static cJSON *json_body(struct evhttp_request *req)
     return v;
 }
 
-void approval_http_decide(struct approval_store *store, struct evhttp_request *req, const char *id, const char *who)
+void approval_http_decide(struct approval_http *h, struct evhttp_request *req, const char *id, const char *who)
 {
+    struct approval_store *store = h->store;
     cJSON *body = json_body(req);
     if (!body)
         return;
@@ -123,6 +247,18 @@ void approval_http_decide(struct approval_store *store, struct evhttp_request *r
         send_error(
             req, 400, "Bad Request",
             "the body must be {\\\"decision\\\": \\\"approve\\\" or \\\"deny\\\", \\\"reason\\\": up to 400 bytes}");
+        return;
+    }
+    if (h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_DECIDE;
+            op->approve = approve;
+            snprintf(op->id, sizeof op->id, "%s", id);
+            snprintf(op->who, sizeof op->who, "%s", who);
+        }
+        op_start(h, req, op, why ? why->valuestring : "");
+        cJSON_Delete(body);
         return;
     }
     enum approval_decision_result r =
@@ -150,7 +286,7 @@ void approval_http_decide(struct approval_store *store, struct evhttp_request *r
 
 static const char *const statuses[] = {"pending", "approved", "denied", "expired", "consumed"};
 
-static void list(struct approval_http *h, struct evhttp_request *req)
+void approval_http_list(struct approval_http *h, struct evhttp_request *req)
 {
     struct evkeyvalq q;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -166,6 +302,15 @@ static void list(struct approval_http *h, struct evhttp_request *req)
             send_error(req, 400, "Bad Request", "status must be pending, approved, denied, expired or consumed");
             return;
         }
+    }
+    if (h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_LIST;
+            op->status = status;
+        }
+        op_start(h, req, op, NULL);
+        return;
     }
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -188,11 +333,20 @@ bool approval_http_route(void *arg, struct evhttp_request *req, const char *path
     if (!who)
         return true;
     if (!rest[0] && m == EVHTTP_REQ_GET) {
-        list(h, req);
+        approval_http_list(h, req);
         return true;
     }
     if (strncmp(rest, "apr_", 4) != 0 || strlen(rest) != APPROVAL_ID_LEN || strchr(rest, '/')) {
         send_error(req, 404, "Not Found", "no such approval route");
+        return true;
+    }
+    if (m == EVHTTP_REQ_GET && h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_SHOW;
+            snprintf(op->id, sizeof op->id, "%s", rest);
+        }
+        op_start(h, req, op, NULL);
         return true;
     }
     if (m == EVHTTP_REQ_GET) {
@@ -213,7 +367,7 @@ bool approval_http_route(void *arg, struct evhttp_request *req, const char *path
         send_error(req, 405, "Method Not Allowed", "use GET or POST");
         return true;
     }
-    approval_http_decide(h->store, req, rest, who);
+    approval_http_decide(h, req, rest, who);
     return true;
 }
 

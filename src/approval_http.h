@@ -21,8 +21,13 @@ struct approval_store;
 struct approval_http;
 struct evhttp_request;
 
-/* cfg and store are borrowed and must outlive it. NULL when out of memory. */
-struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store);
+struct state;
+
+/* cfg, store and state are borrowed and must outlive it. state (on the
+ * admin listener's loop) set: requests are listed, shown and decided in
+ * Redis (approval_redis.h), where every warden sees them; Redis unreachable
+ * answers 503 and decides nothing. NULL when out of memory. */
+struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store, struct state *state);
 void approval_http_free(struct approval_http *h);
 
 /* admin_route_fn and admin_metrics_fn (admin.h), with arg the approval_http. */
@@ -33,5 +38,10 @@ void approval_http_metrics(void *arg, struct evbuffer *out);
  * "approve"|"deny", "reason": up to 400 bytes} and answers req: 200 the
  * record, 400, 403 (who is the requester), 404, 409 (not pending). The
  * caller has authenticated who (and checked CSRF for a browser session). */
-void approval_http_decide(struct approval_store *store, struct evhttp_request *req, const char *id, const char *who);
+void approval_http_decide(struct approval_http *h, struct evhttp_request *req, const char *id, const char *who);
+
+/* Answers req with the records (?status= filters them), from the shared
+ * state when there is one: 200 a JSON array, 400 a bad status, 503 when the
+ * shared state cannot be reached. The caller has authenticated the request. */
+void approval_http_list(struct approval_http *h, struct evhttp_request *req);
 #endif

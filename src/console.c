@@ -433,7 +433,7 @@ static void decide_approval(struct console *c, struct evhttp_request *req, const
         send_error(req, 404, "Not Found", "no approval request has that id");
         return;
     }
-    approval_http_decide(c->src.approvals, req, id, w.id);
+    approval_http_decide(c->src.approval_http, req, id, w.id);
 }
 
 /* POST /api/try: the "try a call" form of the Policies page. */
@@ -631,14 +631,7 @@ static void api_stream(struct console *c, struct evhttp_request *req, const stru
 static void api_approvals(struct console *c, struct evhttp_request *req, const struct who *w)
 {
     (void)w;
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        evhttp_send_error(req, 503, "out of memory");
-        return;
-    }
-    approval_store_list(c->src.approvals, NULL, now_wall(), b);
-    reply(req, 200, "OK", "application/json", b);
-    evbuffer_free(b);
+    approval_http_list(c->src.approval_http, req);
 }
 
 static const struct console_route console_routes[] = {

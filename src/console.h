@@ -42,7 +42,7 @@ struct metrics;
 struct decisions;
 struct catalog;
 struct worker;
-struct approval_store;
+struct approval_http;
 
 /* Everything the console reads; all borrowed, all must outlive it. */
 struct console_sources {
@@ -53,7 +53,7 @@ struct console_sources {
     const struct worker *worker;        /* the admin's own worker (same thread): its policy generations */
     admin_describe_fn describe;         /* /policies' JSON */
     void *describe_arg;
-    struct approval_store *approvals;   /* the Approvals page's records and decisions; not NULL */
+    struct approval_http *approval_http; /* the Approvals page's records and decisions (approval_http.h); not NULL */
 };
 
 /* At most this many live streams at once; more are answered 503. */

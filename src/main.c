@@ -15,8 +15,10 @@
 #include "approval.h"
 #include "approval_cli.h"
 #include "approval_elicit.h"
+#include "approval_hold.h"
 #include "approval_http.h"
 #include "approval_notify.h"
+#include "approval_redis.h"
 #include "audit.h"
 #include "auth.h"
 #include "authoring.h"
@@ -363,6 +365,15 @@ int main(int argc, char **argv)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
                  (app.workers[i].state =
                       state_new(app.workers[i].base, &app.cfg.state, app.state_health, err, sizeof err));
+        if (ok && app.workers[i].state) {
+            /* Approvals in Redis: a decision on any warden wakes this worker's held calls. */
+            char chan[300];
+            approval_redis_channel(app.workers[i].state, chan, sizeof chan);
+            if (state_subscribe(app.workers[i].state, chan, approval_hold_decided, &app.workers[i]) < 0) {
+                snprintf(err, sizeof err, "out of memory subscribing to %s", chan);
+                ok = false;
+            }
+        }
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -408,24 +419,24 @@ int main(int argc, char **argv)
     if (app.admin && app.state_health)
         admin_set_state(app.admin, app.state_health);
     if (app.admin) {
+        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals, app.workers[0].state))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
+    }
+    if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],
                                       .describe = reload_describe, .describe_arg = app.reloader,
-                                      .approvals = app.approvals};
+                                      .approval_http = app.approval_http};
         if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
             fprintf(stderr, "warden: %s\n", err);
             app_free(&app);
             return 2;
         }
         admin_set_console(app.admin, app.console);
-    }
-    if (app.admin) {
-        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals))) {
-            fprintf(stderr, "warden: out of memory\n");
-            app_free(&app);
-            return 2;
-        }
-        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
     }
     app.approval_sweep = event_new(app.workers[0].base, -1, EV_PERSIST, on_approval_sweep, app.approvals);
     if (!app.approval_sweep || event_add(app.approval_sweep, &(struct timeval){.tv_sec = 1}) < 0) {
