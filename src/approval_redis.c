@@ -265,6 +265,13 @@ static const redisReply *field(const redisReply *h, const char *name)
     return NULL;
 }
 
+/* A field's text, or NULL when the record has no such field. */
+static const char *str_field(const redisReply *h, const char *name)
+{
+    const redisReply *f = field(h, name);
+    return f ? f->str : NULL;
+}
+
 static double num_field(const redisReply *h, const char *name)
 {
     const redisReply *v = field(h, name);
@@ -387,24 +394,21 @@ bool approval_redis_view(const struct redisReply *r, double now, struct approval
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements == 0)
         return false;
     status_of(r, now, status);
-    const redisReply *f;
-#define STR(name) ((f = field(r, name)) ? f->str : NULL)
     *v = (struct approval_view){
-        .id = STR("id"),
-        .principal = STR("principal"),
-        .server = STR("server"),
-        .tool = STR("tool"),
-        .args_json = STR("args"),
-        .rule = STR("rule"),
-        .reason = STR("reason"),
+        .id = str_field(r, "id"),
+        .principal = str_field(r, "principal"),
+        .server = str_field(r, "server"),
+        .tool = str_field(r, "tool"),
+        .args_json = str_field(r, "args"),
+        .rule = str_field(r, "rule"),
+        .reason = str_field(r, "reason"),
         .status = status,
-        .decided_by = STR("decided_by"),
-        .decision_reason = STR("decision_reason"),
-        .scope = STR("scope"),
+        .decided_by = str_field(r, "decided_by"),
+        .decision_reason = str_field(r, "decision_reason"),
+        .scope = str_field(r, "scope"),
         .generation = (unsigned long)num_field(r, "generation"),
         .created = num_field(r, "created"),
         .expires = num_field(r, "expires"),
     };
-#undef STR
     return v->id && v->principal && v->server && v->tool && v->args_json && v->rule && v->reason && v->scope;
 }
