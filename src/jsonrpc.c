@@ -59,9 +59,12 @@ static void scanner_free(struct scanner *sc)
         free(sc->keys);
 }
 
-/* Grows a buffer that may still be the scanner's inline one. */
+/* Grows a buffer that may still be the scanner's inline one to cap bytes
+ * (more than used; 0 is refused, as realloc would free the buffer). */
 static void *grow(void *buf, const void *inline_buf, size_t used, size_t cap)
 {
+    if (cap <= used)
+        return NULL;
     if (buf != inline_buf)
         return realloc(buf, cap);
     void *b = malloc(cap);
