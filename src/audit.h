@@ -4,7 +4,7 @@
  *
  * A line (keys in this order; strings escaped, bytes that are not UTF-8 as U+FFFD):
  *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
- *    "method":..,"tool":..,"decision":..,"rule":..,"reason":..,"status":200|null,
+ *    "method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,"status":200|null,
  *    "is_error":true|false|null,"latency_ms":1.234|null,"arg_keys":[..],"args":{..}}
  * "args" only when audit_log_values() was called. Missing strings are null.
  * Lines the log had to drop are reported by a line of their own when writing
@@ -22,6 +22,7 @@ struct metrics;
 struct audit_event {
     double wall;                 /* CLOCK_REALTIME seconds of the decision; 0: now */
     const char *server, *session, *client, *method, *tool;
+    const char *tool_class;      /* read, write, destructive, unknown (decision.tool_class); NULL: null */
     const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error */
     const char *rule, *reason;   /* "" is written as null */
     int status;                  /* the upstream's HTTP status; -1: none */

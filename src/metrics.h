@@ -25,6 +25,12 @@ void metrics_free(struct metrics *m);
  * require_approval or error (anything else counts as error). rate_limit also
  * counts in warden_rate_limited_total{server}. */
 void metrics_call(struct metrics *m, const char *server, const char *tool, const char *decision);
+/* The same with the tool's risk class (read, write, destructive, unknown:
+ * decision.tool_class), the label class of warden_tool_calls_total; NULL (as
+ * metrics_call passes) leaves the label out (Prometheus reads an absent
+ * label as ""). */
+void metrics_tool_call(struct metrics *m, const char *server, const char *tool, const char *tool_class,
+                       const char *decision);
 /* How long a request took, from its last byte to the end of its answer. */
 void metrics_request_seconds(struct metrics *m, double seconds);
 /* How long the policies took to decide one tool call. */

@@ -3,6 +3,7 @@
 #ifndef WARDEN_POLICY_T_H
 #define WARDEN_POLICY_T_H
 #include <stddef.h>
+#include "riskclass.h"
 
 enum verdict {
     VERDICT_NONE = 0,       /* no opinion: the next policy decides */
@@ -20,6 +21,7 @@ struct decision {
     char reason[512];       /* the text the agent sees */
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
+    enum risk_class tool_class;   /* the class the policies saw (policy_tool_class), for audit and metrics */
 };
 
 struct http_head;   /* http-t.h */

@@ -9,6 +9,7 @@
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
+#include "riskclass.h"
 #include "schema.h"
 #include "utf8.h"
 
@@ -45,6 +46,14 @@ struct rule {
     struct limit limit;
     char *reason;
     char where[200];        /* "/tools/NAME" */
+    const char *section;    /* "tools" or "classes": where the rule is, for reasons */
+};
+
+/* "classes_of": the operator's word on a tool's class. */
+struct class_override {
+    char *pattern;
+    bool glob;
+    enum risk_class cls;
 };
 
 struct policy {
@@ -56,6 +65,9 @@ struct policy {
     size_t nrules, nexact;
     bool has_all_limit;
     struct limit all_limit;
+    struct rule *class_rules[RISK_NCLASSES];   /* "classes": by enum risk_class, NULL when absent */
+    struct class_override *overrides;          /* "classes_of": exact names first, then globs longest first */
+    size_t noverrides;
     struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
 };
 
@@ -88,6 +100,8 @@ static void rule_free(struct rule *r)
     free(r->require);
 }
 
+static void policy_free_classes(struct policy *p);
+
 static void policy_free(struct policy *p)
 {
     lua_policy_free(p->lua);
@@ -98,6 +112,7 @@ static void policy_free(struct policy *p)
     for (size_t i = 0; i < p->nrules; i++)
         rule_free(&p->rules[i]);
     free(p->rules);
+    policy_free_classes(p);
 }
 
 /* Describes a condition for the agent: `alias in ["champion"]`. */
@@ -342,6 +357,7 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
         }
         struct rule *r = &p->rules[p->nrules++];
         snprintf(r->where, sizeof r->where, "%s", at);
+        r->section = "tools";
         r->glob = glob_has_wildcard(t->string);
         if (!(r->pattern = strdup(t->string)))
             schema_problem(doc, t, at, "out of memory");
@@ -388,6 +404,9 @@ static const struct field all_tools_fields[] = {
     {0},
 };
 
+static void read_classes(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst);
+static void read_classes_of(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst);
+
 static const char *const versions[] = {"1"};
 static const char *const defaults[] = {"allow", "deny"};
 
@@ -399,6 +418,8 @@ static const struct field policy_fields[] = {
     {.key = "tools", .kind = FIELD_CUSTOM, .custom = read_tools},
     {.key = "all_tools", .kind = FIELD_OBJECT, .fields = all_tools_fields,
      .expect = "must be {\"rate_limit\": {...}}"},
+    {.key = "classes", .kind = FIELD_CUSTOM, .custom = read_classes},
+    {.key = "classes_of", .kind = FIELD_CUSTOM, .custom = read_classes_of},
     {0},
 };
 
@@ -537,6 +558,135 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
     return NULL;
 }
 
+/* ---- risk classes: "classes" rules and "classes_of" overrides ---- */
+
+static void policy_free_classes(struct policy *p)
+{
+    for (int c = 0; c < RISK_NCLASSES; c++) {
+        if (p->class_rules[c])
+            rule_free(p->class_rules[c]);
+        free(p->class_rules[c]);
+    }
+    for (size_t i = 0; i < p->noverrides; i++)
+        free(p->overrides[i].pattern);
+    free(p->overrides);
+}
+
+/* classes: {"read"|"write"|"destructive"|"unknown": rule}, each rule shaped as a tool rule. */
+static void read_classes(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of class (read, write, destructive, unknown): rule");
+        return;
+    }
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        schema_pointer(at, sizeof at, ptr, t->string);
+        enum risk_class c = risk_class_parse(t->string);
+        if (schema_is_repeat(t)) {
+            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+            continue;
+        }
+        if (c == RISK_NONE) {
+            schema_key_problem(doc, t, at, "a class is read, write, destructive or unknown");
+            continue;
+        }
+        if (!cJSON_IsObject(t)) {
+            schema_problem(doc, t, at, "a class rule is an object, shaped as a tool rule");
+            continue;
+        }
+        struct rule *r = calloc(1, sizeof *r);
+        if (!r || !(r->pattern = strdup(t->string))) {
+            free(r);
+            schema_problem(doc, t, at, "out of memory");
+            continue;
+        }
+        snprintf(r->where, sizeof r->where, "%s", at);
+        r->section = "classes";
+        p->class_rules[c] = r;
+        schema_read(doc, t, at, rule_fields, r);
+    }
+}
+
+static int override_order(const void *a, const void *b)
+{
+    const struct class_override *x = a, *y = b;
+    if (x->glob != y->glob)
+        return x->glob ? 1 : -1;
+    size_t lx = strlen(x->pattern), ly = strlen(y->pattern);
+    return x->glob && lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
+}
+
+/* classes_of: {NAME or GLOB: "read"|"write"|"destructive"|"unknown"}. */
+static void read_classes_of(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): class");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!(p->overrides = calloc(n ? n : 1, sizeof *p->overrides))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        schema_pointer(at, sizeof at, ptr, t->string);
+        if (schema_is_repeat(t)) {
+            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+            continue;
+        }
+        if (!t->string[0] || !glob_valid(t->string)) {
+            schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
+            continue;
+        }
+        enum risk_class c = cJSON_IsString(t) ? risk_class_parse(t->valuestring) : RISK_NONE;
+        if (c == RISK_NONE) {
+            schema_problem(doc, t, at, "a class is \"read\", \"write\", \"destructive\" or \"unknown\"");
+            continue;
+        }
+        struct class_override *o = &p->overrides[p->noverrides];
+        if (!(o->pattern = strdup(t->string))) {
+            schema_problem(doc, t, at, "out of memory");
+            continue;
+        }
+        o->glob = glob_has_wildcard(t->string);
+        o->cls = c;
+        p->noverrides++;
+    }
+    qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
+}
+
+enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed)
+{
+    size_t len = strlen(tool);
+    for (size_t i = 0; ps && i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        for (size_t k = 0; k < p->noverrides; k++)
+            if (p->overrides[k].glob ? glob_match(p->overrides[k].pattern, tool, len)
+                                     : strcmp(p->overrides[k].pattern, tool) == 0)
+                return p->overrides[k].cls;
+    }
+    return observed != RISK_NONE ? observed : riskclass_of_name(tool, len, NULL, 0);
+}
+
+/* The rule for a tool of class cls: its name's, else a glob's, else its
+ * class's (an unknown tool without an "unknown" rule takes the destructive
+ * one), else none. */
+static const struct rule *find_rule_classed(const struct policy *p, const char *tool, enum risk_class cls)
+{
+    const struct rule *r = find_rule(p, tool);
+    if (r || cls == RISK_NONE)
+        return r;
+    if (cls == RISK_UNKNOWN && !p->class_rules[RISK_UNKNOWN])
+        cls = RISK_DESTRUCTIVE;
+    return p->class_rules[cls];
+}
+
 /* The argument at a dot path; a numeric segment indexes an array. */
 static const cJSON *lookup(const cJSON *args, const struct cond *c)
 {
@@ -625,9 +775,10 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
 }
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
-static bool policy_refuses(const struct policy *p, const char *tool, const cJSON *args, struct decision *out)
+static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, const cJSON *args,
+                           struct decision *out)
 {
-    const struct rule *r = find_rule(p, tool);
+    const struct rule *r = find_rule_classed(p, tool, cls);
     if (!r) {
         if (p->default_deny) {
             refuse(out, VERDICT_DENY, p, "/default", NULL,
@@ -637,13 +788,14 @@ static bool policy_refuses(const struct policy *p, const char *tool, const cJSON
         return false;
     }
     if (r->action == ACT_DENY) {
-        refuse(out, VERDICT_DENY, p, r->where, r->reason, "denied by policy %s: tools.%s", p->file, r->pattern);
+        refuse(out, VERDICT_DENY, p, r->where, r->reason, "denied by policy %s: %s.%s", p->file, r->section,
+               r->pattern);
         return true;
     }
     if (r->action == ACT_APPROVAL) {
         refuse(out, VERDICT_APPROVAL, p, r->where, r->reason,
-               "tool %s requires approval (policy %s: tools.%s); approvals are not available, so it is refused",
-               tool, p->file, r->pattern);
+               "tool %s requires approval (policy %s: %s.%s); approvals are not available, so it is refused",
+               tool, p->file, r->section, r->pattern);
         return true;
     }
     for (size_t i = 0; i < r->ndeny_if; i++) {
@@ -694,9 +846,16 @@ static size_t visible_request_headers(const struct http_head *head, struct lua_h
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out)
 {
+    policy_decide_classed(ps, rs, msg, ctx, RISK_NONE, out);
+}
+
+void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                           const struct call_ctx *ctx, enum risk_class observed, struct decision *out)
+{
     memset(out, 0, sizeof *out);
     out->verdict = VERDICT_ALLOW;
     const char *tool = msg->tool;
+    enum risk_class cls = out->tool_class = policy_tool_class(ps, tool, observed);
     if (is_hidden(ps, tool)) {
         out->verdict = VERDICT_HIDDEN;
         utf8_snprintf(out->reason, sizeof out->reason, "Unknown tool: %s", tool);
@@ -704,11 +863,11 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
         return;
     }
     for (size_t i = 0; i < ps->n; i++)
-        if (!ps->policies[i].lua && policy_refuses(&ps->policies[i], tool, msg->args, out))
+        if (!ps->policies[i].lua && policy_refuses(&ps->policies[i], tool, cls, msg->args, out))
             return;
     /* Lua after the C fast path: what no plain list can say. */
     struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
-    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta};
+    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta, .tool_class = risk_class_name(cls)};
     if (ps->lua_lists)
         extra.nheaders = visible_request_headers(ctx->head, headers);
     for (size_t i = 0; i < ps->n; i++) {
@@ -718,6 +877,7 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
         lua_policy_on_call(ps->policies[i].lua, msg, ctx, &extra, &d);
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
+            out->tool_class = cls;
             /* the agent, like the log, learns which rule refused: FILE:LINE */
             if (d.rule[0] && !strstr(out->reason, d.rule)) {
                 size_t len = strlen(out->reason);
@@ -735,7 +895,7 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
     size_t n = 0;
     for (size_t i = 0; i < ps->n && n < MAX_LIMITS; i++) {
         const struct policy *p = &ps->policies[i];
-        const struct rule *r = find_rule(p, tool);
+        const struct rule *r = find_rule_classed(p, tool, cls);
         const struct limit *both[2] = {r && r->has_limit ? &r->limit : NULL, p->has_all_limit ? &p->all_limit : NULL};
         for (int k = 0; k < 2 && n < MAX_LIMITS; k++) {
             if (!both[k])

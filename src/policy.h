@@ -40,6 +40,20 @@ bool policy_set_has_lua(const struct policy_set *ps);
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out);
 
+/* policy_decide for a tool whose class warden learnt from the server's last
+ * tools/list (riskclass_of_tool, kept by toolmeta); RISK_NONE when no list
+ * was seen: the name alone is classed. A policy's "classes_of" overrides
+ * both. out->tool_class says the class the decision used. policy_decide is
+ * this with RISK_NONE. */
+void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                           const struct call_ctx *ctx, enum risk_class observed, struct decision *out);
+
+/* The class of tool for this set: the first policy's "classes_of" entry that
+ * names it (exact before glob, longer glob first), else observed, else the
+ * class of the name alone (riskclass_of_name). For audit lines and metrics of
+ * calls decided elsewhere; ps may be NULL. */
+enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed);
+
 /* Removes hidden tools (and those a Lua on_list drops) from a tools/list
  * result object's "tools" array, keeping every other field. Returns true
  * when anything was removed. */
