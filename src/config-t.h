@@ -33,6 +33,9 @@ struct server_conf {
     unsigned first_byte_timeout_ms;
     unsigned sse_idle_timeout_ms;
     unsigned max_connections;   /* upstream connections, open at once */
+    bool trust_annotations;     /* its annotations decide tool classes (riskclass.h), not only raise them */
+    char *pins;                 /* the pins file (pins.h), or NULL */
+    int pin_mode;               /* enum pin_mode (pins.h): off, warn, block; block when pins is set alone */
 };
 
 /* Bounds on clients; every refusal they cause has its own HTTP status. */
