@@ -18,6 +18,7 @@
 #include "policy.h"
 #include "policytest.h"
 #include "ratelimit.h"
+#include "scan.h"
 #include "sharedstore.h"
 #include "reload.h"
 #include "stdio_client.h"
@@ -112,6 +113,8 @@ int main(int argc, char **argv)
         return policy_check_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "scan") == 0)
+        return scan_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
