@@ -16,6 +16,7 @@
 #include "metrics.h"
 #include "log.h"
 #include "policy.h"
+#include "pinscli.h"
 #include "policytest.h"
 #include "ratelimit.h"
 #include "scan.h"
@@ -115,6 +116,8 @@ int main(int argc, char **argv)
         return policy_test_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "scan") == 0)
         return scan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "pins") == 0)
+        return pins_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
