@@ -473,8 +473,9 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
             if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
                 c->session[0] = '\0';
     }
-    const char *ctype = header(b.data, head_len, "Content-Type", &vlen);
-    bool sse = ctype && vlen >= 17 && strncasecmp(ctype, "text/event-stream", 17) == 0;
+    size_t ctype_len = 0;
+    const char *ctype = header(b.data, head_len, "Content-Type", &ctype_len);
+    bool sse = ctype && ctype_len >= 17 && strncasecmp(ctype, "text/event-stream", 17) == 0;
     const char *te = header(b.data, head_len, "Transfer-Encoding", &vlen);
     bool chunked = te && vlen == 7 && strncasecmp(te, "chunked", 7) == 0;
     const char *cl = header(b.data, head_len, "Content-Length", &vlen);
@@ -526,7 +527,7 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
                 goto out;
             }
         } else if (done || r == 0) {
-            if (!ctype || vlen < 16 || strncasecmp(ctype, "application/json", 16) != 0)
+            if (!ctype || ctype_len < 16 || strncasecmp(ctype, "application/json", 16) != 0)
                 snprintf(err, errlen, "the answer's Content-Type is not application/json or text/event-stream");
             else
                 answer = parse_strict(text, tlen, c->o.max_message_bytes, err, errlen);
