@@ -422,6 +422,20 @@ enum pin_status pins_check_instructions(const struct pins *p, const char *json, 
     return compare(p->has_instructions ? &p->instructions : NULL, "instructions", "", 0, json, len, seen);
 }
 
+bool pins_refuses_call(struct pins *p, const char *name, size_t name_len)
+{
+    const struct pin_entry *pinned = find_pin(p->tools, p->n, name, name_len);
+    if (!pinned)
+        return true;
+    bool changed = false;
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < p->npending && !changed; i++)
+        changed = strlen(p->pending[i].name) == name_len && memcmp(p->pending[i].name, name, name_len) == 0 &&
+                  memcmp(p->pending[i].digest, pinned->digest, SHA256_BYTES) != 0;
+    pthread_mutex_unlock(&p->lock);
+    return changed;
+}
+
 int pins_note(struct pins *p, const char *name, size_t name_len, const char *json, size_t len, char *err,
               size_t errlen)
 {

@@ -86,6 +86,12 @@ enum pin_status pins_check(const struct pins *p, const char *name, size_t name_l
  * (NULL when it has none). PIN_NEW when the file pins no instructions. */
 enum pin_status pins_check_instructions(const struct pins *p, const char *json, size_t len, struct pin_seen *seen);
 
+/* In block mode, whether a tools/call of name must get the unknown-tool
+ * answer: the tool has no pin, or a definition of it that differs from its
+ * pin was seen (pins_note recorded it) and is not approved yet, so every
+ * session is refused, whatever list it was shown. Any thread. */
+bool pins_refuses_call(struct pins *p, const char *name, size_t name_len);
+
 /* Records a definition that pins_check found new or changed in FILE.pending
  * (name NULL: the instructions), rewriting the file only when the record
  * changed. Returns 0, 1 when it was already recorded as is, or -1 with the

@@ -112,7 +112,13 @@ static void test_file_and_checks(void)
     char pending[220];
     snprintf(pending, sizeof pending, "%s.pending", path);
     static const char changed[] = "{\"name\":\"get_a\",\"description\":\"Changed.\"}";
+    CHECK(!pins_refuses_call(p, "get_a", 5));
+    CHECK(!pins_refuses_call(p, "delete_b", 8));
+    CHECK(pins_refuses_call(p, "new_tool", 8));
+    CHECK(pins_refuses_call(p, "get_", 4));
     CHECK(pins_note(p, "get_a", 5, changed, strlen(changed), err, sizeof err) == 0);
+    CHECK(pins_refuses_call(p, "get_a", 5));     /* a change seen in one session blocks it in all */
+    CHECK(!pins_refuses_call(p, "delete_b", 8));
     CHECK(pins_note(p, "get_a", 5, changed, strlen(changed), err, sizeof err) == 1);
     CHECK(pins_note(p, NULL, 0, "\"New words.\"", 12, err, sizeof err) == 0);
     CHECK(pins_note(p, NULL, 0, "\"New words.\"", 12, err, sizeof err) == 1);
@@ -131,8 +137,10 @@ static void test_file_and_checks(void)
     pins_free(p);
     p = pins_load(path, err, sizeof err);
     CHECK(p != NULL);
-    if (p)
+    if (p) {
         CHECK(pins_note(p, "get_a", 5, changed, strlen(changed), err, sizeof err) == 1);   /* remembered */
+        CHECK(pins_refuses_call(p, "get_a", 5));
+    }
     pins_free(p);
 
     /* tampering: a definition edited without its hash is refused, with where */
