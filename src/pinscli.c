@@ -213,8 +213,7 @@ static int approve(const char *path, const char *tool, bool instructions)
         fprintf(stderr, "warden pins: approved in %s, but %s still lists them: %s\n", path, pending,
                 nleft || ins_left ? err : "cannot remove it");
     } else {
-        printf("approved %d definition%s in %s; a running warden reloads it and tells its clients the list changed\n",
-               approved, approved == 1 ? "" : "s", path);
+        printf("approved %d definition%s in %s\n", approved, approved == 1 ? "" : "s", path);
         rc = 0;
     }
     free(pending);

@@ -8,9 +8,9 @@
  * line diff of the pinned and the seen definition (exit 1 when anything is
  * pending, as diff(1)). approve copies the pending definitions (all, one
  * tool, or the instructions) into the pins file, written by temp file +
- * rename, and drops them from FILE.pending; it signals nothing: a running
- * warden watches the pins file as it watches policy files (and reloads on
- * SIGHUP). */
+ * rename, and drops them from FILE.pending. It signals nothing: the gateway
+ * is to watch the pins file as it watches policy files (and reload on
+ * SIGHUP), then tell its clients the tools list changed. */
 #ifndef WARDEN_PINSCLI_H
 #define WARDEN_PINSCLI_H
 
