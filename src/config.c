@@ -727,6 +727,8 @@ static void usage(FILE *out)
           "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
           "       warden check FILE...                     validate policies\n"
           "       warden test FILE...                      run policy test cases\n"
+          "       warden scan (--upstream URL | -- COMMAND) a server's tools: policy scaffold, inventory, pins\n"
+          "       warden pins diff|approve PINS_FILE [TOOL] review and approve changed tool definitions\n"
           "options:\n",
           out);
     for (const struct field *f = options; f->key || f->flag; f++) {

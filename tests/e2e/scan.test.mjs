@@ -106,6 +106,33 @@ describe('warden scan', { timeout: 120000 }, () => {
     });
   }
 
+  test('a hostile stdio server: silence, duplicate members, a huge line, a cursor loop; requests refused', () => {
+    const peer = [process.execPath, path.join(path.dirname(new URL(import.meta.url).pathname), 'lib', 'scan-peer.mjs')];
+    const hang = warden(['scan', '--timeout-ms', '1500', '--', ...peer, 'hang']);
+    assert.equal(hang.code, 1);
+    assert.match(hang.err, /no answer within 1500 ms/);
+    const dup = warden(['scan', '--', ...peer, 'dupkeys']);
+    assert.equal(dup.code, 1);
+    assert.match(dup.err, /not strict JSON: an object has the same member name twice/);
+    const huge = warden(['scan', '--', ...peer, 'huge']);
+    assert.equal(huge.code, 1);
+    assert.match(huge.err, /longer than/);
+    const loop = warden(['scan', '--', ...peer, 'loop']);
+    assert.equal(loop.code, 1);
+    assert.match(loop.err, /nextCursor/);
+    const chatty = warden(['scan', '--format', 'json', '--', ...peer, 'chatty']);
+    assert.equal(chatty.code, 0, chatty.err);
+    assert.deepEqual(JSON.parse(chatty.out), [
+      { name: 'list_things', class: 'read', why: 'name verb "list"' },
+      { name: 'drop_table', class: 'destructive', why: 'name verb "drop"' },
+      { name: 'frobnicate', class: 'unknown', why: 'no known verb in the name' },
+    ]);
+    const policy = warden(['scan', '--', ...peer, 'chatty']);
+    // the requests sent before initialize and the first page were refused by the time the last page was written
+    assert.match(JSON.parse(policy.out).tools.frobnicate.description, /refused 2$/);
+    assert.equal(JSON.parse(policy.out).tools.frobnicate.action, 'require_approval');
+  });
+
   test('bad command lines exit 2; a server that cannot be reached exits 1', () => {
     assert.equal(warden(['scan']).code, 2);
     assert.equal(warden(['scan', '--format', 'yaml', '--', demoBin]).code, 2);
