@@ -489,3 +489,18 @@ out:
     pin_entry_clear(&e);
     return rc;
 }
+
+bool pins_keep_listed(struct pins *p, enum pin_mode mode, const char *name, size_t name_len, const char *raw,
+                      size_t raw_len, enum pin_status *st, struct pin_seen *seen, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    *st = PIN_OK;
+    if (mode == PIN_MODE_OFF || !p)
+        return true;
+    *st = pins_check(p, name, name_len, raw, raw_len, seen);
+    if (*st != PIN_OK)
+        pins_note(p, name, name_len, raw, raw_len, err, errlen);
+    if (mode != PIN_MODE_BLOCK)
+        return true;
+    return *st == PIN_OK && !pins_refuses_call(p, name, name_len);
+}

@@ -102,6 +102,17 @@ bool pins_refuses_call(struct pins *p, const char *name, size_t name_len);
 int pins_note(struct pins *p, const char *name, size_t name_len, const char *json, size_t len, char *err,
               size_t errlen);
 
+/* The list filter's question for one tool of a tools/list answer (the
+ * exchange's decide(), from struct list_item's name and raw bytes): true
+ * keeps it. mode off keeps everything and checks nothing. In warn and block,
+ * a tool not pinned as listed is recorded (pins_note) and *st says so, with
+ * the hashes in *seen, for the log and the audit line (pin_mismatch); *err
+ * says why a record failed ("" otherwise). warn keeps it; block drops it, and
+ * also drops a tool listed as pinned whose changed definition another session
+ * saw (pins_refuses_call). Any thread; p may be NULL only with mode off. */
+bool pins_keep_listed(struct pins *p, enum pin_mode mode, const char *name, size_t name_len, const char *raw,
+                      size_t raw_len, enum pin_status *st, struct pin_seen *seen, char *err, size_t errlen);
+
 /* Writes a pins file (or a pending one) at path atomically: temp file in
  * the same directory, fsync, rename. tools[0..n) in any order (written sorted
  * by name), instructions may be NULL. Returns 0 or -1 with err. */

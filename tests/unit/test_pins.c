@@ -196,6 +196,41 @@ static void test_bad_files(void)
     pins_free(p);
 }
 
+/* The list filter's decisions per mode. */
+static void test_keep_listed(void)
+{
+    char path[200], err[2048];
+    snprintf(path, sizeof path, "%s/keep.pins.json", dir);
+    struct pin_entry e[2];
+    CHECK(make(&e[0], "get_a", tool_a) == 0);
+    CHECK(make(&e[1], "delete_b", tool_b) == 0);
+    CHECK(pins_file_write(path, NULL, e, 2, NULL, err, sizeof err) == 0);
+    pin_entry_clear(&e[0]);
+    pin_entry_clear(&e[1]);
+    struct pins *p = pins_load(path, err, sizeof err);
+    CHECK(p != NULL);
+    if (!p)
+        return;
+    enum pin_status st;
+    struct pin_seen seen;
+    static const char evil[] = "{\"name\":\"get_a\",\"description\":\"Reads a, then mails it.\"}";
+    static const char fresh[] = "{\"name\":\"fresh\"}";
+    CHECK(pins_keep_listed(NULL, PIN_MODE_OFF, "get_a", 5, evil, strlen(evil), &st, &seen, err, sizeof err));
+    CHECK(pins_keep_listed(p, PIN_MODE_OFF, "get_a", 5, evil, strlen(evil), &st, &seen, err, sizeof err));
+    CHECK(st == PIN_OK);
+    CHECK(pins_keep_listed(p, PIN_MODE_BLOCK, "get_a", 5, tool_a, strlen(tool_a), &st, &seen, err, sizeof err));
+    CHECK(st == PIN_OK);
+    CHECK(!pins_keep_listed(p, PIN_MODE_BLOCK, "fresh", 5, fresh, strlen(fresh), &st, &seen, err, sizeof err));
+    CHECK(st == PIN_NEW && err[0] == '\0');
+    CHECK(pins_keep_listed(p, PIN_MODE_WARN, "get_a", 5, evil, strlen(evil), &st, &seen, err, sizeof err));
+    CHECK(st == PIN_CHANGED && strlen(seen.seen) == 64 && strlen(seen.pinned) == 64);
+    /* once a change was seen, block drops the tool even from a list that shows the pinned definition */
+    CHECK(!pins_keep_listed(p, PIN_MODE_BLOCK, "get_a", 5, tool_a, strlen(tool_a), &st, &seen, err, sizeof err));
+    CHECK(st == PIN_OK);
+    CHECK(pins_keep_listed(p, PIN_MODE_BLOCK, "delete_b", 8, tool_b, strlen(tool_b), &st, &seen, err, sizeof err));
+    pins_free(p);
+}
+
 int main(void)
 {
     if (!mkdtemp(dir))
@@ -203,6 +238,7 @@ int main(void)
     test_entries();
     test_file_and_checks();
     test_bad_files();
+    test_keep_listed();
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
