@@ -504,3 +504,16 @@ bool pins_keep_listed(struct pins *p, enum pin_mode mode, const char *name, size
         return true;
     return *st == PIN_OK && !pins_refuses_call(p, name, name_len);
 }
+
+bool pins_keep_instructions(struct pins *p, enum pin_mode mode, const char *raw, size_t raw_len, enum pin_status *st,
+                            struct pin_seen *seen, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    *st = PIN_OK;
+    if (mode == PIN_MODE_OFF || !p)
+        return true;
+    *st = pins_check_instructions(p, raw, raw_len, seen);
+    if (*st != PIN_OK)
+        pins_note(p, NULL, 0, raw, raw_len, err, errlen);
+    return mode != PIN_MODE_BLOCK || *st == PIN_OK;
+}

@@ -113,6 +113,13 @@ int pins_note(struct pins *p, const char *name, size_t name_len, const char *jso
 bool pins_keep_listed(struct pins *p, enum pin_mode mode, const char *name, size_t name_len, const char *raw,
                       size_t raw_len, enum pin_status *st, struct pin_seen *seen, char *err, size_t errlen);
 
+/* The same for the "instructions" of an initialize result (raw JSON, NULL
+ * when it has none): false means block mode wants them removed from the
+ * result before it reaches the client (an unpinned text steers the agent as
+ * much as a tool description does). */
+bool pins_keep_instructions(struct pins *p, enum pin_mode mode, const char *raw, size_t raw_len, enum pin_status *st,
+                            struct pin_seen *seen, char *err, size_t errlen);
+
 /* Writes a pins file (or a pending one) at path atomically: temp file in
  * the same directory, fsync, rename. tools[0..n) in any order (written sorted
  * by name), instructions may be NULL. Returns 0 or -1 with err. */

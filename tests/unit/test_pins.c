@@ -228,6 +228,11 @@ static void test_keep_listed(void)
     CHECK(!pins_keep_listed(p, PIN_MODE_BLOCK, "get_a", 5, tool_a, strlen(tool_a), &st, &seen, err, sizeof err));
     CHECK(st == PIN_OK);
     CHECK(pins_keep_listed(p, PIN_MODE_BLOCK, "delete_b", 8, tool_b, strlen(tool_b), &st, &seen, err, sizeof err));
+    /* instructions: none pinned in this file, so any are new */
+    CHECK(pins_keep_instructions(p, PIN_MODE_WARN, "\"Hi\"", 4, &st, &seen, err, sizeof err));
+    CHECK(st == PIN_NEW);
+    CHECK(!pins_keep_instructions(p, PIN_MODE_BLOCK, "\"Hi\"", 4, &st, &seen, err, sizeof err));
+    CHECK(pins_keep_instructions(p, PIN_MODE_OFF, "\"Hi\"", 4, &st, &seen, err, sizeof err));
     pins_free(p);
 }
 
