@@ -661,6 +661,19 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
     qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
 }
 
+bool policy_set_uses_classes(const struct policy_set *ps)
+{
+    for (size_t i = 0; ps && i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (p->lua)
+            return true;
+        for (int c = 0; c < RISK_NCLASSES; c++)
+            if (p->class_rules[c])
+                return true;
+    }
+    return false;
+}
+
 enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed)
 {
     size_t len = strlen(tool);

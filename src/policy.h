@@ -48,6 +48,12 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
 void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                            const struct call_ctx *ctx, enum risk_class observed, struct decision *out);
 
+/* True when a decision of this set depends on the class of a tool beyond
+ * its name: a "classes" rule, or a Lua policy (it reads call.tool_class). The
+ * exchange then reads tools/list answers to learn each tool's class
+ * (toolmeta_remember_tool) even when nothing filters lists. */
+bool policy_set_uses_classes(const struct policy_set *ps);
+
 /* The class of tool for this set: the first policy's "classes_of" entry that
  * names it (exact before glob, longer glob first), else observed, else the
  * class of the name alone (riskclass_of_name). For audit lines and metrics of

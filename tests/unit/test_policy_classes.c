@@ -106,8 +106,13 @@ static void test_precedence(void)
     CHECK(decide(ps, rs, "set_x", RISK_NONE, &d) == VERDICT_DENY);
     CHECK(decide(ps, rs, "frob", RISK_NONE, &d) == VERDICT_APPROVAL);
     CHECK(strstr(d.reason, "classes.unknown") != NULL);
+    CHECK(policy_set_uses_classes(ps));
     rate_store_free(rs);
     policy_set_free(ps);
+    ps = load("{\"version\":\"1\",\"classes_of\":{\"x\":\"read\"},\"tools\":{\"x\":{}}}");
+    CHECK(ps && !policy_set_uses_classes(ps));
+    policy_set_free(ps);
+    CHECK(!policy_set_uses_classes(NULL));
 }
 
 static void test_overrides(void)
@@ -177,6 +182,7 @@ static void test_lua(void)
         CHECK(d.tool_class == RISK_DESTRUCTIVE);
         CHECK(decide(ps, rs, "get_x", RISK_NONE, &d) == VERDICT_ALLOW);
         CHECK(d.tool_class == RISK_READ);
+        CHECK(policy_set_uses_classes(ps));
         rate_store_free(rs);
         policy_set_free(ps);
     }
