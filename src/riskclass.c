@@ -128,14 +128,16 @@ static int rank(enum risk_class c)
     return c == RISK_READ ? 1 : c == RISK_WRITE ? 2 : c == RISK_DESTRUCTIVE || c == RISK_UNKNOWN ? 3 : 0;
 }
 
+/* One pass over the text (a server may send megabytes of description):
+ * a phrase is tried only where its first letter is. */
 static const char *find_phrase(const char *text)
 {
     if (!text)
         return NULL;
-    for (const char *const *p = destructive_phrases; *p; p++) {
-        size_t n = strlen(*p);
-        for (const char *s = text; *s; s++)
-            if (strncasecmp(s, *p, n) == 0)
+    for (const char *s = text; *s; s++) {
+        char c = *s >= 'A' && *s <= 'Z' ? (char)(*s - 'A' + 'a') : *s;
+        for (const char *const *p = destructive_phrases; *p; p++)
+            if (**p == c && strncasecmp(s, *p, strlen(*p)) == 0)
                 return *p;
     }
     return NULL;
