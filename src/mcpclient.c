@@ -325,38 +325,64 @@ static const char *header(const char *head, size_t len, const char *name, size_t
     return NULL;
 }
 
-/* Decodes a chunked body in place; returns its length, or -1 when it is
- * not complete or not valid (complete: *done). */
-static long dechunk(char *body, size_t len, bool *done)
+/* Appends bytes to a buffer of at most max bytes. */
+static int append(struct rbuf *b, const char *data, size_t n, size_t max, char *err, size_t errlen)
 {
-    size_t in = 0, out = 0;
-    *done = false;
-    for (;;) {
-        char *eol = memchr(body + in, '\n', len - in);
+    if (n > max || b->len > max - n)
+        return snprintf(err, errlen, "the server's answer is larger than %zu bytes", max), -1;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *d = realloc(b->data, cap);
+        if (!d)
+            return snprintf(err, errlen, "out of memory"), -1;
+        b->data = d;
+        b->cap = cap;
+    }
+    memcpy(b->data + b->len, data, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return 0;
+}
+
+/* Decodes the complete chunks of a chunked body from raw[*at..len) into
+ * body, each byte once however often it is called; *done at the last
+ * chunk. Returns 0, or -1 with err when the coding is broken. */
+static int dechunk(const char *raw, size_t len, size_t *at, struct rbuf *body, size_t max, bool *done, char *err,
+                   size_t errlen)
+{
+    while (!*done) {
+        const char *line = raw + *at, *eol = memchr(line, '\n', len - *at);
         if (!eol)
-            return -1;
+            return len - *at > 64 ? (snprintf(err, errlen, "the answer's chunked body is broken"), -1) : 0;
         char *end;
-        unsigned long size = strtoul(body + in, &end, 16);
-        if (end == body + in || size > (1ul << 30))
-            return -2;
-        in = (size_t)(eol - body) + 1;
+        unsigned long size = strtoul(line, &end, 16);
+        if (end == line || size > (1ul << 30))
+            return snprintf(err, errlen, "the answer's chunked body is broken"), -1;
+        size_t data = (size_t)(eol - raw) + 1;
         if (size == 0) {
             *done = true;
-            return (long)out;
+            *at = data;
+            return 0;
         }
-        if (len - in < size + 2)
+        if (len - data < size + 2)
+            return 0;
+        if (append(body, raw + data, size, max, err, errlen) < 0)
             return -1;
-        memmove(body + out, body + in, size);
-        out += size;
-        in += size + 2;
+        *at = data + size + 2;
     }
+    return 0;
 }
 
 /* From an event stream's complete events in s[0..len), the data of the
- * first whose JSON has our id; NULL when none yet. */
-static cJSON *find_in_events(const char *s, size_t len, long id, size_t max, char *err, size_t errlen, bool *bad)
+ * first whose JSON has our id; NULL when none yet. *used says how far the
+ * events were examined, so that the next call starts there. */
+static cJSON *find_in_events(const char *s, size_t len, long id, size_t max, char *err, size_t errlen, bool *bad,
+                             size_t *used)
 {
     size_t at = 0;
+    *used = 0;
     while (at < len) {
         const char *blank = NULL;
         for (size_t i = at; i + 1 < len && !blank; i++)
@@ -387,6 +413,7 @@ static cJSON *find_in_events(const char *s, size_t len, long id, size_t max, cha
             line = eol ? eol + 1 : blank;
         }
         at = (size_t)(blank - s) + (blank[0] == '\r' ? 2 : 1);
+        *used = at;
         if (!dn) {
             free(data);
             continue;
@@ -419,7 +446,7 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
     size_t reqlen = 0;
     FILE *f = open_memstream(&req, &reqlen);
     cJSON *answer = NULL;
-    struct rbuf b = {0};
+    struct rbuf b = {0}, decoded = {0};
     if (!f) {
         snprintf(err, errlen, "out of memory");
         goto out;
@@ -459,6 +486,10 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
         }
     }
     size_t head_len = (size_t)(head_end - b.data) + 2;
+    if (head_len > MAX_HEAD_BYTES) {
+        snprintf(err, errlen, "the answer's head is larger than %u bytes", MAX_HEAD_BYTES);
+        goto out;
+    }
     int status = 0;
     if (sscanf(b.data, "HTTP/1.%*[01] %3d", &status) != 1) {
         snprintf(err, errlen, "the answer is not HTTP/1.x");
@@ -488,53 +519,61 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
             answer = cJSON_CreateNull();
         goto out;
     }
-    /* read the body until it is complete, or (event stream) our answer came */
+    /* read the body until it is complete, or (event stream) our answer came;
+     * each byte is decoded and examined once */
+    size_t raw_at = body_at, scanned = 0;
+    bool complete = false;
     for (;;) {
-        size_t have = b.len - body_at;
-        char *copy = NULL;
-        long blen = (long)have;
-        bool done = length >= 0 ? have >= (size_t)length : r == 0;
         if (chunked) {
-            if (!(copy = malloc(have + 1))) {
-                snprintf(err, errlen, "out of memory");
+            if (dechunk(b.data, b.len, &raw_at, &decoded, c->o.max_message_bytes, &complete, err, errlen) < 0)
                 goto out;
-            }
-            memcpy(copy, b.data + body_at, have);
-            blen = dechunk(copy, have, &done);
-            if (blen == -2) {
-                free(copy);
-                snprintf(err, errlen, "the answer's chunked body is broken");
+        } else {
+            size_t n = b.len - raw_at;
+            if (length >= 0 && decoded.len + n > (size_t)length)
+                n = (size_t)length - decoded.len;
+            if (append(&decoded, b.data + raw_at, n, c->o.max_message_bytes, err, errlen) < 0)
                 goto out;
-            }
-            if (blen < 0)
-                blen = 0, done = false;
+            raw_at = b.len;
+            complete = length >= 0 ? decoded.len == (size_t)length : r == 0;
         }
-        const char *text = copy ? copy : b.data + body_at;
-        size_t tlen = length >= 0 && (size_t)blen > (size_t)length ? (size_t)length : (size_t)blen;
+        const char *text = decoded.data ? decoded.data : "";
+        if (r == 0 && !complete && (length >= 0 || chunked)) {
+            snprintf(err, errlen, "the server closed the connection in the middle of its answer");
+            goto out;
+        }
         if (status != 200) {
-            if (done || r == 0) {
-                snprintf(err, errlen, "the server answered HTTP %d: %.200s", status, tlen ? text : "");
-                free(copy);
+            if (complete || r == 0) {
+                char shown[201];
+                size_t k = 0;
+                /* the server's words reach a terminal: no control bytes */
+                for (; k < decoded.len && k < 200; k++)
+                    shown[k] = (unsigned char)text[k] < 0x20 || text[k] == 0x7f ? '?' : text[k];
+                shown[k] = '\0';
+                snprintf(err, errlen, "the server answered HTTP %d: %s", status, shown);
                 goto out;
             }
         } else if (sse) {
             bool bad = false;
-            answer = find_in_events(text, tlen, id, c->o.max_message_bytes, err, errlen, &bad);
-            if (answer || bad || done || r == 0) {
+            size_t used;
+            answer = find_in_events(text + scanned, decoded.len - scanned, id, c->o.max_message_bytes, err, errlen,
+                                    &bad, &used);
+            scanned += used;
+            if (answer || bad || complete || r == 0) {
                 if (!answer && !bad)
                     snprintf(err, errlen, "the event stream ended without the answer");
-                free(copy);
                 goto out;
             }
-        } else if (done || r == 0) {
+        } else if (complete || r == 0) {
             if (!ctype || ctype_len < 16 || strncasecmp(ctype, "application/json", 16) != 0)
                 snprintf(err, errlen, "the answer's Content-Type is not application/json or text/event-stream");
             else
-                answer = parse_strict(text, tlen, c->o.max_message_bytes, err, errlen);
-            free(copy);
+                answer = parse_strict(text, decoded.len, c->o.max_message_bytes, err, errlen);
             goto out;
         }
-        free(copy);
+        if (r == 0) {
+            snprintf(err, errlen, "the server closed the connection in the middle of its answer");
+            goto out;
+        }
         if ((r = read_more(fd, &b, max, deadline, err, errlen)) < 0) {
             if (strstr(err, "within"))
                 snprintf(err, errlen, "no answer within %u ms", c->o.timeout_ms);
@@ -544,6 +583,7 @@ static cJSON *http_exchange(struct mcp_client *c, const char *method, const char
 out:
     free(req);
     free(b.data);
+    free(decoded.data);
     close(fd);
     return answer;
 }

@@ -10,13 +10,22 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { connect, listAllPages } from './lib/client.mjs';
-import { startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
+import { freePort, startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
+import { portOpen, run, waitFor } from './lib/proc.mjs';
 
 const demoBin = process.env.WARDEN_DEMO_BIN || path.join(path.dirname(wardenBin), 'warden-demo-registry');
 
 function warden(args, { timeout = 30000 } = {}) {
   const r = spawnSync(wardenBin, args, { encoding: 'utf8', timeout });
   return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+async function rawPeer(mode) {
+  const port = await freePort();
+  const child = run(process.execPath, [path.join(path.dirname(new URL(import.meta.url).pathname), 'lib', 'scan-http-peer.mjs'), mode],
+    { env: { PORT: String(port) } });
+  await waitFor(child, 'raw peer', () => portOpen(port));
+  return { child, url: `http://127.0.0.1:${port}/mcp` };
 }
 
 function tally(classes) {
@@ -131,6 +140,26 @@ describe('warden scan', { timeout: 120000 }, () => {
     // the requests sent before initialize and the first page were refused by the time the last page was written
     assert.match(JSON.parse(policy.out).tools.frobnicate.description, /refused 2$/);
     assert.equal(JSON.parse(policy.out).tools.frobnicate.action, 'require_approval');
+  });
+
+  test('a hostile HTTP server: chunked events, a short body, a 500, a huge head, silence', async () => {
+    const expect = {
+      'chunked-sse': [0, /^$/],
+      short: [1, /closed the connection in the middle of its answer/],
+      error500: [1, /answered HTTP 500: boom\?\[31m red/],
+      bighead: [1, /head is larger than/],
+      hang: [1, /no answer within 1500 ms/],
+    };
+    for (const [mode, [code, err]] of Object.entries(expect)) {
+      const peer = await rawPeer(mode);
+      try {
+        const r = warden(['scan', '--upstream', peer.url, '--timeout-ms', '1500', '--format', 'table']);
+        assert.equal(r.code, code, `${mode}: ${r.err}`);
+        assert.match(r.err, err, mode);
+      } finally {
+        await stop(peer.child);
+      }
+    }
   });
 
   test('bad command lines exit 2; a server that cannot be reached exits 1', () => {
