@@ -488,6 +488,10 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
     put_field(line, "decision", ev->decision);
     put_field(line, "rule", ev->rule);
     put_field(line, "reason", ev->reason);
+    if (ev->shadow_decision) {
+        put_field(line, "shadow_decision", ev->shadow_decision);
+        put_field(line, "shadow_rule", ev->shadow_rule);
+    }
     if (ev->status >= 0)
         evbuffer_add_printf(line, ",\"status\":%d", ev->status);
     else

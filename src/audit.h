@@ -4,7 +4,9 @@
  *
  * A line (keys in this order; strings escaped, bytes that are not UTF-8 as U+FFFD):
  *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
- *    "method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,"status":200|null,
+ *    "method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,
+ *    ["shadow_decision":..,"shadow_rule":..,]   (only when the server has shadow policies)
+ *    "status":200|null,
  *    "is_error":true|false|null,"latency_ms":1.234|null,"arg_keys":[..],"args":{..}}
  * "args" only when audit_log_values() was called. Missing strings are null.
  * Lines the log had to drop are reported by a line of their own when writing
@@ -25,6 +27,8 @@ struct audit_event {
     const char *tool_class;      /* read, write, destructive, unknown (decision.tool_class); NULL: null */
     const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error */
     const char *rule, *reason;   /* "" is written as null */
+    const char *shadow_decision; /* what shadow policies would have decided; NULL: no shadow keys written */
+    const char *shadow_rule;     /* the shadow rule that decided ("" or NULL: null) */
     int status;                  /* the upstream's HTTP status; -1: none */
     int is_error;                /* the tool result's isError: -1 unknown, 0, 1 */
     double latency_ms;           /* < 0: unknown */

@@ -9,15 +9,12 @@
 #include <event2/buffer.h>
 #include "http.h"
 #include "log.h"
+#include "exchange.h"
 #include "metrics.h"
-#include "proxy.h"
 #include "reply.h"
-#include "worker.h"
 
 /* Pipelined bytes waiting behind a request in progress stop being read past this. */
 #define CLIENT_INPUT_HIGH (256 * 1024)
-/* Upstream reading resumes once the client has taken the output below this. */
-#define CLIENT_OUTPUT_LOW (64 * 1024)
 
 static void client_process_input(struct client_conn *c);
 
@@ -29,7 +26,7 @@ static void arm_timer(struct client_conn *c)
     case CLIENT_IDLE: tv = c->worker->tv_keepalive; break;
     case CLIENT_HEAD: tv = c->worker->tv_header; break;
     case CLIENT_BODY: tv = c->worker->tv_body; break;
-    case CLIENT_BUSY: break;
+    case CLIENT_BUSY: break;   /* the exchange and its transport keep the deadlines */
     }
     if (tv)
         evtimer_add(c->timer, tv);
@@ -51,7 +48,16 @@ static void refuse(struct client_conn *c, int status, const char *why)
     set_state(c, CLIENT_BUSY);
     char msg[256];
     snprintf(msg, sizeof msg, "%s: %s", http_reason(status), why);
-    reply_rpc_error(c, status, NULL, 0, RPC_INVALID_REQUEST, msg);
+    struct evbuffer *body = evbuffer_new();
+    if (!body) {
+        client_close(c);
+        return;
+    }
+    reply_format_rpc_error(body, NULL, 0, RPC_INVALID_REQUEST, msg);
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    reply_format_head(out, status, "application/json", NULL, evbuffer_get_length(body), true);
+    evbuffer_add_buffer(out, body);
+    evbuffer_free(body);
     client_close_when_flushed(c);
 }
 
@@ -61,10 +67,6 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     struct client_conn *c = arg;
     if (c->state == CLIENT_IDLE) {
         client_close(c);
-        return;
-    }
-    if (c->state == CLIENT_BUSY) {
-        proxy_wait_timeout(c);
         return;
     }
     refuse(c, 408, c->state == CLIENT_HEAD ? "the request head took too long" : "the request body took too long");
@@ -211,7 +213,7 @@ static void client_process_input(struct client_conn *c)
             return;
         c->keep_alive = c->reader.head.keep_alive;
         set_state(c, CLIENT_BUSY);
-        proxy_handle(c);
+        c->worker->on_request(c);
     }
 }
 
@@ -225,10 +227,7 @@ static void on_read(struct bufferevent *bev, void *arg)
  * more, and close if that was the last answer. */
 static void output_drained(struct client_conn *c)
 {
-    if (c->upstream_paused) {
-        c->upstream_paused = false;
-        proxy_resume_upstream(c);
-    }
+    exchange_output_drained(&c->ex);
     if (c->close_when_flushed && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
         client_close(c);
 }
@@ -317,7 +316,7 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
     bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
-    bufferevent_setwatermark(bev, EV_WRITE, CLIENT_OUTPUT_LOW, 0);
+    bufferevent_setwatermark(bev, EV_WRITE, EXCHANGE_OUTPUT_LOW, 0);
     /* Sockets write optimistically (client_flush); a pair has no fd to write to. */
     if (bufferevent_getfd(bev) >= 0)
         bufferevent_disable(bev, EV_WRITE);
@@ -331,7 +330,7 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
 
 void client_finish_exchange(struct client_conn *c)
 {
-    proxy_exchange_reset(&c->ex);
+    exchange_reset(&c->ex);
     client_flush(c);
     if (c->dead)
         return;
@@ -364,19 +363,22 @@ void client_close(struct client_conn *c)
         return;
     c->dead = true;
     if (c->ex.active)
-        proxy_abort(&c->ex);
+        exchange_abort(&c->ex);
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     evtimer_del(c->timer);
-    worker_bury_client(c->worker, c);
+    /* Freed by the worker's reaper, after the current callback. */
+    struct worker *w = c->worker;
+    TAILQ_REMOVE(&w->clients, c, link);
+    w->nclients--;
+    TAILQ_INSERT_TAIL(&w->client_graveyard, c, link);
+    event_active(w->reaper, 0, 0);
 }
 
 void client_free(struct client_conn *c)
 {
     metrics_connections(c->worker->metrics, -1);
-    proxy_exchange_reset(&c->ex);
-    if (c->ex.request)
-        evbuffer_free(c->ex.request);
+    exchange_free(&c->ex);
     bufferevent_free(c->bev);
     event_free(c->timer);
     http_reader_free(&c->reader);

@@ -1,6 +1,6 @@
 /* client.c: one accepted client connection: reads requests strictly, one at a
  * time and in order, enforces the read timeouts and sizes, and hands each
- * complete request to the proxy. */
+ * complete request to the worker's on_request (the proxy). */
 #ifndef WARDEN_CLIENT_H
 #define WARDEN_CLIENT_H
 #include <sys/socket.h>

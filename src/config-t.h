@@ -26,6 +26,8 @@ struct server_conf {
     char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
     char **policies;         /* policy files, NULL-terminated (may be empty) */
     size_t npolicies;
+    char **shadow_policies;  /* evaluated and audited, never enforced; NULL-terminated (may be empty) */
+    size_t nshadow_policies;
     struct header_conf *headers;
     size_t nheaders;
     bool pass_authorization; /* forward the client's Authorization (off: the spec forbids passthrough) */

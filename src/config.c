@@ -154,6 +154,7 @@ static void server_free(struct server_conf *sc)
     list_free(sc->env);
     list_free(sc->policies);
     free(sc->pins);
+    list_free(sc->shadow_policies);
     for (size_t i = 0; i < sc->nheaders; i++) {
         free(sc->headers[i].name);
         free(sc->headers[i].value);
@@ -357,7 +358,7 @@ static char *relative_to(const char *file, const char *path)
 struct cli {
     struct config cfg;
     char *upstream, *config_file;
-    char **policies;
+    char **policies, **shadow_policies;
     bool pass_authorization;
     char *pins, *pin_mode;
     bool trust_annotations;
@@ -449,10 +450,13 @@ static void read_env(struct schema_doc *doc, const struct field *f, const cJSON 
     }
 }
 
+/* policies and shadow_policies: file names, resolved against the config file. */
 static void read_policies(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
-    (void)f;
     struct server_conf *sc = dst;
+    bool shadow = strcmp(f->key, "shadow_policies") == 0;
+    char ***list = shadow ? &sc->shadow_policies : &sc->policies;
+    size_t *n = shadow ? &sc->nshadow_policies : &sc->npolicies;
     if (!cJSON_IsArray(v)) {
         schema_problem(doc, v, ptr, "must be an array of file names");
         return;
@@ -466,7 +470,7 @@ static void read_policies(struct schema_doc *doc, const struct field *f, const c
             continue;
         }
         char *resolved = relative_to(doc->file, e->valuestring);
-        if (!resolved || list_push(&sc->policies, &sc->npolicies, resolved))
+        if (!resolved || list_push(list, n, resolved))
             schema_problem(doc, e, at, "out of memory");
         free(resolved);
     }
@@ -560,6 +564,8 @@ static const struct field server_fields[] = {
      .help = "a stdio server's environment: {NAME: value}, ${VAR} expanded"},
     {.key = "policies", .kind = FIELD_CUSTOM, .custom = read_policies,
      .help = "policy files, relative to the config file"},
+    {.key = "shadow_policies", .kind = FIELD_CUSTOM, .custom = read_policies,
+     .help = "policy files evaluated on every call and audited, never enforced"},
     {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
      .help = "{Name: value} added upstream, ${VAR} expanded"},
     {.key = "pass_authorization", .kind = FIELD_BOOL, .offset = SRV(pass_authorization),
@@ -612,7 +618,8 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         if (!valid_server_name(s->string))
             schema_key_problem(doc, s, at, "a server name may use only letters, digits, '_', '.' and '-'");
         if (!(sc->name = strdup(s->string)) || asprintf(&sc->path, "/mcp/%s", s->string) < 0 ||
-            !(sc->policies = calloc(1, sizeof *sc->policies))) {
+            !(sc->policies = calloc(1, sizeof *sc->policies)) ||
+            !(sc->shadow_policies = calloc(1, sizeof *sc->shadow_policies))) {
             schema_problem(doc, s, at, "out of memory");
             continue;
         }
@@ -672,6 +679,8 @@ static const struct field options[] = {
      .custom = read_listen, .help = "where to listen (default 127.0.0.1:8931)"},
     {.flag = "--policy", .metavar = "FILE", .kind = FIELD_STRINGS, .offset = CLI(policies), .repeat = true,
      .help = "a policy (JSON or Lua); repeatable"},
+    {.flag = "--shadow-policy", .metavar = "FILE", .kind = FIELD_STRINGS, .offset = CLI(shadow_policies),
+     .repeat = true, .help = "a policy evaluated and audited but never enforced; repeatable"},
     {.flag = "--stdio", .kind = FIELD_BOOL, .offset = CLI(cfg.stdio),
      .help = "serve one client on stdin/stdout instead of listening"},
     {.key = "workers", .flag = "--workers", .metavar = "N", .kind = FIELD_INT, .offset = CLI(cfg.workers), .min = 1,
@@ -725,8 +734,10 @@ static void usage(FILE *out)
     fputs("usage: warden --upstream URL [options]          serve one HTTP MCP server at /mcp\n"
           "       warden [options] -- COMMAND [ARGS...]    serve one stdio MCP server at /mcp\n"
           "       warden --config FILE                     serve the servers of a config file at /mcp/NAME\n"
-          "       warden check FILE...                     validate policies\n"
-          "       warden test FILE...                      run policy test cases\n"
+          "       warden check [--strict] [--tools FILE] FILE...  validate policies (see warden check --help)\n"
+          "       warden check --config FILE               validate a config file and every policy it names\n"
+          "       warden test [-v] [--format text|json|junit] FILE...  run policy test cases\n"
+          "       warden explain --policy FILE... --tool NAME [--args JSON]  show how a call is decided\n"
           "       warden scan (--upstream URL | -- COMMAND) a server's tools: policy scaffold, inventory, pins\n"
           "       warden pins diff|approve PINS_FILE [TOOL] review and approve changed tool definitions\n"
           "options:\n",
@@ -812,6 +823,12 @@ static int command_line_server(struct cli *cli, char ***command, char *err, size
         return errf(err, errlen, "out of memory");
     while (sc->policies[sc->npolicies])
         sc->npolicies++;
+    sc->shadow_policies = cli->shadow_policies ? cli->shadow_policies : calloc(1, sizeof *sc->shadow_policies);
+    cli->shadow_policies = NULL;
+    if (!sc->shadow_policies)
+        return errf(err, errlen, "out of memory");
+    while (sc->shadow_policies[sc->nshadow_policies])
+        sc->nshadow_policies++;
     if (cli->upstream) {
         char why[200];
         if (parse_url(sc, cli->upstream, why, sizeof why))
@@ -905,8 +922,10 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
                           "set pins, pin_mode and trust_annotations per server in the file");
         goto out;
     }
-    if (config_file && cJSON_GetObjectItemCaseSensitive(given, "--policy")) {
-        errf(err, errlen, "--policy goes with --upstream or -- COMMAND; with --config, list policies in the file");
+    if (config_file && (cJSON_GetObjectItemCaseSensitive(given, "--policy") ||
+                        cJSON_GetObjectItemCaseSensitive(given, "--shadow-policy"))) {
+        errf(err, errlen, "--policy and --shadow-policy go with --upstream or -- COMMAND; with --config, list "
+                          "policies and shadow_policies in the file");
         goto out;
     }
     /* the file first, then the flags over it; every problem of both is told */
@@ -957,6 +976,7 @@ out:
     cJSON_Delete(given);
     list_free(command);
     list_free(cli.policies);
+    list_free(cli.shadow_policies);
     free(cli.upstream);
     free(cli.config_file);
     free(cli.pins);

@@ -2,36 +2,74 @@
 
 #include <string.h>
 
-/* Matches one character against the class starting at *pp (just after '[');
- * advances *pp past the closing ']'. */
-static bool class_match(const char **pp, unsigned char c)
+enum token { TOK_LITERAL, TOK_ANY, TOK_CLASS, TOK_STAR, TOK_GLOBSTAR };
+
+/* The token starting at p (p < end): its kind and where the next one starts. */
+static enum token token_at(const char *p, const char *end, const char **next)
 {
-    const char *p = *pp;
+    if (*p == '*') {
+        const char *q = p + 1;
+        while (q < end && *q == '*')
+            q++;
+        *next = q;
+        return q - p > 1 ? TOK_GLOBSTAR : TOK_STAR;
+    }
+    if (*p == '?') {
+        *next = p + 1;
+        return TOK_ANY;
+    }
+    if (*p == '\\' && p + 1 < end) {
+        *next = p + 2;
+        return TOK_LITERAL;
+    }
+    if (*p == '[') {
+        const char *q = p + 1;
+        if (q < end && (*q == '!' || *q == '^'))
+            q++;
+        if (q < end && *q == ']')
+            q++;
+        while (q < end && *q != ']')
+            q += *q == '\\' && q + 1 < end ? 2 : 1;
+        if (q < end) {
+            *next = q + 1;
+            return TOK_CLASS;
+        }
+        /* an unclosed `[` is itself (glob_valid refuses it in policies) */
+    }
+    *next = p + 1;
+    return TOK_LITERAL;
+}
+
+/* Whether c is in the class token [p, next): p at '[', next just past ']'. */
+static bool class_match(const char *p, const char *next, unsigned char c)
+{
+    const char *end = next - 1;
+    p++;
     bool negate = *p == '!' || *p == '^';
     if (negate)
         p++;
     bool hit = false;
-    const char *start = p;
-    while (*p && (*p != ']' || p == start)) {
+    while (p < end) {
         unsigned char lo = (unsigned char)*p++;
-        if (lo == '\\' && *p)
+        if (lo == '\\' && p < end)
             lo = (unsigned char)*p++;
         unsigned char hi = lo;
-        if (p[0] == '-' && p[1] && p[1] != ']') {
+        if (p + 1 < end && p[0] == '-') {
             p++;
             hi = (unsigned char)*p++;
-            if (hi == '\\' && *p)
+            if (hi == '\\' && p < end)
                 hi = (unsigned char)*p++;
         }
         if (c >= lo && c <= hi)
             hit = true;
     }
-    *pp = *p == ']' ? p + 1 : p;
     return hit != negate;
 }
 
 bool glob_valid(const char *pattern)
 {
+    if (strlen(pattern) > GLOB_MAX)
+        return false;
     for (const char *p = pattern; *p; p++) {
         if (*p == '\\') {
             if (!*++p)
@@ -60,47 +98,77 @@ bool glob_has_wildcard(const char *pattern)
     return strpbrk(pattern, "*?[\\") != NULL;
 }
 
+/* Adds to a state set what the stars in it reach by matching nothing. States
+ * are token starts, in increasing order, so one pass settles chains of stars. */
+static void closure(const char *pat, const char *end, unsigned char *st)
+{
+    for (const char *p = pat, *next; p < end; p = next) {
+        enum token t = token_at(p, end, &next);
+        if (st[p - pat] && (t == TOK_STAR || t == TOK_GLOBSTAR))
+            st[next - pat] = 1;
+    }
+}
+
+bool glob_match_n(const char *pat, size_t plen, const char *s, size_t len)
+{
+    if (plen > GLOB_MAX)
+        return false;
+    if (!memchr(pat, '*', plen) && !memchr(pat, '?', plen) && !memchr(pat, '[', plen) && !memchr(pat, '\\', plen))
+        return plen == len && memcmp(pat, s, len) == 0;
+    /* The pattern's automaton, simulated: cur[k] is set when the text read
+     * so far can end just before the token starting at pat[k]. */
+    unsigned char a[GLOB_MAX + 1], b[GLOB_MAX + 1];
+    unsigned char *cur = a, *nxt = b;
+    const char *end = pat + plen;
+    memset(cur, 0, plen + 1);
+    cur[0] = 1;
+    closure(pat, end, cur);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        bool alive = false;
+        memset(nxt, 0, plen + 1);
+        for (const char *p = pat, *next; p < end; p = next) {
+            enum token t = token_at(p, end, &next);
+            if (!cur[p - pat])
+                continue;
+            bool step = false;
+            switch (t) {
+            case TOK_STAR:
+                if (c != '/')
+                    nxt[p - pat] = 1, alive = true;
+                break;
+            case TOK_GLOBSTAR:
+                nxt[p - pat] = 1, alive = true;
+                break;
+            case TOK_ANY:
+                step = c != '/';
+                break;
+            case TOK_CLASS:
+                step = c != '/' && class_match(p, next, c);
+                break;
+            case TOK_LITERAL:
+                step = (unsigned char)(*p == '\\' && next - p == 2 ? p[1] : *p) == c;
+                break;
+            }
+            if (step)
+                nxt[next - pat] = 1, alive = true;
+        }
+        if (!alive)
+            return false;
+        closure(pat, end, nxt);
+        unsigned char *tmp = cur;
+        cur = nxt;
+        nxt = tmp;
+    }
+    return cur[plen] != 0;
+}
+
 bool glob_match(const char *pattern, const char *s, size_t len)
 {
-    const char *p = pattern, *star_p = NULL;
-    size_t i = 0, star_i = 0;
-    while (i < len) {
-        if (*p == '*') {
-            while (*p == '*')
-                p++;
-            if (!*p)
-                return true;
-            star_p = p;
-            star_i = i;
-            continue;
-        }
-        const char *next = p;
-        bool ok = false;
-        if (*p == '?') {
-            ok = true;
-            next = p + 1;
-        } else if (*p == '[') {
-            next = p + 1;
-            ok = class_match(&next, (unsigned char)s[i]);
-        } else if (*p == '\\' && p[1]) {
-            ok = p[1] == s[i];
-            next = p + 2;
-        } else if (*p) {
-            ok = *p == s[i];
-            next = p + 1;
-        }
-        if (ok) {
-            p = next;
-            i++;
-        } else if (star_p) {
-            /* Let the last star take one more character and try again from there. */
-            p = star_p;
-            i = ++star_i;
-        } else {
-            return false;
-        }
-    }
-    while (*p == '*')
-        p++;
-    return !*p;
+    return glob_match_n(pattern, strlen(pattern), s, len);
+}
+
+double glob_cost(size_t plen, size_t len)
+{
+    return ((double)len + 1) * ((double)plen + 1);
 }

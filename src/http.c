@@ -663,3 +663,19 @@ const char *http_reason(int status)
     default: return "Status";
     }
 }
+
+bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len)
+{
+    const char *v = list;
+    const char *end = v ? v + list_len : NULL;
+    while (v && v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *tok = v;
+        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+            v++;
+        if ((size_t)(v - tok) == len && strncasecmp(tok, name, len) == 0)
+            return true;
+    }
+    return false;
+}

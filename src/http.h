@@ -61,4 +61,7 @@ bool http_media_type_is(const char *value, size_t len, const char *type);
 const char *http_media_charset(const char *value, size_t len, size_t *charset_len);
 /* The standard reason phrase of a status code. */
 const char *http_reason(int status);
+/* True when a comma-separated header value (list; NULL: absent) names the token
+ * `name`, case-insensitively: a header the Connection header names is hop-by-hop too. */
+bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len);
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "glob.h"
 #include "log.h"
 #include "metrics.h"
 #include "sharedstore.h"
@@ -52,6 +53,7 @@ struct lua_policy {
     char *server;               /* owned */
     int on_call_ref;            /* registry references */
     int on_list_ref;            /* LUA_NOREF without on_list */
+    bool shadow;                /* the table says mode = "shadow" */
     int call_mt_ref;
     int cur_call_ref;           /* slot holding the call table of the running on_call */
     int on_call_line;           /* where on_call and on_list are defined */
@@ -819,14 +821,63 @@ static void push_bounded(lua_State *L, const char *s, size_t len)
     lua_pushlstring(L, s, len);
 }
 
+/* __index of argument objects: finds the member whose key folds like the
+ * one asked for (upvalue 1 maps folded keys to the message's own), since a
+ * Go server binds {"Alias": ...} to the field alias. rpc_parse refused
+ * objects whose keys fold together, so at most one member matches. */
+static int folded_index(lua_State *L)
+{
+    if (lua_type(L, 2) != LUA_TSTRING)
+        return 0;
+    size_t len;
+    const char *key = lua_tolstring(L, 2, &len);
+    charge(L, (double)len / 16, "looking up an argument");
+    char small[192];
+    char *folded = len <= sizeof small / 3 ? small : lua_newuserdatauv(L, 3 * len, 0);
+    size_t flen = utf8_key_fold(key, len, folded);
+    lua_pushlstring(L, folded, flen);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TSTRING)
+        return 0;
+    lua_rawget(L, 1);
+    return 1;
+}
+
+/* Gives the object table on top of the stack a metatable that looks its
+ * members up as case-insensitive readers do (folded_index). */
+static void set_folded_lookup(lua_State *L, const cJSON *obj)
+{
+    struct lua_policy *lp = policy_of(L);
+    lua_createtable(L, 0, cJSON_GetArraySize(obj));
+    const cJSON *e;
+    cJSON_ArrayForEach(e, obj) {
+        if (!e->string)
+            continue;
+        size_t len = strlen(e->string);
+        char *folded = lua_newuserdatauv(L, 3 * len + 1, 0);
+        size_t flen = utf8_key_fold(e->string, len, folded);
+        if (flen > lp->lim.max_string)
+            too_large(L);
+        lua_pushlstring(L, folded, flen);
+        lua_remove(L, -2);
+        push_bounded(L, e->string, len);
+        lua_rawset(L, -3);
+    }
+    lua_createtable(L, 0, 1);
+    lua_insert(L, -2);
+    lua_pushcclosure(L, folded_index, 1);
+    lua_setfield(L, -2, "__index");
+    lua_setmetatable(L, -2);
+}
+
 /* Pushes j as Lua values: null is warden.null, integral numbers up to 2^53
- * are integers (cJSON keeps no text, so 1.0 is 1 too), other numbers floats. */
-static void push_json(lua_State *L, const cJSON *j, int depth)
+ * are integers (cJSON keeps no text, so 1.0 is 1 too), other numbers floats.
+ * Objects of the arguments (fold) also answer case variants of their keys. */
+static void push_json_as(lua_State *L, const cJSON *j, int depth, bool fold)
 {
     struct lua_policy *lp = policy_of(L);
     if (depth > MAX_JSON_DEPTH)
         too_large(L);
-    luaL_checkstack(L, 3, "JSON nested too deeply");
+    luaL_checkstack(L, 8, "JSON nested too deeply");
     if (cJSON_IsNull(j)) {
         lua_pushlightuserdata(L, &lp->null_tag);
     } else if (cJSON_IsBool(j)) {
@@ -844,7 +895,7 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
         lua_Integer i = 0;
         const cJSON *e;
         cJSON_ArrayForEach(e, j) {
-            push_json(L, e, depth + 1);
+            push_json_as(L, e, depth + 1, fold);
             lua_rawseti(L, -2, ++i);
         }
     } else if (cJSON_IsObject(j)) {
@@ -854,12 +905,19 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
             if (!e->string)
                 continue;
             push_bounded(L, e->string, strlen(e->string));
-            push_json(L, e, depth + 1);
+            push_json_as(L, e, depth + 1, fold);
             lua_rawset(L, -3);
         }
+        if (fold)
+            set_folded_lookup(L, j);
     } else {
         lua_pushnil(L);
     }
+}
+
+static void push_json(lua_State *L, const cJSON *j, int depth)
+{
+    push_json_as(L, j, depth, false);
 }
 
 /* True when every string (keys included) in j fits max and j is not too deep. */
@@ -925,7 +983,7 @@ static int call_index(lua_State *L)
     const struct rpc_msg *msg = lp->msg;
     if (strcmp(key, "args") == 0) {
         if (msg->args)
-            push_json(L, msg->args, 0);
+            push_json_as(L, msg->args, 0, true);
         else
             lua_newtable(L);
     } else if (strcmp(key, "meta") == 0) {
@@ -1011,14 +1069,32 @@ static void build_sandbox(lua_State *L)
     lua_setglobal(L, LUA_UTF8LIBNAME);
 }
 
-/* Loads the helper modules into the table on top of the stack. */
+/* glob_match(glob, s): glob.c's matcher, so that JSON and Lua policies
+ * share one dialect and one implementation. Its work, bounded by
+ * glob_cost, is charged to the instruction budget before it runs. */
+static int native_glob_match(lua_State *L)
+{
+    size_t plen, slen;
+    const char *g = luaL_checklstring(L, 1, &plen);
+    const char *s = luaL_checklstring(L, 2, &slen);
+    if (plen > GLOB_MAX)
+        return luaL_error(L, "glob longer than %d bytes", GLOB_MAX);
+    charge(L, glob_cost(plen, slen), "glob matching");
+    lua_pushboolean(L, glob_match_n(g, plen, s, slen));
+    return 1;
+}
+
+/* Loads the helper modules into the table on top of the stack. Each chunk
+ * gets, as its argument, the table of C functions helpers may build on. */
 static void load_helpers(lua_State *L)
 {
+    static const luaL_Reg natives[] = {{"glob_match", native_glob_match}, {NULL, NULL}};
     for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
         lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
         if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
             lua_error(L);
-        lua_call(L, 0, 1);
+        luaL_newlib(L, natives);
+        lua_call(L, 1, 1);
         if (!lua_istable(L, -1))
             luaL_error(L, "%s: helper module did not return a table", lua_tostring(L, -2));
         make_readonly(L);
@@ -1083,6 +1159,7 @@ static int load_main(lua_State *L)
     lua_getinfo(L, ">S", &ar);
     lp->on_call_line = ar.linedefined;
     lp->on_call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    int tbl = lua_gettop(L);
     int t = lua_getfield(L, -1, "on_list");
     if (t == LUA_TFUNCTION) {
         lua_pushvalue(L, -1);
@@ -1092,6 +1169,11 @@ static int load_main(lua_State *L)
     }
     else if (t != LUA_TNIL)
         return luaL_error(L, "%s: on_list must be a function, not %s", lp->path, luaL_typename(L, -1));
+    t = lua_getfield(L, tbl, "mode");
+    const char *mode = t == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+    if (t != LUA_TNIL && (!mode || (strcmp(mode, "enforce") != 0 && strcmp(mode, "shadow") != 0)))
+        return luaL_error(L, "%s: mode must be \"enforce\" or \"shadow\"", lp->path);
+    lp->shadow = mode && strcmp(mode, "shadow") == 0;
     return 0;
 }
 
@@ -1160,6 +1242,11 @@ void lua_policy_free(struct lua_policy *lp)
 }
 
 /* See luapolicy.h. */
+bool lua_policy_is_shadow(const struct lua_policy *lp)
+{
+    return lp->shadow;
+}
+
 bool lua_policy_has_on_list(const struct lua_policy *lp)
 {
     return lp->on_list_ref != LUA_NOREF;

@@ -14,6 +14,7 @@
  *     .tool_class ("read", "write", "destructive" or "unknown"). JSON null
  *     is warden.null; integral numbers up to 2^53 are integers. A call table
  *     is valid only during its own on_call.
+ *   mode              optional: "enforce" (the default) or "shadow".
  *   on_list(tools, ctx)  optional; tools is an array of {name, description,
  *     annotations}, ctx is {server, session, now}; returns the array of the
  *     tool tables it keeps (the same tables; order does not matter). A tool
@@ -69,6 +70,9 @@ void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m);
  * definition when it had no opinion. */
 void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
                         const struct lua_call_extra *extra, struct decision *out);
+
+/* True when the returned table says mode = "shadow" (evaluated, never enforced). */
+bool lua_policy_is_shadow(const struct lua_policy *lp);
 
 /* True when the policy defines on_list. */
 bool lua_policy_has_on_list(const struct lua_policy *lp);

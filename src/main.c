@@ -12,6 +12,7 @@
 #include <event2/thread.h>
 #include "admin.h"
 #include "audit.h"
+#include "authoring.h"
 #include "config.h"
 #include "metrics.h"
 #include "log.h"
@@ -111,7 +112,17 @@ static bool writes_to_stdout(const char *path)
 int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "check") == 0)
-        return policy_check_main(argc - 1, argv + 1);
+        return authoring_check_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "explain") == 0)
+        return authoring_explain_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "help") == 0) {
+        char *help[] = {"--help"};
+        struct config cfg = {0};
+        char err[256];
+        int rc = config_from_args(1, help, &cfg, err, sizeof err);
+        config_free(&cfg);
+        return rc == 1 ? 0 : 2;
+    }
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "scan") == 0)

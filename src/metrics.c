@@ -52,6 +52,7 @@ struct tool_row {
     char *tool;
     uint64_t hash;
     atomic_ullong by_decision[NCLASS][NDEC];
+    atomic_ullong shadow_by_decision[NDEC];     /* what shadow policies would have decided */
 };
 
 /* Rows are only ever added, never removed or moved, until metrics_free: a
@@ -249,6 +250,15 @@ void metrics_tool_call(struct metrics *m, const char *server, const char *tool, 
         atomic_fetch_add_explicit(&s->rate_limited, 1, memory_order_relaxed);
 }
 
+void metrics_shadow(struct metrics *m, const char *server, const char *tool, const char *decision)
+{
+    struct server_row *s = server_row(m, server);
+    struct tool_row *r = s ? tool_row(m, s, tool) : NULL;
+    if (r)
+        atomic_fetch_add_explicit(&r->shadow_by_decision[index_of(decisions, NDEC, decision)], 1,
+                                  memory_order_relaxed);
+}
+
 /* Counts one observation in its bucket (the first whose bound is >= v). */
 static void observe(struct histogram *h, double v)
 {
@@ -376,6 +386,21 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
                     evbuffer_add_printf(out, "\",class=\"%s", classes[c]);
                 evbuffer_add_printf(out, "\",decision=\"%s\"} %llu\n", decisions[d], v);
             }
+        }
+    }
+    family(out, "warden_shadow_decisions_total", "counter",
+           "What shadow policies would have decided (never enforced), by server, tool and decision.");
+    for (size_t i = 0; i < m->ntools; i++) {
+        const struct tool_row *r = m->tools[i];
+        for (size_t d = 0; d < NDEC; d++) {
+            unsigned long long v = atomic_load_explicit(&r->shadow_by_decision[d], memory_order_relaxed);
+            if (!v)
+                continue;
+            evbuffer_add(out, "warden_shadow_decisions_total{server=\"", 38);
+            label(out, r->server->name);
+            evbuffer_add(out, "\",tool=\"", 8);
+            label(out, r->tool);
+            evbuffer_add_printf(out, "\",decision=\"%s\"} %llu\n", decisions[d], v);
         }
     }
     family(out, "warden_upstream_errors_total", "counter", "Upstream failures by server and kind.");

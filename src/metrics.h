@@ -31,6 +31,9 @@ void metrics_call(struct metrics *m, const char *server, const char *tool, const
  * label as ""). */
 void metrics_tool_call(struct metrics *m, const char *server, const char *tool, const char *tool_class,
                        const char *decision);
+/* What the server's shadow policies would have decided on a tool call
+ * (names and bounds as metrics_call): warden_shadow_decisions_total. */
+void metrics_shadow(struct metrics *m, const char *server, const char *tool, const char *decision);
 /* How long a request took, from its last byte to the end of its answer. */
 void metrics_request_seconds(struct metrics *m, double seconds);
 /* How long the policies took to decide one tool call. */

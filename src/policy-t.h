@@ -2,6 +2,7 @@
  * and the proxy that asks them. */
 #ifndef WARDEN_POLICY_T_H
 #define WARDEN_POLICY_T_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "riskclass.h"
 
@@ -15,6 +16,14 @@ enum verdict {
     VERDICT_ERROR,          /* a policy failed: fail closed, refused */
 };
 
+/* What the shadow policies would have decided: audited and counted, never enforced. */
+struct shadow_verdict {
+    bool present;           /* the server has shadow policies: the fields below are set */
+    enum verdict verdict;   /* never VERDICT_NONE */
+    char rule[256];         /* as decision.rule; "" when they allowed without a rule */
+    char reason[256];
+};
+
 /* What decided a call and what the agent is told. */
 struct decision {
     enum verdict verdict;
@@ -22,6 +31,7 @@ struct decision {
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
     enum risk_class tool_class;   /* the class the policies saw (policy_tool_class), for audit and metrics */
+    struct shadow_verdict shadow;
 };
 
 struct http_head;   /* http-t.h */
@@ -37,5 +47,7 @@ struct call_ctx {
     double wall;            /* seconds since the epoch: what scripts see as call.now */
     const struct http_head *head;        /* the request's headers (Lua sees an allow-listed few), or NULL */
     const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
+    enum risk_class tool_class;          /* the class learnt from the last tools/list (toolmeta_class);
+                                          * RISK_NONE: none seen, the name is classed */
 };
 #endif

@@ -4,8 +4,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
 #include "glob.h"
 #include "http.h"
+#include "pathnorm.h"
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
@@ -13,9 +16,11 @@
 #include "schema.h"
 #include "utf8.h"
 
-enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS };
+enum op { OP_EQ, OP_NEQ, OP_IN, OP_NOT_IN, OP_LT, OP_LTE, OP_GT, OP_GTE, OP_CONTAINS, OP_PREFIX, OP_MATCHES, OP_EXISTS,
+          OP_REGEX, OP_PATH_UNDER, OP_PATH_MATCHES };
 static const char *const op_names[] = {"eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte",
-                                       "contains", "prefix", "matches", "exists"};
+                                       "contains", "prefix", "matches", "exists",
+                                       "regex", "path_under", "path_matches"};
 #define NOPS (sizeof op_names / sizeof *op_names)
 
 enum action { ACT_NONE, ACT_ALLOW, ACT_DENY, ACT_APPROVAL };
@@ -25,7 +30,8 @@ struct cond {
     char **path;
     size_t npath;
     enum op op;
-    cJSON *value;           /* owned */
+    cJSON *value;           /* owned; path_under: the roots, normalized */
+    struct cond_regex *re;  /* regex: compiled at load (owned), else NULL */
     char text[200];         /* "alias in [\"champion\"]", for reasons */
     char where[200];        /* "/tools/NAME/deny_if/0" */
 };
@@ -69,19 +75,160 @@ struct policy {
     struct class_override *overrides;          /* "classes_of": exact names first, then globs longest first */
     size_t noverrides;
     struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
+    int mode;                   /* index in {"enforce", "shadow"} as the file says */
+    bool shadow;                /* evaluated and audited, never enforced (the file or the loader says so) */
+    bool list_denied;           /* under default deny, still list the tools it refuses */
 };
 
 struct policy_set {
     struct policy *policies;
     size_t n;
-    bool hides;
+    bool hides;                 /* an enforced policy hides tools */
+    bool hides_denied;          /* an enforced default-deny policy keeps refused tools out of lists */
+    bool has_shadow;            /* shadow policies are loaded */
     bool lua_lists;             /* a Lua policy is loaded: tools/list answers are read */
 };
+
+static bool hidden_by(const struct policy *p, const char *tool);
+static const struct rule *find_rule(const struct policy *p, const char *tool);
+
+/* ---- the regex and path operators ---- */
+
+/* Bounds of one regex match: a pattern that backtracks without end over a
+ * long argument fails (closed) instead of holding the worker. */
+enum { REGEX_MAX = 1024, REGEX_MATCH_LIMIT = 100000, REGEX_DEPTH_LIMIT = 1000, REGEX_HEAP_KIB = 1024 };
+
+/* A compiled `regex`: PCRE2, JIT-compiled when the platform allows, with
+ * its own match data (a set is used by one thread at a time). */
+struct cond_regex {
+    pcre2_code *code;
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+};
+
+static void cond_regex_free(struct cond_regex *re)
+{
+    if (!re)
+        return;
+    pcre2_match_context_free(re->mctx);
+    pcre2_match_data_free(re->md);
+    pcre2_code_free(re->code);
+    free(re);
+}
+
+/* Compiles pattern once, at load; NULL with why ("at offset N: ...") when
+ * it does not compile. Patterns are UTF-8, and so is what they see: bytes
+ * that are not UTF-8 never match a character but do not fail the match. */
+static struct cond_regex *cond_regex_compile(const char *pattern, char *why, size_t whylen)
+{
+    size_t len = strlen(pattern);
+    if (len > REGEX_MAX) {
+        snprintf(why, whylen, "a regex is at most %d bytes", REGEX_MAX);
+        return NULL;
+    }
+    struct cond_regex *re = calloc(1, sizeof *re);
+    int code;
+    PCRE2_SIZE offset;
+    if (!re || !(re->code = pcre2_compile((PCRE2_SPTR)pattern, len,
+                                          PCRE2_UTF | PCRE2_MATCH_INVALID_UTF | PCRE2_NEVER_BACKSLASH_C, &code,
+                                          &offset, NULL))) {
+        if (!re) {
+            snprintf(why, whylen, "out of memory");
+        } else {
+            PCRE2_UCHAR msg[200];
+            pcre2_get_error_message(code, msg, sizeof msg);
+            snprintf(why, whylen, "the regex does not compile: %s at offset %zu: %.*s>>>%s", (const char *)msg,
+                     (size_t)offset, (int)offset, pattern, pattern + offset);
+        }
+        cond_regex_free(re);
+        return NULL;
+    }
+    /* Without JIT (a platform PCRE2 does not support) the interpreter runs under the same limits. */
+    (void)pcre2_jit_compile(re->code, PCRE2_JIT_COMPLETE);
+    re->md = pcre2_match_data_create_from_pattern(re->code, NULL);
+    re->mctx = pcre2_match_context_create(NULL);
+    if (!re->md || !re->mctx) {
+        snprintf(why, whylen, "out of memory");
+        cond_regex_free(re);
+        return NULL;
+    }
+    pcre2_set_match_limit(re->mctx, REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(re->mctx, REGEX_DEPTH_LIMIT);
+    pcre2_set_heap_limit(re->mctx, REGEX_HEAP_KIB);
+    return re;
+}
+
+/* 1 when the regex matches anywhere in s (anchor it with ^...$ to match the
+ * whole value), 0 when not, -1 when the match could not finish (a limit). */
+static int cond_regex_match(const struct cond_regex *re, const char *s)
+{
+    int rc = pcre2_match(re->code, (PCRE2_SPTR)s, strlen(s), 0, 0, re->md, re->mctx);
+    return rc >= 0 ? 1 : rc == PCRE2_ERROR_NOMATCH ? 0 : -1;
+}
+
+/* What is wrong with the value of path_under, or NULL: an absolute path, or
+ * a non-empty array of them, each normalizable. */
+static const char *path_roots_problem(const cJSON *v)
+{
+    static const char want[] = "needs an absolute path (\"/srv/data\") or an array of them, without \"..\" above /";
+    if (cJSON_IsArray(v) && !v->child)
+        return want;
+    for (const cJSON *e = cJSON_IsArray(v) ? v->child : v; e; e = cJSON_IsArray(v) ? e->next : NULL) {
+        char buf[4096];
+        const char *why;
+        if (!cJSON_IsString(e) || path_normalize(e->valuestring, strlen(e->valuestring), buf, sizeof buf, &why) < 0)
+            return want;
+    }
+    return NULL;
+}
+
+/* The roots of path_under, normalized, as an array of strings (owned). */
+static cJSON *path_roots(const cJSON *v)
+{
+    cJSON *out = cJSON_CreateArray();
+    for (const cJSON *e = cJSON_IsArray(v) ? v->child : v; out && e; e = cJSON_IsArray(v) ? e->next : NULL) {
+        char buf[4096];
+        const char *why;
+        cJSON *s = NULL;
+        if (path_normalize(e->valuestring, strlen(e->valuestring), buf, sizeof buf, &why) < 0 ||
+            !(s = cJSON_CreateString(buf)) || !cJSON_AddItemToArray(out, s)) {
+            cJSON_Delete(s);
+            cJSON_Delete(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* path_under and path_matches: whether the argument, a string holding an
+ * absolute path, normalizes and is under one of the roots (matches the
+ * glob). A relative path, "..", above "/", NUL or backslash: it does not. */
+static bool path_cond_holds(const struct cond *c, const cJSON *v)
+{
+    if (!cJSON_IsString(v))
+        return false;
+    size_t len = strlen(v->valuestring);
+    char stack[1024];
+    char *buf = len < sizeof stack ? stack : malloc(len + 1);
+    const char *why;
+    long n = buf ? path_normalize(v->valuestring, len, buf, len + 1, &why) : -1;
+    bool holds = false;
+    if (n >= 0 && c->op == OP_PATH_MATCHES) {
+        holds = glob_match(c->value->valuestring, buf, (size_t)n);
+    } else if (n >= 0) {
+        for (const cJSON *r = c->value->child; r && !holds; r = r->next)
+            holds = path_is_under(buf, (size_t)n, r->valuestring);
+    }
+    if (buf != stack)
+        free(buf);
+    return holds;
+}
 
 /* ---- loading: policy files are read through tables (schema.h) ---- */
 
 static void cond_free(struct cond *c)
 {
+    cond_regex_free(c->re);
     for (size_t i = 0; i < c->npath; i++)
         free(c->path[i]);
     free(c->path);
@@ -139,6 +286,24 @@ static void read_arg(struct schema_doc *doc, const struct field *f, const cJSON 
         in->arg = v;
 }
 
+/* A glob that reads like a regex: anchors, classes of escapes, `.*`,
+ * quantifiers after a class, groups and alternatives. */
+static bool looks_like_regex(const char *g)
+{
+    size_t n = strlen(g);
+    if (n && (g[0] == '^' || (g[n - 1] == '$' && (n < 2 || g[n - 2] != '\\'))))
+        return true;
+    /* ".*" at the end is a glob's "any extension" */
+    const char *dot_star = strstr(g, ".*");
+    if (dot_star && dot_star[2])
+        return true;
+    static const char *const tells[] = {".+", "\\s", "\\d", "\\w", "\\b", "]*", "]+", "]{", "+", "(", "|"};
+    for (size_t i = 0; i < sizeof tells / sizeof *tells; i++)
+        if (strstr(g, tells[i]))
+            return true;
+    return false;
+}
+
 /* One operator member: its value must suit it. */
 static void read_op(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
@@ -179,10 +344,25 @@ static void read_op(struct schema_doc *doc, const struct field *f, const cJSON *
     case OP_MATCHES:
         if (!cJSON_IsString(v) || !glob_valid(v->valuestring))
             bad = "needs a glob pattern (*, ?, [a-z]) with every [ closed";
+        else if (looks_like_regex(v->valuestring))
+            schema_warning(doc, v, ptr, "\"%.100s\" looks like a regular expression, but matches takes a glob that "
+                           "must match the whole value (\"[0-9]*\" is a digit then anything); use \"regex\"",
+                           v->valuestring);
         break;
     case OP_EXISTS:
         if (!cJSON_IsBool(v))
             bad = "needs true or false";
+        break;
+    case OP_REGEX:
+        if (!cJSON_IsString(v))
+            bad = "needs a regular expression (PCRE2) in a string";
+        break;
+    case OP_PATH_UNDER:
+        bad = path_roots_problem(v);
+        break;
+    case OP_PATH_MATCHES:
+        if (!cJSON_IsString(v) || v->valuestring[0] != '/' || !glob_valid(v->valuestring))
+            bad = "needs a glob of absolute paths (\"/srv/**/*.csv\") with every [ closed";
         break;
     }
     if (bad)
@@ -195,7 +375,7 @@ static const struct field cond_fields[] = {
      .expect = "must name an argument (a dot path such as \"alias\" or \"target.path\")"},
     OPERATOR("eq"), OPERATOR("neq"), OPERATOR("in"), OPERATOR("not_in"), OPERATOR("lt"), OPERATOR("lte"),
     OPERATOR("gt"), OPERATOR("gte"), OPERATOR("contains"), OPERATOR("prefix"), OPERATOR("matches"),
-    OPERATOR("exists"),
+    OPERATOR("exists"), OPERATOR("regex"), OPERATOR("path_under"), OPERATOR("path_matches"),
     {0},
 };
 
@@ -215,7 +395,15 @@ static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where,
         return false;
     snprintf(c->where, sizeof c->where, "%s", where);
     c->op = in.op;
-    c->value = cJSON_Duplicate(in.value, 1);
+    c->value = c->op == OP_PATH_UNDER ? path_roots(in.value) : cJSON_Duplicate(in.value, 1);
+    if (c->op == OP_REGEX) {
+        char at[256], why[300];
+        snprintf(at, sizeof at, "%s/regex", where);
+        if (!(c->re = cond_regex_compile(in.value->valuestring, why, sizeof why))) {
+            schema_problem(doc, in.value, at, "%s", why);
+            return false;
+        }
+    }
     size_t n = 1;
     for (const char *s = in.arg->valuestring; *s; s++)
         n += *s == '.';
@@ -409,6 +597,7 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
 
 static const char *const versions[] = {"1"};
 static const char *const defaults[] = {"allow", "deny"};
+static const char *const modes[] = {"enforce", "shadow"};
 
 static const struct field policy_fields[] = {
     {.key = "version", .kind = FIELD_NOTE, SCHEMA_NAMES(versions), .required = true},
@@ -420,6 +609,8 @@ static const struct field policy_fields[] = {
      .expect = "must be {\"rate_limit\": {...}}"},
     {.key = "classes", .kind = FIELD_CUSTOM, .custom = read_classes},
     {.key = "classes_of", .kind = FIELD_CUSTOM, .custom = read_classes_of},
+    {.key = "mode", .kind = FIELD_ENUM, .offset = offsetof(struct policy, mode), SCHEMA_NAMES(modes)},
+    {.key = "list_denied", .kind = FIELD_BOOL, .offset = offsetof(struct policy, list_denied)},
     {0},
 };
 
@@ -439,11 +630,111 @@ static bool is_lua(const char *file)
     return len > 4 && strcmp(file + len - 4, ".lua") == 0;
 }
 
-struct policy_set *policy_set_load(const char *const *files, size_t n, struct shared_store *shared,
-                                   const char *server, char *errbuf, size_t errlen)
+/* ---- lint: rules that can never apply (warden check) ---- */
+
+/* The member of object o named key, or NULL. */
+static const cJSON *member(const cJSON *o, const char *key)
 {
+    return cJSON_IsObject(o) ? cJSON_GetObjectItemCaseSensitive(o, key) : NULL;
+}
+
+/* An exact rule replaces, for its tool, every glob that matches the name;
+ * a hidden tool's rule never runs. */
+static void lint_shadowed(struct schema_doc *doc, const struct policy *p, const cJSON *tools)
+{
+    for (size_t i = 0; i < p->nexact; i++) {
+        const struct rule *e = &p->rules[i];
+        const cJSON *node = member(tools, e->pattern);
+        for (size_t k = p->nexact; k < p->nrules; k++)
+            if (glob_match(p->rules[k].pattern, e->pattern, strlen(e->pattern)))
+                schema_warning(doc, node, e->where,
+                               "replaces the glob rule \"%s\" for the tool %s: that rule's action, conditions and "
+                               "limits never apply to it (repeat them here if they should)",
+                               p->rules[k].pattern, e->pattern);
+        if (hidden_by(p, e->pattern))
+            schema_warning(doc, node, e->where, "the tool %s is hidden by /hide, so this rule never runs", e->pattern);
+    }
+}
+
+/* The conditions of a rule on arguments a tool's inputSchema does not have. */
+static void lint_args(struct schema_doc *doc, const struct rule *r, const cJSON *rule_node, const char *tool,
+                      const cJSON *schema)
+{
+    const cJSON *props = member(schema, "properties");
+    if (!cJSON_IsObject(props))
+        return;     /* a schema without properties says nothing of names */
+    for (int list = 0; list < 2; list++) {
+        const struct cond *conds = list ? r->require : r->deny_if;
+        size_t n = list ? r->nrequire : r->ndeny_if;
+        const cJSON *arr = member(rule_node, list ? "require" : "deny_if");
+        for (size_t i = 0; i < n; i++) {
+            if (member(props, conds[i].path[0]))
+                continue;
+            const cJSON *node = cJSON_IsArray(arr) ? cJSON_GetArrayItem(arr, (int)i) : NULL;
+            schema_warning(doc, node ? member(node, "arg") : NULL, conds[i].where,
+                           "the tool %s has no argument \"%s\" in its inputSchema: %s", tool, conds[i].path[0],
+                           list ? "this requirement always fails" : "this condition never sees a value");
+        }
+    }
+}
+
+/* Rules against the tools a server lists ({name, inputSchema} objects). */
+static void lint_listed(struct schema_doc *doc, const struct policy *p, const cJSON *tools_node, const cJSON *listed)
+{
+    for (size_t i = 0; i < p->nrules; i++) {
+        const struct rule *r = &p->rules[i];
+        const cJSON *node = member(tools_node, r->pattern);
+        bool any = false, args_told = false;
+        for (const cJSON *t = listed->child; t; t = t->next) {
+            const cJSON *name = member(t, "name");
+            if (!cJSON_IsString(name) || !glob_match(r->pattern, name->valuestring, strlen(name->valuestring)))
+                continue;
+            any = true;
+            /* the conditions matter only where this rule is the one that applies */
+            if (!args_told && find_rule(p, name->valuestring) == r) {
+                int before = doc->warnings;
+                lint_args(doc, r, node, name->valuestring, member(t, "inputSchema"));
+                args_told = doc->warnings != before;
+            }
+        }
+        if (!any)
+            schema_warning(doc, node, r->where, "%s no tool the server lists", r->glob ? "matches" : "names");
+    }
+}
+
+static void lint_policy(struct schema_doc *doc, const struct policy *p, const cJSON *listed)
+{
+    const cJSON *tools_node = member(doc->root, "tools");
+    lint_shadowed(doc, p, tools_node);
+    if (cJSON_IsArray(listed))
+        lint_listed(doc, p, tools_node, listed);
+}
+
+/* ---- the set ---- */
+
+/* Loads one Lua file; a file that returns mode = "shadow", or one loaded as
+ * shadow, gets warden.shared of its own, so that a shadow policy's counters
+ * never spend the enforced ones'. */
+static struct lua_policy *load_lua(struct policy *p, struct shared_store *shared, const char *server, char *err,
+                                   size_t room)
+{
+    char shadow_ns[300];
+    snprintf(shadow_ns, sizeof shadow_ns, "%s (shadow)", server ? server : "");
+    struct lua_policy *lp = lua_policy_load(p->file, NULL, shared, p->shadow ? shadow_ns : server, err, room);
+    if (lp && !p->shadow && lua_policy_is_shadow(lp)) {
+        lua_policy_free(lp);
+        p->shadow = true;
+        lp = lua_policy_load(p->file, NULL, shared, shadow_ns, err, room);
+    }
+    return lp;
+}
+
+struct policy_set *policy_set_load_opts(const char *const *files, size_t n, struct shared_store *shared,
+                                        const char *server, struct policy_load_opts *opts, char *errbuf, size_t errlen)
+{
+    size_t nshadow = opts ? opts->nshadow : 0, total = n + nshadow;
     struct policy_set *ps = calloc(1, sizeof *ps);
-    struct policy *policies = calloc(n ? n : 1, sizeof *policies);
+    struct policy *policies = calloc(total ? total : 1, sizeof *policies);
     if (!ps || !policies) {
         free(ps);
         free(policies);
@@ -451,18 +742,22 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
         return NULL;
     }
     ps->policies = policies;
-    ps->n = n;
+    ps->n = total;
     errbuf[0] = '\0';
+    if (opts && opts->warnings && opts->warnlen)
+        opts->warnings[0] = '\0';
     int problems = 0;
-    size_t used = 0;
-    for (size_t i = 0; i < n; i++) {
+    size_t used = 0, wused = 0;
+    for (size_t i = 0; i < total; i++) {
+        const char *file = i < n ? files[i] : opts->shadow[i - n];
         char *err = errbuf + used;
         size_t room = errlen - used;
-        if (!(policies[i].file = strdup(files[i]))) {
-            snprintf(err, room, "%s: out of memory\n", files[i]);
+        policies[i].shadow = i >= n;
+        if (!(policies[i].file = strdup(file))) {
+            snprintf(err, room, "%s: out of memory\n", file);
             problems++;
-        } else if (is_lua(files[i])) {
-            policies[i].lua = lua_policy_load(files[i], NULL, shared, server, err, room);
+        } else if (is_lua(file)) {
+            policies[i].lua = load_lua(&policies[i], shared, server, err, room);
             if (!policies[i].lua) {
                 problems++;
                 size_t len = strlen(err);
@@ -474,14 +769,30 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
             }
         } else {
             struct schema_doc doc;
-            schema_doc_init(&doc, files[i], err, room);
+            schema_doc_init(&doc, file, err, room);
+            if (opts && opts->warnings && wused + 1 < opts->warnlen) {
+                doc.warn = opts->warnings + wused;
+                doc.warnlen = opts->warnlen - wused;
+            }
             load_policy(&doc, &policies[i]);
             problems += doc.problems;
+            if (policies[i].mode == 1)
+                policies[i].shadow = true;
+            if (!doc.problems && doc.warn)
+                lint_policy(&doc, &policies[i], opts->tools);
+            if (opts) {
+                opts->nwarnings += doc.warnings;
+                wused += doc.warnused;
+            }
             schema_doc_free(&doc);
         }
         used += strlen(err);
-        if (policies[i].nhide)
+        if (policies[i].shadow)
+            ps->has_shadow = true;
+        else if (policies[i].nhide)
             ps->hides = true;
+        if (!policies[i].shadow && !policies[i].lua && policies[i].default_deny && !policies[i].list_denied)
+            ps->hides_denied = true;
     }
     if (problems) {
         if (used && errbuf[used - 1] == '\n')
@@ -490,6 +801,17 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
         return NULL;
     }
     return ps;
+}
+
+struct policy_set *policy_set_load(const char *const *files, size_t n, struct shared_store *shared,
+                                   const char *server, char *errbuf, size_t errlen)
+{
+    return policy_set_load_opts(files, n, shared, server, NULL, errbuf, errlen);
+}
+
+bool policy_set_has_shadow(const struct policy_set *ps)
+{
+    return ps && ps->has_shadow;
 }
 
 void policy_set_free(struct policy_set *ps)
@@ -516,7 +838,7 @@ bool policy_set_has_lua(const struct policy_set *ps)
 
 bool policy_set_filters_lists(const struct policy_set *ps)
 {
-    return ps && (ps->hides || ps->lua_lists);
+    return ps && (ps->hides || ps->hides_denied || ps->lua_lists);
 }
 
 /* ---- deciding ---- */
@@ -530,10 +852,11 @@ static bool hidden_by(const struct policy *p, const char *tool)
     return false;
 }
 
+/* Hidden by an enforced policy (shadow ones hide nothing). */
 static bool is_hidden(const struct policy_set *ps, const char *tool)
 {
     for (size_t i = 0; i < ps->n; i++)
-        if (hidden_by(&ps->policies[i], tool))
+        if (!ps->policies[i].shadow && hidden_by(&ps->policies[i], tool))
             return true;
     return false;
 }
@@ -679,7 +1002,8 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
     size_t len = strlen(tool);
     for (size_t i = 0; ps && i < ps->n; i++) {
         const struct policy *p = &ps->policies[i];
-        for (size_t k = 0; k < p->noverrides; k++)
+        /* shadow policies are on trial: they do not change what a tool is */
+        for (size_t k = 0; !p->shadow && k < p->noverrides; k++)
             if (p->overrides[k].glob ? glob_match(p->overrides[k].pattern, tool, len)
                                      : strcmp(p->overrides[k].pattern, tool) == 0)
                 return p->overrides[k].cls;
@@ -700,13 +1024,31 @@ static const struct rule *find_rule_classed(const struct policy *p, const char *
     return p->class_rules[cls];
 }
 
+/* The member a case-insensitive server binds to key, the last match
+ * winning: Go's encoding/json folds keys under Unicode simple case folding
+ * ("Alias" and "alia\u017F" are alias), .NET and Java case-insensitive
+ * readers also take U+0131 and U+0130 for i (utf8_ascii_alike). rpc_parse
+ * refuses objects with two keys that fold together, so with Go's folding
+ * this is also the one member every other reader sees. */
+static const cJSON *member_folded(const cJSON *obj, const char *key)
+{
+    const cJSON *found = NULL;
+    size_t klen = strlen(key);
+    for (const cJSON *m = obj->child; m; m = m->next) {
+        size_t mlen = m->string ? strlen(m->string) : 0;
+        if (m->string && (utf8_fold_cmp(m->string, mlen, key, klen) == 0 || utf8_ascii_alike(m->string, mlen, key)))
+            found = m;
+    }
+    return found;
+}
+
 /* The argument at a dot path; a numeric segment indexes an array. */
 static const cJSON *lookup(const cJSON *args, const struct cond *c)
 {
     const cJSON *v = args;
     for (size_t i = 0; i < c->npath && v; i++) {
         if (cJSON_IsObject(v)) {
-            v = cJSON_GetObjectItemCaseSensitive(v, c->path[i]);
+            v = member_folded(v, c->path[i]);
         } else if (cJSON_IsArray(v)) {
             char *end;
             long idx = strtol(c->path[i], &end, 10);
@@ -738,10 +1080,12 @@ static bool in_list(const cJSON *v, const cJSON *list)
     return false;
 }
 
-/* Whether a condition holds. A missing or wrongly typed argument satisfies
- * no positive operator (eq, in, lt..., contains, prefix, matches) and
- * satisfies the negations neq and not_in: it is not equal to the value. */
-static bool cond_holds(const struct cond *c, const cJSON *args)
+/* Whether a condition holds: 1, 0, or -1 when it could not be told (a
+ * regex past its limits), which every caller treats as a refusal. A missing
+ * or wrongly typed argument satisfies no positive operator (eq, in, lt...,
+ * contains, prefix, matches, regex, path_*) and satisfies the negations neq
+ * and not_in: it is not equal to the value. */
+static int cond_holds(const struct cond *c, const cJSON *args)
 {
     const cJSON *v = lookup(args, c);
     double x = cJSON_IsNumber(v) ? v->valuedouble : 0, y = cJSON_IsNumber(c->value) ? c->value->valuedouble : 0;
@@ -763,8 +1107,38 @@ static bool cond_holds(const struct cond *c, const cJSON *args)
     case OP_MATCHES:
         return cJSON_IsString(v) && glob_match(c->value->valuestring, v->valuestring, strlen(v->valuestring));
     case OP_EXISTS: return (v != NULL) == cJSON_IsTrue(c->value);
+    case OP_REGEX: return cJSON_IsString(v) ? cond_regex_match(c->re, v->valuestring) : 0;
+    case OP_PATH_UNDER:
+    case OP_PATH_MATCHES: return path_cond_holds(c, v);
     }
-    return false;
+    return 0;
+}
+
+/* ---- the trace of a decision (warden explain, warden test -v) ---- */
+
+static void trace_add(struct policy_trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void trace_add(struct policy_trace *t, const char *fmt, ...)
+{
+    if (!t || !t->buf || t->used + 1 >= t->cap)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    t->used += utf8_vsnprintf(t->buf + t->used, t->cap - t->used - 1, fmt, ap);
+    va_end(ap);
+    t->buf[t->used++] = '\n';
+    t->buf[t->used] = '\0';
+}
+
+/* The argument a condition looked at, for the trace: `alias is "champion"`. */
+static void describe_seen(const struct cond *c, const cJSON *args, char *out, size_t len)
+{
+    const cJSON *v = lookup(args, c);
+    char *text = v ? cJSON_PrintUnformatted(v) : NULL;
+    if (!v)
+        snprintf(out, len, "the argument is missing");
+    else
+        utf8_snprintf(out, len, "the argument is %.120s%s", text ? text : "?", text && strlen(text) > 120 ? "..." : "");
+    free(text);
 }
 
 static void refuse(struct decision *out, enum verdict v, const struct policy *p, const char *where,
@@ -789,52 +1163,80 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
 static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, const cJSON *args,
-                           struct decision *out)
+                           struct decision *out, struct policy_trace *t)
 {
     const struct rule *r = find_rule_classed(p, tool, cls);
     if (!r) {
         if (p->default_deny) {
             refuse(out, VERDICT_DENY, p, "/default", NULL,
                    "denied by policy %s: tool %s is not allowed (default: deny)", p->file, tool);
+            trace_add(t, "%s /default: no rule names %s nor its class (%s), and the default is deny: deny", p->file,
+                      tool, risk_class_name(cls));
             return true;
         }
+        trace_add(t, "%s /default: no rule names %s nor its class (%s), and the default is allow: no refusal",
+                  p->file, tool, risk_class_name(cls));
         return false;
     }
+    if (strcmp(r->section, "classes") == 0)
+        trace_add(t, "%s %s: applies to %s (its class is %s; no rule names the tool)", p->file, r->where, tool,
+                  risk_class_name(cls));
+    else
+        trace_add(t, "%s %s: applies to %s%s", p->file, r->where, tool,
+                  r->glob ? " (a glob; no exact rule names the tool)" : " (exact name)");
     if (r->action == ACT_DENY) {
         refuse(out, VERDICT_DENY, p, r->where, r->reason, "denied by policy %s: %s.%s", p->file, r->section,
                r->pattern);
+        trace_add(t, "%s %s/action: deny", p->file, r->where);
         return true;
     }
     if (r->action == ACT_APPROVAL) {
         refuse(out, VERDICT_APPROVAL, p, r->where, r->reason,
                "tool %s requires approval (policy %s: %s.%s); approvals are not available, so it is refused",
                tool, p->file, r->section, r->pattern);
+        trace_add(t, "%s %s/action: require_approval (refused until approvals exist)", p->file, r->where);
         return true;
     }
+    char seen[200];
     for (size_t i = 0; i < r->ndeny_if; i++) {
-        if (cond_holds(&r->deny_if[i], args)) {
-            refuse(out, VERDICT_DENY, p, r->deny_if[i].where, r->reason, "denied by policy %s: %s.deny_if[%zu]: %s",
-                   p->file, r->pattern, i, r->deny_if[i].text);
+        const struct cond *c = &r->deny_if[i];
+        int h = cond_holds(c, args);
+        if (t)
+            describe_seen(c, args, seen, sizeof seen);
+        if (h != 0) {
+            refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.deny_if[%zu]: %s%s",
+                   p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
+            trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
+                      h < 0 ? "cannot tell, the regex hit its limits" : "holds", seen);
             return true;
         }
+        trace_add(t, "%s %s: %s: does not hold (%s)", p->file, c->where, c->text, seen);
     }
     for (size_t i = 0; i < r->nrequire; i++) {
-        if (!cond_holds(&r->require[i], args)) {
-            refuse(out, VERDICT_DENY, p, r->require[i].where, r->reason,
-                   "denied by policy %s: %s.require[%zu] does not hold: %s", p->file, r->pattern, i,
-                   r->require[i].text);
+        const struct cond *c = &r->require[i];
+        int h = cond_holds(c, args);
+        if (t)
+            describe_seen(c, args, seen, sizeof seen);
+        if (h != 1) {
+            refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.require[%zu] does not hold: %s%s",
+                   p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
+            trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
+                      h < 0 ? "cannot tell, the regex hit its limits" : "does not hold", seen);
             return true;
         }
+        trace_add(t, "%s %s: %s: holds (%s)", p->file, c->where, c->text, seen);
     }
+    trace_add(t, "%s %s: no refusal", p->file, r->where);
     return false;
 }
 
-/* The key of one rate limit: the limit's identity, then who it counts. */
+/* The key of one rate limit: the limit's identity, then who it counts.
+ * Shadow policies count under keys of their own: never the real budget. */
 static size_t limit_key(char *buf, size_t cap, const char *server, const struct policy *p, const struct limit *l,
                         const struct call_ctx *ctx, const char *tool)
 {
-    int n = snprintf(buf, cap, "%s\x1f%s\x1f%s\x1f%.*s\x1f%s", server, p->file, l->where, (int)ctx->session_len,
-                     ctx->session, tool ? tool : "");
+    int n = snprintf(buf, cap, "%s%s\x1f%s\x1f%s\x1f%.*s\x1f%s", p->shadow ? "shadow\x1f" : "", server, p->file,
+                     l->where, (int)ctx->session_len, ctx->session, tool ? tool : "");
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -856,27 +1258,57 @@ static size_t visible_request_headers(const struct http_head *head, struct lua_h
     return n;
 }
 
-void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
-                   const struct call_ctx *ctx, struct decision *out)
+static const char *const verdict_names[] = {
+    [VERDICT_NONE] = "allow", [VERDICT_ALLOW] = "allow", [VERDICT_DENY] = "deny", [VERDICT_HIDDEN] = "hide",
+    [VERDICT_RATE_LIMITED] = "rate_limit", [VERDICT_APPROVAL] = "require_approval", [VERDICT_ERROR] = "error",
+};
+
+const char *policy_verdict_name(enum verdict v)
 {
-    policy_decide_classed(ps, rs, msg, ctx, RISK_NONE, out);
+    return (size_t)v < sizeof verdict_names / sizeof *verdict_names ? verdict_names[v] : "error";
 }
 
-void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
-                           const struct call_ctx *ctx, enum risk_class observed, struct decision *out)
+/* Hidden by a policy of this mode: the first hide entry that matches. */
+static bool hidden_in_mode(const struct policy_set *ps, bool shadow, const char *tool, struct decision *out,
+                           struct policy_trace *t)
+{
+    size_t len = strlen(tool);
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (p->shadow != shadow)
+            continue;
+        for (size_t k = 0; k < p->nhide; k++) {
+            if (glob_match(p->hide[k], tool, len)) {
+                out->verdict = VERDICT_HIDDEN;
+                utf8_snprintf(out->reason, sizeof out->reason, "Unknown tool: %s", tool);
+                if (shadow)
+                    utf8_snprintf(out->rule, sizeof out->rule, "%s:/hide/%zu", p->file, k);
+                else
+                    snprintf(out->rule, sizeof out->rule, "hide");
+                trace_add(t, "%s /hide/%zu: \"%s\" hides %s: hide", p->file, k, p->hide[k], tool);
+                return true;
+            }
+        }
+        if (p->nhide)
+            trace_add(t, "%s /hide: does not hide %s", p->file, tool);
+    }
+    return false;
+}
+
+/* Decides a call with the policies of one mode (enforced, or shadow):
+ * hidden first, then the JSON rules, then Lua, rate limits last. */
+static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *rs, const struct rpc_msg *msg,
+                        const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
 {
     memset(out, 0, sizeof *out);
     out->verdict = VERDICT_ALLOW;
     const char *tool = msg->tool;
-    enum risk_class cls = out->tool_class = policy_tool_class(ps, tool, observed);
-    if (is_hidden(ps, tool)) {
-        out->verdict = VERDICT_HIDDEN;
-        utf8_snprintf(out->reason, sizeof out->reason, "Unknown tool: %s", tool);
-        snprintf(out->rule, sizeof out->rule, "hide");
+    enum risk_class cls = out->tool_class = policy_tool_class(ps, tool, ctx->tool_class);
+    if (hidden_in_mode(ps, shadow, tool, out, t))
         return;
-    }
     for (size_t i = 0; i < ps->n; i++)
-        if (!ps->policies[i].lua && policy_refuses(&ps->policies[i], tool, cls, msg->args, out))
+        if (!ps->policies[i].lua && ps->policies[i].shadow == shadow &&
+            policy_refuses(&ps->policies[i], tool, cls, msg->args, out, t))
             return;
     /* Lua after the C fast path: what no plain list can say. */
     struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
@@ -884,10 +1316,13 @@ void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const s
     if (ps->lua_lists)
         extra.nheaders = visible_request_headers(ctx->head, headers);
     for (size_t i = 0; i < ps->n; i++) {
-        if (!ps->policies[i].lua)
+        if (!ps->policies[i].lua || ps->policies[i].shadow != shadow)
             continue;
         struct decision d;
         lua_policy_on_call(ps->policies[i].lua, msg, ctx, &extra, &d);
+        trace_add(t, "%s: on_call: %s%s%s", d.rule[0] ? d.rule : ps->policies[i].file,
+                  d.verdict == VERDICT_NONE ? "no opinion" : policy_verdict_name(d.verdict), d.reason[0] ? ": " : "",
+                  d.reason);
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
             out->tool_class = cls;
@@ -908,6 +1343,8 @@ void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const s
     size_t n = 0;
     for (size_t i = 0; i < ps->n && n < MAX_LIMITS; i++) {
         const struct policy *p = &ps->policies[i];
+        if (p->shadow != shadow)
+            continue;
         const struct rule *r = find_rule_classed(p, tool, cls);
         const struct limit *both[2] = {r && r->has_limit ? &r->limit : NULL, p->has_all_limit ? &p->all_limit : NULL};
         for (int k = 0; k < 2 && n < MAX_LIMITS; k++) {
@@ -920,8 +1357,10 @@ void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const s
             n++;
         }
     }
-    if (n == 0)
+    if (n == 0) {
+        trace_add(t, "no rate limit applies");
         return;
+    }
     size_t refused;
     double retry;
     /* Keys are counted against the client's address (not its port): one
@@ -929,13 +1368,18 @@ void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const s
     const char *addr = ctx->client_addr ? ctx->client_addr : "";
     const char *colon = strrchr(addr, ':');
     size_t addr_len = colon ? (size_t)(colon - addr) : strlen(addr);
-    if (rate_admit(rs, addr, addr_len, checks, n, ctx->now, &refused, &retry))
+    if (rate_admit(rs, addr, addr_len, checks, n, ctx->now, &refused, &retry)) {
+        for (size_t i = 0; i < n; i++)
+            trace_add(t, "%s %s: at most %u calls in %g s: counted, within the limit", owners[i]->file,
+                      limits[i]->where, limits[i]->max, limits[i]->window);
         return;
+    }
     if (refused == n) {
         out->verdict = VERDICT_RATE_LIMITED;
         out->retry_after = 1;
         snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
         snprintf(out->rule, sizeof out->rule, "rate_store");
+        trace_add(t, "the rate-limit table cannot hold these limits: rate_limit");
         return;
     }
     const struct limit *l = limits[refused];
@@ -944,6 +1388,74 @@ void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const s
            "rate limited by policy %s (%s: at most %u calls in %g s%s); retry in %.1f s", owners[refused]->file,
            l->where, l->max, l->window, strncmp(l->where, "/all_tools", 10) == 0 ? " across tools" : "",
            out->retry_after);
+    trace_add(t, "%s %s: at most %u calls in %g s: spent, retry in %.1f s: rate_limit", owners[refused]->file,
+              l->where, l->max, l->window, out->retry_after);
+}
+
+void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                          const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+{
+    decide_mode(ps, false, rs, msg, ctx, out, t);
+    trace_add(t, "decision: %s%s%s%s%s", policy_verdict_name(out->verdict), out->rule[0] ? " by " : "", out->rule,
+              out->reason[0] ? ": " : "", out->reason);
+    if (!ps->has_shadow)
+        return;
+    /* Shadow policies see every call, whatever the enforced ones decided,
+     * and change nothing but the shadow fields and their own rate keys. */
+    trace_add(t, "shadow policies (evaluated, never enforced):");
+    struct decision d;
+    decide_mode(ps, true, rs, msg, ctx, &d, t);
+    out->shadow.present = true;
+    out->shadow.verdict = d.verdict == VERDICT_NONE ? VERDICT_ALLOW : d.verdict;
+    utf8_snprintf(out->shadow.rule, sizeof out->shadow.rule, "%s", d.rule);
+    utf8_snprintf(out->shadow.reason, sizeof out->shadow.reason, "%s", d.reason);
+    trace_add(t, "shadow decision: %s%s%s%s%s", policy_verdict_name(d.verdict), d.rule[0] ? " by " : "", d.rule,
+              d.reason[0] ? ": " : "", d.reason);
+}
+
+void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                   const struct call_ctx *ctx, struct decision *out)
+{
+    policy_decide_traced(ps, rs, msg, ctx, out, NULL);
+}
+
+/* ---- tools/list ---- */
+
+/* Whether an enforced policy refuses the tool whatever its arguments, and
+ * wants such tools kept out of lists: default deny without list_denied, and
+ * no rule names the tool or its class, or that rule denies outright. */
+static bool never_callable(const struct policy *p, const char *tool, enum risk_class cls)
+{
+    if (p->lua || p->shadow || !p->default_deny || p->list_denied)
+        return false;
+    const struct rule *r = find_rule_classed(p, tool, cls);
+    return !r || r->action == ACT_DENY;
+}
+
+bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, enum risk_class observed)
+{
+    char stack[256];
+    char *tool = len < sizeof stack ? stack : malloc(len + 1);
+    if (!tool)
+        return false;   /* cannot tell: keep it out (closed) */
+    memcpy(tool, name, len);
+    tool[len] = '\0';
+    bool listed = !memchr(name, '\0', len) && !is_hidden(ps, tool);
+    enum risk_class cls = listed ? policy_tool_class(ps, tool, observed) : RISK_NONE;
+    for (size_t i = 0; listed && i < ps->n; i++)
+        if (never_callable(&ps->policies[i], tool, cls))
+            listed = false;
+    if (tool != stack)
+        free(tool);
+    return listed;
+}
+
+bool policy_set_has_on_list(const struct policy_set *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->policies[i].lua && !ps->policies[i].shadow && lua_policy_has_on_list(ps->policies[i].lua))
+            return true;
+    return false;
 }
 
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx)
@@ -956,14 +1468,14 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
     while (t) {
         cJSON *next = t->next;
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-        if (cJSON_IsString(name) && is_hidden(ps, name->valuestring)) {
+        if (cJSON_IsString(name) && !policy_tool_listed(ps, name->valuestring, strlen(name->valuestring), RISK_NONE)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(tools, t));
             removed = true;
         }
         t = next;
     }
     for (size_t i = 0; i < ps->n; i++) {
-        if (!ps->policies[i].lua || !lua_policy_has_on_list(ps->policies[i].lua))
+        if (!ps->policies[i].lua || ps->policies[i].shadow || !lua_policy_has_on_list(ps->policies[i].lua))
             continue;
         struct decision err;
         int dropped = lua_policy_on_list(ps->policies[i].lua, tools, ctx, &err);
@@ -977,30 +1489,4 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
             removed = true;
     }
     return removed;
-}
-
-int policy_check_main(int argc, char **argv)
-{
-    if (argc < 2) {
-        fprintf(stderr, "usage: warden check FILE...\n");
-        return 2;
-    }
-    int bad = 0;
-    struct shared_store *shared = shared_store_new(NULL);
-    if (!shared)
-        return 2;
-    for (int i = 1; i < argc; i++) {
-        char err[16384];
-        const char *one[] = {argv[i]};
-        struct policy_set *ps = policy_set_load(one, 1, shared, "check", err, sizeof err);
-        if (ps) {
-            printf("%s: ok\n", argv[i]);
-            policy_set_free(ps);
-        } else {
-            printf("%s\n", err);
-            bad = 1;
-        }
-    }
-    shared_store_free(shared);
-    return bad;
 }

@@ -23,8 +23,36 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
                                    const char *server, char *errbuf, size_t errlen);
 void policy_set_free(struct policy_set *ps);
 
-/* True when some policy of the set may change tools/list answers (hide or
- * on_list), so the proxy buffers those answers only when it must. */
+/* What policy_set_load_opts may do beyond policy_set_load. */
+struct policy_load_opts {
+    const char *const *shadow;  /* files loaded in shadow mode, whatever they say (--shadow-policy) */
+    size_t nshadow;
+    char *warnings;             /* NULL, or a buffer for lint warnings ("FILE:LINE:COL /ptr: warning: ...") */
+    size_t warnlen;
+    int nwarnings;              /* out: how many warnings there were (some may not fit the buffer) */
+    const cJSON *tools;         /* with warnings: the tools the server lists (an array of tool objects
+                                 * with name and inputSchema), to find rules that match none, or NULL */
+};
+
+/* policy_set_load, with shadow files appended after files[0..n) and lint
+ * warnings when asked. A JSON file whose top level says "mode": "shadow", or
+ * a Lua file returning mode = "shadow", is a shadow policy too: evaluated on
+ * every call, its verdict put in decision.shadow, never enforced; it hides
+ * nothing, and its rate limits (and a Lua one's warden.shared) count apart. */
+struct policy_set *policy_set_load_opts(const char *const *files, size_t n, struct shared_store *shared,
+                                        const char *server, struct policy_load_opts *opts, char *errbuf,
+                                        size_t errlen);
+
+/* True when the set holds shadow policies (decisions carry a shadow verdict). */
+bool policy_set_has_shadow(const struct policy_set *ps);
+
+/* allow, deny, hide, rate_limit, require_approval, error: the names of the
+ * audit log, the metrics and test files (VERDICT_NONE is allow). */
+const char *policy_verdict_name(enum verdict v);
+
+/* True when some policy of the set may change tools/list answers (hide,
+ * default deny without list_denied, or on_list), so the proxy buffers those
+ * answers only when it must. */
 bool policy_set_filters_lists(const struct policy_set *ps);
 
 /* Failed runs of the set's Lua policies count in m (warden_lua_errors_total);
@@ -36,17 +64,36 @@ bool policy_set_has_lua(const struct policy_set *ps);
 
 /* Decides one tools/call request: hidden first, then the JSON rules, then
  * the Lua policies; any refusal wins; rate limits are counted last and only
- * for calls finally allowed. */
+ * for calls finally allowed. Then the shadow policies, the same way, into
+ * out->shadow (present only when the set has some). The tool's class is
+ * policy_tool_class(ps, tool, ctx->tool_class), reported in out->tool_class;
+ * a rule for the exact name, then a glob, then a "classes" rule for the
+ * class decide, before "default". */
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out);
 
-/* policy_decide for a tool whose class warden learnt from the server's last
- * tools/list (riskclass_of_tool, kept by toolmeta); RISK_NONE when no list
- * was seen: the name alone is classed. A policy's "classes_of" overrides
- * both. out->tool_class says the class the decision used. policy_decide is
- * this with RISK_NONE. */
-void policy_decide_classed(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
-                           const struct call_ctx *ctx, enum risk_class observed, struct decision *out);
+/* Where policy_decide_traced writes one line per rule consulted, in order,
+ * with what it decided and why, then the decision (and the shadow ones). */
+struct policy_trace {
+    char *buf;                  /* borrowed; kept NUL-terminated; what does not fit in cap is cut */
+    size_t cap, used;
+};
+
+/* policy_decide, recording its trace in t; t NULL costs nothing. */
+void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                          const struct call_ctx *ctx, struct decision *out, struct policy_trace *t);
+
+/* Whether tools/list shows the tool name[0..len) of class observed (as
+ * toolmeta learnt it; RISK_NONE: from the name): not when an enforced policy
+ * hides it, nor when an enforced "default": "deny" policy refuses it whatever
+ * its arguments (no rule names it, nor a "classes" rule its class, or the
+ * rule denies) unless that policy says "list_denied": true. Lua's on_list is
+ * not consulted: it sees the whole list (policy_filter_list). */
+bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, enum risk_class observed);
+
+/* True when a Lua policy (not a shadow one) defines on_list: the list must
+ * then be shown to it as cJSON, not only decided name by name. */
+bool policy_set_has_on_list(const struct policy_set *ps);
 
 /* True when a decision of this set depends on the class of a tool beyond
  * its name: a "classes" rule, or a Lua policy (it reads call.tool_class). The
@@ -60,12 +107,9 @@ bool policy_set_uses_classes(const struct policy_set *ps);
  * calls decided elsewhere; ps may be NULL. */
 enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed);
 
-/* Removes hidden tools (and those a Lua on_list drops) from a tools/list
- * result object's "tools" array, keeping every other field. Returns true
- * when anything was removed. */
+/* Removes the tools policy_tool_listed refuses (and those a Lua on_list
+ * drops) from a tools/list result object's "tools" array, keeping every
+ * other field. Returns true when anything was removed. */
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx);
 
-/* `warden check FILE...`: validates policies (Lua ones compiled and run in
- * the sandbox), prints each problem; returns the exit code. */
-int policy_check_main(int argc, char **argv);
 #endif

@@ -6,8 +6,13 @@
  *   connection are answered in order, one at a time);
  * - an upstream connection is owned by its pool; while it serves an exchange
  *   both point at each other, and whichever side fails first detaches the other;
- * - connections are never freed inside their own callbacks: they are put on the
- *   worker's graveyard and freed by its reaper, in one place. */
+ * - a child session (stdio) is owned by its server runtime; the exchanges waiting
+ *   on it are listed in it and point back at it, detached the same way;
+ * - the exchange's answer half (exchange.c) is the only code that writes an
+ *   upstream's answer to a client; transports (transport.h) call exchange.h only;
+ * - connections are never freed inside their own callbacks: client connections
+ *   go on the worker's graveyard, upstream connections on their pool's, and
+ *   each graveyard is emptied by one reaper event. */
 #ifndef WARDEN_PROXY_T_H
 #define WARDEN_PROXY_T_H
 #include <stdbool.h>
@@ -22,6 +27,7 @@
 #include "config-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
+#include "policy-t.h"
 #include "sse-t.h"
 
 /* glibc's sys/queue.h lacks the removal-safe iterator. */
@@ -32,9 +38,11 @@
 
 struct worker;
 struct exchange;
+struct transport;
 struct policy_set;
 struct rate_store;
 struct session_table;
+struct tool_meta;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -58,7 +66,10 @@ struct upstream_pool {
     struct worker *worker;
     struct server_rt *server;
     struct upstream_list idle;
-    struct exchange_list waiting;
+    struct exchange_list waiting; /* oldest first; each waits until its wait_deadline */
+    struct event *wait_timer;     /* fires at the first waiting exchange's deadline */
+    struct upstream_list graveyard; /* closed connections, freed by reaper */
+    struct event *reaper;
     unsigned open;                /* connections open: idle, busy or connecting */
 };
 
@@ -74,8 +85,10 @@ struct child_session {
     struct exchange_list pending;   /* POSTed requests waiting for their responses */
     struct exchange *stream;        /* the client's GET stream, when open */
     struct evbuffer *backlog;       /* server messages waiting for a stream to carry them */
-    struct event *idle_timer;
+    struct event *idle_timer;       /* armed while nothing is open on the session; once ending, the SIGKILL deadline */
     double started;                 /* CLOCK_MONOTONIC seconds */
+    double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
+    unsigned paused;                /* exchanges whose client is slow: stdout is not read while > 0 */
     bool ending;                    /* killed or exited; waits to be reaped */
     TAILQ_ENTRY(child_session) link;
 };
@@ -93,18 +106,34 @@ struct policy_gen {
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
+    const struct transport *transport; /* chosen once, when the worker starts */
+    struct worker *worker;
+    struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
+    struct tool_meta *tool_meta;  /* tool name -> annotations, from the last tools/list answers (owned; toolmeta.h) */
+    /* the HTTP transport's (upstream_http.c) */
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
-    struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
-    cJSON *tool_meta;             /* tool name -> annotations, from the last tools/list answers (owned) */
     struct upstream_pool pool;
-    /* stdio servers only */
+    /* the stdio transport's (upstream_stdio.c) */
     struct child_list children;       /* live sessions */
     struct child_list ending;         /* killed or exited, not yet reaped */
+    unsigned nchildren;               /* live sessions; at most conf->max_connections */
     struct exchange_list spawn_waiting; /* initialize requests waiting out a restart back-off */
     struct event *spawn_timer;
     unsigned crashes;                 /* children that died young, in a row */
     double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
+};
+
+/* How an upstream failed: the metrics' kind, and how the error is worded by the caller. */
+enum upstream_failure {
+    UPSTREAM_CONNECT,   /* cannot connect, or a child cannot be started */
+    UPSTREAM_TIMEOUT,   /* connect, first byte, idle stream or answer deadline passed */
+    UPSTREAM_BUSY,      /* no free connection or child slot in time */
+    UPSTREAM_RESET,     /* the connection closed or failed */
+    UPSTREAM_EXITED,    /* a stdio child exited */
+    UPSTREAM_MALFORMED, /* a broken HTTP response or message */
+    UPSTREAM_OVERSIZE,  /* an answer or event past max_sse_event_bytes */
+    UPSTREAM_INTERNAL,  /* warden ran out of memory or is stopping */
 };
 
 /* How an answer is framed toward the client. */
@@ -127,10 +156,17 @@ struct exchange {
     struct server_rt *server;
     struct policy_gen *gen;       /* the policies this exchange decides with (a reference) */
     struct upstream_conn *up;
-    struct evbuffer *request;     /* the re-framed request for the upstream (owned, reused) */
+    struct evbuffer *request;     /* HTTP transport: the re-framed request (owned, reused) */
     TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a child's pending list or spawn_waiting */
     bool waiting;                 /* in the pool's waiting list */
+    double wait_deadline;         /* CLOCK_MONOTONIC seconds the wait for a pooled connection ends */
+    struct event *timer;          /* the answer's deadline, for transports without their own (owned, kept across requests) */
+    unsigned expect_ms;           /* what timer waits for, for the error text */
+    const char *expect_what;      /* what passing it means, before " N ms" ("did not answer within"; static text) */
+    bool paused;                  /* backpressure: the transport was told to stop reading */
+    bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */
     bool active;
@@ -142,12 +178,14 @@ struct exchange {
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */
-    const char *refusal;          /* why the proxy refused the upstream's answer (static text) */
+    const char *refusal;          /* why the exchange refused the upstream's answer (static text) */
+    enum upstream_failure refusal_kind;
     double started;               /* CLOCK_MONOTONIC seconds when the request was complete */
     bool streaming;               /* counted in the open SSE streams gauge */
     int is_error;                 /* the answer's isError: -1 unknown, 0, 1 */
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
+    struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -179,7 +217,6 @@ struct client_conn {
     bool keep_alive;              /* the current request allows another after it */
     bool close_when_flushed;
     bool dead;
-    bool upstream_paused;         /* backpressure: our output is full */
     struct event *timer;
     struct exchange ex;
     TAILQ_ENTRY(client_conn) link;
@@ -202,14 +239,14 @@ struct worker {
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;
-    struct upstream_list upstream_graveyard;
     struct event *reaper;
     struct event *stop_event;         /* made active from another thread to stop */
     struct event *grace_timer;
-    struct event *sigchld;            /* worker 0 with stdio servers: children exited */
+    struct event *sigchld;            /* when a transport runs children: they exited */
     struct event *reload_event;       /* made active from worker 0 to load a new generation */
     _Atomic unsigned long reload_to;  /* the generation number to load */
     bool stopping;
+    void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;

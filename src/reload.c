@@ -33,7 +33,8 @@ struct reloader {
     struct watched_dir *dirs;
     size_t ndirs;
     unsigned long generation;
-    char *loaded;               /* JSON for /policies: what the generation in force was built from (owned) */
+    cJSON *loaded;              /* for /policies: what the generation in force was built from (owned) */
+    cJSON *last_reload;         /* for /policies: the last reload's result, trigger, time and error (owned) */
 };
 
 void policy_gen_release(struct policy_gen *g)
@@ -56,11 +57,13 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
     bool failed = false;
     for (size_t i = 0; i < w->nservers; i++) {
         const struct server_conf *sc = w->servers[i].conf;
-        if (sc->npolicies == 0)
+        if (sc->npolicies == 0 && sc->nshadow_policies == 0)
             continue;
         char one[4096];
-        struct policy_set *set = policy_set_load((const char *const *)sc->policies, sc->npolicies, w->shared,
-                                                 sc->name, one, sizeof one);
+        struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
+                                        .nshadow = sc->nshadow_policies};
+        struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared,
+                                                      sc->name, &opts, one, sizeof one);
         if (set)
             policy_set_count_errors(set, w->metrics);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
@@ -124,6 +127,50 @@ static bool file_hash(const char *path, unsigned long long *hash, size_t *size)
     return true;
 }
 
+/* Adds FILE entries (file, hash, bytes) of files[0..n) to array a. */
+static void describe_files(cJSON *a, char *const *files, size_t n)
+{
+    for (size_t j = 0; j < n; j++) {
+        cJSON *f = cJSON_CreateObject();
+        const char *path = files[j];
+        unsigned long long h;
+        size_t size;
+        cJSON_AddStringToObject(f, "file", path);
+        if (file_hash(path, &h, &size)) {
+            char hex[40];
+            snprintf(hex, sizeof hex, "fnv1a64:%016llx", h);
+            cJSON_AddStringToObject(f, "hash", hex);
+            cJSON_AddNumberToObject(f, "bytes", (double)size);
+        }
+        cJSON_AddItemToArray(a, f);
+    }
+}
+
+static void now_text(char *when, size_t len)
+{
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* Records the last reload's outcome for /policies: what triggered it, when,
+ * and on failure every problem (the previous generation stays in force). */
+static void note_reload(struct reloader *r, const char *why, const char *error)
+{
+    cJSON *o = cJSON_CreateObject();
+    char when[40];
+    now_text(when, sizeof when);
+    if (!o || !cJSON_AddStringToObject(o, "result", error ? "failed" : "ok") ||
+        !cJSON_AddStringToObject(o, "trigger", why) || !cJSON_AddStringToObject(o, "at", when) ||
+        !(error ? cJSON_AddStringToObject(o, "error", error) : cJSON_AddNullToObject(o, "error"))) {
+        cJSON_Delete(o);
+        return;
+    }
+    cJSON_Delete(r->last_reload);
+    r->last_reload = o;
+}
+
 /* Records what the generation in force was loaded from, for /policies. */
 static void note_loaded(struct reloader *r)
 {
@@ -131,48 +178,36 @@ static void note_loaded(struct reloader *r)
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "generation", (double)r->generation);
     char when[40];
-    time_t now = time(NULL);
-    struct tm tm;
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    now_text(when, sizeof when);
     cJSON_AddStringToObject(root, "loaded_at", when);
     cJSON *servers = cJSON_AddArrayToObject(root, "servers");
     for (size_t i = 0; i < cfg->nservers; i++) {
         cJSON *s = cJSON_CreateObject();
         cJSON_AddStringToObject(s, "name", cfg->servers[i].name);
         cJSON_AddStringToObject(s, "path", cfg->servers[i].path);
-        cJSON *files = cJSON_AddArrayToObject(s, "policies");
-        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
-            cJSON *f = cJSON_CreateObject();
-            const char *path = cfg->servers[i].policies[j];
-            unsigned long long h;
-            size_t size;
-            cJSON_AddStringToObject(f, "file", path);
-            if (file_hash(path, &h, &size)) {
-                char hex[40];
-                snprintf(hex, sizeof hex, "fnv1a64:%016llx", h);
-                cJSON_AddStringToObject(f, "hash", hex);
-                cJSON_AddNumberToObject(f, "bytes", (double)size);
-            }
-            cJSON_AddItemToArray(files, f);
-        }
+        describe_files(cJSON_AddArrayToObject(s, "policies"), cfg->servers[i].policies, cfg->servers[i].npolicies);
+        if (cfg->servers[i].nshadow_policies)
+            describe_files(cJSON_AddArrayToObject(s, "shadow_policies"), cfg->servers[i].shadow_policies,
+                           cfg->servers[i].nshadow_policies);
         cJSON_AddItemToArray(servers, s);
     }
-    char *text = cJSON_PrintUnformatted(root);
-    cJSON_Delete(root);
-    if (text) {
-        free(r->loaded);
-        r->loaded = text;
-    }
+    cJSON_Delete(r->loaded);
+    r->loaded = root;
 }
 
 void reload_describe(void *arg, struct evbuffer *out)
 {
     struct reloader *r = arg;
-    if (r->loaded)
-        evbuffer_add(out, r->loaded, strlen(r->loaded));
+    cJSON *doc = r->loaded ? cJSON_Duplicate(r->loaded, 1) : cJSON_CreateObject();
+    if (doc && r->last_reload)
+        cJSON_AddItemToObject(doc, "last_reload", cJSON_Duplicate(r->last_reload, 1));
+    char *text = doc ? cJSON_PrintUnformatted(doc) : NULL;
+    cJSON_Delete(doc);
+    if (text)
+        evbuffer_add(out, text, strlen(text));
     else
         evbuffer_add(out, "{}", 2);
+    free(text);
 }
 
 /* Builds the next generation on worker 0 (which validates it), and only when
@@ -184,11 +219,13 @@ static void reload_all(struct reloader *r, const char *why)
     if (reload_load_worker(&r->workers[0], number, err, sizeof err) < 0) {
         log_error("policy reload (%s) failed; generation %lu stays in force:\n%s", why, r->generation, err);
         metrics_reload(r->workers[0].metrics, 0, r->generation);
+        note_reload(r, why, err);
         return;
     }
     r->generation = number;
     metrics_reload(r->workers[0].metrics, 1, number);
     note_loaded(r);
+    note_reload(r, why, NULL);
     for (int i = 1; i < r->nworkers; i++) {
         r->workers[i].reload_to = number;
         event_active(r->workers[i].reload_event, 0, 0);
@@ -225,8 +262,9 @@ static bool is_policy_file(const struct reloader *r, const char *dir, const char
 {
     const struct config *cfg = r->workers[0].cfg;
     for (size_t i = 0; i < cfg->nservers; i++) {
-        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
-            const char *p = cfg->servers[i].policies[j];
+        const struct server_conf *sc = &cfg->servers[i];
+        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
+            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
             const char *slash = strrchr(p, '/');
             char pdir[PATH_MAX];
             dir_of(p, pdir, sizeof pdir);
@@ -315,7 +353,7 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
     const struct config *cfg = workers[0].cfg;
     size_t nfiles = 0;
     for (size_t i = 0; i < cfg->nservers; i++)
-        nfiles += cfg->servers[i].npolicies;
+        nfiles += cfg->servers[i].npolicies + cfg->servers[i].nshadow_policies;
     if (nfiles == 0)
         return r;
     r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -325,8 +363,10 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
         return NULL;
     }
     for (size_t i = 0; i < cfg->nservers; i++) {
-        for (size_t j = 0; j < cfg->servers[i].npolicies; j++) {
-            if (watch_dir_of(r, cfg->servers[i].policies[j], err, errlen) < 0) {
+        const struct server_conf *sc = &cfg->servers[i];
+        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
+            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
+            if (watch_dir_of(r, p, err, errlen) < 0) {
                 reloader_free(r);
                 return NULL;
             }
@@ -356,6 +396,7 @@ void reloader_free(struct reloader *r)
     for (size_t i = 0; i < r->ndirs; i++)
         free(r->dirs[i].path);
     free(r->dirs);
-    free(r->loaded);
+    cJSON_Delete(r->loaded);
+    cJSON_Delete(r->last_reload);
     free(r);
 }

@@ -2,7 +2,6 @@
 
 #include <stdio.h>
 #include <string.h>
-#include "client.h"
 #include "http.h"
 
 void json_append_string(struct evbuffer *buf, const char *s, size_t len)
@@ -55,17 +54,12 @@ void json_append_line(struct evbuffer *out, const char *json, size_t len)
     evbuffer_add(out, "\n", 1);
 }
 
-void reply_send(struct client_conn *c, int status, const char *content_type, const char *extra_headers,
-                const char *body, size_t len)
+void reply_format_head(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
+                       size_t len, bool closing)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    bool closing = !c->keep_alive || c->worker->stopping;
     evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
                         http_reason(status), content_type, len, extra_headers ? extra_headers : "",
                         closing ? "Connection: close\r\n" : "");
-    evbuffer_add(out, body, len);
-    if (closing)
-        client_close_when_flushed(c);
 }
 
 void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len, int code, const char *message)
@@ -80,39 +74,11 @@ void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len,
     evbuffer_add(buf, "}}", 2);
 }
 
-/* Sends an evbuffer-built JSON body as a complete response. */
-static void send_json_buffer(struct client_conn *c, int status, struct evbuffer *body)
+void reply_format_tool_refusal(struct evbuffer *buf, const char *id, size_t id_len, const char *text)
 {
-    size_t len = evbuffer_get_length(body);
-    const char *p = (const char *)evbuffer_pullup(body, -1);
-    reply_send(c, status, "application/json", NULL, p ? p : "", len);
-}
-
-void reply_rpc_error(struct client_conn *c, int status, const char *id, size_t id_len, int code,
-                     const char *message)
-{
-    struct evbuffer *body = evbuffer_new();
-    if (!body) {
-        client_close(c);
-        return;
-    }
-    reply_format_rpc_error(body, id, id_len, code, message);
-    send_json_buffer(c, status, body);
-    evbuffer_free(body);
-}
-
-void reply_tool_refusal(struct client_conn *c, const char *id, size_t id_len, const char *text)
-{
-    struct evbuffer *body = evbuffer_new();
-    if (!body) {
-        client_close(c);
-        return;
-    }
-    evbuffer_add_printf(body, "{\"jsonrpc\":\"2.0\",\"id\":");
-    evbuffer_add(body, id, id_len);
-    evbuffer_add_printf(body, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
-    json_append_string(body, text, strlen(text));
-    evbuffer_add_printf(body, "}],\"isError\":true}}");
-    send_json_buffer(c, 200, body);
-    evbuffer_free(body);
+    evbuffer_add_printf(buf, "{\"jsonrpc\":\"2.0\",\"id\":");
+    evbuffer_add(buf, id, id_len);
+    evbuffer_add_printf(buf, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
+    json_append_string(buf, text, strlen(text));
+    evbuffer_add_printf(buf, "}],\"isError\":true}}");
 }

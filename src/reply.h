@@ -1,28 +1,24 @@
-/* reply.c: the answers warden writes itself: HTTP errors with a JSON-RPC
- * error body, JSON-RPC errors for a request's id, policy refusals as tool
- * results, and the JSON string escaping they need. */
+/* reply.c: formats the messages warden writes itself: an HTTP response head,
+ * JSON-RPC errors for a request's id, policy refusals as tool results, and
+ * the JSON string escaping they need. A formatter only: it appends to the
+ * caller's buffer and knows nothing of connections or exchanges. */
 #ifndef WARDEN_REPLY_H
 #define WARDEN_REPLY_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <event2/buffer.h>
-#include "proxy-t.h"
 
-/* Writes a complete response with a body. Connection: close is added when
- * the connection ends after it. extra_headers is NULL or CRLF-terminated lines. */
-void reply_send(struct client_conn *c, int status, const char *content_type, const char *extra_headers,
-                const char *body, size_t len);
+/* Appends a status line and headers for a body of `len` bytes, with
+ * Connection: close when `closing`. extra_headers is NULL or CRLF-terminated lines. */
+void reply_format_head(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
+                       size_t len, bool closing);
 
-/* An HTTP refusal with a JSON-RPC error body for `id` (the original id text,
- * or NULL for null). */
-void reply_rpc_error(struct client_conn *c, int status, const char *id, size_t id_len, int code,
-                     const char *message);
-
-/* A policy refusal: HTTP 200 and a tool result with isError true, which the
- * SDK hands to the model (a 4xx would become a transport error). */
-void reply_tool_refusal(struct client_conn *c, const char *id, size_t id_len, const char *text);
-
-/* Appends the JSON-RPC error message for `id` to buf (no HTTP framing). */
+/* Appends the JSON-RPC error message for `id` (its original text, or NULL for null). */
 void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len, int code, const char *message);
+
+/* Appends a tool result with isError true for `id`: how a policy refusal reaches
+ * the model (a JSON-RPC error or a 4xx would become a transport error in the SDK). */
+void reply_format_tool_refusal(struct evbuffer *buf, const char *id, size_t id_len, const char *text);
 
 /* Appends one JSON-RPC message as one line of newline-delimited JSON (stdio
  * transports): strict JSON has raw CR and LF only between tokens, where a

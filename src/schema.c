@@ -113,6 +113,27 @@ void schema_problem(struct schema_doc *doc, const cJSON *v, const char *ptr, con
     va_end(ap);
 }
 
+void schema_warning(struct schema_doc *doc, const cJSON *v, const char *ptr, const char *fmt, ...)
+{
+    if (!doc->warn)
+        return;
+    /* the same line as a problem, written to the warnings buffer and counted there */
+    struct schema_doc w = *doc;
+    w.err = doc->warn;
+    w.errlen = doc->warnlen;
+    w.used = doc->warnused;
+    w.problems = 0;
+    const struct schema_pos *p = v && w.used + 1 < w.errlen ? find_pos(doc, v) : NULL;
+    char what[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    report(&w, p ? p->value_at : NOWHERE, ptr, "warning: %s", what);
+    doc->warnused = w.used;
+    doc->warnings++;
+}
+
 void schema_key_problem(struct schema_doc *doc, const cJSON *m, const char *ptr, const char *fmt, ...)
 {
     const struct schema_pos *p = doc->used + 1 < doc->errlen ? find_pos(doc, m) : NULL;

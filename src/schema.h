@@ -65,6 +65,9 @@ struct schema_doc {
     char *err;              /* borrowed */
     size_t errlen, used;
     int problems;
+    char *warn;             /* borrowed; NULL: warnings are not wanted (set after schema_doc_init) */
+    size_t warnlen, warnused;
+    int warnings;
 };
 
 /* Starts a document writing its problems to err (emptied). `file` is
@@ -85,6 +88,11 @@ void schema_doc_free(struct schema_doc *doc);
 /* Reports one problem at value v (its line and column when known) and JSON
  * pointer ptr: "FILE:LINE:COL /a/b: what". */
 void schema_problem(struct schema_doc *doc, const cJSON *v, const char *ptr, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Reports something legal but probably wrong at value v, in the same form
+ * with "warning: " before the text, to doc->warn; nothing when it is NULL. */
+void schema_warning(struct schema_doc *doc, const cJSON *v, const char *ptr, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* The same at the key of member m (an unknown or repeated key, a bad name). */

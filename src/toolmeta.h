@@ -1,7 +1,7 @@
 /* toolmeta.c: the annotations each tool of one server had in that server's
  * last tools/list answers, which Lua policies read as call.tool_meta
  * (untrusted hints: the server wrote them), and the risk class warden gave
- * each (riskclass.h) for policy_decide_classed.
+ * each (riskclass.h) for the policies (call_ctx.tool_class).
  *
  * Bounded: the store's whole heap use (entries, names, the annotations'
  * cJSON nodes and strings, the bucket array, allocator overhead estimated)
@@ -55,7 +55,7 @@ int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_le
  * keys it by, its description and annotations; trust_annotations is the
  * server's "trust_annotations"): what the exchange calls for each tool of a
  * tools/list answer, so that a later call is decided by the class of the
- * definition listed (policy_decide_classed). A tool without annotations is
+ * definition listed (call_ctx.tool_class). A tool without annotations is
  * kept with its class. Returns as toolmeta_remember_raw. */
 int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
                            bool trust_annotations);

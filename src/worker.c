@@ -9,12 +9,13 @@
 #include <string.h>
 #include <event2/buffer.h>
 #include "client.h"
-#include "http.h"
+#include "exchange.h"
 #include "log.h"
+#include "toolmeta.h"
 #include "proxy.h"
 #include "reload.h"
-#include "stdio_server.h"
-#include "upstream.h"
+#include "upstream_http.h"
+#include "upstream_stdio.h"
 
 /* Idle upstream connections close before a Node.js server's 5 s keep-alive
  * timeout would, so a request is never written into a closing connection. */
@@ -90,11 +91,6 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
         TAILQ_REMOVE(&w->client_graveyard, c, link);
         client_free(c);
     }
-    struct upstream_conn *u;
-    while ((u = TAILQ_FIRST(&w->upstream_graveyard))) {
-        TAILQ_REMOVE(&w->upstream_graveyard, u, link);
-        upstream_free(u);
-    }
     if (w->stopping && w->nclients == 0)
         event_base_loopexit(w->base, NULL);
 }
@@ -104,8 +100,8 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct worker *w = arg;
     for (size_t i = 0; i < w->nservers; i++)
-        if (w->servers[i].conf->command)
-            stdio_server_reap(&w->servers[i]);
+        if (w->servers[i].transport->runs_children)
+            w->servers[i].transport->reap(&w->servers[i]);
 }
 
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
@@ -136,12 +132,12 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
     struct client_conn *c, *next;
     TAILQ_FOREACH_SAFE(c, &w->clients, link, next) {
         if (c->state == CLIENT_BUSY)
-            proxy_stopping(c);
+            exchange_stopping(&c->ex);
         else
             client_close(c);
     }
     for (size_t i = 0; i < w->nservers; i++)
-        upstream_pool_close_idle(&w->servers[i].pool);
+        w->servers[i].transport->quiesce(&w->servers[i]);
     struct timeval grace = tv_ms(w->cfg->limits.shutdown_grace_ms);
     evtimer_add(w->grace_timer, &grace);
     event_active(w->reaper, 0, 0);
@@ -189,8 +185,8 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     w->shared = shared;
     TAILQ_INIT(&w->clients);
     TAILQ_INIT(&w->client_graveyard);
-    TAILQ_INIT(&w->upstream_graveyard);
     w->rpc_limits.max_depth = cfg->limits.max_json_depth;
+    w->on_request = proxy_handle;
     /* The changelist folds an event added and removed in one loop iteration into no syscall. */
     struct event_config *ec = event_config_new();
     if (ec)
@@ -229,12 +225,14 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     for (size_t i = 0; i < cfg->nservers; i++) {
         struct server_rt *s = &w->servers[i];
         s->conf = &cfg->servers[i];
-        upstream_pool_init(&s->pool, w, s);
-        if (s->conf->command) {
-            if (stdio_server_init(s, w) < 0) {
-                snprintf(err, errlen, "out of memory");
-                return -1;
-            }
+        s->worker = w;
+        /* The one place a server's transport is chosen. */
+        s->transport = s->conf->command ? &upstream_stdio_transport : &upstream_http_transport;
+        if (s->transport->init(s, w) < 0) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        if (s->transport->runs_children) {
             if (!w->sigchld) {
                 w->sigchld = evsignal_new(w->base, SIGCHLD, on_sigchld, w);
                 if (!w->sigchld || evsignal_add(w->sigchld, NULL) < 0) {
@@ -278,16 +276,13 @@ void worker_free(struct worker *w)
     struct client_conn *c, *next;
     TAILQ_FOREACH_SAFE(c, &w->clients, link, next)
         client_close(c);
-    for (size_t i = 0; i < w->nservers; i++) {
-        upstream_pool_close_idle(&w->servers[i].pool);
-        if (w->servers[i].conf->command)
-            stdio_server_stop(&w->servers[i]);
-    }
     on_reap(-1, 0, w);
     for (size_t i = 0; i < w->nservers; i++) {
+        if (w->servers[i].transport)
+            w->servers[i].transport->shutdown(&w->servers[i]);
         if (w->servers[i].gen)
             policy_gen_release(w->servers[i].gen);
-        cJSON_Delete(w->servers[i].tool_meta);
+        toolmeta_free(w->servers[i].tool_meta);
     }
     if (w->reload_event)
         event_free(w->reload_event);
@@ -307,16 +302,3 @@ void worker_free(struct worker *w)
     memset(w, 0, sizeof *w);
 }
 
-void worker_bury_client(struct worker *w, struct client_conn *c)
-{
-    TAILQ_REMOVE(&w->clients, c, link);
-    w->nclients--;
-    TAILQ_INSERT_TAIL(&w->client_graveyard, c, link);
-    event_active(w->reaper, 0, 0);
-}
-
-void worker_bury_upstream(struct worker *w, struct upstream_conn *u)
-{
-    TAILQ_INSERT_TAIL(&w->upstream_graveyard, u, link);
-    event_active(w->reaper, 0, 0);
-}

@@ -1,6 +1,7 @@
-/* worker.c: one event loop with its listener, connections and upstream pools;
- * warden runs one per thread. Also where connections are freed (the reaper)
- * and where a graceful stop is carried out. */
+/* worker.c: one event loop with its listener, connections and server
+ * runtimes (each with its transport, chosen here); warden runs one per
+ * thread. Also where client connections are freed (the reaper; client.c
+ * puts closed ones on the graveyard) and where a graceful stop is carried out. */
 #ifndef WARDEN_WORKER_H
 #define WARDEN_WORKER_H
 #include "proxy-t.h"
@@ -30,8 +31,4 @@ void worker_request_stop(struct worker *w);
 
 /* Frees everything the worker owns (after worker_run returned). */
 void worker_free(struct worker *w);
-
-/* Puts a closed connection on the graveyard, to be freed after the current callback. */
-void worker_bury_client(struct worker *w, struct client_conn *c);
-void worker_bury_upstream(struct worker *w, struct upstream_conn *u);
 #endif

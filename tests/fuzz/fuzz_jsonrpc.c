@@ -1,13 +1,16 @@
 /* libFuzzer harness for the strict JSON-RPC reader (src/jsonrpc.c). Whatever
- * it accepts must be unambiguous: no object in the tree has two members with
- * the same key (after escapes), the id it reports is the id the text holds,
- * and every string is free of NUL. */
+ * it accepts must be unambiguous: no object in the tree has two members whose
+ * keys fold together (after escapes, under Unicode simple folding as Go
+ * matches keys), no key at the top level or in params is a case variant of
+ * one warden reads, the id it reports is the id the text holds, and a
+ * notification's method is a notifications/ method. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "jsonrpc.h"
+#include "utf8.h"
 
-/* Walks the tree cJSON built, checking that no object repeats a key. */
+/* Walks the tree cJSON built, checking that no object repeats a key, even folded. */
 static void check_tree(const cJSON *node, int depth)
 {
     if (depth > 200)
@@ -15,7 +18,7 @@ static void check_tree(const cJSON *node, int depth)
     for (const cJSON *a = node ? node->child : NULL; a; a = a->next) {
         if (cJSON_IsObject(node))
             for (const cJSON *b = a->next; b; b = b->next)
-                if (strcmp(a->string, b->string) == 0)
+                if (utf8_fold_cmp(a->string, strlen(a->string), b->string, strlen(b->string)) == 0)
                     abort();
         check_tree(a, depth + 1);
     }
@@ -33,6 +36,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     check_tree(msg.root, 0);
+    static const char *const top[] = {"jsonrpc", "id", "method", "params", "result", "error", NULL};
+    static const char *const params[] = {"name", "arguments", "_meta", NULL};
+    struct rpc_error kerr;
+    for (const cJSON *m = msg.root->child; m; m = m->next)
+        if (json_known_key(m->string, strlen(m->string), top, &kerr) == -2)
+            abort();
+    for (const cJSON *m = cJSON_IsObject(msg.params) ? msg.params->child : NULL; m; m = m->next)
+        if (json_known_key(m->string, strlen(m->string), params, &kerr) == -2)
+            abort();
+    if (msg.kind == RPC_NOTIFICATION && strncmp(msg.method, "notifications/", 14) != 0)
+        abort();
     if (msg.id_text) {
         if (msg.id_text < body || msg.id_text + msg.id_len > body + size)
             abort();

@@ -4,6 +4,7 @@
 #include <string.h>
 #include "check.h"
 #include "jsonrpc.h"
+#include "utf8.h"
 
 struct refusal {
     const char *text;
@@ -88,13 +89,13 @@ static void test_truncated_utf8(void)
     for (size_t c = 0; c < 3; c++) {
         for (size_t cut = 1; cut < strlen(chars[c]); cut++) {
             char text[128];
-            int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"method\":\"a%.*s\"}", (int)cut, chars[c]);
+            int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/a%.*s\"}", (int)cut, chars[c]);
             struct rpc_msg m;
             struct rpc_error e;
             CHECK(rpc_parse(text, (size_t)n, NULL, &m, &e) == -1 && e.code == RPC_PARSE_ERROR);
         }
         char whole[128];
-        int n = snprintf(whole, sizeof whole, "{\"jsonrpc\":\"2.0\",\"method\":\"a%s\"}", chars[c]);
+        int n = snprintf(whole, sizeof whole, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/a%s\"}", chars[c]);
         struct rpc_msg m;
         struct rpc_error e;
         CHECK(rpc_parse(whole, (size_t)n, NULL, &m, &e) == 0);
@@ -133,7 +134,7 @@ static void test_classification(void)
     CHECK(rpc_parse(resp, strlen(resp), NULL, &m, &e) == 0 && m.kind == RPC_RESPONSE && !m.method);
     rpc_msg_clear(&m);
     /* a nested "id" is not the message's id */
-    const char *nested = "{\"jsonrpc\":\"2.0\",\"method\":\"x\",\"params\":{\"id\":5}}";
+    const char *nested = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"params\":{\"id\":5}}";
     CHECK(rpc_parse(nested, strlen(nested), NULL, &m, &e) == 0 && m.kind == RPC_NOTIFICATION);
     rpc_msg_clear(&m);
     /* tools/call without arguments */
@@ -149,7 +150,7 @@ static void test_bombs(void)
     struct rpc_error e;
     size_t depth = 100;
     char *deep = malloc(depth * 2 + 64);
-    int n = sprintf(deep, "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":");
+    int n = sprintf(deep, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"params\":");
     for (size_t i = 0; i < depth; i++)
         deep[n++] = '[';
     for (size_t i = 0; i < depth; i++)
@@ -164,7 +165,7 @@ static void test_bombs(void)
     /* a wide object of distinct keys passes; one duplicate among 20000 keys is found */
     size_t width = 20000;
     char *wide = malloc(width * 16 + 128);
-    n = sprintf(wide, "{\"jsonrpc\":\"2.0\",\"method\":\"a\",\"params\":{");
+    n = sprintf(wide, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"params\":{");
     for (size_t i = 0; i < width; i++)
         n += sprintf(wide + n, "%s\"k%zu\":1", i ? "," : "", i);
     n += sprintf(wide + n, "}}");
@@ -178,8 +179,111 @@ static void test_bombs(void)
     free(wide);
 
     struct rpc_limits small = {.max_string = 10};
-    const char *longs = "{\"jsonrpc\":\"2.0\",\"method\":\"abcdefghijklmnop\"}";
+    const char *longs = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"abcdefghijklmnop\"}";
     CHECK(rpc_parse(longs, strlen(longs), &small, &m, &e) == -1 && strstr(e.message, "string"));
+}
+
+#define CALL(params) "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":" params "}"
+
+/* What a lenient server behind warden would read otherwise (issue 11, class 1). */
+static const struct refusal lenient[] = {
+    /* keys that fold together, at any depth, escaped or raw: Go keeps the last */
+    {CALL("{\"name\":\"get_registered_model\",\"Name\":\"delete_registered_model\"}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"alias\":\"a\",\"ALIAS\":\"b\"}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"s\":\"a\",\"\\u017f\":\"b\"}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"\xc5\xbf\":\"a\",\"S\":\"b\"}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"mask\":1,\"mas\\u212a\":2}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"\\u00e5\":1,\"\\u212b\":2}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"arguments\":{\"\xcf\x83\":1,\"\xcf\x82\":2}}"), RPC_INVALID_REQUEST},   /* sigma, final sigma */
+    {CALL("{\"name\":\"x\",\"arguments\":{\"\xd0\x96\":1,\"\xd0\xb6\":2}}"), RPC_INVALID_REQUEST},   /* Cyrillic zhe */
+    {CALL("{\"name\":\"x\",\"arguments\":{\"\xe1\xba\x9e\":1,\"\xc3\x9f\":2}}"), RPC_INVALID_REQUEST}, /* capital sharp s */
+    {CALL("{\"name\":\"x\",\"arguments\":{\"a\":[{\"deep\":{\"x\":1,\"X\":2}}]}}"), RPC_INVALID_REQUEST},
+    /* a case variant of a key warden reads, alone: the server reads the real key */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"Params\":{}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"Method\":\"tools/call\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"ID\":1,\"method\":\"tools/call\"}", RPC_INVALID_REQUEST},
+    {"{\"JSONRPC\":\"2.0\",\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"Result\":{}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"\\u0045rror\":{}}", RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"NAME\":\"y\"}"), RPC_INVALID_REQUEST},
+    {CALL("{\"Name\":\"x\"}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"Arguments\":{\"a\":1}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"argument\\u017f\":{\"a\":1}}"), RPC_INVALID_REQUEST},
+    {CALL("{\"name\":\"x\",\"_META\":{}}"), RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\",\"params\":{\"nAme\":\"x\"}}", RPC_INVALID_REQUEST},
+    /* what .NET and Java readers take for ASCII: dotted and dotless i */
+    {"{\"jsonrpc\":\"2.0\",\"\xc4\xb1" "d\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"x\"}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"\xc4\xb0" "D\":1}", RPC_INVALID_REQUEST},
+    /* a request method without an id is not a notification */
+    {"{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\",\"params\":{\"name\":\"delete\"}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"method\":\"ping\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"method\":\"$/cancelRequest\",\"params\":{\"id\":1}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"method\":\"Notifications/x\"}", RPC_INVALID_REQUEST},
+    /* request and response fields together */
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{},\"params\":{\"name\":\"x\"}}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"id\":1,\"error\":{},\"method\":\"tools/call\"}", RPC_INVALID_REQUEST},
+    {"{\"jsonrpc\":\"2.0\",\"method\":\"notifications/x\",\"result\":{}}", RPC_INVALID_REQUEST},
+};
+
+static void test_lenient_readers(void)
+{
+    for (size_t i = 0; i < sizeof lenient / sizeof *lenient; i++) {
+        struct rpc_msg m;
+        struct rpc_error e = {0};
+        int rc = rpc_parse(lenient[i].text, strlen(lenient[i].text), NULL, &m, &e);
+        if (rc != -1 || e.code != lenient[i].code)
+            fprintf(stderr, "case %zu (%s): rc %d code %d message %s\n", i, lenient[i].text, rc, e.code, e.message);
+        CHECK(rc == -1 && e.code == lenient[i].code);
+        CHECK(m.root == NULL);
+    }
+    struct rpc_msg m;
+    struct rpc_error e;
+    const char *name = CALL("{\"name\":\"get\",\"Name\":\"delete\"}");
+    CHECK(rpc_parse(name, strlen(name), NULL, &m, &e) == -1 && strstr(e.message, "differ only in case"));
+    /* a long key is shown cut at a character boundary, never inside one */
+    const char *longkey = CALL("{\"name\":\"x\",\"arguments\":{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\xc3\xa9\":1,"
+                               "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\xc3\x89\":2}}");
+    CHECK(rpc_parse(longkey, strlen(longkey), NULL, &m, &e) == -1 && e.code == RPC_INVALID_REQUEST);
+    for (const char *p = e.message; *p;) {
+        size_t n = utf8_seq_len((const unsigned char *)p, strlen(p));
+        CHECK(n > 0);
+        p += n ? n : 1;
+    }
+    const char *notif = "{\"jsonrpc\":\"2.0\",\"method\":\"tools/call\"}";
+    CHECK(rpc_parse(notif, strlen(notif), NULL, &m, &e) == -1 && strstr(e.message, "a request method sent as a notification"));
+
+    /* Not folds (Go keeps them apart): full folding, Turkic dotted/dotless i,
+     * and keys warden does not read spelled in any case. */
+    const char *kept[] = {
+        CALL("{\"name\":\"x\",\"arguments\":{\"ss\":1,\"\xc3\x9f\":2}}"),
+        CALL("{\"name\":\"x\",\"arguments\":{\"i\":1,\"\xc4\xb1\":2,\"\xc4\xb0\":3}}"),
+        CALL("{\"name\":\"x\",\"arguments\":{\"Alias\":\"a\",\"Name\":\"b\",\"ID\":3}}"),
+        CALL("{\"name\":\"x\",\"_meta\":{\"progressToken\":1}}"),
+        "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/cancelled\",\"params\":{\"requestId\":1}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"$/x\"}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"Tools\":[],\"Result\":1}}",
+    };
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        int rc = rpc_parse(kept[i], strlen(kept[i]), NULL, &m, &e);
+        if (rc != 0)
+            fprintf(stderr, "kept %zu (%s): %s\n", i, kept[i], e.message);
+        CHECK(rc == 0);
+        rpc_msg_clear(&m);
+    }
+
+    /* 20000 keys (the sorted path): one pair that folds together is found */
+    size_t width = 20000;
+    char *wide = malloc(width * 16 + 128);
+    int n = sprintf(wide, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"a\",\"params\":{");
+    for (size_t i = 0; i < width; i++)
+        n += sprintf(wide + n, "%s\"k%zu\":1", i ? "," : "", i);
+    n += sprintf(wide + n, "}}");
+    struct rpc_limits wide_lim = {.max_members = 30000};
+    char *k = strstr(wide, "\"k19999\"");
+    memcpy(k, "\"K12345\"", 8);
+    CHECK(rpc_parse(wide, (size_t)n, &wide_lim, &m, &e) == -1 && e.code == RPC_INVALID_REQUEST &&
+          strstr(e.message, "differ only in case"));
+    free(wide);
 }
 
 static void test_ids(void)
@@ -200,6 +304,31 @@ static void test_ids(void)
     CHECK(!rpc_id_equal("12", 2, "1", 1));
 }
 
+/* A special byte at every offset of a long string is still seen (the
+ * scanner skips long plain runs by words). */
+static void test_long_runs(void)
+{
+    const struct {
+        const char *tail;
+        int ok;
+    } tails[] = {{"\x01", 0}, {"\xff", 0}, {"\xc3", 0}, {"\xc3\xa9", 1}, {"\\n", 1}, {"\\u00e9", 1},
+                 {"\\x", 0}, {"\x7f", 1}, {"\\\"", 1}, {"\\ud800", 0}};
+    for (size_t k = 0; k < 40; k++) {
+        for (size_t i = 0; i < sizeof tails / sizeof *tails; i++) {
+            char text[256];
+            int n = snprintf(text, sizeof text, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"x\",\"params\":{\"k\":\"%.*s%sbcdefghijklmnopq\"}}",
+                             (int)k, "0123456789012345678901234567890123456789", tails[i].tail);
+            struct rpc_msg m;
+            struct rpc_error e;
+            int rc = rpc_parse(text, (size_t)n, NULL, &m, &e);
+            if ((rc == 0) != tails[i].ok)
+                fprintf(stderr, "offset %zu tail %zu: rc %d\n", k, i, rc);
+            CHECK((rc == 0) == tails[i].ok);
+            rpc_msg_clear(&m);
+        }
+    }
+}
+
 int main(void)
 {
     test_refusals();
@@ -207,5 +336,7 @@ int main(void)
     test_classification();
     test_bombs();
     test_ids();
+    test_lenient_readers();
+    test_long_runs();
     return check_report();
 }

@@ -49,8 +49,9 @@ static enum verdict decide(struct policy_set *ps, struct rate_store *rs, const c
     struct rpc_error e;
     if (rpc_parse(text, strlen(text), NULL, &m, &e) < 0)
         return VERDICT_ERROR;
-    struct call_ctx ctx = {.server = "s", .session = "sess", .session_len = 4, .client_addr = "c", .now = 100};
-    policy_decide_classed(ps, rs, &m, &ctx, observed, d);
+    struct call_ctx ctx = {.server = "s", .session = "sess", .session_len = 4, .client_addr = "c", .now = 100,
+                           .tool_class = observed};
+    policy_decide(ps, rs, &m, &ctx, d);
     rpc_msg_clear(&m);
     return d->verdict;
 }

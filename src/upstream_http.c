@@ -1,16 +1,16 @@
-#include "upstream.h"
+#include "upstream_http.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <time.h>
 #include <event2/buffer.h>
+#include "exchange.h"
 #include "http.h"
 #include "log.h"
-#include "client.h"
-#include "proxy.h"
-#include "worker.h"
 
 /* Upstream response heads are bounded like client heads, more generously. */
 #define UPSTREAM_MAX_HEAD (64 * 1024)
@@ -26,6 +26,123 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
 static struct timeval tv_ms(unsigned ms)
 {
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+}
+
+static double now_monotonic(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static bool span_eq_nocase(const char *p, size_t len, const char *lit)
+{
+    size_t l = strlen(lit);
+    return len == l && strncasecmp(p, lit, l) == 0;
+}
+
+/* Headers never taken from a client toward a server. */
+static bool client_header_dropped(const struct server_conf *sc, const char *conn, size_t conn_len, const char *name,
+                                  size_t len)
+{
+    if (http_is_hop_by_hop(name, len) || http_token_listed(conn, conn_len, name, len))
+        return true;
+    /* Token passthrough is forbidden by the spec unless the operator says so. */
+    if (!sc->pass_authorization && (span_eq_nocase(name, len, "authorization") || span_eq_nocase(name, len, "cookie")))
+        return true;
+    /* Warden checked Origin as the server the client talks to; it is not a browser toward the upstream. */
+    if (span_eq_nocase(name, len, "origin"))
+        return true;
+    for (size_t i = 0; i < sc->nheaders; i++)
+        if (span_eq_nocase(name, len, sc->headers[i].name))
+            return true;
+    return false;
+}
+
+/* Writes the request line, the client's end-to-end headers, the server's
+ * configured headers and our own framing: nothing of the client's raw bytes. */
+static void build_request(struct evbuffer *b, const struct server_conf *sc, const struct upstream_request *req)
+{
+    const struct http_head *h = req->head;
+    evbuffer_add_printf(b, "%s %s", http_method_str((enum http_method)h->method), sc->upstream_path);
+    if (req->query_len)
+        evbuffer_add(b, req->query, req->query_len);
+    evbuffer_add_printf(b, " HTTP/1.1\r\nHost: %s\r\n", sc->host_header);
+    size_t conn_len;
+    const char *conn = http_header_get(h, "connection", &conn_len);
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        http_header_at(h, i, &name, &nlen, &value, &vlen);
+        if (client_header_dropped(sc, conn, conn_len, name, nlen))
+            continue;
+        evbuffer_add(b, name, nlen);
+        evbuffer_add(b, ": ", 2);
+        evbuffer_add(b, value, vlen);
+        evbuffer_add(b, "\r\n", 2);
+    }
+    for (size_t i = 0; i < sc->nheaders; i++)
+        evbuffer_add_printf(b, "%s: %s\r\n", sc->headers[i].name, sc->headers[i].value);
+    if (h->method == HTTP_POST || req->body_len)
+        evbuffer_add_printf(b, "Content-Length: %zu\r\n", req->body_len);
+    evbuffer_add(b, "\r\n", 2);
+    if (req->body_len)
+        evbuffer_add(b, req->body, req->body_len);
+}
+
+/* Arms the pool's wait timer for the first waiting exchange's deadline. */
+static void arm_wait_timer(struct upstream_pool *pool)
+{
+    struct exchange *first = TAILQ_FIRST(&pool->waiting);
+    if (!first) {
+        evtimer_del(pool->wait_timer);
+        return;
+    }
+    double left = first->wait_deadline - now_monotonic();
+    if (left < 0)
+        left = 0;
+    struct timeval tv = {.tv_sec = (time_t)left, .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+    evtimer_add(pool->wait_timer, &tv);
+}
+
+/* Takes ex out of the waiting list. */
+static void stop_waiting(struct upstream_pool *pool, struct exchange *ex)
+{
+    bool was_first = TAILQ_FIRST(&pool->waiting) == ex;
+    TAILQ_REMOVE(&pool->waiting, ex, wait_link);
+    ex->waiting = false;
+    if (was_first)
+        arm_wait_timer(pool);
+}
+
+/* Exchanges that waited for a connection as long as a connect may take fail. */
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct upstream_pool *pool = arg;
+    double now = now_monotonic();
+    struct exchange *ex;
+    while ((ex = TAILQ_FIRST(&pool->waiting)) && ex->wait_deadline <= now + 0.001) {
+        TAILQ_REMOVE(&pool->waiting, ex, wait_link);
+        ex->waiting = false;
+        exchange_failed(ex, UPSTREAM_BUSY, "had no free connection in time (max_connections reached)");
+    }
+    arm_wait_timer(pool);
+}
+
+/* Frees the pool's closed connections, after the callbacks that closed them. */
+static void on_pool_reap(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct upstream_pool *pool = arg;
+    struct upstream_conn *u;
+    while ((u = TAILQ_FIRST(&pool->graveyard))) {
+        TAILQ_REMOVE(&pool->graveyard, u, link);
+        bufferevent_free(u->bev);
+        event_free(u->timer);
+        http_reader_free(&u->reader);
+        free(u);
+    }
 }
 
 /* Arms the timer for what the connection is waiting for now. */
@@ -48,13 +165,13 @@ static void arm_timer(struct upstream_conn *u)
 
 /* Ends the exchange with an error and drops the connection, which is in an
  * unknown state. */
-static void fail(struct upstream_conn *u, const char *what)
+static void fail(struct upstream_conn *u, enum upstream_failure kind, const char *what)
 {
     struct exchange *ex = u->ex;
     u->ex = NULL;
     if (ex) {
         ex->up = NULL;
-        proxy_upstream_failed(ex, what);
+        exchange_failed(ex, kind, what);
     }
     upstream_close(u);
 }
@@ -65,13 +182,13 @@ static int resp_on_head(void *owner)
     const struct http_head *h = &u->reader.head;
     if (h->status < 200)
         return 0;   /* an interim answer; the real one follows */
-    return proxy_upstream_head(u->ex, h);
+    return exchange_head(u->ex, h);
 }
 
 static int resp_on_body(void *owner, const char *at, size_t len)
 {
     struct upstream_conn *u = owner;
-    return proxy_upstream_body(u->ex, at, len);
+    return exchange_body(u->ex, at, len);
 }
 
 static int resp_on_complete(void *owner)
@@ -85,11 +202,8 @@ static const struct http_reader_ops response_ops = {resp_on_head, resp_on_body, 
 /* Puts the connection to use for ex: writes the request and waits for the answer. */
 static void attach(struct upstream_conn *u, struct exchange *ex)
 {
-    if (ex->waiting)
-        evtimer_del(ex->client->timer);
     u->ex = ex;
     ex->up = u;
-    ex->waiting = false;
     u->got_bytes = false;
     http_reader_next(&u->reader);
     struct evbuffer *out = bufferevent_get_output(u->bev);
@@ -120,7 +234,7 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
         if (timer)
             event_free(timer);
         free(u);
-        proxy_upstream_failed(ex, "out of memory");
+        exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
         return;
     }
     u->bev = bev;
@@ -132,7 +246,7 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
     attach(u, ex);
     const struct server_rt *s = pool->server;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&s->addr, (int)s->addr_len) < 0) {
-        fail(u, "cannot connect");
+        fail(u, UPSTREAM_CONNECT, "cannot connect");
         return;
     }
     int one = 1;
@@ -149,7 +263,7 @@ static void release(struct upstream_conn *u, bool reusable)
     }
     struct exchange *next = TAILQ_FIRST(&pool->waiting);
     if (next) {
-        TAILQ_REMOVE(&pool->waiting, next, wait_link);
+        stop_waiting(pool, next);
         attach(u, next);
         return;
     }
@@ -170,10 +284,12 @@ static void on_read(struct bufferevent *bev, void *arg)
     }
     u->got_bytes = true;
     arm_timer(u);
-    struct client_conn *client = u->ex->client;
+    struct exchange *ex = u->ex;
     upstream_read_response(u, in);
-    /* Whatever this read produced goes to the client in one write. */
-    client_flush(client);
+    /* Whatever this read produced goes to the client in one write. The
+     * exchange lives in its client connection, which outlives this callback
+     * even when the exchange ended in it. */
+    exchange_flush(ex);
 }
 
 /* Feeds the response bytes that have arrived to the reader, and ends the
@@ -194,7 +310,9 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
         int status;
         const char *why;
         if (http_reader_failed(&u->reader, &status, &why)) {
-            fail(u, u->ex->refusal ? u->ex->refusal : "sent a malformed HTTP response");
+            enum upstream_failure kind;
+            const char *refusal = exchange_refusal(u->ex, &kind);
+            fail(u, refusal ? kind : UPSTREAM_MALFORMED, refusal ? refusal : "sent a malformed HTTP response");
             return;
         }
         evbuffer_drain(in, used);
@@ -210,7 +328,7 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
         ex->up = NULL;
         evtimer_del(u->timer);
         release(u, reusable);
-        proxy_upstream_done(ex);
+        exchange_done(ex);
         return;
     }
 }
@@ -246,25 +364,25 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                 u->ex = NULL;
                 ex->up = NULL;
                 upstream_close(u);
-                proxy_upstream_done(ex);
+                exchange_done(ex);
                 return;
             }
-            fail(u, "closed the connection in the middle of its answer");
+            fail(u, UPSTREAM_RESET, "closed the connection in the middle of its answer");
             return;
         }
-        fail(u, u->got_bytes ? "closed the connection in the middle of its answer"
-                             : "closed the connection without answering");
+        fail(u, UPSTREAM_RESET, u->got_bytes ? "closed the connection in the middle of its answer"
+                                             : "closed the connection without answering");
         return;
     }
     int err = EVUTIL_SOCKET_ERROR();
     if (!u->connected) {
         char msg[160];
         snprintf(msg, sizeof msg, "refused the connection (%s)", evutil_socket_error_to_string(err));
-        fail(u, msg);
+        fail(u, UPSTREAM_CONNECT, msg);
     } else {
         char msg[160];
         snprintf(msg, sizeof msg, "connection failed (%s)", evutil_socket_error_to_string(err));
-        fail(u, msg);
+        fail(u, UPSTREAM_RESET, msg);
     }
 }
 
@@ -284,28 +402,50 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         snprintf(msg, sizeof msg, "did not answer within %u ms", sc->first_byte_timeout_ms);
     else
         snprintf(msg, sizeof msg, "sent nothing for %u ms", sc->sse_idle_timeout_ms);
-    fail(u, msg);
+    fail(u, UPSTREAM_TIMEOUT, msg);
 }
 
-void upstream_pool_init(struct upstream_pool *pool, struct worker *w, struct server_rt *server)
+static int http_init(struct server_rt *s, struct worker *w)
 {
+    struct upstream_pool *pool = &s->pool;
     pool->worker = w;
-    pool->server = server;
+    pool->server = s;
     TAILQ_INIT(&pool->idle);
     TAILQ_INIT(&pool->waiting);
+    TAILQ_INIT(&pool->graveyard);
     pool->open = 0;
+    pool->wait_timer = evtimer_new(w->base, on_wait_timer, pool);
+    pool->reaper = event_new(w->base, -1, 0, on_pool_reap, pool);
+    return pool->wait_timer && pool->reaper ? 0 : -1;
 }
 
-void upstream_pool_close_idle(struct upstream_pool *pool)
+static void http_quiesce(struct server_rt *s)
 {
     struct upstream_conn *u;
-    while ((u = TAILQ_FIRST(&pool->idle)))
+    while ((u = TAILQ_FIRST(&s->pool.idle)))
         upstream_close(u);
 }
 
-void upstream_start(struct exchange *ex)
+static void http_shutdown(struct server_rt *s)
+{
+    struct upstream_pool *pool = &s->pool;
+    http_quiesce(s);
+    on_pool_reap(-1, 0, pool);
+    if (pool->wait_timer)
+        event_free(pool->wait_timer);
+    if (pool->reaper)
+        event_free(pool->reaper);
+    pool->wait_timer = pool->reaper = NULL;
+}
+
+static void http_forward(struct exchange *ex, const struct upstream_request *req)
 {
     struct upstream_pool *pool = &ex->server->pool;
+    if (!ex->request && !(ex->request = evbuffer_new())) {
+        exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
+        return;
+    }
+    build_request(ex->request, ex->server->conf, req);
     struct upstream_conn *u = TAILQ_FIRST(&pool->idle);
     if (u) {
         TAILQ_REMOVE(&pool->idle, u, link);
@@ -319,13 +459,14 @@ void upstream_start(struct exchange *ex)
     }
     /* Every connection is busy: wait for one, but no longer than a connect would take. */
     ex->waiting = true;
+    ex->wait_deadline = now_monotonic() + ex->server->conf->connect_timeout_ms / 1000.0;
     TAILQ_INSERT_TAIL(&pool->waiting, ex, wait_link);
-    struct timeval tv = tv_ms(ex->server->conf->connect_timeout_ms);
-    evtimer_add(ex->client->timer, &tv);
+    if (TAILQ_FIRST(&pool->waiting) == ex)
+        arm_wait_timer(pool);
 }
 
-/* Closes a connection: taken out of the pool, freed by the reaper. A waiting
- * exchange gets a new connection in its place. */
+/* Closes a connection: taken out of the pool, freed by the pool's reaper. A
+ * waiting exchange gets a new connection in its place. */
 static void upstream_close(struct upstream_conn *u)
 {
     if (u->dead)
@@ -343,42 +484,50 @@ static void upstream_close(struct upstream_conn *u)
     bufferevent_disable(u->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
     evtimer_del(u->timer);
-    worker_bury_upstream(pool->worker, u);
+    TAILQ_INSERT_TAIL(&pool->graveyard, u, link);
+    event_active(pool->reaper, 0, 0);
     struct exchange *next = TAILQ_FIRST(&pool->waiting);
     if (next && !pool->worker->stopping && pool->open < pool->server->conf->max_connections) {
-        TAILQ_REMOVE(&pool->waiting, next, wait_link);
-        evtimer_del(next->client->timer);
-        next->waiting = false;
+        stop_waiting(pool, next);
         open_for(pool, next);
     }
 }
 
-void upstream_cancel(struct exchange *ex)
+static void http_cancel(struct exchange *ex)
 {
-    if (ex->waiting) {
-        TAILQ_REMOVE(&ex->server->pool.waiting, ex, wait_link);
-        ex->waiting = false;
-    }
+    if (ex->waiting)
+        stop_waiting(&ex->server->pool, ex);
     if (ex->up)
         upstream_close(ex->up);
 }
 
-void upstream_pause(struct exchange *ex)
+static void http_pause(struct exchange *ex)
 {
     if (ex->up)
         bufferevent_disable(ex->up->bev, EV_READ);
 }
 
-void upstream_resume(struct exchange *ex)
+static void http_resume(struct exchange *ex)
 {
     if (ex->up)
         bufferevent_enable(ex->up->bev, EV_READ);
 }
 
-void upstream_free(struct upstream_conn *u)
+/* Children are a stdio matter. */
+static void http_reap(struct server_rt *s)
 {
-    bufferevent_free(u->bev);
-    event_free(u->timer);
-    http_reader_free(&u->reader);
-    free(u);
+    (void)s;
 }
+
+const struct transport upstream_http_transport = {
+    .name = "http",
+    .runs_children = false,
+    .init = http_init,
+    .forward = http_forward,
+    .cancel = http_cancel,
+    .pause = http_pause,
+    .resume = http_resume,
+    .quiesce = http_quiesce,
+    .reap = http_reap,
+    .shutdown = http_shutdown,
+};

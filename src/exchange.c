@@ -1,0 +1,780 @@
+#include "exchange.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include "answer.h"
+#include "audit.h"
+#include "client.h"
+#include "http.h"
+#include "jsonrpc.h"
+#include "log.h"
+#include "metrics.h"
+#include "policy.h"
+#include "reload.h"
+#include "reply.h"
+#include "toolmeta.h"
+#include "sse.h"
+#include "transport.h"
+
+/* Past this much unsent output, warden stops reading the upstream. */
+#define EXCHANGE_OUTPUT_HIGH (256 * 1024)
+
+/* The metrics' kinds (metrics.c has these six): waiting for a free slot is
+ * a timeout, a child's exit a reset, as they always were. */
+static const char *const failure_names[] = {
+    [UPSTREAM_CONNECT] = "connect", [UPSTREAM_TIMEOUT] = "timeout", [UPSTREAM_BUSY] = "timeout",
+    [UPSTREAM_RESET] = "reset", [UPSTREAM_EXITED] = "reset", [UPSTREAM_MALFORMED] = "malformed",
+    [UPSTREAM_OVERSIZE] = "oversize", [UPSTREAM_INTERNAL] = "other",
+};
+
+static double clock_seconds(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static const char *server_label(const struct server_rt *s)
+{
+    return s->conf->name[0] ? s->conf->name : s->conf->path;
+}
+
+static struct evbuffer *output(const struct exchange *ex)
+{
+    return bufferevent_get_output(ex->client->bev);
+}
+
+void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
+{
+    const struct client_conn *c = ex->client;
+    ctx->server = ex->server->conf->name;
+    if (ex->session[0]) {
+        ctx->session = ex->session;
+        ctx->session_len = strlen(ex->session);
+    } else {
+        /* Without a session, one client address is one agent (the port changes per connection). */
+        const char *colon = strrchr(c->addr, ':');
+        ctx->session = c->addr;
+        ctx->session_len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
+    }
+    ctx->client_addr = c->addr;
+    ctx->now = clock_seconds(CLOCK_MONOTONIC);
+    ctx->wall = clock_seconds(CLOCK_REALTIME);
+    ctx->head = &c->reader.head;
+    ctx->tool_meta = NULL;
+    ctx->tool_class = RISK_NONE;
+}
+
+void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
+                         const char *rule, const char *reason, double latency_ms)
+{
+    struct audit_log *a = ex->client->worker->audit;
+    if (!a)
+        return;
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    char session[300];
+    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    struct audit_event ev = {
+        .server = server_label(ex->server), .session = session, .client = ex->client->addr,
+        .method = "tools/call", .tool = tool, .decision = decision, .rule = rule, .reason = reason,
+        .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
+        .shadow_rule = ex->shadow.rule,
+        .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
+        .latency_ms = latency_ms, .args = args,
+    };
+    audit_write(a, &ev);
+}
+
+/* The text of the JSON-RPC error warden gives for a failed server, naming it. */
+static void server_error_text(const struct server_rt *s, const char *what, char *out, size_t outlen)
+{
+    const struct server_conf *sc = s->conf;
+    const char *where = sc->url ? sc->url : sc->command[0];
+    if (sc->name[0])
+        snprintf(out, outlen, "warden: upstream server '%s' (%s) %s", sc->name, where, what);
+    else
+        snprintf(out, outlen, "warden: upstream server %s %s", where, what);
+}
+
+/* --- backpressure: the one place it is decided --- */
+
+/* Keeps a slow client from making warden buffer an endless answer. */
+static void apply_backpressure(struct exchange *ex)
+{
+    if (!ex->paused && ex->server && evbuffer_get_length(output(ex)) > EXCHANGE_OUTPUT_HIGH) {
+        ex->paused = true;
+        ex->server->transport->pause(ex);
+    }
+}
+
+void exchange_output_drained(struct exchange *ex)
+{
+    if (!ex->paused)
+        return;
+    ex->paused = false;
+    if (ex->server)
+        ex->server->transport->resume(ex);
+}
+
+/* Adds bytes of the answer's body: as a chunk when chunked. */
+static void emit(struct exchange *ex, const char *data, size_t len)
+{
+    struct evbuffer *out = output(ex);
+    if (len == 0)
+        return;
+    if (ex->framing == FRAME_CHUNKED) {
+        evbuffer_add_printf(out, "%zx\r\n", len);
+        evbuffer_add(out, data, len);
+        evbuffer_add(out, "\r\n", 2);
+    } else {
+        evbuffer_add(out, data, len);
+    }
+    apply_backpressure(ex);
+}
+
+/* Emits one SSE event built by warden: an optional type and id (from the
+ * upstream's event; the SSE parser already split on every line end, so they
+ * hold no CR or LF) and one JSON message as its data. Raw CR and LF can only
+ * stand between the tokens of a strict JSON message, where a space means the
+ * same: they become spaces, so that no byte of the message frames a line. */
+static void emit_event(struct exchange *ex, const char *type, size_t type_len, const char *id, size_t id_len,
+                       bool has_id, const char *json, size_t len)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    evbuffer_add(b, "event: ", 7);
+    if (type)
+        evbuffer_add(b, type, type_len);
+    else
+        evbuffer_add(b, "message", 7);
+    evbuffer_add(b, "\n", 1);
+    if (has_id) {
+        evbuffer_add(b, "id: ", 4);
+        evbuffer_add(b, id, id_len);
+        evbuffer_add(b, "\n", 1);
+    }
+    evbuffer_add(b, "data: ", 6);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (json[i] == '\n' || json[i] == '\r') {
+            evbuffer_add(b, json + start, i - start);
+            evbuffer_add(b, " ", 1);
+            start = i + 1;
+        }
+    }
+    evbuffer_add(b, json + start, len - start);
+    evbuffer_add(b, "\n\n", 2);
+    size_t blen = evbuffer_get_length(b);
+    emit(ex, (const char *)evbuffer_pullup(b, -1), blen);
+    evbuffer_free(b);
+}
+
+/* The JSON-RPC error for the exchange's request, as the stream's event. */
+static void stream_error_event(struct exchange *ex, const char *what)
+{
+    char msg[512];
+    server_error_text(ex->server, what, msg, sizeof msg);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    reply_format_rpc_error(b, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+    size_t blen = evbuffer_get_length(b);
+    emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(b, -1), blen);
+    evbuffer_free(b);
+    ex->answered_id = true;
+}
+
+/* --- judging each upstream message --- */
+
+/* decide_list for a Lua on_list: each item's original bytes are parsed into
+ * one cJSON array; the policies drop items from it in place, and what is
+ * left is kept. */
+static int decide_list_lua(struct exchange *ex, const struct list_item *items, size_t n, bool *keep)
+{
+    cJSON *result = cJSON_CreateObject();
+    cJSON *tools = result ? cJSON_AddArrayToObject(result, "tools") : NULL;
+    cJSON **node = calloc(n ? n : 1, sizeof *node);
+    int rc = tools && node ? 0 : -1;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        node[i] = cJSON_ParseWithLength(items[i].raw, items[i].raw_len);
+        if (!node[i] || !cJSON_AddItemToArray(tools, node[i])) {
+            cJSON_Delete(node[i]);
+            rc = -1;
+        }
+    }
+    if (rc == 0) {
+        struct call_ctx ctx;
+        exchange_call_ctx(ex, &ctx);
+        policy_filter_list(ex->gen->set, result, &ctx);
+        /* What is left is in its original order: one walk pairs it with the items. */
+        size_t i = 0;
+        for (size_t k = 0; k < n; k++)
+            keep[k] = false;
+        for (const cJSON *t = tools->child; t; t = t->next) {
+            while (i < n && node[i] != t)
+                i++;
+            if (i < n)
+                keep[i++] = true;
+        }
+    }
+    cJSON_Delete(result);
+    free(node);
+    return rc;
+}
+
+/* The list filter's decide(): which tools of a tools list the exchange's
+ * policies keep. Names are decided one by one; only a Lua on_list, which
+ * reads a cJSON array, makes the items' original bytes be parsed. Annotations
+ * are remembered for Lua policies on the way, hidden tools included. */
+static int decide_list(void *arg, const struct list_item *items, size_t n, bool *keep)
+{
+    struct exchange *ex = arg;
+    struct policy_set *ps = ex->gen->set;
+    struct server_rt *s = ex->server;
+    if (policy_set_has_lua(ps)) {
+        if (!s->tool_meta)
+            s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
+        for (size_t i = 0; i < n; i++)
+            toolmeta_remember_raw(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len);
+    }
+    if (!policy_set_has_on_list(ps)) {
+        for (size_t i = 0; i < n; i++)
+            keep[i] = policy_tool_listed(ps, items[i].name, items[i].name_len, RISK_NONE);
+        return 0;
+    }
+    return decide_list_lua(ex, items, n, keep);
+}
+
+/* What reaches the client of one message from upstream (a JSON answer, one
+ * SSE event's data, one stdio line, a GET stream's events): the one place
+ * where upstream JSON-RPC is judged, for every transport, by answer_check()
+ * (answer.c). For ANSWER_REWRITE the new message is appended to out. */
+static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct answer_result *res)
+{
+    const struct worker *w = ex->client->worker;
+    size_t max = w->cfg->limits.max_sse_event_bytes;
+    struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
+    const struct list_filter filter = {decide_list, ex};
+    const struct answer_req req = {
+        .id = ex->has_id ? ex->id_text : NULL,
+        .id_len = ex->has_id ? ex->id_len : 0,
+        .answered = ex->answered_id,
+        .filter = ex->filter_list ? &filter : NULL,
+        .limits = &lim,
+    };
+    if (answer_check(&req, json, len, out, res) < 0) {
+        res->verdict = ANSWER_FAIL;
+        res->answers_request = ex->has_id && !ex->answered_id;
+        res->is_error = 1;
+        res->why = "a message warden could not read (out of memory)";
+    }
+}
+
+/* Logs what the judgement refused. */
+static void log_judgement(const struct exchange *ex, const struct answer_result *res)
+{
+    if (res->verdict == ANSWER_DROP || res->verdict == ANSWER_FAIL)
+        log_warn("upstream server '%s' sent %s (request from %s): %s%s%s", server_label(ex->server), res->why,
+                 ex->client->addr, res->verdict == ANSWER_DROP ? "dropped" : "the request fails",
+                 res->detail[0] ? "; " : "", res->detail);
+}
+
+/* The text of a failed answer's error: what the upstream did. */
+static const char *fail_text(const struct answer_result *res)
+{
+    return res->answers_request && res->why ? "answered with a message warden cannot pass on with certainty"
+                                            : "answered with a message that is not the response to this request";
+}
+
+/* One block of an SSE answer: judged when it has data, and sent on at once. */
+static int on_sse_block(void *arg, const struct sse_event *ev)
+{
+    struct exchange *ex = arg;
+    if (!ev->has_data || ev->data_len == 0) {
+        emit(ex, ev->raw, ev->raw_len);
+        return 0;
+    }
+    struct evbuffer *rewritten = evbuffer_new();
+    if (!rewritten)
+        return -1;
+    struct answer_result j;
+    judge(ex, ev->data, ev->data_len, rewritten, &j);
+    log_judgement(ex, &j);
+    if (j.answers_request)
+        ex->is_error = j.is_error;
+    switch (j.verdict) {
+    case ANSWER_PASS:
+        emit(ex, ev->raw, ev->raw_len);
+        break;
+    case ANSWER_REWRITE: {
+        size_t rlen = evbuffer_get_length(rewritten);
+        emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id,
+                   (const char *)evbuffer_pullup(rewritten, -1), rlen);
+        break;
+    }
+    case ANSWER_DROP:
+        break;
+    case ANSWER_FAIL:
+        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, fail_text(&j));
+        break;
+    }
+    if (j.answers_request)
+        ex->answered_id = true;
+    evbuffer_free(rewritten);
+    return 0;
+}
+
+/* --- HTTP answers --- */
+
+/* Writes the status line and the upstream's end-to-end headers into out. */
+static void write_head(struct evbuffer *out, const struct http_head *head)
+{
+    size_t conn_len;
+    const char *conn = http_header_get(head, "connection", &conn_len);
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", head->status, http_reason(head->status));
+    for (size_t i = 0; i < head->nheaders; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        http_header_at(head, i, &name, &nlen, &value, &vlen);
+        if (http_is_hop_by_hop(name, nlen) || http_token_listed(conn, conn_len, name, nlen))
+            continue;
+        evbuffer_add(out, name, nlen);
+        evbuffer_add(out, ": ", 2);
+        evbuffer_add(out, value, vlen);
+        evbuffer_add(out, "\r\n", 2);
+    }
+}
+
+/* Ends the header block with our framing and the connection's fate. */
+static void finish_head(struct exchange *ex, struct evbuffer *out, size_t length)
+{
+    struct client_conn *c = ex->client;
+    if (ex->framing == FRAME_LENGTH)
+        evbuffer_add_printf(out, "Content-Length: %zu\r\n", length);
+    else if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (ex->framing == FRAME_CLOSE || !c->keep_alive || c->worker->stopping) {
+        c->keep_alive = false;
+        evbuffer_add(out, "Connection: close\r\n", 19);
+    }
+    evbuffer_add(out, "\r\n", 2);
+}
+
+static bool client_is_11(const struct client_conn *c)
+{
+    return c->reader.head.http_major == 1 && c->reader.head.http_minor >= 1;
+}
+
+/* The answer is an event stream from here on. */
+static int start_sse(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    metrics_sse_streams(c->worker->metrics, 1);
+    sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
+    ex->sse_ready = true;
+    return 0;
+}
+
+int exchange_head(struct exchange *ex, const struct http_head *head)
+{
+    struct client_conn *c = ex->client;
+    size_t ctlen;
+    const char *ct = http_header_get(head, "content-type", &ctlen);
+    ex->status = head->status;
+    bool has_body = head->status != 204 && head->status != 304;
+    if (ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
+        start_sse(ex);
+    } else if ((ex->filter_list || ex->has_id) && head->status == 200 && ct &&
+               http_media_type_is(ct, ctlen, "application/json")) {
+        /* An answer to a request is checked (it must answer our id) and maybe filtered: held whole. */
+        ex->body_kind = BODY_BUFFERED;
+    } else {
+        ex->body_kind = BODY_RAW;
+    }
+    if (ex->body_kind == BODY_BUFFERED || !has_body || (head->has_length && !head->chunked && ex->body_kind == BODY_RAW))
+        ex->framing = FRAME_LENGTH;
+    else
+        ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    if (ex->body_kind == BODY_BUFFERED) {
+        ex->buffered = evbuffer_new();
+        ex->held_head = evbuffer_new();
+        if (!ex->buffered || !ex->held_head) {
+            ex->refusal = "could not be read: out of memory";
+            ex->refusal_kind = UPSTREAM_INTERNAL;
+            return -1;
+        }
+        write_head(ex->held_head, head);
+        return 0;
+    }
+    struct evbuffer *out = output(ex);
+    write_head(out, head);
+    finish_head(ex, out, has_body ? (size_t)head->content_length : 0);
+    ex->head_sent = true;
+    return 0;
+}
+
+int exchange_body(struct exchange *ex, const char *at, size_t len)
+{
+    switch (ex->body_kind) {
+    case BODY_RAW:
+        emit(ex, at, len);
+        break;
+    case BODY_SSE:
+        if (sse_feed(&ex->sse, at, len) < 0) {
+            ex->refusal = "sent an event larger than max_sse_event_bytes";
+            ex->refusal_kind = UPSTREAM_OVERSIZE;
+            return -1;
+        }
+        break;
+    case BODY_BUFFERED:
+        if (evbuffer_get_length(ex->buffered) + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
+            ex->refusal = "sent an answer larger than max_sse_event_bytes";
+            ex->refusal_kind = UPSTREAM_OVERSIZE;
+            return -1;
+        }
+        evbuffer_add(ex->buffered, at, len);
+        break;
+    }
+    return 0;
+}
+
+const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *kind)
+{
+    *kind = ex->refusal_kind;
+    return ex->refusal;
+}
+
+/* Sends a buffered JSON answer: judged, and filtered when it answers our tools/list. */
+static void send_buffered(struct exchange *ex)
+{
+    struct evbuffer *out = output(ex);
+    size_t len = evbuffer_get_length(ex->buffered);
+    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
+    struct evbuffer *rewritten = evbuffer_new();
+    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
+    if (rewritten)
+        judge(ex, body ? body : "", len, rewritten, &j);
+    if (j.verdict == ANSWER_DROP || !j.answers_request) {
+        /* What came back answers another request (or none): the client hears that its own failed. */
+        j.verdict = ANSWER_FAIL;
+        j.answers_request = false;
+        if (!j.why)
+            j.why = "a message that is not the response to this request";
+    }
+    log_judgement(ex, &j);
+    ex->is_error = j.verdict == ANSWER_FAIL ? 1 : j.is_error;
+    evbuffer_add_buffer(out, ex->held_head);
+    if (j.verdict == ANSWER_FAIL) {
+        char msg[512];
+        server_error_text(ex->server, fail_text(&j), msg, sizeof msg);
+        struct evbuffer *err = evbuffer_new();
+        if (err)
+            reply_format_rpc_error(err, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
+        finish_head(ex, out, err ? evbuffer_get_length(err) : 0);
+        if (err) {
+            evbuffer_add_buffer(out, err);
+            evbuffer_free(err);
+        }
+    } else if (j.verdict == ANSWER_REWRITE) {
+        finish_head(ex, out, evbuffer_get_length(rewritten));
+        evbuffer_add_buffer(out, rewritten);
+    } else {
+        finish_head(ex, out, len);
+        evbuffer_add_buffer(out, ex->buffered);
+    }
+    if (rewritten)
+        evbuffer_free(rewritten);
+    ex->answered_id = true;
+    ex->head_sent = true;
+}
+
+/* Ends a streamed answer (chunked: its last chunk; otherwise with the connection). */
+static void end_stream(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    if (ex->framing == FRAME_CHUNKED)
+        evbuffer_add(output(ex), "0\r\n\r\n", 5);
+    else if (ex->framing == FRAME_CLOSE)
+        c->keep_alive = false;
+    client_finish_exchange(c);
+}
+
+void exchange_done(struct exchange *ex)
+{
+    if (ex->body_kind == BODY_SSE && ex->has_id && !ex->answered_id && ex->status == 200)
+        stream_error_event(ex, "ended the stream without answering this request");
+    if (ex->body_kind == BODY_BUFFERED) {
+        send_buffered(ex);
+        client_finish_exchange(ex->client);
+        return;
+    }
+    end_stream(ex);
+}
+
+/* --- message transports --- */
+
+void exchange_stream_start(struct exchange *ex, const char *session_id)
+{
+    struct client_conn *c = ex->client;
+    if (ex->head_sent)
+        return;
+    ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    ex->status = 200;
+    ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    metrics_sse_streams(c->worker->metrics, 1);
+    struct evbuffer *out = output(ex);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                             "Mcp-Session-Id: %s\r\n", session_id);
+    finish_head(ex, out, 0);
+    ex->head_sent = true;
+}
+
+void exchange_message(struct exchange *ex, const char *json, size_t len)
+{
+    struct evbuffer *rewritten = evbuffer_new();
+    if (!rewritten) {
+        client_close(ex->client);
+        return;
+    }
+    struct answer_result j;
+    judge(ex, json, len, rewritten, &j);
+    log_judgement(ex, &j);
+    if (j.answers_request)
+        ex->is_error = j.is_error;
+    switch (j.verdict) {
+    case ANSWER_PASS:
+        emit_event(ex, NULL, 0, NULL, 0, false, json, len);
+        break;
+    case ANSWER_REWRITE: {
+        size_t rlen = evbuffer_get_length(rewritten);
+        emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1), rlen);
+        break;
+    }
+    case ANSWER_DROP:
+        break;
+    case ANSWER_FAIL:
+        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, fail_text(&j));
+        break;
+    }
+    if (j.answers_request)
+        ex->answered_id = true;
+    evbuffer_free(rewritten);
+}
+
+void exchange_stream_end(struct exchange *ex)
+{
+    if (ex->has_id && !ex->answered_id)
+        stream_error_event(ex, "ended the stream without answering this request");
+    end_stream(ex);
+}
+
+/* --- failures and deadlines --- */
+
+void exchange_failed(struct exchange *ex, enum upstream_failure kind, const char *what)
+{
+    struct client_conn *c = ex->client;
+    char msg[512];
+    server_error_text(ex->server, what, msg, sizeof msg);
+    log_warn("%s (request from %s)", msg, c->addr);
+    metrics_upstream_error(c->worker->metrics, server_label(ex->server), failure_names[kind]);
+    if (ex->audit_tool) {
+        ex->is_error = 1;
+        exchange_audit_call(ex, ex->audit_tool, ex->audit_args, "error", NULL, msg,
+                            (clock_seconds(CLOCK_MONOTONIC) - ex->started) * 1000);
+        free(ex->audit_tool);
+        ex->audit_tool = NULL;
+    }
+    if (!ex->head_sent) {
+        /* A JSON-RPC error for the request's own id reaches the model; any
+         * non-2xx would become a transport error in the SDK client. */
+        if (ex->has_id)
+            exchange_answer_for_id(ex, RPC_INTERNAL_ERROR, msg);
+        else
+            exchange_answer_error(ex, 502, RPC_INTERNAL_ERROR, msg);
+        return;
+    }
+    if (ex->body_kind == BODY_SSE) {
+        /* The stream's headers are gone: the error travels as the stream's last event. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, what);
+        c->keep_alive = false;
+        end_stream(ex);
+        return;
+    }
+    /* A body cut short can only be signalled by closing the connection. */
+    client_close(c);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct exchange *ex = arg;
+    char text[160];
+    snprintf(text, sizeof text, "%s %u ms", ex->expect_what, ex->expect_ms);
+    ex->server->transport->cancel(ex);
+    exchange_failed(ex, UPSTREAM_TIMEOUT, text);
+}
+
+void exchange_expect(struct exchange *ex, unsigned ms, const char *what)
+{
+    if (!ex->timer && !(ex->timer = evtimer_new(ex->client->worker->base, on_deadline, ex))) {
+        log_error("out of memory arming a deadline; closing the connection of %s", ex->client->addr);
+        client_close(ex->client);
+        return;
+    }
+    ex->expect_ms = ms;
+    ex->expect_what = what;
+    struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(ex->timer, &tv);
+}
+
+void exchange_flush(struct exchange *ex)
+{
+    client_flush(ex->client);
+}
+
+/* --- answers warden writes itself --- */
+
+void exchange_answer(struct exchange *ex, int status, const char *extra_headers, const char *body, size_t len)
+{
+    struct client_conn *c = ex->client;
+    bool closing = !c->keep_alive || c->worker->stopping;
+    reply_format_head(output(ex), status, "application/json", extra_headers, len, closing);
+    evbuffer_add(output(ex), body, len);
+    if (closing)
+        c->keep_alive = false;
+    client_finish_exchange(c);
+}
+
+/* Sends a body built by one of reply.c's formatters; b may be NULL (out of memory). */
+static void answer_buffer(struct exchange *ex, int status, struct evbuffer *b)
+{
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    size_t len = evbuffer_get_length(b);
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    exchange_answer(ex, status, NULL, p ? p : "", len);
+    evbuffer_free(b);
+}
+
+void exchange_answer_error(struct exchange *ex, int status, int code, const char *message)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_rpc_error(b, NULL, 0, code, message);
+    answer_buffer(ex, status, b);
+}
+
+void exchange_answer_for_id(struct exchange *ex, int code, const char *message)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_rpc_error(b, ex->id_text, ex->id_len, code, message);
+    answer_buffer(ex, 200, b);
+}
+
+void exchange_answer_refusal(struct exchange *ex, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (b)
+        reply_format_tool_refusal(b, ex->id_text, ex->id_len, text);
+    answer_buffer(ex, 200, b);
+}
+
+/* --- life cycle --- */
+
+void exchange_begin(struct exchange *ex)
+{
+    ex->active = true;
+    ex->method = ex->client->reader.head.method;
+    ex->started = clock_seconds(CLOCK_MONOTONIC);
+    ex->is_error = -1;
+}
+
+void exchange_abort(struct exchange *ex)
+{
+    if (ex->server)
+        ex->server->transport->cancel(ex);
+    ex->active = false;
+}
+
+void exchange_stopping(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    c->keep_alive = false;
+    if (ex->method == HTTP_GET && ex->head_sent && ex->framing == FRAME_CHUNKED) {
+        /* A server's event stream has no end of its own; the client will reconnect elsewhere. */
+        exchange_abort(ex);
+        evbuffer_add(output(ex), "0\r\n\r\n", 5);
+        client_finish_exchange(c);
+    }
+}
+
+void exchange_reset(struct exchange *ex)
+{
+    struct metrics *metrics = ex->client->worker->metrics;
+    if (ex->active) {
+        double seconds = clock_seconds(CLOCK_MONOTONIC) - ex->started;
+        metrics_request_seconds(metrics, seconds);
+        if (ex->audit_tool)
+            exchange_audit_call(ex, ex->audit_tool, ex->audit_args, "allow", NULL, NULL, seconds * 1000);
+    }
+    if (ex->streaming)
+        metrics_sse_streams(metrics, -1);
+    if (ex->server)
+        ex->server->transport->cancel(ex);
+    if (ex->timer)
+        evtimer_del(ex->timer);
+    free(ex->audit_tool);
+    cJSON_Delete(ex->audit_args);
+    if (ex->gen)
+        policy_gen_release(ex->gen);
+    free(ex->id_text);
+    free(ex->body);
+    free(ex->progress_token);
+    if (ex->sse_ready)
+        sse_free(&ex->sse);
+    if (ex->buffered)
+        evbuffer_free(ex->buffered);
+    if (ex->held_head)
+        evbuffer_free(ex->held_head);
+    struct evbuffer *request = ex->request;
+    if (request)
+        evbuffer_drain(request, evbuffer_get_length(request));
+    struct event *timer = ex->timer;
+    struct client_conn *c = ex->client;
+    memset(ex, 0, sizeof *ex);
+    ex->client = c;
+    ex->request = request;
+    ex->timer = timer;
+}
+
+void exchange_free(struct exchange *ex)
+{
+    exchange_reset(ex);
+    if (ex->request)
+        evbuffer_free(ex->request);
+    if (ex->timer)
+        event_free(ex->timer);
+    ex->request = NULL;
+    ex->timer = NULL;
+}
