@@ -13,12 +13,14 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "pins.h"
 #include "policy.h"
 #include "reload.h"
 #include "reply.h"
 #include "toolmeta.h"
 #include "sse.h"
 #include "transport.h"
+#include "utf8.h"
 
 /* Past this much unsent output, warden stops reading the upstream. */
 #define EXCHANGE_OUTPUT_HIGH (256 * 1024)
@@ -81,7 +83,8 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
     snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
-        .method = "tools/call", .tool = tool, .decision = decision, .rule = rule, .reason = reason,
+        .method = "tools/call", .tool = tool, .tool_class = ex->tool_class ? risk_class_name(ex->tool_class) : NULL,
+        .decision = decision, .rule = rule, .reason = reason,
         .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
         .shadow_rule = ex->shadow.rule,
         .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
@@ -232,27 +235,78 @@ static int decide_list_lua(struct exchange *ex, const struct list_item *items, s
     return rc;
 }
 
+/* A listed tool whose definition is not pinned as approved: logged and
+ * audited (rule pin_mismatch, both pins), shown in warn mode, dropped in block. */
+static void note_pin_mismatch(struct exchange *ex, const struct list_item *it, enum pin_status st,
+                              const struct pin_seen *seen, bool kept, const char *record_err)
+{
+    char name[256];
+    utf8_copy(name, sizeof name, it->name, it->name_len);
+    char reason[400];
+    utf8_snprintf(reason, sizeof reason, "%s tool definition (seen %s, pinned %s): %s until warden pins approve",
+                  st == PIN_NEW ? "a new" : "a changed", seen->seen[0] ? seen->seen : "none (not canonical JSON)",
+                  seen->pinned[0] ? seen->pinned : "none", kept ? "passed (pin_mode warn)" : "withheld");
+    log_warn("upstream server '%s' lists %s: %s%s%s", server_label(ex->server), name, reason,
+             record_err[0] ? "; " : "", record_err);
+    struct audit_log *a = ex->client->worker->audit;
+    if (!a)
+        return;
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    char session[300];
+    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    struct audit_event ev = {
+        .server = server_label(ex->server), .session = session, .client = ex->client->addr, .method = "tools/list",
+        .tool = name, .decision = kept ? "allow" : "hide", .rule = "pin_mismatch", .reason = reason, .status = -1,
+        .is_error = -1, .latency_ms = -1,
+    };
+    audit_write(a, &ev);
+}
+
 /* The list filter's decide(): which tools of a tools list the exchange's
- * policies keep. Names are decided one by one; only a Lua on_list, which
- * reads a cJSON array, makes the items' original bytes be parsed. Annotations
- * are remembered for Lua policies on the way, hidden tools included. */
+ * policies keep. The pins first: in block mode a definition not pinned as
+ * approved never reaches a policy or the client. Names are decided one by
+ * one; only a Lua on_list, which reads a cJSON array, makes the items'
+ * original bytes be parsed. Annotations and classes are remembered on the
+ * way for the tools the pins let through, hidden tools included, so a call
+ * is decided by the class of the definition the client could see. */
 static int decide_list(void *arg, const struct list_item *items, size_t n, bool *keep)
 {
     struct exchange *ex = arg;
     struct policy_set *ps = ex->gen->set;
     struct server_rt *s = ex->server;
-    if (policy_set_has_lua(ps)) {
+    const struct server_conf *sc = s->conf;
+    bool *pinned = calloc(n ? n : 1, sizeof *pinned);
+    if (!pinned)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        enum pin_status st;
+        struct pin_seen seen;
+        char err[300];
+        pinned[i] = pins_keep_listed(ex->gen->pins, ex->gen->pins ? sc->pin_mode : PIN_MODE_OFF, items[i].name,
+                                     items[i].name_len, items[i].raw, items[i].raw_len, &st, &seen, err, sizeof err);
+        if (st != PIN_OK)
+            note_pin_mismatch(ex, &items[i], st, &seen, pinned[i], err);
+    }
+    if (policy_set_has_lua(ps) || policy_set_uses_classes(ps)) {
         if (!s->tool_meta)
             s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
         for (size_t i = 0; i < n; i++)
-            toolmeta_remember_raw(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len);
+            if (pinned[i])
+                toolmeta_remember_tool(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
+                                       sc->trust_annotations);
     }
+    int rc = 0;
     if (!policy_set_has_on_list(ps)) {
         for (size_t i = 0; i < n; i++)
-            keep[i] = policy_tool_listed(ps, items[i].name, items[i].name_len, RISK_NONE);
-        return 0;
+            keep[i] = pinned[i] && policy_tool_listed(ps, items[i].name, items[i].name_len,
+                                                      toolmeta_class(s->tool_meta, items[i].name, items[i].name_len));
+    } else if ((rc = decide_list_lua(ex, items, n, keep)) == 0) {
+        for (size_t i = 0; i < n; i++)
+            keep[i] = keep[i] && pinned[i];
     }
-    return decide_list_lua(ex, items, n, keep);
+    free(pinned);
+    return rc;
 }
 
 /* What reaches the client of one message from upstream (a JSON answer, one

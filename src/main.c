@@ -15,6 +15,7 @@
 #include "authoring.h"
 #include "config.h"
 #include "metrics.h"
+#include "pins.h"
 #include "log.h"
 #include "policy.h"
 #include "pinscli.h"
@@ -35,6 +36,7 @@ struct app {
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct metrics *metrics;
     struct audit_log *audit;
+    struct pins_table *pins;
     struct admin *admin;
     struct worker *workers;
     int nworkers;
@@ -85,6 +87,7 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     audit_close(app->audit);
+    pins_table_free(app->pins);
     metrics_free(app->metrics);
     config_free(&app->cfg);
 }
@@ -154,7 +157,8 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
-        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new())) {
+        !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new()) ||
+        !(app.pins = pins_table_new(app.cfg.nservers))) {
         app_free(&app);
         return 2;
     }
@@ -189,6 +193,7 @@ int main(int argc, char **argv)
         int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
+        app.workers[i].pins = app.pins;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);

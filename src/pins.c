@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -312,6 +313,7 @@ out:
 /* ---- the approved set and the pending record ---- */
 
 struct pins {
+    _Atomic unsigned refs;
     char *path, *pending_path;
     struct pin_entry *tools;            /* sorted by name; immutable */
     size_t n;
@@ -335,6 +337,7 @@ struct pins *pins_load(const char *path, char *err, size_t errlen)
         return NULL;
     }
     pthread_mutex_init(&p->lock, NULL);
+    p->refs = 1;
     if (pins_file_read(path, false, &p->tools, &p->n, &p->instructions, &p->has_instructions, err, errlen) < 0) {
         pins_free(p);
         return NULL;
@@ -353,9 +356,15 @@ struct pins *pins_load(const char *path, char *err, size_t errlen)
     return p;
 }
 
+struct pins *pins_ref(struct pins *p)
+{
+    atomic_fetch_add(&p->refs, 1);
+    return p;
+}
+
 void pins_free(struct pins *p)
 {
-    if (!p)
+    if (!p || atomic_fetch_sub(&p->refs, 1) != 1)
         return;
     pin_entries_free(p->tools, p->n);
     pin_entry_clear(&p->instructions);
@@ -516,4 +525,61 @@ bool pins_keep_instructions(struct pins *p, enum pin_mode mode, const char *raw,
     if (*st != PIN_OK)
         pins_note(p, NULL, 0, raw, raw_len, err, errlen);
     return mode != PIN_MODE_BLOCK || *st == PIN_OK;
+}
+
+/* ---- one struct pins per server and generation, shared by the workers ---- */
+
+struct pins_slot {
+    struct pins *p;                 /* a reference, or NULL */
+    unsigned long generation;
+};
+
+struct pins_table {
+    pthread_mutex_t lock;
+    struct pins_slot *slots;
+    size_t n;
+};
+
+struct pins_table *pins_table_new(size_t nservers)
+{
+    struct pins_table *t = calloc(1, sizeof *t);
+    if (!t || !(t->slots = calloc(nservers ? nservers : 1, sizeof *t->slots))) {
+        free(t);
+        return NULL;
+    }
+    t->n = nservers;
+    pthread_mutex_init(&t->lock, NULL);
+    return t;
+}
+
+void pins_table_free(struct pins_table *t)
+{
+    if (!t)
+        return;
+    for (size_t i = 0; i < t->n; i++)
+        pins_free(t->slots[i].p);
+    pthread_mutex_destroy(&t->lock);
+    free(t->slots);
+    free(t);
+}
+
+struct pins *pins_table_get(struct pins_table *t, size_t i, unsigned long generation, const char *path, char *err,
+                            size_t errlen)
+{
+    if (i >= t->n) {
+        snprintf(err, errlen, "%s: no such server", path);
+        return NULL;
+    }
+    pthread_mutex_lock(&t->lock);
+    struct pins_slot *s = &t->slots[i];
+    struct pins *p = NULL;
+    if (s->p && s->generation == generation) {
+        p = pins_ref(s->p);
+    } else if ((p = pins_load(path, err, errlen))) {
+        pins_free(s->p);
+        s->p = pins_ref(p);
+        s->generation = generation;
+    }
+    pthread_mutex_unlock(&t->lock);
+    return p;
 }

@@ -63,9 +63,25 @@ struct pins;
 /* Loads the pins file at path (a missing file is an error: `warden scan
  * --pin FILE` writes the first one) and what FILE.pending already records.
  * Returns NULL with "FILE:LINE:COL /pointer: problem" lines in err. The
- * caller frees it with pins_free. */
+ * result holds one reference: pins_ref adds one, pins_free drops one and
+ * frees the pins with the last (any thread). */
 struct pins *pins_load(const char *path, char *err, size_t errlen);
+struct pins *pins_ref(struct pins *p);
 void pins_free(struct pins *p);
+
+/* The pins of every server for the whole process, so that all workers of a
+ * generation share one struct pins per server (one pending record, one
+ * view of what was seen changed). Thread-safe. */
+struct pins_table;
+struct pins_table *pins_table_new(size_t nservers);
+void pins_table_free(struct pins_table *t);
+
+/* A reference to server i's pins of generation `generation`, loaded from
+ * path by the first worker that asks (worker 0, which validates a reload),
+ * shared with the others. NULL with the problems in err when it fails to
+ * load: the reload fails and the previous generation stays in force. */
+struct pins *pins_table_get(struct pins_table *t, size_t i, unsigned long generation, const char *path, char *err,
+                            size_t errlen);
 const char *pins_path(const struct pins *p);
 
 /* What the pinned hashes say of a definition seen; hex digests for the log

@@ -43,6 +43,8 @@ struct policy_set;
 struct rate_store;
 struct session_table;
 struct tool_meta;
+struct pins;
+struct pins_table;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -99,6 +101,7 @@ TAILQ_HEAD(child_list, child_session);
  * they end, so calls in flight finish on the policies they started with. */
 struct policy_gen {
     struct policy_set *set;       /* owned */
+    struct pins *pins;            /* a reference (pins.h), when the server's pin_mode is not off; else NULL */
     unsigned refs;                /* the server runtime's, plus one per exchange using it */
     unsigned long number;
 };
@@ -186,6 +189,7 @@ struct exchange {
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
+    enum risk_class tool_class;   /* the tools/call's tool class (decision.tool_class), for its audit line */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     /* the answer */
     enum framing framing;
@@ -236,6 +240,7 @@ struct worker {
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
     struct session_table *sessions;   /* shared by all workers */
+    struct pins_table *pins;          /* every server's pins, shared by all workers (pins.h) */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;

@@ -12,9 +12,11 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "pins.h"
 #include "policy.h"
 #include "toolmeta.h"
 #include "transport.h"
+#include "utf8.h"
 
 static bool span_eq(const char *p, size_t len, const char *lit)
 {
@@ -109,6 +111,29 @@ static struct policy_set *use_policies(struct exchange *ex)
     return ex->gen->set;
 }
 
+/* Whether the exchange reads the tools lists the server sends: a policy
+ * filters them or decides by each tool's class, or the server's tools are
+ * pinned. */
+static bool reads_lists(const struct exchange *ex, const struct policy_set *ps)
+{
+    return ps && (policy_set_filters_lists(ps) || policy_set_uses_classes(ps) || ex->gen->pins);
+}
+
+/* In block mode, a tool whose definition is not pinned as approved (new, or
+ * seen changed in any session) is answered as a tool that does not exist. */
+static bool pins_refuse(const struct exchange *ex, const char *tool, size_t len, struct decision *d)
+{
+    struct pins *pins = ex->gen ? ex->gen->pins : NULL;
+    if (!pins || ex->server->conf->pin_mode != PIN_MODE_BLOCK || !pins_refuses_call(pins, tool, len))
+        return false;
+    d->verdict = VERDICT_HIDDEN;
+    utf8_snprintf(d->reason, sizeof d->reason,
+                  "the definition of %s is not pinned as approved (new, or changed): warden pins diff, warden pins approve",
+                  tool);
+    utf8_snprintf(d->rule, sizeof d->rule, "pins:%s", pins_path(pins));
+    return true;
+}
+
 /* Decides a POST's message; returns true when warden answered it itself. */
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
 {
@@ -118,16 +143,26 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
     struct policy_set *ps = use_policies(ex);
     if (msg->tool) {
         struct decision d = {.verdict = VERDICT_ALLOW};
-        if (ps) {
+        size_t tool_len = strlen(msg->tool);
+        /* the class of the definition last listed (and allowed by the pins), else of the name */
+        enum risk_class seen = toolmeta_class(ex->server->tool_meta, msg->tool, tool_len);
+        if (pins_refuse(ex, msg->tool, tool_len, &d)) {
+            /* decided: the policies never see a tool whose definition nobody approved */
+        } else if (ps) {
             struct call_ctx ctx;
             exchange_call_ctx(ex, &ctx);
-            ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, strlen(msg->tool));
+            ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, tool_len);
+            ctx.tool_class = seen;
             double t0 = now_monotonic();
             policy_decide(ps, c->worker->rates, msg, &ctx, &d);
             metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
         }
+        if (d.tool_class == RISK_NONE)
+            d.tool_class = policy_tool_class(ps, msg->tool, seen);
+        ex->tool_class = d.tool_class;
         const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
-        metrics_call(c->worker->metrics, server, msg->tool, decision_names[d.verdict]);
+        metrics_tool_call(c->worker->metrics, server, msg->tool, risk_class_name(d.tool_class),
+                          decision_names[d.verdict]);
         if ((ex->shadow = d.shadow).present)
             metrics_shadow(c->worker->metrics, server, msg->tool, policy_verdict_name(d.shadow.verdict));
         if (d.verdict != VERDICT_NONE && d.verdict != VERDICT_ALLOW) {
@@ -136,7 +171,7 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
             return true;
         }
         audit_later(ex, msg);
-    } else if (ps && strcmp(msg->method, "tools/list") == 0 && policy_set_filters_lists(ps)) {
+    } else if (strcmp(msg->method, "tools/list") == 0 && reads_lists(ex, ps)) {
         ex->filter_list = true;
     }
     return false;
@@ -244,7 +279,7 @@ void proxy_handle(struct client_conn *c)
     case HTTP_GET: {
         /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
         struct policy_set *ps = use_policies(ex);
-        ex->filter_list = ps && policy_set_filters_lists(ps);
+        ex->filter_list = reads_lists(ex, ps);
         forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     }

@@ -13,6 +13,7 @@
 #include <event2/buffer.h>
 #include "log.h"
 #include "metrics.h"
+#include "pins.h"
 #include "policy.h"
 
 /* Editors write a file in several steps; one reload follows the last of them. */
@@ -41,6 +42,7 @@ void policy_gen_release(struct policy_gen *g)
 {
     if (--g->refs == 0) {
         policy_set_free(g->set);
+        pins_free(g->pins);
         free(g);
     }
 }
@@ -57,9 +59,19 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
     bool failed = false;
     for (size_t i = 0; i < w->nservers; i++) {
         const struct server_conf *sc = w->servers[i].conf;
-        if (sc->npolicies == 0 && sc->nshadow_policies == 0)
+        bool pinned = sc->pin_mode != PIN_MODE_OFF;
+        if (sc->npolicies == 0 && sc->nshadow_policies == 0 && !pinned)
             continue;
         char one[4096];
+        /* pins come with the generation: an approval is a reload */
+        struct pins *pins = NULL;
+        if (pinned && !(pins = pins_table_get(w->pins, i, number, sc->pins, one, sizeof one))) {
+            failed = true;
+            int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", one);
+            if (n > 0 && (size_t)n < errlen - used)
+                used += (size_t)n;
+            continue;
+        }
         struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
                                         .nshadow = sc->nshadow_policies};
         struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared,
@@ -67,9 +79,10 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         if (set)
             policy_set_count_errors(set, w->metrics);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
-            *fresh[i] = (struct policy_gen){.set = set, .refs = 1, .number = number};
+            *fresh[i] = (struct policy_gen){.set = set, .pins = pins, .refs = 1, .number = number};
             continue;
         }
+        pins_free(pins);
         if (set) {
             policy_set_free(set);
             snprintf(one, sizeof one, "out of memory");
@@ -257,14 +270,27 @@ static void dir_of(const char *file, char *dir, size_t dirlen)
         snprintf(dir, dirlen, "%.*s", (int)(slash - file), file);
 }
 
-/* True when `name` in the watched directory `dir` is one of the policy files. */
+/* The j-th file a reload reads for server sc: its policies, its shadow
+ * policies, then its pins file (when pins are checked); NULL past the last. */
+static const char *watched_file(const struct server_conf *sc, size_t j)
+{
+    if (j < sc->npolicies)
+        return sc->policies[j];
+    j -= sc->npolicies;
+    if (j < sc->nshadow_policies)
+        return sc->shadow_policies[j];
+    return j == sc->nshadow_policies && sc->pin_mode != PIN_MODE_OFF ? sc->pins : NULL;
+}
+
+/* True when `name` in the watched directory `dir` is one of the policy files
+ * (or a pins file: `warden pins approve` replaces it). */
 static bool is_policy_file(const struct reloader *r, const char *dir, const char *name)
 {
     const struct config *cfg = r->workers[0].cfg;
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
-        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
-            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
+        for (size_t j = 0; watched_file(sc, j); j++) {
+            const char *p = watched_file(sc, j);
             const char *slash = strrchr(p, '/');
             char pdir[PATH_MAX];
             dir_of(p, pdir, sizeof pdir);
@@ -353,7 +379,8 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
     const struct config *cfg = workers[0].cfg;
     size_t nfiles = 0;
     for (size_t i = 0; i < cfg->nservers; i++)
-        nfiles += cfg->servers[i].npolicies + cfg->servers[i].nshadow_policies;
+        for (size_t j = 0; watched_file(&cfg->servers[i], j); j++)
+            nfiles++;
     if (nfiles == 0)
         return r;
     r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -364,9 +391,8 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
     }
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
-        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
-            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
-            if (watch_dir_of(r, p, err, errlen) < 0) {
+        for (size_t j = 0; watched_file(sc, j); j++) {
+            if (watch_dir_of(r, watched_file(sc, j), err, errlen) < 0) {
                 reloader_free(r);
                 return NULL;
             }
