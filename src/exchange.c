@@ -180,6 +180,21 @@ static void emit_event(struct exchange *ex, const char *type, size_t type_len, c
     evbuffer_free(b);
 }
 
+void exchange_tell_lists_changed(struct worker *w, size_t server)
+{
+    static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}";
+    struct client_conn *c;
+    TAILQ_FOREACH(c, &w->clients, link) {
+        struct exchange *ex = &c->ex;
+        /* a server stream: an event stream whose head went out, answering no request */
+        if (c->dead || c->close_when_flushed || ex->server != &w->servers[server] || !ex->streaming ||
+            !ex->head_sent || ex->has_id || ex->body_kind != BODY_SSE)
+            continue;
+        emit_event(ex, NULL, 0, NULL, 0, false, note, sizeof note - 1);
+        client_flush(c);
+    }
+}
+
 /* The JSON-RPC error for the exchange's request, as the stream's event. */
 static void stream_error_event(struct exchange *ex, const char *what)
 {

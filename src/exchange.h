@@ -60,6 +60,12 @@ void exchange_flush(struct exchange *ex);
 void exchange_begin(struct exchange *ex);
 /* Who is calling, for the policies and the audit log. */
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx);
+/* Sends notifications/tools/list_changed on every open server stream (a
+ * client's GET stream) of server `server` in worker w: after a reload the
+ * pins let other tools through. Clients without an open stream learn it from
+ * their next tools/list. */
+void exchange_tell_lists_changed(struct worker *w, size_t server);
+
 /* Writes one audit line for a tool call (latency_ms < 0: decided by warden, no upstream outcome). */
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
                          const char *rule, const char *reason, double latency_ms);

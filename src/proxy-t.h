@@ -252,6 +252,9 @@ struct worker {
     _Atomic unsigned long reload_to;  /* the generation number to load */
     bool stopping;
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
+    /* after a reload swapped server i's generation in and its tools list may
+     * have changed (pins): tells its clients (exchange_tell_lists_changed) */
+    void (*on_lists_changed)(struct worker *w, size_t server);
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;

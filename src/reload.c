@@ -102,8 +102,12 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
     for (size_t i = 0; i < w->nservers; i++) {
         struct policy_gen *old = w->servers[i].gen;
         w->servers[i].gen = fresh[i];
+        /* an approval (or any new pins) may bring tools back: say so */
+        bool pinned = (old && old->pins) || (fresh[i] && fresh[i]->pins);
         if (old)
             policy_gen_release(old);
+        if (pinned && w->on_lists_changed)
+            w->on_lists_changed(w, i);
     }
     free(fresh);
     return 0;

@@ -187,6 +187,7 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     TAILQ_INIT(&w->client_graveyard);
     w->rpc_limits.max_depth = cfg->limits.max_json_depth;
     w->on_request = proxy_handle;
+    w->on_lists_changed = exchange_tell_lists_changed;
     /* The changelist folds an event added and removed in one loop iteration into no syscall. */
     struct event_config *ec = event_config_new();
     if (ec)

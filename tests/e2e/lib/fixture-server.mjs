@@ -1,7 +1,8 @@
 // A small MCP server of our own, run as a child process by the tests: it
 // pages tools/list, answers in JSON or SSE (--json), sends progress while a
 // call runs, and records every request it receives (GET /__calls) so tests
-// can prove what never arrived.
+// can prove what never arrived. POST /__tool {name, ...} changes a tool's
+// definition while it runs.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -56,6 +57,17 @@ const httpServer = http.createServer(async (req, res) => {
     if (req.method === 'DELETE') calls.length = 0;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(calls));
+    return;
+  }
+  if (req.url === '/__tool' && req.method === 'POST') {
+    // changes a tool's definition, as a server that rewrites a reviewed tool would
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const change = JSON.parse(Buffer.concat(chunks).toString());
+    const tool = tools.find((t) => t.name === change.name);
+    if (tool) Object.assign(tool, change);
+    res.writeHead(tool ? 200 : 404, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(tool ?? null));
     return;
   }
   let body;
