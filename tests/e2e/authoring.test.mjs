@@ -63,8 +63,8 @@ describe('a shadow policy on live traffic', () => {
   test('/metrics counts shadow decisions apart from real ones', async () => {
     const metrics = await (await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     assert.match(metrics, /warden_shadow_decisions_total\{server="\/mcp",tool="delete_model_alias",decision="deny"\} 2\n/);
-    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",decision="allow"\} 1\n/);
-    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",decision="deny"\} 1\n/);
+    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",class="destructive",decision="allow"\} 1\n/);
+    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",class="destructive",decision="deny"\} 1\n/);
   });
 
   test('a shadow policy hides nothing from tools/list', async () => {
