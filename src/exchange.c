@@ -324,6 +324,81 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
     return rc;
 }
 
+/* Where an initialize answer's result.instructions is: json_scan contexts. */
+enum { AT_ROOT = 1, AT_RESULT, AT_INSTRUCTIONS };
+
+struct instructions_at {
+    const char *start, *end;
+    int count;
+};
+
+static int instructions_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    (void)arg;
+    static const char *const result[] = {"result", NULL}, *const instructions[] = {"instructions", NULL};
+    if (!key || (parent != AT_ROOT && parent != AT_RESULT))
+        return 0;
+    /* a key a case-insensitive client reads as the one counts as it (-2) */
+    int k = json_known_key(key, klen, parent == AT_ROOT ? result : instructions, err);
+    if (k == -1)
+        return 0;
+    return parent == AT_ROOT ? AT_RESULT : AT_INSTRUCTIONS;
+}
+
+static int instructions_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)err;
+    struct instructions_at *at = arg;
+    if (ctx == AT_INSTRUCTIONS) {
+        at->start = start;
+        at->end = end;
+        at->count++;
+    }
+    return 0;
+}
+
+/* An initialize answer under pins: its instructions are compared with the
+ * approved ones; in block mode changed (or new) instructions are replaced by
+ * the approved text ("" when none were approved), byte-exact elsewhere, so
+ * the id and every other member reach the client as the server sent them. */
+static void check_instructions(struct exchange *ex, const char *json, size_t len, const struct rpc_limits *lim,
+                               struct evbuffer *out, struct answer_result *res)
+{
+    struct pins *pins = ex->gen->pins;
+    enum pin_mode mode = ex->server->conf->pin_mode;
+    struct instructions_at at = {0};
+    const struct json_watch watch = {instructions_member, instructions_value, &at};
+    struct rpc_error e;
+    if (json_scan(json, len, lim, &watch, AT_ROOT, &e) < 0 || at.count > 1) {
+        /* answer_check read it; two members a client could both take for instructions: not shown */
+        res->verdict = ANSWER_FAIL;
+        res->is_error = 1;
+        res->why = "an initialize answer whose instructions warden cannot tell apart";
+        return;
+    }
+    enum pin_status st;
+    struct pin_seen seen;
+    char err[300];
+    bool keep = pins_keep_instructions(pins, mode, at.count ? at.start : NULL, at.count ? (size_t)(at.end - at.start) : 0,
+                                       &st, &seen, err, sizeof err);
+    if (st == PIN_OK)
+        return;
+    log_warn("upstream server '%s' sent %s instructions (seen %s, pinned %s): %s until warden pins approve%s%s",
+             server_label(ex->server), st == PIN_NEW ? "new" : "changed", seen.seen[0] ? seen.seen : "none",
+             seen.pinned[0] ? seen.pinned : "none", keep ? "passed (pin_mode warn)" : "the approved ones sent instead",
+             err[0] ? "; " : "", err);
+    if (keep || !at.count)
+        return;
+    size_t plen = 0;
+    const char *pinned = pins_instructions(pins, &plen);
+    if (!pinned || strcmp(pinned, "null") == 0)
+        pinned = "\"\"", plen = 2;
+    evbuffer_add(out, json, (size_t)(at.start - json));
+    evbuffer_add(out, pinned, plen);
+    evbuffer_add(out, at.end, (size_t)(json + len - at.end));
+    res->verdict = ANSWER_REWRITE;
+}
+
 /* What reaches the client of one message from upstream (a JSON answer, one
  * SSE event's data, one stdio line, a GET stream's events): the one place
  * where upstream JSON-RPC is judged, for every transport, by answer_check()
@@ -341,7 +416,10 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
         .filter = ex->filter_list ? &filter : NULL,
         .limits = &lim,
     };
-    if (answer_check(&req, json, len, out, res) < 0) {
+    int rc = answer_check(&req, json, len, out, res);
+    if (rc == 0 && ex->pin_instructions && res->verdict == ANSWER_PASS && res->answers_request && !res->is_error)
+        check_instructions(ex, json, len, &lim, out, res);
+    if (rc < 0) {
         res->verdict = ANSWER_FAIL;
         res->answers_request = ex->has_id && !ex->answered_id;
         res->is_error = 1;

@@ -431,6 +431,14 @@ enum pin_status pins_check_instructions(const struct pins *p, const char *json, 
     return compare(p->has_instructions ? &p->instructions : NULL, "instructions", "", 0, json, len, seen);
 }
 
+const char *pins_instructions(const struct pins *p, size_t *len)
+{
+    if (!p->has_instructions)
+        return NULL;
+    *len = p->instructions.canonical_len;
+    return p->instructions.canonical;
+}
+
 bool pins_refuses_call(struct pins *p, const char *name, size_t name_len)
 {
     const struct pin_entry *pinned = find_pin(p->tools, p->n, name, name_len);

@@ -108,6 +108,10 @@ enum pin_status pins_check_instructions(const struct pins *p, const char *json, 
  * session is refused, whatever list it was shown. Any thread. */
 bool pins_refuses_call(struct pins *p, const char *name, size_t name_len);
 
+/* The approved instructions as canonical JSON (a string, or null when the
+ * server had none), or NULL when the file pins none. Owned by p. */
+const char *pins_instructions(const struct pins *p, size_t *len);
+
 /* Records a definition that pins_check found new or changed in FILE.pending
  * (name NULL: the instructions), rewriting the file only when the record
  * changed. Returns 0, 1 when it was already recorded as is, or -1 with the

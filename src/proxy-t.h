@@ -178,6 +178,7 @@ struct exchange {
     char *id_text;                /* owned copy of the id's original text */
     size_t id_len;
     bool filter_list;             /* a tools/list whose answer a policy filters */
+    bool pin_instructions;        /* an initialize whose answer's instructions are checked against the pins */
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */

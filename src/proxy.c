@@ -173,6 +173,8 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
         audit_later(ex, msg);
     } else if (strcmp(msg->method, "tools/list") == 0 && reads_lists(ex, ps)) {
         ex->filter_list = true;
+    } else if (strcmp(msg->method, "initialize") == 0 && ex->gen && ex->gen->pins) {
+        ex->pin_instructions = true;
     }
     return false;
 }

@@ -2,7 +2,8 @@
 // pages tools/list, answers in JSON or SSE (--json), sends progress while a
 // call runs, and records every request it receives (GET /__calls) so tests
 // can prove what never arrived. POST /__tool {name, ...} changes a tool's
-// definition while it runs.
+// definition while it runs, POST /__instructions {instructions} the
+// instructions of sessions initialized after it.
 import http from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -23,9 +24,10 @@ const tools = names.map((name) => ({
 }));
 
 const calls = [];
+let instructions;   // for sessions initialized from now on: POST /__instructions
 
 function newServer() {
-  const server = new Server({ name: 'warden-fixture', version: '1.0.0' }, { capabilities: { tools: {} } });
+  const server = new Server({ name: 'warden-fixture', version: '1.0.0' }, { capabilities: { tools: {} }, instructions });
   server.setRequestHandler(ListToolsRequestSchema, async (req) => {
     const start = req.params?.cursor ? Number(req.params.cursor) : 0;
     const page = tools.slice(start, start + PAGE);
@@ -57,6 +59,14 @@ const httpServer = http.createServer(async (req, res) => {
     if (req.method === 'DELETE') calls.length = 0;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(calls));
+    return;
+  }
+  if (req.url === '/__instructions' && req.method === 'POST') {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    instructions = JSON.parse(Buffer.concat(chunks).toString()).instructions;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end('{}');
     return;
   }
   if (req.url === '/__tool' && req.method === 'POST') {
