@@ -298,8 +298,9 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
         enum pin_status st;
         struct pin_seen seen;
         char err[300];
-        pinned[i] = pins_keep_listed(ex->gen->pins, ex->gen->pins ? sc->pin_mode : PIN_MODE_OFF, items[i].name,
-                                     items[i].name_len, items[i].raw, items[i].raw_len, &st, &seen, err, sizeof err);
+        enum pin_mode mode = ex->gen->pins ? (enum pin_mode)sc->pin_mode : PIN_MODE_OFF;
+        pinned[i] = pins_keep_listed(ex->gen->pins, mode, items[i].name, items[i].name_len, items[i].raw,
+                                     items[i].raw_len, &st, &seen, err, sizeof err);
         if (st != PIN_OK)
             note_pin_mismatch(ex, &items[i], st, &seen, pinned[i], err);
     }
@@ -365,7 +366,7 @@ static void check_instructions(struct exchange *ex, const char *json, size_t len
                                struct evbuffer *out, struct answer_result *res)
 {
     struct pins *pins = ex->gen->pins;
-    enum pin_mode mode = ex->server->conf->pin_mode;
+    enum pin_mode mode = (enum pin_mode)ex->server->conf->pin_mode;
     struct instructions_at at = {0};
     const struct json_watch watch = {instructions_member, instructions_value, &at};
     struct rpc_error e;
