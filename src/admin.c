@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <event2/http.h>
+#include "console.h"
 #include "metrics.h"
 
 struct admin {
@@ -15,7 +16,18 @@ struct admin {
     struct metrics *metrics;
     admin_describe_fn describe;
     void *arg;
+    struct console *console;             /* borrowed; may be NULL */
 };
+
+void admin_set_console(struct admin *a, struct console *c)
+{
+    a->console = c;
+}
+
+void admin_set_bevcb(struct admin *a, admin_bev_fn make_bev, void *arg)
+{
+    evhttp_set_bevcb(a->http, make_bev, arg);
+}
 
 static void reply(struct evhttp_request *req, int status, const char *reason, const char *type, struct evbuffer *body)
 {
@@ -28,6 +40,8 @@ static void reply(struct evhttp_request *req, int status, const char *reason, co
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
+    if (a->console && console_handle(a->console, req))
+        return;
     struct evbuffer *body = evbuffer_new();
     if (!body) {
         evhttp_send_error(req, 503, "out of memory");
@@ -110,7 +124,7 @@ struct admin *admin_start(struct event_base *base, const char *listen, struct me
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE |
                                             EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
-    /* evhttp has no limits by default: small ones, since nothing here takes a body. */
+    /* evhttp has no limits by default: small ones, since nothing here takes a body but a login form. */
     evhttp_set_max_headers_size(a->http, 8192);
     evhttp_set_max_body_size(a->http, 4096);
     evhttp_set_timeout(a->http, 10);

@@ -4,6 +4,7 @@
  *   GET /metrics   200 text/plain; version=0.0.4 (metrics_render)
  *   GET /healthz   200 {"status":"ok"}
  *   GET /policies  200 JSON written by the describe callback
+ * and whatever the console answers (console.h, when one is set);
  * other paths 404 and other methods 405, with a JSON error body. It is never
  * the agents' endpoint, so it may use libevent's evhttp. */
 #ifndef WARDEN_ADMIN_H
@@ -24,6 +25,18 @@ typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
  * Returns NULL with a message in err. */
 struct admin *admin_start(struct event_base *base, const char *listen, struct metrics *m, admin_describe_fn describe,
                           void *arg, char *err, size_t errlen);
+
+/* Hands every request to the console first (console.h); c is borrowed
+ * and must be freed before the admin. */
+struct console;
+void admin_set_console(struct admin *a, struct console *c);
+
+/* TLS for the admin listener: make_bev(base, arg) returns the bufferevent
+ * of each new connection (e.g. bufferevent_openssl_socket_new in accepting
+ * state, fd -1); evhttp reads and writes through it. Call right after
+ * admin_start. */
+typedef struct bufferevent *(*admin_bev_fn)(struct event_base *base, void *arg);
+void admin_set_bevcb(struct admin *a, admin_bev_fn make_bev, void *arg);
 
 /* The port actually bound (useful after port 0); 0 if unknown. */
 int admin_port(const struct admin *a);

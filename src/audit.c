@@ -33,6 +33,9 @@ struct audit_log {
     char **redact;               /* owned copies */
     size_t nredact;
     pthread_t writer;
+    bool has_writer;             /* false: no file, the sink alone */
+    audit_sink_fn sink;          /* may be NULL */
+    void *sink_arg;
     pthread_mutex_t lock;
     pthread_cond_t wake;         /* CLOCK_MONOTONIC, for the retry wait */
     /* under lock */
@@ -346,6 +349,13 @@ struct audit_log *audit_open(const char *path, struct metrics *m, char *err, siz
     }
     a->metrics = m;
     a->fd = -1;
+    if (!path) {
+        if (pthread_mutex_init(&a->lock, NULL) == 0)
+            return a;
+        snprintf(err, errlen, "out of memory");
+        free_log(a);
+        return NULL;
+    }
     bool std_out = strcmp(path, "-") == 0;
     if (!std_out && !(a->path = strdup(path))) {
         snprintf(err, errlen, "out of memory");
@@ -393,7 +403,14 @@ struct audit_log *audit_open(const char *path, struct metrics *m, char *err, siz
         free_log(a);
         return NULL;
     }
+    a->has_writer = true;
     return a;
+}
+
+void audit_set_sink(struct audit_log *a, audit_sink_fn sink, void *arg)
+{
+    a->sink = sink;
+    a->sink_arg = arg;
 }
 
 int audit_log_values(struct audit_log *a, const char *const *redact_keys, size_t nredact)
@@ -515,6 +532,15 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
     }
     evbuffer_add(line, "}\n", 2);
     size_t len = evbuffer_get_length(line);
+    if (a->sink) {
+        const char *text = (const char *)evbuffer_pullup(line, -1);
+        if (text)
+            a->sink(a->sink_arg, text, len - 1);
+    }
+    if (!a->has_writer) {
+        evbuffer_free(line);
+        return;
+    }
     pthread_mutex_lock(&a->lock);
     if (a->held + len > AUDIT_MAX_QUEUED) {
         count_dropped(a, 1);
@@ -529,6 +555,8 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
 
 void audit_reopen(struct audit_log *a)
 {
+    if (!a->has_writer)
+        return;
     pthread_mutex_lock(&a->lock);
     a->reopen = true;
     a->reopen_mark = evbuffer_get_length(a->queue);
@@ -540,6 +568,11 @@ void audit_close(struct audit_log *a)
 {
     if (!a)
         return;
+    if (!a->has_writer) {
+        pthread_mutex_destroy(&a->lock);
+        free_log(a);
+        return;
+    }
     pthread_mutex_lock(&a->lock);
     a->stopping = true;
     pthread_cond_signal(&a->wake);

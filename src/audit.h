@@ -36,7 +36,8 @@ struct audit_event {
 };
 
 /* Opens path for appending (O_APPEND|O_CREAT, mode 0640; "-" is standard
- * output) and starts the writer thread. `m` counts dropped lines (may be
+ * output) and starts the writer thread. path NULL: no file and no thread,
+ * the lines go only to the sink (audit_set_sink), e.g. for the console. `m` counts dropped lines (may be
  * NULL; it must outlive the log). Returns NULL with a message in err. The
  * caller frees the log with audit_close. */
 struct audit_log *audit_open(const char *path, struct metrics *m, char *err, size_t errlen);
@@ -46,6 +47,14 @@ struct audit_log *audit_open(const char *path, struct metrics *m, char *err, siz
  * The keys are copied. Call before the log is shared with other threads.
  * Returns -1 when out of memory. */
 int audit_log_values(struct audit_log *a, const char *const *redact_keys, size_t nredact);
+
+/* Every line, once formatted (without its newline), also goes to sink(arg,
+ * line, len) on the writing thread, before it is queued for the file; the
+ * sink must be thread-safe and quick (it must not block on I/O). Lines the
+ * file drops still reach the sink. Call before the log is shared with other
+ * threads; arg must outlive the log. */
+typedef void (*audit_sink_fn)(void *arg, const char *line, size_t len);
+void audit_set_sink(struct audit_log *a, audit_sink_fn sink, void *arg);
 
 /* What a caller must keep of a call's arguments to audit it later (when the
  * upstream has answered): the keys only, or the redacted values when values

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "config.h"
 #include "jsonrpc.h"
+#include "paths.h"
 #include "policy.h"
 #include "ratelimit.h"
 #include "schema.h"
@@ -123,6 +124,11 @@ static int check_config(const char *file, bool strict, struct shared_store *shar
     int rc = config_from_args(2, argv, &cfg, err, sizeof err);
     if (rc != 0) {
         print_lines("", err);
+        config_free(&cfg);
+        return 1;
+    }
+    if (paths_set_lua_dir(cfg.lua_path, err, sizeof err) < 0) {
+        printf("%s: %s\n", file, err);
         config_free(&cfg);
         return 1;
     }

@@ -54,6 +54,13 @@ struct limits_conf {
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
 };
 
+/* A person who may use the console (and decide approvals): the SHA-256 of
+ * their secret, never the secret itself. */
+struct approver_conf {
+    char *id;
+    unsigned char sha256[32];
+};
+
 struct config {
     char *listen_host;
     uint16_t listen_port;
@@ -66,6 +73,8 @@ struct config {
     bool stdio;                 /* serve one client on stdin/stdout */
     char *audit_log;            /* NULL when off; "-" for stdout */
     char *admin_listen;         /* "HOST:PORT" or NULL */
+    struct approver_conf *approvers;  /* the console's accounts, "approvers" in the file */
+    size_t napprovers;
     char *log_level;
     char *source;               /* the config file, or "command line" */
     const char *lua_path;       /* a directory of Lua helper modules, owned; NULL when unset */

@@ -172,6 +172,9 @@ void config_free(struct config *cfg)
     list_free(cfg->allowed_hosts);
     free(cfg->audit_log);
     free(cfg->admin_listen);
+    for (size_t i = 0; i < cfg->napprovers; i++)
+        free(cfg->approvers[i].id);
+    free(cfg->approvers);
     free(cfg->log_level);
     free(cfg->source);
     free((char *)cfg->lua_path);
@@ -665,6 +668,62 @@ static const struct field limit_fields[] = {
     {0},
 };
 
+/* "approvers": [{"id": "alice", "sha256": "64 hex digits"}]: the accounts
+ * of the admin console; ids are unique, digests are of the secret. */
+static void read_approvers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct config *cfg = dst;
+    (void)f;
+    if (!cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be an array of {\"id\": NAME, \"sha256\": HEX}");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (n && !(cfg->approvers = calloc(n, sizeof *cfg->approvers))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    size_t i = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char at[512];
+        snprintf(at, sizeof at, "%s/%zu", ptr, i);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const cJSON *hex = cJSON_GetObjectItemCaseSensitive(e, "sha256");
+        if (!cJSON_IsObject(e) || cJSON_GetArraySize(e) != 2 || !cJSON_IsString(id) || !cJSON_IsString(hex)) {
+            schema_problem(doc, e, at, "must be {\"id\": NAME, \"sha256\": HEX} and nothing else");
+            continue;
+        }
+        bool id_ok = id->valuestring[0] && strlen(id->valuestring) <= 64;
+        for (const char *c = id->valuestring; *c; c++)
+            id_ok = id_ok && (isalnum((unsigned char)*c) || strchr("_.@-", *c));
+        if (!id_ok) {
+            schema_problem(doc, id, at, "id: 1 to 64 letters, digits, '_', '.', '@' or '-'");
+            continue;
+        }
+        struct approver_conf *ap = &cfg->approvers[cfg->napprovers];
+        bool hex_ok = strlen(hex->valuestring) == 64;
+        for (size_t k = 0; hex_ok && k < 32; k++) {
+            unsigned b = 0;
+            hex_ok = isxdigit((unsigned char)hex->valuestring[2 * k]) &&
+                     isxdigit((unsigned char)hex->valuestring[2 * k + 1]) &&
+                     sscanf(hex->valuestring + 2 * k, "%2x", &b) == 1;
+            ap->sha256[k] = (unsigned char)b;
+        }
+        if (!hex_ok) {
+            schema_problem(doc, hex, at, "sha256: must be 64 hex digits (the SHA-256 of the secret)");
+            continue;
+        }
+        for (size_t k = 0; k < cfg->napprovers; k++)
+            if (strcmp(cfg->approvers[k].id, id->valuestring) == 0)
+                schema_problem(doc, id, at, "id %s appears twice", id->valuestring);
+        if (!(ap->id = strdup(id->valuestring))) {
+            schema_problem(doc, e, at, "out of memory");
+            continue;
+        }
+        cfg->napprovers++;
+    }
+}
+
 static const char *const log_levels[] = {"debug", "info", "warn", "error"};
 
 /* Every flag and every top-level key of the config file: --help, the flag
@@ -703,6 +762,8 @@ static const struct field options[] = {
      .offset = CLI(cfg.audit_log), .min = 1, .help = "write one JSON line per decision"},
     {.key = "admin", .flag = "--admin", .metavar = "HOST:PORT", .kind = FIELD_STRING, .offset = CLI(cfg.admin_listen),
      .min = 1, .help = "serve /metrics, /healthz and /policies there"},
+    {.key = "approvers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_approvers,
+     .help = "[{id, sha256}]: who may log in to the console on the admin listener"},
     {.key = "log_level", .flag = "--log-level", .metavar = "LEVEL", .kind = FIELD_STRING, SCHEMA_NAMES(log_levels),
      .offset = CLI(cfg.log_level), .min = 1, .help = "debug, info, warn or error (default info)"},
     {.key = "lua_path", .flag = "--lua-path", .metavar = "DIR", .kind = FIELD_CUSTOM, .offset = CLI(cfg.lua_path),

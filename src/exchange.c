@@ -18,6 +18,7 @@
 #include "reload.h"
 #include "reply.h"
 #include "toolmeta.h"
+#include "catalog.h"
 #include "sse.h"
 #include "transport.h"
 #include "utf8.h"
@@ -290,6 +291,13 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
     struct exchange *ex = arg;
     struct policy_set *ps = ex->gen->set;
     struct server_rt *s = ex->server;
+    struct catalog *catalog = ex->client->worker->catalog;
+    if (catalog) {
+        double wall = clock_seconds(CLOCK_REALTIME);
+        for (size_t i = 0; i < n; i++)
+            catalog_note_raw(catalog, s->conf->name, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
+                             wall);
+    }
     const struct server_conf *sc = s->conf;
     bool *pinned = calloc(n ? n : 1, sizeof *pinned);
     if (!pinned)

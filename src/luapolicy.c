@@ -1,4 +1,5 @@
 #include "luapolicy.h"
+#include "paths.h"
 
 #include <lauxlib.h>
 #include <lua.h>
@@ -29,7 +30,7 @@ enum {
 
 #define DECISION_MT "warden.decision"
 
-/* The helper modules of WARDEN_LUA_DIR/warden/, exposed as warden.lib.<name>. */
+/* The helper modules of paths_lua_dir()/warden/, exposed as warden.lib.<name>. */
 static const char *const helper_names[] = {"glob", "path", "pointer"};
 
 /* What warden.allow/deny/require_approval return: a userdata so that scripts
@@ -1090,7 +1091,7 @@ static void load_helpers(lua_State *L)
 {
     static const luaL_Reg natives[] = {{"glob_match", native_glob_match}, {NULL, NULL}};
     for (size_t i = 0; i < sizeof helper_names / sizeof helper_names[0]; i++) {
-        lua_pushfstring(L, "%s/warden/%s.lua", WARDEN_LUA_DIR, helper_names[i]);
+        lua_pushfstring(L, "%s/warden/%s.lua", paths_lua_dir(), helper_names[i]);
         if (luaL_loadfilex(L, lua_tostring(L, -1), "t") != LUA_OK)
             lua_error(L);
         luaL_newlib(L, natives);

@@ -51,7 +51,7 @@ struct shared_store;
 struct metrics;
 
 /* Loads path (text only) with lim (NULL: defaults) and the helper library of
- * WARDEN_LUA_DIR/warden/ as warden.lib. shared backs warden.shared and must
+ * paths_lua_dir()/warden/ as warden.lib. shared backs warden.shared and must
  * outlive the policy; server names the server in call.server when the call's
  * ctx has none. Returns NULL with "FILE:LINE: message" (or "FILE: message")
  * in err on failure. */

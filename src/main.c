@@ -14,9 +14,13 @@
 #include "audit.h"
 #include "authoring.h"
 #include "config.h"
+#include "catalog.h"
+#include "console.h"
+#include "decisions.h"
 #include "metrics.h"
 #include "pins.h"
 #include "log.h"
+#include "paths.h"
 #include "policy.h"
 #include "pinscli.h"
 #include "policytest.h"
@@ -38,6 +42,9 @@ struct app {
     struct audit_log *audit;
     struct pins_table *pins;
     struct admin *admin;
+    struct console *console;
+    struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
+    struct catalog *catalog;        /* the tools listed, for the console */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -76,6 +83,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 
 static void app_free(struct app *app)
 {
+    console_free(app->console);
     admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
@@ -88,6 +96,8 @@ static void app_free(struct app *app)
     shared_store_free(app->shared);
     audit_close(app->audit);
     pins_table_free(app->pins);
+    decisions_free(app->decisions);
+    catalog_free(app->catalog);
     metrics_free(app->metrics);
     config_free(&app->cfg);
 }
@@ -150,6 +160,11 @@ int main(int argc, char **argv)
         config_free(&app.cfg);
         return 2;
     }
+    if (paths_set_lua_dir(app.cfg.lua_path, err, sizeof err) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
+        config_free(&app.cfg);
+        return 2;
+    }
     if (app.cfg.log_level && log_set_level(app.cfg.log_level) < 0) {
         fprintf(stderr, "warden: unknown log level %s\n", app.cfg.log_level);
         config_free(&app.cfg);
@@ -178,10 +193,22 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    if (app.cfg.audit_log && !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
+    /* The console shows the audit log's lines: with an admin listener an
+     * audit log exists, one without a file when none is configured. */
+    if ((app.cfg.audit_log || app.cfg.admin_listen) &&
+        !(app.audit = audit_open(app.cfg.audit_log, app.metrics, err, sizeof err))) {
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
         return 2;
+    }
+    if (app.cfg.admin_listen) {
+        if (!(app.decisions = decisions_new(DECISIONS_COUNT, DECISIONS_BYTES)) ||
+            !(app.catalog = catalog_new(CATALOG_BYTES))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        audit_set_sink(app.audit, decisions_sink, app.decisions);
     }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
@@ -194,6 +221,7 @@ int main(int argc, char **argv)
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
         app.workers[i].pins = app.pins;
+        app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
@@ -217,6 +245,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "warden: %s\n", err);
         app_free(&app);
         return 2;
+    }
+    if (app.admin) {
+        struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
+                                      .catalog = app.catalog, .worker = &app.workers[0],
+                                      .describe = reload_describe, .describe_arg = app.reloader};
+        if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
+            fprintf(stderr, "warden: %s\n", err);
+            app_free(&app);
+            return 2;
+        }
+        admin_set_console(app.admin, app.console);
     }
     struct event *sigusr1 = evsignal_new(app.workers[0].base, SIGUSR1, on_reopen_signal, &app);
     if (!sigusr1 || evsignal_add(sigusr1, NULL) < 0) {

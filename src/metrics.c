@@ -275,6 +275,32 @@ static void observe(struct histogram *h, double v)
         ;
 }
 
+_Static_assert(NDEC == METRICS_DECISIONS, "metrics.h names every decision");
+_Static_assert(NREQ + 1 == METRICS_LATENCY_BUCKETS, "metrics.h counts every request bucket");
+
+void metrics_sample(struct metrics *m, struct metrics_sample *out)
+{
+    memset(out, 0, sizeof *out);
+    pthread_rwlock_rdlock(&m->lock);
+    for (size_t i = 0; i < m->ntools; i++)
+        for (size_t c = 0; c < NCLASS; c++)
+            for (size_t d = 0; d < NDEC; d++)
+                out->calls[d] += atomic_load_explicit(&m->tools[i]->by_decision[c][d], memory_order_relaxed);
+    pthread_rwlock_unlock(&m->lock);
+    for (size_t b = 0; b <= NREQ; b++)
+        out->latency[b] = atomic_load_explicit(&m->request.counts[b], memory_order_relaxed);
+}
+
+const char *metrics_decision_name(size_t i)
+{
+    return i < NDEC ? decisions[i] : NULL;
+}
+
+double metrics_latency_bound(size_t i)
+{
+    return i < NREQ ? request_buckets[i] : INFINITY;
+}
+
 void metrics_request_seconds(struct metrics *m, double seconds)
 {
     observe(&m->request, seconds);

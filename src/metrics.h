@@ -51,6 +51,18 @@ void metrics_reload(struct metrics *m, int ok, unsigned long generation);
 /* Audit lines lost: the queue was full or the file could not be written. */
 void metrics_audit_dropped(struct metrics *m, unsigned long lines);
 
+/* Totals so far, for the console's charts (history.c). */
+#define METRICS_DECISIONS 6          /* allow, deny, hide, rate_limit, require_approval, error */
+#define METRICS_LATENCY_BUCKETS 15   /* the request histogram's 14 bounds and +Inf */
+struct metrics_sample {
+    unsigned long long calls[METRICS_DECISIONS];            /* tool calls by decision, all servers */
+    unsigned long long latency[METRICS_LATENCY_BUCKETS];    /* requests per bucket (not cumulative) */
+};
+void metrics_sample(struct metrics *m, struct metrics_sample *out);
+/* The decision counted at index i, and the upper bound (seconds) of latency bucket i (+Inf last). */
+const char *metrics_decision_name(size_t i);
+double metrics_latency_bound(size_t i);
+
 /* Appends every family, with # HELP and # TYPE, in the text exposition format 0.0.4. */
 void metrics_render(struct metrics *m, struct evbuffer *out);
 #endif

@@ -1490,3 +1490,84 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
     }
     return removed;
 }
+
+/* See policy.h: the C fast path of policy_decide for a call whose
+ * conditions do not fire, read-only (no rate counted, no Lua run). */
+void policy_tool_default(const struct policy_set *ps, const char *tool, struct tool_default *out)
+{
+    memset(out, 0, sizeof *out);
+    out->verdict = VERDICT_ALLOW;
+    if (!ps)
+        return;
+    for (size_t i = 0; i < ps->n; i++)
+        if (ps->policies[i].lua)
+            out->lua = true;
+    if (is_hidden(ps, tool)) {
+        out->verdict = VERDICT_HIDDEN;
+        snprintf(out->rule, sizeof out->rule, "hide");
+        for (size_t i = 0; i < ps->n; i++)
+            if (hidden_by(&ps->policies[i], tool))
+                utf8_snprintf(out->rule, sizeof out->rule, "%s:/hide", ps->policies[i].file);
+        return;
+    }
+    const struct limit *limit = NULL;
+    const struct policy *limit_owner = NULL;
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (p->lua)
+            continue;
+        const struct rule *r = find_rule(p, tool);
+        if (!r && p->default_deny) {
+            out->verdict = VERDICT_DENY;
+            utf8_snprintf(out->rule, sizeof out->rule, "%s:/default", p->file);
+            return;
+        }
+        if (r && (r->action == ACT_DENY || r->action == ACT_APPROVAL)) {
+            out->verdict = r->action == ACT_DENY ? VERDICT_DENY : VERDICT_APPROVAL;
+            utf8_snprintf(out->rule, sizeof out->rule, "%s:%s", p->file, r->where);
+            return;
+        }
+        if (r) {
+            out->conditions += r->ndeny_if + r->nrequire;
+            if (!out->rule[0])
+                utf8_snprintf(out->rule, sizeof out->rule, "%s:%s", p->file, r->where);
+        }
+        const struct limit *l = r && r->has_limit ? &r->limit : p->has_all_limit ? &p->all_limit : NULL;
+        if (l && !limit) {
+            limit = l;
+            limit_owner = p;
+        }
+    }
+    if (limit) {
+        out->verdict = VERDICT_RATE_LIMITED;
+        out->limit_max = limit->max;
+        out->limit_window = limit->window;
+        utf8_snprintf(out->rule, sizeof out->rule, "%s:%s", limit_owner->file, limit->where);
+    }
+}
+
+int policy_check_main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: warden check FILE...\n");
+        return 2;
+    }
+    int bad = 0;
+    struct shared_store *shared = shared_store_new(NULL);
+    if (!shared)
+        return 2;
+    for (int i = 1; i < argc; i++) {
+        char err[16384];
+        const char *one[] = {argv[i]};
+        struct policy_set *ps = policy_set_load(one, 1, shared, "check", err, sizeof err);
+        if (ps) {
+            printf("%s: ok\n", argv[i]);
+            policy_set_free(ps);
+        } else {
+            printf("%s\n", err);
+            bad = 1;
+        }
+    }
+    shared_store_free(shared);
+    return bad;
+}

@@ -112,4 +112,21 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
  * other field. Returns true when anything was removed. */
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx);
 
+/* What the policies decide for a call of `tool` by default: when no
+ * deny_if fires and every require holds, before any rate limit is reached.
+ * Read-only: counts no rate and runs no Lua, so any thread may ask while
+ * the set is alive. */
+struct tool_default {
+    enum verdict verdict;   /* ALLOW, HIDDEN, DENY, APPROVAL, or RATE_LIMITED: allowed up to a limit */
+    char rule[256];         /* "FILE:/json/path" of what decides; "" when nothing does */
+    size_t conditions;      /* deny_if and require conditions that may still refuse a call */
+    unsigned limit_max;     /* RATE_LIMITED: at most limit_max calls in limit_window seconds */
+    double limit_window;
+    bool lua;               /* Lua policies also decide, at call time */
+};
+void policy_tool_default(const struct policy_set *ps, const char *tool, struct tool_default *out);
+
+/* `warden check FILE...`: validates policies (Lua ones compiled and run in
+ * the sandbox), prints each problem; returns the exit code. */
+int policy_check_main(int argc, char **argv);
 #endif

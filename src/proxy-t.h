@@ -240,6 +240,7 @@ struct worker {
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
+    struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
     struct pins_table *pins;          /* every server's pins, shared by all workers (pins.h) */
     struct client_list clients;

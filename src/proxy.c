@@ -112,11 +112,12 @@ static struct policy_set *use_policies(struct exchange *ex)
 }
 
 /* Whether the exchange reads the tools lists the server sends: a policy
- * filters them or decides by each tool's class, or the server's tools are
- * pinned. */
+ * filters them or decides by each tool's class, the server's tools are
+ * pinned, or the console keeps a catalog. */
 static bool reads_lists(const struct exchange *ex, const struct policy_set *ps)
 {
-    return ps && (policy_set_filters_lists(ps) || policy_set_uses_classes(ps) || ex->gen->pins);
+    return ps && (policy_set_filters_lists(ps) || policy_set_uses_classes(ps) || ex->gen->pins ||
+                  ex->client->worker->catalog);
 }
 
 /* In block mode, a tool whose definition is not pinned as approved (new, or

@@ -49,14 +49,14 @@ void sha256_init(struct sha256 *s)
     static const uint32_t iv[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     memcpy(s->h, iv, sizeof iv);
-    s->bytes = 0;
+    s->total = 0;
     s->fill = 0;
 }
 
 void sha256_update(struct sha256 *s, const void *data, size_t len)
 {
     const unsigned char *p = data;
-    s->bytes += len;
+    s->total += len;
     while (len) {
         size_t take = 64 - s->fill < len ? 64 - s->fill : len;
         memcpy(s->block + s->fill, p, take);
@@ -72,12 +72,12 @@ void sha256_update(struct sha256 *s, const void *data, size_t len)
 
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_BYTES])
 {
-    uint64_t bits = s->bytes * 8;
+    uint64_t bits = s->total * 8;
     unsigned char pad = 0x80;
     sha256_update(s, &pad, 1);
-    unsigned char zero = 0;
+    pad = 0;
     while (s->fill != 56)
-        sha256_update(s, &zero, 1);
+        sha256_update(s, &pad, 1);
     unsigned char len[8];
     for (int i = 0; i < 8; i++)
         len[i] = (unsigned char)(bits >> (56 - 8 * i));
@@ -88,6 +88,14 @@ void sha256_final(struct sha256 *s, unsigned char out[SHA256_BYTES])
         out[4 * i + 2] = (unsigned char)(s->h[i] >> 8);
         out[4 * i + 3] = (unsigned char)s->h[i];
     }
+}
+
+void sha256(const void *data, size_t len, unsigned char out[SHA256_BYTES])
+{
+    struct sha256 s;
+    sha256_init(&s);
+    sha256_update(&s, data, len);
+    sha256_final(&s, out);
 }
 
 void sha256_hex(const unsigned char digest[SHA256_BYTES], char out[2 * SHA256_BYTES + 1])

@@ -11,6 +11,9 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { CallToolRequestSchema, ListToolsRequestSchema, isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
 
 const json = process.argv.includes('--json');
+// --markup-description: debug_dump's description is hostile markup (the console must show it as text).
+const markup = process.argv.includes('--markup-description');
+const MARKUP = '<script>document.title="owned"</script><img src=x onerror="document.title=\'owned\'"> dumps debug state';
 const port = Number(process.env.PORT);
 const PAGE = 10;
 const names = ['echo', 'slow_progress', 'delete_model_alias', 'delete_registered_model', 'get_env', 'query_runs',
@@ -18,7 +21,7 @@ const names = ['echo', 'slow_progress', 'delete_model_alias', 'delete_registered
 for (let i = names.length; i < 25; i++) names.push(`tool_${String(i).padStart(2, '0')}`);
 const tools = names.map((name) => ({
   name,
-  description: `fixture tool ${name}`,
+  description: markup && name === 'debug_dump' ? MARKUP : `fixture tool ${name}`,
   inputSchema: { type: 'object', properties: {} },
   annotations: { destructiveHint: name.startsWith('delete') },
 }));

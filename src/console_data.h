@@ -1,0 +1,26 @@
+/* console_data.c: what the console's pages show, as JSON built on the
+ * admin thread: every server with its tools, their risk class and the
+ * decision the policies give them by default. */
+#ifndef WARDEN_CONSOLE_DATA_H
+#define WARDEN_CONSOLE_DATA_H
+#include <event2/buffer.h>
+#include <cjson/cJSON.h>
+
+struct worker;
+struct catalog;
+
+/* The risk class of a tool from what its server says of it (MCP tool
+ * annotations, untrusted hints): "read-only" (readOnlyHint), "additive"
+ * (destructiveHint false), "destructive" (MCP's default when a tool is not
+ * read-only), or "unknown" without annotations. The one place the console
+ * asks; a risk-class module replaces the body. */
+const char *console_tool_class(const cJSON *annotations);
+
+/* Appends {"servers":[{"name","path","transport":"http"|"stdio","target",
+ * "generation":N|null,"policies":N,"tools":[{"name","description",
+ * "annotations","class","decision","rule","limit":{"max","window"}|null,
+ * "conditions","lua","listed"}]}]}. decision is allow, hide, deny,
+ * require_approval or rate_limit. w is the admin's own worker (its policy
+ * generations are read on its thread); the catalog may be NULL. */
+void console_servers_json(const struct worker *w, struct catalog *cat, struct evbuffer *out);
+#endif
