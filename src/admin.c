@@ -139,6 +139,7 @@ struct admin *admin_start(struct event_base *base, const char *listen, struct me
 int admin_port(const struct admin *a)
 {
     struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);   /* a family getsockname left unset reads as none, not as garbage */
     socklen_t len = sizeof ss;
     if (getsockname(evhttp_bound_socket_get_fd(a->sock), (struct sockaddr *)&ss, &len) != 0)
         return 0;

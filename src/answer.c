@@ -9,7 +9,8 @@
 
 /* Contexts of the values answer.c watches while the strict scanner reads a
  * message (see json_watch): the top level, result, result.tools, each tool
- * object and its name. Nothing else is looked at. */
+ * object and its name, result.ttlMs and result.cacheScope. Nothing else is
+ * looked at. */
 enum {
     W_ROOT = 1,
     W_JSONRPC,
@@ -22,11 +23,13 @@ enum {
     W_TOOL,
     W_NAME,
     W_IS_ERROR,
+    W_TTL,
+    W_SCOPE,
 };
 
 /* The keys read at each level, in the order of the contexts they lead to. */
 static const char *const top_keys[] = {"jsonrpc", "id", "method", "params", "result", "error", NULL};
-static const char *const result_keys[] = {"tools", "isError", NULL};
+static const char *const result_keys[] = {"tools", "isError", "ttlMs", "cacheScope", NULL};
 static const char *const tool_keys[] = {"name", NULL};
 
 /* A value's original text. */
@@ -40,7 +43,7 @@ struct span {
  * message (decoding never grows a text), so their pointers stay put. */
 struct reading {
     bool filtering;          /* gather result.tools (a filter is set) */
-    struct span jsonrpc, id, method, result, error, tools;
+    struct span jsonrpc, id, method, result, error, tools, ttl, scope;
     bool has_params, is_error_true;
     bool tools_bad;          /* result.tools is not an array of objects with a string name */
     bool tool_named;         /* the tool being read has a string name */
@@ -216,7 +219,7 @@ static int on_member(void *arg, int parent, const char *key, size_t klen, struct
             return 0;
         if ((k = json_known_key(key, klen, result_keys, err)) == -2)
             return -1;
-        return k == 0 ? (r->filtering ? W_TOOLS : 0) : k == 1 ? W_IS_ERROR : 0;
+        return k == 0 ? (r->filtering ? W_TOOLS : 0) : k == 1 ? W_IS_ERROR : k == 2 ? W_TTL : k == 3 ? W_SCOPE : 0;
     case W_TOOLS:
         if (key) /* tools is an object: refused when it ends */
             return 0;
@@ -248,6 +251,8 @@ static int on_value(void *arg, int ctx, const char *start, const char *end, stru
     case W_RESULT: r->result = s; break;
     case W_ERROR: r->error = s; break;
     case W_IS_ERROR: r->is_error_true = *start == 't'; break;
+    case W_TTL: r->ttl = s; break;
+    case W_SCOPE: r->scope = s; break;
     case W_TOOLS:
         r->tools = s;
         if (*start != '[')
@@ -429,16 +434,96 @@ static int verdict(struct answer_result *res, enum answer_verdict v, const char 
     return 0;
 }
 
+/* Replacements of the original text: [at, end) becomes text (an insertion
+ * when at == end). At most two, in the order of `at`, never inside a tool
+ * object: result.cacheScope and result.ttlMs, or an insertion after the
+ * result's opening brace. */
+struct edit {
+    const char *at, *end;
+    char text[40];
+    size_t len;
+};
+struct edits {
+    struct edit e[2];
+    size_t n;
+};
+
+static void edit_add(struct edits *ed, const char *at, const char *end, const char *text)
+{
+    struct edit *e = &ed->e[ed->n++];
+    e->at = at;
+    e->end = end;
+    e->len = (size_t)snprintf(e->text, sizeof e->text, "%s", text);
+    if (ed->n == 2 && ed->e[1].at < ed->e[0].at) {
+        struct edit t = ed->e[0];
+        ed->e[0] = ed->e[1];
+        ed->e[1] = t;
+    }
+}
+
+/* The value of a JSON number literal as a client's strtod reads it, or -1
+ * when the value is not a number. A number inside an object is always
+ * followed by a byte that cannot continue it (white space, comma, brace),
+ * so strtod stops at its end, whatever its length. */
+static double number_value(struct span s)
+{
+    if (!(*s.start == '-' || (*s.start >= '0' && *s.start <= '9')))
+        return -1;
+    char *end;
+    double v = strtod(s.start, &end);
+    return end == s.end ? v : -1;
+}
+
+/* What the cache fields of a list result need: cacheScope "private" when
+ * the list was filtered for this caller (replaced, or inserted on a modern
+ * request), ttlMs lowered to the cap. */
+static void cache_edits(const struct answer_cache *c, const struct reading *r, struct edits *ed)
+{
+    ed->n = 0;
+    if (!r->result.start || *r->result.start != '{')
+        return;
+    if (c->private_scope) {
+        if (r->scope.start && !lit_is(r->scope, "private")) {
+            edit_add(ed, r->scope.start, r->scope.end, "\"private\"");
+        } else if (!r->scope.start && c->insert) {
+            const char *p = r->result.start + 1;
+            while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+                p++;
+            edit_add(ed, r->result.start + 1, r->result.start + 1,
+                     *p == '}' ? "\"cacheScope\":\"private\"" : "\"cacheScope\":\"private\",");
+        }
+    }
+    if (c->max_ttl_ms >= 0 && r->ttl.start && number_value(r->ttl) > (double)c->max_ttl_ms) {
+        char cap[24];
+        snprintf(cap, sizeof cap, "%lld", c->max_ttl_ms);
+        edit_add(ed, r->ttl.start, r->ttl.end, cap);
+    }
+}
+
+/* Appends [p, end) of the message with the edits that start inside it. */
+static int add_edited(struct evbuffer *out, const char *p, const char *end, const struct edits *ed)
+{
+    for (size_t i = 0; i < ed->n; i++) {
+        const struct edit *e = &ed->e[i];
+        if (e->at < p || e->at >= end)
+            continue;
+        if (evbuffer_add(out, p, (size_t)(e->at - p)) < 0 || evbuffer_add(out, e->text, e->len) < 0)
+            return -1;
+        p = e->end;
+    }
+    return evbuffer_add(out, p, (size_t)(end - p));
+}
+
 /* Writes the message without the tools whose keep[i] is false: the bytes
  * before the first tool, each kept tool preceded by the separator (white
  * space and comma) that preceded it, then the bytes after the last tool.
  * Everything else, ids and numbers included, is the original text. */
 static int write_filtered(const char *json, size_t len, const struct reading *r, const bool *keep,
-                          struct evbuffer *out)
+                          const struct edits *ed, struct evbuffer *out)
 {
     const struct list_item *items = r->items;
     const char *first = items[0].raw, *last_end = items[r->nitems - 1].raw + items[r->nitems - 1].raw_len;
-    if (evbuffer_add(out, json, (size_t)(first - json)) < 0)
+    if (add_edited(out, json, first, ed) < 0)
         return -1;
     bool wrote = false;
     for (size_t i = 0; i < r->nitems; i++) {
@@ -453,19 +538,31 @@ static int write_filtered(const char *json, size_t len, const struct reading *r,
             return -1;
         wrote = true;
     }
-    return evbuffer_add(out, last_end, (size_t)(json + len - last_end));
+    return add_edited(out, last_end, json + len, ed);
+}
+
+/* The whole message with the cache edits (REWRITE), or PASS when there are none. */
+static int rewrite_cache(const char *json, size_t len, const struct edits *ed, struct evbuffer *out,
+                         struct answer_result *res)
+{
+    if (ed->n == 0)
+        return verdict(res, ANSWER_PASS, NULL);
+    if (add_edited(out, json, json + len, ed) < 0)
+        return -1;
+    return verdict(res, ANSWER_REWRITE, NULL);
 }
 
 /* Filters result.tools of a readable response. Returns the verdict for it:
  * PASS (nothing removed), REWRITE, or `bad` when the list cannot be filtered
  * with certainty; -1 when out of memory. */
 static int filter_tools(const struct answer_req *req, struct reading *r, const char *json, size_t len,
-                        struct evbuffer *out, struct answer_result *res, enum answer_verdict bad)
+                        const struct edits *ed, struct evbuffer *out, struct answer_result *res,
+                        enum answer_verdict bad)
 {
     if (r->tools_bad)
         return verdict(res, bad, "the tools list is not an array of objects each with a string name");
     if (r->nitems == 0)
-        return verdict(res, ANSWER_PASS, NULL);
+        return rewrite_cache(json, len, ed, out, res);
     bool *keep = (bool *)(r->items + r->items_cap);
     memset(keep, 0, r->nitems * sizeof *keep);
     int rc = 0;
@@ -476,8 +573,8 @@ static int filter_tools(const struct answer_req *req, struct reading *r, const c
         for (size_t i = 0; i < r->nitems; i++)
             kept += keep[i];
         if (kept == r->nitems)
-            verdict(res, ANSWER_PASS, NULL);
-        else if (write_filtered(json, len, r, keep, out) < 0)
+            rc = rewrite_cache(json, len, ed, out, res);
+        else if (write_filtered(json, len, r, keep, ed, out) < 0)
             rc = -1;
         else
             verdict(res, ANSWER_REWRITE, NULL);
@@ -541,9 +638,12 @@ static int judge(const struct answer_req *req, struct reading *r, const char *js
     res->answers_request = rel == ID_EXACT;
     if (res->answers_request)
         res->is_error = r->error.start || r->is_error_true;
+    struct edits ed = {.n = 0};
+    if (req->cache && res->answers_request)
+        cache_edits(req->cache, r, &ed);
     if (req->filter && r->tools.start)
-        return filter_tools(req, r, json, len, out, res, res->answers_request ? ANSWER_FAIL : ANSWER_DROP);
-    return verdict(res, ANSWER_PASS, NULL);
+        return filter_tools(req, r, json, len, &ed, out, res, res->answers_request ? ANSWER_FAIL : ANSWER_DROP);
+    return rewrite_cache(json, len, &ed, out, res);
 }
 
 int answer_check(const struct answer_req *req, const char *json, size_t len, struct evbuffer *out,

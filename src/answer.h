@@ -30,6 +30,14 @@ struct list_filter {
     void *arg;
 };
 
+/* How the result of a list request (2026-07-28 ttlMs and cacheScope) is
+ * kept truthful: everything else stays byte-exact. */
+struct answer_cache {
+    bool private_scope;   /* the list was filtered for this caller: cacheScope becomes "private" */
+    bool insert;          /* add cacheScope when the result has none (a modern request) */
+    long long max_ttl_ms; /* ttlMs above it is lowered to it; < 0: no cap */
+};
+
 /* What warden knows of the request a stream answers. */
 struct answer_req {
     const char *id;                   /* the request id's original bytes; NULL: no request (GET stream) */
@@ -37,14 +45,15 @@ struct answer_req {
     bool answered;                    /* its response already went to the client */
     const struct list_filter *filter; /* NULL: no policy filters tools lists */
     const struct rpc_limits *limits;  /* depth/size bounds, as for client messages */
+    const struct answer_cache *cache; /* NULL: not a list request, cache fields left alone */
 };
 
 enum answer_verdict {
-    ANSWER_PASS,      /* forward the original bytes unchanged */
-    ANSWER_REWRITE,   /* forward `out` instead (a filtered tools list, original bytes otherwise) */
-    ANSWER_DROP,      /* forward nothing (a duplicate response, an unreadable message with no request waiting;
+    ANSWER_PASS,    /* forward the original bytes unchanged */
+    ANSWER_REWRITE, /* forward `out` instead (a filtered tools list or corrected cache fields, original bytes otherwise) */
+    ANSWER_DROP,    /* forward nothing (a duplicate response, an unreadable message with no request waiting;
                        * also: a response to another id on a request's stream, empty data) */
-    ANSWER_FAIL,      /* the request's answer cannot be trusted: send the client a JSON-RPC error for its id instead */
+    ANSWER_FAIL,    /* the request's answer cannot be trusted: send the client a JSON-RPC error for its id instead */
 };
 
 struct answer_result {

@@ -499,6 +499,8 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
     put_field(line, "server", ev->server);
     put_field(line, "session", ev->session);
     put_field(line, "client", ev->client);
+    put_field(line, "principal", ev->principal);
+    put_field(line, "principal_kind", ev->principal_kind);
     put_field(line, "method", ev->method);
     put_field(line, "tool", ev->tool);
     put_field(line, "tool_class", ev->tool_class);

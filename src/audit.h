@@ -4,7 +4,7 @@
  *
  * A line (keys in this order; strings escaped, bytes that are not UTF-8 as U+FFFD):
  *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
- *    "method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,
+ *    "principal":..,"principal_kind":..,"method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,
  *    ["shadow_decision":..,"shadow_rule":..,]   (only when the server has shadow policies)
  *    "status":200|null,
  *    "is_error":true|false|null,"latency_ms":1.234|null,"arg_keys":[..],"args":{..}}
@@ -25,6 +25,7 @@ struct audit_event {
     double wall;                 /* CLOCK_REALTIME seconds of the decision; 0: now */
     const char *server, *session, *client, *method, *tool;
     const char *tool_class;      /* read, write, destructive, unknown (decision.tool_class); NULL: null */
+    const char *principal, *principal_kind;   /* who called (auth.h: id, kind name) */
     const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error */
     const char *rule, *reason;   /* "" is written as null */
     const char *shadow_decision; /* what shadow policies would have decided; NULL: no shadow keys written */

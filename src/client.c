@@ -232,11 +232,18 @@ static void output_drained(struct client_conn *c)
         client_close(c);
 }
 
+/* Plain sockets are written straight away (client_flush); a pair has no
+ * socket, and TLS must go through OpenSSL. */
+static bool writes_direct(const struct client_conn *c)
+{
+    return !c->tls && bufferevent_getfd(c->bev) >= 0;
+}
+
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct client_conn *c = arg;
     /* Back to optimistic writes (client_flush) once the socket has taken everything. */
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && bufferevent_getfd(bev) >= 0)
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && writes_direct(c))
         bufferevent_disable(bev, EV_WRITE);
     output_drained(c);
 }
@@ -248,7 +255,7 @@ void client_flush(struct client_conn *c)
         return;
     /* Write now, in this loop iteration: most answers fit the socket buffer,
      * and then no write event is ever registered for them. */
-    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    evutil_socket_t fd = writes_direct(c) ? bufferevent_getfd(c->bev) : -1;
     /* A failed write leaves the bytes in place; the bufferevent then meets the
      * error and reports it. The bufferevent keeps its output's front frozen
      * against other writers; we are the one it would have called. */
@@ -273,7 +280,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int socklen)
 {
-    (void)socklen;
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     char ip[INET6_ADDRSTRLEN] = "?", addr[64];
@@ -288,17 +294,25 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
         port = ntohs(in6->sin6_port);
     }
     snprintf(addr, sizeof addr, "%s:%u", ip, port);
-    struct bufferevent *bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    /* With a certificate the handshake runs inside the bufferevent; the
+     * header timeout that starts now bounds it too. */
+    struct bufferevent *bev = w->tls ? tls_bev_accept(w->base, fd, w->tls, BEV_OPT_CLOSE_ON_FREE)
+                                     : bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!bev) {
         log_error("out of memory accepting a connection");
         evutil_closesocket(fd);
         return;
     }
-    if (!client_attach(w, bev, addr))
+    struct client_conn *c = client_attach(w, bev, addr, w->tls != NULL);
+    if (!c) {
         log_error("out of memory accepting a connection");
+        return;
+    }
+    if ((size_t)socklen <= sizeof c->peer)
+        memcpy(&c->peer, sa, (size_t)socklen);
 }
 
-struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr)
+struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr, bool tls)
 {
     struct client_conn *c = calloc(1, sizeof *c);
     struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
@@ -311,6 +325,7 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     c->bev = bev;
     c->timer = timer;
     c->ex.client = c;
+    c->tls = tls;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     const struct limits_conf *lim = &w->cfg->limits;
     http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
@@ -318,9 +333,9 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, EXCHANGE_OUTPUT_LOW, 0);
     /* Sockets write optimistically (client_flush); a pair has no fd to write to. */
-    if (bufferevent_getfd(bev) >= 0)
+    if (writes_direct(c))
         bufferevent_disable(bev, EV_WRITE);
-    bufferevent_enable(bev, bufferevent_getfd(bev) >= 0 ? EV_READ : EV_READ | EV_WRITE);
+    bufferevent_enable(bev, writes_direct(c) ? EV_READ : EV_READ | EV_WRITE);
     TAILQ_INSERT_TAIL(&w->clients, c, link);
     w->nclients++;
     metrics_connections(w->metrics, 1);

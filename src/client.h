@@ -6,13 +6,15 @@
 #include <sys/socket.h>
 #include "proxy-t.h"
 
-/* Takes an accepted socket; the worker owns the connection from here on. */
+/* Takes an accepted socket; the worker owns the connection from here on
+ * (over TLS when the worker has a certificate, w->tls). */
 void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *sa, int socklen);
 
-/* Serves HTTP on an already made bufferevent (one end of a pair, for the
- * stdio bridge); `addr` names the peer in logs. Takes ownership of bev;
- * returns NULL when out of memory (bev is freed). */
-struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr);
+/* Serves HTTP on an already made bufferevent (one end of a pair for the
+ * stdio bridge, or a socket's, TLS when tls says so: such a bufferevent is
+ * never written around); `addr` names the peer in logs. Takes ownership of
+ * bev; returns NULL when out of memory (bev is freed). */
+struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr, bool tls);
 
 /* The answer to the current request is fully in the output buffer: read the
  * next request (pipelined bytes first), or close if the request said so. */

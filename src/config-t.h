@@ -17,7 +17,9 @@ struct header_conf {
 struct server_conf {
     char *name;              /* "" with --upstream; the key in "servers" otherwise */
     char *path;              /* where clients reach it: "/mcp" or "/mcp/NAME" */
-    char *url;               /* as written: http://HOST[:PORT][/PATH] */
+    char *url;               /* as written: http[s]://HOST[:PORT][/PATH] */
+    bool tls;                /* https://: verified TLS (tls.h), with SNI and the host name checked */
+    char *ca;                /* https: a PEM file of the CAs to trust instead of the system's, or NULL */
     char *host;              /* parsed from url */
     uint16_t port;
     char *host_header;       /* "HOST:PORT" as sent upstream */
@@ -26,6 +28,9 @@ struct server_conf {
     char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
     char **policies;         /* policy files, NULL-terminated (may be empty) */
     size_t npolicies;
+    char **policy_when;      /* NULL, or npolicies entries: the JSON text of the `when` binding policy i to
+                              * principals (policy_set_bind), NULL for a policy every caller gets */
+    struct auth *auth;       /* this server's own "auth" (auth.h), replacing the top-level one; or NULL */
     char **shadow_policies;  /* evaluated and audited, never enforced; NULL-terminated (may be empty) */
     size_t nshadow_policies;
     struct header_conf *headers;
@@ -52,6 +57,15 @@ struct limits_conf {
     unsigned body_timeout_ms;   /* 408 */
     unsigned keepalive_timeout_ms;
     unsigned shutdown_grace_ms; /* SIGTERM: how long in-flight requests may take */
+    unsigned max_list_ttl_ms;   /* a list result's ttlMs (2026-07-28) is capped to this */
+};
+
+struct auth;   /* auth.h */
+
+/* A TLS listener's certificate chain and key (PEM files); both NULL: plain HTTP. */
+struct tls_conf {
+    char *cert;
+    char *key;
 };
 
 /* A person who may use the console (and decide approvals): the SHA-256 of
@@ -62,6 +76,8 @@ struct approver_conf {
 };
 
 struct config {
+    struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
+    struct tls_conf tls;        /* the listener's (and the admin listener's) TLS, or none */
     char *listen_host;
     uint16_t listen_port;
     struct server_conf *servers;
@@ -71,6 +87,7 @@ struct config {
     char **allowed_hosts;       /* NULL-terminated; names without port */
     int workers;
     bool stdio;                 /* serve one client on stdin/stdout */
+    char *principal;            /* --stdio: who the desktop user is (--principal), or NULL (auth.h) */
     char *audit_log;            /* NULL when off; "-" for stdout */
     char *admin_listen;         /* "HOST:PORT" or NULL */
     struct approver_conf *approvers;  /* the console's accounts, "approvers" in the file */

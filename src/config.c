@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "pins.h"
+#include "auth.h"
+#include "policy.h"
 #include "schema.h"
 
 #define DEFAULT_LISTEN_HOST "127.0.0.1"
@@ -28,6 +30,7 @@ static const struct limits_conf default_limits = {
     .body_timeout_ms = 30000,
     .keepalive_timeout_ms = 75000,
     .shutdown_grace_ms = 10000,
+    .max_list_ttl_ms = 60000,
 };
 
 /* Error reporting: one line naming where and what. */
@@ -86,21 +89,20 @@ static int parse_hostport(const char *s, char **host, uint16_t *port)
 /* Fills the upstream parts of a server from its http:// URL. */
 static int parse_url(struct server_conf *sc, const char *url, char *why, size_t whylen)
 {
-    if (strncasecmp(url, "https://", 8) == 0)
-        return errf(why, whylen, "https upstreams are not supported (no TLS in warden): put a TLS terminator in front");
-    if (strncasecmp(url, "http://", 7) != 0)
-        return errf(why, whylen, "must be an http:// URL");
-    const char *h = url + 7;
+    sc->tls = strncasecmp(url, "https://", 8) == 0;
+    if (!sc->tls && strncasecmp(url, "http://", 7) != 0)
+        return errf(why, whylen, "must be an http:// or https:// URL");
+    const char *h = url + (sc->tls ? 8 : 7);
     const char *slash = strchr(h, '/');
     size_t authority = slash ? (size_t)(slash - h) : strlen(h);
     if (authority == 0 || memchr(h, '@', authority) || memchr(h, '?', authority) || memchr(h, '#', authority))
-        return errf(why, whylen, "must be http://HOST[:PORT][/PATH]");
+        return errf(why, whylen, "must be http[s]://HOST[:PORT][/PATH]");
     char *auth = strndup(h, authority);
     if (!auth)
         return errf(why, whylen, "out of memory");
     char *colon = strrchr(auth, ':');
     char *bracket = strrchr(auth, ']');
-    long port = 80;
+    long port = sc->tls ? 443 : 80;
     if (colon && (!bracket || colon > bracket)) {
         char *end;
         port = strtol(colon + 1, &end, 10);
@@ -147,11 +149,16 @@ static void server_free(struct server_conf *sc)
     free(sc->name);
     free(sc->path);
     free(sc->url);
+    free(sc->ca);
     free(sc->host);
     free(sc->host_header);
     free(sc->upstream_path);
     list_free(sc->command);
     list_free(sc->env);
+    for (size_t i = 0; sc->policy_when && i < sc->npolicies; i++)
+        free(sc->policy_when[i]);
+    free(sc->policy_when);
+    auth_free(sc->auth);
     list_free(sc->policies);
     free(sc->pins);
     list_free(sc->shadow_policies);
@@ -164,6 +171,10 @@ static void server_free(struct server_conf *sc)
 
 void config_free(struct config *cfg)
 {
+    auth_free(cfg->auth);
+    free(cfg->principal);
+    free(cfg->tls.cert);
+    free(cfg->tls.key);
     free(cfg->listen_host);
     for (size_t i = 0; i < cfg->nservers; i++)
         server_free(&cfg->servers[i]);
@@ -383,6 +394,27 @@ static void read_listen(struct schema_doc *doc, const struct field *f, const cJS
 }
 
 /* lua_path: a directory that exists now; in a file, relative to the file's directory. */
+/* A file named in the config (relative to it) or on the command line; it
+ * must be readable now. */
+static void read_file_path(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        schema_problem(doc, v, ptr, "must be the path of a file");
+        return;
+    }
+    char *path = doc->file ? relative_to(doc->file, v->valuestring) : strdup(v->valuestring);
+    if (!path) {
+        schema_problem(doc, v, ptr, "out of memory");
+    } else if (access(path, R_OK) != 0) {
+        schema_problem(doc, v, ptr, "%s: %s", path, strerror(errno));
+        free(path);
+    } else {
+        free(*(char **)dst);
+        *(char **)dst = path;
+    }
+}
+
 static void read_dir(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -453,6 +485,45 @@ static void read_env(struct schema_doc *doc, const struct field *f, const cJSON 
     }
 }
 
+/* {"file": NAME, "when": CONDITION}: a policy bound to the callers for
+ * whom the condition holds (policy.h, policy_set_bind). */
+static bool read_bound_policy(struct schema_doc *doc, const cJSON *e, const char *at, const cJSON **file,
+                              const cJSON **when)
+{
+    int before = doc->problems;
+    schema_duplicates(doc, e, at);
+    for (const cJSON *m = e->child; m; m = m->next) {
+        char mat[700];
+        schema_pointer(mat, sizeof mat, at, m->string);
+        if (strcmp(m->string, "file") == 0)
+            *file = m;
+        else if (strcmp(m->string, "when") == 0 && policy_when_check(doc, m, mat))
+            *when = m;
+        else if (strcmp(m->string, "when") != 0 && strcmp(m->string, "description") != 0)
+            schema_key_problem(doc, m, mat, "unknown field \"%s\" (known: file, when, description)", m->string);
+    }
+    if (*file == e) {
+        schema_problem(doc, e, at, "needs \"file\"");
+        return false;
+    }
+    if (!cJSON_GetObjectItemCaseSensitive(e, "when")) {
+        schema_problem(doc, e, at, "needs \"when\" (a plain string names a policy for every caller)");
+        return false;
+    }
+    return doc->problems == before;
+}
+
+/* Records the binding of the policy just added (NULL: none). */
+static int push_when(struct server_conf *sc, const cJSON *when)
+{
+    char **grown = realloc(sc->policy_when, sc->npolicies * sizeof *grown);
+    if (!grown)
+        return -1;
+    sc->policy_when = grown;
+    grown[sc->npolicies - 1] = when ? cJSON_PrintUnformatted(when) : NULL;
+    return when && !grown[sc->npolicies - 1] ? -1 : 0;
+}
+
 /* policies and shadow_policies: file names, resolved against the config file. */
 static void read_policies(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
@@ -468,12 +539,15 @@ static void read_policies(struct schema_doc *doc, const struct field *f, const c
     for (const cJSON *e = v->child; e; e = e->next, i++) {
         char at[600];
         snprintf(at, sizeof at, "%s/%d", ptr, i);
-        if (!cJSON_IsString(e) || !e->valuestring[0]) {
-            schema_problem(doc, e, at, "must be a file name");
+        const cJSON *file = e, *when = NULL;
+        if (cJSON_IsObject(e) && !shadow && !read_bound_policy(doc, e, at, &file, &when))
+            continue;
+        if (!cJSON_IsString(file) || !file->valuestring[0]) {
+            schema_problem(doc, e, at, shadow ? "must be a file name" : "must be a file name, or {\"file\": NAME, \"when\": CONDITION}");
             continue;
         }
-        char *resolved = relative_to(doc->file, e->valuestring);
-        if (!resolved || list_push(list, n, resolved))
+        char *resolved = relative_to(doc->file, file->valuestring);
+        if (!resolved || list_push(list, n, resolved) || (!shadow && push_when(sc, when)))
             schema_problem(doc, e, at, "out of memory");
         free(resolved);
     }
@@ -559,16 +633,21 @@ static const char *const pin_mode_names[] = {[PIN_MODE_OFF] = "off", [PIN_MODE_W
 
 #define SRV(m) offsetof(struct server_conf, m)
 static const struct field server_fields[] = {
-    {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url, .help = "http://HOST[:PORT][/PATH] of an HTTP server"},
+    {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url,
+     .help = "http[s]://HOST[:PORT][/PATH] of an HTTP server (https: certificate and name verified)"},
+    {.key = "ca", .kind = FIELD_CUSTOM, .offset = SRV(ca), .custom = read_file_path,
+     .help = "https: the CA certificates (PEM) to trust instead of the system's"},
     {.key = "command", .kind = FIELD_STRINGS, .offset = SRV(command), .min = 1,
      .expect = "must be an array of non-empty strings naming a program and its arguments",
      .help = "[PROGRAM, ARGS...] of a stdio server (one of url and command)"},
     {.key = "env", .kind = FIELD_CUSTOM, .offset = SRV(env), .custom = read_env,
      .help = "a stdio server's environment: {NAME: value}, ${VAR} expanded"},
     {.key = "policies", .kind = FIELD_CUSTOM, .custom = read_policies,
-     .help = "policy files, relative to the config file"},
+     .help = "policy files, relative to the config file; {\"file\", \"when\"} binds one to principals"},
     {.key = "shadow_policies", .kind = FIELD_CUSTOM, .custom = read_policies,
      .help = "policy files evaluated on every call and audited, never enforced"},
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = SRV(auth), .custom = auth_read_field,
+     .help = "this server's own auth object, replacing the top-level one"},
     {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
      .help = "{Name: value} added upstream, ${VAR} expanded"},
     {.key = "pass_authorization", .kind = FIELD_BOOL, .offset = SRV(pass_authorization),
@@ -632,6 +711,12 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
         if (cJSON_IsObject(s) && !url == !cmd)
             schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
+        const cJSON *ca = cJSON_GetObjectItemCaseSensitive(s, "ca");
+        if (ca && !sc->tls) {
+            char ca_at[600];
+            schema_pointer(ca_at, sizeof ca_at, at, "ca");
+            schema_problem(doc, ca, ca_at, "only an https:// server has a \"ca\"");
+        }
         if (env && !cmd) {
             char env_at[600];
             schema_pointer(env_at, sizeof env_at, at, "env");
@@ -665,6 +750,16 @@ static const struct field limit_fields[] = {
      .max = 3600000, .help = "default 75000"},
     {.key = "shutdown_grace_ms", .kind = FIELD_UINT, .offset = LIM(shutdown_grace_ms), .min = 1, .max = 3600000,
      .help = "how long in-flight requests may take after SIGTERM; default 10000"},
+    {.key = "max_list_ttl_ms", .kind = FIELD_UINT, .offset = LIM(max_list_ttl_ms), .min = 0, .max = 86400000,
+     .help = "a list's ttlMs is capped to it, so a reload reaches cached lists; default 60000"},
+    {0},
+};
+
+static const struct field tls_fields[] = {
+    {.key = "cert", .kind = FIELD_CUSTOM, .offset = offsetof(struct tls_conf, cert), .custom = read_file_path,
+     .required = true, .help = "PEM certificate chain, relative to the config file; SIGHUP re-reads it"},
+    {.key = "key", .kind = FIELD_CUSTOM, .offset = offsetof(struct tls_conf, key), .custom = read_file_path,
+     .required = true, .help = "its PEM private key"},
     {0},
 };
 
@@ -740,6 +835,8 @@ static const struct field options[] = {
      .help = "a policy (JSON or Lua); repeatable"},
     {.flag = "--shadow-policy", .metavar = "FILE", .kind = FIELD_STRINGS, .offset = CLI(shadow_policies),
      .repeat = true, .help = "a policy evaluated and audited but never enforced; repeatable"},
+    {.flag = "--principal", .metavar = "ID", .kind = FIELD_STRING, .offset = CLI(cfg.principal), .min = 1,
+     .help = "--stdio: the caller's principal (default $WARDEN_PRINCIPAL, else the login name)"},
     {.flag = "--stdio", .kind = FIELD_BOOL, .offset = CLI(cfg.stdio),
      .help = "serve one client on stdin/stdout instead of listening"},
     {.key = "workers", .flag = "--workers", .metavar = "N", .kind = FIELD_INT, .offset = CLI(cfg.workers), .min = 1,
@@ -768,8 +865,16 @@ static const struct field options[] = {
      .offset = CLI(cfg.log_level), .min = 1, .help = "debug, info, warn or error (default info)"},
     {.key = "lua_path", .flag = "--lua-path", .metavar = "DIR", .kind = FIELD_CUSTOM, .offset = CLI(cfg.lua_path),
      .custom = read_dir, .help = "a directory of Lua helper modules"},
+    {.flag = "--tls-cert", .metavar = "FILE", .kind = FIELD_CUSTOM, .offset = CLI(cfg.tls.cert),
+     .custom = read_file_path, .help = "serve HTTPS (TLS 1.2+) with this PEM certificate chain; SIGHUP re-reads it"},
+    {.flag = "--tls-key", .metavar = "FILE", .kind = FIELD_CUSTOM, .offset = CLI(cfg.tls.key),
+     .custom = read_file_path, .help = "the private key of --tls-cert (PEM)"},
+    {.key = "tls", .kind = FIELD_OBJECT, .offset = CLI(cfg.tls), .fields = tls_fields,
+     .help = "the listener's certificate (the admin listener uses it too):"},
     {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
      .help = "bounds on clients:"},
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
+     .help = "who may call: {api_keys, jwt, anonymous, resource_metadata, trusted_proxies, identity_header}"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
@@ -801,6 +906,7 @@ static void usage(FILE *out)
           "       warden explain --policy FILE... --tool NAME [--args JSON]  show how a call is decided\n"
           "       warden scan (--upstream URL | -- COMMAND) a server's tools: policy scaffold, inventory, pins\n"
           "       warden pins diff|approve PINS_FILE [TOOL] review and approve changed tool definitions\n"
+          "       warden key new ID                        make an API key: its secret once, and its config line\n"
           "options:\n",
           out);
     for (const struct field *f = options; f->key || f->flag; f++) {
@@ -1025,6 +1131,23 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
     if (cli.pass_authorization)
         for (size_t i = 0; i < cli.cfg.nservers; i++)
             cli.cfg.servers[i].pass_authorization = true;
+    if (cli.cfg.principal && !cli.cfg.stdio) {
+        errf(err, errlen, "--principal names the desktop user of --stdio; other callers authenticate (\"auth\")");
+        goto out;
+    }
+    if (!cli.cfg.tls.cert != !cli.cfg.tls.key) {
+        errf(err, errlen, "--tls-cert and --tls-key go together");
+        goto out;
+    }
+    for (size_t i = 0; i < cli.cfg.nservers; i++) {
+        const struct server_conf *sc = &cli.cfg.servers[i];
+        /* The tokens agents present are for warden (MCP authorization: no token passthrough). */
+        if (sc->pass_authorization && (sc->auth || cli.cfg.auth)) {
+            errf(err, errlen, "%s: pass_authorization would send the credentials agents present to warden upstream; "
+                 "it cannot go with auth", sc->name[0] ? sc->name : sc->path);
+            goto out;
+        }
+    }
     if (default_origins_hosts(&cli.cfg))
         goto oom;
     *cfg = cli.cfg;

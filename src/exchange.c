@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include "answer.h"
 #include "audit.h"
+#include "era.h"
 #include "client.h"
 #include "http.h"
 #include "jsonrpc.h"
@@ -51,25 +52,32 @@ static struct evbuffer *output(const struct exchange *ex)
     return bufferevent_get_output(ex->client->bev);
 }
 
+const char *exchange_caller_key(const struct exchange *ex, size_t *len)
+{
+    const struct client_conn *c = ex->client;
+    if (ex->session[0]) {
+        *len = strlen(ex->session);
+        return ex->session;
+    }
+    /* Without a session (every 2026-07-28 request), one client address is
+     * one agent: the port changes per connection. */
+    const char *colon = strrchr(c->addr, ':');
+    *len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
+    return c->addr;
+}
+
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
 {
     const struct client_conn *c = ex->client;
     ctx->server = ex->server->conf->name;
-    if (ex->session[0]) {
-        ctx->session = ex->session;
-        ctx->session_len = strlen(ex->session);
-    } else {
-        /* Without a session, one client address is one agent (the port changes per connection). */
-        const char *colon = strrchr(c->addr, ':');
-        ctx->session = c->addr;
-        ctx->session_len = colon ? (size_t)(colon - c->addr) : strlen(c->addr);
-    }
+    ctx->session = exchange_caller_key(ex, &ctx->session_len);
     ctx->client_addr = c->addr;
     ctx->now = clock_seconds(CLOCK_MONOTONIC);
     ctx->wall = clock_seconds(CLOCK_REALTIME);
     ctx->head = &c->reader.head;
     ctx->tool_meta = NULL;
     ctx->tool_class = RISK_NONE;
+    ctx->principal = ex->principal.doc ? &ex->principal : NULL;
 }
 
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
@@ -84,8 +92,9 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
     snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
-        .method = "tools/call", .tool = tool, .tool_class = ex->tool_class ? risk_class_name(ex->tool_class) : NULL,
-        .decision = decision, .rule = rule, .reason = reason,
+        .principal = ex->principal.id,
+        .principal_kind = ex->principal.doc ? principal_kind_name(ex->principal.kind) : NULL,
+        .method = "tools/call", .tool = tool, .tool_class = ex->tool_class ? risk_class_name(ex->tool_class) : NULL, .decision = decision, .rule = rule, .reason = reason,
         .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
         .shadow_rule = ex->shadow.rule,
         .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
@@ -181,21 +190,6 @@ static void emit_event(struct exchange *ex, const char *type, size_t type_len, c
     evbuffer_free(b);
 }
 
-void exchange_tell_lists_changed(struct worker *w, size_t server)
-{
-    static const char note[] = "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}";
-    struct client_conn *c;
-    TAILQ_FOREACH(c, &w->clients, link) {
-        struct exchange *ex = &c->ex;
-        /* a server stream: an event stream whose head went out, answering no request */
-        if (c->dead || c->close_when_flushed || ex->server != &w->servers[server] || !ex->streaming ||
-            !ex->head_sent || ex->has_id || ex->body_kind != BODY_SSE)
-            continue;
-        emit_event(ex, NULL, 0, NULL, 0, false, note, sizeof note - 1);
-        client_flush(c);
-    }
-}
-
 /* The JSON-RPC error for the exchange's request, as the stream's event. */
 static void stream_error_event(struct exchange *ex, const char *what)
 {
@@ -211,6 +205,51 @@ static void stream_error_event(struct exchange *ex, const char *what)
     emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(b, -1), blen);
     evbuffer_free(b);
     ex->answered_id = true;
+}
+
+/* --- change notifications warden sends itself --- */
+
+/* An event stream has started: a GET stream, or a subscriptions/listen
+ * stream asking for tool list changes, is told of reloads from now on. */
+static void listen_start(struct exchange *ex)
+{
+    if (ex->listening || !ex->server || (ex->method != HTTP_GET && !ex->era.listen_tools))
+        return;
+    ex->listening = true;
+    LIST_INSERT_HEAD(&ex->server->listeners, ex, listen_link);
+}
+
+static void listen_end(struct exchange *ex)
+{
+    if (!ex->listening)
+        return;
+    LIST_REMOVE(ex, listen_link);
+    ex->listening = false;
+}
+
+void exchange_notify_list_changed(struct server_rt *s)
+{
+    /* Writing may close a connection (and take its exchange off the list). */
+    for (struct exchange *ex = LIST_FIRST(&s->listeners), *next; ex; ex = next) {
+        next = LIST_NEXT(ex, listen_link);
+        struct evbuffer *b = evbuffer_new();
+        if (!b)
+            continue;
+        evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"");
+        if (ex->has_id) {
+            /* the listen request's id is its subscription's id (2026-07-28) */
+            evbuffer_add_printf(b, ",\"params\":{\"_meta\":{\"io.modelcontextprotocol/subscriptionId\":");
+            evbuffer_add(b, ex->id_text, ex->id_len);
+            evbuffer_add(b, "}}", 2);
+        }
+        evbuffer_add(b, "}", 1);
+        size_t len = evbuffer_get_length(b);
+        const char *p = (const char *)evbuffer_pullup(b, -1);
+        if (p)
+            emit_event(ex, NULL, 0, NULL, 0, false, p, len);
+        evbuffer_free(b);
+        exchange_flush(ex);
+    }
 }
 
 /* --- judging each upstream message --- */
@@ -322,9 +361,13 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
     }
     int rc = 0;
     if (!policy_set_has_on_list(ps)) {
+        struct call_ctx ctx;
+        exchange_call_ctx(ex, &ctx);
         for (size_t i = 0; i < n; i++)
-            keep[i] = pinned[i] && policy_tool_listed(ps, items[i].name, items[i].name_len,
-                                                      toolmeta_class(s->tool_meta, items[i].name, items[i].name_len));
+        {
+            ctx.tool_class = toolmeta_class(s->tool_meta, items[i].name, items[i].name_len);
+            keep[i] = pinned[i] && policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
+        }
     } else if ((rc = decide_list_lua(ex, items, n, keep)) == 0) {
         for (size_t i = 0; i < n; i++)
             keep[i] = keep[i] && pinned[i];
@@ -418,12 +461,19 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
     const struct list_filter filter = {decide_list, ex};
+    /* A list a Lua on_list decided may differ from caller to caller: no shared cache may keep it. */
+    const struct answer_cache cache = {
+        .private_scope = ex->filter_list && policy_set_has_on_list(ex->gen->set),
+        .insert = ex->era.modern,
+        .max_ttl_ms = w->cfg->limits.max_list_ttl_ms,
+    };
     const struct answer_req req = {
         .id = ex->has_id ? ex->id_text : NULL,
         .id_len = ex->has_id ? ex->id_len : 0,
         .answered = ex->answered_id,
         .filter = ex->filter_list ? &filter : NULL,
         .limits = &lim,
+        .cache = ex->era.list ? &cache : NULL,
     };
     int rc = answer_check(&req, json, len, out, res);
     if (rc == 0 && ex->pin_instructions && res->verdict == ANSWER_PASS && res->answers_request && !res->is_error)
@@ -458,6 +508,14 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     struct exchange *ex = arg;
     if (!ev->has_data || ev->data_len == 0) {
         emit(ex, ev->raw, ev->raw_len);
+        return 0;
+    }
+    if (ev->event_len == 8 && memcmp(ev->event, "endpoint", 8) == 0) {
+        /* The deprecated HTTP+SSE transport names where to POST: relayed, it
+         * could point the client past warden. */
+        log_warn("upstream server '%s' sent an endpoint event (the deprecated HTTP+SSE transport, request from %s): "
+                 "dropped, never relayed",
+                 server_label(ex->server), ex->client->addr);
         return 0;
     }
     struct evbuffer *rewritten = evbuffer_new();
@@ -542,6 +600,8 @@ static int start_sse(struct exchange *ex)
     metrics_sse_streams(c->worker->metrics, 1);
     sse_init(&ex->sse, c->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
     ex->sse_ready = true;
+    if (ex->status == 200)
+        listen_start(ex);
     return 0;
 }
 
@@ -694,10 +754,12 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     ex->streaming = true;
     metrics_sse_streams(c->worker->metrics, 1);
     struct evbuffer *out = output(ex);
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                             "Mcp-Session-Id: %s\r\n", session_id);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
+    if (session_id)
+        evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\n", session_id);
     finish_head(ex, out, 0);
     ex->head_sent = true;
+    listen_start(ex);
 }
 
 void exchange_message(struct exchange *ex, const char *json, size_t len)
@@ -844,7 +906,8 @@ void exchange_answer_for_id(struct exchange *ex, int code, const char *message)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_rpc_error(b, ex->id_text, ex->id_len, code, message);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len,
+                          code == RPC_INVALID_PARAMS ? ERA_UNKNOWN_TOOL : ERA_ERROR, code, message);
     answer_buffer(ex, 200, b);
 }
 
@@ -852,7 +915,7 @@ void exchange_answer_refusal(struct exchange *ex, const char *text)
 {
     struct evbuffer *b = evbuffer_new();
     if (b)
-        reply_format_tool_refusal(b, ex->id_text, ex->id_len, text);
+        era_format_answer(b, &ex->era, ex->id_text, ex->id_len, ERA_REFUSED, 0, text);
     answer_buffer(ex, 200, b);
 }
 
@@ -870,6 +933,9 @@ void exchange_abort(struct exchange *ex)
 {
     if (ex->server)
         ex->server->transport->cancel(ex);
+    /* Its client is gone: no deadline may fail it (and count a timeout) before the connection is freed. */
+    if (ex->timer)
+        evtimer_del(ex->timer);
     ex->active = false;
 }
 
@@ -896,12 +962,14 @@ void exchange_reset(struct exchange *ex)
     }
     if (ex->streaming)
         metrics_sse_streams(metrics, -1);
+    listen_end(ex);
     if (ex->server)
         ex->server->transport->cancel(ex);
     if (ex->timer)
         evtimer_del(ex->timer);
     free(ex->audit_tool);
     cJSON_Delete(ex->audit_args);
+    principal_clear(&ex->principal);
     if (ex->gen)
         policy_gen_release(ex->gen);
     free(ex->id_text);

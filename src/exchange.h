@@ -27,7 +27,8 @@ void exchange_done(struct exchange *ex);
  * *kind); NULL if they did not. */
 const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *kind);
 
-/* A message transport (stdio): starts an SSE answer naming the session,
+/* A message transport (stdio): starts an SSE answer naming the session
+ * (session_id NULL: a session-less 2026-07-28 request, no Mcp-Session-Id),
  * carries each message (one strict JSON-RPC message, already read by the
  * transport) as one event, and ends it. */
 void exchange_stream_start(struct exchange *ex, const char *session_id);
@@ -58,13 +59,14 @@ void exchange_flush(struct exchange *ex);
 
 /* The request is complete: the exchange starts (its clock, its id). */
 void exchange_begin(struct exchange *ex);
+/* The key limits, call.session and the audit's session use for the caller,
+ * first found of: the authenticated principal (once authentication names
+ * one), the Mcp-Session-Id, the client's address without its port (a
+ * 2026-07-28 client has no session: without a principal its limits are per
+ * address). Borrowed from ex; *len bytes, not NUL-terminated. */
+const char *exchange_caller_key(const struct exchange *ex, size_t *len);
 /* Who is calling, for the policies and the audit log. */
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx);
-/* Sends notifications/tools/list_changed on every open server stream (a
- * client's GET stream) of server `server` in worker w: after a reload the
- * pins let other tools through. Clients without an open stream learn it from
- * their next tools/list. */
-void exchange_tell_lists_changed(struct worker *w, size_t server);
 
 /* Writes one audit line for a tool call (latency_ms < 0: decided by warden, no upstream outcome). */
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
@@ -73,6 +75,11 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
  * hidden tool the error an unknown tool gets. End the exchange. */
 void exchange_answer_refusal(struct exchange *ex, const char *text);
 void exchange_answer_for_id(struct exchange *ex, int code, const char *message);
+
+/* The server's policies changed (a reload): every open GET stream and
+ * subscriptions/listen stream that asked for tool list changes gets
+ * notifications/tools/list_changed, so that clients list again. */
+void exchange_notify_list_changed(struct server_rt *s);
 
 /* The client went away while its request was in progress. */
 void exchange_abort(struct exchange *ex);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "auth.h"
 #include "glob.h"
 #include "log.h"
 #include "metrics.h"
@@ -676,11 +677,21 @@ static int readonly_pairs(lua_State *L)
     return 3;
 }
 
+/* __len of a read-only proxy: the length of the hidden table (upvalue 1). */
+static int readonly_len(lua_State *L)
+{
+    lua_pushinteger(L, (lua_Integer)lua_rawlen(L, lua_upvalueindex(1)));
+    return 1;
+}
+
 /* Replaces the table on top with a read-only proxy whose metatable is protected. */
 static void make_readonly(lua_State *L)
 {
     lua_newtable(L);
-    lua_createtable(L, 0, 4);
+    lua_createtable(L, 0, 5);
+    lua_pushvalue(L, -3);
+    lua_pushcclosure(L, readonly_len, 1);
+    lua_setfield(L, -2, "__len");
     lua_pushvalue(L, -3);
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, readonly_newindex);
@@ -970,8 +981,40 @@ static void push_headers(lua_State *L, const struct lua_call_extra *extra)
     }
 }
 
-/* __index of call tables: converts args, meta, headers and tool_meta on first
- * access and caches them, so a policy pays only for what it reads. */
+/* Replaces the table on top, and every table within it, with read-only
+ * proxies (push_json bounded the depth). */
+static void freeze(lua_State *L)
+{
+    luaL_checkstack(L, 6, "JSON nested too deeply");
+    lua_pushnil(L);
+    while (lua_next(L, -2)) {
+        if (lua_istable(L, -1)) {
+            freeze(L);
+            lua_pushvalue(L, -2);
+            lua_insert(L, -2);
+            lua_rawset(L, -4);  /* replacing an existing field keeps lua_next valid */
+        } else {
+            lua_pop(L, 1);
+        }
+    }
+    make_readonly(L);
+}
+
+/* Pushes the caller's principal ({id, kind, labels, claims, scopes}),
+ * read-only at every level: a policy cannot make itself someone else. */
+static void push_principal(lua_State *L, const cJSON *principal)
+{
+    if (!principal) {
+        lua_pushnil(L);
+        return;
+    }
+    push_json(L, principal, 0);
+    freeze(L);
+}
+
+/* __index of call tables: converts args, meta, headers, tool_meta and
+ * principal on first access and caches them, so a policy pays only for
+ * what it reads. */
 static int call_index(lua_State *L)
 {
     struct lua_policy *lp = policy_of(L);
@@ -998,6 +1041,10 @@ static int call_index(lua_State *L)
         if (!lp->extra || !lp->extra->tool_meta)
             return 0;
         push_json(L, lp->extra->tool_meta, 0);
+    } else if (strcmp(key, "principal") == 0) {
+        if (!lp->extra || !lp->extra->principal)
+            return 0;
+        push_principal(L, lp->extra->principal);
     } else {
         return 0;
     }
@@ -1412,12 +1459,16 @@ static int list_main(lua_State *L)
         lua_rawset(L, 2);
         lua_rawseti(L, -2, i);
     }
-    lua_createtable(L, 0, 3);
+    lua_createtable(L, 0, 4);
     const char *server = r->ctx->server ? r->ctx->server : lp->server;
     set_str(L, "server", server, strlen(server));
     set_str(L, "session", r->ctx->session, r->ctx->session_len);
     lua_pushnumber(L, r->ctx->wall);
     lua_setfield(L, -2, "now");
+    if (r->ctx->principal) {
+        push_principal(L, r->ctx->principal->doc);
+        lua_setfield(L, -2, "principal");
+    }
     lua_call(L, 2, 1);
     if (!lua_istable(L, -1))
         return luaL_error(L, "%s: on_list returned a %s, not an array of tools", lp->path,

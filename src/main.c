@@ -12,6 +12,7 @@
 #include <event2/thread.h>
 #include "admin.h"
 #include "audit.h"
+#include "auth.h"
 #include "authoring.h"
 #include "config.h"
 #include "catalog.h"
@@ -29,6 +30,7 @@
 #include "sharedstore.h"
 #include "reload.h"
 #include "stdio_client.h"
+#include "tls.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
@@ -48,6 +50,10 @@ struct app {
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
+    struct tls_server *tls;             /* the listener's certificate, or NULL */
+    struct tls_client **upstream_tls;   /* one per server: how an https one is verified, NULL for others */
+    struct tls_client *system_tls;      /* the system's CAs, for https jwks_url fetches */
+    struct event *sighup;               /* re-reads the certificate */
 };
 
 static void *worker_thread(void *arg)
@@ -81,8 +87,62 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
     stop_all(app);
 }
 
+/* SIGHUP: a renewed certificate for the next connections (the reloader
+ * re-reads the policies on the same signal). */
+static void on_cert_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig, (void)what;
+    struct app *app = arg;
+    char err[600];
+    if (tls_server_reload(app->tls, err, sizeof err) == 0)
+        log_info("SIGHUP: certificate %s re-read; new connections use it", app->cfg.tls.cert);
+    else
+        log_error("SIGHUP: %s; the certificate in force stays", err);
+}
+
+/* The TLS contexts the configuration asks for: the listener's, and one per
+ * https server (its own CA file, or the system's CAs). */
+static int make_tls(struct app *app, char *err, size_t errlen)
+{
+    if (app->cfg.tls.cert && !(app->tls = tls_server_new(app->cfg.tls.cert, app->cfg.tls.key, err, errlen)))
+        return -1;
+    if (!(app->upstream_tls = calloc(app->cfg.nservers ? app->cfg.nservers : 1, sizeof *app->upstream_tls)) ||
+        !(app->system_tls = tls_client_new(NULL, err, errlen)))
+        return -1;
+    for (size_t i = 0; i < app->cfg.nservers; i++) {
+        const struct server_conf *sc = &app->cfg.servers[i];
+        if (sc->tls && !(app->upstream_tls[i] = tls_client_new(sc->ca, err, errlen)))
+            return -1;
+    }
+    return 0;
+}
+
+/* The admin listener's connections speak TLS with the listener's certificate. */
+static struct bufferevent *admin_tls_bev(struct event_base *base, void *arg)
+{
+    return tls_bev_accept(base, -1, arg, BEV_OPT_CLOSE_ON_FREE);
+}
+
+/* Fetches of jwks_url run on the first worker's loop. */
+static int start_auth(struct app *app, char *err, size_t errlen)
+{
+    struct event_base *base = app->workers[0].base;
+    if (auth_start(app->cfg.auth, base, app->system_tls, err, errlen) < 0)
+        return -1;
+    for (size_t i = 0; i < app->cfg.nservers; i++)
+        if (auth_start(app->cfg.servers[i].auth, base, app->system_tls, err, errlen) < 0)
+            return -1;
+    return 0;
+}
+
 static void app_free(struct app *app)
 {
+    /* The fetchers' events belong to the first worker's loop: gone before it is. */
+    auth_stop(app->cfg.auth);
+    for (size_t i = 0; i < app->cfg.nservers; i++)
+        auth_stop(app->cfg.servers[i].auth);
+    if (app->sighup)
+        event_free(app->sighup);
     console_free(app->console);
     admin_free(app->admin);
     reloader_free(app->reloader);
@@ -91,6 +151,11 @@ static void app_free(struct app *app)
         worker_free(&app->workers[i]);
     free(app->workers);
     free(app->threads);
+    for (size_t i = 0; app->upstream_tls && i < app->cfg.nservers; i++)
+        tls_client_free(app->upstream_tls[i]);
+    free(app->upstream_tls);
+    tls_client_free(app->system_tls);
+    tls_server_free(app->tls);
     if (app->rates)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
@@ -107,7 +172,8 @@ static void announce(const struct config *cfg)
 {
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
-        log_info("serving http://%s:%u%s -> %s (%zu polic%s)", cfg->listen_host, cfg->listen_port, sc->path,
+        log_info("serving http%s://%s:%u%s -> %s (%zu polic%s)", cfg->tls.cert ? "s" : "", cfg->listen_host,
+                 cfg->listen_port, sc->path,
                  sc->url ? sc->url : sc->command[0], sc->npolicies, sc->npolicies == 1 ? "y" : "ies");
     }
 }
@@ -142,6 +208,8 @@ int main(int argc, char **argv)
         return scan_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "pins") == 0)
         return pins_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "key") == 0)
+        return auth_key_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
@@ -159,6 +227,17 @@ int main(int argc, char **argv)
                         "give the audit log a file of its own\n", app.cfg.audit_log);
         config_free(&app.cfg);
         return 2;
+    }
+    if (app.cfg.stdio) {
+        /* The desktop user is the caller: named once, before any request. */
+        char *id = auth_local_id(app.cfg.principal, err, sizeof err);
+        if (!id) {
+            fprintf(stderr, "warden: %s\n", err);
+            config_free(&app.cfg);
+            return 2;
+        }
+        free(app.cfg.principal);
+        app.cfg.principal = id;
     }
     if (paths_set_lua_dir(app.cfg.lua_path, err, sizeof err) < 0) {
         fprintf(stderr, "warden: %s\n", err);
@@ -193,6 +272,11 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (make_tls(&app, err, sizeof err) < 0) {
+        fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
     /* The console shows the audit log's lines: with an admin listener an
      * audit log exists, one without a file when none is configured. */
     if ((app.cfg.audit_log || app.cfg.admin_listen) &&
@@ -221,6 +305,9 @@ int main(int argc, char **argv)
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
         app.workers[i].pins = app.pins;
+        app.workers[i].tls = app.tls;
+        for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
+            app.workers[i].servers[k].tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (!ok) {
@@ -235,8 +322,15 @@ int main(int argc, char **argv)
     /* Each worker holds its own descriptor of the socket now. */
     if (listen_fd >= 0)
         evutil_closesocket(listen_fd);
-    if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err))) {
+    if (!(app.reloader = reloader_new(app.workers, app.nworkers, err, sizeof err)) ||
+        start_auth(&app, err, sizeof err) < 0) {
         fprintf(stderr, "warden: %s\n", err);
+        app_free(&app);
+        return 2;
+    }
+    if (app.tls && (!(app.sighup = evsignal_new(app.workers[0].base, SIGHUP, on_cert_signal, &app)) ||
+                    evsignal_add(app.sighup, NULL) < 0)) {
+        fprintf(stderr, "warden: cannot watch SIGHUP\n");
         app_free(&app);
         return 2;
     }
@@ -246,6 +340,8 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (app.admin && app.tls)
+        admin_set_bevcb(app.admin, admin_tls_bev, app.tls);
     if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],

@@ -36,6 +36,7 @@ struct decision {
 
 struct http_head;   /* http-t.h */
 struct cJSON;       /* cjson/cJSON.h */
+struct principal;   /* auth.h */
 
 /* Who is calling. Everything is borrowed for the duration of one decision. */
 struct call_ctx {
@@ -49,5 +50,6 @@ struct call_ctx {
     const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
     enum risk_class tool_class;          /* the class learnt from the last tools/list (toolmeta_class);
                                           * RISK_NONE: none seen, the name is classed */
+    const struct principal *principal;   /* who is calling (auth.h), or NULL when unknown */
 };
 #endif

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "auth.h"
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 #include "glob.h"
@@ -25,10 +26,12 @@ static const char *const op_names[] = {"eq", "neq", "in", "not_in", "lt", "lte",
 
 enum action { ACT_NONE, ACT_ALLOW, ACT_DENY, ACT_APPROVAL };
 
-/* {"arg": "a.b.c", OP: VALUE}, compiled: the path split once at load. */
+/* {"arg": "a.b.c", OP: VALUE} or {"principal": "labels.team", OP: VALUE},
+ * compiled: the path split once at load. */
 struct cond {
     char **path;
     size_t npath;
+    bool principal;         /* the path is in the caller's principal, not the arguments */
     enum op op;
     cJSON *value;           /* owned; path_under: the roots, normalized */
     struct cond_regex *re;  /* regex: compiled at load (owned), else NULL */
@@ -36,9 +39,14 @@ struct cond {
     char where[200];        /* "/tools/NAME/deny_if/0" */
 };
 
+/* Who a rate limit counts: PER_DEFAULT is the principal when the caller
+ * authenticated (not anonymous), else the session. */
+enum per { PER_DEFAULT, PER_PRINCIPAL, PER_SESSION, PER_SERVER };
+
 struct limit {
     unsigned max;
     double window;
+    int per;                /* enum per (FIELD_ENUM stores an int) */
     char where[200];
 };
 
@@ -46,8 +54,8 @@ struct rule {
     char *pattern;
     bool glob;
     int action;             /* enum action (FIELD_ENUM stores an int) */
-    struct cond *deny_if, *require;
-    size_t ndeny_if, nrequire;
+    struct cond *deny_if, *require, *when;
+    size_t ndeny_if, nrequire, nwhen;   /* the rule applies only when all of `when` hold */
     bool has_limit;
     struct limit limit;
     char *reason;
@@ -78,6 +86,8 @@ struct policy {
     int mode;                   /* index in {"enforce", "shadow"} as the file says */
     bool shadow;                /* evaluated and audited, never enforced (the file or the loader says so) */
     bool list_denied;           /* under default deny, still list the tools it refuses */
+    struct cond *when;          /* bound in the config: the policy applies only when all hold */
+    size_t nwhen;
 };
 
 struct policy_set {
@@ -90,7 +100,8 @@ struct policy_set {
 };
 
 static bool hidden_by(const struct policy *p, const char *tool);
-static const struct rule *find_rule(const struct policy *p, const char *tool);
+static const struct rule *find_rule(const struct policy *p, const char *tool, const cJSON *args,
+                                    const struct call_ctx *ctx);
 
 /* ---- the regex and path operators ---- */
 
@@ -243,8 +254,11 @@ static void rule_free(struct rule *r)
         cond_free(&r->deny_if[i]);
     for (size_t i = 0; i < r->nrequire; i++)
         cond_free(&r->require[i]);
+    for (size_t i = 0; i < r->nwhen; i++)
+        cond_free(&r->when[i]);
     free(r->deny_if);
     free(r->require);
+    free(r->when);
 }
 
 static void policy_free_classes(struct policy *p);
@@ -260,6 +274,9 @@ static void policy_free(struct policy *p)
         rule_free(&p->rules[i]);
     free(p->rules);
     policy_free_classes(p);
+    for (size_t i = 0; i < p->nwhen; i++)
+        cond_free(&p->when[i]);
+    free(p->when);
 }
 
 /* Describes a condition for the agent: `alias in ["champion"]`. */
@@ -270,9 +287,9 @@ static void describe_cond(struct cond *c, const char *arg)
     free(v);
 }
 
-/* A condition while it is read: its argument and its one operator. */
+/* A condition while it is read: its subject and its one operator. */
 struct cond_input {
-    const cJSON *arg, *value;
+    const cJSON *arg, *principal, *value;
     enum op op;
     int nops;
 };
@@ -369,10 +386,31 @@ static void read_op(struct schema_doc *doc, const struct field *f, const cJSON *
         schema_problem(doc, v, ptr, "%s", bad);
 }
 
+/* {"principal": PATH}: a path into the principal (auth.h) whose first
+ * segment is one of its members. */
+static void read_principal_subject(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
+                                   void *dst)
+{
+    (void)f;
+    static const char *const members[] = {"id", "kind", "labels", "claims", "scopes"};
+    struct cond_input *in = dst;
+    bool known = false;
+    if (cJSON_IsString(v)) {
+        size_t k = strcspn(v->valuestring, ".");
+        for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+            known = known || (strlen(members[i]) == k && strncmp(members[i], v->valuestring, k) == 0);
+    }
+    if (!known)
+        schema_problem(doc, v, ptr, "must be a path into the principal: id, kind, scopes, labels.NAME or claims.NAME");
+    else
+        in->principal = v;
+}
+
 #define OPERATOR(name) {.key = name, .kind = FIELD_CUSTOM, .custom = read_op}
 static const struct field cond_fields[] = {
-    {.key = "arg", .kind = FIELD_CUSTOM, .custom = read_arg, .required = true,
+    {.key = "arg", .kind = FIELD_CUSTOM, .custom = read_arg,
      .expect = "must name an argument (a dot path such as \"alias\" or \"target.path\")"},
+    {.key = "principal", .kind = FIELD_CUSTOM, .custom = read_principal_subject},
     OPERATOR("eq"), OPERATOR("neq"), OPERATOR("in"), OPERATOR("not_in"), OPERATOR("lt"), OPERATOR("lte"),
     OPERATOR("gt"), OPERATOR("gte"), OPERATOR("contains"), OPERATOR("prefix"), OPERATOR("matches"),
     OPERATOR("exists"), OPERATOR("regex"), OPERATOR("path_under"), OPERATOR("path_matches"),
@@ -391,9 +429,14 @@ static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where,
     schema_read(doc, v, where, cond_fields, &in);
     if (in.nops != 1)
         schema_problem(doc, v, where, in.nops ? "has several operators; use one per condition" : "needs an operator");
+    if (!in.arg == !in.principal && doc->problems == before)
+        schema_problem(doc, v, where, "a condition names one subject: \"arg\" or \"principal\"");
     if (doc->problems != before)
         return false;
     snprintf(c->where, sizeof c->where, "%s", where);
+    c->principal = in.principal != NULL;
+    if (c->principal)
+        in.arg = in.principal;
     c->op = in.op;
     c->value = c->op == OP_PATH_UNDER ? path_roots(in.value) : cJSON_Duplicate(in.value, 1);
     if (c->op == OP_REGEX) {
@@ -413,7 +456,7 @@ static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where,
         return false;
     }
     char at[256];
-    snprintf(at, sizeof at, "%s/arg", where);
+    snprintf(at, sizeof at, "%s/%s", where, c->principal ? "principal" : "arg");
     const char *seg = in.arg->valuestring;
     for (size_t i = 0; i < n; i++) {
         const char *dot = strchr(seg, '.');
@@ -428,8 +471,49 @@ static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where,
         }
         seg = dot ? dot + 1 : seg + len;
     }
-    describe_cond(c, in.arg->valuestring);
+    char subject[120];
+    snprintf(subject, sizeof subject, "%s%s", c->principal ? "principal." : "", in.arg->valuestring);
+    describe_cond(c, subject);
     return true;
+}
+
+/* A list of conditions that must all hold: one condition object, or an
+ * array of them (`when` of rules and of policies bound in the config). */
+static void load_when(struct schema_doc *doc, const cJSON *v, const char *ptr, struct cond **out, size_t *n)
+{
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
+        schema_problem(doc, v, ptr, "must be a condition or an array of conditions");
+        return;
+    }
+    bool one = cJSON_IsObject(v);
+    size_t count = one ? 1 : (size_t)cJSON_GetArraySize(v);
+    if (count == 0) {
+        schema_problem(doc, v, ptr, "needs at least one condition");
+        return;
+    }
+    if (!(*out = calloc(count, sizeof **out))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    int i = 0;
+    for (const cJSON *c = one ? v : v->child; c; c = one ? NULL : c->next, i++) {
+        char at[256];
+        if (one)
+            snprintf(at, sizeof at, "%s", ptr);
+        else
+            snprintf(at, sizeof at, "%s/%d", ptr, i);
+        if (load_cond(doc, c, at, &(*out)[*n]))
+            (*n)++;
+        else
+            cond_free(&(*out)[*n]), memset(&(*out)[*n], 0, sizeof **out);
+    }
+}
+
+static void read_rule_when(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct rule *r = dst;
+    load_when(doc, v, ptr, &r->when, &r->nwhen);
 }
 
 /* deny_if and require: arrays of conditions of the rule. */
@@ -461,10 +545,14 @@ static void read_conds(struct schema_doc *doc, const struct field *f, const cJSO
     }
 }
 
+static const char *const per_names[] = {[PER_DEFAULT] = NULL, [PER_PRINCIPAL] = "principal",
+                                        [PER_SESSION] = "session", [PER_SERVER] = "server"};
+
 static const struct field limit_fields[] = {
     {.key = "max", .kind = FIELD_UINT, .offset = offsetof(struct limit, max), .min = 1, .max = 1e6, .required = true},
     {.key = "window", .kind = FIELD_SECONDS, .offset = offsetof(struct limit, window), .min = 0, .max = 86400 * 366,
      .required = true},
+    {.key = "per", .kind = FIELD_ENUM, .offset = offsetof(struct limit, per), SCHEMA_NAMES(per_names)},
     {0},
 };
 
@@ -501,6 +589,7 @@ static const struct field rule_fields[] = {
     {.key = "deny_if", .kind = FIELD_CUSTOM, .custom = read_conds},
     {.key = "require", .kind = FIELD_CUSTOM, .custom = read_conds},
     {.key = "rate_limit", .kind = FIELD_CUSTOM, .custom = read_rule_limit},
+    {.key = "when", .kind = FIELD_CUSTOM, .custom = read_rule_when},
     {.key = "reason", .kind = FIELD_STRING, .offset = offsetof(struct rule, reason)},
     {.key = "description", .kind = FIELD_NOTE},
     {0},
@@ -691,7 +780,7 @@ static void lint_listed(struct schema_doc *doc, const struct policy *p, const cJ
                 continue;
             any = true;
             /* the conditions matter only where this rule is the one that applies */
-            if (!args_told && find_rule(p, name->valuestring) == r) {
+            if (!args_told && find_rule(p, name->valuestring, NULL, NULL) == r) {
                 int before = doc->warnings;
                 lint_args(doc, r, node, name->valuestring, member(t, "inputSchema"));
                 args_told = doc->warnings != before;
@@ -778,7 +867,7 @@ struct policy_set *policy_set_load_opts(const char *const *files, size_t n, stru
             problems += doc.problems;
             if (policies[i].mode == 1)
                 policies[i].shadow = true;
-            if (!doc.problems && doc.warn)
+            if (opts && !doc.problems && doc.warn)
                 lint_policy(&doc, &policies[i], opts->tools);
             if (opts) {
                 opts->nwarnings += doc.warnings;
@@ -824,6 +913,33 @@ void policy_set_free(struct policy_set *ps)
     free(ps);
 }
 
+bool policy_when_check(struct schema_doc *doc, const cJSON *v, const char *ptr)
+{
+    struct cond *conds = NULL;
+    size_t n = 0;
+    int before = doc->problems;
+    load_when(doc, v, ptr, &conds, &n);
+    for (size_t i = 0; i < n; i++)
+        cond_free(&conds[i]);
+    free(conds);
+    return doc->problems == before;
+}
+
+int policy_set_bind(struct policy_set *ps, size_t i, const char *when, char *err, size_t errlen)
+{
+    struct policy *p = &ps->policies[i];
+    struct schema_doc doc;
+    char where[300];
+    snprintf(where, sizeof where, "%s (bound by the config)", p->file);
+    schema_doc_init(&doc, where, err, errlen);
+    const cJSON *v = schema_parse_text(&doc, when, strlen(when));
+    if (v)
+        load_when(&doc, v, "/when", &p->when, &p->nwhen);
+    int problems = doc.problems;
+    schema_doc_free(&doc);
+    return problems || !v ? -1 : 0;
+}
+
 void policy_set_count_errors(struct policy_set *ps, struct metrics *m)
 {
     for (size_t i = 0; i < ps->n; i++)
@@ -843,6 +959,23 @@ bool policy_set_filters_lists(const struct policy_set *ps)
 
 /* ---- deciding ---- */
 
+static int cond_holds(const struct cond *c, const cJSON *args, const struct call_ctx *ctx);
+
+/* True when every condition holds (an empty list holds). */
+static bool all_hold(const struct cond *conds, size_t n, const cJSON *args, const struct call_ctx *ctx)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cond_holds(&conds[i], args, ctx) != 1)   /* a regex past its limits does not hold */
+            return false;
+    return true;
+}
+
+/* A policy bound to principals in the config applies to their calls only. */
+static bool policy_applies(const struct policy *p, const struct call_ctx *ctx)
+{
+    return all_hold(p->when, p->nwhen, NULL, ctx);
+}
+
 static bool hidden_by(const struct policy *p, const char *tool)
 {
     size_t len = strlen(tool);
@@ -852,23 +985,29 @@ static bool hidden_by(const struct policy *p, const char *tool)
     return false;
 }
 
-/* Hidden by an enforced policy (shadow ones hide nothing). */
-static bool is_hidden(const struct policy_set *ps, const char *tool)
+/* Hidden by an enforced policy that applies to this caller (shadow ones hide nothing). */
+static bool is_hidden(const struct policy_set *ps, const char *tool, const struct call_ctx *ctx)
 {
     for (size_t i = 0; i < ps->n; i++)
-        if (!ps->policies[i].shadow && hidden_by(&ps->policies[i], tool))
+        if (!ps->policies[i].shadow && hidden_by(&ps->policies[i], tool) && policy_applies(&ps->policies[i], ctx))
             return true;
     return false;
 }
 
-static const struct rule *find_rule(const struct policy *p, const char *tool)
+/* The rule for a tool: its exact name, else the longest glob; a rule whose
+ * `when` does not hold for this call is passed over as if absent. */
+static const struct rule *find_rule(const struct policy *p, const char *tool, const cJSON *args,
+                                    const struct call_ctx *ctx)
 {
     size_t lo = 0, hi = p->nexact;
     while (lo < hi) {
         size_t mid = (lo + hi) / 2;
         int c = strcmp(tool, p->rules[mid].pattern);
-        if (c == 0)
-            return &p->rules[mid];
+        if (c == 0) {
+            if (all_hold(p->rules[mid].when, p->rules[mid].nwhen, args, ctx))
+                return &p->rules[mid];
+            break;
+        }
         if (c < 0)
             hi = mid;
         else
@@ -876,7 +1015,7 @@ static const struct rule *find_rule(const struct policy *p, const char *tool)
     }
     size_t len = strlen(tool);
     for (size_t i = p->nexact; i < p->nrules; i++)
-        if (glob_match(p->rules[i].pattern, tool, len))
+        if (glob_match(p->rules[i].pattern, tool, len) && all_hold(p->rules[i].when, p->rules[i].nwhen, args, ctx))
             return &p->rules[i];
     return NULL;
 }
@@ -1014,14 +1153,17 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
 /* The rule for a tool of class cls: its name's, else a glob's, else its
  * class's (an unknown tool without an "unknown" rule takes the destructive
  * one), else none. */
-static const struct rule *find_rule_classed(const struct policy *p, const char *tool, enum risk_class cls)
+static const struct rule *find_rule_classed(const struct policy *p, const char *tool, enum risk_class cls,
+                                            const cJSON *args, const struct call_ctx *ctx)
 {
-    const struct rule *r = find_rule(p, tool);
+    const struct rule *r = find_rule(p, tool, args, ctx);
     if (r || cls == RISK_NONE)
         return r;
     if (cls == RISK_UNKNOWN && !p->class_rules[RISK_UNKNOWN])
         cls = RISK_DESTRUCTIVE;
-    return p->class_rules[cls];
+    r = p->class_rules[cls];
+    /* a class rule's `when` is read as a tool rule's */
+    return r && all_hold(r->when, r->nwhen, args, ctx) ? r : NULL;
 }
 
 /* The member a case-insensitive server binds to key, the last match
@@ -1085,9 +1227,12 @@ static bool in_list(const cJSON *v, const cJSON *list)
  * or wrongly typed argument satisfies no positive operator (eq, in, lt...,
  * contains, prefix, matches, regex, path_*) and satisfies the negations neq
  * and not_in: it is not equal to the value. */
-static int cond_holds(const struct cond *c, const cJSON *args)
+static int cond_holds(const struct cond *c, const cJSON *args, const struct call_ctx *ctx)
 {
-    const cJSON *v = lookup(args, c);
+    const cJSON *subject = args;
+    if (c->principal)
+        subject = ctx && ctx->principal ? ctx->principal->doc : NULL;
+    const cJSON *v = lookup(subject, c);
     double x = cJSON_IsNumber(v) ? v->valuedouble : 0, y = cJSON_IsNumber(c->value) ? c->value->valuedouble : 0;
     switch (c->op) {
     case OP_EQ: return v && same(v, c->value);
@@ -1130,14 +1275,15 @@ static void trace_add(struct policy_trace *t, const char *fmt, ...)
 }
 
 /* The argument a condition looked at, for the trace: `alias is "champion"`. */
-static void describe_seen(const struct cond *c, const cJSON *args, char *out, size_t len)
+static void describe_seen(const struct cond *c, const cJSON *args, const struct call_ctx *ctx, char *out, size_t len)
 {
-    const cJSON *v = lookup(args, c);
+    const cJSON *v = lookup(c->principal ? (ctx && ctx->principal ? ctx->principal->doc : NULL) : args, c);
+    const char *what = c->principal ? "the principal's value" : "the argument";
     char *text = v ? cJSON_PrintUnformatted(v) : NULL;
     if (!v)
-        snprintf(out, len, "the argument is missing");
+        snprintf(out, len, "%s is missing", what);
     else
-        utf8_snprintf(out, len, "the argument is %.120s%s", text ? text : "?", text && strlen(text) > 120 ? "..." : "");
+        utf8_snprintf(out, len, "%s is %.120s%s", what, text ? text : "?", text && strlen(text) > 120 ? "..." : "");
     free(text);
 }
 
@@ -1163,9 +1309,9 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
 static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, const cJSON *args,
-                           struct decision *out, struct policy_trace *t)
+                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
 {
-    const struct rule *r = find_rule_classed(p, tool, cls);
+    const struct rule *r = find_rule_classed(p, tool, cls, args, ctx);
     if (!r) {
         if (p->default_deny) {
             refuse(out, VERDICT_DENY, p, "/default", NULL,
@@ -1200,9 +1346,9 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
     char seen[200];
     for (size_t i = 0; i < r->ndeny_if; i++) {
         const struct cond *c = &r->deny_if[i];
-        int h = cond_holds(c, args);
+        int h = cond_holds(c, args, ctx);
         if (t)
-            describe_seen(c, args, seen, sizeof seen);
+            describe_seen(c, args, ctx, seen, sizeof seen);
         if (h != 0) {
             refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.deny_if[%zu]: %s%s",
                    p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
@@ -1214,9 +1360,9 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
     }
     for (size_t i = 0; i < r->nrequire; i++) {
         const struct cond *c = &r->require[i];
-        int h = cond_holds(c, args);
+        int h = cond_holds(c, args, ctx);
         if (t)
-            describe_seen(c, args, seen, sizeof seen);
+            describe_seen(c, args, ctx, seen, sizeof seen);
         if (h != 1) {
             refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.require[%zu] does not hold: %s%s",
                    p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
@@ -1230,13 +1376,30 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
     return false;
 }
 
-/* The key of one rate limit: the limit's identity, then who it counts.
- * Shadow policies count under keys of their own: never the real budget. */
+/* The key of one rate limit: the limit's identity, then who it counts: a
+ * principal (kind and id: a key "alice" is not a token's "alice"), a
+ * session, or everyone on the server. Without a principal, per principal
+ * counts the session. Shadow policies count under keys of their own: never
+ * the real budget. */
 static size_t limit_key(char *buf, size_t cap, const char *server, const struct policy *p, const struct limit *l,
                         const struct call_ctx *ctx, const char *tool)
 {
-    int n = snprintf(buf, cap, "%s%s\x1f%s\x1f%s\x1f%.*s\x1f%s", p->shadow ? "shadow\x1f" : "", server, p->file,
-                     l->where, (int)ctx->session_len, ctx->session, tool ? tool : "");
+    const struct principal *who = ctx->principal;
+    const char *mode = p->shadow ? "shadow\x1f" : "";
+    int per = l->per;
+    if (per == PER_DEFAULT)
+        per = who && who->kind != PRINCIPAL_ANONYMOUS ? PER_PRINCIPAL : PER_SESSION;
+    if (per == PER_PRINCIPAL && !who)
+        per = PER_SESSION;
+    int n;
+    if (per == PER_PRINCIPAL)
+        n = snprintf(buf, cap, "%s%s\x1f%s\x1f%s\x1fp:%s:%s\x1f%s", mode, server, p->file, l->where,
+                     principal_kind_name(who->kind), who->id, tool ? tool : "");
+    else if (per == PER_SERVER)
+        n = snprintf(buf, cap, "%s%s\x1f%s\x1f%s\x1f*\x1f%s", mode, server, p->file, l->where, tool ? tool : "");
+    else
+        n = snprintf(buf, cap, "%s%s\x1f%s\x1f%s\x1fs:%.*s\x1f%s", mode, server, p->file, l->where,
+                     (int)ctx->session_len, ctx->session, tool ? tool : "");
     return n < 0 ? 0 : (size_t)n < cap ? (size_t)n : cap - 1;
 }
 
@@ -1269,13 +1432,13 @@ const char *policy_verdict_name(enum verdict v)
 }
 
 /* Hidden by a policy of this mode: the first hide entry that matches. */
-static bool hidden_in_mode(const struct policy_set *ps, bool shadow, const char *tool, struct decision *out,
-                           struct policy_trace *t)
+static bool hidden_in_mode(const struct policy_set *ps, bool shadow, const char *tool, const struct call_ctx *ctx,
+                           struct decision *out, struct policy_trace *t)
 {
     size_t len = strlen(tool);
     for (size_t i = 0; i < ps->n; i++) {
         const struct policy *p = &ps->policies[i];
-        if (p->shadow != shadow)
+        if (p->shadow != shadow || !policy_applies(p, ctx))
             continue;
         for (size_t k = 0; k < p->nhide; k++) {
             if (glob_match(p->hide[k], tool, len)) {
@@ -1304,19 +1467,20 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
     out->verdict = VERDICT_ALLOW;
     const char *tool = msg->tool;
     enum risk_class cls = out->tool_class = policy_tool_class(ps, tool, ctx->tool_class);
-    if (hidden_in_mode(ps, shadow, tool, out, t))
+    if (hidden_in_mode(ps, shadow, tool, ctx, out, t))
         return;
     for (size_t i = 0; i < ps->n; i++)
-        if (!ps->policies[i].lua && ps->policies[i].shadow == shadow &&
-            policy_refuses(&ps->policies[i], tool, cls, msg->args, out, t))
+        if (!ps->policies[i].lua && ps->policies[i].shadow == shadow && policy_applies(&ps->policies[i], ctx) &&
+            policy_refuses(&ps->policies[i], tool, cls, msg->args, ctx, out, t))
             return;
     /* Lua after the C fast path: what no plain list can say. */
     struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
-    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta, .tool_class = risk_class_name(cls)};
+    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta, .tool_class = risk_class_name(cls),
+                                   .principal = ctx->principal ? ctx->principal->doc : NULL};
     if (ps->lua_lists)
         extra.nheaders = visible_request_headers(ctx->head, headers);
     for (size_t i = 0; i < ps->n; i++) {
-        if (!ps->policies[i].lua || ps->policies[i].shadow != shadow)
+        if (!ps->policies[i].lua || ps->policies[i].shadow != shadow || !policy_applies(&ps->policies[i], ctx))
             continue;
         struct decision d;
         lua_policy_on_call(ps->policies[i].lua, msg, ctx, &extra, &d);
@@ -1343,9 +1507,9 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
     size_t n = 0;
     for (size_t i = 0; i < ps->n && n < MAX_LIMITS; i++) {
         const struct policy *p = &ps->policies[i];
-        if (p->shadow != shadow)
+        if (p->shadow != shadow || !policy_applies(p, ctx))
             continue;
-        const struct rule *r = find_rule_classed(p, tool, cls);
+        const struct rule *r = find_rule_classed(p, tool, cls, msg->args, ctx);
         const struct limit *both[2] = {r && r->has_limit ? &r->limit : NULL, p->has_all_limit ? &p->all_limit : NULL};
         for (int k = 0; k < 2 && n < MAX_LIMITS; k++) {
             if (!both[k])
@@ -1424,15 +1588,15 @@ void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rp
 /* Whether an enforced policy refuses the tool whatever its arguments, and
  * wants such tools kept out of lists: default deny without list_denied, and
  * no rule names the tool or its class, or that rule denies outright. */
-static bool never_callable(const struct policy *p, const char *tool, enum risk_class cls)
+static bool never_callable(const struct policy *p, const char *tool, enum risk_class cls, const struct call_ctx *ctx)
 {
-    if (p->lua || p->shadow || !p->default_deny || p->list_denied)
+    if (p->lua || p->shadow || !p->default_deny || p->list_denied || !policy_applies(p, ctx))
         return false;
-    const struct rule *r = find_rule_classed(p, tool, cls);
+    const struct rule *r = find_rule_classed(p, tool, cls, NULL, ctx);
     return !r || r->action == ACT_DENY;
 }
 
-bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, enum risk_class observed)
+bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, const struct call_ctx *ctx)
 {
     char stack[256];
     char *tool = len < sizeof stack ? stack : malloc(len + 1);
@@ -1440,10 +1604,10 @@ bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t le
         return false;   /* cannot tell: keep it out (closed) */
     memcpy(tool, name, len);
     tool[len] = '\0';
-    bool listed = !memchr(name, '\0', len) && !is_hidden(ps, tool);
-    enum risk_class cls = listed ? policy_tool_class(ps, tool, observed) : RISK_NONE;
+    bool listed = !memchr(name, '\0', len) && !is_hidden(ps, tool, ctx);
+    enum risk_class cls = listed ? policy_tool_class(ps, tool, ctx ? ctx->tool_class : RISK_NONE) : RISK_NONE;
     for (size_t i = 0; listed && i < ps->n; i++)
-        if (never_callable(&ps->policies[i], tool, cls))
+        if (never_callable(&ps->policies[i], tool, cls, ctx))
             listed = false;
     if (tool != stack)
         free(tool);
@@ -1468,14 +1632,15 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
     while (t) {
         cJSON *next = t->next;
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
-        if (cJSON_IsString(name) && !policy_tool_listed(ps, name->valuestring, strlen(name->valuestring), RISK_NONE)) {
+        if (cJSON_IsString(name) && !policy_tool_listed(ps, name->valuestring, strlen(name->valuestring), ctx)) {
             cJSON_Delete(cJSON_DetachItemViaPointer(tools, t));
             removed = true;
         }
         t = next;
     }
     for (size_t i = 0; i < ps->n; i++) {
-        if (!ps->policies[i].lua || ps->policies[i].shadow || !lua_policy_has_on_list(ps->policies[i].lua))
+        if (!ps->policies[i].lua || ps->policies[i].shadow || !lua_policy_has_on_list(ps->policies[i].lua) ||
+            !policy_applies(&ps->policies[i], ctx))
             continue;
         struct decision err;
         int dropped = lua_policy_on_list(ps->policies[i].lua, tools, ctx, &err);
@@ -1502,11 +1667,13 @@ void policy_tool_default(const struct policy_set *ps, const char *tool, struct t
     for (size_t i = 0; i < ps->n; i++)
         if (ps->policies[i].lua)
             out->lua = true;
-    if (is_hidden(ps, tool)) {
+    /* Without a caller: policies bound to principals, and rules whose when
+     * names one, do not count. */
+    if (is_hidden(ps, tool, NULL)) {
         out->verdict = VERDICT_HIDDEN;
         snprintf(out->rule, sizeof out->rule, "hide");
         for (size_t i = 0; i < ps->n; i++)
-            if (hidden_by(&ps->policies[i], tool))
+            if (!ps->policies[i].shadow && policy_applies(&ps->policies[i], NULL) && hidden_by(&ps->policies[i], tool))
                 utf8_snprintf(out->rule, sizeof out->rule, "%s:/hide", ps->policies[i].file);
         return;
     }
@@ -1514,9 +1681,9 @@ void policy_tool_default(const struct policy_set *ps, const char *tool, struct t
     const struct policy *limit_owner = NULL;
     for (size_t i = 0; i < ps->n; i++) {
         const struct policy *p = &ps->policies[i];
-        if (p->lua)
+        if (p->lua || !policy_applies(p, NULL))
             continue;
-        const struct rule *r = find_rule(p, tool);
+        const struct rule *r = find_rule_classed(p, tool, policy_tool_class(ps, tool, RISK_NONE), NULL, NULL);
         if (!r && p->default_deny) {
             out->verdict = VERDICT_DENY;
             utf8_snprintf(out->rule, sizeof out->rule, "%s:/default", p->file);

@@ -23,6 +23,19 @@ struct policy_set *policy_set_load(const char *const *files, size_t n, struct sh
                                    const char *server, char *errbuf, size_t errlen);
 void policy_set_free(struct policy_set *ps);
 
+struct schema_doc;   /* schema.h */
+
+/* Binds policy i of the set (in the order of the files) to the callers for
+ * whom `when` holds: a JSON condition or array of conditions (as in a
+ * rule's "when"; {"principal": "labels.team", "eq": "ci"}), so that for
+ * every other caller the policy is as if not loaded (its hide list, rules,
+ * Lua and limits). Returns 0, or -1 with the problems in err. */
+int policy_set_bind(struct policy_set *ps, size_t i, const char *when, char *err, size_t errlen);
+
+/* Checks a `when` value where a config file binds a policy (problems go
+ * to doc); true when it is valid. */
+bool policy_when_check(struct schema_doc *doc, const cJSON *v, const char *ptr);
+
 /* What policy_set_load_opts may do beyond policy_set_load. */
 struct policy_load_opts {
     const char *const *shadow;  /* files loaded in shadow mode, whatever they say (--shadow-policy) */
@@ -83,13 +96,14 @@ struct policy_trace {
 void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t);
 
-/* Whether tools/list shows the tool name[0..len) of class observed (as
- * toolmeta learnt it; RISK_NONE: from the name): not when an enforced policy
- * hides it, nor when an enforced "default": "deny" policy refuses it whatever
- * its arguments (no rule names it, nor a "classes" rule its class, or the
- * rule denies) unless that policy says "list_denied": true. Lua's on_list is
- * not consulted: it sees the whole list (policy_filter_list). */
-bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, enum risk_class observed);
+/* Whether tools/list shows the tool name[0..len) (of class ctx->tool_class,
+ * as toolmeta learnt it; RISK_NONE: from the name): not when an enforced
+ * policy hides it, nor when an enforced "default": "deny" policy refuses it
+ * whatever its arguments (no rule names it, nor a "classes" rule its class,
+ * or the rule denies) unless that policy says "list_denied": true; policies
+ * bound to principals count only for the caller in ctx. Lua's on_list is not
+ * consulted: it sees the whole list (policy_filter_list). */
+bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, const struct call_ctx *ctx);
 
 /* True when a Lua policy (not a shadow one) defines on_list: the list must
  * then be shown to it as cJSON, not only decided name by name. */
@@ -115,7 +129,8 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
 /* What the policies decide for a call of `tool` by default: when no
  * deny_if fires and every require holds, before any rate limit is reached.
  * Read-only: counts no rate and runs no Lua, so any thread may ask while
- * the set is alive. */
+ * the set is alive. For a caller with no principal: policies bound to
+ * principals, and rules whose when names one, do not count. */
 struct tool_default {
     enum verdict verdict;   /* ALLOW, HIDDEN, DENY, APPROVAL, or RATE_LIMITED: allowed up to a limit */
     char rule[256];         /* "FILE:/json/path" of what decides; "" when nothing does */

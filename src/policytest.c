@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cjson/cJSON.h>
+#include "auth.h"
 #include "authoring.h"
 #include "jsonrpc.h"
 #include "policy.h"
@@ -34,6 +35,7 @@ struct test_case {
     unsigned repeat;
     double at;
     bool has_at;
+    struct principal principal;     /* owned; doc NULL when the case names none */
 };
 
 /* What a case may expect: the names verdict_names gives. */
@@ -60,6 +62,50 @@ static void read_at(struct schema_doc *doc, const struct field *f, const cJSON *
     c->has_at = true;
 }
 
+/* "principal": {"id": ..., "kind": "key"|"jwt"|"anonymous"|"proxy",
+ * "labels": {...}, "claims": {...}, "scopes": [...]}: who makes the call. */
+static void read_principal(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct principal *p = dst;
+    static const char *const kinds[] = {"anonymous", "key", "jwt", "proxy", "local"};
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(v, "id");
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(v, "kind");
+    int k = kind ? -1 : 1;
+    for (int i = 0; kind && i < 5; i++)
+        if (cJSON_IsString(kind) && strcmp(kind->valuestring, kinds[i]) == 0)
+            k = i;
+    const char *bad = NULL;
+    if (!cJSON_IsObject(v) || schema_duplicates(doc, v, ptr))
+        bad = "must be {\"id\", \"kind\", \"labels\", \"claims\", \"scopes\"}";
+    else if (!cJSON_IsString(id) || !id->valuestring[0])
+        bad = "needs an \"id\" string";
+    else if (k < 0)
+        bad = "\"kind\" must be \"key\", \"jwt\", \"anonymous\", \"proxy\" or \"local\"";
+    for (const cJSON *m = v->child; !bad && m; m = m->next) {
+        if (strcmp(m->string, "labels") == 0 || strcmp(m->string, "claims") == 0)
+            bad = cJSON_IsObject(m) ? NULL : "\"labels\" and \"claims\" are objects";
+        else if (strcmp(m->string, "scopes") == 0)
+            bad = cJSON_IsArray(m) ? NULL : "\"scopes\" is an array of strings";
+        else if (strcmp(m->string, "id") != 0 && strcmp(m->string, "kind") != 0)
+            bad = "has a member other than id, kind, labels, claims and scopes";
+    }
+    if (bad) {
+        schema_problem(doc, v, ptr, "%s", bad);
+        return;
+    }
+    if (principal_make(p, (enum principal_kind)k, id->valuestring) < 0) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    static const char *const parts[] = {"labels", "claims", "scopes"};
+    for (size_t i = 0; i < 3; i++) {
+        const cJSON *part = cJSON_GetObjectItemCaseSensitive(v, parts[i]);
+        if (part)
+            cJSON_ReplaceItemInObjectCaseSensitive(p->doc, parts[i], cJSON_Duplicate(part, 1));
+    }
+}
+
 #define CASE(m) offsetof(struct test_case, m)
 static const struct field case_fields[] = {
     {.key = "name", .kind = FIELD_STRING, .offset = CASE(name)},
@@ -71,12 +117,14 @@ static const struct field case_fields[] = {
     {.key = "session", .kind = FIELD_STRING, .offset = CASE(session), .min = 1},
     {.key = "repeat", .kind = FIELD_UINT, .offset = CASE(repeat), .min = 1, .max = 1000000},
     {.key = "at", .kind = FIELD_CUSTOM, .custom = read_at},
+    {.key = "principal", .kind = FIELD_CUSTOM, .offset = CASE(principal), .custom = read_principal},
     {0},
 };
 
-/* A test file: {"policies": [FILE...], "cases": [...]}. */
+/* A test file: {"policies": [FILE or {"file", "when"}...], "cases": [...]}. */
 struct test_file {
     char **policies;
+    char **whens;           /* one per policy: a binding's JSON text (as in a config), or NULL */
     struct test_case *cases;
     size_t ncases;
 };
@@ -105,9 +153,45 @@ static void read_cases(struct schema_doc *doc, const struct field *f, const cJSO
     }
 }
 
+/* The policies, as a server's "policies" in a config: a file name, or
+ * {"file": NAME, "when": CONDITION} bound to the principals it names. */
+static void read_policy_list(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
+                             void *dst)
+{
+    (void)f;
+    struct test_file *t = dst;
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!cJSON_IsArray(v) || n == 0) {
+        schema_problem(doc, v, ptr, "must be an array of file names or {\"file\", \"when\"}");
+        return;
+    }
+    if (!(t->policies = calloc(n + 1, sizeof *t->policies)) || !(t->whens = calloc(n, sizeof *t->whens))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    int i = 0;
+    size_t k = 0;
+    for (const cJSON *e = v->child; e; e = e->next, i++) {
+        char at[64];
+        snprintf(at, sizeof at, "%s/%d", ptr, i);
+        const cJSON *file = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "file") : e;
+        const cJSON *when = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "when") : NULL;
+        if (!cJSON_IsString(file) || !file->valuestring[0] || (cJSON_IsObject(e) && (!when || cJSON_GetArraySize(e) != 2))) {
+            schema_problem(doc, e, at, "must be a file name or {\"file\": NAME, \"when\": CONDITION}");
+            continue;
+        }
+        char wat[80];
+        snprintf(wat, sizeof wat, "%s/when", at);
+        if (when && !policy_when_check(doc, when, wat))
+            continue;
+        if (!(t->policies[k] = strdup(file->valuestring)) || (when && !(t->whens[k] = cJSON_PrintUnformatted(when))))
+            schema_problem(doc, e, at, "out of memory");
+        k++;
+    }
+}
+
 static const struct field file_fields[] = {
-    {.key = "policies", .kind = FIELD_STRINGS, .offset = offsetof(struct test_file, policies), .min = 1,
-     .required = true},
+    {.key = "policies", .kind = FIELD_CUSTOM, .custom = read_policy_list, .required = true},
     {.key = "cases", .kind = FIELD_CUSTOM, .custom = read_cases, .required = true,
      .expect = "must be an array of cases"},
     {.key = "description", .kind = FIELD_ANY},
@@ -116,9 +200,17 @@ static const struct field file_fields[] = {
 
 static void test_file_free(struct test_file *t)
 {
-    for (size_t i = 0; i < t->ncases; i++)
+    for (size_t i = 0; i < t->ncases; i++) {
         schema_free(case_fields, &t->cases[i]);
+        principal_clear(&t->cases[i].principal);
+    }
     free(t->cases);
+    for (size_t i = 0; t->policies && t->policies[i]; i++) {
+        free(t->policies[i]);
+        free(t->whens ? t->whens[i] : NULL);
+    }
+    free(t->policies);
+    free(t->whens);
     schema_free(file_fields, t);
 }
 
@@ -165,8 +257,10 @@ static bool run_case(struct run *run, struct policy_set *ps, struct rate_store *
     const char *sess = c->session ? c->session : "test-session";
     if (c->has_at)
         *clock = c->at;
-    struct call_ctx ctx = {.server = "test", .session = sess, .session_len = strlen(sess), .client_addr = "test"};
+    struct call_ctx ctx = {.server = "test", .session = sess, .session_len = strlen(sess), .client_addr = "test",
+                           .principal = c->principal.doc ? &c->principal : NULL};
     struct decision d;
+    memset(&d, 0, sizeof d);   /* repeat is at least 1, but a zero-run loop must not report garbage */
     static char trace_buf[32768];
     struct policy_trace trace = {.buf = trace_buf, .cap = sizeof trace_buf};
     bool tracing = run->verbose || run->format != FORMAT_TEXT;
@@ -219,7 +313,7 @@ static void run_cases(struct run *run, const char *file, const struct test_file 
     char *copy = strdup(file);
     const char *dir = copy ? dirname(copy) : ".";
     size_t n = 0;
-    while (t->policies[n])
+    while (t->policies && t->policies[n])
         n++;
     char **paths = calloc(n ? n : 1, sizeof *paths);
     size_t k = 0;
@@ -231,6 +325,12 @@ static void run_cases(struct run *run, const char *file, const struct test_file 
     char err[8192];
     bool ready = paths && k == n && shared && rs;
     struct policy_set *ps = ready ? policy_set_load((const char *const *)paths, k, shared, "test", err, sizeof err) : NULL;
+    for (size_t i = 0; ps && i < k; i++) {
+        if (t->whens[i] && policy_set_bind(ps, i, t->whens[i], err, sizeof err) < 0) {
+            policy_set_free(ps);
+            ps = NULL;
+        }
+    }
     if (!ps) {
         if (run->format == FORMAT_TEXT)
             printf("FAIL %s: the policies do not load:\n%s\n", file, ready ? err : "out of memory");

@@ -24,7 +24,10 @@
 #include <event2/bufferevent.h>
 #include <event2/listener.h>
 #include <cjson/cJSON.h>
+#include "auth.h"
+#include "tls.h"
 #include "config-t.h"
+#include "era-t.h"
 #include "http-t.h"
 #include "jsonrpc-t.h"
 #include "policy-t.h"
@@ -61,6 +64,7 @@ struct upstream_conn {
 };
 TAILQ_HEAD(upstream_list, upstream_conn);
 TAILQ_HEAD(exchange_list, exchange);
+LIST_HEAD(listener_list, exchange);
 
 /* The keep-alive connections of one worker to one server, and the exchanges
  * waiting for one when max_connections are busy. */
@@ -92,6 +96,7 @@ struct child_session {
     double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
     unsigned paused;                /* exchanges whose client is slow: stdout is not read while > 0 */
     bool ending;                    /* killed or exited; waits to be reaped */
+    bool modern; /* serves session-less 2026-07-28 requests, one at a time; has no session id a client may name */
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);
@@ -113,9 +118,11 @@ struct server_rt {
     struct worker *worker;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
     struct tool_meta *tool_meta;  /* tool name -> annotations, from the last tools/list answers (owned; toolmeta.h) */
+    struct listener_list listeners; /* open streams a reload tells of list changes (exchange.c; zeroed is empty) */
     /* the HTTP transport's (upstream_http.c) */
     struct sockaddr_storage addr; /* the upstream, resolved at start */
     socklen_t addr_len;
+    struct tls_client *tls;       /* https: how its certificate is verified (tls.h; borrowed from main), else NULL */
     struct upstream_pool pool;
     /* the stdio transport's (upstream_stdio.c) */
     struct child_list children;       /* live sessions */
@@ -191,7 +198,11 @@ struct exchange {
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     enum risk_class tool_class;   /* the tools/call's tool class (decision.tool_class), for its audit line */
+    struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
+    struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
+    bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
+    LIST_ENTRY(exchange) listen_link;
     /* the answer */
     enum framing framing;
     enum body_kind body_kind;
@@ -217,6 +228,8 @@ struct client_conn {
     struct http_reader reader;
     enum client_state state;
     char addr[64];                /* "IP:PORT" of the peer */
+    struct sockaddr_storage peer; /* the same as a socket address (family AF_UNSPEC for stdio), for auth */
+    bool tls;                     /* the connection speaks TLS: no writes straight to the socket */
     char *body;                   /* the request body being read (owned, reused) */
     size_t body_len, body_cap;
     bool keep_alive;              /* the current request allows another after it */
@@ -240,6 +253,7 @@ struct worker {
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */
+    struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
     struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
     struct pins_table *pins;          /* every server's pins, shared by all workers (pins.h) */
@@ -254,9 +268,7 @@ struct worker {
     _Atomic unsigned long reload_to;  /* the generation number to load */
     bool stopping;
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
-    /* after a reload swapped server i's generation in and its tools list may
-     * have changed (pins): tells its clients (exchange_tell_lists_changed) */
-    void (*on_lists_changed)(struct worker *w, size_t server);
+    void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;

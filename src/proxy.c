@@ -5,15 +5,19 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <event2/buffer.h>
 #include "audit.h"
 #include "config.h"
+#include "era.h"
 #include "exchange.h"
+#include "gate.h"
 #include "http.h"
 #include "jsonrpc.h"
 #include "log.h"
 #include "metrics.h"
 #include "pins.h"
 #include "policy.h"
+#include "reply.h"
 #include "toolmeta.h"
 #include "transport.h"
 #include "utf8.h"
@@ -186,6 +190,28 @@ static void forward(struct exchange *ex, const struct upstream_request *req)
     ex->server->transport->forward(ex, req);
 }
 
+/* The request's era, and the headers that mirror its body checked before
+ * any policy sees it: a server routing on a header must not run something
+ * else than what warden decided on. Returns -1 when warden answered (400). */
+static int check_era(struct exchange *ex, const struct http_head *h, const struct rpc_msg *msg)
+{
+    struct era_error err;
+    if (era_read(h, msg, &ex->era, &err) == 0)
+        return 0;
+    log_debug("refused a request from %s on server '%s': %s", ex->client->addr, ex->server->conf->name, err.message);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        refuse_http(ex, 503, "out of memory");
+        return -1;
+    }
+    reply_format_rpc_error(b, ex->has_id ? ex->id_text : NULL, ex->id_len, err.code, err.message);
+    size_t len = evbuffer_get_length(b);
+    const char *p = (const char *)evbuffer_pullup(b, -1);
+    exchange_answer(ex, err.status, NULL, p ? p : "", p ? len : 0);
+    evbuffer_free(b);
+    return -1;
+}
+
 static void handle_post(struct client_conn *c, const struct http_head *h, const char *query, size_t qlen)
 {
     struct exchange *ex = &c->ex;
@@ -210,6 +236,10 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         memcpy(ex->id_text, msg.id_text, msg.id_len);
         ex->id_len = msg.id_len;
         ex->has_id = msg.kind == RPC_REQUEST;
+    }
+    if (check_era(ex, h, &msg) < 0) {
+        rpc_msg_clear(&msg);
+        return;
     }
     struct upstream_request req = {
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
@@ -248,6 +278,13 @@ void proxy_handle(struct client_conn *c)
         refuse_http(ex, 403, "Origin not allowed");
         return;
     }
+    /* RFC 9728: where an MCP client learns how to log in; open like /healthz. */
+    struct gate_answer ga;
+    if (gate_metadata(w->cfg, url, path_len, h, c->tls, &ga)) {
+        exchange_answer(ex, ga.status, ga.headers[0] ? ga.headers : NULL, ga.body ? ga.body : "", ga.len);
+        gate_answer_clear(&ga);
+        return;
+    }
     if (span_eq(url, path_len, "/healthz")) {
         if (h->method != HTTP_GET) {
             refuse_http(ex, 405, "use GET");
@@ -264,6 +301,21 @@ void proxy_handle(struct client_conn *c)
             ex->server = &w->servers[i];
     if (!ex->server) {
         refuse_http(ex, 404, "no MCP server at this path");
+        return;
+    }
+    /* Who is calling, by the server's own auth (or the top-level one);
+     * the credential itself never goes upstream (upstream_http.c drops
+     * Authorization, and config refuses pass_authorization with auth). */
+    const struct sockaddr *peer = c->peer.ss_family ? (const struct sockaddr *)&c->peer : NULL;
+    if (w->cfg->stdio && !c->peer.ss_family) {
+        /* --stdio: the desktop user who launched warden (main named them). */
+        if (principal_make(&ex->principal, PRINCIPAL_LOCAL, w->cfg->principal) < 0) {
+            refuse_http(ex, 503, "out of memory");
+            return;
+        }
+    } else if (!gate_check(w->cfg, ex->server->conf, h, peer, c->tls, &ex->principal, &ga)) {
+        exchange_answer(ex, ga.status, ga.headers[0] ? ga.headers : NULL, ga.body ? ga.body : "", ga.len);
+        gate_answer_clear(&ga);
         return;
     }
     const char *sid = http_header_get(h, "mcp-session-id", &vlen);

@@ -76,6 +76,13 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
                                         .nshadow = sc->nshadow_policies};
         struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared,
                                                       sc->name, &opts, one, sizeof one);
+        /* Policies bound to principals in the config apply to those callers only. */
+        for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
+            if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], one, sizeof one) < 0) {
+                policy_set_free(set);
+                set = NULL;
+            }
+        }
         if (set)
             policy_set_count_errors(set, w->metrics);
         if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
@@ -102,12 +109,10 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
     for (size_t i = 0; i < w->nservers; i++) {
         struct policy_gen *old = w->servers[i].gen;
         w->servers[i].gen = fresh[i];
-        /* an approval (or any new pins) may bring tools back: say so */
-        bool pinned = (old && old->pins) || (fresh[i] && fresh[i]->pins);
         if (old)
             policy_gen_release(old);
-        if (pinned && w->on_lists_changed)
-            w->on_lists_changed(w, i);
+        if ((old || fresh[i]) && w->on_policies_changed)
+            w->on_policies_changed(&w->servers[i]);
     }
     free(fresh);
     return 0;

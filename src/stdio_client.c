@@ -278,7 +278,7 @@ static struct bridge_call *start_call(struct stdio_bridge *b, const char *method
         free(call);
         return NULL;
     }
-    if (!client_attach(w, pair[0], "stdio")) {
+    if (!client_attach(w, pair[0], "stdio", false)) {
         bufferevent_free(pair[1]);
         evbuffer_free(call->body);
         free(call);

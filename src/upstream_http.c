@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
@@ -207,8 +208,9 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
     u->got_bytes = false;
     http_reader_next(&u->reader);
     struct evbuffer *out = bufferevent_get_output(u->bev);
-    if (u->connected) {
-        /* On an open connection the request is written at once, with no write event unless the socket is full. */
+    if (u->connected && !u->pool->server->tls) {
+        /* On an open connection the request is written at once, with no write event unless the socket is full
+         * (not over TLS: those bytes go through OpenSSL). */
         bufferevent_disable(u->bev, EV_WRITE);
         evbuffer_add_buffer(out, ex->request);
         evbuffer_unfreeze(out, 1);   /* see client_flush */
@@ -226,8 +228,24 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
 {
     struct worker *w = pool->worker;
     struct upstream_conn *u = calloc(1, sizeof *u);
-    struct bufferevent *bev = u ? bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    const struct server_rt *s = pool->server;
+    char why[256] = "", name[256];
+    /* The name the certificate must carry: the URL's host, an IPv6 literal without its brackets. */
+    const char *host = s->conf->host ? s->conf->host : "";
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']')
+        snprintf(name, sizeof name, "%.*s", (int)(hl - 2), host + 1);
+    else
+        snprintf(name, sizeof name, "%s", host);
+    /* https: the handshake runs once the socket connects; BEV_EVENT_CONNECTED
+     * comes only after the certificate and its name were verified. */
+    struct bufferevent *bev = !u ? NULL
+                              : s->tls ? tls_bev_connect(w->base, -1, s->tls, name, BEV_OPT_CLOSE_ON_FREE, why,
+                                                         sizeof why)
+                                       : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
     struct event *timer = u ? evtimer_new(w->base, on_timer, u) : NULL;
+    if (why[0])
+        log_error("%s: %s", s->conf->url, why);
     if (!u || !bev || !timer) {
         if (bev)
             bufferevent_free(bev);
@@ -244,7 +262,6 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
     http_reader_init(&u->reader, HTTP_RESPONSE, &response_ops, u, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
     bufferevent_setcb(bev, on_read, on_write, on_event, u);
     attach(u, ex);
-    const struct server_rt *s = pool->server;
     if (bufferevent_socket_connect(bev, (const struct sockaddr *)&s->addr, (int)s->addr_len) < 0) {
         fail(u, UPSTREAM_CONNECT, "cannot connect");
         return;
@@ -343,7 +360,6 @@ static void on_write(struct bufferevent *bev, void *arg)
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
     struct upstream_conn *u = arg;
     if (what & BEV_EVENT_CONNECTED) {
         u->connected = true;
@@ -375,7 +391,13 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     int err = EVUTIL_SOCKET_ERROR();
-    if (!u->connected) {
+    if (!u->connected && u->pool->server->tls && bufferevent_get_openssl_error(bev)) {
+        /* The socket connected, the handshake did not: a certificate refused, or no TLS at all. */
+        char tls_why[300], msg[400];
+        tls_error_string(bev, tls_why, sizeof tls_why);
+        snprintf(msg, sizeof msg, "failed the TLS handshake (%s)", tls_why);
+        fail(u, UPSTREAM_CONNECT, msg);
+    } else if (!u->connected) {
         char msg[160];
         snprintf(msg, sizeof msg, "refused the connection (%s)", evutil_socket_error_to_string(err));
         fail(u, UPSTREAM_CONNECT, msg);

@@ -50,8 +50,20 @@ static struct child_session *find_session(struct server_rt *s, const char *id)
 {
     struct child_session *cs;
     TAILQ_FOREACH(cs, &s->children, link)
-        if (strcmp(cs->id, id) == 0)
-            return cs;
+    if (!cs->modern && strcmp(cs->id, id) == 0)
+        return cs;
+    return NULL;
+}
+
+/* A child for session-less 2026-07-28 requests with nothing in progress:
+ * the revision keeps no state between requests, so any such child may serve
+ * any client, one request at a time (ids of different clients never meet). */
+static struct child_session *idle_modern_child(struct server_rt *s)
+{
+    struct child_session *cs;
+    TAILQ_FOREACH(cs, &s->children, link)
+    if (cs->modern && !cs->ending && TAILQ_EMPTY(&cs->pending))
+        return cs;
     return NULL;
 }
 
@@ -279,6 +291,26 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
     end_session(cs, "ended after being idle", UPSTREAM_RESET);
 }
 
+/* A session id of 128 random bits in hex: it is the session's only
+ * credential, so without random bytes there is no session (no guessable id). */
+static int make_session_id(char out[33])
+{
+    unsigned char rnd[16];
+    size_t got = 0;
+    while (got < sizeof rnd) {
+        /* Without flags it waits for the pool once at boot, never after; a signal may cut it short. */
+        ssize_t n = getrandom(rnd + got, sizeof rnd - got, 0);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
+    return 0;
+}
+
 /* Starts the child with only the configured environment, in its own process
  * group (so that its own children end with it), killed if warden dies. */
 static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen)
@@ -287,6 +319,11 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     char exe[4096];
     if (resolve_command(sc, exe, sizeof exe) < 0) {
         snprintf(err, errlen, "cannot run %s: not found or not executable", sc->command[0]);
+        return NULL;
+    }
+    char id[33];
+    if (make_session_id(id) < 0) {
+        snprintf(err, errlen, "cannot make a session id: no random bytes from the kernel (%s)", strerror(errno));
         return NULL;
     }
     int in[2] = {-1, -1}, out[2] = {-1, -1}, errp[2] = {-1, -1};
@@ -300,6 +337,9 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         return NULL;
     }
     static char *const empty_env[] = {NULL};
+    /* Found before fork: sysconf is not async-signal-safe. */
+    long open_max = sysconf(_SC_OPEN_MAX);
+    int fd_limit = open_max > 0 && open_max < 65536 ? (int)open_max : 65536;
     pid_t parent = getpid();
     pid_t pid = fork();
     if (pid == 0) {
@@ -315,6 +355,13 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         dup2(in[0], 0);
         dup2(out[1], 1);
         dup2(errp[1], 2);
+        /* The child gets its three pipes and nothing else of warden's: a
+         * descriptor without close-on-exec (a client connection, an upstream
+         * socket) held by it would outlive warden's close of it, and a
+         * client reusing that connection would wait for an answer forever. */
+        if (close_range(3, ~0U, 0) < 0)
+            for (int fd = 3; fd < fd_limit; fd++)
+                close(fd);
         execve(exe, sc->command, sc->env ? sc->env : empty_env);
         _exit(127);
     }
@@ -361,12 +408,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     cs->pid = pid;
     cs->started = cs->last_used = now_monotonic();
     TAILQ_INIT(&cs->pending);
-    unsigned char rnd[16];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        for (size_t i = 0; i < sizeof rnd; i++)
-            rnd[i] = (unsigned char)(rand() & 0xff);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(cs->id + 2 * i, 3, "%02x", rnd[i]);
+    memcpy(cs->id, id, sizeof id);
     bufferevent_setcb(cs->from_child, on_child_stdout, NULL, on_child_event, cs);
     bufferevent_setcb(cs->child_err, on_child_stderr, NULL, on_child_event, cs);
     bufferevent_setcb(cs->to_child, NULL, NULL, on_child_event, cs);
@@ -423,7 +465,7 @@ static void send_request(struct child_session *cs, struct exchange *ex)
     ex->child_pending = true;
     TAILQ_INSERT_TAIL(&cs->pending, ex, wait_link);
     update_idle(cs, CHILD_IDLE_SECONDS);
-    exchange_stream_start(ex, cs->id);
+    exchange_stream_start(ex, cs->modern ? NULL : cs->id);
     exchange_expect(ex, cs->server->conf->first_byte_timeout_ms, "did not answer within");
     exchange_flush(ex);
 }
@@ -455,6 +497,7 @@ static void start_session(struct exchange *ex)
         exchange_failed(ex, UPSTREAM_CONNECT, err);
         return;
     }
+    cs->modern = ex->era.modern && !ex->session[0];
     send_request(cs, ex);
 }
 
@@ -573,7 +616,19 @@ static void stdio_post(struct exchange *ex, const struct upstream_request *req)
     }
     memcpy(ex->body, req->body, req->body_len);
     ex->body_len = req->body_len;
-    if (req->is_initialize && !ex->session[0]) {
+    /* A 2026-07-28 request without a session: any idle stateless child, or a new one. */
+    bool modern = ex->era.modern && !ex->session[0];
+    if (modern && req->kind != RPC_REQUEST) {
+        /* 2026-07-28 defines no client notification over HTTP: nothing to deliver it to. */
+        exchange_answer(ex, 202, NULL, "", 0);
+        return;
+    }
+    struct child_session *idle = modern ? idle_modern_child(s) : NULL;
+    if (idle) {
+        send_request(idle, ex);
+        return;
+    }
+    if ((req->is_initialize || modern) && !ex->session[0]) {
         double wait = s->spawn_not_before - now_monotonic();
         if (wait > 0) {
             /* Back-off after crashes: the new session starts when it is over. */

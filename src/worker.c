@@ -187,7 +187,7 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     TAILQ_INIT(&w->client_graveyard);
     w->rpc_limits.max_depth = cfg->limits.max_json_depth;
     w->on_request = proxy_handle;
-    w->on_lists_changed = exchange_tell_lists_changed;
+    w->on_policies_changed = exchange_notify_list_changed;
     /* The changelist folds an event added and removed in one loop iteration into no syscall. */
     struct event_config *ec = event_config_new();
     if (ec)
@@ -248,9 +248,12 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     }
 
     if (listen_fd >= 0) {
-        /* Each loop watches its own descriptor of the one shared socket. */
+        /* Each loop watches its own descriptor of the one shared socket.
+         * Accepted connections are close-on-exec: a stdio child holding a
+         * copy would keep a connection warden closed open to its client. */
         evutil_socket_t fd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
-        if (fd < 0 || !(w->listener = evconnlistener_new(w->base, on_accept, w, LEV_OPT_CLOSE_ON_FREE, 0, fd))) {
+        if (fd < 0 || !(w->listener = evconnlistener_new(w->base, on_accept, w,
+                                                         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd))) {
             if (fd >= 0)
                 evutil_closesocket(fd);
             snprintf(err, errlen, "cannot watch the listening socket: %s",

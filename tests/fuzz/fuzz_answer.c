@@ -1,6 +1,7 @@
 /* libFuzzer harness for the upstream-answer reader (src/answer.c). Input:
  * one byte of flags (bit 0: the request is answered; bit 1: a GET stream,
- * no request; bit 2: no filter; bit 3: the id follows), one byte choosing
+ * no request; bit 2: no filter; bit 3: the id follows; bit 4: a list request
+ * whose cache fields warden corrects), one byte choosing
  * the request's id from a table (or, with bit 3, giving the length of the
  * id that follows: a JSON string or integer, as rpc_parse lets through),
  * then the server's message. Properties, checked with abort():
@@ -12,7 +13,9 @@
  *  3. a PASS/REWRITE of a response while the request waits is the answer to
  *     it, with an id of the same type and value;
  *  4. the streaming filter keeps exactly the tools a tree-based filter
- *     (cJSON: parse, delete hidden, list the rest) keeps, in order. */
+ *     (cJSON: parse, delete hidden, list the rest) keeps, in order;
+ *  5. with bit 4, the result that answers the request says cacheScope
+ *     "private" and no ttlMs above the cap (1000). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,7 +70,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         id = NULL;
     const struct list_filter filter = {hide, NULL};
     bool filtered = !(flags & 4);
-    struct answer_req req = {id, id ? strlen(id) : 0, flags & 1, filtered ? &filter : NULL, NULL};
+    const struct answer_cache cache = {.private_scope = true, .insert = true, .max_ttl_ms = 1000};
+    struct answer_req req = {id,   id ? strlen(id) : 0,       flags & 1, filtered ? &filter : NULL,
+                             NULL, flags & 16 ? &cache : NULL};
     struct evbuffer *out = evbuffer_new();
     struct answer_result res;
     if (!out || answer_check(&req, msg, len, out, &res) < 0)
@@ -99,6 +104,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!client)
         abort();
     const cJSON *tools = lenient_tools(client);
+    /* 5: a list result that answers the request is private and its ttlMs within the cap */
+    const cJSON *result = cJSON_GetObjectItem(client, "result");
+    if ((flags & 16) && res.answers_request && res.is_response && cJSON_IsObject(result)) {
+        const cJSON *scope = cJSON_GetObjectItem(result, "cacheScope");
+        const cJSON *ttl = cJSON_GetObjectItem(result, "ttlMs");
+        if (!cJSON_IsString(scope) || strcmp(scope->valuestring, "private") != 0)
+            abort();
+        if (cJSON_IsNumber(ttl) && ttl->valuedouble > 1000)
+            abort();
+    }
     /* 3 */
     if (id && !(flags & 1) && res.is_response) {
         const char *mid;

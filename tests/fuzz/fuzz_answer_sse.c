@@ -78,7 +78,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct stream s = {0};
     const char *id = data[0] & 1 ? NULL : ids[data[1] % (sizeof ids / sizeof *ids)];
     s.filtered = !(data[0] & 2);
-    s.req = (struct answer_req){id, id ? strlen(id) : 0, false, s.filtered ? &filter : NULL, NULL};
+    s.req = (struct answer_req){id, id ? strlen(id) : 0, false, s.filtered ? &filter : NULL, NULL, NULL};
     if (!(s.out = evbuffer_new()))
         abort();
     struct sse_parser p;

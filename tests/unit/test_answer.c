@@ -39,7 +39,7 @@ static struct answer_result res;
 /* Runs answer_check for a request with id `id` (NULL: GET stream). */
 static enum answer_verdict check(const char *id, bool answered, bool filtered, const char *msg)
 {
-    struct answer_req req = {id, id ? strlen(id) : 0, answered, filtered ? &filter : NULL, NULL};
+    struct answer_req req = {id, id ? strlen(id) : 0, answered, filtered ? &filter : NULL, NULL, NULL};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     int rc = answer_check(&req, msg, strlen(msg), out, &res);
@@ -246,7 +246,7 @@ static void test_filter(void)
         CHECK(check(NULL, false, true, msg) == ANSWER_DROP);
     }
     /* the policy failed: nothing is shown */
-    struct answer_req req = {"1", 1, false, &filter, NULL};
+    struct answer_req req = {"1", 1, false, &filter, NULL, NULL};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     hider.fail = true;
@@ -283,7 +283,7 @@ static void test_many(void)
     }
     strcpy(msg + len, "]}}");
     strcpy(want + wlen, "]}}");
-    struct answer_req req = {"1", 1, false, &filter, NULL};
+    struct answer_req req = {"1", 1, false, &filter, NULL, NULL};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     CHECK(answer_check(&req, msg, strlen(msg), out, &res) == 0 && res.verdict == ANSWER_REWRITE);

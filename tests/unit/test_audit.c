@@ -100,6 +100,7 @@ static void test_line_format(void)
     const char *reason = "q\" b\\ nl\n tab\t ctl\x01 utf8 \xC3\xA9 bad \xff end";
     struct audit_event ev = {
         .wall = 1795590301.123456, .server = "fs", .session = "s-1", .client = "127.0.0.1:5000",
+        .principal = "ci-bot", .principal_kind = "key",
         .method = "tools/call", .tool = "delete_file", .tool_class = "destructive", .decision = "deny", .rule = "fs.json#/rules/2",
         .reason = reason, .status = 200, .is_error = 0, .latency_ms = 12.5, .args = args,
     };
@@ -115,12 +116,16 @@ static void test_line_format(void)
     CHECK(n == 2);
     if (n != 2)
         return;
-    static const char *const order[] = {"time", "server", "session", "client", "method", "tool", "tool_class", "decision",
-                                        "rule", "reason", "status", "is_error", "latency_ms", "arg_keys", "args"};
+    static const char *const order[] = {"time", "server", "session", "client", "principal", "principal_kind", "method",
+                                        "tool", "tool_class", "decision", "rule", "reason", "status", "is_error", "latency_ms",
+                                        "arg_keys", "args"};
     int i = 0;
     for (const cJSON *k = l[0]->child; k; k = k->next, i++)
-        CHECK(i < 15 && strcmp(k->string, order[i]) == 0);
-    CHECK(i == 15);
+        CHECK(i < 17 && strcmp(k->string, order[i]) == 0);
+    CHECK(i == 17);
+    CHECK_STR(str(l[0], "principal"), "ci-bot");
+    CHECK_STR(str(l[0], "principal_kind"), "key");
+    CHECK(is_null(l[1], "principal") && is_null(l[1], "principal_kind"));
     CHECK_STR(str(l[0], "time"), "2026-11-25T07:05:01.123456Z");
     CHECK_STR(str(l[0], "server"), "fs");
     CHECK_STR(str(l[0], "session"), "s-1");

@@ -174,7 +174,7 @@ static void test_shadow(void)
     CHECK(strstr(d.shadow.rule, "/tools/delete_model_alias") != NULL);
     /* a shadow hide refuses nothing and lists everything */
     CHECK(decide_t(ps, rs, "secret", NULL, 100, &d, NULL) == VERDICT_ALLOW && d.shadow.verdict == VERDICT_HIDDEN);
-    CHECK(policy_tool_listed(ps, "secret", 6, RISK_NONE));
+    CHECK(policy_tool_listed(ps, "secret", 6, NULL));
     CHECK(!policy_set_filters_lists(ps));
     /* the shadow limit (1) counts apart from the enforced one (2) */
     CHECK(decide_t(ps, rs, "q", NULL, 100, &d, NULL) == VERDICT_ALLOW && d.shadow.verdict == VERDICT_ALLOW);
@@ -302,11 +302,11 @@ static void test_list(void)
     CHECK(ps && policy_set_filters_lists(ps));
     if (!ps)
         return;
-    CHECK(policy_tool_listed(ps, "get_run", 7, RISK_NONE));
-    CHECK(policy_tool_listed(ps, "set", 3, RISK_NONE));      /* callable with the right arguments */
-    CHECK(!policy_tool_listed(ps, "drop", 4, RISK_NONE));    /* denied whatever its arguments */
-    CHECK(!policy_tool_listed(ps, "other", 5, RISK_NONE));   /* no rule under default deny */
-    CHECK(!policy_tool_listed(ps, "get_run\0x", 9, RISK_NONE));
+    CHECK(policy_tool_listed(ps, "get_run", 7, NULL));
+    CHECK(policy_tool_listed(ps, "set", 3, NULL));      /* callable with the right arguments */
+    CHECK(!policy_tool_listed(ps, "drop", 4, NULL));    /* denied whatever its arguments */
+    CHECK(!policy_tool_listed(ps, "other", 5, NULL));   /* no rule under default deny */
+    CHECK(!policy_tool_listed(ps, "get_run\0x", 9, NULL));
     cJSON *result = cJSON_Parse("{\"tools\":[{\"name\":\"get_run\"},{\"name\":\"drop\"},{\"name\":\"other\"},"
                                 "{\"name\":\"set\"}],\"nextCursor\":\"c\"}");
     struct call_ctx ctx = {.server = "s"};
@@ -318,10 +318,10 @@ static void test_list(void)
     policy_set_free(ps);
 
     ps = load1("{\"version\":\"1\",\"default\":\"deny\",\"list_denied\":true,\"tools\":{\"a\":{}}}");
-    CHECK(ps && !policy_set_filters_lists(ps) && policy_tool_listed(ps, "b", 1, RISK_NONE));
+    CHECK(ps && !policy_set_filters_lists(ps) && policy_tool_listed(ps, "b", 1, NULL));
     policy_set_free(ps);
     ps = load1("{\"version\":\"1\",\"tools\":{\"drop\":{\"action\":\"deny\"}}}");
-    CHECK(ps && !policy_set_filters_lists(ps) && policy_tool_listed(ps, "drop", 4, RISK_NONE));   /* default allow lists all */
+    CHECK(ps && !policy_set_filters_lists(ps) && policy_tool_listed(ps, "drop", 4, NULL));   /* default allow lists all */
     policy_set_free(ps);
 }
 

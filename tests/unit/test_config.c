@@ -53,13 +53,13 @@ static void test_flags(void)
         {"--upstream", NULL},
         {"--bogus", NULL},
         {NULL},
-        {"--upstream", "https://x/mcp", NULL},
+        {"--upstream", "https:///mcp", NULL},
         {"--upstream", "ftp://x", NULL},
         {"--upstream", "http://a:99999/", NULL},
         {"--upstream", "http://a/", "--listen", "nohost"},
         {"--upstream", "http://a/", "--workers", "0"},
     };
-    const char *want[] = {"needs a value", "unknown option --bogus", "nothing to serve", "TLS", "http:// URL",
+    const char *want[] = {"needs a value", "unknown option --bogus", "nothing to serve", "http[s]://HOST", "https:// URL",
                           "invalid port", "HOST:PORT", "--workers"};
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         const char *args[5] = {bad[i][0], bad[i][1], bad[i][2], bad[i][3], NULL};
@@ -80,7 +80,8 @@ static const struct file_case file_errors[] = {
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"bogus\":1}", ":1:38 /bogus: unknown field \"bogus\" (known: listen, workers"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"policy\":[]}}}", ":1:36 /servers/a/policy: unknown field \"policy\" (did you mean \"policies\"?)"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\"}},\"limits\":{\"max_body\":1}}", ":1:48 /limits/max_body: unknown field"},
-    {"{\"servers\":{\"a\":{\"url\":\"https://x/\"}}}", ":1:24 /servers/a/url: https upstreams are not supported"},
+    {"{\"servers\":{\"a\":{\"url\":\"ftp://x/\"}}}", ":1:24 /servers/a/url: must be an http:// or https:// URL"},
+    {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"ca\":\"/etc/hostname\"}}}", ":1:41 /servers/a/ca: only an https:// server"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"command\":[\"y\"]}}}", ":1:17 /servers/a: needs exactly one of"},
     {"{\"servers\":{\"a\":{\"url\":\"http://x/\",\"headers\":{\"X-T\":\"${WARDEN_TEST_UNSET_VAR}\"}}}}",
      "WARDEN_TEST_UNSET_VAR, which is not set"},
@@ -164,7 +165,7 @@ static void test_lua_path_and_several(void)
              "%s:4:29 /limits/max_headers: must be a whole number from 1 to 1000\n"
              "%s:4:37 /limits/max_body: unknown field \"max_body\" (known: max_header_bytes, max_headers, "
              "max_body_bytes, max_json_depth, max_sse_event_bytes, max_connections, header_timeout_ms, "
-             "body_timeout_ms, keepalive_timeout_ms, shutdown_grace_ms)\n"
+             "body_timeout_ms, keepalive_timeout_ms, shutdown_grace_ms, max_list_ttl_ms)\n"
              "%s:5:48 /servers/a/env: only a stdio server (\"command\") has an environment\n"
              "%s:5:58 /servers/b: needs exactly one of \"url\" and \"command\"\n"
              "--workers 65: must be a whole number from 1 to 64",

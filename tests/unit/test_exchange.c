@@ -65,6 +65,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+static void bench_attach(struct bench *b);
+
 static void bench_init(struct bench *b)
 {
     memset(b, 0, sizeof *b);
@@ -83,6 +85,13 @@ static void bench_init(struct bench *b)
     b->server.conf = &b->cfg.servers[0];
     b->server.transport = &fake_transport;
     b->server.worker = &b->w;
+    b->peer = -1;
+    bench_attach(b);
+}
+
+/* A new client connection on a new socketpair (the last one was closed). */
+static void bench_attach(struct bench *b)
+{
     int sv[2];
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
     int small = 4096;
@@ -90,8 +99,10 @@ static void bench_init(struct bench *b)
     setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
     evutil_make_socket_nonblocking(sv[0]);
     evutil_make_socket_nonblocking(sv[1]);
+    if (b->peer >= 0)
+        close(b->peer);
     b->peer = sv[1];
-    b->c = client_attach(&b->w, bufferevent_socket_new(b->w.base, sv[0], BEV_OPT_CLOSE_ON_FREE), "127.0.0.1:1");
+    b->c = client_attach(&b->w, bufferevent_socket_new(b->w.base, sv[0], BEV_OPT_CLOSE_ON_FREE), "127.0.0.1:1", false);
     CHECK(b->c != NULL);
 }
 
@@ -331,6 +342,22 @@ static void test_deadline(struct bench *b)
     CHECK(strstr(out, "did not answer within 1000 ms") != NULL);
 }
 
+/* A client gone mid-exchange takes the deadline with it: it must not fire
+ * on an exchange nobody waits for before the connection is freed. */
+static void test_close_disarms_deadline(struct bench *b)
+{
+    bench_attach(b);
+    struct exchange *ex = begin(b);
+    exchange_stream_start(ex, "abc123");
+    exchange_expect(ex, 1000, "did not answer within");
+    CHECK(evtimer_pending(ex->timer, NULL));
+    client_close(b->c);
+    CHECK(fake.cancels == 1);
+    CHECK(!ex->active && !evtimer_pending(ex->timer, NULL));
+    on_reap(-1, 0, &b->w);
+    CHECK(b->c == NULL);
+}
+
 int main(void)
 {
     struct bench *b = &bench;
@@ -344,6 +371,7 @@ int main(void)
     test_stdio_messages(b);
     test_stdio_unreadable_answer_fails_closed(b);
     test_deadline(b);
+    test_close_disarms_deadline(b);
     bench_free(b);
     return check_report();
 }

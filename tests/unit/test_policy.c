@@ -317,7 +317,7 @@ static void test_load_errors(void)
              "%s:4:46 /tools/a~1b~0c/deny_if/0/lt: compares with a number\n"
              "%s:4:60 /tools/a~1b~0c/deny_if/1/arg: the argument path \"x..y\" has an empty segment\n"
              "%s:5:65 /tools/d/rate_limit/window: must be a number of seconds, more than 0 and at most 31622400\n"
-             "%s:5:69 /tools/d/rate_limit/burst: unknown field \"burst\" (known: max, window)\n"
+             "%s:5:69 /tools/d/rate_limit/burst: unknown field \"burst\" (known: max, window, per)\n"
              "%s:6:10 /tools/e: a tool rule is an object (use {} to allow under \"default\": \"deny\")\n"
              "%s:7:5 /tools/[x: a tool name or a glob with every [ closed\n"
              "%s:9:31 /all_tools/rate_limit/window: is missing; it must be a number of seconds, more than 0 and at "

@@ -8,10 +8,12 @@ import { freePort, portOpen, run, stop, waitFor } from './proc.mjs';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const entry = path.join(here, '..', 'node_modules', '@modelcontextprotocol', 'server-everything', 'dist', 'index.js');
 
-export async function startEverything() {
+/* mode 'sse': the deprecated HTTP+SSE transport, its stream at /sse. */
+export async function startEverything(mode = 'streamableHttp') {
   const port = await freePort();
-  const child = run(process.execPath, ['--require', path.join(here, 'loopback-only.cjs'), entry, 'streamableHttp'],
+  const child = run(process.execPath, ['--require', path.join(here, 'loopback-only.cjs'), entry, mode],
     { env: { PORT: String(port) } });
   await waitFor(child, 'server-everything', () => portOpen(port));
-  return { child, port, url: `http://127.0.0.1:${port}/mcp`, stop: (ms) => stop(child, ms) };
+  const url = `http://127.0.0.1:${port}/${mode === 'sse' ? 'sse' : 'mcp'}`;
+  return { child, port, url, stop: (ms) => stop(child, ms) };
 }

@@ -4,7 +4,9 @@
 // can prove what never arrived. POST /__tool {name, ...} changes a tool's
 // definition while it runs, POST /__instructions {instructions} the
 // instructions of sessions initialized after it.
+import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import { randomUUID } from 'node:crypto';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -57,7 +59,7 @@ function newServer() {
 
 const transports = new Map();
 
-const httpServer = http.createServer(async (req, res) => {
+const handler = async (req, res) => {
   if (req.url === '/__calls') {
     if (req.method === 'DELETE') calls.length = 0;
     res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -112,6 +114,9 @@ const httpServer = http.createServer(async (req, res) => {
     await newServer().connect(transport);
   }
   await transport.handleRequest(req, res, body);
-});
+};
+// TLS_CERT and TLS_KEY: the same server over HTTPS (node's https).
+const tls = process.env.TLS_CERT ? { cert: fs.readFileSync(process.env.TLS_CERT), key: fs.readFileSync(process.env.TLS_KEY) } : null;
+const httpServer = tls ? https.createServer(tls, handler) : http.createServer(handler);
 
 httpServer.listen(port, '127.0.0.1', () => process.stdout.write(`listening ${port}\n`));

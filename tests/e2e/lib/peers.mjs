@@ -32,3 +32,12 @@ export async function startFixture({ json = false } = {}) {
 export function startRawIdServer({ sse = false } = {}) {
   return startNode('raw-id-server.mjs', 'raw-id server', sse ? ['--sse'] : []);
 }
+
+/* The 2026-07-28 server (modern-server.mjs, SDK v2). calls() is what it
+ * received (method, tool, Mcp-Method, Mcp-Name), reset() clears. */
+export async function startModern() {
+  const f = await startNode('modern-server.mjs', 'modern server');
+  f.calls = async () => (await fetch(`${f.base}/__calls`, { signal: AbortSignal.timeout(5000) })).json();
+  f.reset = async () => { await fetch(`${f.base}/__calls`, { method: 'DELETE', signal: AbortSignal.timeout(5000) }); };
+  return f;
+}
