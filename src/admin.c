@@ -1,4 +1,5 @@
 #include "admin.h"
+#include "state.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -17,7 +18,13 @@ struct admin {
     admin_describe_fn describe;
     void *arg;
     struct console *console;             /* borrowed; may be NULL */
+    struct state_health *state;          /* borrowed; NULL without a shared state store */
 };
+
+void admin_set_state(struct admin *a, struct state_health *h)
+{
+    a->state = h;
+}
 
 void admin_set_console(struct admin *a, struct console *c)
 {
@@ -54,9 +61,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         reply(req, 405, "Method Not Allowed", "application/json", body);
     } else if (path && strcmp(path, "/metrics") == 0) {
         metrics_render(a->metrics, body);
+        if (a->state)
+            state_health_render(a->state, body);
         reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
     } else if (path && strcmp(path, "/healthz") == 0) {
-        evbuffer_add_printf(body, "{\"status\":\"ok\"}");
+        if (a->state)
+            evbuffer_add_printf(body, "{\"status\":\"ok\",\"state\":\"%s\"}",
+                                state_health_up(a->state) ? "up" : "down");
+        else
+            evbuffer_add_printf(body, "{\"status\":\"ok\"}");
         reply(req, 200, "OK", "application/json", body);
     } else if (path && strcmp(path, "/policies") == 0) {
         a->describe(a->arg, body);

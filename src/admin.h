@@ -12,12 +12,11 @@
 #include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include "admin-t.h"
 
 struct admin;
 struct metrics;
 
-/* Writes the JSON body of /policies (runs on the admin's event loop). */
-typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
 
 /* Listens on listen ("HOST:PORT", "[v6]:PORT"; port 0 picks a free one) on
  * base, which must be the loop of the thread that later calls admin_free.
@@ -25,6 +24,11 @@ typedef void (*admin_describe_fn)(void *arg, struct evbuffer *out);
  * Returns NULL with a message in err. */
 struct admin *admin_start(struct event_base *base, const char *listen, struct metrics *m, admin_describe_fn describe,
                           void *arg, char *err, size_t errlen);
+
+/* /metrics and /healthz also report the shared state store (state.h); h is
+ * borrowed and must outlive the admin. */
+struct state_health;
+void admin_set_state(struct admin *a, struct state_health *h);
 
 /* Hands every request to the console first (console.h); c is borrowed
  * and must be freed before the admin. */

@@ -75,6 +75,18 @@ struct approver_conf {
     unsigned char sha256[32];
 };
 
+/* "state": where instances share rate limits (and, later, approvals and
+ * pins); redis NULL: everything stays in this process. */
+enum state_on_failure { STATE_FAIL_CLOSED, STATE_FAIL_LOCAL, STATE_FAIL_OPEN };
+struct state_conf {
+    char *redis;                /* "redis://HOST:PORT/DB" or "unix:/path"; NULL when unset */
+    char *password_env;         /* the variable holding Redis's password, or NULL */
+    char *key_prefix;           /* before every key warden writes; NULL means "warden:" */
+    unsigned timeout_ms;        /* one command's deadline */
+    int on_failure;             /* enum state_on_failure */
+    unsigned instances;         /* wardens sharing the store: "local" divides limits by it */
+};
+
 struct config {
     struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
     struct tls_conf tls;        /* the listener's (and the admin listener's) TLS, or none */
@@ -95,5 +107,6 @@ struct config {
     char *log_level;
     char *source;               /* the config file, or "command line" */
     const char *lua_path;       /* a directory of Lua helper modules, owned; NULL when unset */
+    struct state_conf state;
 };
 #endif

@@ -189,6 +189,9 @@ void config_free(struct config *cfg)
     free(cfg->log_level);
     free(cfg->source);
     free((char *)cfg->lua_path);
+    free(cfg->state.redis);
+    free(cfg->state.password_env);
+    free(cfg->state.key_prefix);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -819,6 +822,24 @@ static void read_approvers(struct schema_doc *doc, const struct field *f, const 
     }
 }
 
+#define STATE(m) offsetof(struct state_conf, m)
+static const char *const on_failure_names[] = {"closed", "local", "open"};
+static const struct field state_fields[] = {
+    {.key = "redis", .kind = FIELD_STRING, .offset = STATE(redis), .min = 1,
+     .help = "redis://HOST:PORT/DB or unix:/path: share rate limits and warden.shared with other wardens"},
+    {.key = "password_env", .kind = FIELD_STRING, .offset = STATE(password_env), .min = 1,
+     .help = "the environment variable holding Redis's password"},
+    {.key = "key_prefix", .kind = FIELD_STRING, .offset = STATE(key_prefix), .min = 1,
+     .help = "before every key warden writes; default warden:"},
+    {.key = "timeout_ms", .kind = FIELD_UINT, .offset = STATE(timeout_ms), .min = 1, .max = 60000,
+     .help = "one Redis command's deadline; default 50"},
+    {.key = "on_failure", .kind = FIELD_ENUM, SCHEMA_NAMES(on_failure_names), .offset = STATE(on_failure),
+     .help = "closed (refuse limited calls), local (limits divided by instances) or open; default closed"},
+    {.key = "instances", .kind = FIELD_UINT, .offset = STATE(instances), .min = 1, .max = 10000,
+     .help = "how many wardens share the store (for on_failure local); default 1"},
+    {0},
+};
+
 static const char *const log_levels[] = {"debug", "info", "warn", "error"};
 
 /* Every flag and every top-level key of the config file: --help, the flag
@@ -875,6 +896,8 @@ static const struct field options[] = {
      .help = "bounds on clients:"},
     {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
      .help = "who may call: {api_keys, jwt, anonymous, resource_metadata, trusted_proxies, identity_header}"},
+    {.key = "state", .kind = FIELD_OBJECT, .offset = CLI(cfg.state), .fields = state_fields,
+     .help = "state shared by several wardens:"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
@@ -1024,7 +1047,8 @@ static int command_line_server(struct cli *cli, char ***command, char *err, size
 int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_t errlen)
 {
     memset(cfg, 0, sizeof *cfg);
-    struct cli cli = {.cfg.limits = default_limits, .cfg.listen_port = DEFAULT_LISTEN_PORT};
+    struct cli cli = {.cfg.limits = default_limits, .cfg.listen_port = DEFAULT_LISTEN_PORT,
+                      .cfg.state = {.timeout_ms = 50, .instances = 1}};
     long cpus = sysconf(_SC_NPROCESSORS_ONLN);
     cli.cfg.workers = cpus > 0 ? (int)(cpus > 64 ? 64 : cpus) : 1;
     char **command = NULL;

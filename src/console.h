@@ -27,7 +27,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include "admin.h"
+#include "admin-t.h"
 
 struct console;
 struct config;

@@ -965,6 +965,8 @@ void exchange_reset(struct exchange *ex)
     listen_end(ex);
     if (ex->server)
         ex->server->transport->cancel(ex);
+    if (ex->unpark)
+        ex->unpark(ex);
     if (ex->timer)
         evtimer_del(ex->timer);
     free(ex->audit_tool);

@@ -31,6 +31,8 @@
 #include "reload.h"
 #include "stdio_client.h"
 #include "tls.h"
+#include "state.h"
+#include "state_shared.h"
 #include "worker.h"
 
 /* Everything main starts, so that it can be stopped and freed in one place. */
@@ -47,6 +49,8 @@ struct app {
     struct console *console;
     struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
     struct catalog *catalog;        /* the tools listed, for the console */
+    struct state_health *state_health; /* the Redis of "state", when configured */
+    struct state_shared *shared_repl;  /* warden.shared replicated through it (on worker 0's loop) */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -147,6 +151,7 @@ static void app_free(struct app *app)
     admin_free(app->admin);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
+    state_shared_free(app->shared_repl);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
     free(app->workers);
@@ -164,6 +169,7 @@ static void app_free(struct app *app)
     decisions_free(app->decisions);
     catalog_free(app->catalog);
     metrics_free(app->metrics);
+    state_health_free(app->state_health);
     config_free(&app->cfg);
 }
 
@@ -310,6 +316,10 @@ int main(int argc, char **argv)
             app.workers[i].servers[k].tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
+        if (ok && app.cfg.state.redis)
+            ok = (app.state_health || (app.state_health = state_health_new())) &&
+                 (app.workers[i].state =
+                      state_new(app.workers[i].base, &app.cfg.state, app.state_health, err, sizeof err));
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -318,6 +328,14 @@ int main(int argc, char **argv)
             app_free(&app);
             return 2;
         }
+    }
+    if (app.cfg.state.redis &&
+        !(app.shared_repl = state_shared_new(app.workers[0].base, app.workers[0].state, app.shared))) {
+        fprintf(stderr, "warden: out of memory\n");
+        if (listen_fd >= 0)
+            evutil_closesocket(listen_fd);
+        app_free(&app);
+        return 2;
     }
     /* Each worker holds its own descriptor of the socket now. */
     if (listen_fd >= 0)
@@ -342,6 +360,8 @@ int main(int argc, char **argv)
     }
     if (app.admin && app.tls)
         admin_set_bevcb(app.admin, admin_tls_bev, app.tls);
+    if (app.admin && app.state_health)
+        admin_set_state(app.admin, app.state_health);
     if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],

@@ -1458,10 +1458,38 @@ static bool hidden_in_mode(const struct policy_set *ps, bool shadow, const char 
     return false;
 }
 
+/* A call refused because the table of rate windows cannot hold its keys. */
+static void rate_table_full(struct decision *out)
+{
+    out->verdict = VERDICT_RATE_LIMITED;
+    out->retry_after = 1;
+    snprintf(out->reason, sizeof out->reason,
+             "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
+    snprintf(out->rule, sizeof out->rule, "rate_store");
+}
+
+/* A call refused by limit l of policy p, whose window has room in `retry` seconds. */
+static void rate_refusal(struct decision *out, const struct policy *p, const struct limit *l, double retry)
+{
+    out->retry_after = retry > 0 ? retry : 0;
+    refuse(out, VERDICT_RATE_LIMITED, p, l->where, NULL,
+           "rate limited by policy %s (%s: at most %u calls in %g s%s); retry in %.1f s", p->file, l->where, l->max,
+           l->window, strncmp(l->where, "/all_tools", 10) == 0 ? " across tools" : "", out->retry_after);
+}
+
+void policy_rate_refusal(const struct rate_pending *pd, size_t refused, double retry, struct decision *out)
+{
+    if (refused >= pd->n)
+        rate_table_full(out);
+    else
+        rate_refusal(out, pd->owners[refused], pd->limits[refused], retry);
+}
+
 /* Decides a call with the policies of one mode (enforced, or shadow):
  * hidden first, then the JSON rules, then Lua, rate limits last. */
 static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *rs, const struct rpc_msg *msg,
-                        const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+                        const struct call_ctx *ctx, struct decision *out, struct policy_trace *t,
+                        struct rate_pending *defer)
 {
     memset(out, 0, sizeof *out);
     out->verdict = VERDICT_ALLOW;
@@ -1499,7 +1527,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         }
     }
     /* Rate limits last, counted only for a call every policy allows. */
-    enum { MAX_LIMITS = 16 };
+    enum { MAX_LIMITS = POLICY_MAX_LIMITS };
     struct rate_check checks[MAX_LIMITS];
     const struct limit *limits[MAX_LIMITS];
     const struct policy *owners[MAX_LIMITS];
@@ -1525,6 +1553,20 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         trace_add(t, "no rate limit applies");
         return;
     }
+    if (defer && !shadow) {
+        /* The caller admits them elsewhere (state_rate.c) and words a
+         * refusal with policy_rate_refusal. */
+        defer->n = n;
+        for (size_t i = 0; i < n; i++) {
+            memcpy(defer->keys[i], keys[i], checks[i].key_len + 1);
+            defer->checks[i] = checks[i];
+            defer->checks[i].key = defer->keys[i];
+            defer->limits[i] = limits[i];
+            defer->owners[i] = owners[i];
+        }
+        trace_add(t, "%zu rate limit(s) left to the shared state", n);
+        return;
+    }
     size_t refused;
     double retry;
     /* Keys are counted against the client's address (not its port): one
@@ -1539,27 +1581,22 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         return;
     }
     if (refused == n) {
-        out->verdict = VERDICT_RATE_LIMITED;
-        out->retry_after = 1;
-        snprintf(out->reason, sizeof out->reason, "rate limited: warden's rate-limit table cannot hold this limit; retry in 1 s");
-        snprintf(out->rule, sizeof out->rule, "rate_store");
+        rate_table_full(out);
         trace_add(t, "the rate-limit table cannot hold these limits: rate_limit");
         return;
     }
-    const struct limit *l = limits[refused];
-    out->retry_after = retry > 0 ? retry : 0;
-    refuse(out, VERDICT_RATE_LIMITED, owners[refused], l->where, NULL,
-           "rate limited by policy %s (%s: at most %u calls in %g s%s); retry in %.1f s", owners[refused]->file,
-           l->where, l->max, l->window, strncmp(l->where, "/all_tools", 10) == 0 ? " across tools" : "",
-           out->retry_after);
+    rate_refusal(out, owners[refused], limits[refused], retry);
     trace_add(t, "%s %s: at most %u calls in %g s: spent, retry in %.1f s: rate_limit", owners[refused]->file,
-              l->where, l->max, l->window, out->retry_after);
+              limits[refused]->where, limits[refused]->max, limits[refused]->window, out->retry_after);
 }
 
-void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
-                          const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+/* policy_decide_traced, leaving the enforced rate limits to defer when it is not NULL. */
+static void decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg, const struct call_ctx *ctx,
+                   struct decision *out, struct policy_trace *t, struct rate_pending *defer)
 {
-    decide_mode(ps, false, rs, msg, ctx, out, t);
+    if (defer)
+        defer->n = 0;
+    decide_mode(ps, false, rs, msg, ctx, out, t, defer);
     trace_add(t, "decision: %s%s%s%s%s", policy_verdict_name(out->verdict), out->rule[0] ? " by " : "", out->rule,
               out->reason[0] ? ": " : "", out->reason);
     if (!ps->has_shadow)
@@ -1568,7 +1605,7 @@ void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const st
      * and change nothing but the shadow fields and their own rate keys. */
     trace_add(t, "shadow policies (evaluated, never enforced):");
     struct decision d;
-    decide_mode(ps, true, rs, msg, ctx, &d, t);
+    decide_mode(ps, true, rs, msg, ctx, &d, t, NULL);
     out->shadow.present = true;
     out->shadow.verdict = d.verdict == VERDICT_NONE ? VERDICT_ALLOW : d.verdict;
     utf8_snprintf(out->shadow.rule, sizeof out->shadow.rule, "%s", d.rule);
@@ -1577,10 +1614,22 @@ void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const st
               d.reason[0] ? ": " : "", d.reason);
 }
 
+void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                          const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+{
+    decide(ps, rs, msg, ctx, out, t, NULL);
+}
+
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out)
 {
-    policy_decide_traced(ps, rs, msg, ctx, out, NULL);
+    decide(ps, rs, msg, ctx, out, NULL, NULL);
+}
+
+void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                            const struct call_ctx *ctx, struct decision *out, struct rate_pending *pending)
+{
+    decide(ps, rs, msg, ctx, out, NULL, pending);
 }
 
 /* ---- tools/list ---- */

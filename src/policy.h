@@ -6,6 +6,7 @@
 #include <cjson/cJSON.h>
 #include "jsonrpc-t.h"
 #include "policy-t.h"
+#include "ratelimit.h"
 
 /* All policies of one server, immutable once loaded (a "generation"). */
 struct policy_set;
@@ -84,6 +85,31 @@ bool policy_set_has_lua(const struct policy_set *ps);
  * class decide, before "default". */
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out);
+
+/* The enforced rate limits of an allowed call, not yet admitted: the caller
+ * admits them all or none elsewhere (state_rate.c, in a shared store). The
+ * limits and owners point into the policy set: valid while the caller holds
+ * the set (its generation). */
+#define POLICY_MAX_LIMITS 16
+struct limit;
+struct policy;
+struct rate_pending {
+    size_t n;                                  /* 0: no limit applies, nothing to admit */
+    struct rate_check checks[POLICY_MAX_LIMITS]; /* keys point into keys[] */
+    char keys[POLICY_MAX_LIMITS][512];
+    const struct limit *limits[POLICY_MAX_LIMITS];
+    const struct policy *owners[POLICY_MAX_LIMITS];
+};
+
+/* policy_decide, except that the enforced rate limits of a call it allows
+ * are not admitted in rs but listed in *pending (shadow policies still count
+ * theirs in rs). */
+void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+                            const struct call_ctx *ctx, struct decision *out, struct rate_pending *pending);
+/* The refusal policy_decide would have given when check `refused` of
+ * pending is full for `retry` more seconds (refused >= pending->n: the
+ * store could not hold the keys). */
+void policy_rate_refusal(const struct rate_pending *pending, size_t refused, double retry, struct decision *out);
 
 /* Where policy_decide_traced writes one line per rule consulted, in order,
  * with what it decided and why, then the decision (and the shadow ones). */

@@ -48,6 +48,8 @@ struct session_table;
 struct tool_meta;
 struct pins;
 struct pins_table;
+struct rate_park;     /* proxy.c */
+struct state;         /* state.h */
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -199,6 +201,8 @@ struct exchange {
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
     enum risk_class tool_class;   /* the tools/call's tool class (decision.tool_class), for its audit line */
     struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
+    struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
+    void (*unpark)(struct exchange *ex); /* set with park: forgets it when the exchange ends first */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
@@ -250,6 +254,7 @@ struct worker {
     struct server_rt *servers;
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
+    struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */

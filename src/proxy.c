@@ -18,6 +18,7 @@
 #include "pins.h"
 #include "policy.h"
 #include "reply.h"
+#include "state_rate.h"
 #include "toolmeta.h"
 #include "transport.h"
 #include "utf8.h"
@@ -82,23 +83,23 @@ static const char *const decision_names[] = {
 };
 
 /* Remembers an allowed call so that its audit line can carry the upstream's outcome. */
-static void audit_later(struct exchange *ex, const struct rpc_msg *msg)
+static void audit_later(struct exchange *ex, const char *tool, const cJSON *args)
 {
     if (!ex->client->worker->audit)
         return;
-    ex->audit_tool = strdup(msg->tool);
-    ex->audit_args = audit_keep_args(ex->client->worker->audit, msg->args);
+    ex->audit_tool = strdup(tool);
+    ex->audit_args = audit_keep_args(ex->client->worker->audit, args);
 }
 
 /* Answers a tools/call the policies refused, the way the agent can read it. */
-static void answer_refusal(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d)
+static void answer_refusal(struct exchange *ex, const char *tool, const struct decision *d)
 {
     /* Refusals are the audit log's business; at debug level they also go to the operational log. */
-    log_debug("refused %s on server '%s' for %s: %s (%s)", msg->tool, ex->server->conf->name, ex->client->addr,
-             d->reason, d->rule);
+    log_debug("refused %s on server '%s' for %s: %s (%s)", tool, ex->server->conf->name, ex->client->addr, d->reason,
+              d->rule);
     if (d->verdict == VERDICT_HIDDEN) {
         char text[600];
-        snprintf(text, sizeof text, "Unknown tool: %s", msg->tool);
+        snprintf(text, sizeof text, "Unknown tool: %s", tool);
         exchange_answer_for_id(ex, RPC_INVALID_PARAMS, text);
     } else {
         exchange_answer_refusal(ex, d->reason);
@@ -139,8 +140,154 @@ static bool pins_refuse(const struct exchange *ex, const char *tool, size_t len,
     return true;
 }
 
-/* Decides a POST's message; returns true when warden answered it itself. */
-static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
+/* Hands the allowed request to the server's transport. */
+static void forward(struct exchange *ex, const struct upstream_request *req)
+{
+    ex->server->transport->forward(ex, req);
+}
+
+/* Counts, audits and, when it refuses, answers a decided tools/call;
+ * returns true when warden answered it. */
+static bool conclude(struct exchange *ex, const char *tool, const cJSON *args, const struct decision *d)
+{
+    struct worker *w = ex->client->worker;
+    const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
+    ex->tool_class = d->tool_class;
+    metrics_tool_call(w->metrics, server, tool, risk_class_name(d->tool_class), decision_names[d->verdict]);
+    if ((ex->shadow = d->shadow).present)
+        metrics_shadow(w->metrics, server, tool, policy_verdict_name(d->shadow.verdict));
+    if (d->verdict != VERDICT_NONE && d->verdict != VERDICT_ALLOW) {
+        exchange_audit_call(ex, tool, args, decision_names[d->verdict], d->rule, d->reason, -1);
+        answer_refusal(ex, tool, d);
+        return true;
+    }
+    audit_later(ex, tool, args);
+    return false;
+}
+
+/* ---- rate limits in the shared state (state_rate.c) ----
+ * An allowed call whose limits live in Redis waits for the script's answer:
+ * the exchange is parked (the client connection reads no further request
+ * while it is busy), bounded by the state's timeout_ms, and the reply (or
+ * its failure) resumes it. Calls without a limit never wait. */
+
+/* A parked tools/call: what concluding and forwarding it needs. */
+struct rate_park {
+    struct state_req *req;      /* owned by the state; cancelled when the exchange ends first */
+    struct upstream_request up; /* points into the client's head and body, kept while it is busy */
+    char *tool;                 /* owned */
+    cJSON *args;                /* owned copy, or NULL */
+    struct decision d;          /* the policies' allow (and shadow verdict) */
+    struct rate_pending pending;
+};
+
+static void park_free(struct rate_park *pk)
+{
+    free(pk->tool);
+    cJSON_Delete(pk->args);
+    free(pk);
+}
+
+/* Forgets a parked call whose exchange ends first (exchange_reset): its reply will find nothing. */
+static void unpark(struct exchange *ex)
+{
+    struct rate_park *pk = ex->park;
+    if (!pk)
+        return;
+    ex->park = NULL;
+    ex->unpark = NULL;
+    state_cancel(pk->req);
+    park_free(pk);
+}
+
+/* What on_failure says when the shared state cannot answer: d is refused
+ * (closed), decided by this instance's own windows (local), or left allowed. */
+static void state_failed(struct exchange *ex, const struct rate_pending *pd, struct decision *d)
+{
+    struct worker *w = ex->client->worker;
+    const struct state_conf *sc = state_conf(w->state);
+    if (sc->on_failure == STATE_FAIL_OPEN)
+        return;
+    if (sc->on_failure == STATE_FAIL_LOCAL) {
+        struct call_ctx ctx;
+        exchange_call_ctx(ex, &ctx);
+        const char *colon = strrchr(ex->client->addr, ':');
+        size_t addr_len = colon ? (size_t)(colon - ex->client->addr) : strlen(ex->client->addr);
+        size_t refused;
+        double retry;
+        if (!state_rate_admit_local(w->rates, ex->client->addr, addr_len, pd->checks, pd->n, sc->instances, ctx.now,
+                                    &refused, &retry))
+            policy_rate_refusal(pd, refused, retry, d);
+        return;
+    }
+    d->verdict = VERDICT_ERROR;
+    d->retry_after = 1;
+    snprintf(d->reason, sizeof d->reason,
+             "rate-limit state unavailable: warden cannot reach its shared state "
+             "store, so calls with a rate limit are refused; retry later");
+    snprintf(d->rule, sizeof d->rule, "state");
+}
+
+static void on_admitted(void *arg, const struct redisReply *r, const char *error)
+{
+    struct exchange *ex = arg;
+    struct rate_park *pk = ex->park;
+    ex->park = NULL;
+    ex->unpark = NULL;
+    pk->req = NULL; /* the state frees it after this callback */
+    if (!ex->active || ex->client->dead) {
+        /* The client left; its connection is freed by the reaper. */
+        park_free(pk);
+        return;
+    }
+    size_t refused = 0;
+    double retry = 0;
+    switch (state_rate_outcome(r, error, pk->pending.n, &refused, &retry)) {
+    case STATE_RATE_ADMITTED: break;
+    case STATE_RATE_REFUSED: policy_rate_refusal(&pk->pending, refused, retry, &pk->d); break;
+    case STATE_RATE_UNAVAILABLE:
+        log_debug("rate-limit state: %s", error ? error : "an unexpected reply");
+        state_failed(ex, &pk->pending, &pk->d);
+        break;
+    }
+    if (!conclude(ex, pk->tool, pk->args, &pk->d))
+        forward(ex, &pk->up);
+    park_free(pk);
+}
+
+/* Admits the call's limits in the shared state: parks the exchange, or
+ * concludes at once when the state cannot be asked. Returns true when the
+ * call is answered or parked (not to be forwarded now). */
+static bool admit_shared(struct exchange *ex, const struct rpc_msg *msg, struct decision *d,
+                         const struct rate_pending *pd, const struct upstream_request *req)
+{
+    struct rate_park *pk = calloc(1, sizeof *pk);
+    if (pk && (!(pk->tool = strdup(msg->tool)) || (msg->args && !(pk->args = cJSON_Duplicate(msg->args, true))))) {
+        park_free(pk);
+        pk = NULL;
+    }
+    if (!pk) {
+        refuse_http(ex, 503, "out of memory");
+        return true;
+    }
+    pk->up = *req;
+    pk->d = *d;
+    pk->pending = *pd;
+    for (size_t i = 0; i < pd->n; i++)
+        pk->pending.checks[i].key = pk->pending.keys[i];
+    if ((pk->req = state_rate_admit(ex->client->worker->state, pk->pending.checks, pk->pending.n, on_admitted, ex))) {
+        ex->park = pk;
+        ex->unpark = unpark;
+        return true;
+    }
+    state_failed(ex, pd, d);
+    park_free(pk);
+    return conclude(ex, msg->tool, msg->args, d);
+}
+
+/* Decides a POST's message; returns true when warden answered it itself
+ * (or will: a call parked for the shared rate-limit state). */
+static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, const struct upstream_request *req)
 {
     struct exchange *ex = &c->ex;
     if (msg->kind != RPC_REQUEST)
@@ -148,6 +295,8 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
     struct policy_set *ps = use_policies(ex);
     if (msg->tool) {
         struct decision d = {.verdict = VERDICT_ALLOW};
+        struct rate_pending pending; /* 9 KB: only its count is set unless the state needs it */
+        pending.n = 0;
         size_t tool_len = strlen(msg->tool);
         /* the class of the definition last listed (and allowed by the pins), else of the name */
         enum risk_class seen = toolmeta_class(ex->server->tool_meta, msg->tool, tool_len);
@@ -159,35 +308,23 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg)
             ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, tool_len);
             ctx.tool_class = seen;
             double t0 = now_monotonic();
-            policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            if (c->worker->state)
+                policy_decide_deferred(ps, c->worker->rates, msg, &ctx, &d, &pending);
+            else
+                policy_decide(ps, c->worker->rates, msg, &ctx, &d);
             metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
         }
         if (d.tool_class == RISK_NONE)
             d.tool_class = policy_tool_class(ps, msg->tool, seen);
-        ex->tool_class = d.tool_class;
-        const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
-        metrics_tool_call(c->worker->metrics, server, msg->tool, risk_class_name(d.tool_class),
-                          decision_names[d.verdict]);
-        if ((ex->shadow = d.shadow).present)
-            metrics_shadow(c->worker->metrics, server, msg->tool, policy_verdict_name(d.shadow.verdict));
-        if (d.verdict != VERDICT_NONE && d.verdict != VERDICT_ALLOW) {
-            exchange_audit_call(ex, msg->tool, msg->args, decision_names[d.verdict], d.rule, d.reason, -1);
-            answer_refusal(ex, msg, &d);
-            return true;
-        }
-        audit_later(ex, msg);
+        if (pending.n > 0 && (d.verdict == VERDICT_NONE || d.verdict == VERDICT_ALLOW))
+            return admit_shared(ex, msg, &d, &pending, req);
+        return conclude(ex, msg->tool, msg->args, &d);
     } else if (strcmp(msg->method, "tools/list") == 0 && reads_lists(ex, ps)) {
         ex->filter_list = true;
     } else if (strcmp(msg->method, "initialize") == 0 && ex->gen && ex->gen->pins) {
         ex->pin_instructions = true;
     }
     return false;
-}
-
-/* Hands the allowed request to the server's transport. */
-static void forward(struct exchange *ex, const struct upstream_request *req)
-{
-    ex->server->transport->forward(ex, req);
 }
 
 /* The request's era, and the headers that mirror its body checked before
@@ -245,7 +382,7 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
         .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
     };
-    bool done = apply_policies(c, &msg);
+    bool done = apply_policies(c, &msg, &req);
     rpc_msg_clear(&msg);
     if (!done)
         forward(ex, &req);
@@ -290,9 +427,10 @@ void proxy_handle(struct client_conn *c)
             refuse_http(ex, 405, "use GET");
             return;
         }
-        char body[128];
-        int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"version\":\"%s\",\"servers\":%zu}", WARDEN_VERSION,
-                         w->nservers);
+        char body[160];
+        int n = snprintf(body, sizeof body, "{\"status\":\"ok\",\"version\":\"%s\",\"servers\":%zu%s%s}",
+                         WARDEN_VERSION, w->nservers, w->state ? ",\"state\":" : "",
+                         w->state ? (state_ready(w->state) ? "\"up\"" : "\"down\"") : "");
         exchange_answer(ex, 200, NULL, body, (size_t)n);
         return;
     }

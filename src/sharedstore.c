@@ -36,6 +36,8 @@ struct shared_store {
     size_t used;                /* bytes counted against max_total */
     double next_expiry;         /* no live key expires before this (0: none may) */
     struct shared_limits lim;
+    shared_journal_fn journal;  /* told of every change made by set and incr (state_shared.c), or NULL */
+    void *journal_arg;
 };
 
 static size_t hash_key(const struct shared_store *st, const char *key, size_t klen)
@@ -256,9 +258,42 @@ static double expiry(double ttl, double now)
     return ttl > 0 ? now + ttl : 0;
 }
 
+static int store_set(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v,
+                     double ttl, double now, const char **err);
+
 /* See sharedstore.h. */
 int shared_store_set(struct shared_store *st, const char *key, size_t klen,
                      const struct shared_value *v, double ttl, double now, const char **err)
+{
+    int rc = store_set(st, key, klen, v, ttl, now, err);
+    if (rc == 0 && st->journal)
+        st->journal(st->journal_arg, key, klen, v, 0, ttl);
+    return rc;
+}
+
+void shared_store_set_journal(struct shared_store *st, shared_journal_fn fn, void *arg)
+{
+    st->journal = fn;
+    st->journal_arg = arg;
+}
+
+int shared_store_apply(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v,
+                       double ttl, double now, bool raise)
+{
+    if (raise && v->type == SHARED_INT) {
+        pthread_mutex_lock(&st->lock);
+        struct shared_entry *e = find_entry(st, key, klen, now, NULL);
+        bool higher = e && e->type == SHARED_INT && e->i >= v->i;
+        pthread_mutex_unlock(&st->lock);
+        if (higher)
+            return 0;
+    }
+    const char *err;
+    return store_set(st, key, klen, v, ttl, now, &err);
+}
+
+static int store_set(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v,
+                     double ttl, double now, const char **err)
 {
     if (klen > st->lim.max_value) {
         *err = "warden.shared key too large";
@@ -348,5 +383,7 @@ int shared_store_incr(struct shared_store *st, const char *key, size_t klen, lon
         }
     }
     pthread_mutex_unlock(&st->lock);
+    if (rc == 0 && st->journal)
+        st->journal(st->journal_arg, key, klen, NULL, delta, ttl);
     return rc;
 }

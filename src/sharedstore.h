@@ -3,6 +3,7 @@
  * it and frees it after the last lua_policy that uses it) and is thread-safe. */
 #ifndef WARDEN_SHAREDSTORE_H
 #define WARDEN_SHAREDSTORE_H
+#include <stdbool.h>
 #include <stddef.h>
 #include "sharedstore-t.h"
 
@@ -55,4 +56,19 @@ int shared_store_set(struct shared_store *st, const char *key, size_t klen,
  * full, key too large, value not an integer, overflow). */
 int shared_store_incr(struct shared_store *st, const char *key, size_t klen, long long delta,
                       double ttl, double now, long long *result, const char **err);
+
+/* --- replication across wardens (state_shared.c) --- */
+
+/* Told of each change set and incr made (after it was made, outside the
+ * store's lock, on the caller's thread): v is the value set (NULL for an
+ * incr, whose delta is given); ttl as given to set or incr. */
+typedef void (*shared_journal_fn)(void *arg, const char *key, size_t klen, const struct shared_value *v,
+                                  long long delta, double ttl);
+/* Set once, before any thread uses the store (NULL: no journal). */
+void shared_store_set_journal(struct shared_store *st, shared_journal_fn fn, void *arg);
+/* Stores a value learned from another warden, without telling the journal;
+ * raise: an integer only replaces a smaller one (a counter's total). Returns
+ * 0, or -1 when the store cannot hold it (then the local value stays). */
+int shared_store_apply(struct shared_store *st, const char *key, size_t klen, const struct shared_value *v, double ttl,
+                       double now, bool raise);
 #endif

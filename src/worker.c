@@ -13,6 +13,7 @@
 #include "log.h"
 #include "toolmeta.h"
 #include "proxy.h"
+#include "state.h"
 #include "reload.h"
 #include "upstream_http.h"
 #include "upstream_stdio.h"
@@ -288,6 +289,7 @@ void worker_free(struct worker *w)
             policy_gen_release(w->servers[i].gen);
         toolmeta_free(w->servers[i].tool_meta);
     }
+    state_free(w->state);
     if (w->reload_event)
         event_free(w->reload_event);
     if (w->sigchld)
