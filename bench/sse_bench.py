@@ -161,7 +161,7 @@ def measure(port, request, seconds):
         s.sock.close()
     return {"eps": events / spent, "ttfe_ms": statistics.median(ttfe) * 1000,
             "ttfe99_ms": sorted(ttfe)[int(len(ttfe) * 0.99)] * 1000,
-            "streams": len(ttfe), "events": events / len(ttfe)}
+            "streams": len(ttfe), "events": events / len(ttfe), "total_events": events}
 
 def hold_streams(port, pid, n, request, vm):
     """Open n streams that stay open (one event each, read), then VmRSS growth per stream."""
@@ -221,12 +221,18 @@ def run(args, bench):
         for label, port, proc, err in cands:
             if err:
                 continue
-            pid = bench.Candidate("", "", port, proc).pid() if proc else None
+            pids = bench.Candidate("", "", port, proc).pids() if proc else [up.pid]
+            pid = pids[0] if pids else None
             bench.reset_hwm(pid)
+            cpu0 = bench.cpu_seconds(pids)
             try:
                 r = measure(port, request, args.sse_seconds)
             except (OSError, RuntimeError, ValueError) as e:
                 r = {"error": str(e)}
+            cpu1 = bench.cpu_seconds(pids)
+            # The candidate's own CPU time per 1,000 events it passed (direct: the upstream's).
+            if cpu0 is not None and cpu1 is not None and r.get("total_events"):
+                r["cpu_k"] = (cpu1 - cpu0) * 1e6 / r["total_events"] * 1000
             r["hwm"] = bench.vm(pid, "VmHWM") if pid else None
             results.setdefault(label, []).append(r)
             print(f"round {rnd + 1}/{args.rounds} sse      {label:26} "
@@ -234,25 +240,28 @@ def run(args, bench):
                      if "eps" in r else f"error: {r['error']}"), file=sys.stderr)
 
     print(f"\n| SSE, {args.sse_events} events per answer | events/s | vs nginx proxy "
-          f"| first event ms (median) | vs direct | first event p99 ms | peak RSS KiB | events/answer |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+          f"| CPU µs per 1,000 events | first event ms (median) | vs direct | first event p99 ms "
+          f"| peak RSS KiB | events/answer |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     med = {}
     for label, _, _, err in cands:
         runs = [r for r in results.get(label, []) if "eps" in r]
         if runs:
             med[label] = {k: statistics.median(r[k] for r in runs) for k in ("eps", "ttfe_ms", "ttfe99_ms", "events")}
             med[label]["hwm"] = max((r["hwm"] or 0) for r in runs) or "-"
+            cpus = [r["cpu_k"] for r in runs if r.get("cpu_k")]
+            med[label]["cpu"] = f"{statistics.median(cpus):.0f}" if cpus else "-"
     base, direct = med.get("nginx proxy (buffering off)"), med.get("direct (SSE upstream)")
     for label, _, _, err in cands:
         m = med.get(label)
         if not m:
             why = err or next((r["error"] for r in results.get(label, []) if "error" in r), "no result")
-            print(f"| {label} | unavailable: {why} |||||||")
+            print(f"| {label} | unavailable: {why} ||||||||")
             continue
-        print(f"| {label} | {m['eps']:.0f} | {m['eps'] / base['eps']:.2f}x | {m['ttfe_ms']:.3f} | "
+        print(f"| {label} | {m['eps']:.0f} | {m['eps'] / base['eps']:.2f}x | {m['cpu']} | {m['ttfe_ms']:.3f} | "
               f"{'%+.3f ms' % (m['ttfe_ms'] - direct['ttfe_ms']) if direct else '-'} | "
               f"{m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |" if base else
-              f"| {label} | {m['eps']:.0f} | - | {m['ttfe_ms']:.3f} | - | {m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |")
+              f"| {label} | {m['eps']:.0f} | - | {m['cpu']} | {m['ttfe_ms']:.3f} | - | {m['ttfe99_ms']:.3f} | {m['hwm']} | {m['events']:.0f} |")
 
     # Memory per open stream: --sse-open streams held open through each proxy.
     hold = http_request(bench, bench.ALLOWED_BODY.replace("get_model_version_by_alias", HOLD_TOOL))
@@ -273,6 +282,9 @@ def run(args, bench):
 
     print()
     w = med.get("warden Lua policy")
+    if w and base:
+        q = w["eps"] / base["eps"]
+        print(f"- SSE, warden events/s vs nginx: {q:.2f}x (target >= 1.0x): " + ("met" if q >= 1 else "NOT met"))
     if w and direct:
         d = w["ttfe_ms"] - direct["ttfe_ms"]
         print(f"- SSE, warden time to first event vs direct: {d:+.3f} ms (target within 1 ms): "

@@ -19,6 +19,9 @@ struct admin {
     void *arg;
     struct console *console;             /* borrowed; may be NULL */
     struct state_health *state;          /* borrowed; NULL without a shared state store */
+    admin_route_fn route;                /* more routes (approval_http.c), tried first; NULL: none */
+    admin_metrics_fn more_metrics;       /* more families for /metrics; NULL: none */
+    void *route_arg;
 };
 
 void admin_set_state(struct admin *a, struct state_health *h)
@@ -55,6 +58,10 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
+    if (a->route && path && a->route(a->route_arg, req, path)) {
+        evbuffer_free(body);
+        return;
+    }
     if (evhttp_request_get_command(req) != EVHTTP_REQ_GET) {
         evbuffer_add_printf(body, "{\"error\":\"method not allowed: use GET\"}");
         evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "GET");
@@ -63,6 +70,8 @@ static void on_request(struct evhttp_request *req, void *arg)
         metrics_render(a->metrics, body);
         if (a->state)
             state_health_render(a->state, body);
+        if (a->more_metrics)
+            a->more_metrics(a->route_arg, body);
         reply(req, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body);
     } else if (path && strcmp(path, "/healthz") == 0) {
         if (a->state)
@@ -147,6 +156,13 @@ struct admin *admin_start(struct event_base *base, const char *listen, struct me
         return NULL;
     }
     return a;
+}
+
+void admin_add_routes(struct admin *a, admin_route_fn route, admin_metrics_fn more_metrics, void *arg)
+{
+    a->route = route;
+    a->more_metrics = more_metrics;
+    a->route_arg = arg;
 }
 
 int admin_port(const struct admin *a)

@@ -9,6 +9,7 @@
  * the agents' endpoint, so it may use libevent's evhttp. */
 #ifndef WARDEN_ADMIN_H
 #define WARDEN_ADMIN_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -16,6 +17,7 @@
 
 struct admin;
 struct metrics;
+struct evhttp_request;
 
 
 /* Listens on listen ("HOST:PORT", "[v6]:PORT"; port 0 picks a free one) on
@@ -41,6 +43,12 @@ void admin_set_console(struct admin *a, struct console *c);
  * admin_start. */
 typedef struct bufferevent *(*admin_bev_fn)(struct event_base *base, void *arg);
 void admin_set_bevcb(struct admin *a, admin_bev_fn make_bev, void *arg);
+/* More routes: route(arg, req, path) is asked first for every request and
+ * returns true when it answered it; more_metrics appends families to
+ * /metrics. Both run on the admin's loop; arg must outlive the admin. */
+typedef bool (*admin_route_fn)(void *arg, struct evhttp_request *req, const char *path);
+typedef void (*admin_metrics_fn)(void *arg, struct evbuffer *out);
+void admin_add_routes(struct admin *a, admin_route_fn route, admin_metrics_fn more_metrics, void *arg);
 
 /* The port actually bound (useful after port 0); 0 if unknown. */
 int admin_port(const struct admin *a);

@@ -511,6 +511,10 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
         put_field(line, "shadow_decision", ev->shadow_decision);
         put_field(line, "shadow_rule", ev->shadow_rule);
     }
+    if (ev->approval_id)
+        put_field(line, "approval_id", ev->approval_id);
+    if (ev->approver)
+        put_field(line, "approver", ev->approver);
     if (ev->status >= 0)
         evbuffer_add_printf(line, ",\"status\":%d", ev->status);
     else

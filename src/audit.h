@@ -6,6 +6,7 @@
  *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
  *    "principal":..,"principal_kind":..,"method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,
  *    ["shadow_decision":..,"shadow_rule":..,]   (only when the server has shadow policies)
+ *    ["approval_id":..,]["approver":..,]     (only for calls that went to approval)
  *    "status":200|null,
  *    "is_error":true|false|null,"latency_ms":1.234|null,"arg_keys":[..],"args":{..}}
  * "args" only when audit_log_values() was called. Missing strings are null.
@@ -26,7 +27,8 @@ struct audit_event {
     const char *server, *session, *client, *method, *tool;
     const char *tool_class;      /* read, write, destructive, unknown (decision.tool_class); NULL: null */
     const char *principal, *principal_kind;   /* who called (auth.h: id, kind name) */
-    const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error */
+    const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error; or
+                                  * approval_requested, approval_decided, approval_expired, approval_consumed */
     const char *rule, *reason;   /* "" is written as null */
     const char *shadow_decision; /* what shadow policies would have decided; NULL: no shadow keys written */
     const char *shadow_rule;     /* the shadow rule that decided ("" or NULL: null) */
@@ -34,6 +36,8 @@ struct audit_event {
     int is_error;                /* the tool result's isError: -1 unknown, 0, 1 */
     double latency_ms;           /* < 0: unknown */
     const cJSON *args;           /* the call's arguments object, or NULL */
+    const char *approval_id;     /* the approval request the line is about (approval.h); NULL: no key written */
+    const char *approver;        /* approval_decided: who decided; NULL: no key written */
 };
 
 /* Opens path for appending (O_APPEND|O_CREAT, mode 0640; "-" is standard

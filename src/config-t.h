@@ -45,6 +45,13 @@ struct server_conf {
     int pin_mode;               /* enum pin_mode (pins.h): off, warn, block; block when pins is set alone */
 };
 
+/* Approval requests (approval.h): who hears that one waits, and the store's bound. */
+struct approvals_conf {
+    char **notify_command;      /* argv run with the record as JSON on stdin, NULL-terminated; NULL: none */
+    char *webhook;              /* http://HOST[:PORT]/PATH the record is POSTed to; NULL: none */
+    size_t max_requests;        /* records kept at once; default 1000 */
+};
+
 /* Bounds on clients; every refusal they cause has its own HTTP status. */
 struct limits_conf {
     size_t max_header_bytes;    /* 431 */
@@ -94,6 +101,7 @@ struct config {
     uint16_t listen_port;
     struct server_conf *servers;
     size_t nservers;
+    struct approvals_conf approvals;
     struct limits_conf limits;
     char **allowed_origins;     /* NULL-terminated; "*" allows any */
     char **allowed_hosts;       /* NULL-terminated; names without port */

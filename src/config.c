@@ -192,6 +192,8 @@ void config_free(struct config *cfg)
     free(cfg->state.redis);
     free(cfg->state.password_env);
     free(cfg->state.key_prefix);
+    list_free(cfg->approvals.notify_command);
+    free(cfg->approvals.webhook);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -731,6 +733,17 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
     }
 }
 
+#define APR(m) offsetof(struct approvals_conf, m)
+static const struct field approvals_fields[] = {
+    {.key = "notify_command", .kind = FIELD_STRINGS, .offset = APR(notify_command), .min = 1,
+     .help = "argv run with each new approval request as JSON on stdin"},
+    {.key = "webhook", .kind = FIELD_STRING, .offset = APR(webhook), .min = 8,
+     .help = "an http:// URL each new approval request is POSTed to"},
+    {.key = "max_requests", .kind = FIELD_SIZE, .offset = APR(max_requests), .min = 1, .max = 1000000,
+     .help = "approval requests kept at once; default 1000"},
+    {0},
+};
+
 #define LIM(m) offsetof(struct limits_conf, m)
 static const struct field limit_fields[] = {
     {.key = "max_header_bytes", .kind = FIELD_SIZE, .offset = LIM(max_header_bytes), .min = 1, .max = 1 << 20,
@@ -840,6 +853,7 @@ static const struct field state_fields[] = {
     {0},
 };
 
+
 static const char *const log_levels[] = {"debug", "info", "warn", "error"};
 
 /* Every flag and every top-level key of the config file: --help, the flag
@@ -900,6 +914,8 @@ static const struct field options[] = {
      .help = "state shared by several wardens:"},
     {.key = "servers", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_servers, .required = true,
      .expect = "must be an object naming at least one server", .help = "{NAME: server}, each served at /mcp/NAME:"},
+    {.key = "approvals", .kind = FIELD_OBJECT, .offset = CLI(cfg.approvals), .fields = approvals_fields,
+     .help = "approval requests (approvers decide them on the admin listener):"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
     {0},
 };
@@ -930,6 +946,7 @@ static void usage(FILE *out)
           "       warden scan (--upstream URL | -- COMMAND) a server's tools: policy scaffold, inventory, pins\n"
           "       warden pins diff|approve PINS_FILE [TOOL] review and approve changed tool definitions\n"
           "       warden key new ID                        make an API key: its secret once, and its config line\n"
+          "       warden approvals [--admin URL] list|show|approve|deny ...  decide approval requests\n"
           "options:\n",
           out);
     for (const struct field *f = options; f->key || f->flag; f++) {

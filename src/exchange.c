@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include "answer.h"
+#include "approval_elicit.h"
 #include "audit.h"
 #include "era.h"
 #include "client.h"
@@ -78,6 +79,22 @@ void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
     ctx->tool_meta = NULL;
     ctx->tool_class = RISK_NONE;
     ctx->principal = ex->principal.doc ? &ex->principal : NULL;
+    ctx->approval_id = NULL;
+}
+
+/* THE place that says who is calling, for approvals: the authenticated
+ * principal's id; without one, the client's address without its port, so
+ * that a retry from another connection or session is the same caller. */
+void exchange_principal_id(const struct exchange *ex, char *out, size_t outlen)
+{
+    if (ex->principal.doc && ex->principal.id && ex->principal.kind != PRINCIPAL_ANONYMOUS) {
+        snprintf(out, outlen, "%s", ex->principal.id);
+        return;
+    }
+    const char *addr = ex->client->addr;
+    const char *colon = strrchr(addr, ':');
+    size_t len = colon ? (size_t)(colon - addr) : strlen(addr);
+    snprintf(out, outlen, "%.*s", (int)len, addr);
 }
 
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
@@ -98,7 +115,7 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
         .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
         .shadow_rule = ex->shadow.rule,
         .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
-        .latency_ms = latency_ms, .args = args,
+        .latency_ms = latency_ms, .args = args, .approval_id = ex->approval_id[0] ? ex->approval_id : NULL,
     };
     audit_write(a, &ev);
 }
@@ -605,11 +622,21 @@ static int start_sse(struct exchange *ex)
     return 0;
 }
 
+static int held_head(struct exchange *ex, const struct http_head *head);
+
 int exchange_head(struct exchange *ex, const struct http_head *head)
 {
+    if (ex->held_stream)
+        return held_head(ex, head);
     struct client_conn *c = ex->client;
     size_t ctlen;
     const char *ct = http_header_get(head, "content-type", &ctlen);
+    if (ex->elicit_url && head->status == 200) {
+        size_t sidlen;
+        const char *sid = http_header_get(head, "mcp-session-id", &sidlen);
+        if (sid)
+            elicit_sessions_note(c->worker->elicit, sid, sidlen);
+    }
     ex->status = head->status;
     bool has_body = head->status != 204 && head->status != 304;
     if (ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
@@ -729,8 +756,15 @@ static void end_stream(struct exchange *ex)
     client_finish_exchange(c);
 }
 
+static void held_send_buffered(struct exchange *ex);
+
 void exchange_done(struct exchange *ex)
 {
+    if (ex->held_stream && ex->body_kind == BODY_BUFFERED) {
+        held_send_buffered(ex);
+        end_stream(ex);
+        return;
+    }
     if (ex->body_kind == BODY_SSE && ex->has_id && !ex->answered_id && ex->status == 200)
         stream_error_event(ex, "ended the stream without answering this request");
     if (ex->body_kind == BODY_BUFFERED) {
@@ -748,6 +782,8 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     struct client_conn *c = ex->client;
     if (ex->head_sent)
         return;
+    if (ex->elicit_url)
+        elicit_sessions_note(c->worker->elicit, session_id, strlen(session_id));
     ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
     ex->status = 200;
     ex->body_kind = BODY_SSE;
@@ -873,6 +909,13 @@ void exchange_flush(struct exchange *ex)
 void exchange_answer(struct exchange *ex, int status, const char *extra_headers, const char *body, size_t len)
 {
     struct client_conn *c = ex->client;
+    if (ex->held_stream) {
+        /* The event stream's head is gone: warden's answer is its final event. */
+        emit_event(ex, NULL, 0, NULL, 0, false, body, len);
+        ex->answered_id = true;
+        end_stream(ex);
+        return;
+    }
     bool closing = !c->keep_alive || c->worker->stopping;
     reply_format_head(output(ex), status, "application/json", extra_headers, len, closing);
     evbuffer_add(output(ex), body, len);
@@ -919,6 +962,83 @@ void exchange_answer_refusal(struct exchange *ex, const char *text)
     answer_buffer(ex, 200, b);
 }
 
+/* --- a tools/call held for a person's approval (approval_hold.c) --- */
+
+void exchange_hold_start(struct exchange *ex)
+{
+    struct client_conn *c = ex->client;
+    ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    ex->status = 200;
+    ex->body_kind = BODY_SSE;
+    ex->streaming = true;
+    ex->held_stream = true;
+    metrics_sse_streams(c->worker->metrics, 1);
+    struct evbuffer *out = output(ex);
+    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                             "X-Accel-Buffering: no\r\n");
+    finish_head(ex, out, 0);
+    ex->head_sent = true;
+}
+
+void exchange_hold_comment(struct exchange *ex, const char *text)
+{
+    char line[300];
+    int n = snprintf(line, sizeof line, ": %s\n\n", text);
+    emit(ex, line, n > 0 && (size_t)n < sizeof line ? (size_t)n : 0);
+}
+
+void exchange_hold_message(struct exchange *ex, const char *json, size_t len)
+{
+    emit_event(ex, NULL, 0, NULL, 0, false, json, len);
+}
+
+/* The upstream's answer to a held call that was approved: its events (or its
+ * JSON answer, as one event) continue warden's stream. */
+static int held_head(struct exchange *ex, const struct http_head *head)
+{
+    size_t ctlen;
+    const char *ct = http_header_get(head, "content-type", &ctlen);
+    ex->status = head->status;
+    if (head->status == 200 && ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
+        sse_init(&ex->sse, ex->client->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
+        ex->sse_ready = true;
+        return 0;
+    }
+    if (head->status == 200 && ct && http_media_type_is(ct, ctlen, "application/json")) {
+        ex->body_kind = BODY_BUFFERED;
+        if ((ex->buffered = evbuffer_new()))
+            return 0;
+        ex->refusal = "could not be read: out of memory";
+        ex->refusal_kind = UPSTREAM_INTERNAL;
+        return -1;
+    }
+    ex->refusal = "answered a tools/call with neither JSON nor an event stream in 200 OK";
+    ex->refusal_kind = UPSTREAM_MALFORMED;
+    return -1;
+}
+
+static void held_send_buffered(struct exchange *ex)
+{
+    size_t len = evbuffer_get_length(ex->buffered);
+    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
+    struct evbuffer *rewritten = evbuffer_new();
+    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
+    if (rewritten)
+        judge(ex, body ? body : "", len, rewritten, &j);
+    log_judgement(ex, &j);
+    ex->is_error = j.verdict == ANSWER_PASS || j.verdict == ANSWER_REWRITE ? j.is_error : 1;
+    if (j.verdict == ANSWER_PASS && j.answers_request)
+        emit_event(ex, NULL, 0, NULL, 0, false, body ? body : "", len);
+    else if (j.verdict == ANSWER_REWRITE && j.answers_request)
+        emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1),
+                   evbuffer_get_length(rewritten));
+    else
+        stream_error_event(ex, fail_text(&j));
+    if (rewritten)
+        evbuffer_free(rewritten);
+    ex->answered_id = true;
+}
+
 /* --- life cycle --- */
 
 void exchange_begin(struct exchange *ex)
@@ -931,6 +1051,9 @@ void exchange_begin(struct exchange *ex)
 
 void exchange_abort(struct exchange *ex)
 {
+    /* A held call is cancelled; its approval request stays for the retry. */
+    if (ex->hold_end)
+        ex->hold_end(ex);
     if (ex->server)
         ex->server->transport->cancel(ex);
     /* Its client is gone: no deadline may fail it (and count a timeout) before the connection is freed. */
@@ -943,6 +1066,11 @@ void exchange_stopping(struct exchange *ex)
 {
     struct client_conn *c = ex->client;
     c->keep_alive = false;
+    if (ex->hold_stop) {
+        /* A call held for approval ends now, as pending: the agent retries elsewhere. */
+        ex->hold_stop(ex);
+        return;
+    }
     if (ex->method == HTTP_GET && ex->head_sent && ex->framing == FRAME_CHUNKED) {
         /* A server's event stream has no end of its own; the client will reconnect elsewhere. */
         exchange_abort(ex);
@@ -967,6 +1095,8 @@ void exchange_reset(struct exchange *ex)
         ex->server->transport->cancel(ex);
     if (ex->unpark)
         ex->unpark(ex);
+    if (ex->hold_end)
+        ex->hold_end(ex);
     if (ex->timer)
         evtimer_del(ex->timer);
     free(ex->audit_tool);

@@ -67,7 +67,9 @@ void exchange_begin(struct exchange *ex);
 const char *exchange_caller_key(const struct exchange *ex, size_t *len);
 /* Who is calling, for the policies and the audit log. */
 void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx);
-
+/* Who is calling, for approvals (the requester's id): for now the client's
+ * address without its port; identity replaces it with the principal's id. */
+void exchange_principal_id(const struct exchange *ex, char *out, size_t outlen);
 /* Writes one audit line for a tool call (latency_ms < 0: decided by warden, no upstream outcome). */
 void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
                          const char *rule, const char *reason, double latency_ms);
@@ -80,6 +82,14 @@ void exchange_answer_for_id(struct exchange *ex, int code, const char *message);
  * subscriptions/listen stream that asked for tool list changes gets
  * notifications/tools/list_changed, so that clients list again. */
 void exchange_notify_list_changed(struct server_rt *s);
+/* A tools/call held for a person's approval (approval_hold.c): warden
+ * answers with an event stream of its own at once; comments and messages
+ * (progress) go on it; from then on every answer, warden's (exchange_answer
+ * and the refusals) or the upstream's once the call is forwarded, is the
+ * stream's final event. */
+void exchange_hold_start(struct exchange *ex);
+void exchange_hold_comment(struct exchange *ex, const char *text);
+void exchange_hold_message(struct exchange *ex, const char *json, size_t len);
 
 /* The client went away while its request was in progress. */
 void exchange_abort(struct exchange *ex);

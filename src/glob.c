@@ -98,6 +98,14 @@ bool glob_has_wildcard(const char *pattern)
     return strpbrk(pattern, "*?[\\") != NULL;
 }
 
+size_t glob_prefix_len(const char *pattern, size_t plen)
+{
+    size_t n = 0;
+    while (n < plen && pattern[n] != '*' && pattern[n] != '?' && pattern[n] != '[' && pattern[n] != '\\')
+        n++;
+    return n;
+}
+
 /* Adds to a state set what the stars in it reach by matching nothing. States
  * are token starts, in increasing order, so one pass settles chains of stars. */
 static void closure(const char *pat, const char *end, unsigned char *st)
@@ -113,8 +121,12 @@ bool glob_match_n(const char *pat, size_t plen, const char *s, size_t len)
 {
     if (plen > GLOB_MAX)
         return false;
-    if (!memchr(pat, '*', plen) && !memchr(pat, '?', plen) && !memchr(pat, '[', plen) && !memchr(pat, '\\', plen))
+    size_t lit = glob_prefix_len(pat, plen);
+    if (lit == plen)
         return plen == len && memcmp(pat, s, len) == 0;
+    /* The literal prefix decides most misses without the automaton. */
+    if (len < lit || memcmp(pat, s, lit) != 0)
+        return false;
     /* The pattern's automaton, simulated: cur[k] is set when the text read
      * so far can end just before the token starting at pat[k]. */
     unsigned char a[GLOB_MAX + 1], b[GLOB_MAX + 1];

@@ -21,6 +21,10 @@
 bool glob_valid(const char *pattern);
 /* True when pattern has a wildcard at all (else it names one exact string). */
 bool glob_has_wildcard(const char *pattern);
+/* How many leading bytes of the pattern are plain characters, each matching
+ * only itself: every string the pattern matches starts with them. Lets a
+ * caller with many patterns index them by this literal prefix. */
+size_t glob_prefix_len(const char *pattern, size_t plen);
 /* Matches s[0..len) against the NUL-terminated pattern. */
 bool glob_match(const char *pattern, const char *s, size_t len);
 /* The same for a pattern of plen bytes (it may hold NUL bytes). */

@@ -275,8 +275,11 @@ static const char *head_check(struct http_reader *r)
         const struct http_header *hd = &h->headers[i];
         const char *name = h->buf + hd->name_off;
         bool singleton = false;
+        /* The first letter decides most names at once (the list's names begin
+         * with a lower-case letter, and only that letter or its capital folds to it). */
         for (size_t k = 0; k < sizeof singleton_fields / sizeof *singleton_fields && !singleton; k++)
-            singleton = names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
+            singleton = hd->name_len && (name[0] | 0x20) == singleton_fields[k][0] &&
+                        names_fold_equal(name, hd->name_len, singleton_fields[k], strlen(singleton_fields[k]));
         /* CGI-style servers (WSGI, PHP) read "Mcp_Session_Id" as Mcp-Session-Id; warden would not. */
         if (singleton && memchr(name, '_', hd->name_len)) {
             snprintf(r->why_buf, sizeof r->why_buf, "the %.*s header field name has an underscore for a dash",
@@ -410,8 +413,24 @@ static int lint_feed(struct http_head_lint *l, const char *p, size_t len, size_t
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)p[i];
         switch (l->state) {
-        case L_FIRST_START:
         case L_FIRST:
+        case L_VALUE: {
+            /* Only the line's end matters here (http_parser judges the
+             * bytes): skip to it at once instead of byte by byte. */
+            const char *cr = memchr(p + i, '\r', len - i);
+            size_t stop = cr ? (size_t)(cr - p) : len;
+            if (memchr(p + i, '\n', stop - i)) {
+                *why = "header lines must end with CRLF";
+                return -1;
+            }
+            if (cr)
+                l->state = l->state == L_FIRST ? L_FIRST_CR : L_VALUE_CR;
+            i = stop;   /* the CR, consumed; or len - 1 + 1: the end of the input */
+            if (!cr)
+                i--;
+            break;
+        }
+        case L_FIRST_START:
             if (c == '\n') {
                 *why = "header lines must end with CRLF";
                 return -1;
@@ -460,14 +479,6 @@ static int lint_feed(struct http_head_lint *l, const char *p, size_t len, size_t
                 *why = "malformed header field name (whitespace before colon?)";
                 return -1;
             }
-            break;
-        case L_VALUE:
-            if (c == '\n') {
-                *why = "header lines must end with CRLF";
-                return -1;
-            }
-            if (c == '\r')
-                l->state = L_VALUE_CR;
             break;
         }
     }
@@ -522,11 +533,12 @@ void http_reader_eof(struct http_reader *r)
 }
 
 /* RFC 9110 tchar. */
+/* RFC 9110 5.6.2: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as two bit masks of
+ * ASCII (bytes 0-63, 64-127): one test per byte of every header name. */
 static bool is_tchar(unsigned char c)
 {
-    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
-        return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    static const unsigned long long tchar_lo = 0x03ff6cfa00000000ULL, tchar_hi = 0x57ffffffc7fffffeULL;
+    return c < 64 ? (tchar_lo >> c) & 1 : c < 128 && (tchar_hi >> (c - 64)) & 1;
 }
 
 int http_prescan_request(const char *p, size_t len, size_t max_head, size_t max_headers, size_t *head_len,
@@ -587,8 +599,10 @@ bool http_is_hop_by_hop(const char *name, size_t len)
     static const char *const hop[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
                                       "proxy-authorization", "te", "trailer", "transfer-encoding",
                                       "upgrade", "content-length", "host", "expect", "accept-encoding"};
+    /* The first letter rules out most names before any strlen (every name
+     * above begins with a lower-case letter: only it or its capital match). */
     for (size_t i = 0; i < sizeof hop / sizeof *hop; i++)
-        if (strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
+        if (len && (name[0] | 0x20) == hop[i][0] && strlen(hop[i]) == len && strncasecmp(hop[i], name, len) == 0)
             return true;
     return false;
 }

@@ -40,6 +40,7 @@ struct lua_decision {
     enum verdict verdict;
     char reason[sizeof ((struct decision *)0)->reason];
     char rule[sizeof ((struct decision *)0)->rule];
+    struct approval_opts approval;  /* require_approval's opts */
 };
 
 /* One policy file and its lua_State; everything here is owned by it except
@@ -715,6 +716,7 @@ static int make_decision(lua_State *L, enum verdict v, const char *fallback)
     const char *reason = luaL_optlstring(L, 1, fallback, &rlen);
     struct lua_decision *d = lua_newuserdatauv(L, sizeof *d, 0);
     d->verdict = v;
+    d->approval = APPROVAL_OPTS_DEFAULT;
     copy_str(d->reason, sizeof d->reason, reason, rlen);
     copy_str(d->rule, sizeof d->rule, lp->path, strlen(lp->path));
     where(L, 1, d->rule, sizeof d->rule);
@@ -734,10 +736,43 @@ static int w_deny(lua_State *L)
     return make_decision(L, VERDICT_DENY, "denied by Lua policy");
 }
 
-/* warden.require_approval([reason]) */
+/* One number of require_approval's opts, in [lo, hi]; absent: keeps *out. */
+static void approval_number(lua_State *L, const char *key, double lo, double hi, double *out)
+{
+    if (lua_getfield(L, 2, key) != LUA_TNIL) {
+        if (!lua_isnumber(L, -1))
+            luaL_error(L, "warden.require_approval: opts.%s must be a number of seconds", key);
+        double v = lua_tonumber(L, -1);
+        if (!(v >= lo && v <= hi))
+            luaL_error(L, "warden.require_approval: opts.%s must be from %f to %f seconds", key, lo, hi);
+        *out = v;
+    }
+    lua_pop(L, 1);
+}
+
+/* warden.require_approval([reason [, opts]]): opts as a JSON rule's
+ * "approval": {hold = 45, ttl = 900, grant_ttl = 600, scope = "call"|"tool"}. */
 static int w_require_approval(lua_State *L)
 {
-    return make_decision(L, VERDICT_APPROVAL, "approval required by Lua policy");
+    struct approval_opts o = APPROVAL_OPTS_DEFAULT;
+    if (!lua_isnoneornil(L, 2)) {
+        luaL_checktype(L, 2, LUA_TTABLE);
+        approval_number(L, "hold", 0, 3600, &o.hold);
+        approval_number(L, "ttl", 1, 86400 * 30, &o.ttl);
+        approval_number(L, "grant_ttl", 1, 86400 * 30, &o.grant_ttl);
+        if (lua_getfield(L, 2, "scope") != LUA_TNIL) {
+            const char *sc = lua_tostring(L, -1);
+            if (!sc || (strcmp(sc, "call") != 0 && strcmp(sc, "tool") != 0))
+                return luaL_error(L, "warden.require_approval: opts.scope must be \"call\" or \"tool\"");
+            o.scope = strcmp(sc, "tool") == 0 ? APPROVAL_SCOPE_TOOL : APPROVAL_SCOPE_CALL;
+        }
+        lua_pop(L, 1);
+        lua_settop(L, 1);
+    }
+    make_decision(L, VERDICT_APPROVAL, "approval required by Lua policy");
+    struct lua_decision *d = lua_touserdata(L, -1);
+    d->approval = o;
+    return 1;
 }
 
 /* The store behind warden.shared, or an error when the policy has none. */
@@ -1399,6 +1434,7 @@ static int call_main(lua_State *L)
     out->verdict = d->verdict;
     memcpy(out->reason, d->reason, sizeof out->reason);
     memcpy(out->rule, d->rule, sizeof out->rule);
+    out->approval = d->approval;
     return 0;
 }
 

@@ -7,10 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <event2/thread.h>
 #include "admin.h"
+#include "approval.h"
+#include "approval_cli.h"
+#include "approval_elicit.h"
+#include "approval_http.h"
+#include "approval_notify.h"
 #include "audit.h"
 #include "auth.h"
 #include "authoring.h"
@@ -51,6 +57,11 @@ struct app {
     struct catalog *catalog;        /* the tools listed, for the console */
     struct state_health *state_health; /* the Redis of "state", when configured */
     struct state_shared *shared_repl;  /* warden.shared replicated through it (on worker 0's loop) */
+    struct approval_store *approvals;   /* shared by every worker and the admin listener */
+    struct approval_notify *approval_notify;
+    struct approval_http *approval_http;
+    struct elicit_sessions *elicit;     /* with an admin listener: sessions sent to the approval page */
+    struct event *approval_sweep;       /* on worker 0: expires approval requests */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -139,6 +150,16 @@ static int start_auth(struct app *app, char *err, size_t errlen)
     return 0;
 }
 
+/* Expires approval requests that are due, so that their audit line and the
+ * pending gauge do not wait for someone to look. */
+static void on_approval_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    approval_store_sweep(arg, (double)ts.tv_sec + (double)ts.tv_nsec / 1e9);
+}
+
 static void app_free(struct app *app)
 {
     /* The fetchers' events belong to the first worker's loop: gone before it is. */
@@ -149,6 +170,9 @@ static void app_free(struct app *app)
         event_free(app->sighup);
     console_free(app->console);
     admin_free(app->admin);
+    approval_http_free(app->approval_http);
+    if (app->approval_sweep)
+        event_free(app->approval_sweep);
     reloader_free(app->reloader);
     stdio_bridge_free(app->bridge);
     state_shared_free(app->shared_repl);
@@ -164,6 +188,9 @@ static void app_free(struct app *app)
     if (app->rates)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
+    approval_store_free(app->approvals);
+    elicit_sessions_free(app->elicit);
+    approval_notify_free(app->approval_notify);
     audit_close(app->audit);
     pins_table_free(app->pins);
     decisions_free(app->decisions);
@@ -216,6 +243,8 @@ int main(int argc, char **argv)
         return pins_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "key") == 0)
         return auth_key_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "approvals") == 0)
+        return approval_cli_main(argc - 1, argv + 1);
 
     struct app app = {0};
     char err[8192];
@@ -300,6 +329,18 @@ int main(int argc, char **argv)
         }
         audit_set_sink(app.audit, decisions_sink, app.decisions);
     }
+    struct approval_limits alim = {.max_records = app.cfg.approvals.max_requests};
+    if (!(app.approval_notify = approval_notify_new(app.audit, &app.cfg.approvals, err, sizeof err)) ||
+        !(app.approvals = approval_store_new(&alim, approval_notify_event, app.approval_notify))) {
+        fprintf(stderr, "warden: %s\n", app.approval_notify ? "cannot make the approval store (no random bytes?)" : err);
+        app_free(&app);
+        return 2;
+    }
+    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new())) {
+        fprintf(stderr, "warden: cannot make the URL elicitation table (no random bytes?)\n");
+        app_free(&app);
+        return 2;
+    }
     evutil_socket_t listen_fd = -1;
     if (!app.cfg.stdio && (listen_fd = worker_listen_socket(&app.cfg, err, sizeof err)) < 0) {
         fprintf(stderr, "warden: %s\n", err);
@@ -315,6 +356,8 @@ int main(int argc, char **argv)
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
             app.workers[i].servers[k].tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
+        app.workers[i].approvals = app.approvals;
+        app.workers[i].elicit = app.elicit;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
@@ -372,6 +415,20 @@ int main(int argc, char **argv)
             return 2;
         }
         admin_set_console(app.admin, app.console);
+    }
+    if (app.admin) {
+        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
+    }
+    app.approval_sweep = event_new(app.workers[0].base, -1, EV_PERSIST, on_approval_sweep, app.approvals);
+    if (!app.approval_sweep || event_add(app.approval_sweep, &(struct timeval){.tv_sec = 1}) < 0) {
+        fprintf(stderr, "warden: out of memory\n");
+        app_free(&app);
+        return 2;
     }
     struct event *sigusr1 = evsignal_new(app.workers[0].base, SIGUSR1, on_reopen_signal, &app);
     if (!sigusr1 || evsignal_add(sigusr1, NULL) < 0) {

@@ -12,7 +12,7 @@ enum verdict {
     VERDICT_DENY,
     VERDICT_HIDDEN,         /* answered as if the tool did not exist */
     VERDICT_RATE_LIMITED,
-    VERDICT_APPROVAL,       /* require_approval: refused until approvals exist */
+    VERDICT_APPROVAL,       /* require_approval: held for a person (approval.h) */
     VERDICT_ERROR,          /* a policy failed: fail closed, refused */
 };
 
@@ -24,6 +24,17 @@ struct shadow_verdict {
     char reason[256];
 };
 
+/* How a call sent to approval waits (a rule's "approval" object, or the
+ * opts of Lua's warden.require_approval); approval.h has the store. */
+enum approval_scope { APPROVAL_SCOPE_CALL, APPROVAL_SCOPE_TOOL };
+struct approval_opts {
+    double hold;            /* seconds the call is held on its stream; default 45 */
+    double ttl;             /* seconds the request waits for a person; default 900 */
+    double grant_ttl;       /* seconds an approval waits for the retry; default 600 */
+    int scope;              /* enum approval_scope: one call (default), or the tool for grant_ttl */
+};
+#define APPROVAL_OPTS_DEFAULT ((struct approval_opts){.hold = 45, .ttl = 900, .grant_ttl = 600})
+
 /* What decided a call and what the agent is told. */
 struct decision {
     enum verdict verdict;
@@ -31,6 +42,7 @@ struct decision {
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
     enum risk_class tool_class;   /* the class the policies saw (policy_tool_class), for audit and metrics */
+    struct approval_opts approval; /* for VERDICT_APPROVAL */
     struct shadow_verdict shadow;
 };
 
@@ -51,5 +63,7 @@ struct call_ctx {
     enum risk_class tool_class;          /* the class learnt from the last tools/list (toolmeta_class);
                                           * RISK_NONE: none seen, the name is classed */
     const struct principal *principal;   /* who is calling (auth.h), or NULL when unknown */
+    const char *approval_id;             /* a person approved this very call (approval.h): require_approval
+                                          * rules pass it, every other rule still decides; NULL otherwise */
 };
 #endif

@@ -59,6 +59,7 @@ struct rule {
     bool has_limit;
     struct limit limit;
     char *reason;
+    struct approval_opts approval; /* "approval": how a require_approval call waits */
     char where[200];        /* "/tools/NAME" */
     const char *section;    /* "tools" or "classes": where the rule is, for reasons */
 };
@@ -70,6 +71,15 @@ struct class_override {
     enum risk_class cls;
 };
 
+/* A glob rule under its literal prefix (glob_prefix_len): only the globs whose
+ * prefix begins a tool's name can match it, so a call tries a handful of the
+ * policy's globs, not all of them. */
+struct glob_entry {
+    const char *pattern;    /* the rule's (not owned); its first prefix_len bytes are literal */
+    size_t prefix_len;
+    size_t rule;            /* index in rules: the lowest that matches wins */
+};
+
 struct policy {
     char *file;
     int default_deny;       /* index in {"allow", "deny"}: 1 denies */
@@ -77,6 +87,7 @@ struct policy {
     size_t nhide;
     struct rule *rules;     /* exact names first (sorted), then globs (longest first) */
     size_t nrules, nexact;
+    struct glob_entry *globs;   /* the nrules - nexact glob rules by (prefix, rule); owned */
     bool has_all_limit;
     struct limit all_limit;
     struct rule *class_rules[RISK_NCLASSES];   /* "classes": by enum risk_class, NULL when absent */
@@ -277,6 +288,7 @@ static void policy_free(struct policy *p)
     for (size_t i = 0; i < p->nwhen; i++)
         cond_free(&p->when[i]);
     free(p->when);
+    free(p->globs);
 }
 
 /* Describes a condition for the agent: `alias in ["champion"]`. */
@@ -581,6 +593,17 @@ static void read_all_limit(struct schema_doc *doc, const struct field *f, const 
     p->has_all_limit = true;
 }
 
+/* "approval": {"hold": 45, "ttl": 900, "grant_ttl": 600, "scope": "call"|"tool"} beside require_approval. */
+static const char *const scope_names[] = {[APPROVAL_SCOPE_CALL] = "call", [APPROVAL_SCOPE_TOOL] = "tool"};
+static const struct field approval_fields[] = {
+    {.key = "hold", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, hold), .min = -1, .max = 3600},
+    {.key = "ttl", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, ttl), .min = 0, .max = 86400 * 30},
+    {.key = "grant_ttl", .kind = FIELD_SECONDS, .offset = offsetof(struct approval_opts, grant_ttl), .min = 0,
+     .max = 86400 * 30},
+    {.key = "scope", .kind = FIELD_ENUM, .offset = offsetof(struct approval_opts, scope), SCHEMA_NAMES(scope_names)},
+    {0},
+};
+
 static const char *const action_names[] = {[ACT_NONE] = NULL, [ACT_ALLOW] = "allow", [ACT_DENY] = "deny",
                                            [ACT_APPROVAL] = "require_approval"};
 
@@ -591,6 +614,7 @@ static const struct field rule_fields[] = {
     {.key = "rate_limit", .kind = FIELD_CUSTOM, .custom = read_rule_limit},
     {.key = "when", .kind = FIELD_CUSTOM, .custom = read_rule_when},
     {.key = "reason", .kind = FIELD_STRING, .offset = offsetof(struct rule, reason)},
+    {.key = "approval", .kind = FIELD_OBJECT, .offset = offsetof(struct rule, approval), .fields = approval_fields},
     {.key = "description", .kind = FIELD_NOTE},
     {0},
 };
@@ -605,6 +629,35 @@ static int rule_order(const void *a, const void *b)
         return strcmp(x->pattern, y->pattern);
     size_t lx = strlen(x->pattern), ly = strlen(y->pattern);
     return lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
+}
+
+static int prefix_cmp(const char *a, size_t alen, const char *b, size_t blen)
+{
+    int c = memcmp(a, b, alen < blen ? alen : blen);
+    return c ? c : (alen > blen) - (alen < blen);
+}
+
+static int glob_entry_order(const void *a, const void *b)
+{
+    const struct glob_entry *x = a, *y = b;
+    int c = prefix_cmp(x->pattern, x->prefix_len, y->pattern, y->prefix_len);
+    return c ? c : (x->rule > y->rule) - (x->rule < y->rule);
+}
+
+/* Builds globs from the sorted rules; false when out of memory. */
+static bool index_globs(struct policy *p)
+{
+    size_t n = p->nrules - p->nexact;
+    if (!n)
+        return true;
+    if (!(p->globs = calloc(n, sizeof *p->globs)))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        const char *pat = p->rules[p->nexact + i].pattern;
+        p->globs[i] = (struct glob_entry){pat, glob_prefix_len(pat, strlen(pat)), p->nexact + i};
+    }
+    qsort(p->globs, n, sizeof *p->globs, glob_entry_order);
+    return true;
 }
 
 /* tools: {NAME or GLOB: rule}, sorted once for the lookups of every call. */
@@ -633,6 +686,7 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
             continue;
         }
         struct rule *r = &p->rules[p->nrules++];
+        r->approval = APPROVAL_OPTS_DEFAULT;
         snprintf(r->where, sizeof r->where, "%s", at);
         r->section = "tools";
         r->glob = glob_has_wildcard(t->string);
@@ -648,6 +702,8 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
     qsort(p->rules, p->nrules, sizeof *p->rules, rule_order);
     while (p->nexact < p->nrules && !p->rules[p->nexact].glob)
         p->nexact++;
+    if (!index_globs(p))
+        schema_problem(doc, v, ptr, "out of memory");
 }
 
 static void read_hide(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
@@ -1013,11 +1069,50 @@ static const struct rule *find_rule(const struct policy *p, const char *tool, co
         else
             lo = mid + 1;
     }
-    size_t len = strlen(tool);
-    for (size_t i = p->nexact; i < p->nrules; i++)
-        if (glob_match(p->rules[i].pattern, tool, len) && all_hold(p->rules[i].when, p->rules[i].nwhen, args, ctx))
-            return &p->rules[i];
-    return NULL;
+    /* A walk down the sorted globs as down a trie: [lo, hi) holds the globs
+     * whose prefix begins with tool[0..l), those whose prefix is exactly that
+     * first (lowest rule first), then the longer ones by their byte l. */
+    size_t len = strlen(tool), best = p->nrules;
+    lo = 0, hi = p->nrules - p->nexact;
+    for (size_t l = 0; lo < hi; l++) {
+        size_t a = lo, b = hi;
+        if (p->globs[lo].prefix_len > l)
+            b = lo;   /* none of length l: most steps of a long shared prefix */
+        while (a < b) {   /* the end of the prefixes of length l */
+            size_t mid = (a + b) / 2;
+            if (p->globs[mid].prefix_len == l)
+                a = mid + 1;
+            else
+                b = mid;
+        }
+        for (size_t i = lo; i < a && p->globs[i].rule < best; i++)
+            if (glob_match(p->globs[i].pattern, tool, len) &&
+                all_hold(p->rules[p->globs[i].rule].when, p->rules[p->globs[i].rule].nwhen, args, ctx)) {
+                best = p->globs[i].rule;
+                break;
+            }
+        if (l == len)
+            break;
+        unsigned char c = (unsigned char)tool[l];
+        lo = a;
+        if (lo < hi && (unsigned char)p->globs[lo].pattern[l] == c && (unsigned char)p->globs[hi - 1].pattern[l] == c)
+            continue;   /* all of them go on with c */
+        for (b = hi; lo < b;) {   /* the first whose byte l is not below c */
+            size_t mid = (lo + b) / 2;
+            if ((unsigned char)p->globs[mid].pattern[l] < c)
+                lo = mid + 1;
+            else
+                b = mid;
+        }
+        for (a = lo; a < hi;) {   /* the first whose byte l is above c */
+            size_t mid = (a + hi) / 2;
+            if ((unsigned char)p->globs[mid].pattern[l] <= c)
+                a = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    return best < p->nrules ? &p->rules[best] : NULL;
 }
 
 /* ---- risk classes: "classes" rules and "classes_of" overrides ---- */
@@ -1336,11 +1431,14 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
         trace_add(t, "%s %s/action: deny", p->file, r->where);
         return true;
     }
-    if (r->action == ACT_APPROVAL) {
-        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason,
-               "tool %s requires approval (policy %s: %s.%s); approvals are not available, so it is refused",
+    if (r->action == ACT_APPROVAL && ctx->approval_id) {
+        trace_add(t, "%s %s/action: require_approval: a person approved this call (%s)", p->file, r->where,
+                  ctx->approval_id);
+    } else if (r->action == ACT_APPROVAL) {
+        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason, "tool %s needs a person's approval (policy %s: %s.%s)",
                tool, p->file, r->section, r->pattern);
-        trace_add(t, "%s %s/action: require_approval (refused until approvals exist)", p->file, r->where);
+        out->approval = r->approval;
+        trace_add(t, "%s %s/action: require_approval", p->file, r->where);
         return true;
     }
     char seen[200];
@@ -1515,6 +1613,9 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         trace_add(t, "%s: on_call: %s%s%s", d.rule[0] ? d.rule : ps->policies[i].file,
                   d.verdict == VERDICT_NONE ? "no opinion" : policy_verdict_name(d.verdict), d.reason[0] ? ": " : "",
                   d.reason);
+        /* A person approved this very call: Lua's require_approval is passed, its deny still wins. */
+        if (d.verdict == VERDICT_APPROVAL && ctx->approval_id)
+            continue;
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
             out->tool_class = cls;

@@ -50,10 +50,15 @@ struct pins;
 struct pins_table;
 struct rate_park;     /* proxy.c */
 struct state;         /* state.h */
+struct approval_hold;
+struct approval_store;
+struct elicit_sessions;
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* connects and writes; reads until connected */
+    struct event *rev;            /* reads once connected (upstream_http.c's own readv), else NULL */
+    bool reading;                 /* reads are wanted (not paused, not closed) */
     struct upstream_pool *pool;
     struct exchange *ex;          /* NULL while idle */
     struct http_reader reader;    /* responses */
@@ -203,6 +208,13 @@ struct exchange {
     struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
     struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
     void (*unpark)(struct exchange *ex); /* set with park: forgets it when the exchange ends first */
+    /* a tools/call held for a person's approval (approval_hold.c) */
+    struct approval_hold *hold;   /* owned by approval_hold.c; NULL when not held */
+    void (*hold_end)(struct exchange *ex); /* frees hold; called when the exchange ends or is aborted */
+    void (*hold_stop)(struct exchange *ex); /* warden is stopping: a call still waiting ends as pending */
+    bool held_stream;             /* warden's own event stream is open: every answer is its final event */
+    char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
+    bool elicit_url;              /* an initialize asking for URL elicitation: its session is noted */
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
@@ -228,7 +240,9 @@ enum client_state {
 /* One accepted client connection. */
 struct client_conn {
     struct worker *worker;
-    struct bufferevent *bev;
+    struct bufferevent *bev;      /* writes; reads too for a pair (no fd) */
+    struct event *rev;            /* a socket's reads (client.c's own readv), NULL for a pair */
+    bool read_paused;             /* rev is off: CLIENT_INPUT_HIGH bytes wait */
     struct http_reader reader;
     enum client_state state;
     char addr[64];                /* "IP:PORT" of the peer */
@@ -255,6 +269,8 @@ struct worker {
     size_t nservers;
     struct rate_store *rates;         /* shared by all workers */
     struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
+    struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
+    struct elicit_sessions *elicit;   /* sessions that take URL elicitation (approval_elicit.h); shared; may be NULL */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */
     struct metrics *metrics;          /* shared by all workers */
     struct audit_log *audit;          /* NULL when there is no audit log */

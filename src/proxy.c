@@ -6,6 +6,8 @@
 #include <strings.h>
 #include <time.h>
 #include <event2/buffer.h>
+#include "approval_elicit.h"
+#include "approval_hold.h"
 #include "audit.h"
 #include "config.h"
 #include "era.h"
@@ -19,6 +21,7 @@
 #include "policy.h"
 #include "reply.h"
 #include "state_rate.h"
+#include "reload.h"
 #include "toolmeta.h"
 #include "transport.h"
 #include "utf8.h"
@@ -109,6 +112,10 @@ static void answer_refusal(struct exchange *ex, const char *tool, const struct d
 /* Takes a reference on the policies in force for the exchange; NULL when none. */
 static struct policy_set *use_policies(struct exchange *ex)
 {
+    /* A held call decided again takes the policies in force now. */
+    if (ex->gen)
+        policy_gen_release(ex->gen);
+    ex->gen = NULL;
     if (!ex->server->gen)
         return NULL;
     ex->gen = ex->server->gen;
@@ -285,6 +292,8 @@ static bool admit_shared(struct exchange *ex, const struct rpc_msg *msg, struct 
     return conclude(ex, msg->tool, msg->args, d);
 }
 
+static void resume_held(struct client_conn *c);
+
 /* Decides a POST's message; returns true when warden answered it itself
  * (or will: a call parked for the shared rate-limit state). */
 static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, const struct upstream_request *req)
@@ -312,6 +321,24 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, con
                 policy_decide_deferred(ps, c->worker->rates, msg, &ctx, &d, &pending);
             else
                 policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            /* Sent to approval: held, answered, or approved by a person, then
+             * decided again with the grant (a rule that now denies still wins). */
+            if (d.verdict == VERDICT_APPROVAL) {
+                /* Counted first: an answer ends the exchange (ex is reset) before approval_hold_begin returns. */
+                const struct server_conf *sc = ex->server->conf;
+                metrics_call(c->worker->metrics, sc->name[0] ? sc->name : sc->path, msg->tool, "require_approval");
+                if (approval_hold_begin(ex, msg, &d, resume_held) == APPROVAL_BEGIN_ANSWERED) {
+                    metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
+                    return true;
+                }
+                ctx.approval_id = ex->approval_id;
+                d = (struct decision){.verdict = VERDICT_ALLOW};
+                pending.n = 0;
+                if (c->worker->state)
+                    policy_decide_deferred(ps, c->worker->rates, msg, &ctx, &d, &pending);
+                else
+                    policy_decide(ps, c->worker->rates, msg, &ctx, &d);
+            }
             metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
         }
         if (d.tool_class == RISK_NONE)
@@ -381,6 +408,34 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
     struct upstream_request req = {
         .head = h, .query = query, .query_len = qlen, .body = c->body, .body_len = c->body_len,
         .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
+    };
+    /* The session its answer names may be sent to the approval page (approval_elicit.h). */
+    ex->elicit_url = req.is_initialize && c->worker->elicit && elicit_wanted(msg.params);
+    bool done = apply_policies(c, &msg, &req);
+    rpc_msg_clear(&msg);
+    if (!done)
+        forward(ex, &req);
+}
+
+/* --- hold: a tools/call held for approval is decided again once a person
+ * has decided (approval_hold.c calls this on the exchange's loop). The
+ * request's head and body are still the connection's: it reads no other
+ * request while this one is answered. --- */
+static void resume_held(struct client_conn *c)
+{
+    struct exchange *ex = &c->ex;
+    const struct http_head *h = &c->reader.head;
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(c->body, c->body_len, &c->worker->rpc_limits, &msg, &err) < 0) {
+        exchange_answer_for_id(ex, err.code, err.message);
+        return;
+    }
+    const char *url = h->buf + h->url_off;
+    const char *q = memchr(url, '?', h->url_len);
+    struct upstream_request req = {
+        .head = h, .query = q, .query_len = q ? h->url_len - (size_t)(q - url) : 0, .body = c->body,
+        .body_len = c->body_len, .kind = msg.kind,
     };
     bool done = apply_policies(c, &msg, &req);
     rpc_msg_clear(&msg);

@@ -12,13 +12,17 @@
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
+#include "sockread.h"
 
 /* Upstream response heads are bounded like client heads, more generously. */
 #define UPSTREAM_MAX_HEAD (64 * 1024)
 #define UPSTREAM_MAX_HEADERS 200
+/* What one read of an upstream socket asks for at most. */
+#define UPSTREAM_READ_CHUNK 16384
 
 static void upstream_close(struct upstream_conn *u);
 static void on_read(struct bufferevent *bev, void *arg);
+static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
@@ -139,10 +143,28 @@ static void on_pool_reap(evutil_socket_t fd, short what, void *arg)
     struct upstream_conn *u;
     while ((u = TAILQ_FIRST(&pool->graveyard))) {
         TAILQ_REMOVE(&pool->graveyard, u, link);
+        if (u->rev)
+            event_free(u->rev);   /* before the bufferevent closes the fd */
         bufferevent_free(u->bev);
         event_free(u->timer);
         http_reader_free(&u->reader);
         free(u);
+    }
+}
+
+/* Reads on or off: through rev once connected, through the bufferevent before. */
+static void set_reading(struct upstream_conn *u, bool on)
+{
+    u->reading = on;
+    if (u->rev) {
+        if (on)
+            event_add(u->rev, NULL);
+        else
+            event_del(u->rev);
+    } else if (on) {
+        bufferevent_enable(u->bev, EV_READ);
+    } else {
+        bufferevent_disable(u->bev, EV_READ);
     }
 }
 
@@ -219,7 +241,10 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
     } else {
         evbuffer_add_buffer(out, ex->request);
     }
-    bufferevent_enable(u->bev, evbuffer_get_length(out) ? EV_READ | EV_WRITE : EV_READ);
+    if (evbuffer_get_length(out))
+        bufferevent_enable(u->bev, EV_WRITE);
+    if (!u->reading)
+        set_reading(u, true);
     arm_timer(u);
 }
 
@@ -286,7 +311,8 @@ static void release(struct upstream_conn *u, bool reusable)
     }
     TAILQ_INSERT_TAIL(&pool->idle, u, link);
     u->in_idle = true;
-    bufferevent_enable(u->bev, EV_READ);
+    if (!u->reading)
+        set_reading(u, true);
     arm_timer(u);
 }
 
@@ -358,11 +384,37 @@ static void on_write(struct bufferevent *bev, void *arg)
         bufferevent_disable(bev, EV_WRITE);
 }
 
+/* A connected socket's reads, through rev: what the bufferevent did, with
+ * one readv and no ioctl. */
+static void on_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    struct upstream_conn *u = arg;
+    ptrdiff_t n = sockread(bufferevent_get_input(u->bev), fd, UPSTREAM_READ_CHUNK);
+    if (n == SOCKREAD_AGAIN)
+        return;
+    if (n > 0)
+        on_read(u->bev, u);
+    else   /* every path of on_event but CONNECTED closes the connection */
+        on_event(u->bev, (short)(BEV_EVENT_READING | (n == SOCKREAD_EOF ? BEV_EVENT_EOF : BEV_EVENT_ERROR)), u);
+}
+
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct upstream_conn *u = arg;
     if (what & BEV_EVENT_CONNECTED) {
         u->connected = true;
+        /* From now on plain sockets are read through rev: one readv each, no
+         * ioctl (sockread.h); TLS ones stay with OpenSSL's bufferevent, and so
+         * does a socket when there is no memory for rev. */
+        if (!u->pool->server->tls)
+            u->rev = event_new(u->pool->worker->base, bufferevent_getfd(u->bev), EV_READ | EV_PERSIST, on_readable,
+                               u);
+        if (u->rev) {
+            bufferevent_disable(u->bev, EV_READ);
+            if (u->reading)
+                event_add(u->rev, NULL);
+        }
         if (u->ex)
             arm_timer(u);
         return;
@@ -503,6 +555,7 @@ static void upstream_close(struct upstream_conn *u)
     }
     u->dead = true;
     pool->open--;
+    set_reading(u, false);
     bufferevent_disable(u->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
     evtimer_del(u->timer);
@@ -526,13 +579,13 @@ static void http_cancel(struct exchange *ex)
 static void http_pause(struct exchange *ex)
 {
     if (ex->up)
-        bufferevent_disable(ex->up->bev, EV_READ);
+        set_reading(ex->up, false);
 }
 
 static void http_resume(struct exchange *ex)
 {
     if (ex->up)
-        bufferevent_enable(ex->up->bev, EV_READ);
+        set_reading(ex->up, true);
 }
 
 /* Children are a stdio matter. */

@@ -10,11 +10,11 @@ export const wardenBin = process.env.WARDEN_BIN || path.join(repoDir, 'build', '
 
 /* Starts warden with `args` plus `--listen 127.0.0.1:PORT`. The result has
  * base (http://127.0.0.1:PORT), url (base + /mcp), child, stderr() and stop(). */
-export async function startWarden(args, { env = {}, readyMs = 10000 } = {}) {
+export async function startWarden(args, { env = {}, readyMs = 10000, port: fixedPort } = {}) {
   if (!fs.existsSync(wardenBin)) {
     throw new Error(`no warden binary at ${wardenBin}: build it (cmake --build build --target warden) or set WARDEN_BIN`);
   }
-  const port = await freePort();
+  const port = fixedPort ?? await freePort();
   // Options go before `-- COMMAND...`, which takes the rest of the line.
   const cut = args.indexOf('--');
   const listen = ['--listen', `127.0.0.1:${port}`];
