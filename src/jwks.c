@@ -7,8 +7,10 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
@@ -370,6 +372,8 @@ struct jwks_fetcher {
     struct event_base *base;
     struct jwks_holder *holder;     /* borrowed */
     struct tls_client *tls;         /* borrowed */
+    struct evdns_base *dns;         /* NULL for an IP address; owned when own_dns */
+    bool own_dns;
     char *url, *host, *target;      /* owned */
     int port;
     bool https;
@@ -377,6 +381,8 @@ struct jwks_fetcher {
     struct event *timer;            /* the next fetch */
     struct event *kick;             /* jwks_fetcher_request, from any thread */
     struct event *reap;             /* frees a finished connection outside its callback */
+    struct event *deadline;         /* ends a fetch at timeout_s: evhttp's own timeouts do not cover the
+                                     * name lookup */
     struct evhttp_connection *conn; /* the fetch under way, or NULL */
     struct evhttp_connection *dead; /* a finished one, freed by reap */
     double last_start;              /* monotonic seconds; -inf before the first */
@@ -442,6 +448,7 @@ static void fail_fetch(struct jwks_fetcher *f, const char *what, const char *det
 static void on_response(struct evhttp_request *req, void *arg)
 {
     struct jwks_fetcher *f = arg;
+    evtimer_del(f->deadline);
     int code = req ? evhttp_request_get_response_code(req) : 0;
     if (code == 0) {
         fail_fetch(f, "no answer (unreachable, refused TLS, too slow or too large)", "");
@@ -483,7 +490,7 @@ static void start_fetch(struct jwks_fetcher *f)
     else
         bev = bufferevent_socket_new(f->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     struct evhttp_connection *conn =
-        bev ? evhttp_connection_base_bufferevent_new(f->base, NULL, bev, f->host, (unsigned short)f->port) : NULL;
+        bev ? evhttp_connection_base_bufferevent_new(f->base, f->dns, bev, f->host, (unsigned short)f->port) : NULL;
     if (!conn) {
         if (bev)
             bufferevent_free(bev);
@@ -514,7 +521,39 @@ static void start_fetch(struct jwks_fetcher *f)
         evhttp_connection_free(conn);
         fail_fetch(f, "cannot start: ", "the request was refused");
         schedule(f, mono_now() + f->min_gap_s);
+        return;
     }
+    struct timeval dl = tv_of(f->timeout_s);
+    evtimer_add(f->deadline, &dl);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct jwks_fetcher *f = arg;
+    if (!f->conn)
+        return;
+    /* Not inside the connection's own callback, so it can go now; freeing
+     * it does not call on_response. */
+    evhttp_connection_free(f->conn);
+    f->conn = NULL;
+    fail_fetch(f, "no answer within the timeout (name lookup included)", "");
+    schedule(f, mono_now() + f->refresh_s);
+}
+
+/* True for an IPv4 or IPv6 address (bracketed or not): nothing to resolve. */
+static bool ip_literal(const char *host)
+{
+    unsigned char addr[16];
+    char bare[64];
+    size_t n = strlen(host);
+    if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof bare) {
+        memcpy(bare, host + 1, n - 2);
+        bare[n - 2] = '\0';
+        host = bare;
+    }
+    return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
@@ -580,9 +619,24 @@ struct jwks_fetcher *jwks_fetcher_new(struct event_base *base, const struct jwks
     f->timer = evtimer_new(base, on_timer, f);
     f->kick = event_new(base, -1, 0, on_kick, f);
     f->reap = event_new(base, -1, 0, on_reap, f);
-    if (!f->url || !f->host || !f->target || !f->timer || !f->kick || !f->reap) {
+    f->deadline = evtimer_new(base, on_deadline, f);
+    if (!f->url || !f->host || !f->target || !f->timer || !f->kick || !f->reap || !f->deadline) {
         snprintf(err, errlen, "out of memory");
         goto fail;
+    }
+    /* A host name is looked up on this loop, never with a blocking
+     * getaddrinfo that would stall the worker's clients. Without active
+     * lookups the resolver holds no events, so the loop can end. */
+    if (!ip_literal(f->host)) {
+        f->dns = opts->dns;
+        if (!f->dns) {
+            f->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+            f->own_dns = f->dns != NULL;
+        }
+        if (!f->dns) {
+            snprintf(err, errlen, "%s: cannot set up a resolver for %s", opts->url, f->host);
+            goto fail;
+        }
     }
     if (f->https && !f->tls) {
         snprintf(err, errlen, "%s: https needs a TLS client context", opts->url);
@@ -623,6 +677,12 @@ void jwks_fetcher_free(struct jwks_fetcher *f)
         event_free(f->kick);
     if (f->reap)
         event_free(f->reap);
+    if (f->deadline)
+        event_free(f->deadline);
+    /* Lookups still pending end here, with their callbacks (which release
+     * the connections' bufferevents). */
+    if (f->own_dns)
+        evdns_base_free(f->dns, 1);
     free(f->url);
     free(f->host);
     free(f->target);

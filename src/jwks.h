@@ -10,6 +10,7 @@
 
 typedef struct evp_pkey_st EVP_PKEY;
 struct event_base;
+struct evdns_base;
 struct tls_client;
 
 enum jwk_type {
@@ -78,8 +79,11 @@ void jwks_holder_set(struct jwks_holder *h, struct jwks *set);
  * refresh_s seconds, and on request (a token named a kid the set lacks) at
  * most once per min_gap_s. A failed fetch (unreachable, slow past
  * timeout_s, not 200, larger than JWKS_MAX_BYTES, not a valid set) keeps
- * the last good set and is logged. Runs on one event base (the main
- * thread's); jwks_fetcher_request() may be called from any thread. */
+ * the last good set and is logged. Runs on one event base (the first
+ * worker's); jwks_fetcher_request() may be called from any thread. Nothing
+ * blocks that loop: a host name is resolved with evdns on the same base
+ * (/etc/hosts, then the nameservers of /etc/resolv.conf), and like every
+ * other step of a fetch counts against timeout_s. */
 struct jwks_fetcher;
 
 struct jwks_fetcher_opts {
@@ -88,6 +92,9 @@ struct jwks_fetcher_opts {
     double min_gap_s;           /* least time between two fetches (60) */
     double timeout_s;           /* one fetch, connect to last byte */
     struct tls_client *tls;     /* borrowed, for https:// (must outlive the fetcher) */
+    struct evdns_base *dns;     /* borrowed resolver on the same base (tests point it at their own
+                                 * nameserver); NULL: the fetcher makes its own from the system's
+                                 * configuration when the URL names a host, not an IP address */
 };
 
 /* Checks the URL and starts the first fetch. Returns NULL with the reason

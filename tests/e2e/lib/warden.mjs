@@ -8,7 +8,8 @@ import { freePort, run, stop, waitFor } from './proc.mjs';
 const repoDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const wardenBin = process.env.WARDEN_BIN || path.join(repoDir, 'build', 'warden');
 
-/* Starts warden with `args` plus `--listen 127.0.0.1:PORT`. The result has
+/* Starts warden with `args` plus `--listen 127.0.0.1:PORT` (PORT free, or the
+ * given `port` when the config must name it). The result has
  * base (http://127.0.0.1:PORT), url (base + /mcp), child, stderr() and stop(). */
 export async function startWarden(args, { env = {}, readyMs = 10000, port: fixedPort } = {}) {
   if (!fs.existsSync(wardenBin)) {
