@@ -238,6 +238,23 @@ static void tell(struct approval_store *s, const char *event, const struct recor
     s->on_event(s->arg, event, &v);
 }
 
+void approval_store_tell(struct approval_store *s, const char *event, const struct approval_view *v)
+{
+    static const char *const events[] = {"approval_requested", NULL, NULL, "approval_expired", "approval_consumed"};
+    pthread_mutex_lock(&s->lock);
+    int outcome = -1;
+    for (int i = 0; i < 5; i++)
+        if (events[i] && strcmp(event, events[i]) == 0)
+            outcome = i;
+    if (strcmp(event, "approval_decided") == 0)
+        outcome = strcmp(v->status, "approved") == 0 ? OUT_APPROVED : OUT_DENIED;
+    if (outcome >= 0)
+        count(s, v->server, outcome);
+    if (s->on_event)
+        s->on_event(s->arg, event, v);
+    pthread_mutex_unlock(&s->lock);
+}
+
 /* Wakes every held call of r and forgets them. */
 static void wake_all(struct record *r)
 {
@@ -337,7 +354,7 @@ static struct record *find(struct approval_store *s, const unsigned char call[SH
 }
 
 /* 128 random bits as "apr_" and 26 digits of RFC 4648 base32 (lowercase). */
-static int new_id(char id[APPROVAL_ID_LEN + 1])
+int approval_new_id(char id[APPROVAL_ID_LEN + 1])
 {
     unsigned char b[16];
     size_t got = 0;
@@ -380,30 +397,39 @@ static void answer_from(struct approval_answer *out, enum approval_outcome o, co
     snprintf(out->decision_reason, sizeof out->decision_reason, "%s", r->decision_reason ? r->decision_reason : "");
 }
 
+int approval_call_digests(const struct approval_call *c, struct evbuffer *canon, unsigned char dcall[SHA256_BYTES],
+                          unsigned char dtool[SHA256_BYTES])
+{
+    cJSON *empty = c->args ? NULL : cJSON_CreateObject();
+    if ((!c->args && !empty) || approval_canonical_json(c->args ? c->args : empty, canon) < 0 ||
+        evbuffer_add(canon, "", 1) < 0) {
+        cJSON_Delete(empty);
+        return -1;
+    }
+    cJSON_Delete(empty);
+    size_t alen = evbuffer_get_length(canon) - 1;
+    const char *args = (const char *)evbuffer_pullup(canon, -1);
+    if (!args)
+        return -1;
+    call_digest(c->principal, c->server, c->tool, args, alen, dcall);
+    call_digest(c->principal, c->server, c->tool, "*", 1, dtool);
+    return 0;
+}
+
 void approval_store_call(struct approval_store *s, const struct approval_call *c, double now,
                          struct approval_answer *out)
 {
     memset(out, 0, sizeof *out);
     out->outcome = APPROVAL_FAILED;
     struct evbuffer *canon = evbuffer_new();
-    if (!canon)
-        return;
-    cJSON *empty = c->args ? NULL : cJSON_CreateObject();
-    if (approval_canonical_json(c->args ? c->args : empty, canon) < 0 || evbuffer_add(canon, "", 1) < 0) {
-        cJSON_Delete(empty);
-        evbuffer_free(canon);
+    unsigned char dcall[SHA256_BYTES], dtool[SHA256_BYTES];
+    if (!canon || approval_call_digests(c, canon, dcall, dtool) < 0) {
+        if (canon)
+            evbuffer_free(canon);
         return;
     }
-    cJSON_Delete(empty);
     size_t alen = evbuffer_get_length(canon) - 1;
     const char *args = (const char *)evbuffer_pullup(canon, -1);
-    unsigned char dcall[SHA256_BYTES], dtool[SHA256_BYTES];
-    if (!args) {
-        evbuffer_free(canon);
-        return;
-    }
-    call_digest(c->principal, c->server, c->tool, args, alen, dcall);
-    call_digest(c->principal, c->server, c->tool, "*", 1, dtool);
 
     pthread_mutex_lock(&s->lock);
     struct record *r = find(s, dcall, dtool, now);
@@ -423,10 +449,10 @@ void approval_store_call(struct approval_store *s, const struct approval_call *c
         if (s->count + 1 > s->lim.max_records || s->bytes + need > s->lim.max_bytes) {
             count(s, c->server, OUT_REFUSED_FULL);
             out->outcome = APPROVAL_FULL;
-        } else if ((r = calloc(1, sizeof *r)) && new_id(r->id) == 0 && (r->principal = dup_or_empty(c->principal)) &&
-                   (r->server = dup_or_empty(c->server)) && (r->tool = dup_or_empty(c->tool)) &&
-                   (r->args_json = strdup(args)) && (r->rule = dup_or_empty(c->rule)) &&
-                   (r->reason = dup_or_empty(c->reason))) {
+        } else if ((r = calloc(1, sizeof *r)) && approval_new_id(r->id) == 0 &&
+                   (r->principal = dup_or_empty(c->principal)) && (r->server = dup_or_empty(c->server)) &&
+                   (r->tool = dup_or_empty(c->tool)) && (r->args_json = strdup(args)) &&
+                   (r->rule = dup_or_empty(c->rule)) && (r->reason = dup_or_empty(c->reason))) {
             memcpy(r->digest, c->opts.scope == APPROVAL_SCOPE_TOOL ? dtool : dcall, SHA256_BYTES);
             r->status = APPROVAL_PENDING;
             r->opts = c->opts;

@@ -88,6 +88,14 @@ struct approval_answer {
     char decision_reason[512];
 };
 
+/* The call's canonical arguments (with a NUL after them) appended to canon,
+ * and its two digests: of this call, and of the tool (scope "tool").
+ * -1 when out of memory or the arguments cannot be made canonical. */
+int approval_call_digests(const struct approval_call *c, struct evbuffer *canon, unsigned char dcall[SHA256_BYTES],
+                          unsigned char dtool[SHA256_BYTES]);
+/* A new record id: 128 random bits; -1 when no random bytes can be had. */
+int approval_new_id(char id[APPROVAL_ID_LEN + 1]);
+
 /* Looks the call up by its digest and acts: consumes a grant atomically,
  * attaches to a pending record, reports a denial, or makes a new record. */
 void approval_store_call(struct approval_store *s, const struct approval_call *c, double now,
@@ -120,6 +128,10 @@ enum approval_decision_result {
  * id must differ from the record's principal. Wakes the held calls. */
 enum approval_decision_result approval_store_decide(struct approval_store *s, const char *id, const char *approver,
                                                     bool approve, const char *reason, double now);
+
+/* For records kept elsewhere (approval_redis.h): counts the event in
+ * warden_approvals_total and tells on_event, as for the store's own. */
+void approval_store_tell(struct approval_store *s, const char *event, const struct approval_view *v);
 
 /* Expires what is due and drops what ended long ago; wakes held calls of
  * records that expired. */

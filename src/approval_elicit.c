@@ -1,12 +1,54 @@
 #include "approval_elicit.h"
 
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <event2/buffer.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
+#include "jsonrpc.h"
 #include "siphash.h"
 
 #define BUCKETS 1024   /* a power of two */
 #define MAX_ID 255
+#define STATE_PREFIX "wd1."
+#define MAC_B64 43 /* base64url of 32 bytes, unpadded */
+
+/* A notice for the GET streams of one session: its elicitation is complete. */
+struct notice {
+    char session[MAX_ID + 1];
+    size_t len;
+    char id[APPROVAL_ID_LEN + 1];
+    struct notice *next;
+};
+
+/* One approval a worker watches for the session it sent there. */
+struct watch {
+    struct approval_waiter waiter; /* waiter.wake: on the worker's loop */
+    struct post *post;
+    char session[MAX_ID + 1];
+    size_t len;
+    char id[APPROVAL_ID_LEN + 1];
+    struct watch *prev, *next;     /* the worker's, oldest first */
+};
+
+/* One worker's part. inbox and its count are under the table's lock; the
+ * watches only ever touched on the worker's own loop. */
+struct post {
+    struct elicit_sessions *s;
+    struct event *deliver;
+    elicit_deliver_fn fn;
+    void *arg;
+    struct notice *inbox, *inbox_last;
+    size_t ninbox;
+    struct approval_store *store; /* of the watches */
+    struct watch *oldest, *newest;
+    size_t nwatches;
+};
 
 struct entry {
     char id[MAX_ID + 1];
@@ -18,21 +60,47 @@ struct entry {
 struct elicit_sessions {
     pthread_mutex_t lock;
     struct siphash_key key;
+    unsigned char mac_key[32]; /* requestState's HMAC key: random, this process only */
     struct entry *buckets[BUCKETS];
     struct entry *oldest, *newest;
     size_t n;
+    struct post *posts; /* nposts, one per worker; fn NULL until attached */
+    int nposts;
 };
 
-struct elicit_sessions *elicit_sessions_new(void)
+struct elicit_sessions *elicit_sessions_new(int nworkers)
 {
     struct elicit_sessions *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
-    if (siphash_key_random(&s->key) < 0 || pthread_mutex_init(&s->lock, NULL) != 0) {
+    s->nposts = nworkers > 0 ? nworkers : 1;
+    if (!(s->posts = calloc((size_t)s->nposts, sizeof *s->posts)) || siphash_key_random(&s->key) < 0 ||
+        RAND_bytes(s->mac_key, sizeof s->mac_key) != 1 || pthread_mutex_init(&s->lock, NULL) != 0) {
+        free(s->posts);
         free(s);
         return NULL;
     }
+    for (int i = 0; i < s->nposts; i++)
+        s->posts[i].s = s;
     return s;
+}
+
+static void watch_free(struct watch *w)
+{
+    struct post *p = w->post;
+    /* After unwait the store never makes the wake active again. */
+    approval_store_unwait(p->store, &w->waiter);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        p->oldest = w->next;
+    if (w->next)
+        w->next->prev = w->prev;
+    else
+        p->newest = w->prev;
+    p->nwatches--;
+    event_free(w->waiter.wake);
+    free(w);
 }
 
 void elicit_sessions_free(struct elicit_sessions *s)
@@ -43,8 +111,260 @@ void elicit_sessions_free(struct elicit_sessions *s)
         next = e->next;
         free(e);
     }
+    for (int i = 0; i < s->nposts; i++) {
+        struct post *p = &s->posts[i];
+        while (p->oldest)
+            watch_free(p->oldest);
+        for (struct notice *n = p->inbox, *next; n; n = next) {
+            next = n->next;
+            free(n);
+        }
+        if (p->deliver)
+            event_free(p->deliver);
+    }
+    free(s->posts);
+    OPENSSL_cleanse(s->mac_key, sizeof s->mac_key);
     pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+/* --- telling the GET streams --- */
+
+static void on_deliver(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct post *p = arg;
+    pthread_mutex_lock(&p->s->lock);
+    struct notice *n = p->inbox;
+    p->inbox = p->inbox_last = NULL;
+    p->ninbox = 0;
+    pthread_mutex_unlock(&p->s->lock);
+    for (struct notice *next; n; n = next) {
+        next = n->next;
+        p->fn(p->arg, n->session, n->len, n->id);
+        free(n);
+    }
+}
+
+int elicit_sessions_attach(struct elicit_sessions *s, int index, struct event_base *base, elicit_deliver_fn deliver,
+                           void *arg)
+{
+    if (index < 0 || index >= s->nposts || s->posts[index].deliver)
+        return -1;
+    struct post *p = &s->posts[index];
+    if (!(p->deliver = event_new(base, -1, 0, on_deliver, p)))
+        return -1;
+    p->fn = deliver;
+    p->arg = arg;
+    return 0;
+}
+
+/* Every attached worker gets a notice (from any thread). */
+static void post_all(struct elicit_sessions *s, const char *session, size_t len, const char *id)
+{
+    pthread_mutex_lock(&s->lock);
+    for (int i = 0; i < s->nposts; i++) {
+        struct post *p = &s->posts[i];
+        if (!p->deliver)
+            continue;
+        struct notice *n;
+        if (p->ninbox >= ELICIT_MAX_NOTICES) {
+            /* Full: the oldest notice is dropped, its entry reused. */
+            n = p->inbox;
+            p->inbox = n->next;
+            if (!p->inbox)
+                p->inbox_last = NULL;
+            p->ninbox--;
+        } else if (!(n = malloc(sizeof *n))) {
+            continue;
+        }
+        memcpy(n->session, session, len);
+        n->session[len] = '\0';
+        n->len = len;
+        snprintf(n->id, sizeof n->id, "%s", id);
+        n->next = NULL;
+        if (p->inbox_last)
+            p->inbox_last->next = n;
+        else
+            p->inbox = n;
+        p->inbox_last = n;
+        p->ninbox++;
+        event_active(p->deliver, EV_READ, 0);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* The watched approval was decided or expired (on the watching worker's loop). */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct watch *w = arg;
+    post_all(w->post->s, w->session, w->len, w->id);
+    watch_free(w);
+}
+
+void elicit_sessions_watch(struct elicit_sessions *s, int index, struct approval_store *store, const char *session,
+                           size_t len, const char *id)
+{
+    if (index < 0 || index >= s->nposts || !s->posts[index].deliver || !store || len == 0 || len > MAX_ID)
+        return;
+    struct post *p = &s->posts[index];
+    p->store = store;
+    for (struct watch *w = p->oldest; w; w = w->next)
+        if (w->len == len && memcmp(w->session, session, len) == 0 && strcmp(w->id, id) == 0)
+            return; /* a retry sent to the same approval */
+    if (p->nwatches >= ELICIT_MAX_WATCHES)
+        watch_free(p->oldest);
+    struct watch *w = calloc(1, sizeof *w);
+    if (!w)
+        return;
+    if (!(w->waiter.wake = event_new(event_get_base(p->deliver), -1, 0, on_watch, w))) {
+        free(w);
+        return;
+    }
+    w->post = p;
+    memcpy(w->session, session, len);
+    w->len = len;
+    snprintf(w->id, sizeof w->id, "%s", id);
+    w->prev = p->newest;
+    if (p->newest)
+        p->newest->next = w;
+    else
+        p->oldest = w;
+    p->newest = w;
+    p->nwatches++;
+    if (approval_store_wait(store, id, &w->waiter) < 0)
+        event_active(w->waiter.wake, EV_READ, 0); /* decided in between: tell now */
+}
+
+/* --- requestState (2026-07-28) --- */
+
+bool elicit_modern_wanted(const cJSON *params)
+{
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(params, "_meta");
+    const cJSON *caps = cJSON_IsObject(meta)
+                            ? cJSON_GetObjectItemCaseSensitive(meta, "io.modelcontextprotocol/clientCapabilities")
+                            : NULL;
+    const cJSON *elicitation = cJSON_IsObject(caps) ? cJSON_GetObjectItemCaseSensitive(caps, "elicitation") : NULL;
+    return cJSON_IsObject(elicitation) && cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(elicitation, "url"));
+}
+
+static void put_field(struct sha256 *h, const void *p, size_t len)
+{
+    unsigned char be[8];
+    for (int i = 0; i < 8; i++)
+        be[i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+    sha256_update(h, be, 8);
+    sha256_update(h, p, len);
+}
+
+int elicit_call_digest(const char *principal, const char *server, const char *tool, const cJSON *args,
+                       unsigned char out[SHA256_BYTES])
+{
+    struct evbuffer *canon = evbuffer_new();
+    if (!canon)
+        return -1;
+    int rc = -1;
+    if (args ? approval_canonical_json(args, canon) == 0 : evbuffer_add(canon, "{}", 2) == 0) {
+        size_t alen = evbuffer_get_length(canon);
+        const unsigned char *a = evbuffer_pullup(canon, -1);
+        if (a || alen == 0) {
+            struct sha256 h;
+            sha256_init(&h);
+            static const char tag[] = "warden-elicit-v1";
+            put_field(&h, tag, sizeof tag - 1);
+            put_field(&h, principal, strlen(principal));
+            put_field(&h, server, strlen(server));
+            put_field(&h, tool, strlen(tool));
+            put_field(&h, a, alen);
+            sha256_final(&h, out);
+            rc = 0;
+        }
+    }
+    evbuffer_free(canon);
+    return rc;
+}
+
+static void b64url(const unsigned char *in, size_t len, char *out)
+{
+    static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    size_t o = 0;
+    unsigned acc = 0, bits = 0;
+    for (size_t i = 0; i < len; i++) {
+        acc = (acc << 8 | in[i]) & 0xffff;
+        bits += 8;
+        while (bits >= 6) {
+            bits -= 6;
+            out[o++] = digits[(acc >> bits) & 63];
+        }
+    }
+    if (bits > 0)
+        out[o++] = digits[(acc << (6 - bits)) & 63];
+    out[o] = '\0';
+}
+
+/* The mac of (id, expiry text, digest) as base64url into out[MAC_B64 + 1]. */
+static void state_mac(const struct elicit_sessions *s, const char *id, size_t id_len, const char *expiry,
+                      size_t exp_len, const unsigned char digest[SHA256_BYTES], char out[MAC_B64 + 1])
+{
+    unsigned char msg[8 + APPROVAL_ID_LEN + 1 + 24 + 1 + SHA256_BYTES];
+    size_t n = 0;
+    memcpy(msg + n, "wd1|", 4), n += 4;
+    memcpy(msg + n, id, id_len), n += id_len;
+    msg[n++] = '|';
+    memcpy(msg + n, expiry, exp_len), n += exp_len;
+    msg[n++] = '|';
+    memcpy(msg + n, digest, SHA256_BYTES), n += SHA256_BYTES;
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned mac_len = 0;
+    if (!HMAC(EVP_sha256(), s->mac_key, sizeof s->mac_key, msg, n, mac, &mac_len) || mac_len != 32)
+        memset(mac, 0, sizeof mac); /* never matches a real mac */
+    b64url(mac, 32, out);
+}
+
+void elicit_state_sign(const struct elicit_sessions *s, const char *id, double expires,
+                       const unsigned char digest[SHA256_BYTES], char out[ELICIT_STATE_MAX])
+{
+    char expiry[24], mac[MAC_B64 + 1];
+    snprintf(expiry, sizeof expiry, "%lld", (long long)expires);
+    state_mac(s, id, strlen(id), expiry, strlen(expiry), digest, mac);
+    snprintf(out, ELICIT_STATE_MAX, STATE_PREFIX "%s.%s.%s", id, expiry, mac);
+}
+
+enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, const char *state, size_t len,
+                                            const unsigned char digest[SHA256_BYTES], double now,
+                                            char id[APPROVAL_ID_LEN + 1])
+{
+    static const size_t plen = sizeof STATE_PREFIX - 1;
+    if (len < plen || memcmp(state, STATE_PREFIX, plen) != 0)
+        return ELICIT_STATE_FOREIGN;
+    /* wd1.<id>.<expiry digits>.<mac>: anything else in warden's form is forged. */
+    const char *p = state + plen, *end = state + len;
+    const char *dot1 = memchr(p, '.', (size_t)(end - p));
+    if (!dot1 || dot1 - p != APPROVAL_ID_LEN)
+        return ELICIT_STATE_FORGED;
+    const char *e = dot1 + 1;
+    const char *dot2 = memchr(e, '.', (size_t)(end - e));
+    if (!dot2 || dot2 == e || dot2 - e > 19)
+        return ELICIT_STATE_FORGED;
+    for (const char *q = e; q < dot2; q++)
+        if (*q < '0' || *q > '9')
+            return ELICIT_STATE_FORGED;
+    const char *m = dot2 + 1;
+    if (end - m != MAC_B64)
+        return ELICIT_STATE_FORGED;
+    char want[MAC_B64 + 1];
+    state_mac(s, p, APPROVAL_ID_LEN, e, (size_t)(dot2 - e), digest, want);
+    if (CRYPTO_memcmp(want, m, MAC_B64) != 0)
+        return ELICIT_STATE_FORGED;
+    char expiry[20];
+    memcpy(expiry, e, (size_t)(dot2 - e));
+    expiry[dot2 - e] = '\0';
+    if ((double)strtoll(expiry, NULL, 10) <= now)
+        return ELICIT_STATE_EXPIRED;
+    memcpy(id, p, APPROVAL_ID_LEN);
+    id[APPROVAL_ID_LEN] = '\0';
+    return ELICIT_STATE_VALID;
 }
 
 bool elicit_wanted(const cJSON *params)
@@ -108,4 +428,81 @@ bool elicit_sessions_has(struct elicit_sessions *s, const char *id, size_t len)
     bool found = *slot(s, id, len) != NULL;
     pthread_mutex_unlock(&s->lock);
     return found;
+}
+
+/* --- the retry forwarded without warden's part --- */
+
+#define STRIP_MAX_MEMBERS 64
+enum { STRIP_ROOT = 1, STRIP_PARAMS, STRIP_MEMBER };
+
+struct strip_scan {
+    const char *params_start; /* its '{' */
+    struct {
+        const char *start, *end; /* the value */
+        bool drop;
+    } m[STRIP_MAX_MEMBERS];
+    size_t n;
+    bool next_drop, overflow;
+};
+
+static int strip_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    (void)err;
+    struct strip_scan *st = arg;
+    if (parent == STRIP_ROOT)
+        return key && klen == 6 && memcmp(key, "params", 6) == 0 ? STRIP_PARAMS : 0;
+    if (parent != STRIP_PARAMS)
+        return 0;
+    st->next_drop = key && ((klen == 12 && memcmp(key, "requestState", 12) == 0) ||
+                            (klen == 14 && memcmp(key, "inputResponses", 14) == 0));
+    return STRIP_MEMBER;
+}
+
+static int strip_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)err, (void)end;
+    struct strip_scan *st = arg;
+    if (ctx == STRIP_PARAMS && *start == '{') {
+        st->params_start = start;
+    } else if (ctx == STRIP_MEMBER) {
+        if (st->n >= STRIP_MAX_MEMBERS) {
+            st->overflow = true;
+            return 0;
+        }
+        st->m[st->n].start = start;
+        st->m[st->n].end = end;
+        st->m[st->n].drop = st->next_drop;
+        st->n++;
+    }
+    return 0;
+}
+
+int elicit_strip_retry(char *body, size_t len, const struct rpc_limits *lim)
+{
+    struct strip_scan st = {0};
+    struct rpc_error err;
+    const struct json_watch watch = {strip_member, strip_value, &st};
+    if (json_scan(body, len, lim, &watch, STRIP_ROOT, &err) < 0 || st.overflow || !st.params_start)
+        return -1;
+    /* Each member is the text after the previous one's value (or the '{'):
+     * whitespace, a comma but for the first, then "key": value. */
+    const char *prev = st.params_start + 1;
+    bool kept_before = false;
+    for (size_t i = 0; i < st.n; i++) {
+        char *gap = body + (prev - body);
+        const char *v = st.m[i].start;
+        const char *key = prev;
+        while (key < v && (*key == ' ' || *key == '\t' || *key == '\n' || *key == '\r' || *key == ','))
+            key++;
+        /* The comma before a member stays only between two that stay. */
+        for (char *q = gap; q < body + (key - body); q++)
+            if (*q == ',' && (st.m[i].drop || !kept_before))
+                *q = ' ';
+        if (st.m[i].drop)
+            memset(body + (key - body), ' ', (size_t)(st.m[i].end - key));
+        else
+            kept_before = true;
+        prev = st.m[i].end;
+    }
+    return 0;
 }

@@ -8,14 +8,19 @@
 #include <event2/buffer.h>
 #include "approval.h"
 #include "approval_elicit.h"
+#include "approval_redis.h"
 #include "client.h"
+#include "era.h"
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
 #include "reply.h"
+#include "state.h"
 
 #define HOLD_TICK_SECONDS 10
 #define RETRY_AFTER_SECONDS 30
+/* The inputRequests key of warden's URL elicitation (2026-07-28). */
+#define INPUT_KEY "warden/approval"
 
 struct approval_hold {
     struct exchange *ex;
@@ -29,7 +34,19 @@ struct approval_hold {
     char *progress_token; /* the request's _meta.progressToken as cJSON prints it (owned), or NULL */
     char tool[130];
     unsigned ticks;
+    /* With the shared state (Redis): the lookup in flight, and its answer
+     * kept for the decision made again once it is in. */
+    struct state_req *ask;
+    struct approval_answer answer;
+    bool answered;
+    bool recheck; /* a decision was heard while the lookup was in flight: look again once held */
 };
+
+/* Held on its stream (not only asking Redis). */
+static bool held(const struct exchange *ex)
+{
+    return ex->hold && ex->hold->tick;
+}
 
 static double wall_now(void)
 {
@@ -54,8 +71,11 @@ static void hold_free(struct exchange *ex)
     ex->hold_stop = NULL;
     if (!h)
         return;
+    if (h->ask)
+        state_cancel(h->ask);
     /* After unwait no other thread touches the wake event: it can go. */
-    approval_store_unwait(h->store, &h->waiter);
+    if (h->store)
+        approval_store_unwait(h->store, &h->waiter);
     if (h->waiter.wake)
         event_free(h->waiter.wake);
     if (h->tick)
@@ -99,12 +119,20 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
     evbuffer_add_printf(b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
     json_append_string(b, text, strlen(text));
     evbuffer_add_printf(b,
-                        "}],\"isError\":true,\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
+                        "}],\"isError\":true,%s\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
                         "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
-                        id, when, retry);
+                        ex->era.modern ? "\"resultType\":\"complete\"," : "", id, when, retry);
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
     evbuffer_free(b);
+}
+
+/* The approval page for request id, and what the person is asked. */
+static void page_url(const char *admin, const char *tool, const char *server, const char *id, char url[400],
+                     char message[400])
+{
+    snprintf(url, 400, "http://%s/approvals#%s", admin, id);
+    snprintf(message, 400, "Approve %s on %s (request %s); the call has not run.", tool, server, id);
 }
 
 /* MCP's error -32042 for a client that opens URLs (approval_elicit.h): the
@@ -113,8 +141,7 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
                                    const char *admin)
 {
     char url[400], message[400];
-    snprintf(url, sizeof url, "http://%s/approvals#%s", admin, id);
-    snprintf(message, sizeof message, "Approve %s on %s (request %s); the call has not run.", tool, server, id);
+    page_url(admin, tool, server, id, url, message);
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         client_close(ex->client);
@@ -132,6 +159,57 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
     size_t len = evbuffer_get_length(b);
     exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
     evbuffer_free(b);
+}
+
+/* 2026-07-28: an InputRequiredResult asking the client to open the approval
+ * page, with a requestState bound to this call, valid as long as a grant of
+ * this request could be. */
+static void answer_input_required(struct exchange *ex, const char *tool, const char *server, const char *id,
+                                  double expires, const unsigned char digest[SHA256_BYTES])
+{
+    const struct worker *w = ex->client->worker;
+    char url[400], message[400], state[ELICIT_STATE_MAX];
+    page_url(w->cfg->admin_listen, tool, server, id, url, message);
+    elicit_state_sign(w->elicit, id, expires, digest, state);
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        client_close(ex->client);
+        return;
+    }
+    era_format_input_required(b, ex->id_text, ex->id_len, INPUT_KEY, message, url, state);
+    size_t len = evbuffer_get_length(b);
+    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
+    evbuffer_free(b);
+}
+
+/* What a 2026-07-28 retry carries back: its requestState checked against the
+ * call (before the call may attach to any approval), and whether the user
+ * accepted warden's URL elicitation. */
+struct modern_retry {
+    bool url_client; /* the request declares URL elicitation, and warden has an approval page */
+    unsigned char digest[SHA256_BYTES];
+    enum elicit_state_check state; /* ELICIT_STATE_FOREIGN when there is none */
+    bool accepted;                 /* inputResponses[INPUT_KEY].action is "accept" */
+};
+
+static void read_modern_retry(struct exchange *ex, const struct rpc_msg *msg, const struct approval_call *call,
+                              struct modern_retry *r)
+{
+    const struct worker *w = ex->client->worker;
+    *r = (struct modern_retry){.state = ELICIT_STATE_FOREIGN};
+    if (!ex->era.modern || !w->elicit || !w->cfg->admin_listen || !elicit_modern_wanted(msg->params) ||
+        elicit_call_digest(call->principal, call->server, call->tool, call->args, r->digest) < 0)
+        return;
+    r->url_client = true;
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(msg->params, "requestState");
+    if (cJSON_IsString(st)) {
+        char id[APPROVAL_ID_LEN + 1];
+        r->state = elicit_state_verify(w->elicit, st->valuestring, strlen(st->valuestring), r->digest, wall_now(), id);
+    }
+    const cJSON *responses = cJSON_GetObjectItemCaseSensitive(msg->params, "inputResponses");
+    const cJSON *mine = cJSON_IsObject(responses) ? cJSON_GetObjectItemCaseSensitive(responses, INPUT_KEY) : NULL;
+    const cJSON *action = cJSON_IsObject(mine) ? cJSON_GetObjectItemCaseSensitive(mine, "action") : NULL;
+    r->accepted = cJSON_IsString(action) && strcmp(action->valuestring, "accept") == 0;
 }
 
 /* Progress on the held stream: elapsed seconds, which only grow. */
@@ -178,7 +256,7 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 static void hold_stop(struct exchange *ex)
 {
     struct approval_hold *h = ex->hold;
-    if (!h || !evtimer_pending(h->deadline, NULL))
+    if (!h || !h->deadline || !evtimer_pending(h->deadline, NULL))
         return;
     on_deadline(-1, 0, h);
 }
@@ -191,18 +269,29 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     h->resume(h->ex->client);
 }
 
+static struct approval_hold *hold_new(struct exchange *ex, approval_resume_fn resume)
+{
+    struct approval_hold *h = calloc(1, sizeof *h);
+    if (!h)
+        return NULL;
+    h->ex = ex;
+    h->store = ex->client->worker->state ? NULL : ex->client->worker->approvals;
+    h->resume = resume;
+    ex->hold = h;
+    ex->hold_end = hold_free;
+    ex->hold_stop = hold_stop;
+    return h;
+}
+
 /* Holds ex on an event stream until its deadline; -1 when out of memory. */
 static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct approval_answer *a, double seconds,
                 approval_resume_fn resume)
 {
     struct approval_hold *h = ex->hold;
     struct event_base *base = ex->client->worker->base;
-    if (!h) {
-        if (!(h = calloc(1, sizeof *h)))
-            return -1;
-        h->ex = ex;
-        h->store = ex->client->worker->approvals;
-        h->resume = resume;
+    if (!h && !(h = hold_new(ex, resume)))
+        return -1;
+    if (!h->tick) {
         snprintf(h->tool, sizeof h->tool, "%s", msg->tool);
         const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
         const cJSON *token = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken") : NULL;
@@ -211,9 +300,6 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
                   (h->waiter.wake = event_new(base, -1, 0, on_wake, h)) &&
                   (h->tick = event_new(base, -1, EV_PERSIST, on_tick, h)) &&
                   (h->deadline = evtimer_new(base, on_deadline, h));
-        ex->hold = h;
-        ex->hold_end = hold_free;
-        ex->hold_stop = hold_stop;
         if (!ok)
             return -1;
         exchange_hold_start(ex);
@@ -230,9 +316,82 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
     exchange_hold_comment(ex, text);
     send_progress(h);
     exchange_flush(ex);
-    if (approval_store_wait(h->store, h->id, &h->waiter) < 0)
+    /* With Redis the worker's subscription wakes it (approval_hold_decided); a
+     * decision published before the lookup's answer came in may be this one's. */
+    if (h->store ? approval_store_wait(h->store, h->id, &h->waiter) < 0 : h->recheck)
         event_active(h->waiter.wake, EV_READ, 0); /* decided in between: look again */
+    h->recheck = false;
     return 0;
+}
+
+static void on_asked(void *arg, const struct redisReply *r, const char *error)
+{
+    struct approval_hold *h = arg;
+    h->ask = NULL;
+    approval_redis_call_result(r, error, &h->answer);
+    if (h->answer.outcome == APPROVAL_FAILED && held(h->ex)) {
+        /* Fail closed: a held call stays held until its hold ends, and looks again when woken. */
+        log_warn("approval %s: the shared state did not answer (%s); the call stays held", h->id,
+                 error ? error : "unexpected reply");
+        return;
+    }
+    h->answered = true;
+    h->resume(h->ex->client);
+}
+
+/* Asks Redis what becomes of the call; the proxy decides it again once the
+ * answer is in (on_asked). Returns false when Redis cannot be asked now. */
+static bool ask_shared(struct exchange *ex, const struct approval_call *call, approval_resume_fn resume)
+{
+    struct approval_hold *h = ex->hold;
+    if (!h && !(h = hold_new(ex, resume)))
+        return false;
+    if (h->ask)
+        return true; /* one lookup at a time: its answer decides */
+    const struct config *cfg = ex->client->worker->cfg;
+    h->ask = approval_redis_call(ex->client->worker->state, call, wall_now(), cfg->approvals.max_requests, on_asked, h);
+    return h->ask != NULL;
+}
+
+void approval_hold_decided(void *arg, const char *id, size_t len)
+{
+    struct worker *w = arg;
+    struct client_conn *c;
+    TAILQ_FOREACH(c, &w->clients, link)
+    {
+        struct approval_hold *h = c->ex.hold;
+        /* id NULL: the link came back and messages may have been missed: every held call looks again. */
+        if (h && h->ask)
+            h->recheck = true; /* its id is not known yet */
+        else if (h && h->tick && (!id || (strlen(h->id) == len && memcmp(h->id, id, len) == 0)))
+            event_active(h->waiter.wake, EV_READ, 0);
+    }
+}
+
+/* The audit line, notice and metrics of a request kept in Redis, from this warden. */
+static void tell_shared(struct approval_store *store, const struct approval_call *c, const struct approval_answer *a,
+                        const char *event)
+{
+    char *args = c->args ? cJSON_PrintUnformatted(c->args) : NULL;
+    bool requested = strcmp(event, "approval_requested") == 0;
+    struct approval_view v = {
+        .id = a->id,
+        .principal = c->principal,
+        .server = c->server,
+        .tool = c->tool,
+        .args_json = args ? args : "{}",
+        .rule = c->rule ? c->rule : "",
+        .reason = c->reason ? c->reason : "",
+        .status = requested ? "pending" : "consumed",
+        .decided_by = requested ? NULL : a->decided_by,
+        .decision_reason = requested ? NULL : a->decision_reason,
+        .scope = c->opts.scope == APPROVAL_SCOPE_TOOL ? "tool" : "call",
+        .generation = c->generation,
+        .created = wall_now(),
+        .expires = a->expires,
+    };
+    approval_store_tell(store, event, &v);
+    free(args);
 }
 
 enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,
@@ -252,18 +411,45 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         .generation = ex->gen ? ex->gen->number : 0,
         .opts = d->approval,
     };
+    struct modern_retry retry;
+    read_modern_retry(ex, msg, &call, &retry);
+    if (retry.state == ELICIT_STATE_FORGED || retry.state == ELICIT_STATE_EXPIRED) {
+        /* Refused before it can touch any approval: the spec's answer to state that fails verification. */
+        const char *why = retry.state == ELICIT_STATE_FORGED
+                              ? "Invalid params: requestState is not one warden issued for this call"
+                              : "Invalid params: requestState has expired; call again without it";
+        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, why, -1);
+        exchange_answer_for_id(ex, RPC_INVALID_PARAMS, why);
+        return APPROVAL_BEGIN_ANSWERED;
+    }
     struct approval_answer a = {.outcome = APPROVAL_FAILED};
-    if (store)
+    bool shared = ex->client->worker->state != NULL;
+    if (shared && ex->hold && ex->hold->answered) {
+        a = ex->hold->answer;
+        ex->hold->answered = false;
+        if (store &&
+            (a.outcome == APPROVAL_NEW || (a.outcome == APPROVAL_GRANTED && call.opts.scope == APPROVAL_SCOPE_CALL)))
+            tell_shared(store, &call, &a, a.outcome == APPROVAL_NEW ? "approval_requested" : "approval_consumed");
+    } else if (shared) {
+        if (ask_shared(ex, &call, resume))
+            return APPROVAL_BEGIN_ANSWERED; /* decided again when Redis answers */
+        if (held(ex))
+            return APPROVAL_BEGIN_ANSWERED; /* fail closed: still held; the next wake or the deadline ends it */
+    } else if (store) {
         approval_store_call(store, &call, wall_now(), &a);
+    }
     char text[900];
     switch (a.outcome) {
     case APPROVAL_GRANTED:
-        if (ex->hold) {
+        if (held(ex)) {
             /* From here the upstream's answer carries the stream: no more of warden's waiting. */
             evtimer_del(ex->hold->tick);
             evtimer_del(ex->hold->deadline);
         }
         snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
+        if (retry.state == ELICIT_STATE_VALID &&
+            elicit_strip_retry(ex->client->body, ex->client->body_len, &ex->client->worker->rpc_limits) < 0)
+            log_debug("a retry with %s kept warden's requestState: params has too many members", a.id);
         return APPROVAL_BEGIN_GRANTED;
     case APPROVAL_REFUSED:
         snprintf(text, sizeof text, "[warden] %s was refused by %s%s%s. It has not run.", msg->tool, a.decided_by,
@@ -276,8 +462,9 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     case APPROVAL_FAILED:
         snprintf(text, sizeof text,
                  "%s; warden cannot take %s approval request now (%s), so it is refused and has not run", d->reason,
-                 store ? "another" : "an",
+                 store || shared ? "another" : "an",
                  a.outcome == APPROVAL_FULL ? "too many are waiting"
+                 : shared                   ? "the shared state (Redis) cannot be reached"
                  : store                    ? "out of memory"
                                             : "approvals are not available");
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, text, -1);
@@ -287,16 +474,31 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     case APPROVAL_ATTACHED: break;
     }
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
-    if (!ex->hold)
+    if (!held(ex))
         exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
-    const struct worker *w = ex->client->worker;
-    if (!ex->hold && w->elicit && w->cfg->admin_listen && elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
+    struct worker *w = ex->client->worker;
+    /* Held no longer than the request lives: an expired request would only open a new one. */
+    double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
+    if (!held(ex) && retry.url_client) {
+        /* A retry whose user went to the page waits for the person like any
+         * held call; one who declined is told the call is pending; anyone
+         * else is sent to the page. */
+        if (retry.state == ELICIT_STATE_VALID && !retry.accepted) {
+            answer_pending(ex, msg->tool, a.id, a.expires);
+            return APPROVAL_BEGIN_ANSWERED;
+        }
+        if (retry.state != ELICIT_STATE_VALID || seconds <= 0 || !accepts_sse(ex)) {
+            answer_input_required(ex, msg->tool, call.server, a.id, a.expires + d->approval.grant_ttl, retry.digest);
+            return APPROVAL_BEGIN_ANSWERED;
+        }
+    } else if (!held(ex) && !ex->era.modern && w->elicit && w->cfg->admin_listen &&
+               elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
+        /* Its GET streams hear when a person decides (watched first: the answer ends the exchange). */
+        elicit_sessions_watch(w->elicit, w->index, store, ex->session, strlen(ex->session), a.id);
         answer_url_elicitation(ex, msg->tool, call.server, a.id, w->cfg->admin_listen);
         return APPROVAL_BEGIN_ANSWERED;
     }
-    /* Held no longer than the request lives: an expired request would only open a new one. */
-    double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
-    if (ex->hold || (seconds > 0 && accepts_sse(ex))) {
+    if (held(ex) || (seconds > 0 && accepts_sse(ex))) {
         if (hold(ex, msg, &a, seconds, resume) < 0) {
             log_error("out of memory holding a call for approval; closing the connection of %s", ex->client->addr);
             client_close(ex->client);

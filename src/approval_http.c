@@ -8,29 +8,56 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include "approval.h"
-#include "approval_page.h"
+#include "approval_redis.h"
 #include "log.h"
 #include "sha256.h"
+#include "state.h"
 
-#define COOKIE "warden_approver"
+/* An admin request waiting for Redis. libevent keeps an incoming request
+ * whose reply is not sent yet even when its client goes away (the reply
+ * then only frees it), so the request is answered whenever Redis answers:
+ * within the state's timeout. */
+struct shared_op {
+    struct approval_http *h;
+    struct evhttp_request *req;
+    struct state_req *sr;
+    enum { OP_LIST, OP_SHOW, OP_DECIDE } kind;
+    const char *status; /* OP_LIST: one of statuses[], or NULL */
+    bool approve;
+    char id[APPROVAL_ID_LEN + 1];
+    char who[128];
+    struct shared_op *prev, *next;
+};
 
 struct approval_http {
     const struct config *cfg;
     struct approval_store *store;
+    struct state *state;   /* approvals in Redis when set (worker 0's link: the admin listener's loop) */
+    struct shared_op *ops; /* waiting for Redis */
 };
 
-struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store)
+struct approval_http *approval_http_new(const struct config *cfg, struct approval_store *store, struct state *state)
 {
     struct approval_http *h = calloc(1, sizeof *h);
     if (h) {
         h->cfg = cfg;
         h->store = store;
+        h->state = state;
     }
     return h;
 }
 
 void approval_http_free(struct approval_http *h)
 {
+    if (!h)
+        return;
+    /* The admin listener is gone, with its requests: only Redis's side is left. */
+    while (h->ops) {
+        struct shared_op *op = h->ops;
+        h->ops = op->next;
+        state_cancel(op->sr);
+        free(op);
+    }
     free(h);
 }
 
@@ -64,6 +91,99 @@ static void send_error(struct evhttp_request *req, int status, const char *reaso
     evbuffer_free(b);
 }
 
+static void op_free(struct shared_op *op)
+{
+    if (op->prev)
+        op->prev->next = op->next;
+    else
+        op->h->ops = op->next;
+    if (op->next)
+        op->next->prev = op->prev;
+    free(op);
+}
+
+static void op_done(void *arg, const struct redisReply *r, const char *error)
+{
+    struct shared_op *op = arg;
+    struct evhttp_request *req = op->req;
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        send_error(req, 503, "Service Unavailable", "out of memory");
+        op_free(op);
+        return;
+    }
+    int got;
+    switch (op->kind) {
+    case OP_LIST:
+        if (approval_redis_list_result(r, error, op->status, wall_now(), b))
+            send_json(req, 200, "OK", b);
+        else
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer");
+        break;
+    case OP_SHOW:
+        got = approval_redis_show_result(r, error, wall_now(), b);
+        if (got > 0)
+            send_json(req, 200, "OK", b);
+        else if (got == 0)
+            send_error(req, 404, "Not Found", "no approval request has that id");
+        else
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer");
+        break;
+    case OP_DECIDE:
+        got = approval_redis_decide_result(r, error);
+        if (got == APPROVAL_DECIDED) {
+            log_info("approval %s %s by %s", op->id, op->approve ? "approved" : "denied", op->who);
+            /* The audit line and the metrics of the decision, in this warden; answered with the record as decided. */
+            struct approval_view v;
+            char status[16];
+            if (approval_redis_view(r, wall_now(), &v, status))
+                approval_store_tell(op->h->store, "approval_decided", &v);
+            approval_redis_show_result(r, error, wall_now(), b);
+            send_json(req, 200, "OK", b);
+        } else if (got == APPROVAL_NOT_FOUND) {
+            send_error(req, 404, "Not Found", "no approval request has that id");
+        } else if (got == APPROVAL_NOT_PENDING) {
+            send_error(req, 409, "Conflict", "that approval request is no longer pending (decided, used or expired)");
+        } else if (got == APPROVAL_SELF) {
+            send_error(req, 403, "Forbidden", "the requester cannot approve its own call");
+        } else {
+            send_error(req, 503, "Service Unavailable", "the shared state (Redis) did not answer: nothing was decided");
+        }
+        break;
+    }
+    evbuffer_free(b);
+    op_free(op);
+}
+
+/* Sends op's request to Redis; answers 503 when Redis cannot be asked (fail closed). */
+static void op_start(struct approval_http *h, struct evhttp_request *req, struct shared_op *op, const char *reason)
+{
+    if (!op) {
+        send_error(req, 503, "Service Unavailable", "out of memory");
+        return;
+    }
+    op->h = h;
+    op->req = req;
+    switch (op->kind) {
+    case OP_LIST:
+        op->sr = approval_redis_list(h->state, wall_now(), h->cfg->approvals.max_requests, op_done, op);
+        break;
+    case OP_SHOW: op->sr = approval_redis_show(h->state, op->id, op_done, op); break;
+    case OP_DECIDE:
+        op->sr = approval_redis_decide(h->state, op->id, op->who, op->approve, reason, wall_now(), op_done, op);
+        break;
+    }
+    if (!op->sr) {
+        free(op);
+        send_error(req, 503, "Service Unavailable", "the shared state (Redis) cannot be reached");
+        return;
+    }
+    op->next = h->ops;
+    if (h->ops)
+        h->ops->prev = op;
+    h->ops = op;
+}
+
 /* The approver whose token hashes to the same SHA-256: every approver is
  * compared, every byte, whatever matched (no timing tells which). */
 static const char *approver_of_token(const struct approval_http *h, const char *token, size_t len)
@@ -81,75 +201,20 @@ static const char *approver_of_token(const struct approval_http *h, const char *
     return len ? who : NULL;
 }
 
-static void hex_of(const unsigned char d[SHA256_BYTES], char hex[2 * SHA256_BYTES + 1])
-{
-    static const char digits[] = "0123456789abcdef";
-    for (int i = 0; i < SHA256_BYTES; i++) {
-        hex[2 * i] = digits[d[i] >> 4];
-        hex[2 * i + 1] = digits[d[i] & 15];
-    }
-    hex[2 * SHA256_BYTES] = '\0';
-}
-
-/* The CSRF token of a cookie session: a digest of the token no page can compute without it. */
-static void csrf_of(const char *token, size_t len, char hex[2 * SHA256_BYTES + 1])
-{
-    struct sha256 s;
-    unsigned char d[SHA256_BYTES];
-    sha256_init(&s);
-    sha256_update(&s, "warden-approval-csrf\0", 21);
-    sha256_update(&s, token, len);
-    sha256_final(&s, d);
-    hex_of(d, hex);
-}
-
-/* The cookie's value, or NULL. */
-static const char *cookie_token(struct evhttp_request *req, size_t *len)
-{
-    const char *c = evhttp_find_header(evhttp_request_get_input_headers(req), "Cookie");
-    for (const char *p = c; p && *p;) {
-        while (*p == ' ')
-            p++;
-        size_t n = strcspn(p, ";");
-        if (n > sizeof COOKIE && strncmp(p, COOKIE "=", sizeof COOKIE) == 0) {
-            *len = n - sizeof COOKIE;
-            return p + sizeof COOKIE;
-        }
-        p += n;
-        if (*p == ';')
-            p++;
-    }
-    return NULL;
-}
-
-/* Who the request is, or NULL (answered 401/403). by_cookie tells a browser session. */
-static const char *authenticate(struct approval_http *h, struct evhttp_request *req, bool *by_cookie,
-                                char csrf[2 * SHA256_BYTES + 1])
+/* Who the request is, or NULL (answered 401). Only a bearer token: a
+ * browser uses the console's session (console.c), whose POSTs carry its
+ * CSRF token. */
+static const char *authenticate(struct approval_http *h, struct evhttp_request *req)
 {
     const char *auth = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     const char *who = NULL;
-    *by_cookie = false;
-    if (auth && strncasecmp(auth, "Bearer ", 7) == 0) {
+    if (auth && strncasecmp(auth, "Bearer ", 7) == 0)
         who = approver_of_token(h, auth + 7, strlen(auth + 7));
-    } else {
-        size_t len = 0;
-        const char *tok = cookie_token(req, &len);
-        if (tok && (who = approver_of_token(h, tok, len))) {
-            *by_cookie = true;
-            csrf_of(tok, len, csrf);
-        }
-    }
     if (!who)
         send_error(req, 401, "Unauthorized",
                    h->cfg->napprovers ? "an approver's token is required"
                                       : "no approvers are configured (\\\"approvers\\\")");
     return who;
-}
-
-static bool wants_html(struct evhttp_request *req)
-{
-    const char *accept = evhttp_find_header(evhttp_request_get_input_headers(req), "Accept");
-    return accept && strstr(accept, "text/html");
 }
 
 /* Reads a small JSON body; NULL (answered 400) when it is not an object. */
@@ -167,51 +232,9 @@ static cJSON *json_body(struct evhttp_request *req)
     return v;
 }
 
-static void login(struct approval_http *h, struct evhttp_request *req)
+void approval_http_decide(struct approval_http *h, struct evhttp_request *req, const char *id, const char *who)
 {
-    cJSON *body = json_body(req);
-    if (!body)
-        return;
-    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(body, "token");
-    const char *who = cJSON_IsString(tok) ? approver_of_token(h, tok->valuestring, strlen(tok->valuestring)) : NULL;
-    /* A cookie value cannot hold these; such a token is no approver's anyway. */
-    if (who && strpbrk(tok->valuestring, "; \t\r\n\",\\"))
-        who = NULL;
-    if (!who) {
-        cJSON_Delete(body);
-        send_error(req, 401, "Unauthorized", "that is not an approver's token");
-        return;
-    }
-    char *cookie = NULL;
-    if (asprintf(&cookie, COOKIE "=%s; Path=/approvals; HttpOnly; SameSite=Strict", tok->valuestring) < 0) {
-        cJSON_Delete(body);
-        send_error(req, 503, "Service Unavailable", "out of memory");
-        return;
-    }
-    char csrf[2 * SHA256_BYTES + 1];
-    csrf_of(tok->valuestring, strlen(tok->valuestring), csrf);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
-    free(cookie);
-    cJSON_Delete(body);
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        send_error(req, 503, "Service Unavailable", "out of memory");
-        return;
-    }
-    cJSON *out = cJSON_CreateObject();
-    cJSON_AddStringToObject(out, "approver", who);
-    cJSON_AddStringToObject(out, "csrf", csrf);
-    char *text = cJSON_PrintUnformatted(out);
-    if (text)
-        evbuffer_add(b, text, strlen(text));
-    free(text);
-    cJSON_Delete(out);
-    send_json(req, 200, "OK", b);
-    evbuffer_free(b);
-}
-
-static void decide(struct approval_http *h, struct evhttp_request *req, const char *id, const char *who)
-{
+    struct approval_store *store = h->store;
     cJSON *body = json_body(req);
     if (!body)
         return;
@@ -226,8 +249,20 @@ static void decide(struct approval_http *h, struct evhttp_request *req, const ch
             "the body must be {\\\"decision\\\": \\\"approve\\\" or \\\"deny\\\", \\\"reason\\\": up to 400 bytes}");
         return;
     }
+    if (h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_DECIDE;
+            op->approve = approve;
+            snprintf(op->id, sizeof op->id, "%s", id);
+            snprintf(op->who, sizeof op->who, "%s", who);
+        }
+        op_start(h, req, op, why ? why->valuestring : "");
+        cJSON_Delete(body);
+        return;
+    }
     enum approval_decision_result r =
-        approval_store_decide(h->store, id, who, approve, why ? why->valuestring : "", wall_now());
+        approval_store_decide(store, id, who, approve, why ? why->valuestring : "", wall_now());
     cJSON_Delete(body);
     switch (r) {
     case APPROVAL_NOT_FOUND: send_error(req, 404, "Not Found", "no approval request has that id"); return;
@@ -239,7 +274,7 @@ static void decide(struct approval_http *h, struct evhttp_request *req, const ch
     }
     log_info("approval %s %s by %s", id, approve ? "approved" : "denied", who);
     struct evbuffer *b = evbuffer_new();
-    if (!b || !approval_store_show(h->store, id, wall_now(), b)) {
+    if (!b || !approval_store_show(store, id, wall_now(), b)) {
         if (b)
             evbuffer_free(b);
         send_error(req, 503, "Service Unavailable", "out of memory");
@@ -251,7 +286,7 @@ static void decide(struct approval_http *h, struct evhttp_request *req, const ch
 
 static const char *const statuses[] = {"pending", "approved", "denied", "expired", "consumed"};
 
-static void list(struct approval_http *h, struct evhttp_request *req)
+void approval_http_list(struct approval_http *h, struct evhttp_request *req)
 {
     struct evkeyvalq q;
     const char *query = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
@@ -267,6 +302,15 @@ static void list(struct approval_http *h, struct evhttp_request *req)
             send_error(req, 400, "Bad Request", "status must be pending, approved, denied, expired or consumed");
             return;
         }
+    }
+    if (h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_LIST;
+            op->status = status;
+        }
+        op_start(h, req, op, NULL);
+        return;
     }
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -285,46 +329,24 @@ bool approval_http_route(void *arg, struct evhttp_request *req, const char *path
         return false;
     enum evhttp_cmd_type m = evhttp_request_get_command(req);
     const char *rest = path[10] ? path + 11 : "";
-    if (m == EVHTTP_REQ_GET && approval_page_serve(req, rest, wants_html(req)))
-        return true;
-    if (strcmp(rest, "login") == 0) {
-        if (m != EVHTTP_REQ_POST) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
-            send_error(req, 405, "Method Not Allowed", "use POST");
-        } else {
-            login(h, req);
-        }
-        return true;
-    }
-    bool by_cookie;
-    char csrf[2 * SHA256_BYTES + 1] = "";
-    const char *who = authenticate(h, req, &by_cookie, csrf);
+    const char *who = authenticate(h, req);
     if (!who)
         return true;
-    if (strcmp(rest, "session") == 0 && m == EVHTTP_REQ_GET) {
-        struct evbuffer *b = evbuffer_new();
-        if (!b) {
-            send_error(req, 503, "Service Unavailable", "out of memory");
-            return true;
-        }
-        cJSON *out = cJSON_CreateObject();
-        cJSON_AddStringToObject(out, "approver", who);
-        cJSON_AddStringToObject(out, "csrf", csrf);
-        char *text = cJSON_PrintUnformatted(out);
-        if (text)
-            evbuffer_add(b, text, strlen(text));
-        free(text);
-        cJSON_Delete(out);
-        send_json(req, 200, "OK", b);
-        evbuffer_free(b);
-        return true;
-    }
     if (!rest[0] && m == EVHTTP_REQ_GET) {
-        list(h, req);
+        approval_http_list(h, req);
         return true;
     }
     if (strncmp(rest, "apr_", 4) != 0 || strlen(rest) != APPROVAL_ID_LEN || strchr(rest, '/')) {
         send_error(req, 404, "Not Found", "no such approval route");
+        return true;
+    }
+    if (m == EVHTTP_REQ_GET && h->state) {
+        struct shared_op *op = calloc(1, sizeof *op);
+        if (op) {
+            op->kind = OP_SHOW;
+            snprintf(op->id, sizeof op->id, "%s", rest);
+        }
+        op_start(h, req, op, NULL);
         return true;
     }
     if (m == EVHTTP_REQ_GET) {
@@ -345,18 +367,7 @@ bool approval_http_route(void *arg, struct evhttp_request *req, const char *path
         send_error(req, 405, "Method Not Allowed", "use GET or POST");
         return true;
     }
-    if (by_cookie) {
-        /* A browser sends the cookie to any page's form: only our page knows the CSRF token. */
-        const char *got = evhttp_find_header(evhttp_request_get_input_headers(req), "X-CSRF-Token");
-        unsigned diff = !got || strlen(got) != strlen(csrf);
-        for (size_t i = 0; !diff && csrf[i]; i++)
-            diff |= (unsigned)(got[i] ^ csrf[i]);
-        if (diff) {
-            send_error(req, 403, "Forbidden", "X-CSRF-Token is missing or wrong");
-            return true;
-        }
-    }
-    decide(h, req, rest, who);
+    approval_http_decide(h, req, rest, who);
     return true;
 }
 

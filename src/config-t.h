@@ -25,12 +25,14 @@ struct server_conf {
     char *host_header;       /* "HOST:PORT" as sent upstream */
     char *upstream_path;     /* path part of url, "/" when absent */
     char **command;          /* stdio server: argv, NULL-terminated; NULL for HTTP */
+    bool legacy_sse;         /* "transport": "sse": an old HTTP+SSE (2024-11-05) server (upstream_sse.h) */
     char **env;              /* stdio server: "NAME=VALUE" entries, NULL-terminated */
     char **policies;         /* policy files, NULL-terminated (may be empty) */
     size_t npolicies;
     char **policy_when;      /* NULL, or npolicies entries: the JSON text of the `when` binding policy i to
                               * principals (policy_set_bind), NULL for a policy every caller gets */
     struct auth *auth;       /* this server's own "auth" (auth.h), replacing the top-level one; or NULL */
+    char *auth_text;         /* its JSON text, for telling a reload's change (confdiff.h); or NULL */
     char **shadow_policies;  /* evaluated and audited, never enforced; NULL-terminated (may be empty) */
     size_t nshadow_policies;
     struct header_conf *headers;
@@ -96,6 +98,7 @@ struct state_conf {
 
 struct config {
     struct auth *auth;          /* the top-level "auth" object (auth.h), or NULL: no authentication */
+    char *auth_text;            /* its JSON text, for telling a reload's change (confdiff.h); or NULL */
     struct tls_conf tls;        /* the listener's (and the admin listener's) TLS, or none */
     char *listen_host;
     uint16_t listen_port;

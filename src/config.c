@@ -159,6 +159,7 @@ static void server_free(struct server_conf *sc)
         free(sc->policy_when[i]);
     free(sc->policy_when);
     auth_free(sc->auth);
+    free(sc->auth_text);
     list_free(sc->policies);
     free(sc->pins);
     list_free(sc->shadow_policies);
@@ -172,6 +173,7 @@ static void server_free(struct server_conf *sc)
 void config_free(struct config *cfg)
 {
     auth_free(cfg->auth);
+    free(cfg->auth_text);
     free(cfg->principal);
     free(cfg->tls.cert);
     free(cfg->tls.key);
@@ -454,6 +456,16 @@ static void read_url(struct schema_doc *doc, const struct field *f, const cJSON 
         schema_problem(doc, v, ptr, "%s", why);
 }
 
+static void read_transport(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct server_conf *sc = dst;
+    if (!cJSON_IsString(v) || (strcmp(v->valuestring, "http") != 0 && strcmp(v->valuestring, "sse") != 0))
+        schema_problem(doc, v, ptr, "must be \"http\" (Streamable HTTP) or \"sse\" (the legacy HTTP+SSE of 2024-11-05)");
+    else
+        sc->legacy_sse = strcmp(v->valuestring, "sse") == 0;
+}
+
 static void read_env(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -636,10 +648,35 @@ static void read_headers(struct schema_doc *doc, const struct field *f, const cJ
 static const char *const pin_mode_names[] = {[PIN_MODE_OFF] = "off", [PIN_MODE_WARN] = "warn",
                                              [PIN_MODE_BLOCK] = "block"};
 
+/* An "auth" object, and its JSON text: a config reload (confdiff.c) tells
+ * by the text whether it changed, since a parsed auth cannot be compared. */
+static void read_auth_text(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr,
+                           struct auth **auth, char **text)
+{
+    auth_read_field(doc, f, v, ptr, auth);
+    free(*text);
+    if (!(*text = cJSON_PrintUnformatted(v)))
+        schema_problem(doc, v, ptr, "out of memory");
+}
+
+static void read_server_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct server_conf *sc = dst;
+    read_auth_text(doc, f, v, ptr, &sc->auth, &sc->auth_text);
+}
+
+static void read_config_auth(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    struct config *cfg = dst;
+    read_auth_text(doc, f, v, ptr, &cfg->auth, &cfg->auth_text);
+}
+
 #define SRV(m) offsetof(struct server_conf, m)
 static const struct field server_fields[] = {
     {.key = "url", .kind = FIELD_CUSTOM, .custom = read_url,
      .help = "http[s]://HOST[:PORT][/PATH] of an HTTP server (https: certificate and name verified)"},
+    {.key = "transport", .kind = FIELD_CUSTOM, .custom = read_transport,
+     .help = "an HTTP server's transport: \"http\" (Streamable HTTP, the default) or \"sse\" (legacy HTTP+SSE, http:// only)"},
     {.key = "ca", .kind = FIELD_CUSTOM, .offset = SRV(ca), .custom = read_file_path,
      .help = "https: the CA certificates (PEM) to trust instead of the system's"},
     {.key = "command", .kind = FIELD_STRINGS, .offset = SRV(command), .min = 1,
@@ -651,7 +688,7 @@ static const struct field server_fields[] = {
      .help = "policy files, relative to the config file; {\"file\", \"when\"} binds one to principals"},
     {.key = "shadow_policies", .kind = FIELD_CUSTOM, .custom = read_policies,
      .help = "policy files evaluated on every call and audited, never enforced"},
-    {.key = "auth", .kind = FIELD_CUSTOM, .offset = SRV(auth), .custom = auth_read_field,
+    {.key = "auth", .kind = FIELD_CUSTOM, .custom = read_server_auth,
      .help = "this server's own auth object, replacing the top-level one"},
     {.key = "headers", .kind = FIELD_CUSTOM, .custom = read_headers,
      .help = "{Name: value} added upstream, ${VAR} expanded"},
@@ -716,6 +753,12 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
         const cJSON *env = cJSON_GetObjectItemCaseSensitive(s, "env");
         if (cJSON_IsObject(s) && !url == !cmd)
             schema_problem(doc, s, at, "needs exactly one of \"url\" and \"command\"");
+        const cJSON *transport = cJSON_GetObjectItemCaseSensitive(s, "transport");
+        if (transport && (!url || sc->tls) && sc->legacy_sse) {
+            char tr_at[600];
+            schema_pointer(tr_at, sizeof tr_at, at, "transport");
+            schema_problem(doc, transport, tr_at, "\"sse\" needs an http:// \"url\"");
+        }
         const cJSON *ca = cJSON_GetObjectItemCaseSensitive(s, "ca");
         if (ca && !sc->tls) {
             char ca_at[600];
@@ -908,7 +951,7 @@ static const struct field options[] = {
      .help = "the listener's certificate (the admin listener uses it too):"},
     {.key = "limits", .kind = FIELD_OBJECT, .offset = CLI(cfg.limits), .fields = limit_fields,
      .help = "bounds on clients:"},
-    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg.auth), .custom = auth_read_field,
+    {.key = "auth", .kind = FIELD_CUSTOM, .offset = CLI(cfg), .custom = read_config_auth,
      .help = "who may call: {api_keys, jwt, anonymous, resource_metadata, trusted_proxies, identity_header}"},
     {.key = "state", .kind = FIELD_OBJECT, .offset = CLI(cfg.state), .fields = state_fields,
      .help = "state shared by several wardens:"},

@@ -9,7 +9,10 @@
 #include <time.h>
 #include <event2/bufferevent.h>
 #include <event2/keyvalq_struct.h>
+#include <cjson/cJSON.h>
 
+#include "approval.h"
+#include "approval_http.h"
 #include "catalog.h"
 #include "config-t.h"
 #include "console_assets.h"
@@ -31,15 +34,22 @@
 /* Failed logins allowed per minute, all sources together: guessing is slow. */
 #define LOGIN_FAILURES_PER_MINUTE 20
 
-/* A page of the console: one entry here and its script in src/console/. */
+/* Bodies of the console's JSON POSTs (an approval's reason, a tried call). */
+#define POST_MAX (64 * 1024)
+
+/* A page of the console: one entry here and its script in src/console/.
+ * html_only: the path is a JSON API too (approval_http.c), so the page
+ * answers only a request that accepts text/html, as a browser's does. */
 struct console_page {
     const char *path, *title, *script;
+    bool html_only;
 };
 static const struct console_page console_pages[] = {
-    {"/", "Servers and tools", "tools.js"},
-    {"/live", "Live decisions", "live.js"},
-    {"/policy", "Policies", "policies.js"},
-    {"/charts", "Charts", "charts.js"},
+    {"/", "Servers and tools", "tools.js", false},
+    {"/live", "Live decisions", "live.js", false},
+    {"/approvals", "Approvals", "approvals.js", true},
+    {"/policy", "Policies", "policies.js", false},
+    {"/charts", "Charts", "charts.js", false},
 };
 #define NPAGES (sizeof console_pages / sizeof *console_pages)
 
@@ -137,6 +147,28 @@ static void redirect(struct evhttp_request *req, const char *to)
     send_error(req, 303, "See Other", "see Location");
 }
 
+/* The page whose path is `path` (a login's way back), or NULL. */
+static const struct console_page *page_named(const char *path)
+{
+    for (size_t i = 0; path && i < NPAGES; i++)
+        if (strcmp(path, console_pages[i].path) == 0)
+            return &console_pages[i];
+    return NULL;
+}
+
+/* The path of the page in ?next=PATH when it is a console page's, else NULL. */
+static const char *query_next(struct evhttp_request *req)
+{
+    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
+    struct evkeyvalq kv;
+    const struct console_page *p = NULL;
+    if (q && evhttp_parse_query_str(q, &kv) == 0) {
+        p = page_named(evhttp_find_header(&kv, "next"));
+        evhttp_clear_headers(&kv);
+    }
+    return p ? p->path : NULL;
+}
+
 /* ---- who is asking ---- */
 
 static bool authenticate(struct console *c, struct evhttp_request *req, struct who *w)
@@ -154,6 +186,13 @@ static bool authenticate(struct console *c, struct evhttp_request *req, struct w
     w->session = console_auth_session(c->auth, sid, strlen(sid), now_mono());
     w->id = w->session ? w->session->who : NULL;
     return w->id != NULL;
+}
+
+/* A browser's navigation asks for HTML; fetch() and the CLI ask for JSON or anything. */
+static bool wants_html(struct evhttp_request *req)
+{
+    const char *accept = header(req, "Accept");
+    return accept && strstr(accept, "text/html");
 }
 
 static bool same_origin(struct console *c, struct evhttp_request *req)
@@ -189,8 +228,9 @@ static void html_head(struct evbuffer *b, const char *title)
     evbuffer_add_printf(b, "</title><link rel=\"stylesheet\" href=\"/console/console.css\">");
 }
 
+/* next: the page to go back to after logging in (a console page's path, else "/"). */
 static void login_page(struct console *c, struct evhttp_request *req, int status, const char *reason,
-                       const char *problem)
+                       const char *problem, const char *next)
 {
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -199,7 +239,10 @@ static void login_page(struct console *c, struct evhttp_request *req, int status
     }
     html_head(b, "log in");
     evbuffer_add_printf(b, "</head><body class=\"login\"><main><h1>warden</h1>"
-                           "<form method=\"post\" action=\"/login\"><label for=\"secret\">Approver secret</label>"
+                           "<form method=\"post\" action=\"/login\"><input type=\"hidden\" name=\"next\" value=\"");
+    const struct console_page *back = page_named(next);
+    console_html_escape(b, back ? back->path : "/");
+    evbuffer_add_printf(b, "\"><label for=\"secret\">Approver secret</label>"
                            "<input id=\"secret\" name=\"secret\" type=\"password\" autocomplete=\"current-password\" "
                            "autofocus required><button type=\"submit\">Log in</button></form>");
     if (problem) {
@@ -284,23 +327,24 @@ static void login(struct console *c, struct evhttp_request *req)
     }
     if (c->login_failures >= LOGIN_FAILURES_PER_MINUTE) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", "60");
-        login_page(c, req, 429, "Too Many Requests", "Too many failed logins: try again in a minute.");
+        login_page(c, req, 429, "Too Many Requests", "Too many failed logins: try again in a minute.", NULL);
         return;
     }
     struct evkeyvalq kv;
     if (!read_form(req, &kv)) {
-        login_page(c, req, 400, "Bad Request", "The form could not be read.");
+        login_page(c, req, 400, "Bad Request", "The form could not be read.", NULL);
         return;
     }
     const char *secret = evhttp_find_header(&kv, "secret");
     const char *who = secret ? console_auth_check_secret(c->auth, secret, strlen(secret)) : NULL;
+    const struct console_page *back = page_named(evhttp_find_header(&kv, "next"));
     for (struct evkeyval *e = kv.tqh_first; e; e = e->next.tqe_next)
         explicit_bzero(e->value, strlen(e->value));
     evhttp_clear_headers(&kv);
     if (!who) {
         c->login_failures++;
         log_info("console: a login failed");
-        login_page(c, req, 401, "Unauthorized", "That secret is not an approver's.");
+        login_page(c, req, 401, "Unauthorized", "That secret is not an approver's.", back ? back->path : NULL);
         return;
     }
     const struct console_session *s = console_auth_login(c->auth, who, now_mono());
@@ -313,33 +357,43 @@ static void login(struct console *c, struct evhttp_request *req)
              c->tls ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
     log_info("console: %s logged in", who);
-    redirect(req, "/");
+    redirect(req, back ? back->path : "/");
+}
+
+/* The checks of every POST after login: same origin, an approver, and for
+ * a browser session its CSRF token (header X-CSRF-Token, or when form is
+ * true the form field csrf). False when req has been answered. */
+static bool post_allowed(struct console *c, struct evhttp_request *req, struct who *w, bool form)
+{
+    if (!same_origin(c, req)) {
+        send_error(req, 403, "Forbidden", "cross-origin request refused");
+        return false;
+    }
+    if (!authenticate(c, req, w)) {
+        send_error(req, 401, "Unauthorized", "log in first");
+        return false;
+    }
+    if (!w->session)
+        return true;
+    struct evkeyvalq kv;
+    const char *token = header(req, "X-CSRF-Token");
+    bool parsed = !token && form && read_form(req, &kv);
+    if (parsed)
+        token = evhttp_find_header(&kv, "csrf");
+    bool ok = console_csrf_ok(w->session, token, token ? strlen(token) : 0);
+    if (parsed)
+        evhttp_clear_headers(&kv);
+    if (!ok)
+        send_error(req, 403, "Forbidden", "missing or wrong CSRF token");
+    return ok;
 }
 
 static void logout(struct console *c, struct evhttp_request *req)
 {
     struct who w;
-    if (!same_origin(c, req)) {
-        send_error(req, 403, "Forbidden", "cross-origin request refused");
+    if (!post_allowed(c, req, &w, true))
         return;
-    }
-    if (!authenticate(c, req, &w)) {
-        send_error(req, 401, "Unauthorized", "log in first");
-        return;
-    }
     if (w.session) {
-        struct evkeyvalq kv;
-        const char *token = header(req, "X-CSRF-Token");
-        bool form = read_form(req, &kv);
-        if (!token && form)
-            token = evhttp_find_header(&kv, "csrf");
-        bool ok = console_csrf_ok(w.session, token, token ? strlen(token) : 0);
-        if (form)
-            evhttp_clear_headers(&kv);
-        if (!ok) {
-            send_error(req, 403, "Forbidden", "missing or wrong CSRF token");
-            return;
-        }
         char id[CONSOLE_TOKEN_HEX];
         snprintf(id, sizeof id, "%s", w.session->id);
         console_auth_logout(c->auth, id, strlen(id));
@@ -348,6 +402,70 @@ static void logout(struct console *c, struct evhttp_request *req)
     snprintf(cookie, sizeof cookie, COOKIE "=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0%s", c->tls ? "; Secure" : "");
     evhttp_add_header(evhttp_request_get_output_headers(req), "Set-Cookie", cookie);
     redirect(req, "/login");
+}
+
+/* A POST's JSON object body, or NULL (answered 400/413). */
+static cJSON *json_body(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    if (len > POST_MAX) {
+        send_error(req, 413, "Payload Too Large", "the body is too large");
+        return NULL;
+    }
+    const char *p = len ? (const char *)evbuffer_pullup(in, -1) : NULL;
+    cJSON *v = p ? cJSON_ParseWithLength(p, len) : NULL;
+    if (!cJSON_IsObject(v)) {
+        cJSON_Delete(v);
+        send_error(req, 400, "Bad Request", "the body must be a JSON object");
+        return NULL;
+    }
+    return v;
+}
+
+/* POST /api/approvals/ID: the logged-in approver decides; the store refuses the requester itself. */
+static void decide_approval(struct console *c, struct evhttp_request *req, const char *id)
+{
+    struct who w;
+    if (!post_allowed(c, req, &w, false))
+        return;
+    if (strncmp(id, "apr_", 4) != 0 || strlen(id) != APPROVAL_ID_LEN || strchr(id, '/')) {
+        send_error(req, 404, "Not Found", "no approval request has that id");
+        return;
+    }
+    approval_http_decide(c->src.approval_http, req, id, w.id);
+}
+
+/* POST /api/try: the "try a call" form of the Policies page. */
+static void try_call(struct console *c, struct evhttp_request *req)
+{
+    struct who w;
+    if (!post_allowed(c, req, &w, false))
+        return;
+    cJSON *body = json_body(req);
+    if (!body)
+        return;
+    const cJSON *server = cJSON_GetObjectItemCaseSensitive(body, "server");
+    const cJSON *tool = cJSON_GetObjectItemCaseSensitive(body, "tool");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(body, "arguments");
+    const cJSON *principal = cJSON_GetObjectItemCaseSensitive(body, "principal");
+    if (!cJSON_IsString(server) || !cJSON_IsString(tool) || (principal && cJSON_IsNull(principal))) {
+        cJSON_Delete(body);
+        send_error(req, 400, "Bad Request", "server and tool must be strings, arguments an object");
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        cJSON_Delete(body);
+        evhttp_send_error(req, 503, "out of memory");
+        return;
+    }
+    int status = console_try_json(c->src.worker, server->valuestring, tool->valuestring, args, principal, b);
+    cJSON_Delete(body);
+    const char *reason = status == 200 ? "OK" : status == 404 ? "Not Found" : status == 400 ? "Bad Request"
+                                                                                              : "Service Unavailable";
+    reply(req, status, reason, "application/json", b);
+    evbuffer_free(b);
 }
 
 /* ---- JSON ---- */
@@ -510,7 +628,14 @@ static void api_stream(struct console *c, struct evhttp_request *req, const stru
     stream_push(c, s, false);
 }
 
+static void api_approvals(struct console *c, struct evhttp_request *req, const struct who *w)
+{
+    (void)w;
+    approval_http_list(c->src.approval_http, req);
+}
+
 static const struct console_route console_routes[] = {
+    {"/api/approvals", api_approvals},
     {"/api/servers", api_servers},
     {"/api/decisions", api_decisions},
     {"/api/decisions/stream", api_stream},
@@ -559,9 +684,20 @@ bool console_handle(struct console *c, struct evhttp_request *req)
         if (cmd == EVHTTP_REQ_POST)
             login(c, req);
         else if (get)
-            login_page(c, req, 200, "OK", NULL);
+            login_page(c, req, 200, "OK", NULL, query_next(req));
         else
             send_error(req, 405, "Method Not Allowed", "method not allowed: use GET or POST");
+        return true;
+    }
+    if (strncmp(path, "/api/approvals/", 15) == 0 || strcmp(path, "/api/try") == 0) {
+        if (cmd != EVHTTP_REQ_POST) {
+            evhttp_add_header(evhttp_request_get_output_headers(req), "Allow", "POST");
+            send_error(req, 405, "Method Not Allowed", "method not allowed: use POST");
+        } else if (path[5] == 'a') {
+            decide_approval(c, req, path + 15);
+        } else {
+            try_call(c, req);
+        }
         return true;
     }
     if (strcmp(path, "/logout") == 0) {
@@ -573,7 +709,7 @@ bool console_handle(struct console *c, struct evhttp_request *req)
     }
     const struct console_page *p = NULL;
     for (size_t i = 0; i < NPAGES && !p; i++)
-        if (strcmp(path, console_pages[i].path) == 0)
+        if (strcmp(path, console_pages[i].path) == 0 && (!console_pages[i].html_only || wants_html(req)))
             p = &console_pages[i];
     route_fn fn = NULL;
     for (size_t i = 0; i < sizeof console_routes / sizeof *console_routes && !fn; i++)
@@ -587,10 +723,14 @@ bool console_handle(struct console *c, struct evhttp_request *req)
     }
     struct who w;
     if (!authenticate(c, req, &w)) {
-        if (p)
-            redirect(req, "/login");
-        else
+        if (p) {
+            /* A page's own path, from our table: no escaping is needed and nothing else can be named. */
+            char to[64];
+            snprintf(to, sizeof to, "/login?next=%s", p->path);
+            redirect(req, to);
+        } else {
             send_error(req, 401, "Unauthorized", "log in, or send Authorization: Bearer SECRET");
+        }
         return true;
     }
     if (p)

@@ -2,15 +2,22 @@
  * HTML, CSS and JavaScript compiled into warden) and the JSON they read,
  * behind the config's approvers (console_auth.h).
  *
- *   GET  /login, POST /login (secret=...)      a session cookie
+ *   GET  /login, POST /login (secret=...)      a session cookie; ?next= / next=: the console
+ *                                              page to go back to (any other value: /)
  *   POST /logout (csrf=...)                    ends it
- *   GET  / /live /policy /charts               the pages (console_pages[])
+ *   GET  / /live /approvals /policy /charts    the pages (console_pages[]); /approvals
+ *                                              only with Accept: text/html (a browser), its JSON
+ *                                              is approval_http.c's (bearer clients, the CLI)
  *   GET  /console/FILE                         their scripts and style
  *   GET  /api/servers                          servers, tools, default decisions
  *   GET  /api/decisions?after=N                the ring, as a JSON array
  *   GET  /api/decisions/stream                 the same, live, as SSE
  *   GET  /api/policies                         /policies' JSON
  *   GET  /api/charts                           the last hour, per minute
+ *   GET  /api/approvals                        every approval record, newest first
+ *   POST /api/approvals/ID                     {"decision","reason"}: decided by the logged-in approver
+ *   POST /api/try                              {"server","tool","arguments","principal"}: the
+ *                                              policies' trace of that call (console_try_json)
  *
  * Pages and /api need a session cookie or "Authorization: Bearer SECRET";
  * a POST with a cookie needs the session's CSRF token (form field csrf or
@@ -35,6 +42,7 @@ struct metrics;
 struct decisions;
 struct catalog;
 struct worker;
+struct approval_http;
 
 /* Everything the console reads; all borrowed, all must outlive it. */
 struct console_sources {
@@ -45,6 +53,7 @@ struct console_sources {
     const struct worker *worker;        /* the admin's own worker (same thread): its policy generations */
     admin_describe_fn describe;         /* /policies' JSON */
     void *describe_arg;
+    struct approval_http *approval_http; /* the Approvals page's records and decisions (approval_http.h); not NULL */
 };
 
 /* At most this many live streams at once; more are answered 503. */

@@ -17,10 +17,21 @@ struct catalog;
 const char *console_tool_class(const cJSON *annotations);
 
 /* Appends {"servers":[{"name","path","transport":"http"|"stdio","target",
- * "generation":N|null,"policies":N,"tools":[{"name","description",
+ * "generation":N|null,"policies":N,"sessions":N|null,"tools":[{"name","description",
  * "annotations","class","decision","rule","limit":{"max","window"}|null,
  * "conditions","lua","listed"}]}]}. decision is allow, hide, deny,
- * require_approval or rate_limit. w is the admin's own worker (its policy
+ * require_approval or rate_limit. sessions: a stdio server's live
+ * children in every worker (metrics_sessions_open), null for HTTP. w is the admin's own worker (its policy
  * generations are read on its thread); the catalog may be NULL. */
 void console_servers_json(const struct worker *w, struct catalog *cat, struct evbuffer *out);
+
+/* The "try a call" form: the policies of server `server` (by name) decide
+ * tools/call of tool with args (an object) for principal (NULL, or an
+ * object with a string "id" and optionally "kind", "labels", "claims",
+ * "scopes"), as `warden explain` does: the files are loaded afresh, with
+ * their own empty rate and shared stores, so nothing the live policies
+ * count or keep is touched. Appends {"decision","rule","reason","trace"}
+ * or {"error"} and returns the HTTP status (200, 400 or 404). */
+int console_try_json(const struct worker *w, const char *server, const char *tool, const cJSON *args,
+                     const cJSON *principal, struct evbuffer *out);
 #endif

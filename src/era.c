@@ -239,3 +239,19 @@ void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *
         reply_format_tool_refusal(b, id, id_len, text);
     }
 }
+
+void era_format_input_required(struct evbuffer *b, const char *id, size_t id_len, const char *key,
+                               const char *message, const char *url, const char *state)
+{
+    evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"id\":");
+    evbuffer_add(b, id, id_len);
+    evbuffer_add_printf(b, ",\"result\":{\"resultType\":\"input_required\",\"inputRequests\":{");
+    json_append_string(b, key, strlen(key));
+    evbuffer_add_printf(b, ":{\"method\":\"elicitation/create\",\"params\":{\"mode\":\"url\",\"message\":");
+    json_append_string(b, message, strlen(message));
+    evbuffer_add_printf(b, ",\"url\":");
+    json_append_string(b, url, strlen(url));
+    evbuffer_add_printf(b, "}}},\"requestState\":");
+    json_append_string(b, state, strlen(state));
+    evbuffer_add_printf(b, "}}");
+}

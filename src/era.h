@@ -47,4 +47,10 @@ enum era_answer {
  * JSON-RPC errors. `e` may be NULL (era unknown: the 2025 shapes). */
 void era_format_answer(struct evbuffer *b, const struct era_req *e, const char *id, size_t id_len, enum era_answer kind,
                        int code, const char *text);
+
+/* A 2026-07-28 InputRequiredResult for request `id` asking for one URL
+ * elicitation (inputRequests[key]: elicitation/create, mode url, message,
+ * url) and carrying requestState `state`. */
+void era_format_input_required(struct evbuffer *b, const char *id, size_t id_len, const char *key,
+                               const char *message, const char *url, const char *state);
 #endif

@@ -269,6 +269,29 @@ void exchange_notify_list_changed(struct server_rt *s)
     }
 }
 
+void exchange_notify_elicitation_complete(void *worker, const char *session, size_t len, const char *elicitation_id)
+{
+    struct worker *w = worker;
+    for (size_t i = 0; i < w->nservers; i++) {
+        struct server_rt *s = w->servers[i];
+        /* Writing may close a connection (and take its exchange off the list). */
+        for (struct exchange *ex = LIST_FIRST(&s->listeners), *next; ex; ex = next) {
+            next = LIST_NEXT(ex, listen_link);
+            if (ex->method != HTTP_GET || strlen(ex->session) != len || memcmp(ex->session, session, len) != 0)
+                continue;
+            char msg[160];
+            int n = snprintf(msg, sizeof msg,
+                             "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/elicitation/complete\",\"params\":"
+                             "{\"elicitationId\":\"%s\"}}",
+                             elicitation_id);
+            if (n > 0 && (size_t)n < sizeof msg) {
+                emit_event(ex, NULL, 0, NULL, 0, false, msg, (size_t)n);
+                exchange_flush(ex);
+            }
+        }
+    }
+}
+
 /* --- judging each upstream message --- */
 
 /* decide_list for a Lua on_list: each item's original bytes are parsed into
@@ -1082,6 +1105,8 @@ void exchange_stopping(struct exchange *ex)
 void exchange_reset(struct exchange *ex)
 {
     struct metrics *metrics = ex->client->worker->metrics;
+    if (ex->on_reset)
+        ex->on_reset(ex->on_reset_arg);
     if (ex->active) {
         double seconds = clock_seconds(CLOCK_MONOTONIC) - ex->started;
         metrics_request_seconds(metrics, seconds);

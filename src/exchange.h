@@ -82,6 +82,11 @@ void exchange_answer_for_id(struct exchange *ex, int code, const char *message);
  * subscriptions/listen stream that asked for tool list changes gets
  * notifications/tools/list_changed, so that clients list again. */
 void exchange_notify_list_changed(struct server_rt *s);
+/* A person decided the approval a session was sent to by URL elicitation
+ * (approval_elicit.h's elicit_deliver_fn; worker: this loop's struct worker):
+ * the session's GET streams on this worker get
+ * notifications/elicitation/complete. */
+void exchange_notify_elicitation_complete(void *worker, const char *session, size_t len, const char *elicitation_id);
 /* A tools/call held for a person's approval (approval_hold.c): warden
  * answers with an event stream of its own at once; comments and messages
  * (progress) go on it; from then on every answer, warden's (exchange_answer

@@ -15,8 +15,10 @@
 #include "approval.h"
 #include "approval_cli.h"
 #include "approval_elicit.h"
+#include "approval_hold.h"
 #include "approval_http.h"
 #include "approval_notify.h"
+#include "approval_redis.h"
 #include "audit.h"
 #include "auth.h"
 #include "authoring.h"
@@ -24,8 +26,10 @@
 #include "catalog.h"
 #include "console.h"
 #include "decisions.h"
+#include "exchange.h"
 #include "metrics.h"
 #include "pins.h"
+#include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
 #include "policy.h"
@@ -46,6 +50,7 @@ struct app {
     struct config cfg;
     struct rate_store *rates;
     struct shared_store *shared;
+    struct legacy_hub *legacy;
     struct reloader *reloader;
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct metrics *metrics;
@@ -173,13 +178,17 @@ static void app_free(struct app *app)
     approval_http_free(app->approval_http);
     if (app->approval_sweep)
         event_free(app->approval_sweep);
-    reloader_free(app->reloader);
+    reloader_stop(app->reloader);
     stdio_bridge_free(app->bridge);
     state_shared_free(app->shared_repl);
+    /* Its events are on the workers' loops: gone before they are. */
+    elicit_sessions_free(app->elicit);
     for (int i = 0; i < app->nworkers; i++)
         worker_free(&app->workers[i]);
+    legacy_hub_free(app->legacy);
     free(app->workers);
     free(app->threads);
+    reloader_free(app->reloader);
     for (size_t i = 0; app->upstream_tls && i < app->cfg.nservers; i++)
         tls_client_free(app->upstream_tls[i]);
     free(app->upstream_tls);
@@ -189,7 +198,6 @@ static void app_free(struct app *app)
         rate_store_free(app->rates);
     shared_store_free(app->shared);
     approval_store_free(app->approvals);
-    elicit_sessions_free(app->elicit);
     approval_notify_free(app->approval_notify);
     audit_close(app->audit);
     pins_table_free(app->pins);
@@ -287,7 +295,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
         !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new()) ||
-        !(app.pins = pins_table_new(app.cfg.nservers))) {
+        !(app.pins = pins_table_new()) ||
+        !(app.legacy = legacy_hub_new())) {
         app_free(&app);
         return 2;
     }
@@ -295,9 +304,10 @@ int main(int argc, char **argv)
     if (app.cfg.stdio)
         app.nworkers = 1;   /* one client, one loop */
     for (size_t i = 0; i < app.cfg.nservers; i++) {
-        if (app.cfg.servers[i].command && app.nworkers > 1) {
-            /* A stdio session lives in one child owned by one event loop. */
-            log_info("a stdio server is configured: running one worker");
+        if ((app.cfg.servers[i].command || app.cfg.servers[i].legacy_sse) && app.nworkers > 1) {
+            /* A stdio session lives in one child owned by one event loop, a
+             * legacy SSE session in one upstream stream owned by one loop. */
+            log_info("a stdio or legacy SSE server is configured: running one worker");
             app.nworkers = 1;
         }
     }
@@ -336,7 +346,7 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
-    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new())) {
+    if (app.cfg.admin_listen && !(app.elicit = elicit_sessions_new(app.nworkers))) {
         fprintf(stderr, "warden: cannot make the URL elicitation table (no random bytes?)\n");
         app_free(&app);
         return 2;
@@ -354,15 +364,27 @@ int main(int argc, char **argv)
         app.workers[i].pins = app.pins;
         app.workers[i].tls = app.tls;
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
-            app.workers[i].servers[k].tls = app.upstream_tls[k];
+            app.workers[i].servers[k]->tls = app.upstream_tls[k];
         app.workers[i].catalog = app.catalog;
         app.workers[i].approvals = app.approvals;
         app.workers[i].elicit = app.elicit;
+        ok = ok && (!app.elicit || elicit_sessions_attach(app.elicit, i, app.workers[i].base,
+                                                          exchange_notify_elicitation_complete, &app.workers[i]) == 0);
+        app.workers[i].legacy = app.cfg.stdio ? NULL : app.legacy;
         ok = ok && reload_load_worker(&app.workers[i], 1, err, sizeof err) == 0;
         if (ok && app.cfg.state.redis)
             ok = (app.state_health || (app.state_health = state_health_new())) &&
                  (app.workers[i].state =
                       state_new(app.workers[i].base, &app.cfg.state, app.state_health, err, sizeof err));
+        if (ok && app.workers[i].state) {
+            /* Approvals in Redis: a decision on any warden wakes this worker's held calls. */
+            char chan[300];
+            approval_redis_channel(app.workers[i].state, chan, sizeof chan);
+            if (state_subscribe(app.workers[i].state, chan, approval_hold_decided, &app.workers[i]) < 0) {
+                snprintf(err, sizeof err, "out of memory subscribing to %s", chan);
+                ok = false;
+            }
+        }
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
             app.nworkers = i + 1;
@@ -389,6 +411,8 @@ int main(int argc, char **argv)
         app_free(&app);
         return 2;
     }
+    if (strcmp(app.cfg.source, "command line") != 0 && !app.cfg.stdio)
+        reloader_watch_config(app.reloader, argc - 1, argv + 1, app.system_tls, worker_sync_servers);
     if (app.tls && (!(app.sighup = evsignal_new(app.workers[0].base, SIGHUP, on_cert_signal, &app)) ||
                     evsignal_add(app.sighup, NULL) < 0)) {
         fprintf(stderr, "warden: cannot watch SIGHUP\n");
@@ -406,23 +430,24 @@ int main(int argc, char **argv)
     if (app.admin && app.state_health)
         admin_set_state(app.admin, app.state_health);
     if (app.admin) {
+        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals, app.workers[0].state))) {
+            fprintf(stderr, "warden: out of memory\n");
+            app_free(&app);
+            return 2;
+        }
+        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
+    }
+    if (app.admin) {
         struct console_sources src = {.cfg = &app.cfg, .metrics = app.metrics, .decisions = app.decisions,
                                       .catalog = app.catalog, .worker = &app.workers[0],
-                                      .describe = reload_describe, .describe_arg = app.reloader};
+                                      .describe = reload_describe, .describe_arg = app.reloader,
+                                      .approval_http = app.approval_http};
         if (!(app.console = console_new(app.workers[0].base, &src, false, err, sizeof err))) {
             fprintf(stderr, "warden: %s\n", err);
             app_free(&app);
             return 2;
         }
         admin_set_console(app.admin, app.console);
-    }
-    if (app.admin) {
-        if (!(app.approval_http = approval_http_new(&app.cfg, app.approvals))) {
-            fprintf(stderr, "warden: out of memory\n");
-            app_free(&app);
-            return 2;
-        }
-        admin_add_routes(app.admin, approval_http_route, approval_http_metrics, app.approval_http);
     }
     app.approval_sweep = event_new(app.workers[0].base, -1, EV_PERSIST, on_approval_sweep, app.approvals);
     if (!app.approval_sweep || event_add(app.approval_sweep, &(struct timeval){.tv_sec = 1}) < 0) {

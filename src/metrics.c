@@ -45,6 +45,7 @@ struct server_row {
     char *name;
     atomic_ullong by_kind[NKIND];
     atomic_ullong rate_limited;
+    atomic_llong sessions;
 };
 
 struct tool_row {
@@ -328,6 +329,22 @@ void metrics_connections(struct metrics *m, int delta)
     atomic_fetch_add(&m->connections, delta);
 }
 
+void metrics_sessions(struct metrics *m, const char *server, int delta)
+{
+    struct server_row *s = server_row(m, server);
+    if (s)
+        atomic_fetch_add(&s->sessions, delta);
+}
+
+long long metrics_sessions_open(struct metrics *m, const char *server)
+{
+    pthread_rwlock_rdlock(&m->lock);
+    const struct server_row *r = find_server(m, server);
+    long long n = r ? atomic_load(&r->sessions) : 0;
+    pthread_rwlock_unlock(&m->lock);
+    return n;
+}
+
 void metrics_sse_streams(struct metrics *m, int delta)
 {
     atomic_fetch_add(&m->streams, delta);
@@ -450,6 +467,15 @@ void metrics_render(struct metrics *m, struct evbuffer *out)
         evbuffer_add(out, "warden_rate_limited_total{server=\"", 34);
         label(out, s->name);
         evbuffer_add_printf(out, "\"} %llu\n", v);
+    }
+    family(out, "warden_open_sessions", "gauge", "Upstream sessions open now (a stdio server's children), by server.");
+    for (size_t i = 0; i <= METRICS_MAX_SERVERS; i++) {
+        const struct server_row *s = m->servers[i];
+        if (!s)
+            continue;
+        evbuffer_add_printf(out, "warden_open_sessions{server=\"");
+        label(out, s->name);
+        evbuffer_add_printf(out, "\"} %lld\n", atomic_load(&s->sessions));
     }
     pthread_rwlock_unlock(&m->lock);
     render_histogram(out, "warden_request_duration_seconds", "Time from a request's last byte to the end of its answer.",

@@ -46,6 +46,11 @@ void metrics_lua_error(struct metrics *m, const char *kind);
 /* Gauges, moved by +1 and -1. */
 void metrics_connections(struct metrics *m, int delta);
 void metrics_sse_streams(struct metrics *m, int delta);
+/* A server's open upstream sessions (a stdio server's live children, every
+ * worker's together), moved by +1 and -1; read from any thread by
+ * metrics_sessions_open (0 for a server never counted). */
+void metrics_sessions(struct metrics *m, const char *server, int delta);
+long long metrics_sessions_open(struct metrics *m, const char *server);
 /* A policy reload (ok: 1 or 0) and, when it worked, the generation now in force. */
 void metrics_reload(struct metrics *m, int ok, unsigned long generation);
 /* Audit lines lost: the queue was full or the file could not be written. */

@@ -538,24 +538,24 @@ bool pins_keep_instructions(struct pins *p, enum pin_mode mode, const char *raw,
 /* ---- one struct pins per server and generation, shared by the workers ---- */
 
 struct pins_slot {
-    struct pins *p;                 /* a reference, or NULL */
+    char *server;                   /* the server's name (owned) */
+    struct pins *p;                 /* a reference */
     unsigned long generation;
 };
 
+/* Keyed by server name, not index: a config reload adds and removes servers.
+ * Few entries (one per pinned server), so a linear search. */
 struct pins_table {
     pthread_mutex_t lock;
-    struct pins_slot *slots;
-    size_t n;
+    struct pins_slot *slots;        /* [0..n) used, room for cap */
+    size_t n, cap;
 };
 
-struct pins_table *pins_table_new(size_t nservers)
+struct pins_table *pins_table_new(void)
 {
     struct pins_table *t = calloc(1, sizeof *t);
-    if (!t || !(t->slots = calloc(nservers ? nservers : 1, sizeof *t->slots))) {
-        free(t);
+    if (!t)
         return NULL;
-    }
-    t->n = nservers;
     pthread_mutex_init(&t->lock, NULL);
     return t;
 }
@@ -564,24 +564,65 @@ void pins_table_free(struct pins_table *t)
 {
     if (!t)
         return;
-    for (size_t i = 0; i < t->n; i++)
+    for (size_t i = 0; i < t->n; i++) {
+        free(t->slots[i].server);
         pins_free(t->slots[i].p);
+    }
     pthread_mutex_destroy(&t->lock);
     free(t->slots);
     free(t);
 }
 
-struct pins *pins_table_get(struct pins_table *t, size_t i, unsigned long generation, const char *path, char *err,
-                            size_t errlen)
+/* server's slot, or a new one: when the table is full, one of an older
+ * generation is reused (a generation that loads holds its own references,
+ * so a dropped slot only costs another load). NULL when every slot is of
+ * this generation or memory runs out. Under t->lock. */
+static struct pins_slot *table_slot(struct pins_table *t, const char *server, unsigned long generation)
 {
-    if (i >= t->n) {
-        snprintf(err, errlen, "%s: no such server", path);
+    for (size_t i = 0; i < t->n; i++)
+        if (strcmp(t->slots[i].server, server) == 0)
+            return &t->slots[i];
+    char *name = strdup(server);
+    if (!name)
         return NULL;
+    struct pins_slot *s = NULL;
+    if (t->n == PINS_TABLE_MAX) {
+        for (size_t i = 0; i < t->n && !s; i++)
+            if (t->slots[i].generation != generation)
+                s = &t->slots[i];
+        if (!s) {
+            free(name);
+            return NULL;
+        }
+        free(s->server);
+        pins_free(s->p);
+    } else {
+        if (t->n == t->cap) {
+            size_t cap = t->cap ? 2 * t->cap : 8;
+            struct pins_slot *v = realloc(t->slots, cap * sizeof *v);
+            if (!v) {
+                free(name);
+                return NULL;
+            }
+            t->slots = v;
+            t->cap = cap;
+        }
+        s = &t->slots[t->n++];
     }
+    *s = (struct pins_slot){.server = name};
+    return s;
+}
+
+struct pins *pins_table_get(struct pins_table *t, const char *server, unsigned long generation, const char *path,
+                            char *err, size_t errlen)
+{
     pthread_mutex_lock(&t->lock);
-    struct pins_slot *s = &t->slots[i];
+    struct pins_slot *s = table_slot(t, server, generation);
     struct pins *p = NULL;
-    if (s->p && s->generation == generation) {
+    if (!s) {
+        snprintf(err, errlen, "%s: no room for server %s's pins (out of memory, or over %u pinned servers)", path,
+                 server, PINS_TABLE_MAX);
+    } else if (s->p && s->generation == generation && strcmp(pins_path(s->p), path) == 0) {
         p = pins_ref(s->p);
     } else if ((p = pins_load(path, err, errlen))) {
         pins_free(s->p);

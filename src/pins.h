@@ -71,17 +71,21 @@ void pins_free(struct pins *p);
 
 /* The pins of every server for the whole process, so that all workers of a
  * generation share one struct pins per server (one pending record, one
- * view of what was seen changed). Thread-safe. */
+ * view of what was seen changed). Keyed by server name (a config reload adds
+ * and removes servers); at most PINS_TABLE_MAX servers, past that a slot of
+ * an older generation is reused. Thread-safe. */
+#define PINS_TABLE_MAX 1024u
 struct pins_table;
-struct pins_table *pins_table_new(size_t nservers);
+struct pins_table *pins_table_new(void);
 void pins_table_free(struct pins_table *t);
 
-/* A reference to server i's pins of generation `generation`, loaded from
- * path by the first worker that asks (worker 0, which validates a reload),
- * shared with the others. NULL with the problems in err when it fails to
- * load: the reload fails and the previous generation stays in force. */
-struct pins *pins_table_get(struct pins_table *t, size_t i, unsigned long generation, const char *path, char *err,
-                            size_t errlen);
+/* A reference to the pins of server `server` of generation `generation`,
+ * loaded from path by the first worker that asks (worker 0, which validates
+ * a reload), shared with the others. NULL with the problems in err when it
+ * fails to load (or the table is full of this generation's servers): the
+ * reload fails and the previous generation stays in force. */
+struct pins *pins_table_get(struct pins_table *t, const char *server, unsigned long generation, const char *path,
+                            char *err, size_t errlen);
 const char *pins_path(const struct pins *p);
 
 /* What the pinned hashes say of a definition seen; hex digests for the log

@@ -2,6 +2,14 @@
  * servers it fronts, client connections, the exchange of one request with
  * an upstream, and pooled upstream connections. Who owns what:
  * - a worker owns its client connections, its server runtimes and their pools;
+ *   it holds them by pointer (worker->servers), so that a config reload can
+ *   add and remove servers without moving a runtime exchanges point at. A
+ *   server a reload removed is "retired": no new request reaches it, and the
+ *   worker frees it once no client's exchange points at it any more (its
+ *   calls and streams in flight finish on it first; worker.c);
+ * - a server runtime built by a reload holds a reference to the config_gen
+ *   its conf points into; the generation is freed when no runtime, worker or
+ *   reloader holds one (reload.c);
  * - a client connection owns its exchange (at most one: requests on a
  *   connection are answered in order, one at a time);
  * - an upstream connection is owned by its pool; while it serves an exchange
@@ -53,6 +61,7 @@ struct state;         /* state.h */
 struct approval_hold;
 struct approval_store;
 struct elicit_sessions;
+struct legacy_hub;    /* legacy_sse.h */
 
 /* An upstream connection, idle in its pool or serving one exchange. */
 struct upstream_conn {
@@ -107,6 +116,8 @@ struct child_session {
     TAILQ_ENTRY(child_session) link;
 };
 TAILQ_HEAD(child_list, child_session);
+struct sse_up;        /* upstream_sse.c: one legacy SSE session with a server */
+TAILQ_HEAD(sse_up_list, sse_up);
 
 /* One generation of a server's policies in one worker. A reload swaps in a
  * new one; exchanges that started on the old one keep it alive (refs) until
@@ -118,9 +129,22 @@ struct policy_gen {
     unsigned long number;
 };
 
+/* One config re-read on SIGHUP (reload.c), shared by every worker. Its refs:
+ * the reloader's while it is the config in force, one per server runtime
+ * built from it, one per worker that has yet to apply it. Counted on any
+ * thread; freed only by the reloader, on worker 0's thread (where the jwks
+ * fetchers of its auth objects run), once refs is 0. */
+struct config_gen {
+    struct config cfg;
+    struct tls_client **tls; /* per server of cfg: how an https one is verified, else NULL (owned) */
+    _Atomic unsigned refs;
+    struct config_gen *next; /* the reloader's list */
+};
+
 /* One configured server as a worker runs it. */
 struct server_rt {
     const struct server_conf *conf;
+    struct config_gen *cgen;           /* the generation conf points into (a reference), NULL: main's startup config */
     const struct transport *transport; /* chosen once, when the worker starts */
     struct worker *worker;
     struct policy_gen *gen;       /* the policies in force; NULL: none, everything allowed */
@@ -139,6 +163,11 @@ struct server_rt {
     struct event *spawn_timer;
     unsigned crashes;                 /* children that died young, in a row */
     double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
+    /* the legacy SSE transport's (upstream_sse.c) */
+    struct sse_up_list sse_ups;       /* live sessions, at most conf->max_connections */
+    struct sse_up_list sse_dead;      /* ended, freed by sse_reaper */
+    struct event *sse_reaper;
+    unsigned nsse;
 };
 
 /* How an upstream failed: the metrics' kind, and how the error is worded by the caller. */
@@ -183,6 +212,7 @@ struct exchange {
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool child_paused;            /* counted in child->paused */
     struct child_session *child;  /* stdio servers: the session the exchange waits on */
+    struct sse_up *sse_up;        /* legacy SSE servers: the session the exchange waits on (pending or its stream) */
     char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */
@@ -215,6 +245,8 @@ struct exchange {
     bool held_stream;             /* warden's own event stream is open: every answer is its final event */
     char approval_id[32];         /* the approval that let this call through, for its audit line; "" */
     bool elicit_url;              /* an initialize asking for URL elicitation: its session is noted */
+    void (*on_reset)(void *arg);  /* a stream warden feeds itself (legacy_sse.c): told when the exchange ends */
+    void *on_reset_arg;
     char session[256];            /* Mcp-Session-Id sent by the client, or "" */
     struct era_req era;           /* the request's era and kind, for warden's own answers (era.h) */
     bool listening;               /* in server->listeners: a GET stream or a subscriptions/listen stream */
@@ -265,8 +297,12 @@ struct worker {
     struct event_base *base;
     const struct config *cfg;
     struct evconnlistener *listener;
-    struct server_rt *servers;
+    struct server_rt **servers; /* the servers routed to (each owned; see the top of this file) */
     size_t nservers;
+    struct server_rt **retired; /* removed by a reload, freed once no exchange uses them (owned) */
+    size_t nretired;
+    struct event *retire_timer;              /* looks for retired servers nothing uses any more */
+    _Atomic(struct config_gen *) servers_to; /* a config whose servers to apply (a reference), or NULL */
     struct rate_store *rates;         /* shared by all workers */
     struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
     struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
@@ -278,6 +314,7 @@ struct worker {
     struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
     struct pins_table *pins;          /* every server's pins, shared by all workers (pins.h) */
+    struct legacy_hub *legacy;        /* legacy HTTP+SSE streams (legacy_sse.h); shared by all workers, main's */
     struct client_list clients;
     size_t nclients;
     struct client_list client_graveyard;

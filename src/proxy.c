@@ -15,6 +15,7 @@
 #include "gate.h"
 #include "http.h"
 #include "jsonrpc.h"
+#include "legacy_sse.h"
 #include "log.h"
 #include "metrics.h"
 #include "pins.h"
@@ -490,8 +491,12 @@ void proxy_handle(struct client_conn *c)
         return;
     }
     for (size_t i = 0; i < w->nservers && !ex->server; i++)
-        if (span_eq(url, path_len, w->servers[i].conf->path))
-            ex->server = &w->servers[i];
+        if (span_eq(url, path_len, w->servers[i]->conf->path))
+            ex->server = w->servers[i];
+    size_t legacy_server;
+    enum legacy_route legacy = ex->server ? LEGACY_NONE : legacy_route(w, url, path_len, &legacy_server);
+    if (legacy != LEGACY_NONE)
+        ex->server = w->servers[legacy_server];
     if (!ex->server) {
         refuse_http(ex, 404, "no MCP server at this path");
         return;
@@ -519,6 +524,10 @@ void proxy_handle(struct client_conn *c)
         }
         memcpy(ex->session, sid, vlen);
         ex->session[vlen] = '\0';
+    }
+    if (legacy != LEGACY_NONE) {
+        legacy_handle(c, legacy, q, qlen);
+        return;
     }
     switch (h->method) {
     case HTTP_POST:

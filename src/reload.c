@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,8 +14,12 @@
 #include <event2/buffer.h>
 #include "log.h"
 #include "metrics.h"
+#include "auth.h"
+#include "config.h"
+#include "confdiff.h"
 #include "pins.h"
 #include "policy.h"
+#include "tls.h"
 
 /* Editors write a file in several steps; one reload follows the last of them. */
 #define RELOAD_DEBOUNCE_MS 100
@@ -34,6 +39,13 @@ struct reloader {
     struct watched_dir *dirs;
     size_t ndirs;
     unsigned long generation;
+    const struct config *cfg; /* the config in force: main's, or current's */
+    int argc;                 /* when argv is not NULL, SIGHUP re-reads the config (borrowed) */
+    char **argv;
+    struct tls_client *system_tls;
+    reload_sync_fn sync;        /* applies a config's servers to a worker (worker_sync_servers) */
+    struct config_gen *current; /* the config re-read last and in force (a reference), or NULL */
+    struct config_gen *gens;    /* every config re-read and not yet freed */
     cJSON *loaded;              /* for /policies: what the generation in force was built from (owned) */
     cJSON *last_reload;         /* for /policies: the last reload's result, trigger, time and error (owned) */
 };
@@ -47,6 +59,57 @@ void policy_gen_release(struct policy_gen *g)
     }
 }
 
+/* Loads server sc's policies and pins (from the process's pins table) as
+ * generation `number` into *out (NULL when it has neither). Returns 0, or -1
+ * with the problems in err. */
+static int load_gen(struct worker *w, const struct server_conf *sc, unsigned long number, struct policy_gen **out,
+                    char *err, size_t errlen)
+{
+    *out = NULL;
+    bool pinned = sc->pin_mode != PIN_MODE_OFF;
+    if (sc->npolicies == 0 && sc->nshadow_policies == 0 && !pinned)
+        return 0;
+    /* pins come with the generation: an approval is a reload */
+    struct pins *pins = NULL;
+    if (pinned && !(pins = pins_table_get(w->pins, sc->name, number, sc->pins, err, errlen)))
+        return -1;
+    struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
+                                    .nshadow = sc->nshadow_policies};
+    struct policy_set *set =
+        policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared, sc->name, &opts, err, errlen);
+    /* Policies bound to principals in the config apply to those callers only. */
+    for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
+        if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], err, errlen) < 0) {
+            policy_set_free(set);
+            set = NULL;
+        }
+    }
+    if (!set) {
+        pins_free(pins);
+        return -1;
+    }
+    policy_set_count_errors(set, w->metrics);
+    if (!(*out = malloc(sizeof **out))) {
+        policy_set_free(set);
+        pins_free(pins);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    **out = (struct policy_gen){.set = set, .pins = pins, .refs = 1, .number = number};
+    return 0;
+}
+
+int reload_load_server(struct server_rt *s, unsigned long number, char *err, size_t errlen)
+{
+    struct policy_gen *g;
+    if (load_gen(s->worker, s->conf, number, &g, err, errlen) < 0)
+        return -1;
+    if (s->gen)
+        policy_gen_release(s->gen);
+    s->gen = g;
+    return 0;
+}
+
 int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t errlen)
 {
     struct policy_gen **fresh = calloc(w->nservers ? w->nservers : 1, sizeof *fresh);
@@ -58,42 +121,9 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
     err[0] = '\0';
     bool failed = false;
     for (size_t i = 0; i < w->nservers; i++) {
-        const struct server_conf *sc = w->servers[i].conf;
-        bool pinned = sc->pin_mode != PIN_MODE_OFF;
-        if (sc->npolicies == 0 && sc->nshadow_policies == 0 && !pinned)
-            continue;
         char one[4096];
-        /* pins come with the generation: an approval is a reload */
-        struct pins *pins = NULL;
-        if (pinned && !(pins = pins_table_get(w->pins, i, number, sc->pins, one, sizeof one))) {
-            failed = true;
-            int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", one);
-            if (n > 0 && (size_t)n < errlen - used)
-                used += (size_t)n;
+        if (load_gen(w, w->servers[i]->conf, number, &fresh[i], one, sizeof one) == 0)
             continue;
-        }
-        struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
-                                        .nshadow = sc->nshadow_policies};
-        struct policy_set *set = policy_set_load_opts((const char *const *)sc->policies, sc->npolicies, w->shared,
-                                                      sc->name, &opts, one, sizeof one);
-        /* Policies bound to principals in the config apply to those callers only. */
-        for (size_t j = 0; set && sc->policy_when && j < sc->npolicies; j++) {
-            if (sc->policy_when[j] && policy_set_bind(set, j, sc->policy_when[j], one, sizeof one) < 0) {
-                policy_set_free(set);
-                set = NULL;
-            }
-        }
-        if (set)
-            policy_set_count_errors(set, w->metrics);
-        if (set && (fresh[i] = malloc(sizeof *fresh[i]))) {
-            *fresh[i] = (struct policy_gen){.set = set, .pins = pins, .refs = 1, .number = number};
-            continue;
-        }
-        pins_free(pins);
-        if (set) {
-            policy_set_free(set);
-            snprintf(one, sizeof one, "out of memory");
-        }
         failed = true;
         int n = snprintf(err + used, errlen - used, "%s%s", used ? "\n" : "", one);
         if (n > 0 && (size_t)n < errlen - used)
@@ -107,26 +137,21 @@ int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t
         return -1;
     }
     for (size_t i = 0; i < w->nservers; i++) {
-        struct policy_gen *old = w->servers[i].gen;
-        w->servers[i].gen = fresh[i];
+        struct server_rt *s = w->servers[i];
+        struct policy_gen *old = s->gen;
+        s->gen = fresh[i];
         if (old)
             policy_gen_release(old);
         if ((old || fresh[i]) && w->on_policies_changed)
-            w->on_policies_changed(&w->servers[i]);
+            w->on_policies_changed(s);
     }
     free(fresh);
     return 0;
 }
 
-void reload_on_event(evutil_socket_t fd, short what, void *arg)
+void config_gen_release(struct config_gen *g)
 {
-    (void)fd, (void)what;
-    struct worker *w = arg;
-    char err[8192];
-    unsigned long number = w->reload_to;
-    if (reload_load_worker(w, number, err, sizeof err) < 0)
-        log_error("worker %d: policies of generation %lu failed to load; the previous ones stay in force:\n%s",
-                  w->index, number, err);
+    atomic_fetch_sub_explicit(&g->refs, 1, memory_order_acq_rel);
 }
 
 /* FNV-1a of a file's bytes: enough to tell which version of a policy was loaded. */
@@ -196,7 +221,7 @@ static void note_reload(struct reloader *r, const char *why, const char *error)
 /* Records what the generation in force was loaded from, for /policies. */
 static void note_loaded(struct reloader *r)
 {
-    const struct config *cfg = r->workers[0].cfg;
+    const struct config *cfg = r->cfg;
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "generation", (double)r->generation);
     char when[40];
@@ -234,10 +259,14 @@ void reload_describe(void *arg, struct evbuffer *out)
 
 /* Builds the next generation on worker 0 (which validates it), and only when
  * it loaded hands the same files to the other workers. */
-static void reload_all(struct reloader *r, const char *why)
+static int reread_config(struct reloader *r, unsigned long number);
+
+static void reload_all(struct reloader *r, const char *why, bool reread)
 {
     unsigned long number = r->generation + 1;
     char err[8192];
+    if (reread && reread_config(r, number) < 0)
+        return;
     if (reload_load_worker(&r->workers[0], number, err, sizeof err) < 0) {
         log_error("policy reload (%s) failed; generation %lu stays in force:\n%s", why, r->generation, err);
         metrics_reload(r->workers[0].metrics, 0, r->generation);
@@ -258,13 +287,13 @@ static void reload_all(struct reloader *r, const char *why)
 static void on_sighup(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    reload_all(arg, "SIGHUP");
+    reload_all(arg, "SIGHUP", true);
 }
 
 static void on_debounce(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
-    reload_all(arg, "a policy file changed");
+    reload_all(arg, "a policy file changed", false);
 }
 
 /* The directory part of a path, as inotify needs it. */
@@ -295,7 +324,7 @@ static const char *watched_file(const struct server_conf *sc, size_t j)
  * (or a pins file: `warden pins approve` replaces it). */
 static bool is_policy_file(const struct reloader *r, const char *dir, const char *name)
 {
-    const struct config *cfg = r->workers[0].cfg;
+    const struct config *cfg = r->cfg;
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
         for (size_t j = 0; watched_file(sc, j); j++) {
@@ -365,6 +394,161 @@ static int watch_dir_of(struct reloader *r, const char *file, char *err, size_t 
     return 0;
 }
 
+/* Watches the directory of every policy file of the config in force (once
+ * per directory; inotify starts with the first file). */
+static int watch_policies(struct reloader *r, char *err, size_t errlen)
+{
+    const struct config *cfg = r->cfg;
+    for (size_t i = 0; i < cfg->nservers; i++) {
+        const struct server_conf *sc = &cfg->servers[i];
+        for (size_t j = 0; watched_file(sc, j); j++) {
+            const char *p = watched_file(sc, j);
+            if (r->inotify_fd < 0) {
+                r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+                if (r->inotify_fd < 0) {
+                    snprintf(err, errlen, "cannot watch policy files: %s", strerror(errno));
+                    return -1;
+                }
+                r->inotify_ev = event_new(r->workers[0].base, r->inotify_fd, EV_READ | EV_PERSIST, on_inotify, r);
+                if (!r->inotify_ev || event_add(r->inotify_ev, NULL) < 0) {
+                    snprintf(err, errlen, "cannot watch policy files");
+                    return -1;
+                }
+            }
+            if (watch_dir_of(r, p, err, errlen) < 0)
+                return -1;
+        }
+    }
+    return 0;
+}
+
+/* Frees the configs re-read that nothing holds any more. */
+static void collect_gens(struct reloader *r, bool all)
+{
+    for (struct config_gen **p = &r->gens, *g; (g = *p);) {
+        if (!all && atomic_load(&g->refs) > 0) {
+            p = &g->next;
+            continue;
+        }
+        *p = g->next;
+        for (size_t i = 0; g->tls && i < g->cfg.nservers; i++)
+            tls_client_free(g->tls[i]);
+        free(g->tls);
+        config_free(&g->cfg);
+        free(g);
+    }
+}
+
+/* One line for the log: the problems config_from_args lists one per line. */
+static void one_line(char *text)
+{
+    for (char *p = text; (p = strchr(p, '\n'));)
+        *p = ' ';
+}
+
+static int refuse_config(struct reloader *r, struct config_gen *g, char *err)
+{
+    one_line(err);
+    log_error("SIGHUP: config %s refused: %s; the config in force stays", r->cfg->source, err);
+    metrics_reload(r->workers[0].metrics, 0, r->generation);
+    note_reload(r, "SIGHUP", err);
+    if (g) {
+        g->next = r->gens;
+        r->gens = g;
+        collect_gens(r, false);
+    }
+    return -1;
+}
+
+/* SIGHUP: re-reads the config and, when its servers changed, applies them on
+ * worker 0 (which validates: every new server must start with its policies)
+ * and hands them to the other workers. Returns 0 (applied, or nothing to
+ * apply), or -1 once the failure is logged and noted. */
+static int reread_config(struct reloader *r, unsigned long number)
+{
+    if (!r->argv)
+        return 0;
+    collect_gens(r, false);
+    char err[8192];
+    struct config_gen *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(err, sizeof err, "out of memory");
+        return refuse_config(r, NULL, err);
+    }
+    int rc = config_from_args(r->argc, r->argv, &g->cfg, err, sizeof err);
+    if (rc != 0) {
+        if (rc > 0)
+            snprintf(err, sizeof err, "the command line asks for help, not a config");
+        return refuse_config(r, g, err);
+    }
+    if (confdiff_check(r->cfg, &g->cfg, r->nworkers, err, sizeof err) < 0)
+        return refuse_config(r, g, err);
+    struct confdiff_count n = confdiff_count(r->cfg, &g->cfg);
+    if (n.added + n.removed + n.changed == 0) {
+        g->next = r->gens;
+        r->gens = g;
+        collect_gens(r, false);
+        return 0;
+    }
+    /* What the new and changed servers need beyond their runtimes: TLS
+     * contexts and jwks fetchers, shared by the workers. */
+    if (!(g->tls = calloc(g->cfg.nservers ? g->cfg.nservers : 1, sizeof *g->tls))) {
+        snprintf(err, sizeof err, "out of memory");
+        return refuse_config(r, g, err);
+    }
+    for (size_t i = 0; i < g->cfg.nservers; i++) {
+        const struct server_conf *sc = &g->cfg.servers[i];
+        const struct server_conf *old = confdiff_find(r->cfg, sc->name);
+        if (old && confdiff_server_equal(old, sc))
+            continue;
+        if ((sc->tls && !(g->tls[i] = tls_client_new(sc->ca, err, sizeof err))) ||
+            auth_start(sc->auth, r->workers[0].base, r->system_tls, err, sizeof err) < 0)
+            return refuse_config(r, g, err);
+    }
+    atomic_init(&g->refs, 1); /* the reloader's, as the config in force */
+    if (r->sync(&r->workers[0], g, number, err, sizeof err) < 0) {
+        config_gen_release(g);
+        return refuse_config(r, g, err);
+    }
+    for (int i = 1; i < r->nworkers; i++) {
+        atomic_fetch_add(&g->refs, 1);
+        struct config_gen *stale = atomic_exchange(&r->workers[i].servers_to, g);
+        if (stale)
+            config_gen_release(stale);
+    }
+    const struct config *prev = r->cfg;
+    for (size_t i = 0; i < g->cfg.nservers; i++) {
+        const struct server_conf *sc = &g->cfg.servers[i];
+        const struct server_conf *old = confdiff_find(prev, sc->name);
+        if (!old || !confdiff_server_equal(old, sc))
+            log_info("SIGHUP: %s %s -> %s", old ? "changed" : "now serving", sc->path,
+                     sc->url ? sc->url : sc->command[0]);
+    }
+    for (size_t i = 0; i < prev->nservers; i++)
+        if (!confdiff_find(&g->cfg, prev->servers[i].name))
+            log_info("SIGHUP: no longer serving %s", prev->servers[i].path);
+    if (r->current)
+        config_gen_release(r->current);
+    r->current = g;
+    g->next = r->gens;
+    r->gens = g;
+    r->cfg = &g->cfg;
+    if (watch_policies(r, err, sizeof err) < 0)
+        log_warn("SIGHUP: %s; edits of the new policy files wait for the next SIGHUP", err);
+    log_info("SIGHUP: config %s re-read: %zu server(s) added, %zu removed, %zu changed, %zu unchanged", r->cfg->source,
+             n.added, n.removed, n.changed, n.kept);
+    return 0;
+}
+
+void reloader_watch_config(struct reloader *r, int argc, char **argv, struct tls_client *system_tls,
+                           reload_sync_fn sync)
+{
+    r->sync = sync;
+    r->argc = argc;
+    r->argv = argv;
+    r->system_tls = system_tls;
+}
+
 struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, size_t errlen)
 {
     struct reloader *r = calloc(1, sizeof *r);
@@ -374,6 +558,7 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
     }
     r->workers = workers;
     r->nworkers = nworkers;
+    r->cfg = workers[0].cfg;
     r->generation = 1;   /* main loaded generation 1 before the loops started */
     r->inotify_fd = -1;
     note_loaded(r);
@@ -385,38 +570,14 @@ struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, s
         reloader_free(r);
         return NULL;
     }
-    const struct config *cfg = workers[0].cfg;
-    size_t nfiles = 0;
-    for (size_t i = 0; i < cfg->nservers; i++)
-        for (size_t j = 0; watched_file(&cfg->servers[i], j); j++)
-            nfiles++;
-    if (nfiles == 0)
-        return r;
-    r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (r->inotify_fd < 0) {
-        snprintf(err, errlen, "cannot watch policy files: %s", strerror(errno));
-        reloader_free(r);
-        return NULL;
-    }
-    for (size_t i = 0; i < cfg->nservers; i++) {
-        const struct server_conf *sc = &cfg->servers[i];
-        for (size_t j = 0; watched_file(sc, j); j++) {
-            if (watch_dir_of(r, watched_file(sc, j), err, errlen) < 0) {
-                reloader_free(r);
-                return NULL;
-            }
-        }
-    }
-    r->inotify_ev = event_new(base, r->inotify_fd, EV_READ | EV_PERSIST, on_inotify, r);
-    if (!r->inotify_ev || event_add(r->inotify_ev, NULL) < 0) {
-        snprintf(err, errlen, "cannot watch policy files");
+    if (watch_policies(r, err, errlen) < 0) {
         reloader_free(r);
         return NULL;
     }
     return r;
 }
 
-void reloader_free(struct reloader *r)
+void reloader_stop(struct reloader *r)
 {
     if (!r)
         return;
@@ -428,6 +589,21 @@ void reloader_free(struct reloader *r)
         event_free(r->inotify_ev);
     if (r->inotify_fd >= 0)
         close(r->inotify_fd);
+    r->sighup = r->debounce = r->inotify_ev = NULL;
+    r->inotify_fd = -1;
+    for (struct config_gen *g = r->gens; g; g = g->next) {
+        auth_stop(g->cfg.auth);
+        for (size_t i = 0; i < g->cfg.nservers; i++)
+            auth_stop(g->cfg.servers[i].auth);
+    }
+}
+
+void reloader_free(struct reloader *r)
+{
+    if (!r)
+        return;
+    reloader_stop(r);
+    collect_gens(r, true);
     for (size_t i = 0; i < r->ndirs; i++)
         free(r->dirs[i].path);
     free(r->dirs);

@@ -14,11 +14,17 @@
  * before the worker runs): Lua states belong to one thread. */
 int reload_load_worker(struct worker *w, unsigned long number, char *err, size_t errlen);
 
+/* Loads generation `number` of server s's policies and swaps it in (a
+ * server a config reload adds; on s's worker's thread). Returns 0, or -1
+ * with the problems in err (s keeps what it had). */
+int reload_load_server(struct server_rt *s, unsigned long number, char *err, size_t errlen);
+
+/* Drops one reference to a config generation, from any thread; the
+ * reloader frees it (on worker 0's thread) once none is left. */
+void config_gen_release(struct config_gen *g);
+
 /* Drops one reference; the generation is freed with its last. */
 void policy_gen_release(struct policy_gen *g);
-
-/* The worker's reload_event callback: loads w->reload_to. */
-void reload_on_event(evutil_socket_t fd, short what, void *arg);
 
 /* Watches for SIGHUP and policy file changes on workers[0]'s loop and
  * reloads all workers. Returns NULL with a message in err on failure. */
@@ -27,5 +33,26 @@ void reload_on_event(evutil_socket_t fd, short what, void *arg);
 void reload_describe(void *arg, struct evbuffer *out);
 
 struct reloader *reloader_new(struct worker *workers, int nworkers, char *err, size_t errlen);
+
+/* Makes SIGHUP re-read the config too, as config_from_args(argc, argv)
+ * reads it (argv is borrowed for the process's life): servers added,
+ * removed or changed take effect at once; a config that does not parse, or
+ * changes what cannot change live (confdiff.h), is refused with one log line
+ * and shown in /policies, and the config in force stays. system_tls
+ * verifies the jwks_url fetches of an added server's auth. sync makes a
+ * worker serve a config's servers (worker_sync_servers; handed in so that
+ * reload.c need not know worker.c), run here for workers[0] at once; the
+ * other workers get the config in their servers_to and apply it on their
+ * reload_event. */
+typedef int (*reload_sync_fn)(struct worker *w, struct config_gen *g, unsigned long number, char *err, size_t errlen);
+void reloader_watch_config(struct reloader *r, int argc, char **argv, struct tls_client *system_tls,
+                           reload_sync_fn sync);
+
+/* Stops watching (signals, files) and stops the jwks fetchers of the
+ * configs it re-read: before workers[0]'s loop is freed. */
+void reloader_stop(struct reloader *r);
+
+/* Frees the reloader and the configs it re-read: after the workers, whose
+ * server runtimes point into those configs, are freed. */
 void reloader_free(struct reloader *r);
 #endif

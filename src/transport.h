@@ -1,7 +1,8 @@
 /* transport.h: how an exchange reaches its upstream server. Each server
  * runtime has one transport, chosen once when the worker starts: HTTP
- * (upstream_http.c, keep-alive pools) or stdio (upstream_stdio.c, one child
- * process per session). A transport sends the request and hands what comes
+ * (upstream_http.c, keep-alive pools), stdio (upstream_stdio.c, one child
+ * process per session) or legacy HTTP+SSE (upstream_sse.c, one server stream
+ * per session). A transport sends the request and hands what comes
  * back to the exchange through exchange.h, and nothing else: it never writes
  * to a client itself. */
 #ifndef WARDEN_TRANSPORT_H

@@ -16,6 +16,7 @@
 #include "http.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "metrics.h"
 #include "reply.h"
 
 /* One message line from a child may be this long (a tools/list of many tools). */
@@ -417,6 +418,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     bufferevent_enable(cs->to_child, EV_WRITE);
     TAILQ_INSERT_TAIL(&s->children, cs, link);
     s->nchildren++;
+    metrics_sessions(s->worker->metrics, sc->name, +1);
     log_info("server '%s': started %s [%d] for session %s", sc->name, sc->command[0], (int)pid, cs->id);
     return cs;
 }
@@ -524,6 +526,7 @@ static void end_session(struct child_session *cs, const char *why, enum upstream
     TAILQ_REMOVE(&s->children, cs, link);
     TAILQ_INSERT_TAIL(&s->ending, cs, link);
     s->nchildren--;
+    metrics_sessions(s->worker->metrics, s->conf->name, -1);
     double age = now_monotonic() - cs->started;
     bool crashed = kind == UPSTREAM_EXITED;
     if (crashed && age < CHILD_YOUNG_SECONDS) {

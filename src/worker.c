@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
 #include "client.h"
+#include "confdiff.h"
 #include "exchange.h"
 #include "log.h"
 #include "toolmeta.h"
@@ -16,6 +18,7 @@
 #include "state.h"
 #include "reload.h"
 #include "upstream_http.h"
+#include "upstream_sse.h"
 #include "upstream_stdio.h"
 
 /* Idle upstream connections close before a Node.js server's 5 s keep-alive
@@ -101,8 +104,11 @@ static void on_sigchld(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct worker *w = arg;
     for (size_t i = 0; i < w->nservers; i++)
-        if (w->servers[i].transport->runs_children)
-            w->servers[i].transport->reap(&w->servers[i]);
+        if (w->servers[i]->transport->runs_children)
+            w->servers[i]->transport->reap(w->servers[i]);
+    for (size_t i = 0; i < w->nretired; i++)
+        if (w->retired[i]->transport->runs_children)
+            w->retired[i]->transport->reap(w->retired[i]);
 }
 
 static void on_grace_over(evutil_socket_t fd, short what, void *arg)
@@ -138,7 +144,9 @@ static void on_stop(evutil_socket_t fd, short what, void *arg)
             client_close(c);
     }
     for (size_t i = 0; i < w->nservers; i++)
-        w->servers[i].transport->quiesce(&w->servers[i]);
+        w->servers[i]->transport->quiesce(w->servers[i]);
+    for (size_t i = 0; i < w->nretired; i++)
+        w->retired[i]->transport->quiesce(w->retired[i]);
     struct timeval grace = tv_ms(w->cfg->limits.shutdown_grace_ms);
     evtimer_add(w->grace_timer, &grace);
     event_active(w->reaper, 0, 0);
@@ -176,6 +184,181 @@ evutil_socket_t worker_listen_socket(const struct config *cfg, char *err, size_t
     return fd;
 }
 
+/* Frees a server runtime and what it owns, ending its sessions. */
+static void server_free(struct server_rt *s)
+{
+    if (s->transport)
+        s->transport->shutdown(s);
+    if (s->gen)
+        policy_gen_release(s->gen);
+    toolmeta_free(s->tool_meta);
+    if (s->cgen)
+        config_gen_release(s->cgen);
+    free(s);
+}
+
+/* Builds the runtime of server sc for w, its transport started (without
+ * policies); cgen, when not NULL, is the generation sc belongs to, and gains
+ * a reference. Returns NULL with a message in err. */
+static struct server_rt *server_start(struct worker *w, const struct server_conf *sc, struct config_gen *cgen,
+                                      char *err, size_t errlen)
+{
+    struct server_rt *s = calloc(1, sizeof *s);
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->conf = sc;
+    s->worker = w;
+    if (cgen) {
+        s->cgen = cgen;
+        cgen->refs++;
+    }
+    /* The one place a server's transport is chosen. */
+    /* The one place a server's transport is chosen. */
+    const struct transport *t = sc->command      ? &upstream_stdio_transport
+                                : sc->legacy_sse ? &upstream_sse_transport
+                                                 : &upstream_http_transport;
+    s->transport = t;
+    if (t->init(s, w) < 0) {
+        snprintf(err, errlen, "out of memory");
+        server_free(s);
+        return NULL;
+    }
+    if (t->runs_children && !w->sigchld) {
+        w->sigchld = evsignal_new(w->base, SIGCHLD, on_sigchld, w);
+        if (!w->sigchld || evsignal_add(w->sigchld, NULL) < 0) {
+            snprintf(err, errlen, "cannot watch child processes");
+            server_free(s);
+            return NULL;
+        }
+    }
+    if (sc->url && resolve(sc->host, sc->port, &s->addr, &s->addr_len, err, errlen, sc->url) < 0) {
+        server_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* True when some client's exchange still points at s (exchange_reset clears
+ * ex.server when an exchange ends). */
+static bool server_in_use(const struct worker *w, const struct server_rt *s)
+{
+    const struct client_list *lists[] = {&w->clients, &w->client_graveyard};
+    for (size_t i = 0; i < 2; i++)
+        for (const struct client_conn *c = TAILQ_FIRST(lists[i]); c; c = TAILQ_NEXT(c, link))
+            if (c->ex.server == s)
+                return true;
+    return false;
+}
+
+/* Frees the retired servers nothing uses any more. */
+static void on_retire_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    size_t kept = 0;
+    for (size_t i = 0; i < w->nretired; i++) {
+        if (server_in_use(w, w->retired[i])) {
+            w->retired[kept++] = w->retired[i];
+            continue;
+        }
+        log_info("worker %d: server %s removed by a reload: its last exchange has ended", w->index,
+                 w->retired[i]->conf->name);
+        server_free(w->retired[i]);
+    }
+    w->nretired = kept;
+    if (kept == 0)
+        evtimer_del(w->retire_timer);
+}
+
+int worker_sync_servers(struct worker *w, struct config_gen *g, unsigned long number, char *err, size_t errlen)
+{
+    const struct config *cfg = &g->cfg;
+    struct server_rt **next = calloc(cfg->nservers ? cfg->nservers : 1, sizeof *next);
+    bool *reused = calloc(w->nservers ? w->nservers : 1, sizeof *reused);
+    struct server_rt **retired = realloc(w->retired, (w->nretired + w->nservers + 1) * sizeof *retired);
+    if (retired)
+        w->retired = retired;
+    if (!next || !reused || !retired) {
+        free(next);
+        free(reused);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    bool *fresh = calloc(cfg->nservers ? cfg->nservers : 1, sizeof *fresh);
+    int rc = fresh ? 0 : -1;
+    if (!fresh)
+        snprintf(err, errlen, "out of memory");
+    for (size_t i = 0; rc == 0 && i < cfg->nservers; i++) {
+        const struct server_conf *sc = &cfg->servers[i];
+        for (size_t k = 0; k < w->nservers && !next[i]; k++) {
+            if (!reused[k] && strcmp(w->servers[k]->conf->name, sc->name) == 0 &&
+                confdiff_server_equal(w->servers[k]->conf, sc)) {
+                reused[k] = true;
+                next[i] = w->servers[k];
+            }
+        }
+        if (next[i])
+            continue;
+        /* New, or changed: a runtime of its own, with its policies, before anything is swapped. */
+        if (!(next[i] = server_start(w, sc, g, err, errlen))) {
+            rc = -1;
+            break;
+        }
+        fresh[i] = true;
+        next[i]->tls = g->tls ? g->tls[i] : NULL;
+        rc = reload_load_server(next[i], number, err, errlen);
+    }
+    if (rc < 0) {
+        for (size_t i = 0; fresh && i < cfg->nservers; i++)
+            if (fresh[i])
+                server_free(next[i]);
+        free(next);
+        free(reused);
+        free(fresh);
+        return -1;
+    }
+    /* Servers gone or changed stop taking requests now; what is in flight on them finishes. */
+    for (size_t k = 0; k < w->nservers; k++) {
+        if (reused[k])
+            continue;
+        w->servers[k]->transport->quiesce(w->servers[k]);
+        w->retired[w->nretired++] = w->servers[k];
+    }
+    free(w->servers);
+    w->servers = next;
+    w->nservers = cfg->nservers;
+    free(reused);
+    free(fresh);
+    if (w->nretired) {
+        struct timeval second = {.tv_sec = 1, .tv_usec = 0};
+        event_add(w->retire_timer, &second);
+        on_retire_check(-1, 0, w);
+    }
+    return 0;
+}
+
+/* reload_event: the reloader asks for generation w->reload_to, after
+ * applying the servers of the config in servers_to, when there is one. */
+static void on_reload(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct worker *w = arg;
+    char err[8192];
+    unsigned long number = w->reload_to;
+    struct config_gen *g = atomic_exchange(&w->servers_to, NULL);
+    if (g) {
+        if (worker_sync_servers(w, g, number, err, sizeof err) < 0)
+            log_error("worker %d: the servers of the re-read config failed to start; the previous ones stay: %s",
+                      w->index, err);
+        config_gen_release(g);
+    }
+    if (reload_load_worker(w, number, err, sizeof err) < 0)
+        log_error("worker %d: policies of generation %lu failed to load; the previous ones stay in force:\n%s",
+                  w->index, number, err);
+}
+
 int worker_init(struct worker *w, int index, const struct config *cfg, evutil_socket_t listen_fd,
                 struct rate_store *rates, struct shared_store *shared, char *err, size_t errlen)
 {
@@ -203,8 +386,9 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     w->reaper = event_new(w->base, -1, 0, on_reap, w);
     w->stop_event = event_new(w->base, -1, 0, on_stop, w);
     w->grace_timer = evtimer_new(w->base, on_grace_over, w);
-    w->reload_event = event_new(w->base, -1, 0, reload_on_event, w);
-    if (!w->reaper || !w->stop_event || !w->grace_timer || !w->reload_event) {
+    w->reload_event = event_new(w->base, -1, 0, on_reload, w);
+    w->retire_timer = event_new(w->base, -1, EV_PERSIST, on_retire_check, w);
+    if (!w->reaper || !w->stop_event || !w->grace_timer || !w->reload_event || !w->retire_timer) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -218,34 +402,15 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
     t = tv_ms(POOL_IDLE_MS);
     w->tv_pool_idle = event_base_init_common_timeout(w->base, &t);
 
-    w->servers = calloc(cfg->nservers, sizeof *w->servers);
+    w->servers = calloc(cfg->nservers ? cfg->nservers : 1, sizeof *w->servers);
     if (!w->servers) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    w->nservers = cfg->nservers;
     for (size_t i = 0; i < cfg->nservers; i++) {
-        struct server_rt *s = &w->servers[i];
-        s->conf = &cfg->servers[i];
-        s->worker = w;
-        /* The one place a server's transport is chosen. */
-        s->transport = s->conf->command ? &upstream_stdio_transport : &upstream_http_transport;
-        if (s->transport->init(s, w) < 0) {
-            snprintf(err, errlen, "out of memory");
+        if (!(w->servers[i] = server_start(w, &cfg->servers[i], NULL, err, errlen)))
             return -1;
-        }
-        if (s->transport->runs_children) {
-            if (!w->sigchld) {
-                w->sigchld = evsignal_new(w->base, SIGCHLD, on_sigchld, w);
-                if (!w->sigchld || evsignal_add(w->sigchld, NULL) < 0) {
-                    snprintf(err, errlen, "cannot watch child processes");
-                    return -1;
-                }
-            }
-        }
-        if (s->conf->url && resolve(s->conf->host, s->conf->port, &s->addr, &s->addr_len, err, errlen,
-                                    s->conf->url) < 0)
-            return -1;
+        w->nservers++;
     }
 
     if (listen_fd >= 0) {
@@ -282,13 +447,16 @@ void worker_free(struct worker *w)
     TAILQ_FOREACH_SAFE(c, &w->clients, link, next)
         client_close(c);
     on_reap(-1, 0, w);
-    for (size_t i = 0; i < w->nservers; i++) {
-        if (w->servers[i].transport)
-            w->servers[i].transport->shutdown(&w->servers[i]);
-        if (w->servers[i].gen)
-            policy_gen_release(w->servers[i].gen);
-        toolmeta_free(w->servers[i].tool_meta);
-    }
+    for (size_t i = 0; i < w->nservers; i++)
+        server_free(w->servers[i]);
+    for (size_t i = 0; i < w->nretired; i++)
+        server_free(w->retired[i]);
+    free(w->retired);
+    struct config_gen *pending = atomic_exchange(&w->servers_to, NULL);
+    if (pending)
+        config_gen_release(pending);
+    if (w->retire_timer)
+        event_free(w->retire_timer);
     state_free(w->state);
     if (w->reload_event)
         event_free(w->reload_event);

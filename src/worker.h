@@ -23,6 +23,14 @@ evutil_socket_t worker_listen_socket(const struct config *cfg, char *err, size_t
 int worker_init(struct worker *w, int index, const struct config *cfg, evutil_socket_t listen_fd,
                 struct rate_store *rates, struct shared_store *shared, char *err, size_t errlen);
 
+/* Makes w serve the servers of g (on w's thread): a server configured alike
+ * keeps its runtime, sessions and streams; a new or changed one gets a
+ * runtime of its own with policies of generation `number`; one no longer
+ * there (or changed) is retired: no new request reaches it, and it is freed
+ * once its exchanges in flight have ended. Nothing changes unless every new
+ * runtime started: returns 0, or -1 with a message in err. */
+int worker_sync_servers(struct worker *w, struct config_gen *g, unsigned long number, char *err, size_t errlen);
+
 /* Runs the loop until the worker has stopped. */
 void worker_run(struct worker *w);
 

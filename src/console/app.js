@@ -24,6 +24,21 @@ const W = (() => {
     if (!r.ok) throw new Error(url + ': HTTP ' + r.status);
     return r.json();
   }
+  // A JSON POST with the session's CSRF token (the page's <meta name="csrf">);
+  // resolves to {status, body}, whatever the status.
+  async function post(url, data) {
+    const csrf = document.querySelector('meta[name="csrf"]').content;
+    const r = await fetch(url, {method: 'POST', credentials: 'same-origin',
+      headers: {'Content-Type': 'application/json', Accept: 'application/json', 'X-CSRF-Token': csrf},
+      body: JSON.stringify(data)});
+    if (r.status === 401) {
+      location.assign('/login');
+      throw new Error('logged out');
+    }
+    let body = null;
+    try { body = await r.json(); } catch (e) { body = null; }
+    return {status: r.status, body};
+  }
   const DECISIONS = ['allow', 'rate_limit', 'require_approval', 'deny', 'hide', 'error'];
   const DECISION_TEXT = {allow: 'allowed', rate_limit: 'rate-limited', require_approval: 'needs approval',
                          deny: 'denied', hide: 'hidden', error: 'error'};
@@ -53,5 +68,5 @@ const W = (() => {
   function fail(err) {
     main().append(el('p', {class: 'problem'}, String(err && err.message || err)));
   }
-  return {el, json, badge, select, input, time, main, fail, DECISIONS, DECISION_TEXT};
+  return {el, json, post, badge, select, input, time, main, fail, DECISIONS, DECISION_TEXT};
 })();

@@ -1,8 +1,58 @@
 // Policies: what the generation in force was loaded from, and the last reload.
 'use strict';
 (() => {
-  const {el, json, main, fail} = W;
+  const {el, json, post, badge, main, fail} = W;
   const root = el('div', {id: 'policies'});
+  // "Try a call": the policies' trace of one tools/call, as `warden explain`
+  // gives it, run by warden on fresh copies of the files (nothing counted).
+  function tryForm() {
+    const server = el('select', {id: 'try-server'});
+    const tools = el('datalist', {id: 'try-tools'});
+    const tool = el('input', {id: 'try-tool', type: 'text', list: 'try-tools', required: true, placeholder: 'tool name'});
+    const args = el('textarea', {id: 'try-args', spellcheck: 'false'}, '{}');
+    const principal = el('textarea', {id: 'try-principal', spellcheck: 'false',
+      placeholder: '{"id": "ci-bot", "kind": "key", "labels": {"team": "ml"}, "scopes": []}   (optional)'});
+    const out = el('div', {id: 'try-result'});
+    const servers = new Map();
+    server.addEventListener('change', () => tools.replaceChildren(...(servers.get(server.value) || []).map((t) => el('option', {value: t.name}))));
+    json('/api/servers').then((d) => {
+      for (const s of d.servers) {
+        servers.set(s.name, s.tools);
+        server.append(el('option', {value: s.name}, s.name || '(default)'));
+      }
+      server.dispatchEvent(new Event('change'));
+    }).catch(fail);
+    const form = el('form', {class: 'try', id: 'try'},
+      el('label', {for: 'try-server'}, 'Server'), server, el('label', {for: 'try-tool'}, 'Tool'), el('div', {}, tool, tools),
+      el('label', {for: 'try-args'}, 'Arguments (JSON)'), args, el('label', {for: 'try-principal'}, 'Principal (JSON)'), principal,
+      el('span', {}), el('div', {}, el('button', {type: 'submit'}, 'Try')));
+    form.addEventListener('submit', async (ev) => {
+      ev.preventDefault();
+      const body = {server: server.value, tool: tool.value};
+      try {
+        body.arguments = JSON.parse(args.value || '{}');
+        if (principal.value.trim()) body.principal = JSON.parse(principal.value);
+      } catch (e) {
+        out.replaceChildren(el('p', {class: 'problem'}, 'Not JSON: ' + e.message));
+        return;
+      }
+      try {
+        const r = await post('/api/try', body);
+        if (r.status !== 200) {
+          out.replaceChildren(el('p', {class: 'problem'}, (r.body && r.body.error) || ('warden answered ' + r.status)));
+          return;
+        }
+        const d = r.body;
+        out.replaceChildren(el('p', {}, badge(d.decision), ' ', el('span', {class: 'mono', id: 'try-rule'}, d.rule || '(no rule)'),
+          d.reason ? ' · ' + d.reason : ''), el('pre', {class: 'mono', id: 'try-trace'}, d.trace));
+      } catch (e) {
+        out.replaceChildren(el('p', {class: 'problem'}, String(e.message || e)));
+      }
+    });
+    return el('div', {class: 'panel'}, el('h2', {}, 'Try a call'),
+      el('p', {class: 'meta'}, 'What the policy files say of a call, rule by rule: loaded afresh, with no rate counted and nothing kept.'),
+      form, out);
+  }
   function reloadPanel(r) {
     // The last reload's result, whatever warden reports of it.
     const ok = r.ok === true || r.result === 'ok';
@@ -38,7 +88,7 @@
       fail(e);
     }
   }
-  main().append(el('p', {class: 'meta'}, 'Warden reloads on SIGHUP and when a policy file changes; this page follows within two seconds.'), root);
+  main().append(el('p', {class: 'meta'}, 'Warden reloads on SIGHUP and when a policy file changes; this page follows within two seconds.'), root, tryForm());
   load();
   setInterval(load, 2000);
 })();

@@ -30,9 +30,10 @@
         (!state.text || t.name.toLowerCase().includes(state.text)));
       total += s.tools.length;
       visible += tools.length;
-      const section = el('section', {class: 'server', 'data-server': s.name},
+      const section = el('section', {class: 'server', 'data-server': s.name, 'data-sessions': s.sessions ?? ''},
         el('h2', {}, s.name || '(default)', ' ', el('span', {class: 'count'}, tools.length + ' of ' + s.tools.length + ' tools')),
         el('p', {class: 'meta'}, s.transport + ' · ' + s.target + ' · served at ' + s.path + ' · ' +
+          (s.sessions === null || s.sessions === undefined ? '' : s.sessions + ' session' + (s.sessions === 1 ? '' : 's') + ' open · ') +
           (s.generation === null ? 'no policies' : 'policy generation ' + s.generation + ' (' + s.policies + ' file' + (s.policies === 1 ? '' : 's') + ')')));
       if (s.tools.length === 0) {
         section.append(el('p', {class: 'note'}, 'No tools/list answer seen yet: the tools of a server with policies appear once an agent lists them.'));

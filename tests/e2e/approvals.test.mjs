@@ -184,29 +184,35 @@ describe('approvals', { timeout: 120000 }, () => {
     }
   });
 
-  test('the admin API wants an approver; the page\'s cookie session needs its CSRF token', async () => {
+  test('the admin API wants an approver; a browser decides through the console\'s session and its CSRF token', async () => {
     assert.equal((await api('/approvals', {})).status, 401);
     assert.equal((await api('/approvals', { Authorization: 'Bearer nope' })).status, 401);
-    const login = await fetch(`${admin}/approvals/login`, { method: 'POST', body: JSON.stringify({ token: 'alice-token' }) });
-    assert.equal(login.status, 200);
+    const login = await fetch(`${admin}/login`, { method: 'POST', redirect: 'manual',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: 'secret=alice-token' });
+    assert.equal(login.status, 303);
     const cookie = login.headers.get('set-cookie');
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
-    const { csrf } = await login.json();
     const jar = { Cookie: cookie.split(';')[0] };
+    const page = await fetch(`${admin}/approvals`, { headers: { ...jar, Accept: 'text/html' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-security-policy'), /default-src 'self'/);
+    const html = await page.text();
+    assert.doesNotMatch(html, /<script>/);
+    const csrf = html.match(/<meta name="csrf" content="([0-9a-f]+)">/)[1];
+    const consoleDecide = (id, headers) => fetch(`${admin}/api/approvals/${id}`, { method: 'POST',
+      headers: { ...jar, 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ decision: 'deny', reason: 'x' }) });
     const { client } = await connect(url());
     try {
       const r = await client.callTool({ name: 'delete_model_alias', arguments: { name: 'fraud-detector', alias: 'old' } });
       const id = r._meta['warden/approval'].id;
-      assert.equal((await decide(id, 'deny', 'x', jar)).status, 403);
-      assert.equal((await decide(id, 'deny', 'x', { ...jar, 'X-CSRF-Token': csrf })).status, 200);
+      /* The admin API takes no cookie: bearer clients only. */
+      assert.equal((await decide(id, 'deny', 'x', jar)).status, 401);
+      assert.equal((await consoleDecide(id, {})).status, 403);
+      assert.equal((await consoleDecide(id, { 'X-CSRF-Token': csrf })).status, 200);
     } finally {
       await client.close();
     }
-    const page = await fetch(`${admin}/approvals`, { headers: { Accept: 'text/html' } });
-    assert.equal(page.status, 200);
-    assert.match(page.headers.get('content-security-policy'), /script-src 'self'/);
-    assert.doesNotMatch(await page.text(), /<script>/);
     const metrics = await (await fetch(`${admin}/metrics`)).text();
     assert.match(metrics, /warden_approvals_total\{server="registry",outcome="consumed"\} 2/);
     assert.match(metrics, /warden_approvals_pending \d+/);

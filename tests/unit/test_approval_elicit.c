@@ -14,7 +14,7 @@ int main(void)
     CHECK(!elicit_wanted(form));
     CHECK(!elicit_wanted(old));
     CHECK(!elicit_wanted(NULL));
-    struct elicit_sessions *s = elicit_sessions_new();
+    struct elicit_sessions *s = elicit_sessions_new(1);
     CHECK(s != NULL);
     CHECK(!elicit_sessions_has(s, "a", 1));
     elicit_sessions_note(s, "a", 1);

@@ -188,7 +188,7 @@ static void test_families_and_escaping(void)
     scrape(m, &ex);
     CHECK(ex.bad == 0);
     static const char *const families[] = {
-        "warden_tool_calls_total", "warden_shadow_decisions_total", "warden_upstream_errors_total", "warden_rate_limited_total",
+        "warden_tool_calls_total", "warden_shadow_decisions_total", "warden_upstream_errors_total", "warden_rate_limited_total", "warden_open_sessions",
         "warden_request_duration_seconds", "warden_policy_eval_seconds", "warden_lua_errors_total",
         "warden_open_connections", "warden_open_sse_streams", "warden_policy_reloads_total",
         "warden_policy_generation", "warden_audit_dropped_total"};
