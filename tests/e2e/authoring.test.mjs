@@ -41,7 +41,9 @@ describe('a shadow policy on live traffic', () => {
     assert.equal(res.isError, undefined);
     const gone = await client.callTool({ name: 'get_model_version_by_alias', arguments: { name: 'fraud-detector', alias: 'challenger' } });
     assert.equal(gone.isError, true, 'the alias was really deleted');
-    await until('the audit line of the deletion', () => lines(audit).some((l) => l.tool === 'delete_model_alias'));
+    // both lines: the audit is written off the request path, so the later call's may lag
+    await until('the audit lines of the deletion and the read', () =>
+      lines(audit).some((l) => l.tool === 'delete_model_alias') && lines(audit).some((l) => l.tool === 'get_model_version_by_alias'));
     const line = lines(audit).find((l) => l.tool === 'delete_model_alias');
     assert.equal(line.decision, 'allow');
     assert.equal(line.shadow_decision, 'deny');
