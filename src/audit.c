@@ -503,6 +503,7 @@ void audit_write(struct audit_log *a, const struct audit_event *ev)
     put_field(line, "principal_kind", ev->principal_kind);
     put_field(line, "method", ev->method);
     put_field(line, "tool", ev->tool);
+    put_field(line, "tool_class", ev->tool_class);
     put_field(line, "decision", ev->decision);
     put_field(line, "rule", ev->rule);
     put_field(line, "reason", ev->reason);

@@ -4,7 +4,7 @@
  *
  * A line (keys in this order; strings escaped, bytes that are not UTF-8 as U+FFFD):
  *   {"time":"2026-11-25T07:05:01.123456Z","server":..,"session":..,"client":..,
- *    "principal":..,"principal_kind":..,"method":..,"tool":..,"decision":..,"rule":..,"reason":..,
+ *    "principal":..,"principal_kind":..,"method":..,"tool":..,"tool_class":..,"decision":..,"rule":..,"reason":..,
  *    ["shadow_decision":..,"shadow_rule":..,]   (only when the server has shadow policies)
  *    ["approval_id":..,]["approver":..,]     (only for calls that went to approval)
  *    "status":200|null,
@@ -25,6 +25,7 @@ struct metrics;
 struct audit_event {
     double wall;                 /* CLOCK_REALTIME seconds of the decision; 0: now */
     const char *server, *session, *client, *method, *tool;
+    const char *tool_class;      /* read, write, destructive, unknown (decision.tool_class); NULL: null */
     const char *principal, *principal_kind;   /* who called (auth.h: id, kind name) */
     const char *decision;        /* allow, deny, hide, rate_limit, require_approval, error; or
                                   * approval_requested, approval_decided, approval_expired, approval_consumed */

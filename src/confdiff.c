@@ -26,7 +26,8 @@ bool confdiff_server_equal(const struct server_conf *a, const struct server_conf
         !list_eq(a->shadow_policies, b->shadow_policies) || !str_eq(a->auth_text, b->auth_text) ||
         a->nheaders != b->nheaders || a->pass_authorization != b->pass_authorization ||
         a->connect_timeout_ms != b->connect_timeout_ms || a->first_byte_timeout_ms != b->first_byte_timeout_ms ||
-        a->sse_idle_timeout_ms != b->sse_idle_timeout_ms || a->max_connections != b->max_connections)
+        a->sse_idle_timeout_ms != b->sse_idle_timeout_ms || a->max_connections != b->max_connections ||
+        a->trust_annotations != b->trust_annotations || !str_eq(a->pins, b->pins) || a->pin_mode != b->pin_mode)
         return false;
     for (size_t i = 0; i < a->npolicies; i++)
         if (!str_eq(a->policy_when ? a->policy_when[i] : NULL, b->policy_when ? b->policy_when[i] : NULL))

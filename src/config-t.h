@@ -42,6 +42,9 @@ struct server_conf {
     unsigned first_byte_timeout_ms;
     unsigned sse_idle_timeout_ms;
     unsigned max_connections;   /* upstream connections, open at once */
+    bool trust_annotations;     /* its annotations decide tool classes (riskclass.h), not only raise them */
+    char *pins;                 /* the pins file (pins.h), or NULL */
+    int pin_mode;               /* enum pin_mode (pins.h): off, warn, block; block when pins is set alone */
 };
 
 /* Approval requests (approval.h): who hears that one waits, and the store's bound. */

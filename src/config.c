@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include "pins.h"
 #include "auth.h"
 #include "policy.h"
 #include "schema.h"
@@ -140,6 +141,7 @@ static void server_defaults(struct server_conf *sc)
     sc->first_byte_timeout_ms = 60000;
     sc->sse_idle_timeout_ms = 300000;
     sc->max_connections = 256;
+    sc->pin_mode = -1;
 }
 
 static void server_free(struct server_conf *sc)
@@ -159,6 +161,7 @@ static void server_free(struct server_conf *sc)
     auth_free(sc->auth);
     free(sc->auth_text);
     list_free(sc->policies);
+    free(sc->pins);
     list_free(sc->shadow_policies);
     for (size_t i = 0; i < sc->nheaders; i++) {
         free(sc->headers[i].name);
@@ -378,6 +381,8 @@ struct cli {
     char *upstream, *config_file;
     char **policies, **shadow_policies;
     bool pass_authorization;
+    char *pins, *pin_mode;
+    bool trust_annotations;
 };
 
 static void read_listen(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
@@ -565,6 +570,29 @@ static void read_policies(struct schema_doc *doc, const struct field *f, const c
     }
 }
 
+/* pins: a file name, relative to the config file. */
+static void read_pins(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct server_conf *sc = dst;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        schema_problem(doc, v, ptr, "must be a file name");
+        return;
+    }
+    free(sc->pins);
+    if (!(sc->pins = relative_to(doc->file, v->valuestring)))
+        schema_problem(doc, v, ptr, "out of memory");
+}
+
+/* The pin mode once everything is read: block when only pins is given; a
+ * mode that checks needs a pins file. Returns the problem, or NULL. */
+static const char *settle_pin_mode(struct server_conf *sc)
+{
+    if (sc->pin_mode < 0)
+        sc->pin_mode = sc->pins ? PIN_MODE_BLOCK : PIN_MODE_OFF;
+    return sc->pin_mode != PIN_MODE_OFF && !sc->pins ? "pin_mode warn or block needs a pins file" : NULL;
+}
+
 static void read_headers(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -616,6 +644,9 @@ static void read_headers(struct schema_doc *doc, const struct field *f, const cJ
             schema_problem(doc, e, at, "out of memory");
     }
 }
+
+static const char *const pin_mode_names[] = {[PIN_MODE_OFF] = "off", [PIN_MODE_WARN] = "warn",
+                                             [PIN_MODE_BLOCK] = "block"};
 
 /* An "auth" object, and its JSON text: a config reload (confdiff.c) tells
  * by the text whether it changed, since a parsed auth cannot be compared. */
@@ -671,6 +702,12 @@ static const struct field server_fields[] = {
      .max = 86400000, .help = "default 300000"},
     {.key = "max_connections", .kind = FIELD_UINT, .offset = SRV(max_connections), .min = 1, .max = 100000,
      .help = "upstream connections open at once, default 256"},
+    {.key = "trust_annotations", .kind = FIELD_BOOL, .offset = SRV(trust_annotations),
+     .help = "the server's readOnlyHint/destructiveHint decide tool classes (else they only raise them)"},
+    {.key = "pins", .kind = FIELD_CUSTOM, .custom = read_pins,
+     .help = "the file of approved tool definitions (warden scan --pin FILE), relative to the config file"},
+    {.key = "pin_mode", .kind = FIELD_ENUM, .offset = SRV(pin_mode), SCHEMA_NAMES(pin_mode_names),
+     .help = "off, warn or block (default: block with pins, else off)"},
     {.key = "description", .kind = FIELD_ANY, .help = "free text"},
     {0},
 };
@@ -733,6 +770,9 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
             schema_pointer(env_at, sizeof env_at, at, "env");
             schema_problem(doc, env, env_at, "only a stdio server (\"command\") has an environment");
         }
+        const char *pin_problem = settle_pin_mode(sc);
+        if (pin_problem)
+            schema_problem(doc, s, at, "%s", pin_problem);
     }
 }
 
@@ -887,6 +927,12 @@ static const struct field options[] = {
      .help = "an allowed Host (repeatable; replaces the defaults)"},
     {.flag = "--pass-authorization", .kind = FIELD_BOOL, .offset = CLI(pass_authorization),
      .help = "forward the client's Authorization header upstream"},
+    {.flag = "--pins", .metavar = "FILE", .kind = FIELD_STRING, .offset = CLI(pins), .min = 1,
+     .help = "approved tool definitions (warden scan --pin FILE)"},
+    {.flag = "--pin-mode", .metavar = "MODE", .kind = FIELD_STRING, .offset = CLI(pin_mode), SCHEMA_NAMES(pin_mode_names),
+     .min = 1, .help = "off, warn or block (default: block with --pins)"},
+    {.flag = "--trust-annotations", .kind = FIELD_BOOL, .offset = CLI(trust_annotations),
+     .help = "the server's annotations decide tool classes"},
     {.key = "audit_log", .flag = "--audit-log", .metavar = "FILE|-", .kind = FIELD_STRING,
      .offset = CLI(cfg.audit_log), .min = 1, .help = "write one JSON line per decision"},
     {.key = "admin", .flag = "--admin", .metavar = "HOST:PORT", .kind = FIELD_STRING, .offset = CLI(cfg.admin_listen),
@@ -940,6 +986,8 @@ static void usage(FILE *out)
           "       warden check --config FILE               validate a config file and every policy it names\n"
           "       warden test [-v] [--format text|json|junit] FILE...  run policy test cases\n"
           "       warden explain --policy FILE... --tool NAME [--args JSON]  show how a call is decided\n"
+          "       warden scan (--upstream URL | -- COMMAND) a server's tools: policy scaffold, inventory, pins\n"
+          "       warden pins diff|approve PINS_FILE [TOOL] review and approve changed tool definitions\n"
           "       warden key new ID                        make an API key: its secret once, and its config line\n"
           "       warden approvals [--admin URL] list|show|approve|deny ...  decide approval requests\n"
           "options:\n",
@@ -1118,6 +1166,13 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
                                   : "nothing to serve: give --upstream URL, --config FILE or -- COMMAND (see --help)");
         goto out;
     }
+    if (config_file && (cJSON_GetObjectItemCaseSensitive(given, "--pins") ||
+                        cJSON_GetObjectItemCaseSensitive(given, "--pin-mode") ||
+                        cJSON_GetObjectItemCaseSensitive(given, "--trust-annotations"))) {
+        errf(err, errlen, "--pins, --pin-mode and --trust-annotations go with --upstream or -- COMMAND; with --config, "
+                          "set pins, pin_mode and trust_annotations per server in the file");
+        goto out;
+    }
     if (config_file && (cJSON_GetObjectItemCaseSensitive(given, "--policy") ||
                         cJSON_GetObjectItemCaseSensitive(given, "--shadow-policy"))) {
         errf(err, errlen, "--policy and --shadow-policy go with --upstream or -- COMMAND; with --config, list "
@@ -1144,6 +1199,18 @@ int config_from_args(int argc, char **argv, struct config *cfg, char *err, size_
     if (!config_file) {
         if (command_line_server(&cli, &command, err, errlen))
             goto out;
+        struct server_conf *sc = &cli.cfg.servers[0];
+        sc->trust_annotations = cli.trust_annotations;
+        sc->pins = cli.pins;
+        cli.pins = NULL;
+        for (int m = 0; cli.pin_mode && m < (int)(sizeof pin_mode_names / sizeof *pin_mode_names); m++)
+            if (strcmp(cli.pin_mode, pin_mode_names[m]) == 0)
+                sc->pin_mode = m;
+        const char *pin_problem = settle_pin_mode(sc);
+        if (pin_problem) {
+            errf(err, errlen, "--pin-mode %s: %s (--pins FILE)", cli.pin_mode, pin_problem);
+            goto out;
+        }
     }
     if (cli.pass_authorization)
         for (size_t i = 0; i < cli.cfg.nservers; i++)
@@ -1180,6 +1247,8 @@ out:
     list_free(cli.shadow_policies);
     free(cli.upstream);
     free(cli.config_file);
+    free(cli.pins);
+    free(cli.pin_mode);
     config_free(&cli.cfg);
     return rc;
 }

@@ -11,20 +11,20 @@
 #include "policy.h"
 #include "proxy-t.h"
 #include "ratelimit.h"
+#include "riskclass.h"
 #include "sharedstore.h"
 
 /* The trace a try shows: enough for many rules; what does not fit is cut. */
 #define TRY_TRACE_BYTES 32768
 
-const char *console_tool_class(const cJSON *annotations)
+const char *console_tool_class(const struct policy_set *ps, const char *name, const cJSON *seen,
+                               bool trust_annotations)
 {
-    if (!cJSON_IsObject(annotations))
-        return "unknown";
-    if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(annotations, "readOnlyHint")))
-        return "read-only";
-    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(annotations, "destructiveHint")))
-        return "additive";
-    return "destructive";
+    const cJSON *desc = cJSON_GetObjectItemCaseSensitive(seen, "description");
+    enum risk_class observed = riskclass_of(name, strlen(name), cJSON_IsString(desc) ? desc->valuestring : NULL,
+                                            cJSON_GetObjectItemCaseSensitive(seen, "annotations"), trust_annotations,
+                                            NULL, 0);
+    return risk_class_name(policy_tool_class(ps, name, observed));
 }
 
 static const char *decision_name(enum verdict v)
@@ -39,7 +39,7 @@ static const char *decision_name(enum verdict v)
     }
 }
 
-static cJSON *tool_json(const char *name, const cJSON *seen, const struct policy_set *ps)
+static cJSON *tool_json(const char *name, const cJSON *seen, const struct policy_set *ps, bool trust_annotations)
 {
     cJSON *t = cJSON_CreateObject();
     if (!t)
@@ -55,7 +55,7 @@ static cJSON *tool_json(const char *name, const cJSON *seen, const struct policy
     else
         cJSON_AddNullToObject(t, "description");
     cJSON_AddItemToObject(t, "annotations", cJSON_IsObject(ann) ? cJSON_Duplicate(ann, true) : cJSON_CreateNull());
-    cJSON_AddStringToObject(t, "class", console_tool_class(ann));
+    cJSON_AddStringToObject(t, "class", console_tool_class(ps, name, seen, trust_annotations));
     cJSON_AddStringToObject(t, "decision", decision_name(d.verdict));
     cJSON_AddStringToObject(t, "rule", d.rule);
     if (d.verdict == VERDICT_RATE_LIMITED) {
@@ -101,7 +101,7 @@ void console_servers_json(const struct worker *w, struct catalog *cat, struct ev
         cJSON *tools = cJSON_AddArrayToObject(o, "tools");
         const cJSON *seen = cJSON_GetObjectItemCaseSensitive(snap, sc->name);
         for (const cJSON *t = seen ? seen->child : NULL; t && tools; t = t->next) {
-            cJSON *j = tool_json(t->string, t, ps);
+            cJSON *j = tool_json(t->string, t, ps, sc->trust_annotations);
             if (j)
                 cJSON_AddItemToArray(tools, j);
         }

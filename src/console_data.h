@@ -3,18 +3,21 @@
  * decision the policies give them by default. */
 #ifndef WARDEN_CONSOLE_DATA_H
 #define WARDEN_CONSOLE_DATA_H
+#include <stdbool.h>
 #include <event2/buffer.h>
 #include <cjson/cJSON.h>
 
 struct worker;
 struct catalog;
+struct policy_set;
 
-/* The risk class of a tool from what its server says of it (MCP tool
- * annotations, untrusted hints): "read-only" (readOnlyHint), "additive"
- * (destructiveHint false), "destructive" (MCP's default when a tool is not
- * read-only), or "unknown" without annotations. The one place the console
- * asks; a risk-class module replaces the body. */
-const char *console_tool_class(const cJSON *annotations);
+/* The risk class of a tool as the policies class it (riskclass.h: "read",
+ * "write", "destructive" or "unknown"): from the definition last listed
+ * (seen: its "description" and "annotations", trusted as the server's
+ * trust_annotations says), then the policies' classes_of overrides in ps
+ * (may be NULL), the same as a tools/call of it is decided with. */
+const char *console_tool_class(const struct policy_set *ps, const char *name, const cJSON *seen,
+                               bool trust_annotations);
 
 /* Appends {"servers":[{"name","path","transport":"http"|"stdio","target",
  * "generation":N|null,"policies":N,"sessions":N|null,"tools":[{"name","description",

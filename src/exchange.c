@@ -15,6 +15,7 @@
 #include "jsonrpc.h"
 #include "log.h"
 #include "metrics.h"
+#include "pins.h"
 #include "policy.h"
 #include "reload.h"
 #include "reply.h"
@@ -22,6 +23,7 @@
 #include "catalog.h"
 #include "sse.h"
 #include "transport.h"
+#include "utf8.h"
 
 /* Past this much unsent output, warden stops reading the upstream. */
 #define EXCHANGE_OUTPUT_HIGH (256 * 1024)
@@ -75,6 +77,7 @@ void exchange_call_ctx(const struct exchange *ex, struct call_ctx *ctx)
     ctx->wall = clock_seconds(CLOCK_REALTIME);
     ctx->head = &c->reader.head;
     ctx->tool_meta = NULL;
+    ctx->tool_class = RISK_NONE;
     ctx->principal = ex->principal.doc ? &ex->principal : NULL;
     ctx->approval_id = NULL;
 }
@@ -108,7 +111,7 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
         .principal = ex->principal.id,
         .principal_kind = ex->principal.doc ? principal_kind_name(ex->principal.kind) : NULL,
-        .method = "tools/call", .tool = tool, .decision = decision, .rule = rule, .reason = reason,
+        .method = "tools/call", .tool = tool, .tool_class = ex->tool_class ? risk_class_name(ex->tool_class) : NULL, .decision = decision, .rule = rule, .reason = reason,
         .shadow_decision = ex->shadow.present ? policy_verdict_name(ex->shadow.verdict) : NULL,
         .shadow_rule = ex->shadow.rule,
         .status = latency_ms >= 0 ? ex->status : -1, .is_error = latency_ms >= 0 ? ex->is_error : -1,
@@ -327,10 +330,41 @@ static int decide_list_lua(struct exchange *ex, const struct list_item *items, s
     return rc;
 }
 
+/* A listed tool whose definition is not pinned as approved: logged and
+ * audited (rule pin_mismatch, both pins), shown in warn mode, dropped in block. */
+static void note_pin_mismatch(struct exchange *ex, const struct list_item *it, enum pin_status st,
+                              const struct pin_seen *seen, bool kept, const char *record_err)
+{
+    char name[256];
+    utf8_copy(name, sizeof name, it->name, it->name_len);
+    char reason[400];
+    utf8_snprintf(reason, sizeof reason, "%s tool definition (seen %s, pinned %s): %s until warden pins approve",
+                  st == PIN_NEW ? "a new" : "a changed", seen->seen[0] ? seen->seen : "none (not canonical JSON)",
+                  seen->pinned[0] ? seen->pinned : "none", kept ? "passed (pin_mode warn)" : "withheld");
+    log_warn("upstream server '%s' lists %s: %s%s%s", server_label(ex->server), name, reason,
+             record_err[0] ? "; " : "", record_err);
+    struct audit_log *a = ex->client->worker->audit;
+    if (!a)
+        return;
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    char session[300];
+    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    struct audit_event ev = {
+        .server = server_label(ex->server), .session = session, .client = ex->client->addr, .method = "tools/list",
+        .tool = name, .decision = kept ? "allow" : "hide", .rule = "pin_mismatch", .reason = reason, .status = -1,
+        .is_error = -1, .latency_ms = -1,
+    };
+    audit_write(a, &ev);
+}
+
 /* The list filter's decide(): which tools of a tools list the exchange's
- * policies keep. Names are decided one by one; only a Lua on_list, which
- * reads a cJSON array, makes the items' original bytes be parsed. Annotations
- * are remembered for Lua policies on the way, hidden tools included. */
+ * policies keep. The pins first: in block mode a definition not pinned as
+ * approved never reaches a policy or the client. Names are decided one by
+ * one; only a Lua on_list, which reads a cJSON array, makes the items'
+ * original bytes be parsed. Annotations and classes are remembered on the
+ * way for the tools the pins let through, hidden tools included, so a call
+ * is decided by the class of the definition the client could see. */
 static int decide_list(void *arg, const struct list_item *items, size_t n, bool *keep)
 {
     struct exchange *ex = arg;
@@ -343,20 +377,118 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
             catalog_note_raw(catalog, s->conf->name, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
                              wall);
     }
-    if (policy_set_has_lua(ps)) {
+    const struct server_conf *sc = s->conf;
+    bool *pinned = calloc(n ? n : 1, sizeof *pinned);
+    if (!pinned)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        enum pin_status st;
+        struct pin_seen seen;
+        char err[300];
+        enum pin_mode mode = ex->gen->pins ? (enum pin_mode)sc->pin_mode : PIN_MODE_OFF;
+        pinned[i] = pins_keep_listed(ex->gen->pins, mode, items[i].name, items[i].name_len, items[i].raw,
+                                     items[i].raw_len, &st, &seen, err, sizeof err);
+        if (st != PIN_OK)
+            note_pin_mismatch(ex, &items[i], st, &seen, pinned[i], err);
+    }
+    if (policy_set_has_lua(ps) || policy_set_uses_classes(ps)) {
         if (!s->tool_meta)
             s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
         for (size_t i = 0; i < n; i++)
-            toolmeta_remember_raw(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len);
+            if (pinned[i])
+                toolmeta_remember_tool(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
+                                       sc->trust_annotations);
     }
+    int rc = 0;
     if (!policy_set_has_on_list(ps)) {
         struct call_ctx ctx;
         exchange_call_ctx(ex, &ctx);
         for (size_t i = 0; i < n; i++)
-            keep[i] = policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
-        return 0;
+        {
+            ctx.tool_class = toolmeta_class(s->tool_meta, items[i].name, items[i].name_len);
+            keep[i] = pinned[i] && policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
+        }
+    } else if ((rc = decide_list_lua(ex, items, n, keep)) == 0) {
+        for (size_t i = 0; i < n; i++)
+            keep[i] = keep[i] && pinned[i];
     }
-    return decide_list_lua(ex, items, n, keep);
+    free(pinned);
+    return rc;
+}
+
+/* Where an initialize answer's result.instructions is: json_scan contexts. */
+enum { AT_ROOT = 1, AT_RESULT, AT_INSTRUCTIONS };
+
+struct instructions_at {
+    const char *start, *end;
+    int count;
+};
+
+static int instructions_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    (void)arg;
+    static const char *const result[] = {"result", NULL}, *const instructions[] = {"instructions", NULL};
+    if (!key || (parent != AT_ROOT && parent != AT_RESULT))
+        return 0;
+    /* a key a case-insensitive client reads as the one counts as it (-2) */
+    int k = json_known_key(key, klen, parent == AT_ROOT ? result : instructions, err);
+    if (k == -1)
+        return 0;
+    return parent == AT_ROOT ? AT_RESULT : AT_INSTRUCTIONS;
+}
+
+static int instructions_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)err;
+    struct instructions_at *at = arg;
+    if (ctx == AT_INSTRUCTIONS) {
+        at->start = start;
+        at->end = end;
+        at->count++;
+    }
+    return 0;
+}
+
+/* An initialize answer under pins: its instructions are compared with the
+ * approved ones; in block mode changed (or new) instructions are replaced by
+ * the approved text ("" when none were approved), byte-exact elsewhere, so
+ * the id and every other member reach the client as the server sent them. */
+static void check_instructions(struct exchange *ex, const char *json, size_t len, const struct rpc_limits *lim,
+                               struct evbuffer *out, struct answer_result *res)
+{
+    struct pins *pins = ex->gen->pins;
+    enum pin_mode mode = (enum pin_mode)ex->server->conf->pin_mode;
+    struct instructions_at at = {0};
+    const struct json_watch watch = {instructions_member, instructions_value, &at};
+    struct rpc_error e;
+    if (json_scan(json, len, lim, &watch, AT_ROOT, &e) < 0 || at.count > 1) {
+        /* answer_check read it; two members a client could both take for instructions: not shown */
+        res->verdict = ANSWER_FAIL;
+        res->is_error = 1;
+        res->why = "an initialize answer whose instructions warden cannot tell apart";
+        return;
+    }
+    enum pin_status st;
+    struct pin_seen seen;
+    char err[300];
+    bool keep = pins_keep_instructions(pins, mode, at.count ? at.start : NULL, at.count ? (size_t)(at.end - at.start) : 0,
+                                       &st, &seen, err, sizeof err);
+    if (st == PIN_OK)
+        return;
+    log_warn("upstream server '%s' sent %s instructions (seen %s, pinned %s): %s until warden pins approve%s%s",
+             server_label(ex->server), st == PIN_NEW ? "new" : "changed", seen.seen[0] ? seen.seen : "none",
+             seen.pinned[0] ? seen.pinned : "none", keep ? "passed (pin_mode warn)" : "the approved ones sent instead",
+             err[0] ? "; " : "", err);
+    if (keep || !at.count)
+        return;
+    size_t plen = 0;
+    const char *pinned = pins_instructions(pins, &plen);
+    if (!pinned || strcmp(pinned, "null") == 0)
+        pinned = "\"\"", plen = 2;
+    evbuffer_add(out, json, (size_t)(at.start - json));
+    evbuffer_add(out, pinned, plen);
+    evbuffer_add(out, at.end, (size_t)(json + len - at.end));
+    res->verdict = ANSWER_REWRITE;
 }
 
 /* What reaches the client of one message from upstream (a JSON answer, one
@@ -383,7 +515,10 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
         .limits = &lim,
         .cache = ex->era.list ? &cache : NULL,
     };
-    if (answer_check(&req, json, len, out, res) < 0) {
+    int rc = answer_check(&req, json, len, out, res);
+    if (rc == 0 && ex->pin_instructions && res->verdict == ANSWER_PASS && res->answers_request && !res->is_error)
+        check_instructions(ex, json, len, &lim, out, res);
+    if (rc < 0) {
         res->verdict = ANSWER_FAIL;
         res->answers_request = ex->has_id && !ex->answered_id;
         res->is_error = 1;

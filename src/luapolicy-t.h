@@ -26,6 +26,7 @@ struct lua_call_extra {
     const struct lua_header *headers;
     size_t nheaders;
     const cJSON *tool_meta;     /* the tool's annotations as last listed, or NULL */
+    const char *tool_class;     /* "read", "write", "destructive", "unknown" (riskclass.h), or NULL */
     const cJSON *principal;     /* the caller's principal document (auth.h), or NULL */
 };
 #endif

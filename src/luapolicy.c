@@ -1411,6 +1411,8 @@ static int call_main(lua_State *L)
     set_str(L, "session", r->ctx->session, r->ctx->session_len);
     set_str(L, "method", r->msg->method, r->msg->method ? strlen(r->msg->method) : 0);
     set_str(L, "id", r->msg->id_text, r->msg->id_len);
+    if (lp->extra && lp->extra->tool_class)
+        set_str(L, "tool_class", lp->extra->tool_class, strlen(lp->extra->tool_class));
     lua_pushnumber(L, r->ctx->wall);
     lua_setfield(L, -2, "now");
     lua_rawgeti(L, LUA_REGISTRYINDEX, lp->call_mt_ref);

@@ -10,7 +10,8 @@
  *     call.tool, .method, .server, .session, .id (the id's original text),
  *     .now (wall clock, seconds), and converted on first access: .args (a table,
  *     {} when absent), .meta (params._meta), .headers (lowercased names, no
- *     credentials), .tool_meta (untrusted annotations, may be nil). JSON null
+ *     credentials), .tool_meta (untrusted annotations, may be nil),
+ *     .tool_class ("read", "write", "destructive" or "unknown"). JSON null
  *     is warden.null; integral numbers up to 2^53 are integers. A call table
  *     is valid only during its own on_call.
  *   mode              optional: "enforce" (the default) or "shadow".

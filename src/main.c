@@ -28,12 +28,15 @@
 #include "decisions.h"
 #include "exchange.h"
 #include "metrics.h"
+#include "pins.h"
 #include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
 #include "policy.h"
+#include "pinscli.h"
 #include "policytest.h"
 #include "ratelimit.h"
+#include "scan.h"
 #include "sharedstore.h"
 #include "reload.h"
 #include "stdio_client.h"
@@ -52,6 +55,7 @@ struct app {
     struct stdio_bridge *bridge;    /* --stdio: the client on our stdin/stdout */
     struct metrics *metrics;
     struct audit_log *audit;
+    struct pins_table *pins;
     struct admin *admin;
     struct console *console;
     struct decisions *decisions;    /* the console's live view, fed by the audit log's sink */
@@ -196,6 +200,7 @@ static void app_free(struct app *app)
     approval_store_free(app->approvals);
     approval_notify_free(app->approval_notify);
     audit_close(app->audit);
+    pins_table_free(app->pins);
     decisions_free(app->decisions);
     catalog_free(app->catalog);
     metrics_free(app->metrics);
@@ -240,6 +245,10 @@ int main(int argc, char **argv)
     }
     if (argc > 1 && strcmp(argv[1], "test") == 0)
         return policy_test_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "scan") == 0)
+        return scan_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "pins") == 0)
+        return pins_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "key") == 0)
         return auth_key_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "approvals") == 0)
@@ -286,6 +295,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (evthread_use_pthreads() < 0 || !(app.rates = rate_store_new()) ||
         !(app.shared = shared_store_new(NULL)) || !(app.metrics = metrics_new()) ||
+        !(app.pins = pins_table_new()) ||
         !(app.legacy = legacy_hub_new())) {
         app_free(&app);
         return 2;
@@ -351,6 +361,7 @@ int main(int argc, char **argv)
         int ok = worker_init(&app.workers[i], i, &app.cfg, listen_fd, app.rates, app.shared, err, sizeof err) == 0;
         app.workers[i].metrics = app.metrics;
         app.workers[i].audit = app.audit;
+        app.workers[i].pins = app.pins;
         app.workers[i].tls = app.tls;
         for (size_t k = 0; ok && k < app.workers[i].nservers; k++)
             app.workers[i].servers[k]->tls = app.upstream_tls[k];

@@ -20,6 +20,9 @@ static const double policy_buckets[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 
 /* The last name of each list is where unknown names count. */
 static const char *const decisions[] = {"allow", "deny", "hide", "rate_limit", "require_approval", "error"};
 #define NDEC (sizeof decisions / sizeof *decisions)
+/* Tool classes (riskclass.h); the first, "", is a call whose class was not given. */
+static const char *const classes[] = {"", "read", "write", "destructive", "unknown"};
+#define NCLASS (sizeof classes / sizeof *classes)
 static const char *const error_kinds[] = {"connect", "timeout", "reset", "malformed", "oversize", "other"};
 #define NKIND (sizeof error_kinds / sizeof *error_kinds)
 static const char *const lua_kinds[] = {"timeout", "memory", "error"};
@@ -49,7 +52,7 @@ struct tool_row {
     struct server_row *server;
     char *tool;
     uint64_t hash;
-    atomic_ullong by_decision[NDEC];
+    atomic_ullong by_decision[NCLASS][NDEC];
     atomic_ullong shadow_by_decision[NDEC];     /* what shadow policies would have decided */
 };
 
@@ -228,11 +231,22 @@ static struct tool_row *tool_row(struct metrics *m, struct server_row *s, const 
 
 void metrics_call(struct metrics *m, const char *server, const char *tool, const char *decision)
 {
+    metrics_tool_call(m, server, tool, NULL, decision);
+}
+
+void metrics_tool_call(struct metrics *m, const char *server, const char *tool, const char *tool_class,
+                       const char *decision)
+{
     struct server_row *s = server_row(m, server);
     struct tool_row *r = s ? tool_row(m, s, tool) : NULL;
     size_t d = index_of(decisions, NDEC, decision);
+    size_t c = 0;
+    while (tool_class && c < NCLASS && strcmp(classes[c], tool_class) != 0)
+        c++;
+    if (c == NCLASS)
+        c = NCLASS - 1;   /* a class this list does not know counts as unknown */
     if (r)
-        atomic_fetch_add_explicit(&r->by_decision[d], 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&r->by_decision[c][d], 1, memory_order_relaxed);
     if (s && strcmp(decisions[d], "rate_limit") == 0)
         atomic_fetch_add_explicit(&s->rate_limited, 1, memory_order_relaxed);
 }
@@ -270,8 +284,9 @@ void metrics_sample(struct metrics *m, struct metrics_sample *out)
     memset(out, 0, sizeof *out);
     pthread_rwlock_rdlock(&m->lock);
     for (size_t i = 0; i < m->ntools; i++)
-        for (size_t d = 0; d < NDEC; d++)
-            out->calls[d] += atomic_load_explicit(&m->tools[i]->by_decision[d], memory_order_relaxed);
+        for (size_t c = 0; c < NCLASS; c++)
+            for (size_t d = 0; d < NDEC; d++)
+                out->calls[d] += atomic_load_explicit(&m->tools[i]->by_decision[c][d], memory_order_relaxed);
     pthread_rwlock_unlock(&m->lock);
     for (size_t b = 0; b <= NREQ; b++)
         out->latency[b] = atomic_load_explicit(&m->request.counts[b], memory_order_relaxed);
@@ -398,18 +413,22 @@ static void render_histogram(struct evbuffer *out, const char *name, const char 
 void metrics_render(struct metrics *m, struct evbuffer *out)
 {
     pthread_rwlock_rdlock(&m->lock);
-    family(out, "warden_tool_calls_total", "counter", "Tool calls by server, tool and decision.");
+    family(out, "warden_tool_calls_total", "counter", "Tool calls by server, tool, class and decision.");
     for (size_t i = 0; i < m->ntools; i++) {
         const struct tool_row *r = m->tools[i];
-        for (size_t d = 0; d < NDEC; d++) {
-            unsigned long long v = atomic_load_explicit(&r->by_decision[d], memory_order_relaxed);
-            if (!v)
-                continue;
-            evbuffer_add(out, "warden_tool_calls_total{server=\"", 32);
-            label(out, r->server->name);
-            evbuffer_add(out, "\",tool=\"", 8);
-            label(out, r->tool);
-            evbuffer_add_printf(out, "\",decision=\"%s\"} %llu\n", decisions[d], v);
+        for (size_t c = 0; c < NCLASS; c++) {
+            for (size_t d = 0; d < NDEC; d++) {
+                unsigned long long v = atomic_load_explicit(&r->by_decision[c][d], memory_order_relaxed);
+                if (!v)
+                    continue;
+                evbuffer_add(out, "warden_tool_calls_total{server=\"", 32);
+                label(out, r->server->name);
+                evbuffer_add(out, "\",tool=\"", 8);
+                label(out, r->tool);
+                if (c)
+                    evbuffer_add_printf(out, "\",class=\"%s", classes[c]);
+                evbuffer_add_printf(out, "\",decision=\"%s\"} %llu\n", decisions[d], v);
+            }
         }
     }
     family(out, "warden_shadow_decisions_total", "counter",

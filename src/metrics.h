@@ -25,6 +25,12 @@ void metrics_free(struct metrics *m);
  * require_approval or error (anything else counts as error). rate_limit also
  * counts in warden_rate_limited_total{server}. */
 void metrics_call(struct metrics *m, const char *server, const char *tool, const char *decision);
+/* The same with the tool's risk class (read, write, destructive, unknown:
+ * decision.tool_class), the label class of warden_tool_calls_total; NULL (as
+ * metrics_call passes) leaves the label out (Prometheus reads an absent
+ * label as ""). */
+void metrics_tool_call(struct metrics *m, const char *server, const char *tool, const char *tool_class,
+                       const char *decision);
 /* What the server's shadow policies would have decided on a tool call
  * (names and bounds as metrics_call): warden_shadow_decisions_total. */
 void metrics_shadow(struct metrics *m, const char *server, const char *tool, const char *decision);

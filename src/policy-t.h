@@ -4,6 +4,7 @@
 #define WARDEN_POLICY_T_H
 #include <stdbool.h>
 #include <stddef.h>
+#include "riskclass.h"
 
 enum verdict {
     VERDICT_NONE = 0,       /* no opinion: the next policy decides */
@@ -40,6 +41,7 @@ struct decision {
     char reason[512];       /* the text the agent sees */
     char rule[256];         /* "FILE:/json/path" or "FILE:LINE": what decided */
     double retry_after;     /* seconds, for VERDICT_RATE_LIMITED */
+    enum risk_class tool_class;   /* the class the policies saw (policy_tool_class), for audit and metrics */
     struct approval_opts approval; /* for VERDICT_APPROVAL */
     struct shadow_verdict shadow;
 };
@@ -58,6 +60,8 @@ struct call_ctx {
     double wall;            /* seconds since the epoch: what scripts see as call.now */
     const struct http_head *head;        /* the request's headers (Lua sees an allow-listed few), or NULL */
     const struct cJSON *tool_meta;       /* the tool's annotations as last listed (untrusted hints), or NULL */
+    enum risk_class tool_class;          /* the class learnt from the last tools/list (toolmeta_class);
+                                          * RISK_NONE: none seen, the name is classed */
     const struct principal *principal;   /* who is calling (auth.h), or NULL when unknown */
     const char *approval_id;             /* a person approved this very call (approval.h): require_approval
                                           * rules pass it, every other rule still decides; NULL otherwise */

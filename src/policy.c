@@ -13,6 +13,7 @@
 #include "luapolicy.h"
 #include "sharedstore.h"
 #include "ratelimit.h"
+#include "riskclass.h"
 #include "schema.h"
 #include "utf8.h"
 
@@ -60,6 +61,14 @@ struct rule {
     char *reason;
     struct approval_opts approval; /* "approval": how a require_approval call waits */
     char where[200];        /* "/tools/NAME" */
+    const char *section;    /* "tools" or "classes": where the rule is, for reasons */
+};
+
+/* "classes_of": the operator's word on a tool's class. */
+struct class_override {
+    char *pattern;
+    bool glob;
+    enum risk_class cls;
 };
 
 /* A glob rule under its literal prefix (glob_prefix_len): only the globs whose
@@ -81,6 +90,9 @@ struct policy {
     struct glob_entry *globs;   /* the nrules - nexact glob rules by (prefix, rule); owned */
     bool has_all_limit;
     struct limit all_limit;
+    struct rule *class_rules[RISK_NCLASSES];   /* "classes": by enum risk_class, NULL when absent */
+    struct class_override *overrides;          /* "classes_of": exact names first, then globs longest first */
+    size_t noverrides;
     struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
     int mode;                   /* index in {"enforce", "shadow"} as the file says */
     bool shadow;                /* evaluated and audited, never enforced (the file or the loader says so) */
@@ -260,6 +272,8 @@ static void rule_free(struct rule *r)
     free(r->when);
 }
 
+static void policy_free_classes(struct policy *p);
+
 static void policy_free(struct policy *p)
 {
     lua_policy_free(p->lua);
@@ -270,6 +284,7 @@ static void policy_free(struct policy *p)
     for (size_t i = 0; i < p->nrules; i++)
         rule_free(&p->rules[i]);
     free(p->rules);
+    policy_free_classes(p);
     for (size_t i = 0; i < p->nwhen; i++)
         cond_free(&p->when[i]);
     free(p->when);
@@ -673,6 +688,7 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
         struct rule *r = &p->rules[p->nrules++];
         r->approval = APPROVAL_OPTS_DEFAULT;
         snprintf(r->where, sizeof r->where, "%s", at);
+        r->section = "tools";
         r->glob = glob_has_wildcard(t->string);
         if (!(r->pattern = strdup(t->string)))
             schema_problem(doc, t, at, "out of memory");
@@ -721,6 +737,9 @@ static const struct field all_tools_fields[] = {
     {0},
 };
 
+static void read_classes(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst);
+static void read_classes_of(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst);
+
 static const char *const versions[] = {"1"};
 static const char *const defaults[] = {"allow", "deny"};
 static const char *const modes[] = {"enforce", "shadow"};
@@ -733,6 +752,8 @@ static const struct field policy_fields[] = {
     {.key = "tools", .kind = FIELD_CUSTOM, .custom = read_tools},
     {.key = "all_tools", .kind = FIELD_OBJECT, .fields = all_tools_fields,
      .expect = "must be {\"rate_limit\": {...}}"},
+    {.key = "classes", .kind = FIELD_CUSTOM, .custom = read_classes},
+    {.key = "classes_of", .kind = FIELD_CUSTOM, .custom = read_classes_of},
     {.key = "mode", .kind = FIELD_ENUM, .offset = offsetof(struct policy, mode), SCHEMA_NAMES(modes)},
     {.key = "list_denied", .kind = FIELD_BOOL, .offset = offsetof(struct policy, list_denied)},
     {0},
@@ -1094,6 +1115,152 @@ static const struct rule *find_rule(const struct policy *p, const char *tool, co
     return best < p->nrules ? &p->rules[best] : NULL;
 }
 
+/* ---- risk classes: "classes" rules and "classes_of" overrides ---- */
+
+static void policy_free_classes(struct policy *p)
+{
+    for (int c = 0; c < RISK_NCLASSES; c++) {
+        if (p->class_rules[c])
+            rule_free(p->class_rules[c]);
+        free(p->class_rules[c]);
+    }
+    for (size_t i = 0; i < p->noverrides; i++)
+        free(p->overrides[i].pattern);
+    free(p->overrides);
+}
+
+/* classes: {"read"|"write"|"destructive"|"unknown": rule}, each rule shaped as a tool rule. */
+static void read_classes(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of class (read, write, destructive, unknown): rule");
+        return;
+    }
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        schema_pointer(at, sizeof at, ptr, t->string);
+        enum risk_class c = risk_class_parse(t->string);
+        if (schema_is_repeat(t)) {
+            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+            continue;
+        }
+        if (c == RISK_NONE) {
+            schema_key_problem(doc, t, at, "a class is read, write, destructive or unknown");
+            continue;
+        }
+        if (!cJSON_IsObject(t)) {
+            schema_problem(doc, t, at, "a class rule is an object, shaped as a tool rule");
+            continue;
+        }
+        struct rule *r = calloc(1, sizeof *r);
+        if (!r || !(r->pattern = strdup(t->string))) {
+            free(r);
+            schema_problem(doc, t, at, "out of memory");
+            continue;
+        }
+        snprintf(r->where, sizeof r->where, "%s", at);
+        r->section = "classes";
+        p->class_rules[c] = r;
+        schema_read(doc, t, at, rule_fields, r);
+    }
+}
+
+static int override_order(const void *a, const void *b)
+{
+    const struct class_override *x = a, *y = b;
+    if (x->glob != y->glob)
+        return x->glob ? 1 : -1;
+    size_t lx = strlen(x->pattern), ly = strlen(y->pattern);
+    return x->glob && lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
+}
+
+/* classes_of: {NAME or GLOB: "read"|"write"|"destructive"|"unknown"}. */
+static void read_classes_of(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct policy *p = dst;
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): class");
+        return;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!(p->overrides = calloc(n ? n : 1, sizeof *p->overrides))) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        schema_pointer(at, sizeof at, ptr, t->string);
+        if (schema_is_repeat(t)) {
+            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+            continue;
+        }
+        if (!t->string[0] || !glob_valid(t->string)) {
+            schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
+            continue;
+        }
+        enum risk_class c = cJSON_IsString(t) ? risk_class_parse(t->valuestring) : RISK_NONE;
+        if (c == RISK_NONE) {
+            schema_problem(doc, t, at, "a class is \"read\", \"write\", \"destructive\" or \"unknown\"");
+            continue;
+        }
+        struct class_override *o = &p->overrides[p->noverrides];
+        if (!(o->pattern = strdup(t->string))) {
+            schema_problem(doc, t, at, "out of memory");
+            continue;
+        }
+        o->glob = glob_has_wildcard(t->string);
+        o->cls = c;
+        p->noverrides++;
+    }
+    qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
+}
+
+bool policy_set_uses_classes(const struct policy_set *ps)
+{
+    for (size_t i = 0; ps && i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (p->lua)
+            return true;
+        for (int c = 0; c < RISK_NCLASSES; c++)
+            if (p->class_rules[c])
+                return true;
+    }
+    return false;
+}
+
+enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed)
+{
+    size_t len = strlen(tool);
+    for (size_t i = 0; ps && i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        /* shadow policies are on trial: they do not change what a tool is */
+        for (size_t k = 0; !p->shadow && k < p->noverrides; k++)
+            if (p->overrides[k].glob ? glob_match(p->overrides[k].pattern, tool, len)
+                                     : strcmp(p->overrides[k].pattern, tool) == 0)
+                return p->overrides[k].cls;
+    }
+    return observed != RISK_NONE ? observed : riskclass_of_name(tool, len, NULL, 0);
+}
+
+/* The rule for a tool of class cls: its name's, else a glob's, else its
+ * class's (an unknown tool without an "unknown" rule takes the destructive
+ * one), else none. */
+static const struct rule *find_rule_classed(const struct policy *p, const char *tool, enum risk_class cls,
+                                            const cJSON *args, const struct call_ctx *ctx)
+{
+    const struct rule *r = find_rule(p, tool, args, ctx);
+    if (r || cls == RISK_NONE)
+        return r;
+    if (cls == RISK_UNKNOWN && !p->class_rules[RISK_UNKNOWN])
+        cls = RISK_DESTRUCTIVE;
+    r = p->class_rules[cls];
+    /* a class rule's `when` is read as a tool rule's */
+    return r && all_hold(r->when, r->nwhen, args, ctx) ? r : NULL;
+}
+
 /* The member a case-insensitive server binds to key, the last match
  * winning: Go's encoding/json folds keys under Unicode simple case folding
  * ("Alias" and "alia\u017F" are alias), .NET and Java case-insensitive
@@ -1236,24 +1403,31 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
 }
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
-static bool policy_refuses(const struct policy *p, const char *tool, const cJSON *args, const struct call_ctx *ctx,
-                           struct decision *out, struct policy_trace *t)
+static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, const cJSON *args,
+                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
 {
-    const struct rule *r = find_rule(p, tool, args, ctx);
+    const struct rule *r = find_rule_classed(p, tool, cls, args, ctx);
     if (!r) {
         if (p->default_deny) {
             refuse(out, VERDICT_DENY, p, "/default", NULL,
                    "denied by policy %s: tool %s is not allowed (default: deny)", p->file, tool);
-            trace_add(t, "%s /default: no rule names %s, and the default is deny: deny", p->file, tool);
+            trace_add(t, "%s /default: no rule names %s nor its class (%s), and the default is deny: deny", p->file,
+                      tool, risk_class_name(cls));
             return true;
         }
-        trace_add(t, "%s /default: no rule names %s, and the default is allow: no refusal", p->file, tool);
+        trace_add(t, "%s /default: no rule names %s nor its class (%s), and the default is allow: no refusal",
+                  p->file, tool, risk_class_name(cls));
         return false;
     }
-    trace_add(t, "%s %s: applies to %s%s", p->file, r->where, tool,
-              r->glob ? " (a glob; no exact rule names the tool)" : " (exact name)");
+    if (strcmp(r->section, "classes") == 0)
+        trace_add(t, "%s %s: applies to %s (its class is %s; no rule names the tool)", p->file, r->where, tool,
+                  risk_class_name(cls));
+    else
+        trace_add(t, "%s %s: applies to %s%s", p->file, r->where, tool,
+                  r->glob ? " (a glob; no exact rule names the tool)" : " (exact name)");
     if (r->action == ACT_DENY) {
-        refuse(out, VERDICT_DENY, p, r->where, r->reason, "denied by policy %s: tools.%s", p->file, r->pattern);
+        refuse(out, VERDICT_DENY, p, r->where, r->reason, "denied by policy %s: %s.%s", p->file, r->section,
+               r->pattern);
         trace_add(t, "%s %s/action: deny", p->file, r->where);
         return true;
     }
@@ -1261,8 +1435,8 @@ static bool policy_refuses(const struct policy *p, const char *tool, const cJSON
         trace_add(t, "%s %s/action: require_approval: a person approved this call (%s)", p->file, r->where,
                   ctx->approval_id);
     } else if (r->action == ACT_APPROVAL) {
-        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason, "tool %s needs a person's approval (policy %s: tools.%s)",
-               tool, p->file, r->pattern);
+        refuse(out, VERDICT_APPROVAL, p, r->where, r->reason, "tool %s needs a person's approval (policy %s: %s.%s)",
+               tool, p->file, r->section, r->pattern);
         out->approval = r->approval;
         trace_add(t, "%s %s/action: require_approval", p->file, r->where);
         return true;
@@ -1418,15 +1592,16 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
     memset(out, 0, sizeof *out);
     out->verdict = VERDICT_ALLOW;
     const char *tool = msg->tool;
+    enum risk_class cls = out->tool_class = policy_tool_class(ps, tool, ctx->tool_class);
     if (hidden_in_mode(ps, shadow, tool, ctx, out, t))
         return;
     for (size_t i = 0; i < ps->n; i++)
         if (!ps->policies[i].lua && ps->policies[i].shadow == shadow && policy_applies(&ps->policies[i], ctx) &&
-            policy_refuses(&ps->policies[i], tool, msg->args, ctx, out, t))
+            policy_refuses(&ps->policies[i], tool, cls, msg->args, ctx, out, t))
             return;
     /* Lua after the C fast path: what no plain list can say. */
     struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
-    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta,
+    struct lua_call_extra extra = {.headers = headers, .tool_meta = ctx->tool_meta, .tool_class = risk_class_name(cls),
                                    .principal = ctx->principal ? ctx->principal->doc : NULL};
     if (ps->lua_lists)
         extra.nheaders = visible_request_headers(ctx->head, headers);
@@ -1443,6 +1618,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
             continue;
         if (d.verdict == VERDICT_DENY || d.verdict == VERDICT_APPROVAL || d.verdict == VERDICT_ERROR) {
             *out = d;
+            out->tool_class = cls;
             /* the agent, like the log, learns which rule refused: FILE:LINE */
             if (d.rule[0] && !strstr(out->reason, d.rule)) {
                 size_t len = strlen(out->reason);
@@ -1462,7 +1638,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         const struct policy *p = &ps->policies[i];
         if (p->shadow != shadow || !policy_applies(p, ctx))
             continue;
-        const struct rule *r = find_rule(p, tool, msg->args, ctx);
+        const struct rule *r = find_rule_classed(p, tool, cls, msg->args, ctx);
         const struct limit *both[2] = {r && r->has_limit ? &r->limit : NULL, p->has_all_limit ? &p->all_limit : NULL};
         for (int k = 0; k < 2 && n < MAX_LIMITS; k++) {
             if (!both[k])
@@ -1561,12 +1737,12 @@ void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const 
 
 /* Whether an enforced policy refuses the tool whatever its arguments, and
  * wants such tools kept out of lists: default deny without list_denied, and
- * no rule names the tool or its rule denies outright. */
-static bool never_callable(const struct policy *p, const char *tool, const struct call_ctx *ctx)
+ * no rule names the tool or its class, or that rule denies outright. */
+static bool never_callable(const struct policy *p, const char *tool, enum risk_class cls, const struct call_ctx *ctx)
 {
     if (p->lua || p->shadow || !p->default_deny || p->list_denied || !policy_applies(p, ctx))
         return false;
-    const struct rule *r = find_rule(p, tool, NULL, ctx);
+    const struct rule *r = find_rule_classed(p, tool, cls, NULL, ctx);
     return !r || r->action == ACT_DENY;
 }
 
@@ -1579,8 +1755,9 @@ bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t le
     memcpy(tool, name, len);
     tool[len] = '\0';
     bool listed = !memchr(name, '\0', len) && !is_hidden(ps, tool, ctx);
+    enum risk_class cls = listed ? policy_tool_class(ps, tool, ctx ? ctx->tool_class : RISK_NONE) : RISK_NONE;
     for (size_t i = 0; listed && i < ps->n; i++)
-        if (never_callable(&ps->policies[i], tool, ctx))
+        if (never_callable(&ps->policies[i], tool, cls, ctx))
             listed = false;
     if (tool != stack)
         free(tool);
@@ -1656,7 +1833,7 @@ void policy_tool_default(const struct policy_set *ps, const char *tool, struct t
         const struct policy *p = &ps->policies[i];
         if (p->lua || !policy_applies(p, NULL))
             continue;
-        const struct rule *r = find_rule(p, tool, NULL, NULL);
+        const struct rule *r = find_rule_classed(p, tool, policy_tool_class(ps, tool, RISK_NONE), NULL, NULL);
         if (!r && p->default_deny) {
             out->verdict = VERDICT_DENY;
             utf8_snprintf(out->rule, sizeof out->rule, "%s:/default", p->file);

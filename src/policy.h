@@ -79,7 +79,10 @@ bool policy_set_has_lua(const struct policy_set *ps);
 /* Decides one tools/call request: hidden first, then the JSON rules, then
  * the Lua policies; any refusal wins; rate limits are counted last and only
  * for calls finally allowed. Then the shadow policies, the same way, into
- * out->shadow (present only when the set has some). */
+ * out->shadow (present only when the set has some). The tool's class is
+ * policy_tool_class(ps, tool, ctx->tool_class), reported in out->tool_class;
+ * a rule for the exact name, then a glob, then a "classes" rule for the
+ * class decide, before "default". */
 void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out);
 
@@ -119,17 +122,30 @@ struct policy_trace {
 void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t);
 
-/* Whether tools/list shows the tool name[0..len): not when an enforced
+/* Whether tools/list shows the tool name[0..len) (of class ctx->tool_class,
+ * as toolmeta learnt it; RISK_NONE: from the name): not when an enforced
  * policy hides it, nor when an enforced "default": "deny" policy refuses it
- * whatever its arguments (no rule names it, or its rule denies) unless that
- * policy says "list_denied": true; policies bound to principals count only
- * for the caller in ctx. Lua's on_list is not consulted: it sees the whole
- * list (policy_filter_list). */
+ * whatever its arguments (no rule names it, nor a "classes" rule its class,
+ * or the rule denies) unless that policy says "list_denied": true; policies
+ * bound to principals count only for the caller in ctx. Lua's on_list is not
+ * consulted: it sees the whole list (policy_filter_list). */
 bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, const struct call_ctx *ctx);
 
 /* True when a Lua policy (not a shadow one) defines on_list: the list must
  * then be shown to it as cJSON, not only decided name by name. */
 bool policy_set_has_on_list(const struct policy_set *ps);
+
+/* True when a decision of this set depends on the class of a tool beyond
+ * its name: a "classes" rule, or a Lua policy (it reads call.tool_class). The
+ * exchange then reads tools/list answers to learn each tool's class
+ * (toolmeta_remember_tool) even when nothing filters lists. */
+bool policy_set_uses_classes(const struct policy_set *ps);
+
+/* The class of tool for this set: the first policy's "classes_of" entry that
+ * names it (exact before glob, longer glob first), else observed, else the
+ * class of the name alone (riskclass_of_name). For audit lines and metrics of
+ * calls decided elsewhere; ps may be NULL. */
+enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed);
 
 /* Removes the tools policy_tool_listed refuses (and those a Lua on_list
  * drops) from a tools/list result object's "tools" array, keeping every

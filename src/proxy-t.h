@@ -54,6 +54,8 @@ struct policy_set;
 struct rate_store;
 struct session_table;
 struct tool_meta;
+struct pins;
+struct pins_table;
 struct rate_park;     /* proxy.c */
 struct state;         /* state.h */
 struct approval_hold;
@@ -122,6 +124,7 @@ TAILQ_HEAD(sse_up_list, sse_up);
  * they end, so calls in flight finish on the policies they started with. */
 struct policy_gen {
     struct policy_set *set;       /* owned */
+    struct pins *pins;            /* a reference (pins.h), when the server's pin_mode is not off; else NULL */
     unsigned refs;                /* the server runtime's, plus one per exchange using it */
     unsigned long number;
 };
@@ -219,6 +222,7 @@ struct exchange {
     char *id_text;                /* owned copy of the id's original text */
     size_t id_len;
     bool filter_list;             /* a tools/list whose answer a policy filters */
+    bool pin_instructions;        /* an initialize whose answer's instructions are checked against the pins */
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;
     bool answered_id;             /* the response for id_text has gone to the client */
@@ -230,6 +234,7 @@ struct exchange {
     char *audit_tool;             /* an allowed tools/call, audited when its answer is known (owned) */
     cJSON *audit_args;            /* its argument keys (owned) */
     struct shadow_verdict shadow; /* the tools/call's shadow verdict, for its audit line */
+    enum risk_class tool_class;   /* the tools/call's tool class (decision.tool_class), for its audit line */
     struct principal principal;   /* who is calling (auth.h; owned, cleared when the exchange ends) */
     struct rate_park *park;       /* a tools/call waiting for the shared rate-limit state (owned; proxy.c) */
     void (*unpark)(struct exchange *ex); /* set with park: forgets it when the exchange ends first */
@@ -308,6 +313,7 @@ struct worker {
     struct tls_server *tls;           /* the listener's certificate (tls.h; shared, main's), or NULL: plain HTTP */
     struct catalog *catalog;          /* the tools listed, for the console; shared; may be NULL */
     struct session_table *sessions;   /* shared by all workers */
+    struct pins_table *pins;          /* every server's pins, shared by all workers (pins.h) */
     struct legacy_hub *legacy;        /* legacy HTTP+SSE streams (legacy_sse.h); shared by all workers, main's */
     struct client_list clients;
     size_t nclients;

@@ -18,12 +18,14 @@
 #include "legacy_sse.h"
 #include "log.h"
 #include "metrics.h"
+#include "pins.h"
 #include "policy.h"
 #include "reply.h"
 #include "state_rate.h"
 #include "reload.h"
 #include "toolmeta.h"
 #include "transport.h"
+#include "utf8.h"
 
 static bool span_eq(const char *p, size_t len, const char *lit)
 {
@@ -122,6 +124,30 @@ static struct policy_set *use_policies(struct exchange *ex)
     return ex->gen->set;
 }
 
+/* Whether the exchange reads the tools lists the server sends: a policy
+ * filters them or decides by each tool's class, the server's tools are
+ * pinned, or the console keeps a catalog. */
+static bool reads_lists(const struct exchange *ex, const struct policy_set *ps)
+{
+    return ps && (policy_set_filters_lists(ps) || policy_set_uses_classes(ps) || ex->gen->pins ||
+                  ex->client->worker->catalog);
+}
+
+/* In block mode, a tool whose definition is not pinned as approved (new, or
+ * seen changed in any session) is answered as a tool that does not exist. */
+static bool pins_refuse(const struct exchange *ex, const char *tool, size_t len, struct decision *d)
+{
+    struct pins *pins = ex->gen ? ex->gen->pins : NULL;
+    if (!pins || ex->server->conf->pin_mode != PIN_MODE_BLOCK || !pins_refuses_call(pins, tool, len))
+        return false;
+    d->verdict = VERDICT_HIDDEN;
+    utf8_snprintf(d->reason, sizeof d->reason,
+                  "the definition of %s is not pinned as approved (new, or changed): warden pins diff, warden pins approve",
+                  tool);
+    utf8_snprintf(d->rule, sizeof d->rule, "pins:%s", pins_path(pins));
+    return true;
+}
+
 /* Hands the allowed request to the server's transport. */
 static void forward(struct exchange *ex, const struct upstream_request *req)
 {
@@ -134,7 +160,8 @@ static bool conclude(struct exchange *ex, const char *tool, const cJSON *args, c
 {
     struct worker *w = ex->client->worker;
     const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
-    metrics_call(w->metrics, server, tool, decision_names[d->verdict]);
+    ex->tool_class = d->tool_class;
+    metrics_tool_call(w->metrics, server, tool, risk_class_name(d->tool_class), decision_names[d->verdict]);
     if ((ex->shadow = d->shadow).present)
         metrics_shadow(w->metrics, server, tool, policy_verdict_name(d->shadow.verdict));
     if (d->verdict != VERDICT_NONE && d->verdict != VERDICT_ALLOW) {
@@ -280,10 +307,16 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, con
         struct decision d = {.verdict = VERDICT_ALLOW};
         struct rate_pending pending; /* 9 KB: only its count is set unless the state needs it */
         pending.n = 0;
-        if (ps) {
+        size_t tool_len = strlen(msg->tool);
+        /* the class of the definition last listed (and allowed by the pins), else of the name */
+        enum risk_class seen = toolmeta_class(ex->server->tool_meta, msg->tool, tool_len);
+        if (pins_refuse(ex, msg->tool, tool_len, &d)) {
+            /* decided: the policies never see a tool whose definition nobody approved */
+        } else if (ps) {
             struct call_ctx ctx;
             exchange_call_ctx(ex, &ctx);
-            ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, strlen(msg->tool));
+            ctx.tool_meta = toolmeta_lookup(ex->server->tool_meta, msg->tool, tool_len);
+            ctx.tool_class = seen;
             double t0 = now_monotonic();
             if (c->worker->state)
                 policy_decide_deferred(ps, c->worker->rates, msg, &ctx, &d, &pending);
@@ -309,11 +342,15 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, con
             }
             metrics_policy_seconds(c->worker->metrics, now_monotonic() - t0);
         }
+        if (d.tool_class == RISK_NONE)
+            d.tool_class = policy_tool_class(ps, msg->tool, seen);
         if (pending.n > 0 && (d.verdict == VERDICT_NONE || d.verdict == VERDICT_ALLOW))
             return admit_shared(ex, msg, &d, &pending, req);
         return conclude(ex, msg->tool, msg->args, &d);
-    } else if (ps && strcmp(msg->method, "tools/list") == 0 && (policy_set_filters_lists(ps) || c->worker->catalog)) {
+    } else if (strcmp(msg->method, "tools/list") == 0 && reads_lists(ex, ps)) {
         ex->filter_list = true;
+    } else if (strcmp(msg->method, "initialize") == 0 && ex->gen && ex->gen->pins) {
+        ex->pin_instructions = true;
     }
     return false;
 }
@@ -499,7 +536,7 @@ void proxy_handle(struct client_conn *c)
     case HTTP_GET: {
         /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
         struct policy_set *ps = use_policies(ex);
-        ex->filter_list = ps && (policy_set_filters_lists(ps) || c->worker->catalog);
+        ex->filter_list = reads_lists(ex, ps);
         forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     }

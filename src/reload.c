@@ -17,6 +17,7 @@
 #include "auth.h"
 #include "config.h"
 #include "confdiff.h"
+#include "pins.h"
 #include "policy.h"
 #include "tls.h"
 
@@ -53,18 +54,25 @@ void policy_gen_release(struct policy_gen *g)
 {
     if (--g->refs == 0) {
         policy_set_free(g->set);
+        pins_free(g->pins);
         free(g);
     }
 }
 
-/* Loads server sc's policies as generation `number` into *out (NULL when it
- * has none). Returns 0, or -1 with the problems in err. */
+/* Loads server sc's policies and pins (from the process's pins table) as
+ * generation `number` into *out (NULL when it has neither). Returns 0, or -1
+ * with the problems in err. */
 static int load_gen(struct worker *w, const struct server_conf *sc, unsigned long number, struct policy_gen **out,
                     char *err, size_t errlen)
 {
     *out = NULL;
-    if (sc->npolicies == 0 && sc->nshadow_policies == 0)
+    bool pinned = sc->pin_mode != PIN_MODE_OFF;
+    if (sc->npolicies == 0 && sc->nshadow_policies == 0 && !pinned)
         return 0;
+    /* pins come with the generation: an approval is a reload */
+    struct pins *pins = NULL;
+    if (pinned && !(pins = pins_table_get(w->pins, sc->name, number, sc->pins, err, errlen)))
+        return -1;
     struct policy_load_opts opts = {.shadow = (const char *const *)sc->shadow_policies,
                                     .nshadow = sc->nshadow_policies};
     struct policy_set *set =
@@ -76,15 +84,18 @@ static int load_gen(struct worker *w, const struct server_conf *sc, unsigned lon
             set = NULL;
         }
     }
-    if (!set)
+    if (!set) {
+        pins_free(pins);
         return -1;
+    }
     policy_set_count_errors(set, w->metrics);
     if (!(*out = malloc(sizeof **out))) {
         policy_set_free(set);
+        pins_free(pins);
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    **out = (struct policy_gen){.set = set, .refs = 1, .number = number};
+    **out = (struct policy_gen){.set = set, .pins = pins, .refs = 1, .number = number};
     return 0;
 }
 
@@ -297,14 +308,27 @@ static void dir_of(const char *file, char *dir, size_t dirlen)
         snprintf(dir, dirlen, "%.*s", (int)(slash - file), file);
 }
 
-/* True when `name` in the watched directory `dir` is one of the policy files. */
+/* The j-th file a reload reads for server sc: its policies, its shadow
+ * policies, then its pins file (when pins are checked); NULL past the last. */
+static const char *watched_file(const struct server_conf *sc, size_t j)
+{
+    if (j < sc->npolicies)
+        return sc->policies[j];
+    j -= sc->npolicies;
+    if (j < sc->nshadow_policies)
+        return sc->shadow_policies[j];
+    return j == sc->nshadow_policies && sc->pin_mode != PIN_MODE_OFF ? sc->pins : NULL;
+}
+
+/* True when `name` in the watched directory `dir` is one of the policy files
+ * (or a pins file: `warden pins approve` replaces it). */
 static bool is_policy_file(const struct reloader *r, const char *dir, const char *name)
 {
     const struct config *cfg = r->cfg;
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
-        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
-            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
+        for (size_t j = 0; watched_file(sc, j); j++) {
+            const char *p = watched_file(sc, j);
             const char *slash = strrchr(p, '/');
             char pdir[PATH_MAX];
             dir_of(p, pdir, sizeof pdir);
@@ -377,8 +401,8 @@ static int watch_policies(struct reloader *r, char *err, size_t errlen)
     const struct config *cfg = r->cfg;
     for (size_t i = 0; i < cfg->nservers; i++) {
         const struct server_conf *sc = &cfg->servers[i];
-        for (size_t j = 0; j < sc->npolicies + sc->nshadow_policies; j++) {
-            const char *p = j < sc->npolicies ? sc->policies[j] : sc->shadow_policies[j - sc->npolicies];
+        for (size_t j = 0; watched_file(sc, j); j++) {
+            const char *p = watched_file(sc, j);
             if (r->inotify_fd < 0) {
                 r->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
                 if (r->inotify_fd < 0) {

@@ -97,3 +97,13 @@ void sha256(const void *data, size_t len, unsigned char out[SHA256_BYTES])
     sha256_update(&s, data, len);
     sha256_final(&s, out);
 }
+
+void sha256_hex(const unsigned char digest[SHA256_BYTES], char out[2 * SHA256_BYTES + 1])
+{
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < SHA256_BYTES; i++) {
+        out[2 * i] = hex[digest[i] >> 4];
+        out[2 * i + 1] = hex[digest[i] & 15];
+    }
+    out[2 * SHA256_BYTES] = '\0';
+}

@@ -1,6 +1,6 @@
 /* sha256.c: SHA-256 (FIPS 180-4), for comparing presented secrets with the
- * digests in the config (approvers). Small and self-contained until warden
- * links OpenSSL; not used for anything where speed matters. */
+ * digests in the config (approvers) and for tool-definition pins (pins.c).
+ * Small and self-contained until warden links OpenSSL. */
 #ifndef WARDEN_SHA256_H
 #define WARDEN_SHA256_H
 #include <stddef.h>
@@ -20,4 +20,7 @@ void sha256_update(struct sha256 *s, const void *data, size_t len);
 void sha256_final(struct sha256 *s, unsigned char out[SHA256_BYTES]);
 /* The digest of data[0..len) in one call. */
 void sha256(const void *data, size_t len, unsigned char out[SHA256_BYTES]);
+
+/* out gets 64 lower-case hex digits and a NUL (tool pins show digests so). */
+void sha256_hex(const unsigned char digest[SHA256_BYTES], char out[2 * SHA256_BYTES + 1]);
 #endif

@@ -17,7 +17,8 @@ struct tm_entry {
     struct tm_entry *next;              /* bucket chain */
     struct tm_entry *older, *newer;     /* the order tools were remembered in */
     uint64_t hash;
-    cJSON *annotations;                 /* owned */
+    cJSON *annotations;                 /* owned; NULL when the tool had none */
+    enum risk_class cls;                /* RISK_NONE when not classed */
     size_t cost;                        /* what this entry counts against the budget */
     size_t name_len;
     char name[];
@@ -165,8 +166,10 @@ static void maybe_grow(struct tool_meta *tm)
     tm->used += extra;
 }
 
-/* See toolmeta.h. */
-int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations)
+/* Replaces what is kept of name by annotations (if an object) and cls;
+ * with neither, the tool is forgotten. */
+static int remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations,
+                    enum risk_class cls)
 {
     if (!tm)
         return -1;
@@ -175,17 +178,21 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
     if (old)
         drop(tm, old);
     if (!cJSON_IsObject(annotations))
+        annotations = NULL;
+    if (!annotations && cls == RISK_NONE)
         return 0;
     size_t base = sizeof(struct tool_meta) + ALLOC_OVERHEAD + buckets_cost(tm->nbuckets);
     size_t limit = TOOLMETA_MAX_ENTRY < tm->max_bytes - base ? TOOLMETA_MAX_ENTRY : tm->max_bytes - base;
     if (name_len > limit)
         return -1;
-    size_t cost = sizeof(struct tm_entry) + name_len + ALLOC_OVERHEAD + sizeof(cJSON) + ALLOC_OVERHEAD;
-    if (cost > limit || !json_cost(annotations->child, limit, &cost) || cost > limit)
+    size_t cost = sizeof(struct tm_entry) + name_len + ALLOC_OVERHEAD;
+    if (annotations)
+        cost += sizeof(cJSON) + ALLOC_OVERHEAD;
+    if (cost > limit || (annotations && !json_cost(annotations->child, limit, &cost)) || cost > limit)
         return -1;
     struct tm_entry *e = malloc(sizeof *e + name_len);
-    cJSON *copy = cJSON_Duplicate(annotations, true);
-    if (!e || !copy) {
+    cJSON *copy = annotations ? cJSON_Duplicate(annotations, true) : NULL;
+    if (!e || (annotations && !copy)) {
         free(e);
         cJSON_Delete(copy);
         return -1;
@@ -197,6 +204,7 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
     e->name_len = name_len;
     e->hash = hash;
     e->annotations = copy;
+    e->cls = cls;
     e->cost = cost;
     struct tm_entry **slot = slot_of(tm, hash);
     e->next = *slot;
@@ -214,10 +222,17 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
     return 0;
 }
 
-/* See toolmeta.h. cJSON reads the bytes given only; the caller's reader
- * has refused duplicate keys, so the one "annotations" found is the one. */
-int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
-                          size_t len)
+/* See toolmeta.h. */
+int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations)
+{
+    return remember(tm, name, name_len, annotations, RISK_NONE);
+}
+
+/* The annotations, and the class when classify, of one raw tool object.
+ * cJSON reads the bytes given only; the caller's reader has refused
+ * duplicate keys, so the one "annotations" found is the one. */
+static int remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
+                        bool classify, bool trust_annotations)
 {
     if (!tm)
         return -1;
@@ -230,9 +245,39 @@ int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_le
         toolmeta_remember(tm, name, name_len, NULL);
         return -1;
     }
-    int rc = toolmeta_remember(tm, name, name_len, cJSON_GetObjectItemCaseSensitive(tool, "annotations"));
+    enum risk_class cls = RISK_NONE;
+    if (classify) {
+        /* the name warden keys the tool by is the one classed, whatever the object says */
+        const cJSON *desc = cJSON_GetObjectItemCaseSensitive(tool, "description");
+        cls = riskclass_of(name, name_len, cJSON_IsString(desc) ? desc->valuestring : NULL,
+                           cJSON_GetObjectItemCaseSensitive(tool, "annotations"), trust_annotations, NULL, 0);
+    }
+    int rc = remember(tm, name, name_len, cJSON_GetObjectItemCaseSensitive(tool, "annotations"), cls);
     cJSON_Delete(tool);
     return rc;
+}
+
+/* See toolmeta.h. */
+int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
+                          size_t len)
+{
+    return remember_raw(tm, name, name_len, tool_json, len, false, false);
+}
+
+/* See toolmeta.h. */
+int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
+                           bool trust_annotations)
+{
+    return remember_raw(tm, name, name_len, tool_json, len, true, trust_annotations);
+}
+
+/* See toolmeta.h. */
+enum risk_class toolmeta_class(const struct tool_meta *tm, const char *name, size_t name_len)
+{
+    if (!tm)
+        return RISK_NONE;
+    const struct tm_entry *e = find(tm, name, name_len, siphash(&tm->key, name, name_len), NULL);
+    return e ? e->cls : RISK_NONE;
 }
 
 /* See toolmeta.h. */

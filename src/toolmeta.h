@@ -1,6 +1,7 @@
 /* toolmeta.c: the annotations each tool of one server had in that server's
  * last tools/list answers, which Lua policies read as call.tool_meta
- * (untrusted hints: the server wrote them).
+ * (untrusted hints: the server wrote them), and the risk class warden gave
+ * each (riskclass.h) for the policies (call_ctx.tool_class).
  *
  * Bounded: the store's whole heap use (entries, names, the annotations'
  * cJSON nodes and strings, the bucket array, allocator overhead estimated)
@@ -17,7 +18,9 @@
 #ifndef WARDEN_TOOLMETA_H
 #define WARDEN_TOOLMETA_H
 #include <stddef.h>
+#include <stdbool.h>
 #include <cjson/cJSON.h>
+#include "riskclass.h"
 
 struct tool_meta;
 
@@ -47,6 +50,20 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
  * tool_json is not one JSON object. */
 int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
                           size_t len);
+
+/* The same, and the tool's risk class (riskclass_of with the name warden
+ * keys it by, its description and annotations; trust_annotations is the
+ * server's "trust_annotations"): what the exchange calls for each tool of a
+ * tools/list answer, so that a later call is decided by the class of the
+ * definition listed (call_ctx.tool_class). A tool without annotations is
+ * kept with its class. Returns as toolmeta_remember_raw. */
+int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
+                           bool trust_annotations);
+
+/* The class remembered for name, or RISK_NONE when the tool is not known
+ * (never listed, forgotten when the store was full, or remembered without a
+ * class): the caller then passes RISK_NONE and the policies class the name. */
+enum risk_class toolmeta_class(const struct tool_meta *tm, const char *name, size_t name_len);
 
 /* The annotations remembered for name, or NULL. The pointer is owned by the
  * store and valid until the next remember, forget or free on this store:

@@ -16,7 +16,7 @@
     if (t.lua) notes.push('Lua policies decide at call time');
     return el('tr', {'data-tool': t.name, 'data-class': t.class, 'data-decision': t.decision},
       el('td', {class: 'mono'}, t.name),
-      el('td', {class: 'c-' + (['read-only', 'additive', 'destructive'].includes(t.class) ? t.class : 'unknown')}, t.class),
+      el('td', {class: 'c-' + (['read', 'write', 'destructive'].includes(t.class) ? t.class : 'unknown')}, t.class),
       el('td', {}, badge(t.decision, limitText(t)), notes.length ? el('div', {class: 'note'}, notes.join('; ')) : null),
       el('td', {class: 'rule'}, t.rule || '(no rule: allowed)'),
       el('td', {class: 'desc'}, t.description || ''));
@@ -59,7 +59,7 @@
   const redraw = () => last && render(last);
   main().append(
     el('div', {class: 'filters'},
-      select('Risk class', 'f-class', [['', 'all'], ['read-only', 'read-only'], ['additive', 'additive'],
+      select('Risk class', 'f-class', [['', 'all'], ['read', 'read'], ['write', 'write'],
         ['destructive', 'destructive'], ['unknown', 'unknown']], (e) => { state.cls = e.target.value; redraw(); }),
       select('Decision', 'f-decision', [['', 'all'], ['allow', 'allowed'], ['rate_limit', 'rate-limited'],
         ['require_approval', 'needs approval'], ['deny', 'denied'], ['hide', 'hidden']], (e) => { state.decision = e.target.value; redraw(); }),

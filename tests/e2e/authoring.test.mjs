@@ -41,7 +41,9 @@ describe('a shadow policy on live traffic', () => {
     assert.equal(res.isError, undefined);
     const gone = await client.callTool({ name: 'get_model_version_by_alias', arguments: { name: 'fraud-detector', alias: 'challenger' } });
     assert.equal(gone.isError, true, 'the alias was really deleted');
-    await until('the audit line of the deletion', () => lines(audit).some((l) => l.tool === 'delete_model_alias'));
+    // both lines: the audit is written off the request path, so the later call's may lag
+    await until('the audit lines of the deletion and the read', () =>
+      lines(audit).some((l) => l.tool === 'delete_model_alias') && lines(audit).some((l) => l.tool === 'get_model_version_by_alias'));
     const line = lines(audit).find((l) => l.tool === 'delete_model_alias');
     assert.equal(line.decision, 'allow');
     assert.equal(line.shadow_decision, 'deny');
@@ -63,8 +65,8 @@ describe('a shadow policy on live traffic', () => {
   test('/metrics counts shadow decisions apart from real ones', async () => {
     const metrics = await (await fetch(`http://${admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
     assert.match(metrics, /warden_shadow_decisions_total\{server="\/mcp",tool="delete_model_alias",decision="deny"\} 2\n/);
-    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",decision="allow"\} 1\n/);
-    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",decision="deny"\} 1\n/);
+    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",class="destructive",decision="allow"\} 1\n/);
+    assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",class="destructive",decision="deny"\} 1\n/);
   });
 
   test('a shadow policy hides nothing from tools/list', async () => {

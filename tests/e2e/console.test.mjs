@@ -111,8 +111,8 @@ describe('the console', () => {
       delete_run: ['destructive', 'hide', /hidden/],
       delete_registered_model: ['destructive', 'deny', /denied/],
       transition_model_version_stage: ['destructive', 'require_approval', /needs approval/],
-      query_runs: ['read-only', 'rate_limit', /rate-limited at most 10 \/ 60 s/],
-      get_experiments: ['read-only', 'rate_limit', /at most 120 \/ 60 s/],
+      query_runs: ['read', 'rate_limit', /rate-limited at most 10 \/ 60 s/],
+      get_experiments: ['read', 'rate_limit', /at most 120 \/ 60 s/],
     };
     for (const [tool, [cls, decision, text]] of Object.entries(expect)) {
       const row = rowOf(tool);

@@ -38,6 +38,7 @@ test('an allowed and a denied call: an audit line each, and /metrics counts both
   const [allowed, refused] = lines(audit);
   assert.equal(allowed.tool, 'echo');
   assert.equal(allowed.decision, 'allow');
+  assert.equal(allowed.tool_class, 'read');
   assert.equal(allowed.status, 200);
   assert.equal(allowed.is_error, false);
   assert.ok(allowed.latency_ms >= 0);
@@ -47,12 +48,13 @@ test('an allowed and a denied call: an audit line each, and /metrics counts both
   assert.ok(allowed.session && allowed.client);
   assert.equal(refused.tool, 'delete_model_alias');
   assert.equal(refused.decision, 'deny');
+  assert.equal(refused.tool_class, 'destructive');
   assert.match(refused.reason, /protected alias/);
   assert.match(refused.rule, /fixture\.json:\/tools\/delete_model_alias\/deny_if\/0/);
 
   const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-  assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="echo",decision="allow"\} 1/);
-  assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",decision="deny"\} 1/);
+  assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="echo",class="read",decision="allow"\} 1/);
+  assert.match(metrics, /warden_tool_calls_total\{server="\/mcp",tool="delete_model_alias",class="destructive",decision="deny"\} 1/);
   assert.match(metrics, /warden_request_duration_seconds_count \d+/);
   assert.match(metrics, /warden_policy_reloads_total\{result="ok"\} 0/);
   assert.match(metrics, /warden_open_connections [1-9]/);

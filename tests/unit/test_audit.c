@@ -101,7 +101,7 @@ static void test_line_format(void)
     struct audit_event ev = {
         .wall = 1795590301.123456, .server = "fs", .session = "s-1", .client = "127.0.0.1:5000",
         .principal = "ci-bot", .principal_kind = "key",
-        .method = "tools/call", .tool = "delete_file", .decision = "deny", .rule = "fs.json#/rules/2",
+        .method = "tools/call", .tool = "delete_file", .tool_class = "destructive", .decision = "deny", .rule = "fs.json#/rules/2",
         .reason = reason, .status = 200, .is_error = 0, .latency_ms = 12.5, .args = args,
     };
     audit_write(a, &ev);
@@ -117,12 +117,12 @@ static void test_line_format(void)
     if (n != 2)
         return;
     static const char *const order[] = {"time", "server", "session", "client", "principal", "principal_kind", "method",
-                                        "tool", "decision", "rule", "reason", "status", "is_error", "latency_ms",
+                                        "tool", "tool_class", "decision", "rule", "reason", "status", "is_error", "latency_ms",
                                         "arg_keys", "args"};
     int i = 0;
     for (const cJSON *k = l[0]->child; k; k = k->next, i++)
-        CHECK(i < 16 && strcmp(k->string, order[i]) == 0);
-    CHECK(i == 16);
+        CHECK(i < 17 && strcmp(k->string, order[i]) == 0);
+    CHECK(i == 17);
     CHECK_STR(str(l[0], "principal"), "ci-bot");
     CHECK_STR(str(l[0], "principal_kind"), "key");
     CHECK(is_null(l[1], "principal") && is_null(l[1], "principal_kind"));
@@ -132,6 +132,7 @@ static void test_line_format(void)
     CHECK_STR(str(l[0], "client"), "127.0.0.1:5000");
     CHECK_STR(str(l[0], "method"), "tools/call");
     CHECK_STR(str(l[0], "tool"), "delete_file");
+    CHECK_STR(str(l[0], "tool_class"), "destructive");
     CHECK_STR(str(l[0], "decision"), "deny");
     CHECK_STR(str(l[0], "rule"), "fs.json#/rules/2");
     CHECK_STR(str(l[0], "reason"), "q\" b\\ nl\n tab\t ctl\x01 utf8 \xC3\xA9 bad \xEF\xBF\xBD end");

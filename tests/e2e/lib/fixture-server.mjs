@@ -1,7 +1,9 @@
 // A small MCP server of our own, run as a child process by the tests: it
 // pages tools/list, answers in JSON or SSE (--json), sends progress while a
 // call runs, and records every request it receives (GET /__calls) so tests
-// can prove what never arrived.
+// can prove what never arrived. POST /__tool {name, ...} changes a tool's
+// definition while it runs, POST /__instructions {instructions} the
+// instructions of sessions initialized after it.
 import fs from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -27,9 +29,10 @@ const tools = names.map((name) => ({
 }));
 
 const calls = [];
+let instructions;   // for sessions initialized from now on: POST /__instructions
 
 function newServer() {
-  const server = new Server({ name: 'warden-fixture', version: '1.0.0' }, { capabilities: { tools: {} } });
+  const server = new Server({ name: 'warden-fixture', version: '1.0.0' }, { capabilities: { tools: {} }, instructions });
   server.setRequestHandler(ListToolsRequestSchema, async (req) => {
     const start = req.params?.cursor ? Number(req.params.cursor) : 0;
     const page = tools.slice(start, start + PAGE);
@@ -61,6 +64,25 @@ const handler = async (req, res) => {
     if (req.method === 'DELETE') calls.length = 0;
     res.writeHead(200, { 'Content-Type': 'application/json' });
     res.end(JSON.stringify(calls));
+    return;
+  }
+  if (req.url === '/__instructions' && req.method === 'POST') {
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    instructions = JSON.parse(Buffer.concat(chunks).toString()).instructions;
+    res.writeHead(200, { 'Content-Type': 'application/json' });
+    res.end('{}');
+    return;
+  }
+  if (req.url === '/__tool' && req.method === 'POST') {
+    // changes a tool's definition, as a server that rewrites a reviewed tool would
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    const change = JSON.parse(Buffer.concat(chunks).toString());
+    const tool = tools.find((t) => t.name === change.name);
+    if (tool) Object.assign(tool, change);
+    res.writeHead(tool ? 200 : 404, { 'Content-Type': 'application/json' });
+    res.end(JSON.stringify(tool ?? null));
     return;
   }
   let body;
