@@ -21,7 +21,7 @@ static bool list_eq(char *const *a, char *const *b)
 bool confdiff_server_equal(const struct server_conf *a, const struct server_conf *b)
 {
     if (!str_eq(a->name, b->name) || !str_eq(a->path, b->path) || !str_eq(a->url, b->url) || a->tls != b->tls ||
-        !str_eq(a->ca, b->ca) || !list_eq(a->command, b->command) || !list_eq(a->env, b->env) ||
+        !str_eq(a->ca, b->ca) || !list_eq(a->command, b->command) || a->legacy_sse != b->legacy_sse || !list_eq(a->env, b->env) ||
         a->npolicies != b->npolicies || !list_eq(a->policies, b->policies) ||
         !list_eq(a->shadow_policies, b->shadow_policies) || !str_eq(a->auth_text, b->auth_text) ||
         a->nheaders != b->nheaders || a->pass_authorization != b->pass_authorization ||
@@ -114,6 +114,12 @@ int confdiff_check(const struct config *cur, const struct config *next, int nwor
             snprintf(why, whylen,
                      "server %s: a stdio server needs a single worker and %d run; restart warden to add it", sc->name,
                      nworkers);
+            return -1;
+        }
+        if (sc->legacy_sse && nworkers > 1 && !(old && old->legacy_sse)) {
+            snprintf(why, whylen,
+                     "server %s: an HTTP+SSE server needs a single worker and %d run; restart warden to add it",
+                     sc->name, nworkers);
             return -1;
         }
     }

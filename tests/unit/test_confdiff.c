@@ -71,6 +71,8 @@ static void test_refused(void)
         {"{\"auth\": {\"anonymous\": true}, \"servers\": {" A "}}", "top-level \"auth\""},
         {"{\"state\": {\"redis\": \"redis://127.0.0.1:6379/0\"}, \"servers\": {" A "}}", "\"state\""},
         {"{\"servers\": {" A ", \"s\": {\"command\": [\"cat\"]}}}", "stdio server needs a single worker"},
+        {"{\"servers\": {" A ", \"s\": {\"url\": \"http://127.0.0.1:1/sse\", \"transport\": \"sse\"}}}",
+         "HTTP+SSE server needs a single worker"},
     };
     struct config cur;
     CHECK(load(&cur, "{\"workers\": 2, \"servers\": {" A "}}") == 0);
