@@ -216,7 +216,7 @@ static void es_number(double d, char *out)
             *o++ = '0';
         *o = '\0';
     } else if (0 < n && n <= 21) {
-        o += sprintf(o, "%.*s.%s", n, digits, digits + n);
+        sprintf(o, "%.*s.%s", n, digits, digits + n);
     } else if (-6 < n && n <= 0) {
         o += sprintf(o, "0.");
         for (int i = 0; i < -n; i++)
