@@ -29,6 +29,8 @@ struct mcp_client {
     int to_child, from_child;
     char *pending;                /* bytes read from the child past the last line */
     size_t npending;
+    size_t pending_cap;     /* bytes allocated for pending */
+    size_t scanned;         /* pending[0..scanned) holds no newline: a long line is searched once */
     long next_id;
 };
 
@@ -207,7 +209,7 @@ void mcp_client_set_protocol(struct mcp_client *c, const char *version)
 static int child_line(struct mcp_client *c, double deadline, char **line, size_t *len, char *err, size_t errlen)
 {
     for (;;) {
-        char *nl = c->npending ? memchr(c->pending, '\n', c->npending) : NULL;
+        char *nl = c->npending > c->scanned ? memchr(c->pending + c->scanned, '\n', c->npending - c->scanned) : NULL;
         if (nl) {
             size_t n = (size_t)(nl - c->pending);
             if (!(*line = malloc(n + 1)))
@@ -217,8 +219,10 @@ static int child_line(struct mcp_client *c, double deadline, char **line, size_t
             *len = n && (*line)[n - 1] == '\r' ? n - 1 : n;
             memmove(c->pending, nl + 1, c->npending - n - 1);
             c->npending -= n + 1;
+            c->scanned = 0;
             return 0;
         }
+        c->scanned = c->npending;
         if (c->npending > c->o.max_message_bytes)
             return snprintf(err, errlen, "the server sent a line longer than %zu bytes", c->o.max_message_bytes), -1;
         if (wait_fd(c->from_child, POLLIN, deadline) < 0)
@@ -229,10 +233,17 @@ static int child_line(struct mcp_client *c, double deadline, char **line, size_t
             continue;
         if (r <= 0)
             return snprintf(err, errlen, "the server closed its stdout"), -1;
-        char *grown = realloc(c->pending, c->npending + (size_t)r);
-        if (!grown)
-            return snprintf(err, errlen, "out of memory"), -1;
-        c->pending = grown;
+        if (c->npending + (size_t)r > c->pending_cap) {
+            /* Doubling: a long line is copied a few times, not once per read. */
+            size_t cap = c->pending_cap ? c->pending_cap * 2 : sizeof buf;
+            if (cap < c->npending + (size_t)r)
+                cap = c->npending + (size_t)r;
+            char *grown = realloc(c->pending, cap);
+            if (!grown)
+                return snprintf(err, errlen, "out of memory"), -1;
+            c->pending = grown;
+            c->pending_cap = cap;
+        }
         memcpy(c->pending + c->npending, buf, (size_t)r);
         c->npending += (size_t)r;
     }
