@@ -660,6 +660,23 @@ static bool index_globs(struct policy *p)
     return true;
 }
 
+/* Writes the JSON pointer of member t of an object keyed by tool name or
+ * glob (tools, classes_of) to at, and says whether the key is usable: given
+ * once, and a name or a glob with every [ closed. Each problem is reported. */
+static bool tool_key_ok(struct schema_doc *doc, const cJSON *t, const char *ptr, char *at, size_t atlen)
+{
+    schema_pointer(at, atlen, ptr, t->string);
+    if (schema_is_repeat(t)) {
+        schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+        return false;
+    }
+    if (!t->string[0] || !glob_valid(t->string)) {
+        schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
+        return false;
+    }
+    return true;
+}
+
 /* tools: {NAME or GLOB: rule}, sorted once for the lookups of every call. */
 static void read_tools(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
@@ -676,15 +693,8 @@ static void read_tools(struct schema_doc *doc, const struct field *f, const cJSO
     }
     for (const cJSON *t = v->child; t; t = t->next) {
         char at[256];
-        schema_pointer(at, sizeof at, ptr, t->string);
-        if (schema_is_repeat(t)) {
-            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+        if (!tool_key_ok(doc, t, ptr, at, sizeof at))
             continue;
-        }
-        if (!t->string[0] || !glob_valid(t->string)) {
-            schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
-            continue;
-        }
         struct rule *r = &p->rules[p->nrules++];
         r->approval = APPROVAL_OPTS_DEFAULT;
         snprintf(r->where, sizeof r->where, "%s", at);
@@ -1192,15 +1202,8 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
     }
     for (const cJSON *t = v->child; t; t = t->next) {
         char at[256];
-        schema_pointer(at, sizeof at, ptr, t->string);
-        if (schema_is_repeat(t)) {
-            schema_key_problem(doc, t, at, "given twice (a server would read the last, warden refuses both)");
+        if (!tool_key_ok(doc, t, ptr, at, sizeof at))
             continue;
-        }
-        if (!t->string[0] || !glob_valid(t->string)) {
-            schema_key_problem(doc, t, at, "a tool name or a glob with every [ closed");
-            continue;
-        }
         enum risk_class c = cJSON_IsString(t) ? risk_class_parse(t->valuestring) : RISK_NONE;
         if (c == RISK_NONE) {
             schema_problem(doc, t, at, "a class is \"read\", \"write\", \"destructive\" or \"unknown\"");
