@@ -18,47 +18,16 @@
 
 #include "../../src/approval_redis.h"
 #include "check.h"
+#include "test_redis.h"
 
 static struct event_base *base;
-static int redis_port;
-static pid_t redis_pid;
+static struct test_redis redis;
 
 static double wall(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static bool redis_start(void)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", redis_port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-               "no", "--dir", "/tmp", (char *)NULL);
-        _exit(127);
-    }
-    return redis_pid > 0;
-}
-
-static void redis_stop(void)
-{
-    kill(redis_pid, SIGTERM);
-    int status;
-    waitpid(redis_pid, &status, 0);
 }
 
 static void spin(void)
@@ -307,7 +276,7 @@ static void test_tell(void)
 
 static void test_closed(struct state *a)
 {
-    redis_stop();
+    test_redis_stop(&redis);
     for (int i = 0; i < 3000 && state_ready(a); i++)
         spin();
     CHECK(!state_ready(a));
@@ -330,12 +299,12 @@ int main(void)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    redis_port = free_port();
-    CHECK(redis_port > 0 && redis_start());
+    redis.port = test_redis_free_port();
+    CHECK(redis.port > 0 && test_redis_start(&redis));
     base = event_base_new();
     struct state_health *h = state_health_new();
     char url[64], err[256];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis_port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis.port);
     struct state_conf conf = {.redis = url, .key_prefix = "t:", .timeout_ms = 5000, .instances = 1};
     struct state *a = state_new(base, &conf, h, err, sizeof err);
     struct state *b = state_new(base, &conf, h, err, sizeof err);
@@ -347,7 +316,7 @@ int main(void)
         test_tell();
     } else {
         CHECK(!"redis-server did not come up");
-        redis_stop();
+        test_redis_stop(&redis);
     }
     state_free(a);
     state_free(b);

@@ -13,42 +13,11 @@
 
 #include "../../src/state.c"
 #include "check.h"
+#include "test_redis.h"
 #include "state_rate.h"
 
 static struct event_base *base;
-static int redis_port;
-static pid_t redis_pid;
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) < 0 || getsockname(fd, (struct sockaddr *)&a, &len) < 0)
-        return -1;
-    close(fd);
-    return ntohs(a.sin_port);
-}
-
-static bool redis_start(void)
-{
-    char port[16];
-    snprintf(port, sizeof port, "%d", redis_port);
-    redis_pid = fork();
-    if (redis_pid == 0) {
-        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly",
-               "no", "--dir", "/tmp", (char *)NULL);
-        _exit(127);
-    }
-    return redis_pid > 0;
-}
-
-static void redis_stop(void)
-{
-    kill(redis_pid, SIGTERM);
-    int status;
-    waitpid(redis_pid, &status, 0);
-}
+static struct test_redis redis;
 
 /* Runs the loop until *flag or a safety deadline (30 s: a hang, not a slow machine). */
 static bool run_until(const bool *flag)
@@ -305,7 +274,7 @@ static void test_outcome_and_local(void)
 
 static void test_down_and_back(struct state *st)
 {
-    redis_stop();
+    test_redis_stop(&redis);
     for (int i = 0; i < 3000 && state_ready(st); i++) {
         struct timeval tick = {0, 10000};
         event_base_loopexit(base, &tick);
@@ -314,7 +283,7 @@ static void test_down_and_back(struct state *st)
     CHECK(!state_ready(st));
     struct got g = {0};
     CHECK(state_get(st, "t:k", on_got, &g) == NULL); /* fails at once, no wait */
-    CHECK(redis_start());
+    CHECK(test_redis_start(&redis));
     CHECK(ready_flag(st));
     CHECK(state_get(st, "t:k", on_got, &g) != NULL && run_until(&g.done));
     CHECK(g.type == REDIS_REPLY_NIL);
@@ -329,12 +298,12 @@ int main(void)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    redis_port = free_port();
-    CHECK(redis_port > 0 && redis_start());
+    redis.port = test_redis_free_port();
+    CHECK(redis.port > 0 && test_redis_start(&redis));
     base = event_base_new();
     struct state_health *h = state_health_new();
     char url[64], err[256];
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis_port);
+    snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis.port);
     struct state_conf conf = {.redis = url, .key_prefix = "t:", .timeout_ms = 5000, .instances = 1};
     struct state *st = state_new(base, &conf, h, err, sizeof err);
     struct state *other = state_new(base, &conf, h, err, sizeof err);
@@ -359,6 +328,6 @@ int main(void)
     state_free(other);
     state_health_free(h);
     event_base_free(base);
-    redis_stop();
+    test_redis_stop(&redis);
     return check_report();
 }
