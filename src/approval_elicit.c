@@ -10,8 +10,11 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
+#include <hiredis/hiredis.h>
 #include "jsonrpc.h"
+#include "log.h"
 #include "siphash.h"
+#include "state.h"
 
 #define BUCKETS 1024   /* a power of two */
 #define MAX_ID 255
@@ -57,10 +60,25 @@ struct entry {
     struct entry *next;           /* noted after this one */
 };
 
+/* Reading the requestState key shared in Redis, on one worker's loop. */
+struct key_share {
+    struct elicit_sessions *s;
+    struct state *st;
+    struct event *timer;   /* the next read */
+    struct state_req *req; /* the read in flight, or NULL */
+    unsigned failures;     /* reads in a row that failed while no key is known */
+    bool warned;           /* that failure is logged once until a read succeeds */
+};
+
 struct elicit_sessions {
     pthread_mutex_t lock;
     struct siphash_key key;
-    unsigned char mac_key[32]; /* requestState's HMAC key: random, this process only */
+    /* requestState's HMAC key, under lock: workers sign and verify while the
+     * Redis reader (share) may replace it. mac_len 0: not known yet, and no
+     * state is made or checked. */
+    unsigned char mac_key[ELICIT_KEY_MAX];
+    size_t mac_len;
+    struct key_share *share;
     struct entry *buckets[BUCKETS];
     struct entry *oldest, *newest;
     size_t n;
@@ -75,11 +93,12 @@ struct elicit_sessions *elicit_sessions_new(int nworkers)
         return NULL;
     s->nposts = nworkers > 0 ? nworkers : 1;
     if (!(s->posts = calloc((size_t)s->nposts, sizeof *s->posts)) || siphash_key_random(&s->key) < 0 ||
-        RAND_bytes(s->mac_key, sizeof s->mac_key) != 1 || pthread_mutex_init(&s->lock, NULL) != 0) {
+        RAND_bytes(s->mac_key, ELICIT_KEY_MIN) != 1 || pthread_mutex_init(&s->lock, NULL) != 0) {
         free(s->posts);
         free(s);
         return NULL;
     }
+    s->mac_len = ELICIT_KEY_MIN;
     for (int i = 0; i < s->nposts; i++)
         s->posts[i].s = s;
     return s;
@@ -123,6 +142,12 @@ void elicit_sessions_free(struct elicit_sessions *s)
             event_free(p->deliver);
     }
     free(s->posts);
+    if (s->share) {
+        if (s->share->req)
+            state_cancel(s->share->req);
+        event_free(s->share->timer);
+        free(s->share);
+    }
     OPENSSL_cleanse(s->mac_key, sizeof s->mac_key);
     pthread_mutex_destroy(&s->lock);
     free(s);
@@ -303,10 +328,18 @@ static void b64url(const unsigned char *in, size_t len, char *out)
     out[o] = '\0';
 }
 
-/* The mac of (id, expiry text, digest) as base64url into out[MAC_B64 + 1]. */
-static void state_mac(const struct elicit_sessions *s, const char *id, size_t id_len, const char *expiry,
-                      size_t exp_len, const unsigned char digest[SHA256_BYTES], char out[MAC_B64 + 1])
+/* The mac of (id, expiry text, digest) as base64url into out[MAC_B64 + 1];
+ * -1 when no key is known yet. */
+static int state_mac(struct elicit_sessions *s, const char *id, size_t id_len, const char *expiry, size_t exp_len,
+                     const unsigned char digest[SHA256_BYTES], char out[MAC_B64 + 1])
 {
+    unsigned char key[ELICIT_KEY_MAX];
+    pthread_mutex_lock(&s->lock);
+    size_t key_len = s->mac_len;
+    memcpy(key, s->mac_key, key_len);
+    pthread_mutex_unlock(&s->lock);
+    if (key_len == 0)
+        return -1;
     unsigned char msg[8 + APPROVAL_ID_LEN + 1 + 24 + 1 + SHA256_BYTES];
     size_t n = 0;
     memcpy(msg + n, "wd1|", 4), n += 4;
@@ -317,21 +350,25 @@ static void state_mac(const struct elicit_sessions *s, const char *id, size_t id
     memcpy(msg + n, digest, SHA256_BYTES), n += SHA256_BYTES;
     unsigned char mac[EVP_MAX_MD_SIZE];
     unsigned mac_len = 0;
-    if (!HMAC(EVP_sha256(), s->mac_key, sizeof s->mac_key, msg, n, mac, &mac_len) || mac_len != 32)
+    if (!HMAC(EVP_sha256(), key, (int)key_len, msg, n, mac, &mac_len) || mac_len != 32)
         memset(mac, 0, sizeof mac); /* never matches a real mac */
+    OPENSSL_cleanse(key, sizeof key);
     b64url(mac, 32, out);
+    return 0;
 }
 
-void elicit_state_sign(const struct elicit_sessions *s, const char *id, double expires,
-                       const unsigned char digest[SHA256_BYTES], char out[ELICIT_STATE_MAX])
+int elicit_state_sign(struct elicit_sessions *s, const char *id, double expires, const unsigned char digest[SHA256_BYTES],
+                      char out[ELICIT_STATE_MAX])
 {
     char expiry[24], mac[MAC_B64 + 1];
     snprintf(expiry, sizeof expiry, "%lld", (long long)expires);
-    state_mac(s, id, strlen(id), expiry, strlen(expiry), digest, mac);
+    if (state_mac(s, id, strlen(id), expiry, strlen(expiry), digest, mac) < 0)
+        return -1;
     snprintf(out, ELICIT_STATE_MAX, STATE_PREFIX "%s.%s.%s", id, expiry, mac);
+    return 0;
 }
 
-enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, const char *state, size_t len,
+enum elicit_state_check elicit_state_verify(struct elicit_sessions *s, const char *state, size_t len,
                                             const unsigned char digest[SHA256_BYTES], double now,
                                             char id[APPROVAL_ID_LEN + 1])
 {
@@ -354,7 +391,8 @@ enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, con
     if (end - m != MAC_B64)
         return ELICIT_STATE_FORGED;
     char want[MAC_B64 + 1];
-    state_mac(s, p, APPROVAL_ID_LEN, e, (size_t)(dot2 - e), digest, want);
+    if (state_mac(s, p, APPROVAL_ID_LEN, e, (size_t)(dot2 - e), digest, want) < 0)
+        return ELICIT_STATE_NO_KEY;
     if (CRYPTO_memcmp(want, m, MAC_B64) != 0)
         return ELICIT_STATE_FORGED;
     char expiry[20];
@@ -365,6 +403,145 @@ enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, con
     memcpy(id, p, APPROVAL_ID_LEN);
     id[APPROVAL_ID_LEN] = '\0';
     return ELICIT_STATE_VALID;
+}
+
+void elicit_state_key_set(struct elicit_sessions *s, const unsigned char *key, size_t len)
+{
+    if (len < ELICIT_KEY_MIN || len > ELICIT_KEY_MAX)
+        return;
+    pthread_mutex_lock(&s->lock);
+    OPENSSL_cleanse(s->mac_key, sizeof s->mac_key);
+    memcpy(s->mac_key, key, len);
+    s->mac_len = len;
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* --- the key shared in Redis --- */
+
+/* Writes the key into Redis unless one is there, and answers the one there:
+ * every warden ends up with the first one written. ARGV[1] is the reader's
+ * candidate (its current key, so that a Redis that lost the key gets the
+ * one the wardens already use back). KEYS: the key's key. */
+static const char share_script[] = "redis.call('SET', KEYS[1], ARGV[1], 'NX')\n"
+                                   "return redis.call('GET', KEYS[1])\n";
+
+static void share_schedule(struct key_share *k, double seconds)
+{
+    struct timeval tv = {.tv_sec = (time_t)seconds, .tv_usec = (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+    evtimer_add(k->timer, &tv);
+}
+
+/* A failed read: while no key is known, 2026-07-28 approvals are refused, and
+ * the log says why (once until a read succeeds). */
+static void share_failed(struct key_share *k, const char *why)
+{
+    pthread_mutex_lock(&k->s->lock);
+    bool known = k->s->mac_len > 0;
+    pthread_mutex_unlock(&k->s->lock);
+    if (known) {
+        log_debug("approvals: the requestState key was not read again from Redis (%s); the one read before stays", why);
+        share_schedule(k, ELICIT_KEY_REFRESH_SECONDS);
+        return;
+    }
+    if (++k->failures >= ELICIT_KEY_WARN_AFTER && !k->warned) {
+        log_warn("approvals: cannot read the requestState key shared in Redis (%s); approvals of 2026-07-28 clients "
+                 "are answered pending until it is read, and retries carrying a requestState are refused",
+                 why);
+        k->warned = true;
+    }
+    share_schedule(k, ELICIT_KEY_RETRY_SECONDS);
+}
+
+static void on_share_reply(void *arg, const struct redisReply *r, const char *error)
+{
+    struct key_share *k = arg;
+    k->req = NULL;
+    if (error || !r || r->type != REDIS_REPLY_STRING) {
+        share_failed(k, error ? error : "unexpected reply");
+        return;
+    }
+    size_t n = r->len / 2;
+    bool hex = r->len % 2 == 0 && n >= ELICIT_KEY_MIN && n <= ELICIT_KEY_MAX;
+    unsigned char key[ELICIT_KEY_MAX];
+    for (size_t i = 0; hex && i < n; i++) {
+        char pair[3] = {r->str[2 * i], r->str[2 * i + 1], '\0'};
+        char *end;
+        key[i] = (unsigned char)strtoul(pair, &end, 16);
+        hex = end == pair + 2;
+    }
+    if (!hex) {
+        OPENSSL_cleanse(key, sizeof key);
+        share_failed(k, "the value of apr:statekey is not 32 to 64 bytes in hex; delete it and warden writes a new one");
+        return;
+    }
+    pthread_mutex_lock(&k->s->lock);
+    bool first = k->s->mac_len == 0;
+    bool changed = !first && (k->s->mac_len != n || CRYPTO_memcmp(k->s->mac_key, key, n) != 0);
+    OPENSSL_cleanse(k->s->mac_key, sizeof k->s->mac_key);
+    memcpy(k->s->mac_key, key, n);
+    k->s->mac_len = n;
+    pthread_mutex_unlock(&k->s->lock);
+    OPENSSL_cleanse(key, sizeof key);
+    if (first)
+        log_info("approvals: requestState is signed with the key shared in Redis: a retry may reach any warden");
+    else if (changed)
+        log_warn("approvals: the requestState key in Redis was replaced; states signed before are refused");
+    k->failures = 0;
+    k->warned = false;
+    share_schedule(k, ELICIT_KEY_REFRESH_SECONDS);
+}
+
+static void on_share_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    struct key_share *k = arg;
+    unsigned char candidate[ELICIT_KEY_MAX];
+    pthread_mutex_lock(&k->s->lock);
+    size_t n = k->s->mac_len;
+    memcpy(candidate, k->s->mac_key, n);
+    pthread_mutex_unlock(&k->s->lock);
+    if (n == 0) {
+        n = ELICIT_KEY_MIN;
+        if (RAND_bytes(candidate, (int)n) != 1) {
+            share_failed(k, "no random bytes for a new key");
+            return;
+        }
+    }
+    char hex[2 * ELICIT_KEY_MAX + 1], name[300];
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        hex[2 * i] = digits[candidate[i] >> 4];
+        hex[2 * i + 1] = digits[candidate[i] & 15];
+    }
+    hex[2 * n] = '\0';
+    OPENSSL_cleanse(candidate, sizeof candidate);
+    snprintf(name, sizeof name, "%sapr:statekey", state_prefix(k->st));
+    const char *argv[2] = {name, hex};
+    size_t argvlen[2] = {strlen(name), 2 * n};
+    k->req = state_script(k->st, share_script, on_share_reply, k, 1, 2, argv, argvlen);
+    OPENSSL_cleanse(hex, sizeof hex);
+    if (!k->req)
+        share_failed(k, "Redis is not connected");
+}
+
+int elicit_state_key_share(struct elicit_sessions *s, struct state *st, struct event_base *base)
+{
+    if (s->share || !(s->share = calloc(1, sizeof *s->share)))
+        return -1;
+    s->share->s = s;
+    s->share->st = st;
+    if (!(s->share->timer = evtimer_new(base, on_share_timer, s->share))) {
+        free(s->share);
+        s->share = NULL;
+        return -1;
+    }
+    /* Never this process's own key: a retry on another warden would fail without a word. */
+    pthread_mutex_lock(&s->lock);
+    OPENSSL_cleanse(s->mac_key, sizeof s->mac_key);
+    s->mac_len = 0;
+    pthread_mutex_unlock(&s->lock);
+    share_schedule(s->share, 0);
+    return 0;
 }
 
 bool elicit_wanted(const cJSON *params)

@@ -21,11 +21,18 @@
  *
  * The 2026-07-28 channel has no session: its input_required result carries a
  * requestState, "wd1.<approval id>.<expiry>.<mac>", mac = base64url of
- * HMAC-SHA256(key, "wd1|" id "|" expiry "|" call digest), the key 32 random
- * bytes per process. The call digest (elicit_call_digest) binds the state to
- * the principal, server, tool and arguments of the call; the retry's own
- * digest is used to verify, so a state moved to another call or principal
- * fails like a forged one. */
+ * HMAC-SHA256(key, "wd1|" id "|" expiry "|" call digest). The call digest
+ * (elicit_call_digest) binds the state to the principal, server, tool and
+ * arguments of the call; the retry's own digest is used to verify, so a state
+ * moved to another call or principal fails like a forged one.
+ *
+ * The key, so that a retry may land on any of several wardens: the
+ * operator's (approvals.request_state_key_env, elicit_state_key_set); else,
+ * with "state", one shared in Redis (elicit_state_key_share: the first warden
+ * writes 32 random bytes at <prefix>apr:statekey with SET NX, every warden
+ * reads what is there, and reads it again every ELICIT_KEY_REFRESH_SECONDS;
+ * until it is read no state is made or checked: approvals fail closed, with
+ * a log line); else 32 random bytes of this process (one warden). */
 #ifndef WARDEN_APPROVAL_ELICIT_H
 #define WARDEN_APPROVAL_ELICIT_H
 #include <stdbool.h>
@@ -39,8 +46,14 @@
 #define ELICIT_MAX_WATCHES 256
 #define ELICIT_MAX_NOTICES 1024
 #define ELICIT_STATE_MAX 128 /* bytes of a requestState warden makes, NUL included */
+#define ELICIT_KEY_MIN 32    /* bytes of the requestState key (config-t.h's REQUEST_STATE_KEY_MIN) */
+#define ELICIT_KEY_MAX 64
+#define ELICIT_KEY_RETRY_SECONDS 0.5   /* the shared key not read yet: read again after */
+#define ELICIT_KEY_WARN_AFTER 6        /* failed reads in a row before the log says so */
+#define ELICIT_KEY_REFRESH_SECONDS 30.0 /* read: read again after (a Redis that lost it gets it back) */
 
 struct elicit_sessions;
+struct state;
 
 /* NULL when out of memory or without random bytes for the keys. nworkers:
  * how many workers may attach. */
@@ -73,20 +86,28 @@ bool elicit_modern_wanted(const cJSON *params);
 int elicit_call_digest(const char *principal, const char *server, const char *tool, const cJSON *args,
                        unsigned char out[SHA256_BYTES]);
 
+/* The operator's key[0..len) (ELICIT_KEY_MIN..ELICIT_KEY_MAX bytes; others
+ * are ignored) replaces this process's random one. Call before the workers run. */
+void elicit_state_key_set(struct elicit_sessions *s, const unsigned char *key, size_t len);
+/* The key shared by every warden on st's Redis, read on base's loop (st's):
+ * from now until it is read, no state is made or checked. Call before the
+ * workers run; elicit_sessions_free stops it (before st is freed).
+ * Returns 0, or -1 when out of memory or called twice. */
+int elicit_state_key_share(struct elicit_sessions *s, struct state *st, struct event_base *base);
+
 /* Writes the requestState for approval `id`, valid until `expires` (wall
- * seconds), for the call of `digest` into out[ELICIT_STATE_MAX]. */
-void elicit_state_sign(const struct elicit_sessions *s, const char *id, double expires,
-                       const unsigned char digest[SHA256_BYTES], char out[ELICIT_STATE_MAX]);
+ * seconds), for the call of `digest` into out[ELICIT_STATE_MAX]. Returns 0,
+ * or -1 when no key is known yet (out untouched). */
+int elicit_state_sign(struct elicit_sessions *s, const char *id, double expires, const unsigned char digest[SHA256_BYTES],
+                      char out[ELICIT_STATE_MAX]);
 
 enum elicit_state_check {
-    ELICIT_STATE_VALID,   /* made by this process for this call, not expired: id is filled */
+    ELICIT_STATE_VALID,   /* made under the key in force for this call, not expired: id is filled */
     ELICIT_STATE_FOREIGN, /* not warden's form: the upstream's, or nothing */
     ELICIT_STATE_FORGED,  /* warden's form, but the mac does not match this call */
     ELICIT_STATE_EXPIRED, /* genuine, but past its expiry */
+    ELICIT_STATE_NO_KEY,  /* warden's form, but no key is known yet to check it */
 };
-/* Checks a retry's requestState state[0..len) against the retry's own
- * digest; the mac is compared in constant time before anything else of it
- * is trusted. */
 /* A retry that warden's requestState let through is forwarded without it:
  * the members requestState and inputResponses of params in body[0..len) (a
  * message rpc_parse accepted) are overwritten with spaces, commas mended, so
@@ -95,7 +116,10 @@ enum elicit_state_check {
  * members than warden looks at (64). */
 int elicit_strip_retry(char *body, size_t len, const struct rpc_limits *lim);
 
-enum elicit_state_check elicit_state_verify(const struct elicit_sessions *s, const char *state, size_t len,
+/* Checks a retry's requestState state[0..len) against the retry's own
+ * digest; the mac is compared in constant time before anything else of it
+ * is trusted. */
+enum elicit_state_check elicit_state_verify(struct elicit_sessions *s, const char *state, size_t len,
                                             const unsigned char digest[SHA256_BYTES], double now,
                                             char id[APPROVAL_ID_LEN + 1]);
 

@@ -163,14 +163,18 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
 
 /* 2026-07-28: an InputRequiredResult asking the client to open the approval
  * page, with a requestState bound to this call, valid as long as a grant of
- * this request could be. */
+ * this request could be. Without a key to sign with (the one shared in Redis
+ * not read yet: the log says why) the call is only told it is pending. */
 static void answer_input_required(struct exchange *ex, const char *tool, const char *server, const char *id,
-                                  double expires, const unsigned char digest[SHA256_BYTES])
+                                  double expires, double state_expires, const unsigned char digest[SHA256_BYTES])
 {
     const struct worker *w = ex->client->worker;
     char url[400], message[400], state[ELICIT_STATE_MAX];
     page_url(w->cfg->admin_listen, tool, server, id, url, message);
-    elicit_state_sign(w->elicit, id, expires, digest, state);
+    if (elicit_state_sign(w->elicit, id, state_expires, digest, state) < 0) {
+        answer_pending(ex, tool, id, expires);
+        return;
+    }
     struct evbuffer *b = evbuffer_new();
     if (!b) {
         client_close(ex->client);
@@ -413,6 +417,14 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     };
     struct modern_retry retry;
     read_modern_retry(ex, msg, &call, &retry);
+    if (retry.state == ELICIT_STATE_NO_KEY) {
+        /* Fail closed: the state cannot be told from a forged one yet. */
+        static const char why[] = "warden cannot check requestState now: the key shared through Redis has not been "
+                                  "read (see warden's log); call again later";
+        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, why, -1);
+        exchange_answer_for_id(ex, RPC_INTERNAL_ERROR, why);
+        return APPROVAL_BEGIN_ANSWERED;
+    }
     if (retry.state == ELICIT_STATE_FORGED || retry.state == ELICIT_STATE_EXPIRED) {
         /* Refused before it can touch any approval: the spec's answer to state that fails verification. */
         const char *why = retry.state == ELICIT_STATE_FORGED
@@ -488,7 +500,8 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
             return APPROVAL_BEGIN_ANSWERED;
         }
         if (retry.state != ELICIT_STATE_VALID || seconds <= 0 || !accepts_sse(ex)) {
-            answer_input_required(ex, msg->tool, call.server, a.id, a.expires + d->approval.grant_ttl, retry.digest);
+            answer_input_required(ex, msg->tool, call.server, a.id, a.expires, a.expires + d->approval.grant_ttl,
+                                  retry.digest);
             return APPROVAL_BEGIN_ANSWERED;
         }
     } else if (!held(ex) && !ex->era.modern && w->elicit && w->cfg->admin_listen &&

@@ -97,6 +97,8 @@ int confdiff_check(const struct config *cur, const struct config *next, int nwor
         what = "\"allowed_hosts\"";
     else if (!approvers_eq(cur, next))
         what = "\"approvers\"";
+    else if (!str_eq(cur->approvals.state_key.env, next->approvals.state_key.env))
+        what = "\"approvals\": \"request_state_key_env\" (the key is read at start)";
     else if (!str_eq(cur->audit_log, next->audit_log))
         what = "\"audit_log\"";
     else if (!str_eq(cur->log_level, next->log_level))

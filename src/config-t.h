@@ -47,11 +47,23 @@ struct server_conf {
     int pin_mode;               /* enum pin_mode (pins.h): off, warn, block; block when pins is set alone */
 };
 
+/* The key requestState is signed with (approval_elicit.h), given by the
+ * operator so that several wardens share it: the variable's name, and the
+ * bytes read from it at load (hex, 32 to 64 bytes). len 0: none given. */
+#define REQUEST_STATE_KEY_MIN 32
+#define REQUEST_STATE_KEY_MAX 64
+struct request_state_key {
+    char *env;
+    size_t len;
+    unsigned char bytes[REQUEST_STATE_KEY_MAX];
+};
+
 /* Approval requests (approval.h): who hears that one waits, and the store's bound. */
 struct approvals_conf {
     char **notify_command;      /* argv run with the record as JSON on stdin, NULL-terminated; NULL: none */
     char *webhook;              /* http://HOST[:PORT]/PATH the record is POSTed to; NULL: none */
     size_t max_requests;        /* records kept at once; default 1000 */
+    struct request_state_key state_key; /* request_state_key_env */
 };
 
 /* Bounds on clients; every refusal they cause has its own HTTP status. */

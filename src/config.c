@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
+#include <openssl/crypto.h>
 #include "pins.h"
 #include "auth.h"
 #include "policy.h"
@@ -196,6 +197,8 @@ void config_free(struct config *cfg)
     free(cfg->state.key_prefix);
     list_free(cfg->approvals.notify_command);
     free(cfg->approvals.webhook);
+    free(cfg->approvals.state_key.env);
+    OPENSSL_cleanse(cfg->approvals.state_key.bytes, sizeof cfg->approvals.state_key.bytes);
     memset(cfg, 0, sizeof *cfg);
 }
 
@@ -776,6 +779,47 @@ static void read_servers(struct schema_doc *doc, const struct field *f, const cJ
     }
 }
 
+/* request_state_key_env: the key is read at load, so that a missing or weak
+ * one stops warden before it serves; its value is never written anywhere. */
+static void read_state_key(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct request_state_key *k = dst;
+    if (!cJSON_IsString(v) || !v->valuestring[0]) {
+        schema_problem(doc, v, ptr, "must be the name of an environment variable");
+        return;
+    }
+    const char *text = getenv(v->valuestring);
+    size_t len = text ? strlen(text) : 0, n = len / 2;
+    if (!text) {
+        schema_problem(doc, v, ptr, "%s is not set", v->valuestring);
+        return;
+    }
+    bool hex = len % 2 == 0;
+    for (size_t i = 0; hex && i < len; i++)
+        hex = isxdigit((unsigned char)text[i]) != 0;
+    if (!hex || n < REQUEST_STATE_KEY_MIN || n > REQUEST_STATE_KEY_MAX) {
+        schema_problem(doc, v, ptr,
+                       "%s must hold %d to %d random bytes in hex (%d to %d hex digits, e.g. from openssl rand -hex "
+                       "32); it holds %zu characters%s",
+                       v->valuestring, REQUEST_STATE_KEY_MIN, REQUEST_STATE_KEY_MAX, 2 * REQUEST_STATE_KEY_MIN,
+                       2 * REQUEST_STATE_KEY_MAX, len, hex ? "" : " that are not all hex digits");
+        return;
+    }
+    char *env = strdup(v->valuestring);
+    if (!env) {
+        schema_problem(doc, v, ptr, "out of memory");
+        return;
+    }
+    free(k->env);
+    k->env = env;
+    k->len = n;
+    for (size_t i = 0; i < n; i++) {
+        char pair[3] = {text[2 * i], text[2 * i + 1], '\0'};
+        k->bytes[i] = (unsigned char)strtoul(pair, NULL, 16);
+    }
+}
+
 #define APR(m) offsetof(struct approvals_conf, m)
 static const struct field approvals_fields[] = {
     {.key = "notify_command", .kind = FIELD_STRINGS, .offset = APR(notify_command), .min = 1,
@@ -784,6 +828,8 @@ static const struct field approvals_fields[] = {
      .help = "an http:// URL each new approval request is POSTed to"},
     {.key = "max_requests", .kind = FIELD_SIZE, .offset = APR(max_requests), .min = 1, .max = 1000000,
      .help = "approval requests kept at once; default 1000"},
+    {.key = "request_state_key_env", .kind = FIELD_CUSTOM, .offset = APR(state_key), .custom = read_state_key,
+     .help = "the variable holding the key (hex, 32 to 64 bytes) every warden signs requestState with"},
     {0},
 };
 

@@ -394,6 +394,17 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    /* requestState's key: the operator's, else one shared in Redis, else this process's (approval_elicit.h). */
+    if (app.elicit && app.cfg.approvals.state_key.len)
+        elicit_state_key_set(app.elicit, app.cfg.approvals.state_key.bytes, app.cfg.approvals.state_key.len);
+    else if (app.elicit && app.workers[0].state &&
+             elicit_state_key_share(app.elicit, app.workers[0].state, app.workers[0].base) < 0) {
+        fprintf(stderr, "warden: out of memory\n");
+        if (listen_fd >= 0)
+            evutil_closesocket(listen_fd);
+        app_free(&app);
+        return 2;
+    }
     if (app.cfg.state.redis &&
         !(app.shared_repl = state_shared_new(app.workers[0].base, app.workers[0].state, app.shared))) {
         fprintf(stderr, "warden: out of memory\n");
