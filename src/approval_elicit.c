@@ -470,8 +470,18 @@ static void on_share_reply(void *arg, const struct redisReply *r, const char *er
         hex = end == pair + 2;
     }
     if (!hex) {
+        /* Said every time it is read: wardens that knew the key before keep it, new ones have none. */
         OPENSSL_cleanse(key, sizeof key);
-        share_failed(k, "the value of apr:statekey is not 32 to 64 bytes in hex; delete it and warden writes a new one");
+        pthread_mutex_lock(&k->s->lock);
+        bool known = k->s->mac_len > 0;
+        pthread_mutex_unlock(&k->s->lock);
+        log_error("approvals: %sapr:statekey in Redis is not 32 to 64 bytes in hex; delete it and a warden writes a "
+                  "new one (%s)",
+                  state_prefix(k->st),
+                  known ? "this warden keeps the key it read before"
+                        : "until then 2026-07-28 approvals are answered pending and their retries refused");
+        k->warned = true;
+        share_schedule(k, known ? ELICIT_KEY_REFRESH_SECONDS : ELICIT_KEY_BAD_SECONDS);
         return;
     }
     pthread_mutex_lock(&k->s->lock);

@@ -51,6 +51,7 @@
 #define ELICIT_KEY_RETRY_SECONDS 0.5   /* the shared key not read yet: read again after */
 #define ELICIT_KEY_WARN_AFTER 6        /* failed reads in a row before the log says so */
 #define ELICIT_KEY_REFRESH_SECONDS 30.0 /* read: read again after (a Redis that lost it gets it back) */
+#define ELICIT_KEY_BAD_SECONDS 5.0      /* not known, and what Redis holds is no key: read again after */
 
 struct elicit_sessions;
 struct state;
