@@ -11,6 +11,7 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <hiredis/hiredis.h>
+#include "config-t.h"
 #include "jsonrpc.h"
 #include "log.h"
 #include "siphash.h"
@@ -20,6 +21,10 @@
 #define MAX_ID 255
 #define STATE_PREFIX "wd1."
 #define MAC_B64 43 /* base64url of 32 bytes, unpadded */
+
+/* main.c hands the config's key to elicit_state_key_set as it is. */
+_Static_assert(ELICIT_KEY_MIN == REQUEST_STATE_KEY_MIN && ELICIT_KEY_MAX == REQUEST_STATE_KEY_MAX,
+               "the config reads keys of the lengths elicit_state_key_set takes");
 
 /* A notice for the GET streams of one session: its elicitation is complete. */
 struct notice {
