@@ -113,7 +113,8 @@ static void watch_free(struct watch *w)
 {
     struct post *p = w->post;
     /* After unwait the store never makes the wake active again. */
-    approval_store_unwait(p->store, &w->waiter);
+    if (p->store)
+        approval_store_unwait(p->store, &w->waiter);
     if (w->prev)
         w->prev->next = w->next;
     else
@@ -236,7 +237,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
 void elicit_sessions_watch(struct elicit_sessions *s, int index, struct approval_store *store, const char *session,
                            size_t len, const char *id)
 {
-    if (index < 0 || index >= s->nposts || !s->posts[index].deliver || !store || len == 0 || len > MAX_ID)
+    if (index < 0 || index >= s->nposts || !s->posts[index].deliver || len == 0 || len > MAX_ID)
         return;
     struct post *p = &s->posts[index];
     p->store = store;
@@ -263,8 +264,18 @@ void elicit_sessions_watch(struct elicit_sessions *s, int index, struct approval
         p->oldest = w;
     p->newest = w;
     p->nwatches++;
-    if (approval_store_wait(store, id, &w->waiter) < 0)
+    if (store && approval_store_wait(store, id, &w->waiter) < 0)
         event_active(w->waiter.wake, EV_READ, 0); /* decided in between: tell now */
+}
+
+void elicit_sessions_decided(struct elicit_sessions *s, int index, const char *id, size_t len)
+{
+    if (index < 0 || index >= s->nposts)
+        return;
+    /* Told on its own loop (on_watch), which frees the watch. */
+    for (struct watch *w = s->posts[index].oldest; w; w = w->next)
+        if (strlen(w->id) == len && memcmp(w->id, id, len) == 0)
+            event_active(w->waiter.wake, EV_READ, 0);
 }
 
 /* --- requestState (2026-07-28) --- */

@@ -73,9 +73,15 @@ int elicit_sessions_attach(struct elicit_sessions *s, int index, struct event_ba
                            void *arg);
 
 /* On worker `index`'s loop, after session[0..len) was sent to approval `id`:
- * when the approval is decided or expires, every worker is told. */
+ * when the approval is decided or expires, every worker is told. store: the
+ * in-process store the approval is in; NULL with the shared state (Redis),
+ * where elicit_sessions_decided tells of the decision instead. */
 void elicit_sessions_watch(struct elicit_sessions *s, int index, struct approval_store *store, const char *session,
                            size_t len, const char *id);
+/* On worker `index`'s loop, with the shared state: approval id[0..len) was
+ * decided on some warden (approval_hold_decided hears it on the worker's
+ * subscription); this worker's watches of it tell every worker. */
+void elicit_sessions_decided(struct elicit_sessions *s, int index, const char *id, size_t len);
 
 /* True when a 2026-07-28 request's params declare URL elicitation in
  * _meta["io.modelcontextprotocol/clientCapabilities"]. */

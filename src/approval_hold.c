@@ -360,6 +360,8 @@ static bool ask_shared(struct exchange *ex, const struct approval_call *call, ap
 void approval_hold_decided(void *arg, const char *id, size_t len)
 {
     struct worker *w = arg;
+    if (id && w->elicit)
+        elicit_sessions_decided(w->elicit, w->index, id, len);
     struct client_conn *c;
     TAILQ_FOREACH(c, &w->clients, link)
     {
@@ -507,7 +509,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     } else if (!held(ex) && !ex->era.modern && w->elicit && w->cfg->admin_listen &&
                elicit_sessions_has(w->elicit, ex->session, strlen(ex->session))) {
         /* Its GET streams hear when a person decides (watched first: the answer ends the exchange). */
-        elicit_sessions_watch(w->elicit, w->index, store, ex->session, strlen(ex->session), a.id);
+        elicit_sessions_watch(w->elicit, w->index, shared ? NULL : store, ex->session, strlen(ex->session), a.id);
         answer_url_elicitation(ex, msg->tool, call.server, a.id, w->cfg->admin_listen);
         return APPROVAL_BEGIN_ANSWERED;
     }

@@ -30,7 +30,8 @@ enum approval_begin {
 /* With the shared state (Redis), each worker subscribes this to
  * approval_redis_channel with arg the worker: a decision made on any warden
  * wakes the calls this worker holds on that id (id NULL: all of them, after
- * the subscription was made again). */
+ * the subscription was made again), and tells the sessions this worker sent
+ * to that approval page (elicit_sessions_decided). */
 void approval_hold_decided(void *arg, const char *id, size_t len);
 
 enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,

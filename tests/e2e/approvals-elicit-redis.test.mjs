@@ -7,7 +7,8 @@
 // API, the retry on C runs once, the same retry again on B and A is not let
 // through (the server counts one execution), a forged or altered state is
 // refused by every warden, and a retry held on one warden is released by a
-// decision made on another. Two more wardens sign with the operator's key
+// decision made on another. A 2025-11-25 client sent to the page by A hears
+// notifications/elicitation/complete only once the person decided through B. Two more wardens sign with the operator's key
 // (approvals.request_state_key_env): a state of one passes on the other, and
 // not on the wardens of the shared key; a weak key stops warden at start with
 // a config error that never shows the key. Every warden exits cleanly (ASan).
@@ -18,9 +19,12 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { Client as LegacyClient } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport as LegacyTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ElicitationCompleteNotificationSchema, ElicitRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { messages, post, until } from './lib/client.mjs';
-import { freePort, startModern, startWarden, stop, wardenBin } from './lib/peers.mjs';
+import { freePort, startEverything, startModern, startWarden, stop, wardenBin } from './lib/peers.mjs';
 import { portOpen, run, waitFor } from './lib/proc.mjs';
 
 for (const bin of ['redis-server', 'haproxy']) {
@@ -34,7 +38,7 @@ for (const bin of ['redis-server', 'haproxy']) {
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-elicit-redis-'));
 const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
 const operatorKey = crypto.randomBytes(32).toString('hex');
-let server, redis, redisPort, haproxy, lbBase;
+let server, everything, redis, redisPort, haproxy, lbBase;
 const wardens = [];   // the key shared in Redis, behind HAProxy
 const operated = [];  // the operator's key
 
@@ -54,7 +58,10 @@ async function startOne(name, extra, env = {}) {
     workers: 2,
     admin: `127.0.0.1:${adminPort}`,
     approvers: [{ id: 'alice', sha256: sha('alice-token') }],
-    servers: { modern: { url: server.url, policies: [path.join(dir, 'policy.json')] } },
+    servers: {
+      modern: { url: server.url, policies: [path.join(dir, 'policy.json')] },
+      everything: { url: everything.url, policies: [path.join(dir, 'policy.json')] },
+    },
     ...extra,
   }));
   const w = await startWarden(['--config', cfg], { env });
@@ -70,6 +77,7 @@ before(async () => {
     '--dir', dir]);
   await waitFor(redis, 'redis-server', () => portOpen(redisPort));
   server = await startModern();
+  everything = await startEverything();
   fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
     version: '1',
     tools: {
@@ -107,6 +115,7 @@ after(async () => {
   for (const w of [...wardens, ...operated]) assert.equal(await w.stop(), 0, w.stderr());
   if (redis) await stop(redis);
   if (server) await server.stop();
+  if (everything) await everything.stop();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -245,6 +254,43 @@ describe('the key shared in Redis', { timeout: 120000 }, () => {
     assert.match(r.result?.content?.[0]?.text ?? '', /echo ran with \{"x":4\}/, JSON.stringify(r));
     assert.equal(await runs(), 1);
     assert.equal((await show(c, id)).status, 'consumed');
+  });
+});
+
+/* warden_open_sse_streams, from an admin listener's metrics. */
+async function streamsOpen(w) {
+  const text = await (await fetch(`${w.admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const m = /^warden_open_sse_streams (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
+describe('URL elicitation (2025-11-25) with the shared state', { timeout: 60000 }, () => {
+  test('sent to the page by A, decided through B: the notice on A\'s GET stream comes after the decision', async () => {
+    const [a, b] = wardens;
+    const client = new LegacyClient({ name: 'warden-e2e-url', version: '1.0.0' },
+      { capabilities: { elicitation: { form: {}, url: {} } } });
+    client.setRequestHandler(ElicitRequestSchema, async () => ({ action: 'accept' }));
+    const completes = [];
+    client.setNotificationHandler(ElicitationCompleteNotificationSchema, (n) => { completes.push(n.params.elicitationId); });
+    await client.connect(new LegacyTransport(new URL(`${a.base}/mcp/everything`)));
+    try {
+      await until('the GET stream', async () => (await streamsOpen(a)) >= 1, 10000);
+      const err = await client.callTool({ name: 'echo', arguments: { message: 'across' } }).then(
+        (r) => assert.fail(`expected -32042, got ${JSON.stringify(r)}`), (e) => e);
+      assert.equal(err.code, -32042, String(err));
+      const id = err.data.elicitations[0].elicitationId;
+      // Nothing is complete before the person decides (a ping round trip lets a wrong notice arrive first).
+      await client.ping();
+      assert.deepEqual(completes, []);
+      assert.equal((await decide(b, id)).status, 200);
+      await until('notifications/elicitation/complete', () => completes.includes(id), 10000);
+      const done = await client.callTool({ name: 'echo', arguments: { message: 'across' } });
+      assert.equal(done.isError, undefined, JSON.stringify(done));
+      assert.match(done.content[0].text, /across/);
+      assert.equal((await show(b, id)).status, 'consumed');
+    } finally {
+      await client.close();
+    }
   });
 });
 
