@@ -159,6 +159,13 @@ function required(r) {
   return { state: r.result.requestState, id: req.params.url.split('#')[1] };
 }
 
+/* warden_open_sse_streams, from an admin listener's metrics. */
+async function streamsOpen(w) {
+  const text = await (await fetch(`${w.admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
+  const m = /^warden_open_sse_streams (\d+)/m.exec(text);
+  return m ? Number(m[1]) : 0;
+}
+
 describe('the key shared in Redis', { timeout: 120000 }, () => {
   test('the SDK v2 client behind round robin: input_required from one warden, its retry passes on another', async () => {
     await server.reset();
@@ -247,7 +254,7 @@ describe('the key shared in Redis', { timeout: 120000 }, () => {
     const [a, , c] = wardens;
     const { state, id } = required(await call(wardens[1], 1, { x: 4 }));
     const held = call(a, 2, { x: 4 }, { requestState: state, inputResponses: accept }, {}, 30000);
-    await new Promise((r) => setTimeout(r, 300)); // (no assertion on time: only lets the retry reach A first)
+    await until('the retry held on A (an event stream)', async () => (await streamsOpen(a)) >= 1, 10000);
     assert.equal(await runs(), 0);
     assert.equal((await decide(c, id)).status, 200);
     const r = await held;
@@ -256,13 +263,6 @@ describe('the key shared in Redis', { timeout: 120000 }, () => {
     assert.equal((await show(c, id)).status, 'consumed');
   });
 });
-
-/* warden_open_sse_streams, from an admin listener's metrics. */
-async function streamsOpen(w) {
-  const text = await (await fetch(`${w.admin}/metrics`, { signal: AbortSignal.timeout(5000) })).text();
-  const m = /^warden_open_sse_streams (\d+)/m.exec(text);
-  return m ? Number(m[1]) : 0;
-}
 
 describe('URL elicitation (2025-11-25) with the shared state', { timeout: 60000 }, () => {
   test('sent to the page by A, decided through B: the notice on A\'s GET stream comes after the decision', async () => {
