@@ -29,6 +29,7 @@
 #include "exchange.h"
 #include "metrics.h"
 #include "pins.h"
+#include "pins_sync.h"
 #include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
@@ -382,6 +383,11 @@ int main(int argc, char **argv)
             approval_redis_channel(app.workers[i].state, chan, sizeof chan);
             if (state_subscribe(app.workers[i].state, chan, approval_hold_decided, &app.workers[i]) < 0) {
                 snprintf(err, sizeof err, "out of memory subscribing to %s", chan);
+                ok = false;
+            }
+            /* Pins approved on any warden: read from Redis, told to this worker's clients. */
+            if (ok && !(app.workers[i].pins_sync = pins_sync_new(&app.workers[i], exchange_notify_list_changed))) {
+                snprintf(err, sizeof err, "out of memory subscribing to the pins channel");
                 ok = false;
             }
         }
