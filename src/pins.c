@@ -12,9 +12,12 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "jcs.h"
+#include "log.h"
 #include "schema.h"
 
 static const char pin_domain[] = "warden-pin-v1";
+static const char pending_description[] =
+    "Definitions warden saw that are not pinned: warden pins diff, warden pins approve";
 
 int pin_entry_make(struct pin_entry *e, const char *kind, const char *name, size_t name_len, const char *json,
                    size_t len, char *err, size_t errlen)
@@ -574,12 +577,15 @@ bool pins_refuses_call(struct pins *p, const char *name, size_t name_len)
     return changed;
 }
 
-/* Drops from the pending record (memory only) what is now pinned as seen. */
+/* Drops from the pending record what is now pinned as seen, and rewrites
+ * FILE.pending when that changed it (so `warden pins diff` on this host
+ * tells no approved definition as pending). */
 static void prune_pending(struct pins *p)
 {
     unsigned char pinned[SHA256_BYTES];
     pthread_mutex_lock(&p->lock);
-    size_t kept = 0;
+    size_t kept = 0, before = p->npending;
+    bool had_instructions = p->has_pending_instructions;
     for (size_t i = 0; i < p->npending; i++) {
         struct pin_entry *e = &p->pending[i];
         if (pins_in_force(p, e->name, strlen(e->name), pinned) && memcmp(pinned, e->digest, SHA256_BYTES) == 0) {
@@ -595,6 +601,15 @@ static void prune_pending(struct pins *p)
         pin_entry_clear(&p->pending_instructions);
         p->has_pending_instructions = false;
     }
+    bool changed = kept != before || had_instructions != p->has_pending_instructions;
+    bool left = kept || p->has_pending_instructions;
+    char err[512];
+    if (changed && left &&
+        pins_file_write(p->pending_path, pending_description, p->pending, p->npending,
+                        p->has_pending_instructions ? &p->pending_instructions : NULL, err, sizeof err) < 0)
+        log_warn("%s: the approved definitions stay listed: %s", p->pending_path, err);
+    else if (changed && !left && unlink(p->pending_path) < 0 && errno != ENOENT)
+        log_warn("%s: the approved definitions stay listed: %s", p->pending_path, strerror(errno));
     pthread_mutex_unlock(&p->lock);
 }
 
@@ -686,7 +701,7 @@ int pins_note(struct pins *p, const char *name, size_t name_len, const char *jso
     memset(&e, 0, sizeof e);
     if (!name)
         p->has_pending_instructions = true;
-    rc = pins_file_write(p->pending_path, "Definitions warden saw that are not pinned: warden pins diff, warden pins approve",
+    rc = pins_file_write(p->pending_path, pending_description,
                          p->pending, p->npending, p->has_pending_instructions ? &p->pending_instructions : NULL, err,
                          errlen);
 out:

@@ -132,7 +132,8 @@ static void read_server(struct sync_server *e)
         e->again = true;
         return;
     }
-    if (!(e->req = pins_redis_read(e->ps->w->state, e->name, on_read, e)))
+    /* not connected: no command is tried (nor counted as failed) until the retry */
+    if (!state_ready(e->ps->w->state) || !(e->req = pins_redis_read(e->ps->w->state, e->name, on_read, e)))
         failed(e, "not connected");
 }
 

@@ -1,5 +1,6 @@
 #include "pinscli.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -174,7 +175,8 @@ static void nothing_pending(const char *path, const char *tool, bool instruction
             tool ? " for tool " : instructions ? " for the instructions" : "", tool ? tool : "");
 }
 
-/* Rewrites FILE.pending with left[0..nleft) and ins_left (none: removes it). */
+/* Rewrites FILE.pending with left[0..nleft) and ins_left (none: removes it;
+ * a warden that heard of a shared approval may have removed it first). */
 static int rewrite_pending(const char *path, const struct pin_entry *left, size_t nleft, const struct pin_entry *ins_left)
 {
     char err[1024], *pending = NULL;
@@ -183,7 +185,7 @@ static int rewrite_pending(const char *path, const struct pin_entry *left, size_
     int rc = 0;
     if (nleft || ins_left ? pins_file_write(pending, "Definitions warden saw that are not pinned: warden pins diff, "
                                                      "warden pins approve", left, nleft, ins_left, err, sizeof err) < 0
-                          : unlink(pending) < 0) {
+                          : unlink(pending) < 0 && errno != ENOENT) {
         fprintf(stderr, "warden pins: approved, but %s still lists them: %s\n", pending,
                 nleft || ins_left ? err : "cannot remove it");
         rc = -1;
