@@ -330,8 +330,7 @@ void pin_approval_set_clear(struct pin_approval_set *s)
 struct pin_overlay {
     _Atomic unsigned refs;
     pthread_mutex_t lock;               /* guards what follows */
-    struct pin_approval_set set;        /* tools sorted by name */
-    bool loaded;
+    struct pin_approval_set set;        /* tools sorted by name; none read yet: epoch "", version 0 */
     unsigned long long changes;
 };
 
@@ -620,7 +619,7 @@ int pins_apply_approvals(struct pins *p, struct pin_approval_set *s)
         qsort(s->tools, s->n, sizeof *s->tools, approval_order);
     int rc;
     pthread_mutex_lock(&o->lock);
-    if (o->loaded && strcmp(o->set.epoch, s->epoch) == 0 && s->version < o->set.version) {
+    if (strcmp(o->set.epoch, s->epoch) == 0 && s->version < o->set.version) {
         rc = -1;
     } else {
         rc = !same_approvals(&o->set, s);
@@ -628,7 +627,6 @@ int pins_apply_approvals(struct pins *p, struct pin_approval_set *s)
         o->set = *s;
         memset(s, 0, sizeof *s);
         pin_approval_set_clear(&old);
-        o->loaded = true;
         if (rc)
             o->changes++;
     }
@@ -646,14 +644,6 @@ unsigned long long pins_approvals_changes(const struct pins *p)
     unsigned long long n = p->overlay->changes;
     pthread_mutex_unlock(&p->overlay->lock);
     return n;
-}
-
-bool pins_approvals_loaded(const struct pins *p)
-{
-    pthread_mutex_lock(&p->overlay->lock);
-    bool loaded = p->overlay->loaded;
-    pthread_mutex_unlock(&p->overlay->lock);
-    return loaded;
 }
 
 int pins_note(struct pins *p, const char *name, size_t name_len, const char *json, size_t len, char *err,

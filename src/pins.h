@@ -130,8 +130,6 @@ int pins_apply_approvals(struct pins *p, struct pin_approval_set *s);
 /* How many times the runtime approvals of p's server changed (for a worker
  * to tell whether its clients heard of it); grows across generations. */
 unsigned long long pins_approvals_changes(const struct pins *p);
-/* Whether runtime approvals were ever read for p's server. */
-bool pins_approvals_loaded(const struct pins *p);
 /* The pin in force for tool name (NULL: the instructions) into out: the
  * runtime approval (see the top) or the file's. false when neither pins it. */
 bool pins_in_force(const struct pins *p, const char *name, size_t name_len, unsigned char out[SHA256_BYTES]);

@@ -180,15 +180,6 @@ int pins_redis_parse(const struct redisReply *r, const char *error, struct pin_a
     return 0;
 }
 
-static void hex_of(const unsigned char d[SHA256_BYTES], char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < SHA256_BYTES; i++) {
-        out[2 * i] = digits[d[i] >> 4];
-        out[2 * i + 1] = digits[d[i] & 15];
-    }
-}
-
 struct state_req *pins_redis_approve(struct state *st, const char *server, const struct pin_approval *v, size_t n,
                                      const char *epoch, state_reply_fn cb, void *arg)
 {
@@ -202,7 +193,7 @@ struct state_req *pins_redis_approve(struct state *st, const char *server, const
     char chan[300], maxf[24];
     const char **argv = calloc(argc, sizeof *argv);
     size_t *argvlen = calloc(argc, sizeof *argvlen);
-    /* each value: "<pin> <base>" */
+    /* each value: "<pin> <base>" and its NUL */
     char *values = calloc(n, 4 * SHA256_BYTES + 2);
     char **fields = calloc(n, sizeof *fields);
     struct state_req *r = NULL;
@@ -218,13 +209,11 @@ struct state_req *pins_redis_approve(struct state *st, const char *server, const
             fields[i] = NULL;
             goto out;
         }
-        char *val = values + i * (4 * SHA256_BYTES + 2);
-        hex_of(v[i].digest, val);
-        val[2 * SHA256_BYTES] = ' ';
+        char *val = values + i * (4 * SHA256_BYTES + 2), pin[2 * SHA256_BYTES + 1], base[2 * SHA256_BYTES + 1] = "-";
+        sha256_hex(v[i].digest, pin);
         if (v[i].has_base)
-            hex_of(v[i].base, val + 2 * SHA256_BYTES + 1);
-        else
-            val[2 * SHA256_BYTES + 1] = '-';
+            sha256_hex(v[i].base, base);
+        snprintf(val, 4 * SHA256_BYTES + 2, "%s %s", pin, base);
         argv[5 + 2 * i] = fields[i];
         argvlen[5 + 2 * i] = strlen(fields[i]);
         argv[6 + 2 * i] = val;
