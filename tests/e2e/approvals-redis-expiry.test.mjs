@@ -34,7 +34,7 @@ before(async () => {
   fixture = await startFixture({ json: true });
   fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
     version: '1',
-    tools: { get_env: { action: 'require_approval', reason: 'env needs a person', approval: { hold: 0, ttl: 2, grant_ttl: 2 } } },
+    tools: { get_env: { action: 'require_approval', reason: 'env needs a person', approval: { hold: 0, ttl: 4, grant_ttl: 3 } } },
   }));
   for (let i = 0; i < 2; i++) {
     const adminPort = await freePort();
