@@ -54,6 +54,16 @@ struct approval_store {
     void *arg;
     struct outcome_row rows[MAX_OUTCOME_SERVERS]; /* past it, servers count under "_other" */
     size_t nrows;
+    struct tracked *tracked; /* requests this warden made in Redis; at most lim.max_records */
+    size_t ntracked;
+};
+
+/* A request this warden made in the shared store, watched until it ends. */
+struct tracked {
+    char id[APPROVAL_ID_LEN + 1];
+    double check_at; /* when to ask Redis what became of it: its expiry, or now after a recheck */
+    bool pending;    /* not known decided */
+    bool asking;     /* handed out by approval_store_tracked_due, not settled yet */
 };
 
 /* --- canonical JSON --- */
@@ -182,6 +192,7 @@ void approval_store_free(struct approval_store *s)
         next = r->next;
         record_free(r);
     }
+    free(s->tracked);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }
@@ -626,6 +637,97 @@ bool approval_store_show(struct approval_store *s, const char *id, double now, s
     return r != NULL;
 }
 
+/* ---- requests this warden made in Redis ---- */
+
+static struct tracked *find_tracked(struct approval_store *s, const char *id)
+{
+    for (size_t i = 0; i < s->ntracked; i++)
+        if (strcmp(s->tracked[i].id, id) == 0)
+            return &s->tracked[i];
+    return NULL;
+}
+
+static size_t tracked_pending(const struct approval_store *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->ntracked; i++)
+        n += s->tracked[i].pending;
+    return n;
+}
+
+void approval_store_track(struct approval_store *s, const char *id, double expires)
+{
+    if (strlen(id) != APPROVAL_ID_LEN)
+        return;
+    pthread_mutex_lock(&s->lock);
+    struct tracked *t = find_tracked(s, id);
+    if (!t && s->ntracked == s->lim.max_records) {
+        /* full: the one due first is forgotten (its expiry goes unwritten) */
+        t = &s->tracked[0];
+        for (size_t i = 1; i < s->ntracked; i++)
+            if (s->tracked[i].check_at < t->check_at)
+                t = &s->tracked[i];
+    } else if (!t) {
+        struct tracked *v = realloc(s->tracked, (s->ntracked + 1) * sizeof *v);
+        if (v) {
+            s->tracked = v;
+            t = &v[s->ntracked++];
+        }
+    }
+    if (t) {
+        *t = (struct tracked){.check_at = expires, .pending = true};
+        memcpy(t->id, id, APPROVAL_ID_LEN + 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void approval_store_tracked_decided(struct approval_store *s, const char *id, size_t len)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ntracked; i++)
+        if (strlen(s->tracked[i].id) == len && memcmp(s->tracked[i].id, id, len) == 0)
+            s->tracked[i].pending = false;
+    pthread_mutex_unlock(&s->lock);
+}
+
+void approval_store_tracked_recheck(struct approval_store *s)
+{
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ntracked; i++)
+        s->tracked[i].check_at = 0;
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t approval_store_tracked_due(struct approval_store *s, double now, char (*ids)[APPROVAL_ID_LEN + 1], size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&s->lock);
+    for (size_t i = 0; i < s->ntracked && n < max; i++)
+        if (!s->tracked[i].asking && s->tracked[i].check_at <= now) {
+            s->tracked[i].asking = true;
+            memcpy(ids[n++], s->tracked[i].id, APPROVAL_ID_LEN + 1);
+        }
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+void approval_store_tracked_settle(struct approval_store *s, const char *id, const char *status, double expires,
+                                   double now)
+{
+    pthread_mutex_lock(&s->lock);
+    struct tracked *t = find_tracked(s, id);
+    if (t && !status) {
+        t->asking = false; /* Redis did not answer: asked again at the next sweep */
+    } else if (t && (strcmp(status, "pending") == 0 || strcmp(status, "approved") == 0) && expires > now) {
+        t->asking = false;
+        t->pending = strcmp(status, "pending") == 0;
+        t->check_at = expires;
+    } else if (t) {
+        *t = s->tracked[--s->ntracked];
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
 void approval_store_metrics(struct approval_store *s, struct evbuffer *out)
 {
     pthread_mutex_lock(&s->lock);
@@ -638,6 +740,6 @@ void approval_store_metrics(struct approval_store *s, struct evbuffer *out)
     evbuffer_add_printf(out,
                         "# HELP warden_approvals_pending Approval requests waiting for a person.\n"
                         "# TYPE warden_approvals_pending gauge\nwarden_approvals_pending %zu\n",
-                        s->pending);
+                        s->pending + tracked_pending(s));
     pthread_mutex_unlock(&s->lock);
 }

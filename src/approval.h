@@ -133,6 +133,25 @@ enum approval_decision_result approval_store_decide(struct approval_store *s, co
  * warden_approvals_total and tells on_event, as for the store's own. */
 void approval_store_tell(struct approval_store *s, const char *event, const struct approval_view *v);
 
+/* Requests this warden made in Redis (approval_redis.h), watched so that
+ * warden_approvals_pending counts those still pending and their
+ * approval_expired line is written (approval_expiry.c asks Redis). At most
+ * max_records: past it, the one due first is forgotten. Any thread. */
+void approval_store_track(struct approval_store *s, const char *id, double expires);
+/* A decision on id[0..len) was published: no longer pending (still watched:
+ * a grant may expire unused). */
+void approval_store_tracked_decided(struct approval_store *s, const char *id, size_t len);
+/* Messages may have been lost: every tracked request is due at once. */
+void approval_store_tracked_recheck(struct approval_store *s);
+/* Up to max ids of tracked requests due by now (their expiry came, or a
+ * recheck); each is handed out once until approval_store_tracked_settle. */
+size_t approval_store_tracked_due(struct approval_store *s, double now, char (*ids)[APPROVAL_ID_LEN + 1], size_t max);
+/* What Redis says of a handed-out id: status NULL when it did not answer
+ * (due again); "pending" or "approved" with expires past now: watched until
+ * then; anything else (expired, consumed, denied, "gone"): forgotten. */
+void approval_store_tracked_settle(struct approval_store *s, const char *id, const char *status, double expires,
+                                   double now);
+
 /* Expires what is due and drops what ended long ago; wakes held calls of
  * records that expired. */
 void approval_store_sweep(struct approval_store *s, double now);

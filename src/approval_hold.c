@@ -397,6 +397,8 @@ static void tell_shared(struct approval_store *store, const struct approval_call
         .expires = a->expires,
     };
     approval_store_tell(store, event, &v);
+    if (requested)
+        approval_store_track(store, a->id, a->expires); /* for its expiry line and the pending gauge */
     free(args);
 }
 

@@ -21,7 +21,7 @@
  * Everything is asynchronous on the state's loop. Approvals fail closed:
  * when Redis cannot be asked (the functions return NULL) or does not
  * answer, a call is refused or stays held and a decision is not made.
- * Pins (pins.c) can share the channel layout: P pin:<server>:<tool>, channel P pins. */
+ * Pins approved at runtime have their own layout (pins_redis.h). */
 #ifndef WARDEN_APPROVAL_REDIS_H
 #define WARDEN_APPROVAL_REDIS_H
 #include "approval.h"

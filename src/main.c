@@ -15,6 +15,7 @@
 #include "approval.h"
 #include "approval_cli.h"
 #include "approval_elicit.h"
+#include "approval_expiry.h"
 #include "approval_hold.h"
 #include "approval_http.h"
 #include "approval_notify.h"
@@ -29,6 +30,7 @@
 #include "exchange.h"
 #include "metrics.h"
 #include "pins.h"
+#include "pins_sync.h"
 #include "legacy_sse.h"
 #include "log.h"
 #include "paths.h"
@@ -67,6 +69,7 @@ struct app {
     struct approval_http *approval_http;
     struct elicit_sessions *elicit;     /* with an admin listener: sessions sent to the approval page */
     struct event *approval_sweep;       /* on worker 0: expires approval requests */
+    struct approval_expiry *approval_expiry; /* on worker 0, with "state": the same for requests in Redis */
     struct worker *workers;
     int nworkers;
     pthread_t *threads;
@@ -181,6 +184,7 @@ static void app_free(struct app *app)
     reloader_stop(app->reloader);
     stdio_bridge_free(app->bridge);
     state_shared_free(app->shared_repl);
+    approval_expiry_free(app->approval_expiry);
     /* Its events are on the workers' loops: gone before they are. */
     elicit_sessions_free(app->elicit);
     for (int i = 0; i < app->nworkers; i++)
@@ -384,6 +388,11 @@ int main(int argc, char **argv)
                 snprintf(err, sizeof err, "out of memory subscribing to %s", chan);
                 ok = false;
             }
+            /* Pins approved on any warden: read from Redis, told to this worker's clients. */
+            if (ok && !(app.workers[i].pins_sync = pins_sync_new(&app.workers[i], exchange_notify_list_changed))) {
+                snprintf(err, sizeof err, "out of memory subscribing to the pins channel");
+                ok = false;
+            }
         }
         if (!ok) {
             fprintf(stderr, "warden: %s\n", err);
@@ -406,7 +415,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (app.cfg.state.redis &&
-        !(app.shared_repl = state_shared_new(app.workers[0].base, app.workers[0].state, app.shared))) {
+        (!(app.shared_repl = state_shared_new(app.workers[0].base, app.workers[0].state, app.shared)) ||
+         !(app.approval_expiry = approval_expiry_new(app.workers[0].base, app.workers[0].state, app.approvals)))) {
         fprintf(stderr, "warden: out of memory\n");
         if (listen_fd >= 0)
             evutil_closesocket(listen_fd);

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,9 +12,12 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "jcs.h"
+#include "log.h"
 #include "schema.h"
 
 static const char pin_domain[] = "warden-pin-v1";
+static const char pending_description[] =
+    "Definitions warden saw that are not pinned: warden pins diff, warden pins approve";
 
 int pin_entry_make(struct pin_entry *e, const char *kind, const char *name, size_t name_len, const char *json,
                    size_t len, char *err, size_t errlen)
@@ -310,6 +314,104 @@ out:
     return rc;
 }
 
+/* ---- runtime approvals ---- */
+
+void pin_approval_set_clear(struct pin_approval_set *s)
+{
+    for (size_t i = 0; i < s->n; i++)
+        free(s->tools[i].name);
+    free(s->tools);
+    free(s->instructions.name);
+    memset(s, 0, sizeof *s);
+}
+
+/* One server's runtime approvals, shared by its struct pins of every
+ * generation (pins_table keeps it per server). */
+struct pin_overlay {
+    _Atomic unsigned refs;
+    pthread_mutex_t lock;               /* guards what follows */
+    struct pin_approval_set set;        /* tools sorted by name; none read yet: epoch "", version 0 */
+    unsigned long long changes;
+};
+
+static struct pin_overlay *overlay_new(void)
+{
+    struct pin_overlay *o = calloc(1, sizeof *o);
+    if (!o)
+        return NULL;
+    pthread_mutex_init(&o->lock, NULL);
+    o->refs = 1;
+    return o;
+}
+
+static struct pin_overlay *overlay_ref(struct pin_overlay *o)
+{
+    atomic_fetch_add(&o->refs, 1);
+    return o;
+}
+
+static void overlay_free(struct pin_overlay *o)
+{
+    if (!o || atomic_fetch_sub(&o->refs, 1) != 1)
+        return;
+    pin_approval_set_clear(&o->set);
+    pthread_mutex_destroy(&o->lock);
+    free(o);
+}
+
+static int approval_order(const void *a, const void *b)
+{
+    return strcmp(((const struct pin_approval *)a)->name, ((const struct pin_approval *)b)->name);
+}
+
+/* The element of v[0..n) (each `size` bytes, sorted by the name string at
+ * name_at within it) named name[0..name_len), or NULL. */
+static const void *find_named(const void *v, size_t n, size_t size, size_t name_at, const char *name, size_t name_len)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const char *elem = (const char *)v + mid * size;
+        const char *mname = *(char *const *)(const void *)(elem + name_at);
+        size_t mlen = strlen(mname);
+        int c = memcmp(name, mname, name_len < mlen ? name_len : mlen);
+        if (c == 0)
+            c = name_len < mlen ? -1 : name_len > mlen ? 1 : 0;
+        if (c == 0)
+            return elem;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return NULL;
+}
+
+static const struct pin_approval *find_approval(const struct pin_approval *v, size_t n, const char *name,
+                                                size_t name_len)
+{
+    return find_named(v, n, sizeof *v, offsetof(struct pin_approval, name), name, name_len);
+}
+
+/* Whether two sets approve the same definitions over the same bases. */
+static bool approval_eq(const struct pin_approval *a, const struct pin_approval *b)
+{
+    return ((!a->name && !b->name) || (a->name && b->name && strcmp(a->name, b->name) == 0)) &&
+           memcmp(a->digest, b->digest, SHA256_BYTES) == 0 && a->has_base == b->has_base &&
+           (!a->has_base || memcmp(a->base, b->base, SHA256_BYTES) == 0);
+}
+
+static bool same_approvals(const struct pin_approval_set *a, const struct pin_approval_set *b)
+{
+    if (a->n != b->n || a->has_instructions != b->has_instructions ||
+        (a->has_instructions && !approval_eq(&a->instructions, &b->instructions)))
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (!approval_eq(&a->tools[i], &b->tools[i]))
+            return false;
+    return true;
+}
+
 /* ---- the approved set and the pending record ---- */
 
 struct pins {
@@ -319,6 +421,7 @@ struct pins {
     size_t n;
     struct pin_entry instructions;
     bool has_instructions;
+    struct pin_overlay *overlay;        /* a reference; set before p is shared */
     pthread_mutex_t lock;               /* guards what follows */
     struct pin_entry *pending;          /* unsorted; at most PINS_MAX_TOOLS */
     size_t npending, pending_bytes;
@@ -338,6 +441,11 @@ struct pins *pins_load(const char *path, char *err, size_t errlen)
     }
     pthread_mutex_init(&p->lock, NULL);
     p->refs = 1;
+    if (!(p->overlay = overlay_new())) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        pins_free(p);
+        return NULL;
+    }
     if (pins_file_read(path, false, &p->tools, &p->n, &p->instructions, &p->has_instructions, err, errlen) < 0) {
         pins_free(p);
         return NULL;
@@ -370,6 +478,7 @@ void pins_free(struct pins *p)
     pin_entry_clear(&p->instructions);
     pin_entries_free(p->pending, p->npending);
     pin_entry_clear(&p->pending_instructions);
+    overlay_free(p->overlay);
     pthread_mutex_destroy(&p->lock);
     free(p->path);
     free(p->pending_path);
@@ -383,24 +492,10 @@ const char *pins_path(const struct pins *p)
 
 static const struct pin_entry *find_pin(const struct pin_entry *v, size_t n, const char *name, size_t name_len)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        size_t mlen = strlen(v[mid].name);
-        int c = memcmp(name, v[mid].name, name_len < mlen ? name_len : mlen);
-        if (c == 0)
-            c = name_len < mlen ? -1 : name_len > mlen ? 1 : 0;
-        if (c == 0)
-            return &v[mid];
-        if (c < 0)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return NULL;
+    return find_named(v, n, sizeof *v, offsetof(struct pin_entry, name), name, name_len);
 }
 
-static enum pin_status compare(const struct pin_entry *pinned, const char *kind, const char *name, size_t name_len,
+static enum pin_status compare(const unsigned char *pinned, const char *kind, const char *name, size_t name_len,
                                const char *json, size_t len, struct pin_seen *seen)
 {
     struct pin_entry e;
@@ -411,29 +506,57 @@ static enum pin_status compare(const struct pin_entry *pinned, const char *kind,
         if (rc == 0)
             sha256_hex(e.digest, seen->seen);
         if (pinned)
-            sha256_hex(pinned->digest, seen->pinned);
+            sha256_hex(pinned, seen->pinned);
     }
-    enum pin_status st = !pinned ? PIN_NEW : rc == 0 && memcmp(e.digest, pinned->digest, SHA256_BYTES) == 0 ? PIN_OK
+    enum pin_status st = !pinned ? PIN_NEW : rc == 0 && memcmp(e.digest, pinned, SHA256_BYTES) == 0 ? PIN_OK
                                                                                                           : PIN_CHANGED;
     if (rc == 0)
         pin_entry_clear(&e);
     return st;
 }
 
+bool pins_in_force(const struct pins *p, const char *name, size_t name_len, unsigned char out[SHA256_BYTES])
+{
+    const struct pin_entry *filed = name ? find_pin(p->tools, p->n, name, name_len)
+                                         : p->has_instructions ? &p->instructions : NULL;
+    struct pin_overlay *o = p->overlay;
+    bool found = false;
+    pthread_mutex_lock(&o->lock);
+    const struct pin_approval *a = name ? find_approval(o->set.tools, o->set.n, name, name_len)
+                                        : o->set.has_instructions ? &o->set.instructions : NULL;
+    /* in force only over the file's pin it was approved over */
+    if (a && (filed ? a->has_base && memcmp(a->base, filed->digest, SHA256_BYTES) == 0 : !a->has_base)) {
+        memcpy(out, a->digest, SHA256_BYTES);
+        found = true;
+    }
+    pthread_mutex_unlock(&o->lock);
+    if (!found && filed) {
+        memcpy(out, filed->digest, SHA256_BYTES);
+        found = true;
+    }
+    return found;
+}
+
 enum pin_status pins_check(const struct pins *p, const char *name, size_t name_len, const char *tool_json, size_t len,
                            struct pin_seen *seen)
 {
-    return compare(find_pin(p->tools, p->n, name, name_len), "tool", name, name_len, tool_json, len, seen);
+    unsigned char pinned[SHA256_BYTES];
+    bool has = pins_in_force(p, name, name_len, pinned);
+    return compare(has ? pinned : NULL, "tool", name, name_len, tool_json, len, seen);
 }
 
 enum pin_status pins_check_instructions(const struct pins *p, const char *json, size_t len, struct pin_seen *seen)
 {
-    return compare(p->has_instructions ? &p->instructions : NULL, "instructions", "", 0, json, len, seen);
+    unsigned char pinned[SHA256_BYTES];
+    bool has = pins_in_force(p, NULL, 0, pinned);
+    return compare(has ? pinned : NULL, "instructions", "", 0, json, len, seen);
 }
 
 const char *pins_instructions(const struct pins *p, size_t *len)
 {
-    if (!p->has_instructions)
+    unsigned char pinned[SHA256_BYTES];
+    if (!p->has_instructions || !pins_in_force(p, NULL, 0, pinned) ||
+        memcmp(pinned, p->instructions.digest, SHA256_BYTES) != 0)
         return NULL;
     *len = p->instructions.canonical_len;
     return p->instructions.canonical;
@@ -441,16 +564,86 @@ const char *pins_instructions(const struct pins *p, size_t *len)
 
 bool pins_refuses_call(struct pins *p, const char *name, size_t name_len)
 {
-    const struct pin_entry *pinned = find_pin(p->tools, p->n, name, name_len);
-    if (!pinned)
+    unsigned char pinned[SHA256_BYTES];
+    if (!pins_in_force(p, name, name_len, pinned))
         return true;
     bool changed = false;
     pthread_mutex_lock(&p->lock);
     for (size_t i = 0; i < p->npending && !changed; i++)
         changed = strlen(p->pending[i].name) == name_len && memcmp(p->pending[i].name, name, name_len) == 0 &&
-                  memcmp(p->pending[i].digest, pinned->digest, SHA256_BYTES) != 0;
+                  memcmp(p->pending[i].digest, pinned, SHA256_BYTES) != 0;
     pthread_mutex_unlock(&p->lock);
     return changed;
+}
+
+/* Drops from the pending record what is now pinned as seen, and rewrites
+ * FILE.pending when that changed it (so `warden pins diff` on this host
+ * tells no approved definition as pending). */
+static void prune_pending(struct pins *p)
+{
+    unsigned char pinned[SHA256_BYTES];
+    pthread_mutex_lock(&p->lock);
+    size_t kept = 0, before = p->npending;
+    bool had_instructions = p->has_pending_instructions;
+    for (size_t i = 0; i < p->npending; i++) {
+        struct pin_entry *e = &p->pending[i];
+        if (pins_in_force(p, e->name, strlen(e->name), pinned) && memcmp(pinned, e->digest, SHA256_BYTES) == 0) {
+            p->pending_bytes -= e->canonical_len;
+            pin_entry_clear(e);
+        } else {
+            p->pending[kept++] = *e;
+        }
+    }
+    p->npending = kept;
+    if (p->has_pending_instructions && pins_in_force(p, NULL, 0, pinned) &&
+        memcmp(pinned, p->pending_instructions.digest, SHA256_BYTES) == 0) {
+        pin_entry_clear(&p->pending_instructions);
+        p->has_pending_instructions = false;
+    }
+    bool changed = kept != before || had_instructions != p->has_pending_instructions;
+    bool left = kept || p->has_pending_instructions;
+    char err[512];
+    if (changed && left &&
+        pins_file_write(p->pending_path, pending_description, p->pending, p->npending,
+                        p->has_pending_instructions ? &p->pending_instructions : NULL, err, sizeof err) < 0)
+        log_warn("%s: the approved definitions stay listed: %s", p->pending_path, err);
+    else if (changed && !left && unlink(p->pending_path) < 0 && errno != ENOENT)
+        log_warn("%s: the approved definitions stay listed: %s", p->pending_path, strerror(errno));
+    pthread_mutex_unlock(&p->lock);
+}
+
+int pins_apply_approvals(struct pins *p, struct pin_approval_set *s)
+{
+    struct pin_overlay *o = p->overlay;
+    if (s->n > 1)
+        qsort(s->tools, s->n, sizeof *s->tools, approval_order);
+    int rc;
+    pthread_mutex_lock(&o->lock);
+    if (strcmp(o->set.epoch, s->epoch) == 0 && s->version < o->set.version) {
+        rc = -1;
+    } else {
+        rc = !same_approvals(&o->set, s);
+        struct pin_approval_set old = o->set;
+        o->set = *s;
+        memset(s, 0, sizeof *s);
+        pin_approval_set_clear(&old);
+        if (rc)
+            o->changes++;
+    }
+    pthread_mutex_unlock(&o->lock);
+    if (rc < 0)
+        pin_approval_set_clear(s);
+    else if (rc)
+        prune_pending(p);
+    return rc;
+}
+
+unsigned long long pins_approvals_changes(const struct pins *p)
+{
+    pthread_mutex_lock(&p->overlay->lock);
+    unsigned long long n = p->overlay->changes;
+    pthread_mutex_unlock(&p->overlay->lock);
+    return n;
 }
 
 int pins_note(struct pins *p, const char *name, size_t name_len, const char *json, size_t len, char *err,
@@ -498,7 +691,7 @@ int pins_note(struct pins *p, const char *name, size_t name_len, const char *jso
     memset(&e, 0, sizeof e);
     if (!name)
         p->has_pending_instructions = true;
-    rc = pins_file_write(p->pending_path, "Definitions warden saw that are not pinned: warden pins diff, warden pins approve",
+    rc = pins_file_write(p->pending_path, pending_description,
                          p->pending, p->npending, p->has_pending_instructions ? &p->pending_instructions : NULL, err,
                          errlen);
 out:
@@ -540,6 +733,7 @@ bool pins_keep_instructions(struct pins *p, enum pin_mode mode, const char *raw,
 struct pins_slot {
     char *server;                   /* the server's name (owned) */
     struct pins *p;                 /* a reference */
+    struct pin_overlay *overlay;    /* the server's runtime approvals, for every generation (a reference) */
     unsigned long generation;
 };
 
@@ -567,6 +761,7 @@ void pins_table_free(struct pins_table *t)
     for (size_t i = 0; i < t->n; i++) {
         free(t->slots[i].server);
         pins_free(t->slots[i].p);
+        overlay_free(t->slots[i].overlay);
     }
     pthread_mutex_destroy(&t->lock);
     free(t->slots);
@@ -596,6 +791,7 @@ static struct pins_slot *table_slot(struct pins_table *t, const char *server, un
         }
         free(s->server);
         pins_free(s->p);
+        overlay_free(s->overlay);
     } else {
         if (t->n == t->cap) {
             size_t cap = t->cap ? 2 * t->cap : 8;
@@ -625,6 +821,13 @@ struct pins *pins_table_get(struct pins_table *t, const char *server, unsigned l
     } else if (s->p && s->generation == generation && strcmp(pins_path(s->p), path) == 0) {
         p = pins_ref(s->p);
     } else if ((p = pins_load(path, err, errlen))) {
+        /* the server's runtime approvals carry over to its new pins */
+        if (s->overlay) {
+            overlay_free(p->overlay);
+            p->overlay = overlay_ref(s->overlay);
+        } else {
+            s->overlay = overlay_ref(p->overlay);
+        }
         pins_free(s->p);
         s->p = pins_ref(p);
         s->generation = generation;

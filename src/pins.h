@@ -25,9 +25,17 @@
  * canonical definitions and PINS_MAX_TOOLS tools: past that, further
  * definitions are not recorded (pins_note says so) and stay blocked.
  *
- * Thread safety: the approved set is immutable once loaded (a new pins file
- * is a new struct pins, swapped on reload like a policy generation); only
- * the pending record changes, under its own mutex. */
+ * Runtime approvals (several wardens sharing a Redis: pins_redis.h) sit
+ * over the file: an approval of tool T at pin D, made while the file pinned
+ * T at B (or did not pin T), is in force instead of the file's pin while the
+ * file still pins B (still does not pin T). So every warden loading the same
+ * file agrees, and a reviewed file that pins T anew takes over. They are
+ * kept per server for the whole process (across generations), replaced
+ * wholesale by what Redis holds each time it is read.
+ *
+ * Thread safety: the file's set is immutable once loaded (a new pins file
+ * is a new struct pins, swapped on reload like a policy generation); the
+ * pending record and the runtime approvals change, each under its own mutex. */
 #ifndef WARDEN_PINS_H
 #define WARDEN_PINS_H
 #include <stdbool.h>
@@ -60,6 +68,30 @@ void pin_entry_clear(struct pin_entry *e);
 
 struct pins;
 
+/* A runtime approval: definition `digest` of tool `name` (NULL: the server's
+ * instructions), approved over the file's pin `base` (has_base false: the
+ * file pinned none). */
+struct pin_approval {
+    char *name;                           /* owned; NULL for the instructions */
+    unsigned char digest[SHA256_BYTES];
+    unsigned char base[SHA256_BYTES];
+    bool has_base;
+};
+
+/* Every runtime approval of one server as read at once, with the version of
+ * that set: `epoch` names one life of the record (a Redis that lost its data
+ * starts another), `version` grows with every change within it. */
+#define PINS_EPOCH_MAX 64
+struct pin_approval_set {
+    char epoch[PINS_EPOCH_MAX + 1];
+    unsigned long long version;
+    struct pin_approval *tools;           /* malloc'd, n of them, any order */
+    size_t n;
+    struct pin_approval instructions;
+    bool has_instructions;
+};
+void pin_approval_set_clear(struct pin_approval_set *s);
+
 /* Loads the pins file at path (a missing file is an error: `warden scan
  * --pin FILE` writes the first one) and what FILE.pending already records.
  * Returns NULL with "FILE:LINE:COL /pointer: problem" lines in err. The
@@ -88,6 +120,20 @@ struct pins *pins_table_get(struct pins_table *t, const char *server, unsigned l
                             char *err, size_t errlen);
 const char *pins_path(const struct pins *p);
 
+/* Replaces the runtime approvals of p's server by *s, which is emptied
+ * (its contents now p's, or freed), unless s is older than the set in force
+ * (same epoch, lower version). Drops from the pending record, in memory,
+ * what is now approved (the approver rewrote FILE.pending). Returns 1 when
+ * what is approved changed, 0 when not, -1 when s was older and ignored.
+ * Any thread. */
+int pins_apply_approvals(struct pins *p, struct pin_approval_set *s);
+/* How many times the runtime approvals of p's server changed (for a worker
+ * to tell whether its clients heard of it); grows across generations. */
+unsigned long long pins_approvals_changes(const struct pins *p);
+/* The pin in force for tool name (NULL: the instructions) into out: the
+ * runtime approval (see the top) or the file's. false when neither pins it. */
+bool pins_in_force(const struct pins *p, const char *name, size_t name_len, unsigned char out[SHA256_BYTES]);
+
 /* What the pinned hashes say of a definition seen; hex digests for the log
  * and the audit line ("" when there is none). */
 struct pin_seen {
@@ -96,8 +142,8 @@ struct pin_seen {
 };
 
 /* Checks one tool of a tools/list answer: name[0..name_len) (decoded) and its
- * raw object tool_json[0..len). PIN_NEW when no pin has that name,
- * PIN_CHANGED when the pin differs (or the object cannot be canonicalized).
+ * raw object tool_json[0..len) against the pin in force. PIN_NEW when no pin
+ * has that name, PIN_CHANGED when the pin differs (or the object cannot be canonicalized).
  * seen may be NULL. Any thread. */
 enum pin_status pins_check(const struct pins *p, const char *name, size_t name_len, const char *tool_json, size_t len,
                            struct pin_seen *seen);
@@ -113,7 +159,8 @@ enum pin_status pins_check_instructions(const struct pins *p, const char *json, 
 bool pins_refuses_call(struct pins *p, const char *name, size_t name_len);
 
 /* The approved instructions as canonical JSON (a string, or null when the
- * server had none), or NULL when the file pins none. Owned by p. */
+ * server had none), or NULL when the file pins none or a runtime approval
+ * (whose text warden does not hold) is in force instead. Owned by p. */
 const char *pins_instructions(const struct pins *p, size_t *len);
 
 /* Records a definition that pins_check found new or changed in FILE.pending

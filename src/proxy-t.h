@@ -56,6 +56,7 @@ struct session_table;
 struct tool_meta;
 struct pins;
 struct pins_table;
+struct pins_sync;
 struct rate_park;     /* proxy.c */
 struct state;         /* state.h */
 struct approval_hold;
@@ -305,6 +306,7 @@ struct worker {
     _Atomic(struct config_gen *) servers_to; /* a config whose servers to apply (a reference), or NULL */
     struct rate_store *rates;         /* shared by all workers */
     struct state *state;              /* this worker's link to the Redis of "state" (owned), or NULL */
+    struct pins_sync *pins_sync;      /* runtime pin approvals kept in step with Redis (pins_sync.h; owned), or NULL */
     struct approval_store *approvals; /* shared by all workers (approval.h); NULL: approvals are refused */
     struct elicit_sessions *elicit;   /* sessions that take URL elicitation (approval_elicit.h); shared; may be NULL */
     struct shared_store *shared;      /* warden.shared of Lua policies, shared by all workers */

@@ -27,7 +27,8 @@
 #include "config-t.h"
 
 #define STATE_BREAKER_FAILURES 3
-/* Subscriptions one state holds at most (they are few: approvals, pins). */
+/* Subscriptions one state holds at most (worker 0 holds 4: approvals held and
+ * expiring, pins, warden.shared; the other workers 2). */
 #define STATE_MAX_SUBSCRIPTIONS 8
 /* Keys, values and channels longer than this are refused (state_command returns NULL). */
 #define STATE_MAX_ARG_BYTES (1u << 20)

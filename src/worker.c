@@ -15,6 +15,7 @@
 #include "log.h"
 #include "toolmeta.h"
 #include "proxy.h"
+#include "pins_sync.h"
 #include "state.h"
 #include "reload.h"
 #include "upstream_http.h"
@@ -457,6 +458,7 @@ void worker_free(struct worker *w)
         config_gen_release(pending);
     if (w->retire_timer)
         event_free(w->retire_timer);
+    pins_sync_free(w->pins_sync);
     state_free(w->state);
     if (w->reload_event)
         event_free(w->reload_event);
