@@ -755,11 +755,20 @@ static void on_sub_message(redisAsyncContext *ac, void *reply_, void *privdata)
         r->element[0]->type != REDIS_REPLY_STRING || strcmp(r->element[0]->str, "message") != 0 ||
         r->element[2]->type != REDIS_REPLY_STRING)
         return;
-    s->on_message(s->arg, r->element[2]->str, r->element[2]->len);
+    /* hiredis keeps one callback per channel: every subscriber of it hears the message. */
+    struct state *st = s->st;
+    for (size_t i = 0; i < st->nsubs; i++)
+        if (strcmp(st->subs[i].channel, s->channel) == 0)
+            st->subs[i].on_message(st->subs[i].arg, r->element[2]->str, r->element[2]->len);
 }
 
+/* A channel is subscribed once, for its first subscription: a second
+ * SUBSCRIBE would replace hiredis's callback for it (on_sub_message fans out). */
 static void subscribe_one(struct link *l, struct subscription *s)
 {
+    for (const struct subscription *o = l->st->subs; o < s; o++)
+        if (strcmp(o->channel, s->channel) == 0)
+            return;
     const char *argv[] = {"SUBSCRIBE", s->channel};
     size_t argvlen[] = {9, strlen(s->channel)};
     redisAsyncCommandArgv(l->ac, on_sub_message, s, 2, argv, argvlen);

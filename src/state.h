@@ -105,6 +105,7 @@ struct state_req *state_publish(struct state *st, const char *channel, const cha
  * life of the state; subscriptions are made again after every reconnection
  * (messages published while the link is down are lost: readers that must
  * not miss one re-read their state on on_message(NULL) = "resubscribed").
+ * Several subscriptions may name one channel: each hears every message.
  * Returns -1 when STATE_MAX_SUBSCRIPTIONS are taken or memory runs out. */
 typedef void (*state_message_fn)(void *arg, const char *msg, size_t len);
 int state_subscribe(struct state *st, const char *channel, state_message_fn on_message, void *arg);

@@ -144,8 +144,11 @@ static void on_heard(void *arg, const char *msg, size_t len)
 
 static void test_pubsub(struct state *st, struct state *other)
 {
-    struct heard h = {0};
+    /* Two readers of one channel (approvals held and expiring on worker 0):
+     * hiredis keeps one callback per channel, and both must hear. */
+    static struct heard h, h2; /* the subscriptions outlive this function */
     CHECK(state_subscribe(st, "t:decided", on_heard, &h) == 0);
+    CHECK(state_subscribe(st, "t:decided", on_heard, &h2) == 0);
     /* Subscribed once the subscriber link announces itself. */
     bool subscribed = false;
     for (int i = 0; i < 3000 && !subscribed; i++) {
@@ -170,10 +173,12 @@ static void test_pubsub(struct state *st, struct state *other)
         struct timeval tick = {0, 10000};
         event_base_loopexit(base, &tick);
         event_base_dispatch(base);
-        heard = h.messages > 0;
+        heard = h.messages > 0 && h2.messages > 0;
     }
     CHECK(heard);
     CHECK_STR(h.last, "grant-42");
+    CHECK_STR(h2.last, "grant-42");
+    CHECK(h.messages == 1 && h2.messages == 1);
 }
 
 struct admitted {
