@@ -87,6 +87,7 @@ struct http_reader {
     bool first_line_read;    /* the request or status line has been read */
     size_t line_off;         /* where the line being read starts, in head.buf */
     size_t scan_off;         /* head.buf bytes before it searched for the line's LF */
+    unsigned char partial;   /* how far the check of that line has got, while it is not whole */
     unsigned char singles[HF_SINGLETONS];   /* copies of each single field (2: more than one) */
     /* the body */
     unsigned char body_state;

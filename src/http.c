@@ -135,7 +135,7 @@ static const bool hop_by_hop[HF_COUNT] = {
  * '-') ignoring case, a word at a time (the last word overlapping the one
  * before it): a letter's bit 0x40 puts 0x20 in the mask of its byte, so only
  * letters fold, and no byte but a letter's capital folds onto a letter. */
-static bool name_eq(const char *name, const char *lit, size_t len)
+static inline bool name_eq(const char *name, const char *lit, size_t len)
 {
     const uint64_t bit20 = 0x2020202020202020ULL;
     if (len >= 8) {
@@ -166,64 +166,68 @@ static bool name_eq(const char *name, const char *lit, size_t len)
     return (uint16_t)(n0 | ((l0 >> 1) & 0x2020)) == l0 && (uint16_t)(n1 | ((l1 >> 1) & 0x2020)) == l1;
 }
 
-/* name_eq where '_' also stands for '-', as CGI-style servers read names. */
+/* name_eq where '_' also stands for '-'; *underscore tells whether one did. */
 static bool name_is(const char *name, const char *lit, size_t len, bool *underscore)
 {
     bool folded = false;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)name[i], l = (unsigned char)lit[i];
-        if (l == '-') {
-            if (c == '-')
-                continue;
-            if (c != '_' || !underscore)
-                return false;
+        if (l == '-' && c == '_')
             folded = true;
-        } else if ((c | 0x20) != l) {   /* lit is letters and '-' only: no other byte folds onto a letter */
+        else if (l == '-' ? c != '-' : (c | 0x20) != l)   /* see name_eq: only a letter's capital folds */
             return false;
-        }
     }
-    if (underscore)
-        *underscore = folded;
+    *underscore = folded;
     return true;
 }
 
-/* The known field a name is (HF_OTHER if none): its length and a letter or
- * two pick the one candidate, one comparison confirms it. With underscore,
- * '_' matches '-' (CGI-style servers read names so) and *underscore tells
- * whether one did. */
-static enum http_field classify(const char *n, size_t len, bool *underscore)
+/* The one known field a name could be (HF_OTHER if none), by its length
+ * and a letter or two. */
+static inline enum http_field candidate(const char *n, size_t len)
 {
-    if (underscore)
-        *underscore = false;
     if (len < 2)
         return HF_OTHER;
     unsigned char c = (unsigned char)(n[0] | 0x20);
-    enum http_field f;
     switch (len) {
-    case 2: f = HF_TE; break;
-    case 4: f = HF_HOST; break;
-    case 6: f = c == 'e' ? HF_EXPECT : c == 'o' ? HF_ORIGIN : HF_ACCEPT; break;
-    case 7: f = c == 't' ? HF_TRAILER : HF_UPGRADE; break;
-    case 8: f = HF_MCP_NAME; break;
-    case 10: f = c == 'c' ? HF_CONNECTION : c == 'k' ? HF_KEEP_ALIVE : c == 'u' ? HF_USER_AGENT : HF_MCP_METHOD; break;
-    case 11: f = HF_TRACEPARENT; break;
-    case 12: f = c == 'c' ? HF_CONTENT_TYPE : (n[2] | 0x20) == 'r' ? HF_X_REQUEST_ID : HF_X_AGENT_NAME; break;
-    case 13: f = c == 'a' ? HF_AUTHORIZATION : HF_LAST_EVENT_ID; break;
-    case 14: f = c == 'c' ? HF_CONTENT_LENGTH : HF_MCP_SESSION_ID; break;
-    case 15: f = c == 'x' ? HF_X_FORWARDED_FOR : HF_ACCEPT_ENCODING; break;
-    case 16: f = c == 'p' ? HF_PROXY_CONNECTION : HF_CONTENT_ENCODING; break;
-    case 17: f = HF_TRANSFER_ENCODING; break;
-    case 18: f = HF_PROXY_AUTHENTICATE; break;
-    case 19: f = HF_PROXY_AUTHORIZATION; break;
-    case 20: f = HF_MCP_PROTOCOL_VERSION; break;
+    case 2: return HF_TE;
+    case 4: return HF_HOST;
+    case 6: return c == 'e' ? HF_EXPECT : c == 'o' ? HF_ORIGIN : HF_ACCEPT;
+    case 7: return c == 't' ? HF_TRAILER : HF_UPGRADE;
+    case 8: return HF_MCP_NAME;
+    case 10: return c == 'c' ? HF_CONNECTION : c == 'k' ? HF_KEEP_ALIVE : c == 'u' ? HF_USER_AGENT : HF_MCP_METHOD;
+    case 11: return HF_TRACEPARENT;
+    case 12: return c == 'c' ? HF_CONTENT_TYPE : (n[2] | 0x20) == 'r' ? HF_X_REQUEST_ID : HF_X_AGENT_NAME;
+    case 13: return c == 'a' ? HF_AUTHORIZATION : HF_LAST_EVENT_ID;
+    case 14: return c == 'c' ? HF_CONTENT_LENGTH : HF_MCP_SESSION_ID;
+    case 15: return c == 'x' ? HF_X_FORWARDED_FOR : HF_ACCEPT_ENCODING;
+    case 16: return c == 'p' ? HF_PROXY_CONNECTION : HF_CONTENT_ENCODING;
+    case 17: return HF_TRANSFER_ENCODING;
+    case 18: return HF_PROXY_AUTHENTICATE;
+    case 19: return HF_PROXY_AUTHORIZATION;
+    case 20: return HF_MCP_PROTOCOL_VERSION;
     default: return HF_OTHER;
     }
-    if (name_eq(n, field_names[f], len))
+}
+
+/* The known field a name is, ignoring case (HF_OTHER if none): the
+ * candidate, confirmed by one comparison. */
+static enum http_field classify(const char *n, size_t len)
+{
+    enum http_field f = candidate(n, len);
+    return f != HF_OTHER && name_eq(n, field_names[f], len) ? f : HF_OTHER;
+}
+
+/* classify() where '_' also matches '-' (CGI-style servers read names so);
+ * *underscore tells whether one did. Names with '_' are rare: only they
+ * take the slow way. */
+static enum http_field classify_folded(const char *n, size_t len, bool *underscore)
+{
+    *underscore = false;
+    enum http_field f = classify(n, len);
+    if (f != HF_OTHER || !memchr(n, '_', len))
         return f;
-    /* names with '_' are rare: only they take the slow way */
-    if (underscore && memchr(n, '_', len) && name_is(n, field_names[f], len, underscore))
-        return f;
-    return HF_OTHER;
+    f = candidate(n, len);
+    return f != HF_OTHER && name_is(n, field_names[f], len, underscore) ? f : HF_OTHER;
 }
 
 /* Fields warden reads (proxy, client, stdio bridge, the headers policy.c
@@ -377,6 +381,11 @@ static int header_line(struct http_reader *r, const char *b, size_t off, size_t 
     if (h->nheaders >= r->max_headers)
         return refuse(r, 431, "too many header fields");
     const char *name = p;
+    /* four bytes a test while they are all name bytes (the colon stops it) */
+    const unsigned char *u = (const unsigned char *)p;
+    while (end - (const char *)u >= 4 && (byte_class[u[0]] & byte_class[u[1]] & byte_class[u[2]] & byte_class[u[3]] & C_TCHAR))
+        u += 4;
+    p = (const char *)u;
     while (p < end && is_tchar((unsigned char)*p))
         p++;
     if (p == end || *p != ':')
@@ -402,7 +411,7 @@ static int header_line(struct http_reader *r, const char *b, size_t off, size_t 
         h->headers_cap = cap;
     }
     bool underscore;
-    enum http_field folded = classify(name, nlen, &underscore);
+    enum http_field folded = classify_folded(name, nlen, &underscore);
     enum http_field field = underscore ? HF_OTHER : folded;
     h->fields[h->nheaders] = (uint8_t)field;
     h->headers[h->nheaders] = (struct http_header){
@@ -540,7 +549,7 @@ static const char *head_check(struct http_reader *r)
         bool underscore = false;
         /* a name with '_' is HF_OTHER as written: see what it stands for */
         if (f == HF_OTHER && memchr(name, '_', hd->name_len))
-            f = classify(name, hd->name_len, &underscore);
+            f = classify_folded(name, hd->name_len, &underscore);
         if (f == HF_OTHER)
             continue;
         if (singleton(f)) {
@@ -633,6 +642,59 @@ static int head_done(struct http_reader *r)
     return 0;
 }
 
+/* States of the check of a line not yet whole (struct http_reader.partial). */
+enum { P_START, P_FIRST, P_NAME, P_VALUE };
+
+/* Checks the bytes b[from..end) of a head line whose LF has not arrived, so
+ * that a line already refused is refused now, not when it ends (or never):
+ * what this refuses, the whole line's check refuses with the same status.
+ * Returns 0, or -1 when refused. */
+static int partial_line(struct http_reader *r, const char *b, size_t from, size_t end)
+{
+    /* no LF in b[from..end): a CR before its last byte, or before its first, is bare */
+    if (from > r->line_off && b[from - 1] == '\r' && from < end)
+        return refuse(r, 400, "bare CR in the head");
+    for (size_t i = from; i < end; i++) {
+        unsigned char c = (unsigned char)b[i];
+        if (c == '\r') {
+            if (i + 1 < end)
+                return refuse(r, 400, "bare CR in the head");
+            continue;
+        }
+        switch (r->partial) {
+        case P_START:
+            if (!r->first_line_read) {
+                r->partial = P_FIRST;
+                break;
+            }
+            if (c == ' ' || c == '\t')
+                return refuse(r, 400, "obsolete line folding is not accepted");
+            if (!is_tchar(c))
+                return refuse(r, 400, "malformed header field name");
+            if (r->head.nheaders >= r->max_headers)
+                return refuse(r, 431, "too many header fields");
+            r->partial = P_NAME;
+            continue;
+        case P_NAME:
+            if (c == ':')
+                r->partial = P_VALUE;
+            else if (!is_tchar(c))
+                return refuse(r, 400, "malformed header field name (whitespace before colon?)");
+            continue;
+        case P_VALUE:
+            if (!is_value_char(c))
+                return refuse(r, 400, "invalid character in a header field value");
+            continue;
+        default:
+            break;
+        }
+        /* P_FIRST: the start line has no control byte, whatever its form */
+        if (!is_value_char(c))
+            return refuse(r, 400, "invalid character in the start line");
+    }
+    return 0;
+}
+
 /* Reads the complete lines of b[line_off..end); returns 1 when the head
  * ended (head.len is set to its length), 0 when more bytes are needed, -1
  * when refused. Each line is read once, when its LF has arrived. */
@@ -642,6 +704,8 @@ static int head_lines(struct http_reader *r, const char *b, size_t end)
         size_t off = r->line_off;
         const char *nl = memchr(b + r->scan_off, '\n', end - r->scan_off);
         if (!nl) {
+            if (partial_line(r, b, r->scan_off, end) < 0)
+                return -1;
             r->scan_off = end;
             return 0;
         }
@@ -650,6 +714,7 @@ static int head_lines(struct http_reader *r, const char *b, size_t end)
             return refuse(r, 400, "header lines must end with CRLF");
         size_t eol = lf - 1;
         r->line_off = r->scan_off = lf + 1;
+        r->partial = P_START;
         if (eol == off) {
             /* RFC 9112 2.2: empty lines before the start line are ignored. */
             if (!r->first_line_read)
@@ -935,6 +1000,7 @@ void http_reader_next(struct http_reader *r)
     r->why_on_error = NULL;
     r->first_line_read = false;
     r->line_off = r->scan_off = 0;
+    r->partial = P_START;
     memset(r->singles, 0, sizeof r->singles);
     r->body_state = B_NONE;
     r->remaining = 0;
@@ -1017,9 +1083,8 @@ bool http_transfer_coding_supported(const struct http_head *h)
 const char *http_header_getn(const struct http_head *h, const char *name, size_t nlen, size_t *value_len)
 {
     if (h->fields && nlen) {
-        bool underscore;
-        enum http_field f = classify(name, nlen, &underscore);
-        if (f != HF_OTHER && !underscore) {
+        enum http_field f = classify(name, nlen);
+        if (f != HF_OTHER) {
             uint32_t i = h->first[f];
             if (!i)
                 return NULL;
@@ -1049,7 +1114,7 @@ void http_header_at(const struct http_head *h, size_t i, const char **name, size
 
 bool http_is_hop_by_hop(const char *name, size_t len)
 {
-    return len && hop_by_hop[classify(name, len, NULL)];
+    return hop_by_hop[classify(name, len)];
 }
 
 /* Skips optional whitespace (RFC 9110 OWS) forward from p, up to end. */
