@@ -148,31 +148,25 @@ static int req_on_complete(void *owner)
 
 static const struct http_reader_ops request_ops = {req_on_head, req_on_body, req_on_complete};
 
-/* Reads the request's head once it has fully arrived; returns false when
- * there is nothing more to do now (waiting, or refused). */
+/* Feeds what has arrived of the request's head (the reader keeps a head
+ * that is not complete, within the limits); returns false when there is
+ * nothing more to do now (waiting, or refused). */
 static bool read_head(struct client_conn *c, struct evbuffer *in)
 {
-    const struct limits_conf *lim = &c->worker->cfg->limits;
-    size_t avail = evbuffer_get_length(in);
-    size_t want = avail < lim->max_header_bytes + 2 ? avail : lim->max_header_bytes + 2;
-    const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)want);
-    size_t head_len;
-    int status;
-    const char *why;
-    int r = http_prescan_request(p, want, lim->max_header_bytes, lim->max_headers, &head_len, &status, &why);
-    if (r == 0)
-        return false;
-    if (r < 0) {
-        refuse(c, status, why);
-        return false;
+    while (!c->reader.in_body && !c->reader.complete && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        size_t used = http_reader_feed(&c->reader, v.iov_base, v.iov_len);
+        int status;
+        const char *why;
+        if (http_reader_failed(&c->reader, &status, &why)) {
+            refuse(c, status, why);
+            return false;
+        }
+        evbuffer_drain(in, used);
     }
-    size_t used = http_reader_feed(&c->reader, p, head_len);
-    if (http_reader_failed(&c->reader, &status, &why)) {
-        refuse(c, status, why);
-        return false;
-    }
-    evbuffer_drain(in, used);
-    return true;
+    return c->reader.in_body || c->reader.complete;
 }
 
 /* Feeds what has arrived of the body; returns false when waiting or refused. */

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <http_parser.h>
 #include <cjson/cJSON.h>
 #include "auth.h"
 #include "http.h"

@@ -4,7 +4,33 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <http_parser.h>
+
+/* Which messages a reader reads. */
+enum http_message_type { HTTP_REQUEST, HTTP_RESPONSE };
+
+/* The request methods the reader accepts (the set, and the numbers, that
+ * libhttp-parser used: any other method is refused with 400). */
+enum http_method {
+    HTTP_DELETE, HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_CONNECT, HTTP_OPTIONS, HTTP_TRACE, HTTP_COPY,
+    HTTP_LOCK, HTTP_MKCOL, HTTP_MOVE, HTTP_PROPFIND, HTTP_PROPPATCH, HTTP_SEARCH, HTTP_UNLOCK, HTTP_BIND,
+    HTTP_REBIND, HTTP_UNBIND, HTTP_ACL, HTTP_REPORT, HTTP_MKACTIVITY, HTTP_CHECKOUT, HTTP_MERGE, HTTP_MSEARCH,
+    HTTP_NOTIFY, HTTP_SUBSCRIBE, HTTP_UNSUBSCRIBE, HTTP_PATCH, HTTP_PURGE, HTTP_MKCALENDAR, HTTP_LINK,
+    HTTP_UNLINK, HTTP_SOURCE,
+};
+
+/* Header fields the reader classifies as it reads them, so that lookups and
+ * the hop-by-hop test compare numbers, not names. The first group are the
+ * fields kept single (see singleton in http.c). */
+enum http_field {
+    HF_OTHER,
+    HF_CONTENT_TYPE, HF_CONTENT_LENGTH, HF_TRANSFER_ENCODING, HF_CONNECTION, HF_HOST, HF_EXPECT, HF_ORIGIN,
+    HF_AUTHORIZATION, HF_MCP_SESSION_ID, HF_MCP_PROTOCOL_VERSION, HF_LAST_EVENT_ID, HF_MCP_METHOD, HF_MCP_NAME,
+    HF_USER_AGENT, HF_X_REQUEST_ID, HF_TRACEPARENT, HF_X_FORWARDED_FOR, HF_X_AGENT_NAME,
+    HF_CONTENT_ENCODING, HF_KEEP_ALIVE, HF_PROXY_CONNECTION, HF_PROXY_AUTHENTICATE, HF_PROXY_AUTHORIZATION, HF_TE,
+    HF_TRAILER, HF_UPGRADE, HF_ACCEPT_ENCODING, HF_ACCEPT,
+    HF_COUNT
+};
+#define HF_SINGLETONS (HF_X_AGENT_NAME + 1)
 
 /* One header field; offsets into http_head.buf so the array survives growth of buf. */
 struct http_header {
@@ -15,9 +41,10 @@ struct http_header {
 /* The head of one request or response: request line or status, and headers.
  * The reader owns buf and headers and reuses them from message to message. */
 struct http_head {
-    char *buf;               /* url and header bytes, copied from the wire */
+    char *buf;               /* the head's bytes as they came from the wire */
     size_t len, cap;
     struct http_header *headers;
+    uint8_t *fields;             /* enum http_field of each header, by the reader (NULL in heads built by hand) */
     size_t nheaders, headers_cap;
     uint32_t url_off, url_len;   /* requests */
     int status;                  /* responses */
@@ -27,14 +54,7 @@ struct http_head {
     bool chunked;
     bool has_length;             /* a Content-Length was given */
     uint64_t content_length;
-};
-
-/* The line syntax of a head as it arrives, checked byte by byte before
- * libhttp-parser reads it (the parser accepts bare LF, obs-fold and
- * whitespace before a colon; a peer behind warden may read those otherwise). */
-struct http_head_lint {
-    unsigned char state;
-    size_t nheaders;
+    uint32_t first[HF_COUNT];    /* with fields: 1 + index of the first header of each known field, 0 if none */
 };
 
 /* What the reader hands to its owner as a message is read. Each returns 0 to
@@ -46,23 +66,33 @@ struct http_reader_ops {
 };
 
 /* Reads HTTP/1.1 messages of one direction (requests from clients or
- * responses from upstreams) with Debian's libhttp-parser, one at a time:
- * it pauses after each message so that pipelined ones wait their turn. */
+ * responses from upstreams), one at a time: it stops after each message so
+ * that pipelined ones wait their turn. The head is read line by line as its
+ * lines complete (each line once), the body by Content-Length, chunked
+ * coding or the peer's close. */
 struct http_reader {
-    http_parser parser;
     struct http_head head;
     const struct http_reader_ops *ops;
     void *owner;
     size_t max_head;         /* bytes the head may take (431 past it) */
     size_t max_headers;      /* header fields (431 past it) */
-    int last_cb;             /* which head callback ran last, to join split fields */
+    enum http_message_type type;
     bool in_body;            /* the head is complete */
     bool complete;           /* the message is complete; reader paused */
+    bool failed;             /* the stream is unreadable */
     int status_on_error;     /* HTTP status for the client when a callback refused */
     const char *why_on_error;    /* why the reader refused, when it did (static text or why_buf) */
     char why_buf[96];
-    bool refused;            /* the reader's own checks refused the stream */
-    struct http_head_lint lint;  /* line syntax of the head, checked before the parser sees it */
+    /* the head */
+    bool first_line_read;    /* the request or status line has been read */
+    size_t line_off;         /* where the line being read starts, in head.buf */
+    size_t scan_off;         /* head.buf bytes before it searched for the line's LF */
+    unsigned char partial;   /* how far the check of that line has got, while it is not whole */
+    unsigned char singles[HF_SINGLETONS];   /* copies of each single field (2: more than one) */
+    /* the body */
+    unsigned char body_state;
+    uint64_t remaining;      /* bytes left of the body or of the chunk */
+    bool size_digits;        /* the chunk-size line has a digit */
     size_t trailer_bytes;    /* trailer section read so far (discarded, but within max_head) */
     size_t trailer_fields;
 };

@@ -2,7 +2,6 @@
  * 401/403 answers a listener sends, from a real config file. */
 #include <stdlib.h>
 #include <string.h>
-#include <http_parser.h>
 #include <openssl/evp.h>
 #include "auth.h"
 #include "check.h"

@@ -1,5 +1,5 @@
 /* Unit tests of the HTTP/1.1 reader (src/http.c): the strict head checks,
- * framing through libhttp-parser at every split point, and header helpers. */
+ * framing at every split point, and header helpers. */
 #include <stdlib.h>
 #include <string.h>
 #include "check.h"
@@ -24,37 +24,47 @@ static int on_body(void *o, const char *at, size_t len)
 static int on_complete(void *o) { ((struct sink *)o)->completes++; return 0; }
 static const struct http_reader_ops ops = {on_head, on_body, on_complete};
 
-/* Runs the prescan over a whole head and returns its verdict and status. */
-static int prescan(const char *head, int *status)
+/* Feeds p[0..len) as a request; returns 1 when the head is read, 0 when
+ * more bytes are needed, -1 with *status when refused. */
+static int read_head(const char *p, size_t len, size_t max_head, int *status)
 {
-    size_t head_len;
-    const char *why;
+    struct sink s = {0};
+    struct http_reader r;
+    http_reader_init(&r, HTTP_REQUEST, &ops, &s, max_head, 64);
+    http_reader_feed(&r, p, len);
     *status = 0;
-    return http_prescan_request(head, strlen(head), 16384, 64, &head_len, status, &why);
+    int verdict = http_reader_failed(&r, status, NULL) ? -1 : r.in_body ? 1 : 0;
+    http_reader_free(&r);
+    return verdict;
 }
 
-static void test_prescan(void)
+static int head_verdict(const char *head, int *status)
+{
+    return read_head(head, strlen(head), 16384, status);
+}
+
+static void test_head_lines(void)
 {
     int st;
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
-    CHECK(prescan("\r\nPOST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n", &st) == 0);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\n\r\n", &st) == -1 && st == 400);          /* bare LF */
-    CHECK(prescan("POST /mcp HTTP/1.1\nHost: a\r\n\r\n", &st) == -1 && st == 400);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &st) == -1 && st == 400); /* obs-fold */
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nX-A:\r\n\tb\r\n\r\n", &st) == -1 && st == 400);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost : a\r\n\r\n", &st) == -1 && st == 400);        /* space before colon */
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHo(st: a\r\n\r\n", &st) == -1 && st == 400);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\n: a\r\n\r\n", &st) == -1 && st == 400);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost a\r\n\r\n", &st) == -1 && st == 400);
-    CHECK(prescan("POST /mcp HTTP/1.1\r\nHost: a\rb\r\n\r\n", &st) == -1 && st == 400);      /* bare CR */
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
+    CHECK(head_verdict("\r\nPOST /mcp HTTP/1.1\r\nHost: a\r\n\r\n", &st) == 1);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost: a\r\n", &st) == 0);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost: a\n\r\n", &st) == -1 && st == 400);          /* bare LF */
+    CHECK(head_verdict("POST /mcp HTTP/1.1\nHost: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost: a\r\n folded\r\n\r\n", &st) == -1 && st == 400); /* obs-fold */
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nX-A:\r\n\tb\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost : a\r\n\r\n", &st) == -1 && st == 400);        /* space before colon */
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHo(st: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\n: a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost a\r\n\r\n", &st) == -1 && st == 400);
+    CHECK(head_verdict("POST /mcp HTTP/1.1\r\nHost: a\rb\r\n\r\n", &st) == -1 && st == 400);      /* bare CR */
 
     /* 65 headers where 64 are allowed */
     char many[4096] = "POST /mcp HTTP/1.1\r\n";
     for (int i = 0; i < 65; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "X-%d: v\r\n", i);
     strcat(many, "\r\n");
-    CHECK(prescan(many, &st) == -1 && st == 431);
+    CHECK(head_verdict(many, &st) == -1 && st == 431);
 
     /* a head larger than the limit, complete or not */
     size_t big = 20000;
@@ -63,11 +73,9 @@ static void test_prescan(void)
     size_t n = strlen(huge);
     memset(huge + n, 'a', big);
     huge[n + big] = '\0';
-    size_t head_len;
-    const char *why;
-    CHECK(http_prescan_request(huge, strlen(huge), 16384, 64, &head_len, &st, &why) == -1 && st == 431);
+    CHECK(read_head(huge, strlen(huge), 16384, &st) == -1 && st == 431);
     strcat(huge, "\r\n\r\n");
-    CHECK(http_prescan_request(huge, strlen(huge), 16384, 64, &head_len, &st, &why) == -1 && st == 431);
+    CHECK(read_head(huge, strlen(huge), 16384, &st) == -1 && st == 431);
     free(huge);
 }
 
@@ -106,7 +114,7 @@ static void test_framing(void)
     }
 }
 
-/* Messages libhttp-parser itself must refuse. */
+/* Framing that could be read two ways. */
 static void test_refused_framing(void)
 {
     const char *bad[] = {
@@ -190,7 +198,7 @@ static void test_helpers(void)
 
 /* Feeds msg in pieces of `step` bytes; returns the reader's verdict (0 read
  * whole, else the status) and leaves the reader for the caller to inspect and free. */
-static int feed_all(struct http_reader *r, struct sink *s, enum http_parser_type type, const char *msg, size_t step)
+static int feed_all(struct http_reader *r, struct sink *s, enum http_message_type type, const char *msg, size_t step)
 {
     http_reader_init(r, type, &ops, s, 16384, 64);
     size_t len = strlen(msg), off = 0;
@@ -405,7 +413,7 @@ static void test_content_type_syntax(void)
 
 int main(void)
 {
-    test_prescan();
+    test_head_lines();
     test_framing();
     test_refused_framing();
     test_pipelining();
