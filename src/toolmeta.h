@@ -47,7 +47,9 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
  * tool_json[0..len) (already checked strictly by the caller's reader): its
  * "annotations" member is remembered for name, or the tool is forgotten
  * when it has none. Returns -1 as toolmeta_remember does, and also when
- * tool_json is not one JSON object. */
+ * tool_json is not one JSON object. An object with the same bytes as when
+ * the tool was last remembered this way (a keyed digest compared) is not
+ * read again: the tool only becomes the newest. */
 int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
                           size_t len);
 
