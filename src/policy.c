@@ -1814,6 +1814,19 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
     return removed;
 }
 
+void policy_run_on_list(struct policy_set *ps, const struct list_item *items, size_t n, bool *keep,
+                        const struct call_ctx *ctx)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (!p->lua || p->shadow || !lua_policy_has_on_list(p->lua) || !policy_applies(p, ctx))
+            continue;
+        struct decision err;
+        if (lua_policy_on_list_items(p->lua, items, n, keep, ctx, &err) < 0)
+            return;
+    }
+}
+
 /* See policy.h: the C fast path of policy_decide for a call whose
  * conditions do not fire, read-only (no rate counted, no Lua run). */
 void policy_tool_default(const struct policy_set *ps, const char *tool, struct tool_default *out)

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 #include "jsonrpc-t.h"
+#include "listitem-t.h"
 #include "policy-t.h"
 #include "ratelimit.h"
 
@@ -151,6 +152,14 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
  * drops) from a tools/list result object's "tools" array, keeping every
  * other field. Returns true when anything was removed. */
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx);
+
+/* Runs every enforced Lua on_list that applies to ctx, in order, over the
+ * tools of items[0..n) whose keep[i] is set (what policy_tool_listed and
+ * the pins let through), clearing keep[i] for each tool one does not keep.
+ * A failed on_list cannot say what is safe to show: every keep[i] is then
+ * false (fail closed). */
+void policy_run_on_list(struct policy_set *ps, const struct list_item *items, size_t n, bool *keep,
+                        const struct call_ctx *ctx);
 
 /* What the policies decide for a call of `tool` by default: when no
  * deny_if fires and every require holds, before any rate limit is reached.

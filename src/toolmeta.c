@@ -262,7 +262,8 @@ static int remember_raw(struct tool_meta *tm, const char *name, size_t name_len,
 {
     if (!tm)
         return -1;
-    uint64_t def = siphash(&tm->key, tool_json, len) ^ (classify ? 2u : 0u) ^ (trust_annotations ? 1u : 0u);
+    /* the low bits say how it was read (never 4: toolmeta_remember_listed's digests) */
+    uint64_t def = (siphash(&tm->key, tool_json, len) & ~(uint64_t)7) | (classify ? 2u : 0u) | (trust_annotations ? 1u : 0u);
     struct tm_entry *known = find(tm, name, name_len, siphash(&tm->key, name, name_len), NULL);
     if (known && known->has_def && known->def == def) {
         touch(tm, known);
@@ -301,6 +302,28 @@ int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_l
                            bool trust_annotations)
 {
     return remember_raw(tm, name, name_len, tool_json, len, true, trust_annotations);
+}
+
+/* See toolmeta.h. The description and annotations are hashed apart (the
+ * second rotated) so that no split of the same bytes between them collides. */
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations)
+{
+    if (!tm)
+        return -1;
+    uint64_t d = it->description ? siphash(&tm->key, it->description, it->description_len) : 0;
+    uint64_t a = it->annotations ? siphash(&tm->key, it->annotations, it->annotations_len) : 0;
+    uint64_t def = (d ^ (a << 1 | a >> 63)) & ~(uint64_t)7;
+    def |= 4u | 2u | (trust_annotations ? 1u : 0u);
+    struct tm_entry *known = find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL);
+    if (known && known->has_def && known->def == def) {
+        touch(tm, known);
+        return 0;
+    }
+    int rc = remember_raw(tm, it->name, it->name_len, it->raw, it->raw_len, true, trust_annotations);
+    struct tm_entry *e = rc == 0 ? find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL) : NULL;
+    if (e)
+        e->def = def;
+    return rc;
 }
 
 /* See toolmeta.h. */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <cjson/cJSON.h>
+#include "listitem-t.h"
 #include "riskclass.h"
 
 struct tool_meta;
@@ -61,6 +62,14 @@ int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_le
  * kept with its class. Returns as toolmeta_remember_raw. */
 int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
                            bool trust_annotations);
+
+/* toolmeta_remember_tool for one tool of a tools/list answer as the list
+ * filter found it: what the class and annotations depend on (its
+ * description and annotations texts, trust_annotations) is compared by a
+ * keyed digest with what the tool had when last remembered this way, and
+ * only a changed tool is read again; an unchanged one only becomes the
+ * newest. Returns as toolmeta_remember_tool. */
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations);
 
 /* The class remembered for name, or RISK_NONE when the tool is not known
  * (never listed, forgotten when the store was full, or remembered without a
