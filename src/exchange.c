@@ -335,12 +335,8 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
     struct policy_set *ps = ex->gen->set;
     struct server_rt *s = ex->server;
     struct catalog *catalog = ex->client->worker->catalog;
-    if (catalog) {
-        double wall = clock_seconds(CLOCK_REALTIME);
-        for (size_t i = 0; i < n; i++)
-            catalog_note_raw(catalog, s->conf->name, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
-                             wall);
-    }
+    if (catalog)
+        catalog_note_list(catalog, s->conf->name, items, n, clock_seconds(CLOCK_REALTIME));
     const struct server_conf *sc = s->conf;
     enum pin_mode mode = ex->gen->pins ? (enum pin_mode)sc->pin_mode : PIN_MODE_OFF;
     for (size_t i = 0; i < n; i++) {
@@ -352,18 +348,19 @@ static int decide_list(void *arg, const struct list_item *items, size_t n, bool 
         if (st != PIN_OK)
             note_pin_mismatch(ex, &items[i], st, &seen, keep[i], err);
     }
-    if (policy_set_has_lua(ps) || policy_set_uses_classes(ps)) {
-        if (!s->tool_meta)
-            s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
-        for (size_t i = 0; i < n; i++)
-            if (keep[i])
-                toolmeta_remember_listed(s->tool_meta, &items[i], sc->trust_annotations);
-    }
+    /* Without Lua or "classes" rules no decision reads a class learnt from a list. */
+    bool classes = policy_set_has_lua(ps) || policy_set_uses_classes(ps);
+    if (classes && !s->tool_meta)
+        s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
     struct call_ctx ctx;
     exchange_call_ctx(ex, &ctx);
     for (size_t i = 0; i < n; i++) {
-        ctx.tool_class = toolmeta_class(s->tool_meta, items[i].name, items[i].name_len);
-        keep[i] = keep[i] && policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
+        if (!keep[i])
+            continue;
+        ctx.tool_class = RISK_NONE;
+        if (classes)
+            toolmeta_remember_listed(s->tool_meta, &items[i], sc->trust_annotations, &ctx.tool_class);
+        keep[i] = policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
     }
     if (policy_set_has_on_list(ps)) {
         exchange_call_ctx(ex, &ctx);

@@ -306,8 +306,10 @@ int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_l
 
 /* See toolmeta.h. The description and annotations are hashed apart (the
  * second rotated) so that no split of the same bytes between them collides. */
-int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations)
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations,
+                             enum risk_class *cls)
 {
+    *cls = RISK_NONE;
     if (!tm)
         return -1;
     uint64_t d = it->description ? siphash(&tm->key, it->description, it->description_len) : 0;
@@ -317,12 +319,15 @@ int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, b
     struct tm_entry *known = find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL);
     if (known && known->has_def && known->def == def) {
         touch(tm, known);
+        *cls = known->cls;
         return 0;
     }
     int rc = remember_raw(tm, it->name, it->name_len, it->raw, it->raw_len, true, trust_annotations);
     struct tm_entry *e = rc == 0 ? find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL) : NULL;
-    if (e)
+    if (e) {
         e->def = def;
+        *cls = e->cls;
+    }
     return rc;
 }
 

@@ -68,8 +68,10 @@ int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_l
  * description and annotations texts, trust_annotations) is compared by a
  * keyed digest with what the tool had when last remembered this way, and
  * only a changed tool is read again; an unchanged one only becomes the
- * newest. Returns as toolmeta_remember_tool. */
-int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations);
+ * newest. *cls is then the class remembered (toolmeta_class), RISK_NONE
+ * when none. Returns as toolmeta_remember_tool. */
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations,
+                             enum risk_class *cls);
 
 /* The class remembered for name, or RISK_NONE when the tool is not known
  * (never listed, forgotten when the store was full, or remembered without a

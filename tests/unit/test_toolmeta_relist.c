@@ -103,21 +103,22 @@ static void test_listed(void)
         return;
     static const char raw[] = "{\"name\":\"get_a\",\"description\":\"Gets a\",\"annotations\":{\"readOnlyHint\":true}}";
     static const char raw2[] = "{\"name\":\"get_a\",\"description\":\"Deletes permanently\",\"annotations\":{}}";
+    enum risk_class cls;
     struct list_item it = {.name = "get_a", .name_len = 5, .raw = raw, .raw_len = sizeof raw - 1};
     it.description = strstr(raw, "\"Gets a\"");
     it.description_len = 8;
     it.annotations = strstr(raw, "{\"readOnly");
     it.annotations_len = strlen(it.annotations) - 1;
-    CHECK(toolmeta_remember_listed(tm, &it, false) == 0);
+    CHECK(toolmeta_remember_listed(tm, &it, false, &cls) == 0);
     CHECK(toolmeta_class(tm, "get_a", 5) == RISK_READ);
     CHECK(hint(tm, "get_a", "readOnlyHint"));
     size_t used = toolmeta_bytes(tm);
-    CHECK(toolmeta_remember_listed(tm, &it, false) == 0);
+    CHECK(toolmeta_remember_listed(tm, &it, false, &cls) == 0);
     CHECK(toolmeta_bytes(tm) == used);
-    CHECK(toolmeta_class(tm, "get_a", 5) == RISK_READ);
+    CHECK(toolmeta_class(tm, "get_a", 5) == RISK_READ && cls == RISK_READ);
     /* the same bytes through the whole-object reading are another digest */
     CHECK(toolmeta_remember_tool(tm, "get_a", 5, raw, sizeof raw - 1, true) == 0);
-    CHECK(toolmeta_remember_listed(tm, &it, true) == 0);
+    CHECK(toolmeta_remember_listed(tm, &it, true, &cls) == 0);
     CHECK(toolmeta_class(tm, "get_a", 5) == RISK_READ);
     /* a changed description and annotations */
     struct list_item it2 = {.name = "get_a", .name_len = 5, .raw = raw2, .raw_len = sizeof raw2 - 1};
@@ -125,15 +126,15 @@ static void test_listed(void)
     it2.description_len = strlen("\"Deletes permanently\"");
     it2.annotations = strstr(raw2, "{}");
     it2.annotations_len = 2;
-    CHECK(toolmeta_remember_listed(tm, &it2, true) == 0);
-    CHECK(toolmeta_class(tm, "get_a", 5) == RISK_DESTRUCTIVE);
+    CHECK(toolmeta_remember_listed(tm, &it2, true, &cls) == 0);
+    CHECK(toolmeta_class(tm, "get_a", 5) == RISK_DESTRUCTIVE && cls == RISK_DESTRUCTIVE);
     CHECK(!hint(tm, "get_a", "readOnlyHint"));
     /* the description moved into nothing: absent differs from present */
     it2.description = NULL;
     it2.description_len = 0;
-    CHECK(toolmeta_remember_listed(tm, &it2, true) == 0);
+    CHECK(toolmeta_remember_listed(tm, &it2, true, &cls) == 0);
     CHECK(toolmeta_class(tm, "get_a", 5) == RISK_DESTRUCTIVE); /* the raw object still says it */
-    CHECK(toolmeta_remember_listed(NULL, &it, false) == -1);
+    CHECK(toolmeta_remember_listed(NULL, &it, false, &cls) == -1 && cls == RISK_NONE);
     toolmeta_free(tm);
 }
 
