@@ -539,9 +539,7 @@ static int write_filtered(const char *json, size_t len, const struct reading *r,
 {
     const struct list_item *items = r->items;
     const char *first = items[0].raw, *last_end = items[r->nitems - 1].raw + items[r->nitems - 1].raw_len;
-    /* Room for the whole message at once: one block, written into without
-     * growing, that the caller reads without copying it again. */
-    if (evbuffer_expand(out, len + sizeof ed->e) < 0 || add_edited(out, json, first, ed) < 0)
+    if (add_edited(out, json, first, ed) < 0)
         return -1;
     bool wrote = false;
     for (size_t i = 0; i < r->nitems; i++) {
