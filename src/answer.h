@@ -15,7 +15,6 @@
 #include "jsonrpc-t.h"
 #include "listitem-t.h"
 
-
 /* Decides which tools of one list stay. Sets keep[i] for items[0..n);
  * returns 0, or -1 when the policy failed (the list is then refused). */
 struct list_filter {

@@ -129,11 +129,11 @@ void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const st
  * whatever its arguments (no rule names it, nor a "classes" rule its class,
  * or the rule denies) unless that policy says "list_denied": true; policies
  * bound to principals count only for the caller in ctx. Lua's on_list is not
- * consulted: it sees the whole list (policy_filter_list). */
+ * consulted: it sees the tools listed (policy_run_on_list). */
 bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, const struct call_ctx *ctx);
 
 /* True when a Lua policy (not a shadow one) defines on_list: the list must
- * then be shown to it as cJSON, not only decided name by name. */
+ * then be shown to it (policy_run_on_list), not only decided name by name. */
 bool policy_set_has_on_list(const struct policy_set *ps);
 
 /* True when a decision of this set depends on the class of a tool beyond
