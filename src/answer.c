@@ -9,8 +9,8 @@
 
 /* Contexts of the values answer.c watches while the strict scanner reads a
  * message (see json_watch): the top level, result, result.tools, each tool
- * object and its name, result.ttlMs and result.cacheScope. Nothing else is
- * looked at. */
+ * object with its name, description and annotations, result.ttlMs and
+ * result.cacheScope. Nothing else is looked at. */
 enum {
     W_ROOT = 1,
     W_JSONRPC,
@@ -22,6 +22,8 @@ enum {
     W_TOOLS,
     W_TOOL,
     W_NAME,
+    W_DESCRIPTION,
+    W_ANNOTATIONS,
     W_IS_ERROR,
     W_TTL,
     W_SCOPE,
@@ -233,7 +235,13 @@ static int on_member(void *arg, int parent, const char *key, size_t klen, struct
             return 0;
         if ((k = json_known_key(key, klen, tool_keys, err)) == -2)
             return -1;
-        return k == 0 ? W_NAME : 0;
+        if (k == 0)
+            return W_NAME;
+        /* Shown to a Lua on_list as a client's cJSON reads them: by exact
+         * key (the scanner refused objects with two keys that fold together). */
+        if (klen == 11 && memcmp(key, "description", 11) == 0)
+            return W_DESCRIPTION;
+        return klen == 11 && memcmp(key, "annotations", 11) == 0 ? W_ANNOTATIONS : 0;
     default:
         return 0;
     }
@@ -266,6 +274,14 @@ static int on_value(void *arg, int ctx, const char *start, const char *end, stru
             r->tools_bad = true;
         break;
     }
+    case W_DESCRIPTION:
+        r->items[r->nitems - 1].description = start;
+        r->items[r->nitems - 1].description_len = (size_t)(end - start);
+        break;
+    case W_ANNOTATIONS:
+        r->items[r->nitems - 1].annotations = start;
+        r->items[r->nitems - 1].annotations_len = (size_t)(end - start);
+        break;
     case W_NAME: {
         struct list_item *it = &r->items[r->nitems - 1];
         if (*start != '"') {

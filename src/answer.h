@@ -13,15 +13,7 @@
 #include <stddef.h>
 #include <event2/buffer.h>
 #include "jsonrpc-t.h"
-
-/* One tool object of a tools list, as the filter sees it. Pointers are
- * borrowed from the message for the duration of the decide() call. */
-struct list_item {
-    const char *name;      /* decoded (escapes resolved), not NUL-terminated */
-    size_t name_len;
-    const char *raw;       /* the tool object's original bytes, byte-exact */
-    size_t raw_len;
-};
+#include "listitem-t.h"
 
 /* Decides which tools of one list stay. Sets keep[i] for items[0..n);
  * returns 0, or -1 when the policy failed (the list is then refused). */

@@ -22,6 +22,8 @@ struct entry {
     char *server, *name;            /* owned */
     cJSON *summary;                 /* owned: {"description", "annotations", "listed"} */
     size_t cost;
+    bool has_def;                   /* noted by catalog_note_list from texts whose digest is def */
+    uint64_t def;
 };
 
 struct catalog {
@@ -76,10 +78,10 @@ void catalog_free(struct catalog *c)
     free(c);
 }
 
-/* server and name joined by a byte neither holds as text. */
-static uint64_t key_hash(const struct catalog *c, const char *server, const char *name)
+/* server and name[0..nl) joined by a byte neither holds as text. */
+static uint64_t key_hash(const struct catalog *c, const char *server, const char *name, size_t nl)
 {
-    size_t sl = strlen(server), nl = strlen(name);
+    size_t sl = strlen(server);
     char buf[512];
     if (sl + nl + 1 > sizeof buf)
         return siphash(&c->key, name, nl) ^ siphash(&c->key, server, sl);
@@ -129,7 +131,7 @@ static void note_one(struct catalog *c, const char *server, const char *name, co
     size_t cost = 0;
     cJSON *summary = summarize(tool, wall, &cost);
     cost += strlen(server) + strlen(name);
-    uint64_t h = key_hash(c, server, name);
+    uint64_t h = key_hash(c, server, name, strlen(name));
     for (struct entry *e = c->buckets[h % NBUCKETS]; e; e = e->next) {
         if (e->hash == h && strcmp(e->server, server) == 0 && strcmp(e->name, name) == 0) {
             drop(c, e);
@@ -177,20 +179,83 @@ void catalog_note(struct catalog *c, const char *server, const cJSON *tools, dou
     pthread_mutex_unlock(&c->lock);
 }
 
+/* catalog_note_raw with the lock held and a name without NUL; returns
+ * whether the tool was noted. */
+static bool note_raw(struct catalog *c, const char *server, const char *name, size_t name_len,
+                     const char *tool_json, size_t len, double wall)
+{
+    cJSON *tool = cJSON_ParseWithLength(tool_json, len);
+    char *n = cJSON_IsObject(tool) ? strndup(name, name_len) : NULL;
+    if (n)
+        note_one(c, server, n, tool, wall);
+    free(n);
+    cJSON_Delete(tool);
+    return n != NULL;
+}
+
 void catalog_note_raw(struct catalog *c, const char *server, const char *name, size_t name_len,
                       const char *tool_json, size_t len, double wall)
 {
     if (!c || memchr(name, '\0', name_len))
         return;
-    cJSON *tool = cJSON_ParseWithLength(tool_json, len);
-    char *n = cJSON_IsObject(tool) ? strndup(name, name_len) : NULL;
-    if (n) {
-        pthread_mutex_lock(&c->lock);
-        note_one(c, server ? server : "", n, tool, wall);
-        pthread_mutex_unlock(&c->lock);
+    pthread_mutex_lock(&c->lock);
+    note_raw(c, server ? server : "", name, name_len, tool_json, len, wall);
+    pthread_mutex_unlock(&c->lock);
+}
+
+/* The tool of server named name[0..nl) (no NUL inside), or NULL. */
+static struct entry *find_listed(struct catalog *c, const char *server, const char *name, size_t nl, uint64_t h)
+{
+    for (struct entry *e = c->buckets[h % NBUCKETS]; e; e = e->next)
+        if (e->hash == h && strcmp(e->server, server) == 0 && strlen(e->name) == nl && memcmp(e->name, name, nl) == 0)
+            return e;
+    return NULL;
+}
+
+/* Makes e the newest. */
+static void touch(struct catalog *c, struct entry *e)
+{
+    if (e == c->newest)
+        return;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        c->oldest = e->newer;
+    e->newer->older = e->older;
+    e->older = c->newest;
+    e->newer = NULL;
+    c->newest->newer = e;
+    c->newest = e;
+}
+
+void catalog_note_list(struct catalog *c, const char *server, const struct list_item *items, size_t n, double wall)
+{
+    if (!c)
+        return;
+    server = server ? server : "";
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        const struct list_item *it = &items[i];
+        if (memchr(it->name, '\0', it->name_len))
+            continue;
+        /* the two texts hashed apart, the second rotated: no split of the same bytes collides */
+        uint64_t d = it->description ? siphash(&c->key, it->description, it->description_len) : 0;
+        uint64_t a = it->annotations ? siphash(&c->key, it->annotations, it->annotations_len) : 1;
+        uint64_t def = d ^ (a << 1 | a >> 63);
+        uint64_t h = key_hash(c, server, it->name, it->name_len);
+        struct entry *e = find_listed(c, server, it->name, it->name_len, h);
+        if (e && e->has_def && e->def == def) {
+            cJSON_SetNumberValue(cJSON_GetObjectItemCaseSensitive(e->summary, "listed"), wall);
+            touch(c, e);
+            continue;
+        }
+        if (note_raw(c, server, it->name, it->name_len, it->raw, it->raw_len, wall) &&
+            (e = find_listed(c, server, it->name, it->name_len, h))) {
+            e->has_def = true;
+            e->def = def;
+        }
     }
-    free(n);
-    cJSON_Delete(tool);
+    pthread_mutex_unlock(&c->lock);
 }
 
 cJSON *catalog_snapshot(struct catalog *c)

@@ -16,6 +16,7 @@
 #define WARDEN_CATALOG_H
 #include <stddef.h>
 #include <cjson/cJSON.h>
+#include "listitem-t.h"
 
 struct catalog;
 
@@ -39,6 +40,13 @@ void catalog_note(struct catalog *c, const char *server, const cJSON *tools, dou
  * noted. Any thread. */
 void catalog_note_raw(struct catalog *c, const char *server, const char *name, size_t name_len,
                       const char *tool_json, size_t len, double wall);
+
+/* catalog_note_raw for every tool of one tools/list answer as the list
+ * filter found them, under one lock. A tool whose description and
+ * annotations texts have the keyed digest they had when it was last noted
+ * this way is not read again: only its "listed" time is renewed and it
+ * becomes the newest. Any thread. */
+void catalog_note_list(struct catalog *c, const char *server, const struct list_item *items, size_t n, double wall);
 
 /* A copy of everything: {SERVER: {TOOL: {"description": S|null,
  * "annotations": {..}|null, "listed": SECONDS}}}; the caller frees it with

@@ -294,42 +294,6 @@ void exchange_notify_elicitation_complete(void *worker, const char *session, siz
 
 /* --- judging each upstream message --- */
 
-/* decide_list for a Lua on_list: each item's original bytes are parsed into
- * one cJSON array; the policies drop items from it in place, and what is
- * left is kept. */
-static int decide_list_lua(struct exchange *ex, const struct list_item *items, size_t n, bool *keep)
-{
-    cJSON *result = cJSON_CreateObject();
-    cJSON *tools = result ? cJSON_AddArrayToObject(result, "tools") : NULL;
-    cJSON **node = calloc(n ? n : 1, sizeof *node);
-    int rc = tools && node ? 0 : -1;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        node[i] = cJSON_ParseWithLength(items[i].raw, items[i].raw_len);
-        if (!node[i] || !cJSON_AddItemToArray(tools, node[i])) {
-            cJSON_Delete(node[i]);
-            rc = -1;
-        }
-    }
-    if (rc == 0) {
-        struct call_ctx ctx;
-        exchange_call_ctx(ex, &ctx);
-        policy_filter_list(ex->gen->set, result, &ctx);
-        /* What is left is in its original order: one walk pairs it with the items. */
-        size_t i = 0;
-        for (size_t k = 0; k < n; k++)
-            keep[k] = false;
-        for (const cJSON *t = tools->child; t; t = t->next) {
-            while (i < n && node[i] != t)
-                i++;
-            if (i < n)
-                keep[i++] = true;
-        }
-    }
-    cJSON_Delete(result);
-    free(node);
-    return rc;
-}
-
 /* A listed tool whose definition is not pinned as approved: logged and
  * audited (rule pin_mismatch, both pins), shown in warn mode, dropped in block. */
 static void note_pin_mismatch(struct exchange *ex, const struct list_item *it, enum pin_status st,
@@ -361,59 +325,48 @@ static void note_pin_mismatch(struct exchange *ex, const struct list_item *it, e
 /* The list filter's decide(): which tools of a tools list the exchange's
  * policies keep. The pins first: in block mode a definition not pinned as
  * approved never reaches a policy or the client. Names are decided one by
- * one; only a Lua on_list, which reads a cJSON array, makes the items'
- * original bytes be parsed. Annotations and classes are remembered on the
- * way for the tools the pins let through, hidden tools included, so a call
- * is decided by the class of the definition the client could see. */
+ * one, then a Lua on_list sees the tools left (their fields converted only
+ * when it reads them). Annotations and classes are remembered on the way
+ * for the tools the pins let through, hidden tools included, so a call is
+ * decided by the class of the definition the client could see. */
 static int decide_list(void *arg, const struct list_item *items, size_t n, bool *keep)
 {
     struct exchange *ex = arg;
     struct policy_set *ps = ex->gen->set;
     struct server_rt *s = ex->server;
     struct catalog *catalog = ex->client->worker->catalog;
-    if (catalog) {
-        double wall = clock_seconds(CLOCK_REALTIME);
-        for (size_t i = 0; i < n; i++)
-            catalog_note_raw(catalog, s->conf->name, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
-                             wall);
-    }
+    if (catalog)
+        catalog_note_list(catalog, s->conf->name, items, n, clock_seconds(CLOCK_REALTIME));
     const struct server_conf *sc = s->conf;
-    bool *pinned = calloc(n ? n : 1, sizeof *pinned);
-    if (!pinned)
-        return -1;
+    enum pin_mode mode = ex->gen->pins ? (enum pin_mode)sc->pin_mode : PIN_MODE_OFF;
     for (size_t i = 0; i < n; i++) {
         enum pin_status st;
         struct pin_seen seen;
         char err[300];
-        enum pin_mode mode = ex->gen->pins ? (enum pin_mode)sc->pin_mode : PIN_MODE_OFF;
-        pinned[i] = pins_keep_listed(ex->gen->pins, mode, items[i].name, items[i].name_len, items[i].raw,
-                                     items[i].raw_len, &st, &seen, err, sizeof err);
+        keep[i] = pins_keep_listed(ex->gen->pins, mode, items[i].name, items[i].name_len, items[i].raw,
+                                   items[i].raw_len, &st, &seen, err, sizeof err);
         if (st != PIN_OK)
-            note_pin_mismatch(ex, &items[i], st, &seen, pinned[i], err);
+            note_pin_mismatch(ex, &items[i], st, &seen, keep[i], err);
     }
-    if (policy_set_has_lua(ps) || policy_set_uses_classes(ps)) {
-        if (!s->tool_meta)
-            s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
-        for (size_t i = 0; i < n; i++)
-            if (pinned[i])
-                toolmeta_remember_tool(s->tool_meta, items[i].name, items[i].name_len, items[i].raw, items[i].raw_len,
-                                       sc->trust_annotations);
+    /* Without Lua or "classes" rules no decision reads a class learnt from a list. */
+    bool classes = policy_set_has_lua(ps) || policy_set_uses_classes(ps);
+    if (classes && !s->tool_meta)
+        s->tool_meta = toolmeta_new(TOOLMETA_BYTES);
+    struct call_ctx ctx;
+    exchange_call_ctx(ex, &ctx);
+    for (size_t i = 0; i < n; i++) {
+        if (!keep[i])
+            continue;
+        ctx.tool_class = RISK_NONE;
+        if (classes)
+            toolmeta_remember_listed(s->tool_meta, &items[i], sc->trust_annotations, &ctx.tool_class);
+        keep[i] = policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
     }
-    int rc = 0;
-    if (!policy_set_has_on_list(ps)) {
-        struct call_ctx ctx;
+    if (policy_set_has_on_list(ps)) {
         exchange_call_ctx(ex, &ctx);
-        for (size_t i = 0; i < n; i++)
-        {
-            ctx.tool_class = toolmeta_class(s->tool_meta, items[i].name, items[i].name_len);
-            keep[i] = pinned[i] && policy_tool_listed(ps, items[i].name, items[i].name_len, &ctx);
-        }
-    } else if ((rc = decide_list_lua(ex, items, n, keep)) == 0) {
-        for (size_t i = 0; i < n; i++)
-            keep[i] = keep[i] && pinned[i];
+        policy_run_on_list(ps, items, n, keep, &ctx);
     }
-    free(pinned);
-    return rc;
+    return 0;
 }
 
 /* Where an initialize answer's result.instructions is: json_scan contexts. */

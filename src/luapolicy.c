@@ -71,6 +71,8 @@ struct lua_policy {
     double now;                 /* monotonic seconds, for warden.shared TTLs */
     const struct rpc_msg *msg;  /* the call being decided, for call's lazy fields */
     const struct lua_call_extra *extra;
+    struct list_run *list;      /* the on_list run in progress, for tool tables' lazy fields */
+    lua_Integer list_runs;      /* on_list runs so far: tells a tool table of an earlier run */
     char err_rule[256];         /* "FILE:LINE" where the last error was raised */
     char null_tag;              /* its address is warden.null */
     char mt_tag;                /* its address marks metatables sb_setmetatable made */
@@ -1461,39 +1463,158 @@ void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const 
     lua_settop(lp->L, 0);
 }
 
-/* What list_main needs, passed through lua_pcall as a light userdata. */
+/* What list_main needs, passed through lua_pcall as a light userdata, and
+ * lp->list while it runs. */
 struct list_run {
     struct lua_policy *lp;
-    const cJSON *tools;
+    const struct list_item *items;
+    size_t n;
     const struct call_ctx *ctx;
-    bool *keep;
-    int n;
+    bool *keep;     /* in: the tools shown; out: the ones the script kept */
+    bool *filled;   /* the tool table has its description and annotations */
+    cJSON *tmp;     /* a field being converted: freed after the run even if converting raised */
 };
 
-/* Protected body of lua_policy_on_list: keep[i] tells whether tool i stays. */
+/* Pushes one tool field from its JSON text as push_json would: a string
+ * without escapes straight from the bytes (the answer's reader checked
+ * them), anything else through cJSON. */
+static void push_field(lua_State *L, struct list_run *r, const char *text, size_t len)
+{
+    if (*text == '"' && !memchr(text, '\\', len)) {
+        push_bounded(L, text + 1, len - 2);
+        return;
+    }
+    cJSON_Delete(r->tmp);
+    if (!(r->tmp = cJSON_ParseWithLength(text, len)))
+        luaL_error(L, "%s: a tool field warden could not convert (out of memory)", r->lp->path);
+    push_json(L, r->tmp, 1);
+    cJSON_Delete(r->tmp);
+    r->tmp = NULL;
+}
+
+/* Gives the tool table at t (tool i) its description and annotations. */
+static void fill_tool(lua_State *L, struct list_run *r, size_t i, int t)
+{
+    static const char *const fields[] = {"description", "annotations"};
+    const struct list_item *it = &r->items[i];
+    const char *text[] = {it->description, it->annotations};
+    size_t len[] = {it->description_len, it->annotations_len};
+    r->filled[i] = true;
+    for (size_t f = 0; f < 2; f++) {
+        if (!text[f])
+            continue;
+        lua_pushstring(L, fields[f]);
+        push_field(L, r, text[f], len[f]);
+        lua_rawset(L, t);
+    }
+}
+
+/* The tool index of the tool table at 1 in the running on_list, from the
+ * table -> index map (upvalue 1) of the run numbered upvalue 2. */
+static size_t tool_of(lua_State *L, struct list_run **run)
+{
+    struct lua_policy *lp = policy_of(L);
+    struct list_run *r = lp->list;
+    if (!r || lua_tointeger(L, lua_upvalueindex(2)) != lp->list_runs)
+        luaL_error(L, "tool table used after its on_list ended");
+    lua_pushvalue(L, 1);
+    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TNUMBER)
+        luaL_error(L, "not a tool table of this on_list");
+    size_t i = (size_t)lua_tointeger(L, -1);
+    lua_pop(L, 1);
+    *run = r;
+    return i;
+}
+
+/* The tool tables' metamethods: description and annotations are converted
+ * when the script first reads, writes or walks a tool (most scripts read
+ * names only), so a table behaves as if it held them from the start. */
+static int tool_index(lua_State *L)
+{
+    struct list_run *r;
+    size_t i = tool_of(L, &r);
+    lua_settop(L, 2);
+    if (!r->filled[i]) {
+        fill_tool(L, r, i, 1);
+        lua_rawget(L, 1);
+        return 1;
+    }
+    return 0;
+}
+
+static int tool_newindex(lua_State *L)
+{
+    struct list_run *r;
+    size_t i = tool_of(L, &r);
+    lua_settop(L, 3);
+    if (!r->filled[i])
+        fill_tool(L, r, i, 1);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+static int tool_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    if (lua_next(L, 1))
+        return 2;
+    lua_pushnil(L);
+    return 1;
+}
+
+static int tool_pairs(lua_State *L)
+{
+    struct list_run *r;
+    size_t i = tool_of(L, &r);
+    if (!r->filled[i])
+        fill_tool(L, r, i, 1);
+    lua_pushcfunction(L, tool_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
+}
+
+/* Protected body of lua_policy_on_list_items. */
 static int list_main(lua_State *L)
 {
     struct list_run *r = lua_touserdata(L, 1);
     struct lua_policy *lp = r->lp;
-    lua_createtable(L, 0, r->n);            /* 2: tool table -> index */
+    size_t shown = 0;
+    for (size_t i = 0; i < r->n; i++)
+        shown += r->keep[i];
+    lua_createtable(L, 0, (int)shown);      /* 2: tool table -> index */
+    lua_createtable(L, 0, 4);               /* 3: the tool tables' metatable */
+    static const struct {
+        const char *name;
+        lua_CFunction fn;
+    } methods[] = {{"__index", tool_index}, {"__newindex", tool_newindex}, {"__pairs", tool_pairs}};
+    for (size_t m = 0; m < sizeof methods / sizeof *methods; m++) {
+        lua_pushvalue(L, 2);
+        lua_pushinteger(L, lp->list_runs);
+        lua_pushcclosure(L, methods[m].fn, 2);
+        lua_setfield(L, 3, methods[m].name);
+    }
+    lua_pushboolean(L, 0);
+    lua_setfield(L, 3, "__metatable");
     lua_rawgeti(L, LUA_REGISTRYINDEX, lp->on_list_ref);
-    lua_createtable(L, r->n, 0);            /* tools, the script may reorder it */
-    int i = 0;
-    const cJSON *t;
-    cJSON_ArrayForEach(t, r->tools) {
-        lua_createtable(L, 0, 3);
-        static const char *const fields[] = {"name", "description", "annotations"};
-        for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(t, fields[f]);
-            if (v) {
-                push_json(L, v, 1);
-                lua_setfield(L, -2, fields[f]);
-            }
+    lua_createtable(L, (int)shown, 0);      /* tools, the script may reorder it */
+    lua_Integer k = 0;
+    for (size_t i = 0; i < r->n; i++) {
+        if (!r->keep[i])
+            continue;
+        r->keep[i] = false;
+        lua_createtable(L, 0, 1);
+        if (r->items[i].name) {
+            push_bounded(L, r->items[i].name, r->items[i].name_len);
+            lua_setfield(L, -2, "name");
         }
+        lua_pushvalue(L, 3);
+        lua_setmetatable(L, -2);
         lua_pushvalue(L, -1);
-        lua_pushinteger(L, i++);
+        lua_pushinteger(L, (lua_Integer)i);
         lua_rawset(L, 2);
-        lua_rawseti(L, -2, i);
+        lua_rawseti(L, -2, ++k);
     }
     lua_createtable(L, 0, 4);
     const char *server = r->ctx->server ? r->ctx->server : lp->server;
@@ -1510,8 +1631,8 @@ static int list_main(lua_State *L)
         return luaL_error(L, "%s: on_list returned a %s, not an array of tools", lp->path,
                           luaL_typename(L, -1));
     lua_Integer len = (lua_Integer)lua_rawlen(L, -1);
-    for (lua_Integer k = 1; k <= len; k++) {
-        lua_rawgeti(L, -1, k);
+    for (lua_Integer j = 1; j <= len; j++) {
+        lua_rawgeti(L, -1, j);
         if (lua_rawget(L, 2) != LUA_TNUMBER)
             return luaL_error(L, "%s: on_list must return tool tables it was given", lp->path);
         r->keep[lua_tointeger(L, -1)] = true;
@@ -1520,7 +1641,41 @@ static int list_main(lua_State *L)
     return 0;
 }
 
-/* See luapolicy.h; the array is edited only after the script succeeded. */
+/* See luapolicy.h. */
+int lua_policy_on_list_items(struct lua_policy *lp, const struct list_item *items, size_t n, bool *keep,
+                             const struct call_ctx *ctx, struct decision *err_out)
+{
+    memset(err_out, 0, sizeof *err_out);
+    if (!lua_policy_has_on_list(lp))
+        return 0;
+    bool *filled = calloc(n + 1, sizeof *filled);
+    if (!filled) {
+        memset(keep, 0, n * sizeof *keep);
+        lp->err_rule[0] = '\0';
+        lp->fatal = "out of memory";
+        fail(lp, lp->fatal, lp->on_list_line, err_out);
+        return -1;
+    }
+    struct list_run r = {.lp = lp, .items = items, .n = n, .ctx = ctx, .keep = keep, .filled = filled};
+    lp->list = &r;
+    lp->list_runs++;
+    const char *err;
+    int rc = 0;
+    if (run(lp, list_main, &r, ctx->now, &err) != LUA_OK) {
+        fail(lp, err, lp->on_list_line, err_out);
+        memset(keep, 0, n * sizeof *keep);
+        rc = -1;
+    }
+    lp->list = NULL;
+    cJSON_Delete(r.tmp);
+    lua_settop(lp->L, 0);
+    free(filled);
+    return rc;
+}
+
+/* See luapolicy.h: the tools' fields are shown to the script as their JSON
+ * text, as a tools/list answer has them; the array is edited only after the
+ * script succeeded. */
 int lua_policy_on_list(struct lua_policy *lp, cJSON *tools_array, const struct call_ctx *ctx,
                        struct decision *err_out)
 {
@@ -1533,23 +1688,39 @@ int lua_policy_on_list(struct lua_policy *lp, cJSON *tools_array, const struct c
         fail(lp, lp->fatal, lp->on_list_line, err_out);
         return -1;
     }
-    int n = cJSON_GetArraySize(tools_array);
-    bool *keep = calloc((size_t)n + 1, sizeof *keep);
-    if (!keep) {
+    size_t n = (size_t)cJSON_GetArraySize(tools_array);
+    struct list_item *items = calloc(n + 1, sizeof *items);
+    char **texts = calloc(2 * n + 1, sizeof *texts);
+    bool *keep = calloc(n + 1, sizeof *keep);
+    bool ok = items && texts && keep;
+    size_t i = 0;
+    for (const cJSON *t = tools_array->child; ok && t; t = t->next, i++) {
+        keep[i] = true;
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(t, "name");
+        if (cJSON_IsString(name)) {
+            items[i].name = name->valuestring;
+            items[i].name_len = strlen(name->valuestring);
+        }
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(t, "description");
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(t, "annotations");
+        if (d && (ok = (texts[2 * i] = cJSON_PrintUnformatted(d)) != NULL)) {
+            items[i].description = texts[2 * i];
+            items[i].description_len = strlen(texts[2 * i]);
+        }
+        if (ok && a && (ok = (texts[2 * i + 1] = cJSON_PrintUnformatted(a)) != NULL)) {
+            items[i].annotations = texts[2 * i + 1];
+            items[i].annotations_len = strlen(texts[2 * i + 1]);
+        }
+    }
+    int dropped = -1;
+    if (!ok) {
         lp->err_rule[0] = '\0';
         lp->fatal = "out of memory";
         fail(lp, lp->fatal, lp->on_list_line, err_out);
-        return -1;
-    }
-    struct list_run r = {.lp = lp, .tools = tools_array, .ctx = ctx, .keep = keep, .n = n};
-    const char *err;
-    int dropped = 0;
-    if (run(lp, list_main, &r, ctx->now, &err) != LUA_OK) {
-        fail(lp, err, lp->on_list_line, err_out);
-        dropped = -1;
-    } else {
+    } else if (lua_policy_on_list_items(lp, items, n, keep, ctx, err_out) == 0) {
+        dropped = 0;
         cJSON *t = tools_array->child;
-        for (int i = 0; t; i++) {
+        for (i = 0; t; i++) {
             cJSON *next = t->next;
             if (!keep[i]) {
                 cJSON_Delete(cJSON_DetachItemViaPointer(tools_array, t));
@@ -1558,7 +1729,10 @@ int lua_policy_on_list(struct lua_policy *lp, cJSON *tools_array, const struct c
             t = next;
         }
     }
-    lua_settop(lp->L, 0);
+    for (i = 0; texts && i < 2 * n; i++)
+        free(texts[i]);
+    free(texts);
+    free(items);
     free(keep);
     return dropped;
 }

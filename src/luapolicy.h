@@ -18,7 +18,10 @@
  *   on_list(tools, ctx)  optional; tools is an array of {name, description,
  *     annotations}, ctx is {server, session, now}; returns the array of the
  *     tool tables it keeps (the same tables; order does not matter). A tool
- *     field over max_string fails the run.
+ *     field over max_string fails the run. description and annotations are
+ *     converted when the script first reads, assigns or walks (pairs) the
+ *     tool's fields: rawget and next see them only after that; the tool
+ *     tables' metatable is protected, and they are valid during their run.
  * Globals: trimmed base (load is text-only, print logs, pcall cannot
  * swallow budget errors and xpcall's handler runs under the budget;
  * setmetatable refuses __gc and __mode and installs a copy of the
@@ -41,6 +44,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include "jsonrpc-t.h"
+#include "listitem-t.h"
 #include "luapolicy-t.h"
 #include "policy-t.h"
 
@@ -77,7 +81,14 @@ bool lua_policy_is_shadow(const struct lua_policy *lp);
 /* True when the policy defines on_list. */
 bool lua_policy_has_on_list(const struct lua_policy *lp);
 
-/* Runs on_list over a tools/list "tools" array and deletes from it the tools
+/* Runs on_list over the tools of items[0..n) whose keep[i] is set, and
+ * clears keep[i] for those the script did not keep; only names are
+ * converted up front. Returns 0, or -1 with err_out a VERDICT_ERROR when the
+ * script failed: every keep[i] is then false. */
+int lua_policy_on_list_items(struct lua_policy *lp, const struct list_item *items, size_t n, bool *keep,
+                             const struct call_ctx *ctx, struct decision *err_out);
+
+/* The same over a tools/list "tools" array, deleting from it the tools
  * the script did not keep. Returns the number deleted, or -1 with err_out a
  * VERDICT_ERROR when the script failed: the array is then untouched and the
  * caller must not forward it as is. */

@@ -1741,11 +1741,16 @@ void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const 
 /* Whether an enforced policy refuses the tool whatever its arguments, and
  * wants such tools kept out of lists: default deny without list_denied, and
  * no rule names the tool or its class, or that rule denies outright. */
-static bool never_callable(const struct policy *p, const char *tool, enum risk_class cls, const struct call_ctx *ctx)
+static bool never_callable(const struct policy_set *ps, const struct policy *p, const char *tool,
+                           enum risk_class *cls, const struct call_ctx *ctx)
 {
     if (p->lua || p->shadow || !p->default_deny || p->list_denied || !policy_applies(p, ctx))
         return false;
-    const struct rule *r = find_rule_classed(p, tool, cls, NULL, ctx);
+    /* Classed on first need: classing a name costs more than the rest of
+     * listing it, and most lists meet no default-deny policy. */
+    if (*cls == RISK_NONE)
+        *cls = policy_tool_class(ps, tool, ctx ? ctx->tool_class : RISK_NONE);
+    const struct rule *r = find_rule_classed(p, tool, *cls, NULL, ctx);
     return !r || r->action == ACT_DENY;
 }
 
@@ -1758,9 +1763,9 @@ bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t le
     memcpy(tool, name, len);
     tool[len] = '\0';
     bool listed = !memchr(name, '\0', len) && !is_hidden(ps, tool, ctx);
-    enum risk_class cls = listed ? policy_tool_class(ps, tool, ctx ? ctx->tool_class : RISK_NONE) : RISK_NONE;
+    enum risk_class cls = RISK_NONE;
     for (size_t i = 0; listed && i < ps->n; i++)
-        if (never_callable(&ps->policies[i], tool, cls, ctx))
+        if (never_callable(ps, &ps->policies[i], tool, &cls, ctx))
             listed = false;
     if (tool != stack)
         free(tool);
@@ -1807,6 +1812,19 @@ bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_
             removed = true;
     }
     return removed;
+}
+
+void policy_run_on_list(struct policy_set *ps, const struct list_item *items, size_t n, bool *keep,
+                        const struct call_ctx *ctx)
+{
+    for (size_t i = 0; i < ps->n; i++) {
+        const struct policy *p = &ps->policies[i];
+        if (!p->lua || p->shadow || !lua_policy_has_on_list(p->lua) || !policy_applies(p, ctx))
+            continue;
+        struct decision err;
+        if (lua_policy_on_list_items(p->lua, items, n, keep, ctx, &err) < 0)
+            return;
+    }
 }
 
 /* See policy.h: the C fast path of policy_decide for a call whose

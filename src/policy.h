@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <cjson/cJSON.h>
 #include "jsonrpc-t.h"
+#include "listitem-t.h"
 #include "policy-t.h"
 #include "ratelimit.h"
 
@@ -128,11 +129,11 @@ void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const st
  * whatever its arguments (no rule names it, nor a "classes" rule its class,
  * or the rule denies) unless that policy says "list_denied": true; policies
  * bound to principals count only for the caller in ctx. Lua's on_list is not
- * consulted: it sees the whole list (policy_filter_list). */
+ * consulted: it sees the tools listed (policy_run_on_list). */
 bool policy_tool_listed(const struct policy_set *ps, const char *name, size_t len, const struct call_ctx *ctx);
 
 /* True when a Lua policy (not a shadow one) defines on_list: the list must
- * then be shown to it as cJSON, not only decided name by name. */
+ * then be shown to it (policy_run_on_list), not only decided name by name. */
 bool policy_set_has_on_list(const struct policy_set *ps);
 
 /* True when a decision of this set depends on the class of a tool beyond
@@ -151,6 +152,14 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
  * drops) from a tools/list result object's "tools" array, keeping every
  * other field. Returns true when anything was removed. */
 bool policy_filter_list(struct policy_set *ps, cJSON *result, const struct call_ctx *ctx);
+
+/* Runs every enforced Lua on_list that applies to ctx, in order, over the
+ * tools of items[0..n) whose keep[i] is set (what policy_tool_listed and
+ * the pins let through), clearing keep[i] for each tool one does not keep.
+ * A failed on_list cannot say what is safe to show: every keep[i] is then
+ * false (fail closed). */
+void policy_run_on_list(struct policy_set *ps, const struct list_item *items, size_t n, bool *keep,
+                        const struct call_ctx *ctx);
 
 /* What the policies decide for a call of `tool` by default: when no
  * deny_if fires and every require holds, before any rate limit is reached.

@@ -19,6 +19,8 @@ struct tm_entry {
     uint64_t hash;
     cJSON *annotations;                 /* owned; NULL when the tool had none */
     enum risk_class cls;                /* RISK_NONE when not classed */
+    bool has_def;                       /* remembered from a raw tool object whose digest is def */
+    uint64_t def;
     size_t cost;                        /* what this entry counts against the budget */
     size_t name_len;
     char name[];
@@ -166,10 +168,27 @@ static void maybe_grow(struct tool_meta *tm)
     tm->used += extra;
 }
 
+/* Makes e the newest: a tool listed again is the last one to forget. */
+static void touch(struct tool_meta *tm, struct tm_entry *e)
+{
+    if (e == tm->newest)
+        return;
+    if (e->older)
+        e->older->newer = e->newer;
+    else
+        tm->oldest = e->newer;
+    e->newer->older = e->older;
+    e->older = tm->newest;
+    e->newer = NULL;
+    tm->newest->newer = e;
+    tm->newest = e;
+}
+
 /* Replaces what is kept of name by annotations (if an object) and cls;
- * with neither, the tool is forgotten. */
+ * with neither, the tool is forgotten. def: the digest of the raw tool
+ * object they were read from, or NULL. */
 static int remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations,
-                    enum risk_class cls)
+                    enum risk_class cls, const uint64_t *def)
 {
     if (!tm)
         return -1;
@@ -205,6 +224,8 @@ static int remember(struct tool_meta *tm, const char *name, size_t name_len, con
     e->hash = hash;
     e->annotations = copy;
     e->cls = cls;
+    e->has_def = def != NULL;
+    e->def = def ? *def : 0;
     e->cost = cost;
     struct tm_entry **slot = slot_of(tm, hash);
     e->next = *slot;
@@ -225,17 +246,29 @@ static int remember(struct tool_meta *tm, const char *name, size_t name_len, con
 /* See toolmeta.h. */
 int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, const cJSON *annotations)
 {
-    return remember(tm, name, name_len, annotations, RISK_NONE);
+    return remember(tm, name, name_len, annotations, RISK_NONE, NULL);
 }
 
 /* The annotations, and the class when classify, of one raw tool object.
  * cJSON reads the bytes given only; the caller's reader has refused
- * duplicate keys, so the one "annotations" found is the one. */
+ * duplicate keys, so the one "annotations" found is the one.
+ * A server lists the same definitions again and again: a tool whose object
+ * has the digest it had when last remembered (same bytes, same way of
+ * reading them) keeps what was read then, and is only made the newest. The
+ * digest is SipHash under the store's random key, which the server never
+ * sees, so it cannot make a changed definition look unchanged. */
 static int remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
                         bool classify, bool trust_annotations)
 {
     if (!tm)
         return -1;
+    /* the low bits say how it was read (never 4: toolmeta_remember_listed's digests) */
+    uint64_t def = (siphash(&tm->key, tool_json, len) & ~(uint64_t)7) | (classify ? 2u : 0u) | (trust_annotations ? 1u : 0u);
+    struct tm_entry *known = find(tm, name, name_len, siphash(&tm->key, name, name_len), NULL);
+    if (known && known->has_def && known->def == def) {
+        touch(tm, known);
+        return 0;
+    }
     const char *end = NULL;
     cJSON *tool = cJSON_ParseWithLengthOpts(tool_json, len, &end, false);
     while (end && end < tool_json + len && strchr(" \t\r\n", *end) && *end)
@@ -252,7 +285,7 @@ static int remember_raw(struct tool_meta *tm, const char *name, size_t name_len,
         cls = riskclass_of(name, name_len, cJSON_IsString(desc) ? desc->valuestring : NULL,
                            cJSON_GetObjectItemCaseSensitive(tool, "annotations"), trust_annotations, NULL, 0);
     }
-    int rc = remember(tm, name, name_len, cJSON_GetObjectItemCaseSensitive(tool, "annotations"), cls);
+    int rc = remember(tm, name, name_len, cJSON_GetObjectItemCaseSensitive(tool, "annotations"), cls, &def);
     cJSON_Delete(tool);
     return rc;
 }
@@ -269,6 +302,33 @@ int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_l
                            bool trust_annotations)
 {
     return remember_raw(tm, name, name_len, tool_json, len, true, trust_annotations);
+}
+
+/* See toolmeta.h. The description and annotations are hashed apart (the
+ * second rotated) so that no split of the same bytes between them collides. */
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations,
+                             enum risk_class *cls)
+{
+    *cls = RISK_NONE;
+    if (!tm)
+        return -1;
+    uint64_t d = it->description ? siphash(&tm->key, it->description, it->description_len) : 0;
+    uint64_t a = it->annotations ? siphash(&tm->key, it->annotations, it->annotations_len) : 0;
+    uint64_t def = (d ^ (a << 1 | a >> 63)) & ~(uint64_t)7;
+    def |= 4u | 2u | (trust_annotations ? 1u : 0u);
+    struct tm_entry *known = find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL);
+    if (known && known->has_def && known->def == def) {
+        touch(tm, known);
+        *cls = known->cls;
+        return 0;
+    }
+    int rc = remember_raw(tm, it->name, it->name_len, it->raw, it->raw_len, true, trust_annotations);
+    struct tm_entry *e = rc == 0 ? find(tm, it->name, it->name_len, siphash(&tm->key, it->name, it->name_len), NULL) : NULL;
+    if (e) {
+        e->def = def;
+        *cls = e->cls;
+    }
+    return rc;
 }
 
 /* See toolmeta.h. */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdbool.h>
 #include <cjson/cJSON.h>
+#include "listitem-t.h"
 #include "riskclass.h"
 
 struct tool_meta;
@@ -47,7 +48,9 @@ int toolmeta_remember(struct tool_meta *tm, const char *name, size_t name_len, c
  * tool_json[0..len) (already checked strictly by the caller's reader): its
  * "annotations" member is remembered for name, or the tool is forgotten
  * when it has none. Returns -1 as toolmeta_remember does, and also when
- * tool_json is not one JSON object. */
+ * tool_json is not one JSON object. An object with the same bytes as when
+ * the tool was last remembered this way (a keyed digest compared) is not
+ * read again: the tool only becomes the newest. */
 int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json,
                           size_t len);
 
@@ -59,6 +62,16 @@ int toolmeta_remember_raw(struct tool_meta *tm, const char *name, size_t name_le
  * kept with its class. Returns as toolmeta_remember_raw. */
 int toolmeta_remember_tool(struct tool_meta *tm, const char *name, size_t name_len, const char *tool_json, size_t len,
                            bool trust_annotations);
+
+/* toolmeta_remember_tool for one tool of a tools/list answer as the list
+ * filter found it: what the class and annotations depend on (its
+ * description and annotations texts, trust_annotations) is compared by a
+ * keyed digest with what the tool had when last remembered this way, and
+ * only a changed tool is read again; an unchanged one only becomes the
+ * newest. *cls is then the class remembered (toolmeta_class), RISK_NONE
+ * when none. Returns as toolmeta_remember_tool. */
+int toolmeta_remember_listed(struct tool_meta *tm, const struct list_item *it, bool trust_annotations,
+                             enum risk_class *cls);
 
 /* The class remembered for name, or RISK_NONE when the tool is not known
  * (never listed, forgotten when the store was full, or remembered without a

@@ -15,7 +15,12 @@
  *  4. the streaming filter keeps exactly the tools a tree-based filter
  *     (cJSON: parse, delete hidden, list the rest) keeps, in order;
  *  5. with bit 4, the result that answers the request says cacheScope
- *     "private" and no ttlMs above the cap (1000). */
+ *     "private" and no ttlMs above the cap (1000);
+ *  6. each tool the streaming reader hands the filter is what a tree reads
+ *     there: its bytes are one JSON object inside the message, after the
+ *     previous tool's; cJSON reads from them the name given, and a
+ *     description and annotations exactly when given, with the same values
+ *     as their texts. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +48,62 @@ static size_t names_of(const cJSON *list, char *buf, size_t cap)
 
 static char names_a[1 << 17], names_b[1 << 17];
 
+/* Parses text[0..len) alone (no trailing bytes), or NULL. */
+static cJSON *parse_exact(const char *text, size_t len)
+{
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, false);
+    if (j && end != text + len) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Property 6 for one member the reader gave as text[0..len) (NULL: none). */
+static void same_member(const cJSON *tool, const char *key, const char *text, size_t len, const char *raw,
+                        size_t raw_len)
+{
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(tool, key);
+    if (!text) {
+        if (m)
+            abort();
+        return;
+    }
+    if (!m || text < raw || text + len > raw + raw_len)
+        abort();
+    cJSON *v = parse_exact(text, len);
+    if (!v || !cJSON_Compare(v, m, true))
+        abort();
+    cJSON_Delete(v);
+}
+
+struct message {
+    const char *start, *end;
+};
+
+/* hide(), after checking property 6 on every item. */
+static int hide_checked(void *arg, const struct list_item *items, size_t n, bool *keep)
+{
+    const struct message *msg = arg;
+    const char *after = msg->start;
+    for (size_t i = 0; i < n; i++) {
+        const struct list_item *it = &items[i];
+        if (it->raw < after || it->raw + it->raw_len > msg->end || it->raw_len < 2)
+            abort();
+        after = it->raw + it->raw_len;
+        cJSON *tool = parse_exact(it->raw, it->raw_len);
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(tool, "name");
+        if (!cJSON_IsObject(tool) || !cJSON_IsString(name) || strlen(name->valuestring) != it->name_len ||
+            memcmp(name->valuestring, it->name, it->name_len) != 0)
+            abort();
+        same_member(tool, "description", it->description, it->description_len, it->raw, it->raw_len);
+        same_member(tool, "annotations", it->annotations, it->annotations_len, it->raw, it->raw_len);
+        cJSON_Delete(tool);
+    }
+    return hide(NULL, items, n, keep);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 2)
@@ -68,7 +129,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (flags & 2)
         id = NULL;
-    const struct list_filter filter = {hide, NULL};
+    struct message bounds = {msg, msg + len};
+    const struct list_filter filter = {hide_checked, &bounds};
     bool filtered = !(flags & 4);
     const struct answer_cache cache = {.private_scope = true, .insert = true, .max_ttl_ms = 1000};
     struct answer_req req = {id,   id ? strlen(id) : 0,       flags & 1, filtered ? &filter : NULL,
@@ -93,6 +155,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         struct rpc_error err;
         if (!sent || json_scan(sent, sent_len, NULL, NULL, 0, &err) < 0)
             abort();
+        bounds = (struct message){sent, sent + sent_len};
         struct evbuffer *again = evbuffer_new();
         struct answer_result res2;
         if (!again || answer_check(&req, sent, sent_len, again, &res2) < 0 || res2.verdict != ANSWER_PASS)
