@@ -35,14 +35,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    check_tree(msg.root, 0);
+    cJSON *root = cJSON_ParseWithLength(body, size);
+    const cJSON *tree;
+    if (!root || rpc_msg_params(&msg, &tree) < 0)
+        abort();
+    check_tree(root, 0);
     static const char *const top[] = {"jsonrpc", "id", "method", "params", "result", "error", NULL};
     static const char *const params[] = {"name", "arguments", "_meta", NULL};
     struct rpc_error kerr;
-    for (const cJSON *m = msg.root->child; m; m = m->next)
+    for (const cJSON *m = root->child; m; m = m->next)
         if (json_known_key(m->string, strlen(m->string), top, &kerr) == -2)
             abort();
-    for (const cJSON *m = cJSON_IsObject(msg.params) ? msg.params->child : NULL; m; m = m->next)
+    cJSON_Delete(root);
+    for (const cJSON *m = cJSON_IsObject(tree) ? tree->child : NULL; m; m = m->next)
         if (json_known_key(m->string, strlen(m->string), params, &kerr) == -2)
             abort();
     if (msg.kind == RPC_NOTIFICATION && strncmp(msg.method, "notifications/", 14) != 0)
