@@ -86,10 +86,17 @@ static int fail(struct scanner *sc, int code, const char *what)
     return -1;
 }
 
-static void skip_ws(struct scanner *sc)
+static void skip_ws_run(struct scanner *sc)
 {
     while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
         sc->p++;
+}
+
+/* Most tokens follow the last directly: one comparison tells, inline. */
+static inline void skip_ws(struct scanner *sc)
+{
+    if (sc->p < sc->end && (unsigned char)*sc->p <= ' ')
+        skip_ws_run(sc);
 }
 
 /* Appends decoded bytes of the key being read (keys only: values are not kept). */
@@ -185,6 +192,33 @@ static const bool plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
+/* The first byte of [q, end) that is not plain: eight bytes at a time
+ * while eight are left (any quote, backslash, control character or byte of
+ * a multi-byte character among them sets its byte's high bit in `special`,
+ * and the lowest such bit is the first such byte: the borrows of the
+ * subtractions only run upward). */
+static const char *plain_run(const char *q, const char *end)
+{
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5C5C5C5C5C5C5C5CULL;
+        uint64_t special = (w | (w - 0x2020202020202020ULL) | ((quote - 0x0101010101010101ULL) & ~quote) |
+                            ((bslash - 0x0101010101010101ULL) & ~bslash)) & 0x8080808080808080ULL;
+        if (special) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return q + (__builtin_ctzll(special) >> 3);
+#else
+            break;
+#endif
+        }
+        q += 8;
+    }
+    while (q < end && plain_byte[(unsigned char)*q])
+        q++;
+    return q;
+}
+
 /* Reads a string (the opening quote is at p). A key is left in sc->key for
  * the duplicate checks: as its text when it has no escape, else decoded into
  * the arena from its first escape on. */
@@ -195,26 +229,7 @@ static int scan_string(struct scanner *sc, bool is_key)
     bool copying = false;
     const char *run = sc->p;
     for (;;) {
-        const char *q = sc->p, *stop = sc->end - q > 8 ? q + 8 : sc->end;
-        while (q < stop && plain_byte[(unsigned char)*q])
-            q++;
-        if (q == stop) {
-            /* A long run (text, descriptions): eight bytes at a time while
-             * none is special (a quote, a backslash, a control character or
-             * a byte of a multi-byte character). */
-            while (sc->end - q >= 8) {
-                uint64_t w;
-                memcpy(&w, q, 8);
-                uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5C5C5C5C5C5C5C5CULL;
-                if ((w | (w - 0x2020202020202020ULL) | ((quote - 0x0101010101010101ULL) & ~quote) |
-                     ((bslash - 0x0101010101010101ULL) & ~bslash)) & 0x8080808080808080ULL)
-                    break;
-                q += 8;
-            }
-            while (q < sc->end && plain_byte[(unsigned char)*q])
-                q++;
-        }
-        sc->p = q;
+        sc->p = plain_run(sc->p, sc->end);
         if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
             return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
         if (sc->p >= sc->end)
