@@ -93,7 +93,7 @@ struct policy {
     struct limit all_limit;
     struct rule *class_rules[RISK_NCLASSES];   /* "classes": by enum risk_class, NULL when absent */
     struct class_override *overrides;          /* "classes_of": exact names first, then globs longest first */
-    size_t noverrides;
+    size_t noverrides, nexact_overrides;       /* the exact names are sorted by strcmp */
     struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
     int mode;                   /* index in {"enforce", "shadow"} as the file says */
     bool shadow;                /* evaluated and audited, never enforced (the file or the loader says so) */
@@ -1220,6 +1220,8 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
         p->noverrides++;
     }
     qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
+    while (p->nexact_overrides < p->noverrides && !p->overrides[p->nexact_overrides].glob)
+        p->nexact_overrides++;
 }
 
 bool policy_set_uses_classes(const struct policy_set *ps)
@@ -1235,16 +1237,35 @@ bool policy_set_uses_classes(const struct policy_set *ps)
     return false;
 }
 
+/* The class classes_of gives the tool in p: its exact name's (found by
+ * halves: a call is classed on every call), else the longest glob's. */
+static enum risk_class override_of(const struct policy *p, const char *tool, size_t len)
+{
+    size_t lo = 0, hi = p->nexact_overrides;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(tool, p->overrides[mid].pattern);
+        if (c == 0)
+            return p->overrides[mid].cls;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    for (size_t k = p->nexact_overrides; k < p->noverrides; k++)
+        if (glob_match(p->overrides[k].pattern, tool, len))
+            return p->overrides[k].cls;
+    return RISK_NONE;
+}
+
 enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed)
 {
     size_t len = strlen(tool);
     for (size_t i = 0; ps && i < ps->n; i++) {
-        const struct policy *p = &ps->policies[i];
         /* shadow policies are on trial: they do not change what a tool is */
-        for (size_t k = 0; !p->shadow && k < p->noverrides; k++)
-            if (p->overrides[k].glob ? glob_match(p->overrides[k].pattern, tool, len)
-                                     : strcmp(p->overrides[k].pattern, tool) == 0)
-                return p->overrides[k].cls;
+        enum risk_class c = ps->policies[i].shadow ? RISK_NONE : override_of(&ps->policies[i], tool, len);
+        if (c != RISK_NONE)
+            return c;
     }
     return observed != RISK_NONE ? observed : riskclass_of_name(tool, len, NULL, 0);
 }
