@@ -617,9 +617,12 @@ struct span {
     const char *p, *end;
 };
 
+/* What rpc_parse's watch collects during the scan, read only once the scan
+ * accepted the whole text (a wide object's duplicate keys are found at its
+ * end, after the second value may have replaced the first here). */
 struct reader {
-    struct scanner *sc;
-    struct span v[R_NCONTEXTS];
+    struct scanner *sc;          /* for the arguments' depth and longest string */
+    struct span v[R_NCONTEXTS];  /* by context */
     bool has_result, has_error;
     size_t args_base;  /* the depth the arguments are read at */
     size_t args_longest, args_deepest;

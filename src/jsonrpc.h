@@ -15,8 +15,9 @@
  * top level or in params, a request method without an id, request and
  * response fields together; RPC_INVALID_PARAMS for a tools/call without its
  * name, or with arguments that are not an object; RPC_INTERNAL_ERROR when
- * out of memory). Allocates only for long strings (then rpc_msg_clear frees
- * them). On error *out holds nothing to free. */
+ * out of memory). Allocates only where json_scan does and for the strings
+ * it keeps when they outgrow the message (rpc_msg_clear frees them). On
+ * error *out holds nothing to free. */
 int rpc_parse(const char *body, size_t len, const struct rpc_limits *lim,
               struct rpc_msg *out, struct rpc_error *err);
 
@@ -51,7 +52,7 @@ struct json_watch {
  * together (exact duplicates: RPC_PARSE_ERROR; keys that differ only in case
  * under Unicode simple folding, one key to Go's encoding/json:
  * RPC_INVALID_REQUEST). One pass, no tree; allocates only for texts with long
- * keys or deep key stacks. watch may be NULL. Returns 0, or -1 with *err. */
+ * escaped keys or deep key stacks. watch may be NULL. Returns 0, or -1 with *err. */
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch, int root,
               struct rpc_error *err);
 
