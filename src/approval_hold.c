@@ -13,6 +13,7 @@
 #include "era.h"
 #include "exchange.h"
 #include "http.h"
+#include "jsonrpc.h"
 #include "log.h"
 #include "reply.h"
 #include "state.h"
@@ -196,21 +197,21 @@ struct modern_retry {
     bool accepted;                 /* inputResponses[INPUT_KEY].action is "accept" */
 };
 
-static void read_modern_retry(struct exchange *ex, const struct rpc_msg *msg, const struct approval_call *call,
+static void read_modern_retry(struct exchange *ex, const cJSON *params, const struct approval_call *call,
                               struct modern_retry *r)
 {
     const struct worker *w = ex->client->worker;
     *r = (struct modern_retry){.state = ELICIT_STATE_FOREIGN};
-    if (!ex->era.modern || !w->elicit || !w->cfg->admin_listen || !elicit_modern_wanted(msg->params) ||
+    if (!ex->era.modern || !w->elicit || !w->cfg->admin_listen || !elicit_modern_wanted(params) ||
         elicit_call_digest(call->principal, call->server, call->tool, call->args, r->digest) < 0)
         return;
     r->url_client = true;
-    const cJSON *st = cJSON_GetObjectItemCaseSensitive(msg->params, "requestState");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(params, "requestState");
     if (cJSON_IsString(st)) {
         char id[APPROVAL_ID_LEN + 1];
         r->state = elicit_state_verify(w->elicit, st->valuestring, strlen(st->valuestring), r->digest, wall_now(), id);
     }
-    const cJSON *responses = cJSON_GetObjectItemCaseSensitive(msg->params, "inputResponses");
+    const cJSON *responses = cJSON_GetObjectItemCaseSensitive(params, "inputResponses");
     const cJSON *mine = cJSON_IsObject(responses) ? cJSON_GetObjectItemCaseSensitive(responses, INPUT_KEY) : NULL;
     const cJSON *action = cJSON_IsObject(mine) ? cJSON_GetObjectItemCaseSensitive(mine, "action") : NULL;
     r->accepted = cJSON_IsString(action) && strcmp(action->valuestring, "accept") == 0;
@@ -288,7 +289,7 @@ static struct approval_hold *hold_new(struct exchange *ex, approval_resume_fn re
 }
 
 /* Holds ex on an event stream until its deadline; -1 when out of memory. */
-static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct approval_answer *a, double seconds,
+static int hold(struct exchange *ex, const char *tool, const cJSON *params, const struct approval_answer *a, double seconds,
                 approval_resume_fn resume)
 {
     struct approval_hold *h = ex->hold;
@@ -296,8 +297,8 @@ static int hold(struct exchange *ex, const struct rpc_msg *msg, const struct app
     if (!h && !(h = hold_new(ex, resume)))
         return -1;
     if (!h->tick) {
-        snprintf(h->tool, sizeof h->tool, "%s", msg->tool);
-        const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
+        snprintf(h->tool, sizeof h->tool, "%s", tool);
+        const cJSON *meta = params ? cJSON_GetObjectItemCaseSensitive(params, "_meta") : NULL;
         const cJSON *token = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "progressToken") : NULL;
         bool ok = (!(cJSON_IsString(token) || cJSON_IsNumber(token)) ||
                    (h->progress_token = cJSON_PrintUnformatted(token))) &&
@@ -402,9 +403,14 @@ static void tell_shared(struct approval_store *store, const struct approval_call
     free(args);
 }
 
-enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,
+enum approval_begin approval_hold_begin(struct exchange *ex, struct rpc_msg *msg, const struct decision *d,
                                         approval_resume_fn resume)
 {
+    const cJSON *params, *args;
+    if (rpc_msg_params(msg, &params) < 0 || rpc_msg_args(msg, &args) < 0) {
+        exchange_answer_for_id(ex, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+        return APPROVAL_BEGIN_ANSWERED;
+    }
     struct approval_store *store = ex->client->worker->approvals;
     const struct server_conf *sc = ex->server->conf;
     char principal[128];
@@ -413,19 +419,19 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         .principal = principal,
         .server = sc->name[0] ? sc->name : sc->path,
         .tool = msg->tool,
-        .args = msg->args,
+        .args = args,
         .rule = d->rule,
         .reason = d->reason,
         .generation = ex->gen ? ex->gen->number : 0,
         .opts = d->approval,
     };
     struct modern_retry retry;
-    read_modern_retry(ex, msg, &call, &retry);
+    read_modern_retry(ex, params, &call, &retry);
     if (retry.state == ELICIT_STATE_NO_KEY) {
         /* Fail closed: the state cannot be told from a forged one yet. */
         static const char why[] = "warden cannot check requestState now: the key shared through Redis has not been "
                                   "read (see warden's log); call again later";
-        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, why, -1);
+        exchange_audit_call(ex, msg->tool, args, "deny", d->rule, why, -1);
         exchange_answer_for_id(ex, RPC_INTERNAL_ERROR, why);
         return APPROVAL_BEGIN_ANSWERED;
     }
@@ -434,7 +440,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         const char *why = retry.state == ELICIT_STATE_FORGED
                               ? "Invalid params: requestState is not one warden issued for this call"
                               : "Invalid params: requestState has expired; call again without it";
-        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, why, -1);
+        exchange_audit_call(ex, msg->tool, args, "deny", d->rule, why, -1);
         exchange_answer_for_id(ex, RPC_INVALID_PARAMS, why);
         return APPROVAL_BEGIN_ANSWERED;
     }
@@ -471,7 +477,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         snprintf(text, sizeof text, "[warden] %s was refused by %s%s%s. It has not run.", msg->tool, a.decided_by,
                  a.decision_reason[0] ? ": " : "", a.decision_reason);
         snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
-        exchange_audit_call(ex, msg->tool, msg->args, "deny", d->rule, text, -1);
+        exchange_audit_call(ex, msg->tool, args, "deny", d->rule, text, -1);
         exchange_answer_refusal(ex, text);
         return APPROVAL_BEGIN_ANSWERED;
     case APPROVAL_FULL:
@@ -483,7 +489,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
                  : shared                   ? "the shared state (Redis) cannot be reached"
                  : store                    ? "out of memory"
                                             : "approvals are not available");
-        exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, text, -1);
+        exchange_audit_call(ex, msg->tool, args, "require_approval", d->rule, text, -1);
         exchange_answer_refusal(ex, text);
         return APPROVAL_BEGIN_ANSWERED;
     case APPROVAL_NEW:
@@ -491,7 +497,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
     }
     snprintf(ex->approval_id, sizeof ex->approval_id, "%s", a.id);
     if (!held(ex))
-        exchange_audit_call(ex, msg->tool, msg->args, "require_approval", d->rule, d->reason, -1);
+        exchange_audit_call(ex, msg->tool, args, "require_approval", d->rule, d->reason, -1);
     struct worker *w = ex->client->worker;
     /* Held no longer than the request lives: an expired request would only open a new one. */
     double seconds = d->approval.hold < d->approval.ttl ? d->approval.hold : d->approval.ttl;
@@ -516,7 +522,7 @@ enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_ms
         return APPROVAL_BEGIN_ANSWERED;
     }
     if (held(ex) || (seconds > 0 && accepts_sse(ex))) {
-        if (hold(ex, msg, &a, seconds, resume) < 0) {
+        if (hold(ex, msg->tool, params, &a, seconds, resume) < 0) {
             log_error("out of memory holding a call for approval; closing the connection of %s", ex->client->addr);
             client_close(ex->client);
         }

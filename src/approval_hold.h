@@ -26,7 +26,8 @@ enum approval_begin {
 };
 
 /* For a call whose decision d is VERDICT_APPROVAL. Writes the call's
- * require_approval (or deny) audit line itself. */
+ * require_approval (or deny) audit line itself. Builds msg's trees (its
+ * params and arguments: rpc_msg_params, rpc_msg_args). */
 /* With the shared state (Redis), each worker subscribes this to
  * approval_redis_channel with arg the worker: a decision made on any warden
  * wakes the calls this worker holds on that id (id NULL: all of them, after
@@ -34,6 +35,6 @@ enum approval_begin {
  * to that approval page (elicit_sessions_decided). */
 void approval_hold_decided(void *arg, const char *id, size_t len);
 
-enum approval_begin approval_hold_begin(struct exchange *ex, const struct rpc_msg *msg, const struct decision *d,
+enum approval_begin approval_hold_begin(struct exchange *ex, struct rpc_msg *msg, const struct decision *d,
                                         approval_resume_fn resume);
 #endif

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <strings.h>
 #include "http.h"
+#include "jsonrpc.h"
 #include "reply.h"
 
 /* The first stateless revision: from it on every result carries resultType. */
@@ -90,19 +91,20 @@ static size_t header_value(const char *v, size_t len, char *buf, size_t cap)
     return len;
 }
 
-/* The body value Mcp-Name mirrors for this method, or NULL when it has none. */
+/* The body value Mcp-Name mirrors for this method ("" when it is not a
+ * string), or NULL when it has none. */
 static const char *name_source(const struct rpc_msg *msg, const char **field)
 {
-    const char *key = NULL;
-    if (strcmp(msg->method, "tools/call") == 0 || strcmp(msg->method, "prompts/get") == 0)
-        key = "name";
-    else if (strcmp(msg->method, "resources/read") == 0)
-        key = "uri";
-    *field = key;
-    if (!key)
-        return NULL;
-    const cJSON *v = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, key) : NULL;
-    return cJSON_IsString(v) ? v->valuestring : "";
+    *field = NULL;
+    if (strcmp(msg->method, "tools/call") == 0 || strcmp(msg->method, "prompts/get") == 0) {
+        *field = "name";
+        return msg->name ? msg->name : "";
+    }
+    if (strcmp(msg->method, "resources/read") == 0) {
+        *field = "uri";
+        return msg->uri ? msg->uri : "";
+    }
+    return NULL;
 }
 
 static int check_name(const struct http_head *h, const struct rpc_msg *msg, bool modern, struct era_error *err)
@@ -150,15 +152,10 @@ static int check_method(const struct http_head *h, const struct rpc_msg *msg, bo
  * string, 0 when absent, -1 when it is not a string. */
 static int body_version(const struct rpc_msg *msg, const char **v)
 {
-    const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
-    const cJSON *pv =
-        cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "io.modelcontextprotocol/protocolVersion") : NULL;
-    if (!pv)
-        return 0;
-    if (!cJSON_IsString(pv))
+    if (msg->version_not_string)
         return -1;
-    *v = pv->valuestring;
-    return 1;
+    *v = msg->version;
+    return msg->version != NULL;
 }
 
 static int check_version(const struct http_head *h, const struct rpc_msg *msg, bool *modern, struct era_error *err)
@@ -189,7 +186,8 @@ static int check_params(const struct http_head *h, struct era_error *err)
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(h, i, &name, &nlen, &value, &vlen);
-        if (nlen > 10 && strncasecmp(name, "mcp-param-", 10) == 0)
+        /* The first letter rules out almost every header without a call. */
+        if (nlen > 10 && (name[0] | 0x20) == 'm' && strncasecmp(name, "mcp-param-", 10) == 0)
             return fail(err, MCP_HEADER_MISMATCH,
                         "Header mismatch: warden cannot check Mcp-Param-* headers against the tool's x-mcp-header "
                         "fields; send the call without them");
@@ -197,7 +195,7 @@ static int check_params(const struct http_head *h, struct era_error *err)
     return 0;
 }
 
-int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_req *out, struct era_error *err)
+int era_read(const struct http_head *h, struct rpc_msg *msg, struct era_req *out, struct era_error *err)
 {
     *out = (struct era_req){0};
     bool modern = false;
@@ -206,10 +204,15 @@ int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_re
         return -1;
     out->modern = modern;
     if (msg->kind == RPC_REQUEST && msg->method) {
-        const cJSON *task = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "task") : NULL;
-        out->task = cJSON_IsObject(task);
+        out->task = msg->task;
         if (strcmp(msg->method, "subscriptions/listen") == 0) {
-            const cJSON *n = cJSON_GetObjectItemCaseSensitive(msg->params, "notifications");
+            const cJSON *params;
+            if (rpc_msg_params(msg, &params) < 0) {
+                fail(err, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+                err->status = 503;
+                return -1;
+            }
+            const cJSON *n = cJSON_GetObjectItemCaseSensitive(params, "notifications");
             out->listen_tools =
                 cJSON_IsTrue(cJSON_IsObject(n) ? cJSON_GetObjectItemCaseSensitive(n, "toolsListChanged") : NULL);
         }

@@ -29,8 +29,9 @@ struct era_error {
  * present, and required on a modern request. Mcp-Param-* headers are refused:
  * warden does not keep the tools' x-mcp-header fields, so it cannot check
  * them, and a server that trusted them would act on values warden never saw.
- * Returns 0 with *out filled, or -1 with *err. */
-int era_read(const struct http_head *h, const struct rpc_msg *msg, struct era_req *out, struct era_error *err);
+ * Returns 0 with *out filled, or -1 with *err (status 503 when out of
+ * memory: subscriptions/listen builds msg's params tree). */
+int era_read(const struct http_head *h, struct rpc_msg *msg, struct era_req *out, struct era_error *err);
 
 /* What kind of answer warden gives itself to a request. */
 enum era_answer {

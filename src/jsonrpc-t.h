@@ -1,6 +1,7 @@
 /* Types of the strict JSON-RPC reader (jsonrpc.c). */
 #ifndef WARDEN_JSONRPC_T_H
 #define WARDEN_JSONRPC_T_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
@@ -22,19 +23,35 @@ struct rpc_limits {
     size_t max_members; /* members of one object or elements of one array (default 10000) */
 };
 
-/* One client message, validated and classified. All pointers point into
- * `root` (decoded, escapes resolved) except id_text, which points into the
- * body the message was parsed from: the caller keeps that body alive for as
- * long as it uses the message. rpc_msg_clear() frees `root`. */
+/* One client message, validated and classified in one pass over its text,
+ * without a tree. The strings are decoded (escapes resolved, NUL-terminated)
+ * into the message's own storage; id_text, params_text and args_text point
+ * into the body it was parsed from, which the caller keeps alive for as long
+ * as it uses the message. The trees of params and of the arguments are
+ * built only for the consumers that ask (rpc_msg_params, rpc_msg_args), from
+ * that text. A message may point into itself: pass it by pointer, never copy
+ * it. rpc_msg_clear() frees what it holds. */
 struct rpc_msg {
     enum rpc_kind kind;
-    cJSON *root;
-    const char *id_text;   /* the id's original bytes, byte-exact; NULL for notifications */
+    const char *id_text;     /* the id's original bytes, byte-exact; NULL for notifications */
     size_t id_len;
-    const char *method;    /* requests and notifications; NULL for responses */
-    const cJSON *params;   /* NULL when absent */
-    const char *tool;      /* tools/call only: params.name, decoded */
-    const cJSON *args;     /* tools/call only: params.arguments (an object), NULL when absent */
+    const char *method;      /* requests and notifications; NULL for responses */
+    const char *tool;        /* tools/call only: params.name */
+    const char *name;        /* params.name when it is a string, whatever the method; else NULL */
+    const char *uri;         /* params.uri when it is a string; else NULL */
+    const char *version;     /* params._meta["io.modelcontextprotocol/protocolVersion"] when a string */
+    bool version_not_string; /* that member is there, and is not a string */
+    bool task;               /* params.task is an object (a task-augmented request) */
+    const char *params_text; /* params' original text; NULL when absent */
+    size_t params_len;
+    const char *args_text;   /* tools/call only: params.arguments' text (an object); NULL when absent */
+    size_t args_len;
+    size_t args_longest;     /* bytes of the longest decoded string (key or value) inside the arguments */
+    size_t args_depth;       /* depth of their deepest value, the arguments being 0: 1 for {"a":1} */
+    cJSON *params_tree;      /* built by rpc_msg_params; NULL until then */
+    cJSON *args_tree;        /* built by rpc_msg_args; NULL until then */
+    char *strings;           /* where the decoded strings are: `small`, or a block of the heap */
+    char small[128];
 };
 
 /* Why a message was refused: a JSON-RPC error code and a message for the client. */

@@ -12,8 +12,10 @@
 /* Objects with more keys than this are checked for collisions by sorting. */
 #define LINEAR_DUP_LIMIT 32
 
-/* One key of an object being scanned: its decoded bytes live in the key arena. */
+/* One key of an object being scanned: its bytes in the text when it has no
+ * escape, else its decoded bytes in the key arena (at off). */
 struct key_entry {
+    const char *text;
     size_t off, len;
 };
 
@@ -26,10 +28,13 @@ struct scanner {
     size_t depth;
     struct rpc_error *err;
     const struct json_watch *watch;
-    char *arena;                 /* decoded keys of the objects open now */
+    char *arena;                 /* decoded keys with escapes, of the objects open now */
     size_t arena_len, arena_cap;
     struct key_entry *keys;      /* stack of keys of the objects open now */
     size_t nkeys, keys_cap;
+    struct key_entry key;        /* the key scan_string read last */
+    size_t longest;              /* decoded bytes of the longest string read since it was zeroed */
+    size_t deepest;              /* the greatest depth a value was read at since it was set */
     char arena0[1024];
     struct key_entry keys0[64];
 };
@@ -49,6 +54,7 @@ static void scanner_init(struct scanner *sc, const char *text, size_t len, const
     sc->keys = sc->keys0;
     sc->nkeys = 0;
     sc->keys_cap = sizeof sc->keys0 / sizeof *sc->keys0;
+    sc->longest = sc->deepest = 0;
 }
 
 static void scanner_free(struct scanner *sc)
@@ -80,10 +86,17 @@ static int fail(struct scanner *sc, int code, const char *what)
     return -1;
 }
 
-static void skip_ws(struct scanner *sc)
+static void skip_ws_run(struct scanner *sc)
 {
     while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
         sc->p++;
+}
+
+/* Most tokens follow the last directly: one comparison tells, inline. */
+static inline void skip_ws(struct scanner *sc)
+{
+    if (sc->p < sc->end && (unsigned char)*sc->p <= ' ')
+        skip_ws_run(sc);
 }
 
 /* Appends decoded bytes of the key being read (keys only: values are not kept). */
@@ -179,42 +192,56 @@ static const bool plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* Reads a string (the opening quote is at p). Keys are decoded into the
- * arena so duplicates can be found after escapes are resolved. */
+/* The first byte of [q, end) that is not plain: eight bytes at a time
+ * while eight are left (any quote, backslash, control character or byte of
+ * a multi-byte character among them sets its byte's high bit in `special`,
+ * and the lowest such bit is the first such byte: the borrows of the
+ * subtractions only run upward). */
+static const char *plain_run(const char *q, const char *end)
+{
+    while (end - q >= 8) {
+        uint64_t w;
+        memcpy(&w, q, 8);
+        uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5C5C5C5C5C5C5C5CULL;
+        uint64_t special = (w | (w - 0x2020202020202020ULL) | ((quote - 0x0101010101010101ULL) & ~quote) |
+                            ((bslash - 0x0101010101010101ULL) & ~bslash)) & 0x8080808080808080ULL;
+        if (special) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            return q + (__builtin_ctzll(special) >> 3);
+#else
+            break;
+#endif
+        }
+        q += 8;
+    }
+    while (q < end && plain_byte[(unsigned char)*q])
+        q++;
+    return q;
+}
+
+/* Reads a string (the opening quote is at p). A key is left in sc->key for
+ * the duplicate checks: as its text when it has no escape, else decoded into
+ * the arena from its first escape on. */
 static int scan_string(struct scanner *sc, bool is_key)
 {
-    sc->p++;
-    size_t decoded = 0;
+    const char *body = ++sc->p;
+    size_t decoded = 0, arena_off = sc->arena_len;
+    bool copying = false;
     const char *run = sc->p;
     for (;;) {
-        const char *q = sc->p, *stop = sc->end - q > 8 ? q + 8 : sc->end;
-        while (q < stop && plain_byte[(unsigned char)*q])
-            q++;
-        if (q == stop) {
-            /* A long run (text, descriptions): eight bytes at a time while
-             * none is special (a quote, a backslash, a control character or
-             * a byte of a multi-byte character). */
-            while (sc->end - q >= 8) {
-                uint64_t w;
-                memcpy(&w, q, 8);
-                uint64_t quote = w ^ 0x2222222222222222ULL, bslash = w ^ 0x5C5C5C5C5C5C5C5CULL;
-                if ((w | (w - 0x2020202020202020ULL) | ((quote - 0x0101010101010101ULL) & ~quote) |
-                     ((bslash - 0x0101010101010101ULL) & ~bslash)) & 0x8080808080808080ULL)
-                    break;
-                q += 8;
-            }
-            while (q < sc->end && plain_byte[(unsigned char)*q])
-                q++;
-        }
-        sc->p = q;
+        sc->p = plain_run(sc->p, sc->end);
         if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
             return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
         if (sc->p >= sc->end)
             return fail(sc, RPC_PARSE_ERROR, "unterminated string");
         unsigned char c = (unsigned char)*sc->p;
         if (c == '"' || c == '\\') {
-            if (is_key && arena_put(sc, run, (size_t)(sc->p - run)) < 0)
-                return -1;
+            /* A key is copied from its first escape on: its bytes so far, then every piece. */
+            if (is_key && (copying || c == '\\')) {
+                if (arena_put(sc, run, (size_t)(sc->p - run)) < 0)
+                    return -1;
+                copying = true;
+            }
             decoded += (size_t)(sc->p - run);
             if (c == '"') {
                 sc->p++;
@@ -274,6 +301,10 @@ static int scan_string(struct scanner *sc, bool is_key)
         if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
             return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
     }
+    if (decoded > sc->longest)
+        sc->longest = decoded;
+    if (is_key)
+        sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded};
     return 0;
 }
 
@@ -323,13 +354,18 @@ static int scan_literal(struct scanner *sc, const char *lit)
     return 0;
 }
 
+static const char *key_bytes(const struct scanner *sc, const struct key_entry *k)
+{
+    return k->text ? k->text : sc->arena + k->off;
+}
+
 /* Orders keys by their folded text, so keys a case-insensitive reader would
  * take for one end up side by side. */
-static int key_cmp(const void *a, const void *b, void *arena)
+static int key_cmp(const void *a, const void *b, void *scanner)
 {
-    const char *sort_arena = arena;
+    const struct scanner *sc = scanner;
     const struct key_entry *x = a, *y = b;
-    return utf8_fold_cmp(sort_arena + x->off, x->len, sort_arena + y->off, y->len);
+    return utf8_fold_cmp(key_bytes(sc, x), x->len, key_bytes(sc, y), y->len);
 }
 
 /* False when two keys cannot fold together: an ASCII first or last byte
@@ -362,13 +398,14 @@ static int shown(const char *key, size_t len)
 static int collision(struct scanner *sc, const struct key_entry *x, const struct key_entry *y)
 {
     char what[160];
-    int kx = shown(sc->arena + x->off, x->len), ky = shown(sc->arena + y->off, y->len);
-    if (x->len == y->len && memcmp(sc->arena + x->off, sc->arena + y->off, x->len) == 0) {
-        snprintf(what, sizeof what, "duplicate key \"%.*s\"", kx, sc->arena + x->off);
+    const char *bx = key_bytes(sc, x), *by = key_bytes(sc, y);
+    int kx = shown(bx, x->len), ky = shown(by, y->len);
+    if (x->len == y->len && memcmp(bx, by, x->len) == 0) {
+        snprintf(what, sizeof what, "duplicate key \"%.*s\"", kx, bx);
         return fail(sc, RPC_PARSE_ERROR, what);
     }
     snprintf(what, sizeof what, "keys \"%.*s\" and \"%.*s\" differ only in case (one key to case-insensitive readers)",
-             kx, sc->arena + x->off, ky, sc->arena + y->off);
+             kx, bx, ky, by);
     return fail(sc, RPC_INVALID_REQUEST, what);
 }
 
@@ -395,19 +432,19 @@ static int scan_object(struct scanner *sc, int ctx)
         skip_ws(sc);
         if (sc->p >= sc->end || *sc->p != '"')
             return fail(sc, RPC_PARSE_ERROR, "expected a string key");
-        size_t off = sc->arena_len;
         if (scan_string(sc, true) < 0)
             return -1;
-        size_t klen = sc->arena_len - off;
         if (++members > sc->lim->max_members)
             return fail(sc, RPC_PARSE_ERROR, "object with more members than the limit");
-        struct key_entry k = {off, klen};
+        struct key_entry k = sc->key;
+        size_t klen = k.len;
+        /* kb is read before the value is: a nested object's keys may move the arena. */
+        const char *kb = key_bytes(sc, &k);
         /* Up to the limit, each key against the ones before it: at most
          * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
         if (members <= LINEAR_DUP_LIMIT) {
-            const char *kb = sc->arena + off;
             for (size_t i = base; i < sc->nkeys; i++) {
-                const char *ob = sc->arena + sc->keys[i].off;
+                const char *ob = key_bytes(sc, &sc->keys[i]);
                 if (may_fold_together(ob, sc->keys[i].len, kb, klen) &&
                     utf8_fold_cmp(ob, sc->keys[i].len, kb, klen) == 0)
                     return collision(sc, &sc->keys[i], &k);
@@ -423,7 +460,7 @@ static int scan_object(struct scanner *sc, int ctx)
         }
         sc->keys[sc->nkeys++] = k;
         int child = 0;
-        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, sc->arena + off, klen, sc->err)) < 0)
+        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, kb, klen, sc->err)) < 0)
             return -1;
         skip_ws(sc);
         if (sc->p >= sc->end || *sc->p != ':')
@@ -444,9 +481,9 @@ static int scan_object(struct scanner *sc, int ctx)
         return fail(sc, RPC_PARSE_ERROR, "expected ',' or '}'");
     }
     if (members > LINEAR_DUP_LIMIT) {
-        qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc->arena);
+        qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc);
         for (size_t i = base + 1; i < sc->nkeys; i++)
-            if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc->arena) == 0)
+            if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc) == 0)
                 return collision(sc, &sc->keys[i - 1], &sc->keys[i]);
     }
     sc->nkeys = base;
@@ -490,6 +527,8 @@ static int scan_value(struct scanner *sc, int ctx)
     if (sc->p >= sc->end)
         return fail(sc, RPC_PARSE_ERROR, "unexpected end of text");
     const char *vstart = sc->p;
+    if (sc->depth > sc->deepest)
+        sc->deepest = sc->depth;
     int rc;
     switch (*sc->p) {
     case '{':
@@ -531,26 +570,119 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
     return l;
 }
 
+/* Reads the whole text as one JSON value, root its context. */
+static int scan_text(struct scanner *sc, int root)
+{
+    if (sc->end - sc->p >= 3 && memcmp(sc->p, "\xEF\xBB\xBF", 3) == 0)
+        return fail(sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
+    skip_ws(sc);
+    if (scan_value(sc, root) < 0)
+        return -1;
+    skip_ws(sc);
+    if (sc->p != sc->end)
+        return fail(sc, RPC_PARSE_ERROR, "more than one JSON value");
+    return 0;
+}
+
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch,
               int root, struct rpc_error *err)
 {
     struct rpc_limits l = effective_limits(lim);
     struct scanner sc;
     scanner_init(&sc, text, len, &l, watch, err);
-    int rc;
-    if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
-        rc = fail(&sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
-    } else {
-        skip_ws(&sc);
-        rc = scan_value(&sc, watch ? root : 0);
-        if (rc == 0) {
-            skip_ws(&sc);
-            if (sc.p != sc.end)
-                rc = fail(&sc, RPC_PARSE_ERROR, "more than one JSON value");
-        }
-    }
+    int rc = scan_text(&sc, watch ? root : 0);
     scanner_free(&sc);
     return rc;
+}
+
+/* The values of a client message rpc_parse reads, by their context in the
+ * scan: the top level, params, and params._meta. */
+enum {
+    R_ROOT = 1,
+    R_JSONRPC,
+    R_ID,
+    R_METHOD,
+    R_PARAMS,
+    P_NAME,
+    P_URI,
+    P_ARGS,
+    P_META,
+    P_TASK,
+    M_VERSION,
+    R_NCONTEXTS
+};
+
+/* A value's original text [p, end); p is NULL when the value is absent. */
+struct span {
+    const char *p, *end;
+};
+
+/* What rpc_parse's watch collects during the scan, read only once the scan
+ * accepted the whole text (a wide object's duplicate keys are found at its
+ * end, after the second value may have replaced the first here). */
+struct reader {
+    struct scanner *sc;          /* for the arguments' depth and longest string */
+    struct span v[R_NCONTEXTS];  /* by context */
+    bool has_result, has_error;
+    size_t args_base;  /* the depth the arguments are read at */
+    size_t args_longest, args_deepest;
+};
+
+static const char *const top_keys[] = {"jsonrpc", "id", "method", "params", "result", "error", NULL};
+/* What tools/call reads of params; checked in the params of every method so
+ * that no spelling of them reaches a server under another method either. */
+static const char *const params_keys[] = {"name", "arguments", "_meta", NULL};
+static const char version_key[] = "io.modelcontextprotocol/protocolVersion";
+
+static bool key_is(const char *key, size_t klen, const char *lit, size_t litlen)
+{
+    return klen == litlen && memcmp(key, lit, litlen) == 0;
+}
+
+static int reader_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    struct reader *rd = arg;
+    if (!key)
+        return 0;
+    if (parent == R_ROOT) {
+        static const int contexts[] = {R_JSONRPC, R_ID, R_METHOD, R_PARAMS, 0, 0};
+        int k = json_known_key(key, klen, top_keys, err);
+        if (k < 0)
+            return k == -2 ? -1 : 0;
+        rd->has_result = rd->has_result || k == 4;
+        rd->has_error = rd->has_error || k == 5;
+        return contexts[k];
+    }
+    if (parent == R_PARAMS) {
+        switch (json_known_key(key, klen, params_keys, err)) {
+        case -2: return -1;
+        case 0: return P_NAME;
+        case 1:
+            /* What Lua's bounds on arguments are checked against: counted from here. */
+            rd->args_base = rd->sc->depth;
+            rd->sc->deepest = rd->sc->depth;
+            rd->sc->longest = 0;
+            return P_ARGS;
+        case 2: return P_META;
+        default: break;
+        }
+        return key_is(key, klen, "uri", 3) ? P_URI : key_is(key, klen, "task", 4) ? P_TASK : 0;
+    }
+    if (parent == P_META)
+        return key_is(key, klen, version_key, sizeof version_key - 1) ? M_VERSION : 0;
+    return 0;
+}
+
+static int reader_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)err;
+    struct reader *rd = arg;
+    rd->v[ctx] = (struct span){start, end};
+    if (ctx == P_ARGS) {
+        rd->args_longest = rd->sc->longest;
+        rd->args_deepest = rd->sc->deepest - rd->args_base;
+    }
+    return 0;
 }
 
 static int invalid(struct rpc_error *err, int code, const char *message)
@@ -582,44 +714,73 @@ int json_known_key(const char *key, size_t klen, const char *const *known, struc
     return -1;
 }
 
-/* The parts of a client message rpc_parse reads without the tree: the
- * top-level id's bytes, and the keys of the levels warden interprets. */
-enum { CLIENT_ROOT = 1, CLIENT_ID, CLIENT_PARAMS };
-
-struct client_watch {
-    const char *id_start, *id_end;
-};
-
-static const char *const top_keys[] = {"jsonrpc", "id", "method", "params", "result", "error", NULL};
-/* What tools/call reads of params; checked in the params of every method so
- * that no spelling of them reaches a server under another method either. */
-static const char *const params_keys[] = {"name", "arguments", "_meta", NULL};
-
-static int client_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+/* The JSON type of a value the scanner accepted, by its first byte. */
+static char type_of(struct span v)
 {
-    (void)arg;
-    if (!key)
-        return 0;
-    if (parent == CLIENT_ROOT) {
-        int k = json_known_key(key, klen, top_keys, err);
-        if (k == -2)
-            return -1;
-        return k == 3 ? CLIENT_PARAMS : k == 1 ? CLIENT_ID : 0;
+    switch (v.p ? *v.p : 0) {
+    case 0: return 0;
+    case '"': return 's';
+    case '{': return 'o';
+    case '[': return 'a';
+    case 't': case 'f': return 'b';
+    case 'n': return 'z';
+    default: return 'n';
     }
-    if (parent == CLIENT_PARAMS && json_known_key(key, klen, params_keys, err) == -2)
-        return -1;
-    return 0;
 }
 
-static int client_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+/* Decodes a string literal the scanner accepted (quotes included) into out,
+ * which has room for its length less one; returns out, NUL-terminated. */
+static char *decode_valid(struct span v, char *out)
 {
-    (void)err;
-    struct client_watch *cw = arg;
-    if (ctx == CLIENT_ID) {
-        cw->id_start = start;
-        cw->id_end = end;
+    const char *p = v.p + 1, *end = v.end - 1;
+    char *o = out;
+    for (;;) {
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        size_t n = (size_t)((bs ? bs : end) - p);
+        memcpy(o, p, n);
+        o += n;
+        if (!bs)
+            break;
+        p = bs + 2;
+        switch (bs[1]) {
+        case 'b': *o++ = '\b'; break;
+        case 'f': *o++ = '\f'; break;
+        case 'n': *o++ = '\n'; break;
+        case 'r': *o++ = '\r'; break;
+        case 't': *o++ = '\t'; break;
+        case 'u': {
+            unsigned cp = 0;
+            for (int i = 0; i < 4; i++)
+                cp = cp << 4 | (unsigned)hexval(p[i]);
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                unsigned lo = 0;
+                for (int i = 2; i < 6; i++)
+                    lo = lo << 4 | (unsigned)hexval(p[i]);
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            }
+            o += utf8_encode(cp, o);
+            break;
+        }
+        default: *o++ = bs[1]; break;   /* " \ / */
+        }
     }
-    return 0;
+    *o = '\0';
+    return out;
+}
+
+/* Whether the accepted string literal v decodes to lit (a short ASCII text). */
+static bool string_is(struct span v, const char *lit)
+{
+    size_t n = strlen(lit), len = (size_t)(v.end - v.p);
+    if (len == n + 2 && memcmp(v.p + 1, lit, n) == 0)
+        return true;
+    /* Escaped, each decoded byte takes at most six: "\u0032.0" is "2.0". */
+    char buf[64];
+    if (len > n * 6 + 2 || len > sizeof buf || !memchr(v.p, '\\', len))
+        return false;
+    return strcmp(decode_valid(v, buf), lit) == 0;
 }
 
 static bool is_notification_method(const char *method)
@@ -627,101 +788,167 @@ static bool is_notification_method(const char *method)
     return strncmp(method, "notifications/", 14) == 0;
 }
 
+/* Decodes the strings warden reads into msg's storage (the heap only for
+ * long ones). Returns -1 when out of memory. */
+static int keep_strings(struct rpc_msg *msg, const struct reader *rd)
+{
+    static const int kept[] = {R_METHOD, P_NAME, P_URI, M_VERSION};
+    const char **field[] = {&msg->method, &msg->name, &msg->uri, &msg->version};
+    size_t need = 0;
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++)
+        if (type_of(rd->v[kept[i]]) == 's')
+            need += (size_t)(rd->v[kept[i]].end - rd->v[kept[i]].p);   /* the quotes make room for the NUL */
+    msg->strings = need <= sizeof msg->small ? msg->small : malloc(need);
+    if (!msg->strings)
+        return -1;
+    char *at = msg->strings;
+    for (size_t i = 0; i < sizeof kept / sizeof *kept; i++) {
+        struct span v = rd->v[kept[i]];
+        if (type_of(v) != 's')
+            continue;
+        *field[i] = decode_valid(v, at);
+        at += v.end - v.p;
+    }
+    return 0;
+}
+
+/* Why a scanned message is not one JSON-RPC 2.0 message warden accepts;
+ * NULL when it is. *code is set with the message. */
+static const char *refusal(const struct rpc_msg *msg, const struct reader *rd, int *code)
+{
+    struct span id = rd->v[R_ID];
+    char method = type_of(rd->v[R_METHOD]), params = type_of(rd->v[R_PARAMS]);
+    *code = RPC_INVALID_REQUEST;
+    if (type_of(rd->v[R_JSONRPC]) != 's' || !string_is(rd->v[R_JSONRPC], "2.0"))
+        return "Invalid Request: \"jsonrpc\" must be \"2.0\"";
+    if (id.p) {
+        /* Ids are strings or integers: never null, fractions, booleans or containers. */
+        char c = *id.p;
+        bool is_string = c == '"';
+        bool is_integer = c == '-' || (c >= '0' && c <= '9');
+        for (const char *q = id.p; is_integer && q < id.end; q++)
+            if (*q == '.' || *q == 'e' || *q == 'E')
+                is_integer = false;
+        if (!is_string && !is_integer)
+            return "Invalid Request: \"id\" must be a string or an integer";
+    }
+    if (method) {
+        if (method != 's')
+            return "Invalid Request: \"method\" must be a string";
+        if (rd->has_result || rd->has_error)
+            return "Invalid Request: a request carries no \"result\" or \"error\" (a message is a request, a "
+                   "notification or a response, not several)";
+        if (params && params != 'o' && params != 'a')
+            return "Invalid Request: \"params\" must be an object or an array";
+        if (!id.p && !is_notification_method(msg->method))
+            /* A generic dispatcher runs any method it is sent, id or not:
+             * without an id only notifications/ methods are what they say.
+             * MCP defines no "$/" methods (LSP's cancel and progress), so
+             * they are refused without an id like any other method. */
+            return "Invalid Request: a request method sent as a notification (without \"id\", only "
+                   "notifications/ methods are accepted)";
+    } else {
+        if (!id.p)
+            return "Invalid Request: a message without \"method\" is a response and needs an \"id\"";
+        if (rd->has_result == rd->has_error)
+            return "Invalid Request: a response has exactly one of \"result\" and \"error\"";
+        if (params)
+            return "Invalid Request: a response carries no \"params\"";
+        return NULL;
+    }
+    if (strcmp(msg->method, "tools/call") == 0) {
+        char args = type_of(rd->v[P_ARGS]);
+        *code = RPC_INVALID_PARAMS;
+        if (params != 'o')
+            return "Invalid params: tools/call needs \"params\" as an object";
+        if (!msg->name)
+            return "Invalid params: tools/call needs \"name\" as a string";
+        if (args && args != 'o')
+            return "Invalid params: tools/call \"arguments\" must be an object";
+    }
+    return NULL;
+}
+
 int rpc_parse(const char *body, size_t len, const struct rpc_limits *lim, struct rpc_msg *out, struct rpc_error *err)
 {
     memset(out, 0, sizeof *out);
-    struct client_watch cw = {0};
-    const struct json_watch watch = {client_member, client_value, &cw};
-    if (json_scan(body, len, lim, &watch, CLIENT_ROOT, err) < 0)
+    struct rpc_limits l = effective_limits(lim);
+    struct scanner sc;
+    struct reader rd = {.sc = &sc};
+    const struct json_watch watch = {reader_member, reader_value, &rd};
+    scanner_init(&sc, body, len, &l, &watch, err);
+    int rc = scan_text(&sc, R_ROOT);
+    scanner_free(&sc);
+    if (rc < 0)
         return -1;
-    const char *id_start = cw.id_start, *id_end = cw.id_end;
-    const char *first = body;
-    while (first < body + len && (*first == ' ' || *first == '\t' || *first == '\n' || *first == '\r'))
+    const char *first = body;   /* a value follows: the scan accepted the text */
+    while (*first == ' ' || *first == '\t' || *first == '\n' || *first == '\r')
         first++;
     if (*first == '[')
         return invalid(err, RPC_INVALID_REQUEST,
                        "Invalid Request: JSON-RPC batches are not supported; send one message per POST");
     if (*first != '{')
         return invalid(err, RPC_INVALID_REQUEST, "Invalid Request: a JSON-RPC message is a JSON object");
-    cJSON *root = cJSON_ParseWithLength(body, len);
-    if (!root)
-        return invalid(err, RPC_PARSE_ERROR, "Parse error");
-    const cJSON *version = cJSON_GetObjectItemCaseSensitive(root, "jsonrpc");
-    const cJSON *method = cJSON_GetObjectItemCaseSensitive(root, "method");
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(root, "params");
-    bool has_result = cJSON_GetObjectItemCaseSensitive(root, "result") != NULL;
-    bool has_error = cJSON_GetObjectItemCaseSensitive(root, "error") != NULL;
-    const char *msg = NULL;
-    int code = RPC_INVALID_REQUEST;
-    if (!cJSON_IsString(version) || strcmp(version->valuestring, "2.0") != 0) {
-        msg = "Invalid Request: \"jsonrpc\" must be \"2.0\"";
-    } else if (id_start) {
-        /* Ids are strings or integers: never null, fractions, booleans or containers. */
-        char c = *id_start;
-        bool is_string = c == '"';
-        bool is_integer = c == '-' || (c >= '0' && c <= '9');
-        for (const char *q = id_start; is_integer && q < id_end; q++)
-            if (*q == '.' || *q == 'e' || *q == 'E')
-                is_integer = false;
-        if (!is_string && !is_integer)
-            msg = "Invalid Request: \"id\" must be a string or an integer";
+    if (keep_strings(out, &rd) < 0)
+        return invalid(err, RPC_INTERNAL_ERROR, "Internal error: out of memory");
+    int code;
+    const char *why = refusal(out, &rd, &code);
+    if (why) {
+        rpc_msg_clear(out);
+        return invalid(err, code, why);
     }
-    if (!msg && method) {
-        if (!cJSON_IsString(method))
-            msg = "Invalid Request: \"method\" must be a string";
-        else if (has_result || has_error)
-            msg = "Invalid Request: a request carries no \"result\" or \"error\" (a message is a request, a "
-                  "notification or a response, not several)";
-        else if (params && !cJSON_IsObject(params) && !cJSON_IsArray(params))
-            msg = "Invalid Request: \"params\" must be an object or an array";
-        else if (!id_start && !is_notification_method(method->valuestring))
-            /* A generic dispatcher runs any method it is sent, id or not:
-             * without an id only notifications/ methods are what they say.
-             * MCP defines no "$/" methods (LSP's cancel and progress), so
-             * they are refused without an id like any other method. */
-            msg = "Invalid Request: a request method sent as a notification (without \"id\", only "
-                  "notifications/ methods are accepted)";
-    } else if (!msg) {
-        if (!id_start)
-            msg = "Invalid Request: a message without \"method\" is a response and needs an \"id\"";
-        else if (has_result == has_error)
-            msg = "Invalid Request: a response has exactly one of \"result\" and \"error\"";
-        else if (params)
-            msg = "Invalid Request: a response carries no \"params\"";
+    struct span id = rd.v[R_ID];
+    out->kind = out->method ? (id.p ? RPC_REQUEST : RPC_NOTIFICATION) : RPC_RESPONSE;
+    if (id.p) {
+        out->id_text = id.p;
+        out->id_len = (size_t)(id.end - id.p);
     }
-    if (!msg && method && strcmp(method->valuestring, "tools/call") == 0) {
-        const cJSON *name = cJSON_GetObjectItemCaseSensitive(params, "name");
-        const cJSON *args = cJSON_GetObjectItemCaseSensitive(params, "arguments");
-        code = RPC_INVALID_PARAMS;
-        if (!cJSON_IsObject(params))
-            msg = "Invalid params: tools/call needs \"params\" as an object";
-        else if (!cJSON_IsString(name))
-            msg = "Invalid params: tools/call needs \"name\" as a string";
-        else if (args && !cJSON_IsObject(args))
-            msg = "Invalid params: tools/call \"arguments\" must be an object";
-        else {
-            out->tool = name->valuestring;
-            out->args = args;
+    if (rd.v[R_PARAMS].p) {
+        out->params_text = rd.v[R_PARAMS].p;
+        out->params_len = (size_t)(rd.v[R_PARAMS].end - rd.v[R_PARAMS].p);
+    }
+    out->version_not_string = rd.v[M_VERSION].p && !out->version;
+    out->task = type_of(rd.v[P_TASK]) == 'o';
+    if (out->method && strcmp(out->method, "tools/call") == 0) {
+        out->tool = out->name;
+        if (rd.v[P_ARGS].p) {
+            out->args_text = rd.v[P_ARGS].p;
+            out->args_len = (size_t)(rd.v[P_ARGS].end - rd.v[P_ARGS].p);
+            out->args_longest = rd.args_longest;
+            out->args_depth = rd.args_deepest;
         }
-    }
-    if (msg) {
-        cJSON_Delete(root);
-        return invalid(err, code, msg);
-    }
-    out->root = root;
-    out->method = method ? method->valuestring : NULL;
-    out->params = params;
-    out->kind = method ? (id_start ? RPC_REQUEST : RPC_NOTIFICATION) : RPC_RESPONSE;
-    if (id_start) {
-        out->id_text = id_start;
-        out->id_len = (size_t)(id_end - id_start);
     }
     return 0;
 }
 
+/* Builds the tree of text [p, p + len), accepted by rpc_parse, into *tree once. */
+static int build_tree(const char *p, size_t len, cJSON **tree, const cJSON **out)
+{
+    *out = NULL;
+    if (!p)
+        return 0;
+    if (!*tree && !(*tree = cJSON_ParseWithLength(p, len)))
+        return -1;
+    *out = *tree;
+    return 0;
+}
+
+int rpc_msg_params(struct rpc_msg *msg, const cJSON **out)
+{
+    return build_tree(msg->params_text, msg->params_len, &msg->params_tree, out);
+}
+
+int rpc_msg_args(struct rpc_msg *msg, const cJSON **out)
+{
+    return build_tree(msg->args_text, msg->args_len, &msg->args_tree, out);
+}
+
 void rpc_msg_clear(struct rpc_msg *msg)
 {
-    cJSON_Delete(msg->root);
+    cJSON_Delete(msg->params_tree);
+    cJSON_Delete(msg->args_tree);
+    if (msg->strings != msg->small)
+        free(msg->strings);
     memset(msg, 0, sizeof *msg);
 }
 
@@ -780,10 +1007,10 @@ static long decode_string(const char *s, size_t len, char *out, size_t cap)
     struct scanner sc;
     scanner_init(&sc, s, len, &lim, NULL, &err);
     long n = -1;
-    if (scan_string(&sc, true) == 0 && sc.p == sc.end && sc.arena_len <= cap) {
-        if (sc.arena_len)
-            memcpy(out, sc.arena, sc.arena_len);
-        n = (long)sc.arena_len;
+    if (scan_string(&sc, true) == 0 && sc.p == sc.end && sc.key.len <= cap) {
+        if (sc.key.len)
+            memcpy(out, key_bytes(&sc, &sc.key), sc.key.len);
+        n = (long)sc.key.len;
     }
     scanner_free(&sc);
     return n;

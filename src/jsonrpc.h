@@ -5,15 +5,30 @@
 #include <stdbool.h>
 #include "jsonrpc-t.h"
 
-/* Validates body[0..len) with json_scan and fills *out. Returns 0, or -1
- * with *err set (RPC_PARSE_ERROR for text that is not strict JSON,
+/* Validates body[0..len) and fills *out in one pass over the text, without
+ * a tree: json_scan's rules, plus what warden reads of the message (method,
+ * id, params.name, the text of params and of the arguments...). Returns 0,
+ * or -1 with *err set (RPC_PARSE_ERROR for text that is not strict JSON,
  * RPC_INVALID_REQUEST for JSON that is not one JSON-RPC 2.0 message, batches
  * included, or that a lenient server would read otherwise: keys colliding
  * under case folding anywhere, a case variant of a key warden reads at the
  * top level or in params, a request method without an id, request and
- * response fields together). On error *out holds nothing to free. */
+ * response fields together; RPC_INVALID_PARAMS for a tools/call without its
+ * name, or with arguments that are not an object; RPC_INTERNAL_ERROR when
+ * out of memory). Allocates only where json_scan does and for the strings
+ * it keeps when they outgrow the message (rpc_msg_clear frees them). On
+ * error *out holds nothing to free. */
 int rpc_parse(const char *body, size_t len, const struct rpc_limits *lim,
               struct rpc_msg *out, struct rpc_error *err);
+
+/* The tree of msg's params (rpc_msg_params) or of a tools/call's arguments
+ * (rpc_msg_args), built from their text on the first call and kept in msg
+ * (rpc_msg_clear frees it): for the consumers that read more than the
+ * fields. Returns 0 with *out (NULL when the message has none), or -1 when
+ * out of memory (or when cJSON cannot nest as deep as the limits let the
+ * text: refuse the message then). */
+int rpc_msg_params(struct rpc_msg *msg, const cJSON **out);
+int rpc_msg_args(struct rpc_msg *msg, const cJSON **out);
 
 /* Parts of a document a caller wants to see while json_scan reads it. Every
  * value has a context: the root's is given to json_scan; a member or element
@@ -37,7 +52,7 @@ struct json_watch {
  * together (exact duplicates: RPC_PARSE_ERROR; keys that differ only in case
  * under Unicode simple folding, one key to Go's encoding/json:
  * RPC_INVALID_REQUEST). One pass, no tree; allocates only for texts with long
- * keys or deep key stacks. watch may be NULL. Returns 0, or -1 with *err. */
+ * escaped keys or deep key stacks. watch may be NULL. Returns 0, or -1 with *err. */
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch, int root,
               struct rpc_error *err);
 
@@ -49,7 +64,7 @@ int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const 
  * read it as the real one. */
 int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err);
 
-/* Frees what rpc_parse allocated; safe on a zeroed or already cleared msg. */
+/* Frees what rpc_parse and the trees allocated; safe on a zeroed or already cleared msg. */
 void rpc_msg_clear(struct rpc_msg *msg);
 
 /* Finds the top-level "id" of a JSON object in body[0..len) without building a

@@ -12,6 +12,7 @@
 
 #include "auth.h"
 #include "glob.h"
+#include "jsonrpc.h"
 #include "log.h"
 #include "metrics.h"
 #include "sharedstore.h"
@@ -69,7 +70,7 @@ struct lua_policy {
     bool exceeded;              /* a budget is spent: the hook raises on every instruction */
     const char *fatal;          /* sticky failure that the script's pcall cannot swallow */
     double now;                 /* monotonic seconds, for warden.shared TTLs */
-    const struct rpc_msg *msg;  /* the call being decided, for call's lazy fields */
+    struct rpc_msg *msg;        /* the call being decided, for call's lazy fields (trees built on demand) */
     const struct lua_call_extra *extra;
     struct list_run *list;      /* the on_list run in progress, for tool tables' lazy fields */
     lua_Integer list_runs;      /* on_list runs so far: tells a tool table of an earlier run */
@@ -862,6 +863,14 @@ static int too_large(lua_State *L)
     return luaL_error(L, "%s", lp->fatal);
 }
 
+/* A tree of the call that cannot be built: the run fails, whatever pcall the script wraps it in. */
+static int no_memory(lua_State *L)
+{
+    struct lua_policy *lp = policy_of(L);
+    lp->fatal = "out of memory";
+    return luaL_error(L, "%s", lp->fatal);
+}
+
 /* Pushes a string no longer than max_string. */
 static void push_bounded(lua_State *L, const char *s, size_t len)
 {
@@ -969,25 +978,6 @@ static void push_json(lua_State *L, const cJSON *j, int depth)
     push_json_as(L, j, depth, false);
 }
 
-/* True when every string (keys included) in j fits max and j is not too deep. */
-static bool json_fits(const cJSON *j, size_t max, int depth)
-{
-    if (depth > MAX_JSON_DEPTH)
-        return false;
-    if (j->string && strlen(j->string) > max)
-        return false;
-    if (cJSON_IsString(j))
-        return !j->valuestring || strlen(j->valuestring) <= max;
-    const cJSON *e;
-    if (cJSON_IsArray(j) || cJSON_IsObject(j)) {
-        cJSON_ArrayForEach(e, j) {
-            if (!json_fits(e, max, depth + 1))
-                return false;
-        }
-    }
-    return true;
-}
-
 /* Pushes the allow-listed headers as {lowercased-name = value}; credentials
  * are dropped even if the caller passed them. */
 static void push_headers(lua_State *L, const struct lua_call_extra *extra)
@@ -1061,14 +1051,20 @@ static int call_index(lua_State *L)
     if (lua_type(L, 2) != LUA_TSTRING)
         return 0;
     const char *key = lua_tostring(L, 2);
-    const struct rpc_msg *msg = lp->msg;
+    struct rpc_msg *msg = lp->msg;
     if (strcmp(key, "args") == 0) {
-        if (msg->args)
-            push_json_as(L, msg->args, 0, true);
+        const cJSON *args;
+        if (rpc_msg_args(msg, &args) < 0)
+            return no_memory(L);
+        if (args)
+            push_json_as(L, args, 0, true);
         else
             lua_newtable(L);
     } else if (strcmp(key, "meta") == 0) {
-        const cJSON *meta = msg->params ? cJSON_GetObjectItemCaseSensitive(msg->params, "_meta") : NULL;
+        const cJSON *params;
+        if (rpc_msg_params(msg, &params) < 0)
+            return no_memory(L);
+        const cJSON *meta = params ? cJSON_GetObjectItemCaseSensitive(params, "_meta") : NULL;
         if (!meta)
             return 0;
         push_json(L, meta, 0);
@@ -1386,7 +1382,7 @@ static void fail(struct lua_policy *lp, const char *msg, int line, struct decisi
 /* What call_main needs, passed through lua_pcall as a light userdata. */
 struct call_run {
     struct lua_policy *lp;
-    const struct rpc_msg *msg;
+    struct rpc_msg *msg;
     const struct call_ctx *ctx;
     struct decision *out;
 };
@@ -1441,12 +1437,13 @@ static int call_main(lua_State *L)
 }
 
 /* See luapolicy.h; lp->msg is set only for the run so stale call tables fail. */
-void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
+void lua_policy_on_call(struct lua_policy *lp, struct rpc_msg *msg, const struct call_ctx *ctx,
                         const struct lua_call_extra *extra, struct decision *out)
 {
     memset(out, 0, sizeof *out);
-    /* Refused before Lua runs so the outcome never depends on what the script reads. */
-    if (msg->args && !json_fits(msg->args, lp->lim.max_string, 0)) {
+    /* Refused before Lua runs so the outcome never depends on what the
+     * script reads: rpc_parse measured the arguments, no tree is needed. */
+    if (msg->args_text && (msg->args_longest > lp->lim.max_string || msg->args_depth > MAX_JSON_DEPTH)) {
         lp->err_rule[0] = '\0';
         lp->fatal = "argument too large for Lua policy";
         fail(lp, lp->fatal, lp->on_call_line, out);

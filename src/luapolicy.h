@@ -71,8 +71,9 @@ void lua_policy_count_errors(struct lua_policy *lp, struct metrics *m);
 
 /* Decides one tools/call message. extra may be NULL. out->rule is
  * "FILE:LINE" of the warden.* call that decided, of the error, or of on_call's
- * definition when it had no opinion. */
-void lua_policy_on_call(struct lua_policy *lp, const struct rpc_msg *msg, const struct call_ctx *ctx,
+ * definition when it had no opinion. msg's trees (rpc_msg_args,
+ * rpc_msg_params) are built when the script reads call.args or call.meta. */
+void lua_policy_on_call(struct lua_policy *lp, struct rpc_msg *msg, const struct call_ctx *ctx,
                         const struct lua_call_extra *extra, struct decision *out);
 
 /* True when the returned table says mode = "shadow" (evaluated, never enforced). */

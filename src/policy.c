@@ -9,6 +9,7 @@
 #include <pcre2.h>
 #include "glob.h"
 #include "http.h"
+#include "jsonrpc.h"
 #include "pathnorm.h"
 #include "luapolicy.h"
 #include "sharedstore.h"
@@ -92,7 +93,7 @@ struct policy {
     struct limit all_limit;
     struct rule *class_rules[RISK_NCLASSES];   /* "classes": by enum risk_class, NULL when absent */
     struct class_override *overrides;          /* "classes_of": exact names first, then globs longest first */
-    size_t noverrides;
+    size_t noverrides, nexact_overrides;       /* the exact names are sorted by strcmp */
     struct lua_policy *lua;     /* a .lua file: the rest of this struct is empty */
     int mode;                   /* index in {"enforce", "shadow"} as the file says */
     bool shadow;                /* evaluated and audited, never enforced (the file or the loader says so) */
@@ -111,7 +112,7 @@ struct policy_set {
 };
 
 static bool hidden_by(const struct policy *p, const char *tool);
-static const struct rule *find_rule(const struct policy *p, const char *tool, const cJSON *args,
+static const struct rule *find_rule(const struct policy *p, const char *tool, struct rpc_msg *call,
                                     const struct call_ctx *ctx);
 
 /* ---- the regex and path operators ---- */
@@ -1025,13 +1026,13 @@ bool policy_set_filters_lists(const struct policy_set *ps)
 
 /* ---- deciding ---- */
 
-static int cond_holds(const struct cond *c, const cJSON *args, const struct call_ctx *ctx);
+static int cond_holds(const struct cond *c, struct rpc_msg *call, const struct call_ctx *ctx);
 
 /* True when every condition holds (an empty list holds). */
-static bool all_hold(const struct cond *conds, size_t n, const cJSON *args, const struct call_ctx *ctx)
+static bool all_hold(const struct cond *conds, size_t n, struct rpc_msg *call, const struct call_ctx *ctx)
 {
     for (size_t i = 0; i < n; i++)
-        if (cond_holds(&conds[i], args, ctx) != 1)   /* a regex past its limits does not hold */
+        if (cond_holds(&conds[i], call, ctx) != 1)   /* a regex past its limits does not hold */
             return false;
     return true;
 }
@@ -1062,7 +1063,7 @@ static bool is_hidden(const struct policy_set *ps, const char *tool, const struc
 
 /* The rule for a tool: its exact name, else the longest glob; a rule whose
  * `when` does not hold for this call is passed over as if absent. */
-static const struct rule *find_rule(const struct policy *p, const char *tool, const cJSON *args,
+static const struct rule *find_rule(const struct policy *p, const char *tool, struct rpc_msg *call,
                                     const struct call_ctx *ctx)
 {
     size_t lo = 0, hi = p->nexact;
@@ -1070,7 +1071,7 @@ static const struct rule *find_rule(const struct policy *p, const char *tool, co
         size_t mid = (lo + hi) / 2;
         int c = strcmp(tool, p->rules[mid].pattern);
         if (c == 0) {
-            if (all_hold(p->rules[mid].when, p->rules[mid].nwhen, args, ctx))
+            if (all_hold(p->rules[mid].when, p->rules[mid].nwhen, call, ctx))
                 return &p->rules[mid];
             break;
         }
@@ -1097,7 +1098,7 @@ static const struct rule *find_rule(const struct policy *p, const char *tool, co
         }
         for (size_t i = lo; i < a && p->globs[i].rule < best; i++)
             if (glob_match(p->globs[i].pattern, tool, len) &&
-                all_hold(p->rules[p->globs[i].rule].when, p->rules[p->globs[i].rule].nwhen, args, ctx)) {
+                all_hold(p->rules[p->globs[i].rule].when, p->rules[p->globs[i].rule].nwhen, call, ctx)) {
                 best = p->globs[i].rule;
                 break;
             }
@@ -1219,6 +1220,8 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
         p->noverrides++;
     }
     qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
+    while (p->nexact_overrides < p->noverrides && !p->overrides[p->nexact_overrides].glob)
+        p->nexact_overrides++;
 }
 
 bool policy_set_uses_classes(const struct policy_set *ps)
@@ -1234,16 +1237,35 @@ bool policy_set_uses_classes(const struct policy_set *ps)
     return false;
 }
 
+/* The class classes_of gives the tool in p: its exact name's (found by
+ * halves: a call is classed on every call), else the longest glob's. */
+static enum risk_class override_of(const struct policy *p, const char *tool, size_t len)
+{
+    size_t lo = 0, hi = p->nexact_overrides;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(tool, p->overrides[mid].pattern);
+        if (c == 0)
+            return p->overrides[mid].cls;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    for (size_t k = p->nexact_overrides; k < p->noverrides; k++)
+        if (glob_match(p->overrides[k].pattern, tool, len))
+            return p->overrides[k].cls;
+    return RISK_NONE;
+}
+
 enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool, enum risk_class observed)
 {
     size_t len = strlen(tool);
     for (size_t i = 0; ps && i < ps->n; i++) {
-        const struct policy *p = &ps->policies[i];
         /* shadow policies are on trial: they do not change what a tool is */
-        for (size_t k = 0; !p->shadow && k < p->noverrides; k++)
-            if (p->overrides[k].glob ? glob_match(p->overrides[k].pattern, tool, len)
-                                     : strcmp(p->overrides[k].pattern, tool) == 0)
-                return p->overrides[k].cls;
+        enum risk_class c = ps->policies[i].shadow ? RISK_NONE : override_of(&ps->policies[i], tool, len);
+        if (c != RISK_NONE)
+            return c;
     }
     return observed != RISK_NONE ? observed : riskclass_of_name(tool, len, NULL, 0);
 }
@@ -1252,16 +1274,16 @@ enum risk_class policy_tool_class(const struct policy_set *ps, const char *tool,
  * class's (an unknown tool without an "unknown" rule takes the destructive
  * one), else none. */
 static const struct rule *find_rule_classed(const struct policy *p, const char *tool, enum risk_class cls,
-                                            const cJSON *args, const struct call_ctx *ctx)
+                                            struct rpc_msg *call, const struct call_ctx *ctx)
 {
-    const struct rule *r = find_rule(p, tool, args, ctx);
+    const struct rule *r = find_rule(p, tool, call, ctx);
     if (r || cls == RISK_NONE)
         return r;
     if (cls == RISK_UNKNOWN && !p->class_rules[RISK_UNKNOWN])
         cls = RISK_DESTRUCTIVE;
     r = p->class_rules[cls];
     /* a class rule's `when` is read as a tool rule's */
-    return r && all_hold(r->when, r->nwhen, args, ctx) ? r : NULL;
+    return r && all_hold(r->when, r->nwhen, call, ctx) ? r : NULL;
 }
 
 /* The member a case-insensitive server binds to key, the last match
@@ -1320,16 +1342,30 @@ static bool in_list(const cJSON *v, const cJSON *list)
     return false;
 }
 
-/* Whether a condition holds: 1, 0, or -1 when it could not be told (a
- * regex past its limits), which every caller treats as a refusal. A missing
- * or wrongly typed argument satisfies no positive operator (eq, in, lt...,
- * contains, prefix, matches, regex, path_*) and satisfies the negations neq
- * and not_in: it is not equal to the value. */
-static int cond_holds(const struct cond *c, const cJSON *args, const struct call_ctx *ctx)
+/* What a condition reads: the principal's document, or the call's
+ * arguments (their tree built on the first condition that reads them);
+ * -1 when that tree cannot be built (out of memory). */
+static int subject_of(const struct cond *c, struct rpc_msg *call, const struct call_ctx *ctx, const cJSON **subject)
 {
-    const cJSON *subject = args;
-    if (c->principal)
-        subject = ctx && ctx->principal ? ctx->principal->doc : NULL;
+    *subject = NULL;
+    if (c->principal) {
+        *subject = ctx && ctx->principal ? ctx->principal->doc : NULL;
+        return 0;
+    }
+    return call ? rpc_msg_args(call, subject) : 0;
+}
+
+/* Whether a condition holds: 1, 0, or -1 when it could not be told (a
+ * regex past its limits, the arguments' tree out of memory), which every
+ * caller treats as a refusal. A missing or wrongly typed argument satisfies
+ * no positive operator (eq, in, lt..., contains, prefix, matches, regex,
+ * path_*) and satisfies the negations neq and not_in: it is not equal to
+ * the value. */
+static int cond_holds(const struct cond *c, struct rpc_msg *call, const struct call_ctx *ctx)
+{
+    const cJSON *subject;
+    if (subject_of(c, call, ctx, &subject) < 0)
+        return -1;
     const cJSON *v = lookup(subject, c);
     double x = cJSON_IsNumber(v) ? v->valuedouble : 0, y = cJSON_IsNumber(c->value) ? c->value->valuedouble : 0;
     switch (c->op) {
@@ -1373,9 +1409,15 @@ static void trace_add(struct policy_trace *t, const char *fmt, ...)
 }
 
 /* The argument a condition looked at, for the trace: `alias is "champion"`. */
-static void describe_seen(const struct cond *c, const cJSON *args, const struct call_ctx *ctx, char *out, size_t len)
+static void describe_seen(const struct cond *c, struct rpc_msg *call, const struct call_ctx *ctx, char *out,
+                          size_t len)
 {
-    const cJSON *v = lookup(c->principal ? (ctx && ctx->principal ? ctx->principal->doc : NULL) : args, c);
+    const cJSON *subject;
+    if (subject_of(c, call, ctx, &subject) < 0) {
+        snprintf(out, len, "out of memory");
+        return;
+    }
+    const cJSON *v = lookup(subject, c);
     const char *what = c->principal ? "the principal's value" : "the argument";
     char *text = v ? cJSON_PrintUnformatted(v) : NULL;
     if (!v)
@@ -1406,10 +1448,10 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
 }
 
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
-static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, const cJSON *args,
+static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, struct rpc_msg *call,
                            const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
 {
-    const struct rule *r = find_rule_classed(p, tool, cls, args, ctx);
+    const struct rule *r = find_rule_classed(p, tool, cls, call, ctx);
     if (!r) {
         if (p->default_deny) {
             refuse(out, VERDICT_DENY, p, "/default", NULL,
@@ -1447,9 +1489,9 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
     char seen[200];
     for (size_t i = 0; i < r->ndeny_if; i++) {
         const struct cond *c = &r->deny_if[i];
-        int h = cond_holds(c, args, ctx);
+        int h = cond_holds(c, call, ctx);
         if (t)
-            describe_seen(c, args, ctx, seen, sizeof seen);
+            describe_seen(c, call, ctx, seen, sizeof seen);
         if (h != 0) {
             refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.deny_if[%zu]: %s%s",
                    p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
@@ -1461,9 +1503,9 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
     }
     for (size_t i = 0; i < r->nrequire; i++) {
         const struct cond *c = &r->require[i];
-        int h = cond_holds(c, args, ctx);
+        int h = cond_holds(c, call, ctx);
         if (t)
-            describe_seen(c, args, ctx, seen, sizeof seen);
+            describe_seen(c, call, ctx, seen, sizeof seen);
         if (h != 1) {
             refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.require[%zu] does not hold: %s%s",
                    p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
@@ -1588,7 +1630,7 @@ void policy_rate_refusal(const struct rate_pending *pd, size_t refused, double r
 
 /* Decides a call with the policies of one mode (enforced, or shadow):
  * hidden first, then the JSON rules, then Lua, rate limits last. */
-static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *rs, const struct rpc_msg *msg,
+static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *rs, struct rpc_msg *msg,
                         const struct call_ctx *ctx, struct decision *out, struct policy_trace *t,
                         struct rate_pending *defer)
 {
@@ -1600,7 +1642,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         return;
     for (size_t i = 0; i < ps->n; i++)
         if (!ps->policies[i].lua && ps->policies[i].shadow == shadow && policy_applies(&ps->policies[i], ctx) &&
-            policy_refuses(&ps->policies[i], tool, cls, msg->args, ctx, out, t))
+            policy_refuses(&ps->policies[i], tool, cls, msg, ctx, out, t))
             return;
     /* Lua after the C fast path: what no plain list can say. */
     struct lua_header headers[sizeof visible_headers / sizeof *visible_headers];
@@ -1641,7 +1683,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
         const struct policy *p = &ps->policies[i];
         if (p->shadow != shadow || !policy_applies(p, ctx))
             continue;
-        const struct rule *r = find_rule_classed(p, tool, cls, msg->args, ctx);
+        const struct rule *r = find_rule_classed(p, tool, cls, msg, ctx);
         const struct limit *both[2] = {r && r->has_limit ? &r->limit : NULL, p->has_all_limit ? &p->all_limit : NULL};
         for (int k = 0; k < 2 && n < MAX_LIMITS; k++) {
             if (!both[k])
@@ -1695,7 +1737,7 @@ static void decide_mode(struct policy_set *ps, bool shadow, struct rate_store *r
 }
 
 /* policy_decide_traced, leaving the enforced rate limits to defer when it is not NULL. */
-static void decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg, const struct call_ctx *ctx,
+static void decide(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg, const struct call_ctx *ctx,
                    struct decision *out, struct policy_trace *t, struct rate_pending *defer)
 {
     if (defer)
@@ -1718,19 +1760,19 @@ static void decide(struct policy_set *ps, struct rate_store *rs, const struct rp
               d.reason[0] ? ": " : "", d.reason);
 }
 
-void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
 {
     decide(ps, rs, msg, ctx, out, t, NULL);
 }
 
-void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out)
 {
     decide(ps, rs, msg, ctx, out, NULL, NULL);
 }
 
-void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                             const struct call_ctx *ctx, struct decision *out, struct rate_pending *pending)
 {
     decide(ps, rs, msg, ctx, out, NULL, pending);

@@ -83,8 +83,10 @@ bool policy_set_has_lua(const struct policy_set *ps);
  * out->shadow (present only when the set has some). The tool's class is
  * policy_tool_class(ps, tool, ctx->tool_class), reported in out->tool_class;
  * a rule for the exact name, then a glob, then a "classes" rule for the
- * class decide, before "default". */
-void policy_decide(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+ * class decide, before "default". The tree of msg's arguments is built
+ * (rpc_msg_args) only when a condition or a Lua policy reads them; when it
+ * cannot be (out of memory) the condition cannot be told, which refuses. */
+void policy_decide(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                    const struct call_ctx *ctx, struct decision *out);
 
 /* The enforced rate limits of an allowed call, not yet admitted: the caller
@@ -105,7 +107,7 @@ struct rate_pending {
 /* policy_decide, except that the enforced rate limits of a call it allows
  * are not admitted in rs but listed in *pending (shadow policies still count
  * theirs in rs). */
-void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide_deferred(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                             const struct call_ctx *ctx, struct decision *out, struct rate_pending *pending);
 /* The refusal policy_decide would have given when check `refused` of
  * pending is full for `retry` more seconds (refused >= pending->n: the
@@ -120,7 +122,7 @@ struct policy_trace {
 };
 
 /* policy_decide, recording its trace in t; t NULL costs nothing. */
-void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, const struct rpc_msg *msg,
+void policy_decide_traced(struct policy_set *ps, struct rate_store *rs, struct rpc_msg *msg,
                           const struct call_ctx *ctx, struct decision *out, struct policy_trace *t);
 
 /* Whether tools/list shows the tool name[0..len) (of class ctx->tool_class,

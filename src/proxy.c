@@ -156,10 +156,15 @@ static void forward(struct exchange *ex, const struct upstream_request *req)
 
 /* Counts, audits and, when it refuses, answers a decided tools/call;
  * returns true when warden answered it. */
-static bool conclude(struct exchange *ex, const char *tool, const cJSON *args, const struct decision *d)
+static bool conclude(struct exchange *ex, struct rpc_msg *msg, const struct decision *d)
 {
     struct worker *w = ex->client->worker;
     const char *server = ex->server->conf->name[0] ? ex->server->conf->name : ex->server->conf->path;
+    const char *tool = msg->tool;
+    /* The arguments' tree is built for the audit log alone (a line without them when out of memory). */
+    const cJSON *args = NULL;
+    if (w->audit && rpc_msg_args(msg, &args) < 0)
+        log_warn("out of memory: the audit line of a call of %s carries no arguments", tool);
     ex->tool_class = d->tool_class;
     metrics_tool_call(w->metrics, server, tool, risk_class_name(d->tool_class), decision_names[d->verdict]);
     if ((ex->shadow = d->shadow).present)
@@ -179,20 +184,17 @@ static bool conclude(struct exchange *ex, const char *tool, const cJSON *args, c
  * while it is busy), bounded by the state's timeout_ms, and the reply (or
  * its failure) resumes it. Calls without a limit never wait. */
 
-/* A parked tools/call: what concluding and forwarding it needs. */
+/* A parked tools/call: what concluding and forwarding it needs. The call
+ * itself is read again from the body when the state answers. */
 struct rate_park {
     struct state_req *req;      /* owned by the state; cancelled when the exchange ends first */
     struct upstream_request up; /* points into the client's head and body, kept while it is busy */
-    char *tool;                 /* owned */
-    cJSON *args;                /* owned copy, or NULL */
     struct decision d;          /* the policies' allow (and shadow verdict) */
     struct rate_pending pending;
 };
 
 static void park_free(struct rate_park *pk)
 {
-    free(pk->tool);
-    cJSON_Delete(pk->args);
     free(pk);
 }
 
@@ -258,22 +260,24 @@ static void on_admitted(void *arg, const struct redisReply *r, const char *error
         state_failed(ex, &pk->pending, &pk->d);
         break;
     }
-    if (!conclude(ex, pk->tool, pk->args, &pk->d))
+    /* The body is the client's until the exchange ends, as it was read: the same call. */
+    struct rpc_msg msg;
+    struct rpc_error err;
+    if (rpc_parse(pk->up.body, pk->up.body_len, &ex->client->worker->rpc_limits, &msg, &err) < 0)
+        exchange_answer_for_id(ex, err.code, err.message);
+    else if (!conclude(ex, &msg, &pk->d))
         forward(ex, &pk->up);
+    rpc_msg_clear(&msg);
     park_free(pk);
 }
 
 /* Admits the call's limits in the shared state: parks the exchange, or
  * concludes at once when the state cannot be asked. Returns true when the
  * call is answered or parked (not to be forwarded now). */
-static bool admit_shared(struct exchange *ex, const struct rpc_msg *msg, struct decision *d,
+static bool admit_shared(struct exchange *ex, struct rpc_msg *msg, struct decision *d,
                          const struct rate_pending *pd, const struct upstream_request *req)
 {
     struct rate_park *pk = calloc(1, sizeof *pk);
-    if (pk && (!(pk->tool = strdup(msg->tool)) || (msg->args && !(pk->args = cJSON_Duplicate(msg->args, true))))) {
-        park_free(pk);
-        pk = NULL;
-    }
     if (!pk) {
         refuse_http(ex, 503, "out of memory");
         return true;
@@ -290,14 +294,14 @@ static bool admit_shared(struct exchange *ex, const struct rpc_msg *msg, struct 
     }
     state_failed(ex, pd, d);
     park_free(pk);
-    return conclude(ex, msg->tool, msg->args, d);
+    return conclude(ex, msg, d);
 }
 
 static void resume_held(struct client_conn *c);
 
 /* Decides a POST's message; returns true when warden answered it itself
  * (or will: a call parked for the shared rate-limit state). */
-static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, const struct upstream_request *req)
+static bool apply_policies(struct client_conn *c, struct rpc_msg *msg, const struct upstream_request *req)
 {
     struct exchange *ex = &c->ex;
     if (msg->kind != RPC_REQUEST)
@@ -346,7 +350,7 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, con
             d.tool_class = policy_tool_class(ps, msg->tool, seen);
         if (pending.n > 0 && (d.verdict == VERDICT_NONE || d.verdict == VERDICT_ALLOW))
             return admit_shared(ex, msg, &d, &pending, req);
-        return conclude(ex, msg->tool, msg->args, &d);
+        return conclude(ex, msg, &d);
     } else if (strcmp(msg->method, "tools/list") == 0 && reads_lists(ex, ps)) {
         ex->filter_list = true;
     } else if (strcmp(msg->method, "initialize") == 0 && ex->gen && ex->gen->pins) {
@@ -358,7 +362,7 @@ static bool apply_policies(struct client_conn *c, const struct rpc_msg *msg, con
 /* The request's era, and the headers that mirror its body checked before
  * any policy sees it: a server routing on a header must not run something
  * else than what warden decided on. Returns -1 when warden answered (400). */
-static int check_era(struct exchange *ex, const struct http_head *h, const struct rpc_msg *msg)
+static int check_era(struct exchange *ex, const struct http_head *h, struct rpc_msg *msg)
 {
     struct era_error err;
     if (era_read(h, msg, &ex->era, &err) == 0)
@@ -411,7 +415,15 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         .kind = msg.kind, .is_initialize = msg.method && strcmp(msg.method, "initialize") == 0,
     };
     /* The session its answer names may be sent to the approval page (approval_elicit.h). */
-    ex->elicit_url = req.is_initialize && c->worker->elicit && elicit_wanted(msg.params);
+    if (req.is_initialize && c->worker->elicit) {
+        const cJSON *params;
+        if (rpc_msg_params(&msg, &params) < 0) {
+            rpc_msg_clear(&msg);
+            refuse_http(ex, 503, "out of memory");
+            return;
+        }
+        ex->elicit_url = elicit_wanted(params);
+    }
     bool done = apply_policies(c, &msg, &req);
     rpc_msg_clear(&msg);
     if (!done)

@@ -25,30 +25,30 @@ enum risk_class risk_class_parse(const char *s)
 /* Irreversible, destroying, or moving money or code execution: what an agent
  * must not do unseen. */
 const char *const riskclass_destructive_words[] = {
-    "delete", "del", "drop", "remove", "rm", "revoke", "purge", "destroy", "truncate", "wipe", "kill",
-    "terminate", "erase", "unlink", "overwrite", "reset", "shutdown", "uninstall", "evict", "expunge",
-    "pay", "charge", "refund", "transfer", "withdraw", "exec", "execute", "eval", "run", "spawn", NULL,
+    "charge", "del", "delete", "destroy", "drop", "erase", "eval", "evict", "exec", "execute", "expunge",
+    "kill", "overwrite", "pay", "purge", "refund", "remove", "reset", "revoke", "rm", "run", "shutdown",
+    "spawn", "terminate", "transfer", "truncate", "uninstall", "unlink", "wipe", "withdraw", NULL,
 };
 
 /* Changes state that can be changed back. */
 const char *const riskclass_write_words[] = {
-    "transition", "set", "create", "update", "add", "put", "write", "log", "register", "rename", "move",
-    "upload", "send", "post", "patch", "edit", "modify", "insert", "append", "copy", "clone", "assign",
-    "unassign", "tag", "untag", "label", "start", "stop", "restart", "enable", "disable", "approve",
-    "reject", "merge", "commit", "push", "publish", "deploy", "promote", "import", "save", "store",
-    "submit", "apply", "change", "replace", "attach", "detach", "link", "mark", "archive", "restore",
-    "cancel", "schedule", "invite", "notify", "comment", "reply", "lock", "unlock", "open", "close",
-    "trigger", "sync", "init", "install", "configure", "grant", "upsert", "increment", "decrement",
-    "generate", "annotate", "share", "subscribe", "unsubscribe", "connect", "disconnect", NULL,
+    "add", "annotate", "append", "apply", "approve", "archive", "assign", "attach", "cancel", "change", "clone",
+    "close", "comment", "commit", "configure", "connect", "copy", "create", "decrement", "deploy", "detach",
+    "disable", "disconnect", "edit", "enable", "generate", "grant", "import", "increment", "init", "insert",
+    "install", "invite", "label", "link", "lock", "log", "mark", "merge", "modify", "move", "notify", "open",
+    "patch", "post", "promote", "publish", "push", "put", "register", "reject", "rename", "replace", "reply",
+    "restart", "restore", "save", "schedule", "send", "set", "share", "start", "stop", "store", "submit",
+    "subscribe", "sync", "tag", "transition", "trigger", "unassign", "unlock", "unsubscribe", "untag", "update",
+    "upload", "upsert", "write", NULL,
 };
 
 /* Only looks. */
 const char *const riskclass_read_words[] = {
-    "get", "list", "search", "read", "query", "describe", "show", "find", "fetch", "count", "compare",
-    "check", "health", "status", "ping", "view", "lookup", "inspect", "browse", "download", "export",
-    "explain", "validate", "preview", "diff", "summarize", "info", "version", "whoami", "resolve",
-    "exists", "analyze", "calculate", "estimate", "retrieve", "select", "locate", "scan", "head", "tail",
-    "watch", "stat", "echo", NULL,
+    "analyze", "browse", "calculate", "check", "compare", "count", "describe", "diff", "download", "echo",
+    "estimate", "exists", "explain", "export", "fetch", "find", "get", "head", "health", "info", "inspect",
+    "list", "locate", "lookup", "ping", "preview", "query", "read", "resolve", "retrieve", "scan", "search",
+    "select", "show", "stat", "status", "summarize", "tail", "validate", "version", "view", "watch", "whoami",
+    NULL,
 };
 
 /* Description phrases that make any tool destructive (matched ignoring case). */
@@ -57,13 +57,26 @@ static const char *const destructive_phrases[] = {
     "cannot be recovered", NULL,
 };
 
-static bool in_list(const char *const *list, const char *word)
+/* Whether word is one of the n words of list, kept sorted (riskclass.h): a
+ * binary search, as a tool name is classed on every call. */
+static bool in_list(const char *const *list, size_t n, const char *word)
 {
-    for (; *list; list++)
-        if (strcmp(*list, word) == 0)
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(word, list[mid]);
+        if (c == 0)
             return true;
+        if (c < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return false;
 }
+
+/* The words of a list defined above, its NULL left out. */
+#define WORDS(list) (list), (sizeof(list) / sizeof *(list) - 1)
 
 static bool is_lower(char c)
 {
@@ -105,10 +118,10 @@ enum risk_class riskclass_of_name(const char *name, size_t len, char *why, size_
             for (size_t k = i; k < end; k++)
                 word[k - i] = is_upper(name[k]) ? (char)(name[k] - 'A' + 'a') : name[k];
             word[end - i] = '\0';
-            enum risk_class c = in_list(riskclass_destructive_words, word) ? RISK_DESTRUCTIVE
-                              : in_list(riskclass_write_words, word)       ? RISK_WRITE
-                              : in_list(riskclass_read_words, word)        ? RISK_READ
-                                                                           : RISK_NONE;
+            enum risk_class c = in_list(WORDS(riskclass_destructive_words), word) ? RISK_DESTRUCTIVE
+                              : in_list(WORDS(riskclass_write_words), word)       ? RISK_WRITE
+                              : in_list(WORDS(riskclass_read_words), word)        ? RISK_READ
+                                                                                  : RISK_NONE;
             if (c != RISK_NONE) {
                 if (why)
                     snprintf(why, whylen, "name verb \"%s\"", word);

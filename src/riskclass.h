@@ -41,7 +41,8 @@ const char *risk_class_name(enum risk_class c);
 /* The class named s, or RISK_NONE when s names none. */
 enum risk_class risk_class_parse(const char *s);
 
-/* Words of a name that decide its class (NULL-terminated lists). */
+/* Words of a name that decide its class (NULL-terminated lists, each sorted
+ * by strcmp for a binary search, no word in two of them). */
 extern const char *const riskclass_destructive_words[];
 extern const char *const riskclass_write_words[];
 extern const char *const riskclass_read_words[];

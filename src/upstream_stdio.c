@@ -153,11 +153,12 @@ static char *token_text(const cJSON *params, bool in_meta)
 }
 
 /* The waiting request a notifications/progress is about, or NULL. */
-static struct exchange *progress_owner(struct child_session *cs, const struct rpc_msg *msg)
+static struct exchange *progress_owner(struct child_session *cs, struct rpc_msg *msg)
 {
-    if (strcmp(msg->method, "notifications/progress") != 0)
+    const cJSON *params;
+    if (strcmp(msg->method, "notifications/progress") != 0 || rpc_msg_params(msg, &params) < 0)
         return NULL;
-    char *token = token_text(msg->params, false);
+    char *token = token_text(params, false);
     struct exchange *ex = NULL;
     if (token)
         TAILQ_FOREACH(ex, &cs->pending, wait_link)
@@ -459,8 +460,10 @@ static void send_request(struct child_session *cs, struct exchange *ex)
     }
     struct rpc_msg msg;
     struct rpc_error err;
+    const cJSON *params;
     if (rpc_parse(ex->body, ex->body_len, &cs->server->worker->rpc_limits, &msg, &err) == 0) {
-        ex->progress_token = token_text(msg.params, true);
+        if (rpc_msg_params(&msg, &params) == 0)
+            ex->progress_token = token_text(params, true);
         rpc_msg_clear(&msg);
     }
     ex->child = cs;
@@ -590,9 +593,14 @@ static void end_cancelled(struct child_session *cs, const char *body, size_t len
 {
     struct rpc_msg msg;
     struct rpc_error err;
+    const cJSON *params;
     if (rpc_parse(body, len, &cs->server->worker->rpc_limits, &msg, &err) < 0)
         return;
-    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(msg.params, "requestId");
+    if (rpc_msg_params(&msg, &params) < 0) {
+        rpc_msg_clear(&msg);
+        return;
+    }
+    const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
     char *text = msg.method && strcmp(msg.method, "notifications/cancelled") == 0 && rid ? cJSON_PrintUnformatted(rid) : NULL;
     struct exchange *ex = NULL;
     if (text)

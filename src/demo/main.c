@@ -67,14 +67,17 @@ static void handle(struct registry *reg, const char *line, size_t len)
         return;
     }
     cJSON *result = NULL;
-    if (!strcmp(msg.method, "initialize"))
-        result = initialize_result(msg.params);
+    const cJSON *params = NULL, *args = NULL;
+    if (rpc_msg_params(&msg, &params) < 0 || rpc_msg_args(&msg, &args) < 0)
+        respond(msg.id_text, msg.id_len, NULL, RPC_INTERNAL_ERROR, "Out of memory");
+    else if (!strcmp(msg.method, "initialize"))
+        result = initialize_result(params);
     else if (!strcmp(msg.method, "ping"))
         result = cJSON_CreateObject();
     else if (!strcmp(msg.method, "tools/list"))
         result = registry_tool_list();
     else if (!strcmp(msg.method, "tools/call")) {
-        result = registry_call(reg, msg.tool, msg.args);
+        result = registry_call(reg, msg.tool, args);
         if (!result) {
             char text[300];
             snprintf(text, sizeof text, "Unknown tool: %s", msg.tool);

@@ -78,7 +78,7 @@ static void test_refusals(void)
         if (rc != -1 || e.code != refused[i].code)
             fprintf(stderr, "case %zu (%s): rc %d code %d message %s\n", i, refused[i].text, rc, e.code, e.message);
         CHECK(rc == -1 && e.code == refused[i].code);
-        CHECK(m.root == NULL);
+        CHECK(!m.method && !m.strings && !m.params_text);
     }
 }
 
@@ -114,8 +114,11 @@ static void test_classification(void)
     CHECK_STR(m.method, "tools/call");
     CHECK_STR(m.tool, "delete_model_alias");
     CHECK_MEM(m.id_text, m.id_len, "9007199254740993");
-    CHECK(m.args && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(m.args, "alias")));
-    CHECK_STR(cJSON_GetObjectItemCaseSensitive(m.args, "alias")->valuestring, "champion");
+    const cJSON *args;
+    CHECK(rpc_msg_args(&m, &args) == 0 && args && cJSON_IsString(cJSON_GetObjectItemCaseSensitive(args, "alias")));
+    CHECK_STR(cJSON_GetObjectItemCaseSensitive(args, "alias")->valuestring, "champion");
+    CHECK_MEM(m.args_text, m.args_len, "{\"alias\":\"ch\\u0061mpion\"}");
+    CHECK(m.args_longest == 8 && m.args_depth == 1);
     rpc_msg_clear(&m);
 
     const char *ids[] = {"0", "-1", "\"caf\\u00e9-\\u2603\"", "\"café-☃\"", "\"\"", "123456789012345678901234567890"};
@@ -139,7 +142,8 @@ static void test_classification(void)
     rpc_msg_clear(&m);
     /* tools/call without arguments */
     const char *noargs = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\"}}";
-    CHECK(rpc_parse(noargs, strlen(noargs), NULL, &m, &e) == 0 && m.args == NULL);
+    CHECK(rpc_parse(noargs, strlen(noargs), NULL, &m, &e) == 0 && m.args_text == NULL);
+    CHECK(rpc_msg_args(&m, &args) == 0 && args == NULL);
     rpc_msg_clear(&m);
 }
 
@@ -234,7 +238,7 @@ static void test_lenient_readers(void)
         if (rc != -1 || e.code != lenient[i].code)
             fprintf(stderr, "case %zu (%s): rc %d code %d message %s\n", i, lenient[i].text, rc, e.code, e.message);
         CHECK(rc == -1 && e.code == lenient[i].code);
-        CHECK(m.root == NULL);
+        CHECK(!m.method && !m.strings && !m.params_text);
     }
     struct rpc_msg m;
     struct rpc_error e;

@@ -9,6 +9,7 @@
 #include "check.h"
 #include <event2/buffer.h>
 
+#include "jsonrpc.h"
 #include "luapolicy.h"
 #include "metrics.h"
 #include "sharedstore.h"
@@ -42,32 +43,35 @@ static struct lua_policy *load_src(const char *src, const struct lua_limits *lim
 
 /* A tools/call message for tool with arguments parsed from args_json. */
 struct call {
+    char *text;   /* the message, which msg points into */
     struct rpc_msg msg;
     struct call_ctx ctx;
 };
 
-/* Fills *c as a tools/call of tool; the caller frees c->msg.root. */
+/* Fills *c as a tools/call of tool (a plain name), read by rpc_parse as
+ * warden reads a client's; the caller frees it with call_clear. */
 static void call_init(struct call *c, const char *tool, const char *args_json, double now)
 {
     memset(c, 0, sizeof *c);
-    c->msg.kind = RPC_REQUEST;
-    c->msg.root = cJSON_CreateObject();
-    cJSON *params = cJSON_AddObjectToObject(c->msg.root, "params");
-    cJSON_AddStringToObject(params, "name", tool);
-    cJSON *args = args_json ? cJSON_Parse(args_json) : NULL;
-    if (args)
-        cJSON_AddItemToObject(params, "arguments", args);
-    c->msg.params = params;
-    c->msg.args = args;
-    c->msg.tool = cJSON_GetObjectItem(params, "name")->valuestring;
-    c->msg.method = "tools/call";
-    c->msg.id_text = "\"abc\"";
-    c->msg.id_len = 5;
+    /* The arguments' text as given: a tree printed again would round numbers. */
+    size_t cap = strlen(tool) + (args_json ? strlen(args_json) : 0) + 128;
+    c->text = malloc(cap);
+    if (c->text)
+        snprintf(c->text, cap, "{\"jsonrpc\":\"2.0\",\"id\":\"abc\",\"method\":\"tools/call\",\"params\":{\"name\":\"%s\"%s%s}}",
+                 tool, args_json ? ",\"arguments\":" : "", args_json ? args_json : "");
+    struct rpc_error e;
+    CHECK(c->text && rpc_parse(c->text, strlen(c->text), NULL, &c->msg, &e) == 0);
     c->ctx.server = "srv";
     c->ctx.session = "sess";
     c->ctx.session_len = 4;
     c->ctx.now = now;
     c->ctx.wall = 1.7e9;
+}
+
+static void call_clear(struct call *c)
+{
+    rpc_msg_clear(&c->msg);
+    free(c->text);
 }
 
 /* Runs on_call for tool(args) and returns the verdict, filling *d. */
@@ -77,7 +81,7 @@ static enum verdict decide(struct lua_policy *lp, const char *tool, const char *
     struct call c;
     call_init(&c, tool, args, now);
     lua_policy_on_call(lp, &c.msg, &c.ctx, extra, d);
-    cJSON_Delete(c.msg.root);
+    call_clear(&c);
     return d->verdict;
 }
 
