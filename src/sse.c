@@ -99,9 +99,11 @@ static int dispatch(struct sse_parser *p)
         .data_len = p->data_len,
         .has_id = p->has_id,
         .id = p->has_id ? p->buf + p->id_off : NULL,
-        .id_len = p->id_len,
+        .id_len = p->has_id ? p->id_len : 0,
         .event = p->has_event ? p->buf + p->event_off : NULL,
-        .event_len = p->event_len,
+        /* not the length of an earlier block's type: an "endpoint" one made
+         * the next typeless event compare NULL with "endpoint" (a crash) */
+        .event_len = p->has_event ? p->event_len : 0,
     };
     int rc = p->cb(p->ctx, &ev);
     reset_block(p);

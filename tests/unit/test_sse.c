@@ -13,6 +13,7 @@ struct seen {
     char raw[8192];
     size_t raw_len;
     int stop_after;     /* stop when this many blocks were seen (0: never) */
+    size_t last_event_len, last_id_len;
 };
 
 static int on_block(void *ctx, const struct sse_event *ev)
@@ -24,6 +25,8 @@ static int on_block(void *ctx, const struct sse_event *ev)
     s->log_len += (size_t)snprintf(s->log + s->log_len, sizeof s->log - s->log_len, "data%s=%.*s|id%s=%.*s|event=%.*s\n",
                                    ev->has_data ? "" : "(none)", (int)ev->data_len, ev->data, ev->has_id ? "" : "(none)",
                                    (int)ev->id_len, ev->id ? ev->id : "", (int)ev->event_len, ev->event ? ev->event : "");
+    s->last_event_len = ev->event_len;
+    s->last_id_len = ev->id_len;
     memcpy(s->raw + s->raw_len, ev->raw, ev->raw_len);
     s->raw_len += ev->raw_len;
     return s->stop_after && s->blocks >= s->stop_after ? -1 : 0;
@@ -80,6 +83,14 @@ int main(void)
     expect("\n\ndata: z\n\n", "data(none)=|id(none)=|event=\ndata(none)=|id(none)=|event=\ndata=z|id(none)=|event=\n", 3);
     /* a BOM starts the stream */
     expect("\xEF\xBB\xBF" "data: bom\n\n", "data=bom|id(none)=|event=\n", 1);
+    /* a type or id does not outlive its block */
+    {
+        struct seen s = {0};
+        size_t pending;
+        CHECK(parse("event: endpoint\nid: 3\ndata: x\n\ndata: y\n\n", 100, &s, &pending) == 0);
+        CHECK_MEM(s.log, s.log_len, "data=x|id=3|event=endpoint\ndata=y|id(none)=|event=\n");
+        CHECK(s.last_event_len == 0 && s.last_id_len == 0);
+    }
     /* an id containing NUL is ignored */
     {
         static const char nul_id[] = "id: a\0b\ndata: q\n\n";
