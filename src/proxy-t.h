@@ -257,7 +257,9 @@ struct exchange {
     bool head_sent;
     bool sse_ready;               /* sse is initialised */
     struct sse_parser sse;
-    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far (owned) */
+    const char *sse_run;          /* verbatim events of the bytes being fed, not yet written: one span of them */
+    size_t sse_run_len;
+    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far; BODY_SSE: where a rewritten message is built (owned) */
     struct evbuffer *held_head;   /* BODY_BUFFERED: status line and headers, sent with the body (owned) */
     int status;
 };
