@@ -174,17 +174,28 @@ static int line_ended(struct sse_parser *p, const char *base, size_t start, size
     return dispatch(p, base, after, in_input) < 0 ? -1 : 1;
 }
 
-/* The first CR or LF at or after s (before end), or end. *lf remembers the
- * first LF at or after an earlier search (end: none), so that a stream of
- * CR-ended lines is not searched for an LF once per line. */
-static const char *find_eol(const char **lf, const char *s, const char *end)
+/* Where the next CR and the next LF are in the bytes being fed, as far as
+ * known (end: none left; NULL: not searched yet). Each is searched for again
+ * only once passed, so the bytes are searched about once for each. */
+struct eols {
+    const char *cr, *lf;
+};
+
+/* The first CR or LF at or after s (before end), or end. */
+static const char *find_eol(struct eols *e, const char *s, const char *end)
 {
-    if (!*lf || *lf < s) {
+    /* the blank line that ends an event, without a search */
+    if (s < end && (*s == '\n' || *s == '\r'))
+        return s;
+    if (!e->lf || e->lf < s) {
         const char *f = memchr(s, '\n', (size_t)(end - s));
-        *lf = f ? f : end;
+        e->lf = f ? f : end;
     }
-    const char *cr = memchr(s, '\r', (size_t)(*lf - s));
-    return cr ? cr : *lf;
+    if (!e->cr || e->cr < s) {
+        const char *f = memchr(s, '\r', (size_t)(end - s));
+        e->cr = f ? f : end;
+    }
+    return e->cr < e->lf ? e->cr : e->lf;
 }
 
 /* The kind of the line end at eol (a CR or LF before end) and where the next line starts. */
@@ -211,7 +222,8 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
         return -1;
     if (len == 0)
         return 0;
-    const char *at = bytes, *end = bytes + len, *lf = NULL;
+    const char *at = bytes, *end = bytes + len;
+    struct eols eols = {NULL, NULL};
     /* The byte after a CR that was the last one fed says what the CR was. */
     if (p->cr_after_block) {
         p->cr_after_block = false;
@@ -231,7 +243,7 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
     }
     /* A block begun in an earlier feed: read on in buf, line by line, until it ends. */
     while (p->len > 0 && at < end) {
-        const char *eol = find_eol(&lf, at, end), *next;
+        const char *eol = find_eol(&eols, at, end), *next;
         if (eol == end) {
             if (append(p, at, (size_t)(end - at)) < 0)
                 goto fail;
@@ -252,7 +264,7 @@ int sse_feed(struct sse_parser *p, const char *bytes, size_t len)
         const char *block = at, *line = at + p->lead;
         int r = 0;
         while (r == 0) {
-            const char *eol = find_eol(&lf, line, end), *next;
+            const char *eol = find_eol(&eols, line, end), *next;
             if (eol == end) {
                 p->line_start = (size_t)(line - block);
                 if (append(p, block, (size_t)(end - block)) < 0)
