@@ -613,15 +613,12 @@ static const char *fail_text(const struct answer_result *res)
                                             : "answered with a message that is not the response to this request";
 }
 
-/* The buffer a rewritten message of an event stream is built in: the
- * exchange's, kept from event to event (an event stream has no other use
- * for ex->buffered; it is freed with the exchange). Empty; NULL when out of
- * memory. */
+/* The buffer a rewritten message is built in: the worker's, empty between
+ * uses; NULL when out of memory. */
 static struct evbuffer *rewrite_buffer(struct exchange *ex)
 {
-    if (!ex->buffered)
-        ex->buffered = evbuffer_new();
-    return ex->buffered;
+    struct worker *w = ex->client->worker;
+    return w->scratch ? w->scratch : (w->scratch = evbuffer_new());
 }
 
 /* A block with no message, as warden read it: only its id (a priming
@@ -730,7 +727,9 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     }
     if (j.answers_request)
         ex->answered_id = true;
-    evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
+    /* Only a rewrite, or a check that failed half way, leaves bytes in it. */
+    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
     return 0;
 }
 
@@ -1000,7 +999,8 @@ void exchange_message(struct exchange *ex, const char *json, size_t len)
     }
     if (j.answers_request)
         ex->answered_id = true;
-    evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
+    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
 }
 
 void exchange_stream_end(struct exchange *ex)
