@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include "answer.h"
+#include "answer_memo.h"
 #include "approval_elicit.h"
 #include "audit.h"
 #include "era.h"
@@ -568,9 +569,14 @@ static void check_instructions(struct exchange *ex, const char *json, size_t len
  * (answer.c). For ANSWER_REWRITE the new message is appended to out. */
 static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct answer_result *res)
 {
-    const struct worker *w = ex->client->worker;
+    struct worker *w = ex->client->worker;
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
+    /* A notification like the last one read whole but for its numbers has its verdict (answer_memo.h). */
+    if (answer_memo_matches(w->answer_memo, &lim, json, len)) {
+        *res = (struct answer_result){.verdict = ANSWER_PASS};
+        return;
+    }
     const struct list_filter filter = {decide_list, ex};
     /* A list a Lua on_list decided may differ from caller to caller: no shared cache may keep it. */
     const struct answer_cache cache = {
@@ -589,6 +595,9 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     int rc = answer_check(&req, json, len, out, res);
     if (rc == 0 && ex->pin_instructions && res->verdict == ANSWER_PASS && res->answers_request && !res->is_error)
         check_instructions(ex, json, len, &lim, out, res);
+    if (rc == 0 && res->verdict == ANSWER_PASS && !res->is_response && !res->answers_request &&
+        answer_memo_keep(&w->answer_memo, &lim, json, len) < 0)
+        log_warn("out of memory: the verdicts of notifications are not remembered");
     if (rc < 0) {
         res->verdict = ANSWER_FAIL;
         res->answers_request = ex->has_id && !ex->answered_id;

@@ -331,6 +331,7 @@ struct worker {
     void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
     struct evbuffer *scratch;         /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
+    struct answer_memo *answer_memo;  /* exchange.c: the last notification it read whole (answer_memo.h; owned) */
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;
 };

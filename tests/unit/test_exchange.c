@@ -115,6 +115,7 @@ static void bench_free(struct bench *b)
     event_free(b->w.reaper);
     if (b->w.scratch)
         evbuffer_free(b->w.scratch);
+    answer_memo_free(b->w.answer_memo);
     metrics_free(b->w.metrics);
     event_base_free(b->w.base);
     config_free(&b->cfg);
