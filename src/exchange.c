@@ -574,7 +574,11 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
     /* A notification like the last one read whole but for its numbers has its verdict (answer_memo.h). */
     if (answer_memo_matches(w->answer_memo, &lim, json, len)) {
-        *res = (struct answer_result){.verdict = ANSWER_PASS};
+        res->verdict = ANSWER_PASS;
+        res->is_response = res->answers_request = false;
+        res->is_error = 0;
+        res->why = NULL;
+        res->detail[0] = '\0';
         return;
     }
     const struct list_filter filter = {decide_list, ex};

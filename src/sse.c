@@ -89,7 +89,8 @@ static int field(struct sse_parser *p, const char *base, size_t start, size_t en
     size_t len = end - start;
     if (line[0] == ':')
         return 0;   /* a comment */
-    const char *colon = memchr(line, ':', len);
+    /* most lines are data lines: no search for their colon */
+    const char *colon = len >= 5 && memcmp(line, "data:", 5) == 0 ? line + 4 : memchr(line, ':', len);
     size_t name_len = colon ? (size_t)(colon - line) : len;
     size_t voff = colon ? name_len + 1 : len;
     if (colon && voff < len && line[voff] == ' ')
