@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include "answer.h"
+#include "answer_memo.h"
 #include "approval_elicit.h"
 #include "audit.h"
 #include "era.h"
@@ -151,60 +152,131 @@ void exchange_output_drained(struct exchange *ex)
         ex->server->transport->resume(ex);
 }
 
-/* Adds bytes of the answer's body: as a chunk when chunked. */
-static void emit(struct exchange *ex, const char *data, size_t len)
+/* Room for a chunk's size line ("%zx\r\n") and its closing CRLF. */
+#define CHUNK_FRAME (2 * sizeof(size_t) + 4)
+
+/* Writes a chunk's size line at w; returns its end. */
+static char *chunk_head(char *w, size_t len)
 {
-    struct evbuffer *out = output(ex);
+    char hex[2 * sizeof(size_t)];
+    size_t n = sizeof hex;
+    do {
+        hex[--n] = "0123456789abcdef"[len & 15];
+        len >>= 4;
+    } while (len);
+    memcpy(w, hex + n, sizeof hex - n);
+    w += sizeof hex - n;
+    *w++ = '\r';
+    *w++ = '\n';
+    return w;
+}
+
+/* Room for `need` bytes at the end of the client's output, in one piece;
+ * NULL (and the connection closed) when out of memory. */
+static char *output_room(struct exchange *ex, size_t need, struct evbuffer_iovec *v)
+{
+    if (need > (size_t)EV_SSIZE_MAX || evbuffer_reserve_space(output(ex), (ev_ssize_t)need, v, 1) != 1) {
+        client_close(ex->client);
+        return NULL;
+    }
+    return v->iov_base;
+}
+
+/* Hands over what was written into the room from output_room, up to w. */
+static void output_commit(struct exchange *ex, struct evbuffer_iovec *v, const char *w)
+{
+    v->iov_len = (size_t)(w - (const char *)v->iov_base);
+    evbuffer_commit_space(output(ex), v, 1);
+    apply_backpressure(ex);
+}
+
+/* Adds bytes of the answer's body: as one chunk when chunked. */
+static void emit_bytes(struct exchange *ex, const char *data, size_t len)
+{
     if (len == 0)
         return;
-    if (ex->framing == FRAME_CHUNKED) {
-        evbuffer_add_printf(out, "%zx\r\n", len);
-        evbuffer_add(out, data, len);
-        evbuffer_add(out, "\r\n", 2);
-    } else {
-        evbuffer_add(out, data, len);
+    if (ex->framing != FRAME_CHUNKED) {
+        evbuffer_add(output(ex), data, len);
+        apply_backpressure(ex);
+        return;
     }
-    apply_backpressure(ex);
+    struct evbuffer_iovec v;
+    char *w = output_room(ex, len + CHUNK_FRAME, &v);
+    if (!w)
+        return;
+    w = chunk_head(w, len);
+    memcpy(w, data, len);
+    w += len;
+    *w++ = '\r';
+    *w++ = '\n';
+    output_commit(ex, &v, w);
+}
+
+/* Writes the verbatim events put aside while a read was parsed (on_sse_block). */
+static void flush_run(struct exchange *ex)
+{
+    const char *run = ex->sse_run;
+    size_t len = ex->sse_run_len;
+    ex->sse_run = NULL;
+    ex->sse_run_len = 0;
+    if (run)
+        emit_bytes(ex, run, len);
+}
+
+/* Adds bytes of the answer's body, after any events put aside, so that
+ * everything leaves in order. */
+static void emit(struct exchange *ex, const char *data, size_t len)
+{
+    flush_run(ex);
+    emit_bytes(ex, data, len);
 }
 
 /* Emits one SSE event built by warden: an optional type and id (from the
  * upstream's event; the SSE parser already split on every line end, so they
  * hold no CR or LF) and one JSON message as its data. Raw CR and LF can only
  * stand between the tokens of a strict JSON message, where a space means the
- * same: they become spaces, so that no byte of the message frames a line. */
+ * same: they become spaces, so that no byte of the message frames a line.
+ * Written straight into the output, in one piece with its chunk frame. */
 static void emit_event(struct exchange *ex, const char *type, size_t type_len, const char *id, size_t id_len,
                        bool has_id, const char *json, size_t len)
 {
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        client_close(ex->client);
+    flush_run(ex);
+    if (!type) {
+        type = "message";
+        type_len = 7;
+    }
+    size_t event_len = 7 + type_len + 1 + (has_id ? 4 + id_len + 1 : 0) + 6 + len + 2;
+    struct evbuffer_iovec v;
+    char *w = output_room(ex, event_len + CHUNK_FRAME, &v);
+    if (!w)
         return;
-    }
-    evbuffer_add(b, "event: ", 7);
-    if (type)
-        evbuffer_add(b, type, type_len);
-    else
-        evbuffer_add(b, "message", 7);
-    evbuffer_add(b, "\n", 1);
+    if (ex->framing == FRAME_CHUNKED)
+        w = chunk_head(w, event_len);
+    memcpy(w, "event: ", 7);
+    memcpy(w + 7, type, type_len);
+    w += 7 + type_len;
+    *w++ = '\n';
     if (has_id) {
-        evbuffer_add(b, "id: ", 4);
-        evbuffer_add(b, id, id_len);
-        evbuffer_add(b, "\n", 1);
+        memcpy(w, "id: ", 4);
+        memcpy(w + 4, id, id_len);
+        w += 4 + id_len;
+        *w++ = '\n';
     }
-    evbuffer_add(b, "data: ", 6);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (json[i] == '\n' || json[i] == '\r') {
-            evbuffer_add(b, json + start, i - start);
-            evbuffer_add(b, " ", 1);
-            start = i + 1;
-        }
+    memcpy(w, "data: ", 6);
+    w += 6;
+    memcpy(w, json, len);
+    for (char *c = w, *e = w + len; (c = memchr(c, '\n', (size_t)(e - c))); c++)
+        *c = ' ';
+    for (char *c = w, *e = w + len; (c = memchr(c, '\r', (size_t)(e - c))); c++)
+        *c = ' ';
+    w += len;
+    memcpy(w, "\n\n", 2);
+    w += 2;
+    if (ex->framing == FRAME_CHUNKED) {
+        *w++ = '\r';
+        *w++ = '\n';
     }
-    evbuffer_add(b, json + start, len - start);
-    evbuffer_add(b, "\n\n", 2);
-    size_t blen = evbuffer_get_length(b);
-    emit(ex, (const char *)evbuffer_pullup(b, -1), blen);
-    evbuffer_free(b);
+    output_commit(ex, &v, w);
 }
 
 /* The JSON-RPC error for the exchange's request, as the stream's event. */
@@ -450,9 +522,18 @@ static void check_instructions(struct exchange *ex, const char *json, size_t len
  * (answer.c). For ANSWER_REWRITE the new message is appended to out. */
 static void judge(struct exchange *ex, const char *json, size_t len, struct evbuffer *out, struct answer_result *res)
 {
-    const struct worker *w = ex->client->worker;
+    struct worker *w = ex->client->worker;
     size_t max = w->cfg->limits.max_sse_event_bytes;
     struct rpc_limits lim = {.max_depth = w->rpc_limits.max_depth, .max_string = max, .max_members = max};
+    /* A notification like the last one read whole but for its numbers has its verdict (answer_memo.h). */
+    if (answer_memo_matches(w->answer_memo, &lim, json, len)) {
+        res->verdict = ANSWER_PASS;
+        res->is_response = res->answers_request = false;
+        res->is_error = 0;
+        res->why = NULL;
+        res->detail[0] = '\0';
+        return;
+    }
     const struct list_filter filter = {decide_list, ex};
     /* A list a Lua on_list decided may differ from caller to caller: no shared cache may keep it. */
     const struct answer_cache cache = {
@@ -471,6 +552,9 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
     int rc = answer_check(&req, json, len, out, res);
     if (rc == 0 && ex->pin_instructions && res->verdict == ANSWER_PASS && res->answers_request && !res->is_error)
         check_instructions(ex, json, len, &lim, out, res);
+    if (rc == 0 && res->verdict == ANSWER_PASS && !res->is_response && !res->answers_request &&
+        answer_memo_keep(&w->answer_memo, &lim, json, len) < 0)
+        log_warn("out of memory: the verdicts of notifications are not remembered");
     if (rc < 0) {
         res->verdict = ANSWER_FAIL;
         res->answers_request = ex->has_id && !ex->answered_id;
@@ -495,12 +579,79 @@ static const char *fail_text(const struct answer_result *res)
                                             : "answered with a message that is not the response to this request";
 }
 
-/* One block of an SSE answer: judged when it has data, and sent on at once. */
+/* The buffer a rewritten message is built in: the worker's, empty between
+ * uses; NULL when out of memory. */
+static struct evbuffer *rewrite_buffer(struct exchange *ex)
+{
+    struct worker *w = ex->client->worker;
+    return w->scratch ? w->scratch : (w->scratch = evbuffer_new());
+}
+
+/* A block with no message, as warden read it: only its id (a priming
+ * event) is kept; comments and unknown fields are not. */
+static void emit_id(struct exchange *ex, const char *id, size_t id_len)
+{
+    flush_run(ex);
+    struct evbuffer_iovec v;
+    char *w = output_room(ex, 4 + id_len + 2 + CHUNK_FRAME, &v);
+    if (!w)
+        return;
+    if (ex->framing == FRAME_CHUNKED)
+        w = chunk_head(w, 4 + id_len + 2);
+    memcpy(w, "id: ", 4);
+    memcpy(w + 4, id, id_len);
+    w += 4 + id_len;
+    memcpy(w, "\n\n", 2);
+    w += 2;
+    if (ex->framing == FRAME_CHUNKED) {
+        *w++ = '\r';
+        *w++ = '\n';
+    }
+    output_commit(ex, &v, w);
+}
+
+/* Passes an event on as the upstream wrote it. Events that follow one
+ * another in the bytes being fed are put aside as one span, written as one
+ * chunk when the bytes are fed (exchange_body) or before anything else is
+ * written (emit); an event whose bytes do not last (a block that began in
+ * an earlier read) is written at once. */
+static void forward_verbatim(struct exchange *ex, const struct sse_event *ev)
+{
+    const char *raw = ev->raw + ev->lead;
+    size_t len = ev->raw_len - ev->lead;
+    if (ev->raw_in_input && ex->sse_run && ex->sse_run + ex->sse_run_len == raw) {
+        ex->sse_run_len += len;
+        return;
+    }
+    flush_run(ex);
+    if (ev->raw_in_input) {
+        ex->sse_run = raw;
+        ex->sse_run_len = len;
+    } else {
+        emit_bytes(ex, raw, len);
+    }
+}
+
+/* One block of an SSE answer: judged when it has data, and sent on at once.
+ *
+ * What the client reads must be what warden judged. An event whose bytes
+ * every SSE reader splits and reads alike (ev->verbatim: exact field names,
+ * LF or CRLF line ends throughout; see sse-t.h) goes on byte for byte: the
+ * client reads the same lines, the same data, id and type. Any other event
+ * (a lone CR, which a reader splitting on LF would not end a line at; a
+ * field name a lenient reader could fold into "data"; a BOM; a CR at the
+ * end of a read whose LF is still to come) is written anew from what warden
+ * read: its type, its id and the judged data on one line. Rewritten
+ * messages (a filtered tools list, corrected cache fields) are written
+ * anew too. */
 static int on_sse_block(void *arg, const struct sse_event *ev)
 {
     struct exchange *ex = arg;
     if (!ev->has_data || ev->data_len == 0) {
-        emit(ex, ev->raw, ev->raw_len);
+        if (ev->verbatim)
+            forward_verbatim(ex, ev);
+        else if (ev->has_id)
+            emit_id(ex, ev->id, ev->id_len);
         return 0;
     }
     if (ev->event_len == 8 && memcmp(ev->event, "endpoint", 8) == 0) {
@@ -511,7 +662,7 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
                  server_label(ex->server), ex->client->addr);
         return 0;
     }
-    struct evbuffer *rewritten = evbuffer_new();
+    struct evbuffer *rewritten = rewrite_buffer(ex);
     if (!rewritten)
         return -1;
     struct answer_result j;
@@ -521,7 +672,10 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
         ex->is_error = j.is_error;
     switch (j.verdict) {
     case ANSWER_PASS:
-        emit(ex, ev->raw, ev->raw_len);
+        if (ev->verbatim)
+            forward_verbatim(ex, ev);
+        else
+            emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id, ev->data, ev->data_len);
         break;
     case ANSWER_REWRITE: {
         size_t rlen = evbuffer_get_length(rewritten);
@@ -539,7 +693,9 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
     }
     if (j.answers_request)
         ex->answered_id = true;
-    evbuffer_free(rewritten);
+    /* Only a rewrite, or a check that failed half way, leaves bytes in it. */
+    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
     return 0;
 }
 
@@ -652,13 +808,17 @@ int exchange_body(struct exchange *ex, const char *at, size_t len)
     case BODY_RAW:
         emit(ex, at, len);
         break;
-    case BODY_SSE:
-        if (sse_feed(&ex->sse, at, len) < 0) {
+    case BODY_SSE: {
+        int rc = sse_feed(&ex->sse, at, len);
+        /* The verbatim events of these bytes leave together, before the bytes go. */
+        flush_run(ex);
+        if (rc < 0) {
             ex->refusal = "sent an event larger than max_sse_event_bytes";
             ex->refusal_kind = UPSTREAM_OVERSIZE;
             return -1;
         }
         break;
+    }
     case BODY_BUFFERED:
         if (evbuffer_get_length(ex->buffered) + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
             ex->refusal = "sent an answer larger than max_sse_event_bytes";
@@ -776,7 +936,7 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
 
 void exchange_message(struct exchange *ex, const char *json, size_t len)
 {
-    struct evbuffer *rewritten = evbuffer_new();
+    struct evbuffer *rewritten = rewrite_buffer(ex);
     if (!rewritten) {
         client_close(ex->client);
         return;
@@ -805,7 +965,8 @@ void exchange_message(struct exchange *ex, const char *json, size_t len)
     }
     if (j.answers_request)
         ex->answered_id = true;
-    evbuffer_free(rewritten);
+    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
 }
 
 void exchange_stream_end(struct exchange *ex)

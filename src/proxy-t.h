@@ -258,6 +258,8 @@ struct exchange {
     bool head_sent;
     bool sse_ready;               /* sse is initialised */
     struct sse_parser sse;
+    const char *sse_run;          /* verbatim events of the bytes being fed, not yet written: one span of them */
+    size_t sse_run_len;
     struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far (owned) */
     struct evbuffer *held_head;   /* BODY_BUFFERED: status line and headers, sent with the body (owned) */
     int status;
@@ -330,6 +332,8 @@ struct worker {
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
     void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
+    struct evbuffer *scratch;         /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
+    struct answer_memo *answer_memo;  /* exchange.c: the last notification it read whole (answer_memo.h; owned) */
     const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
     const struct timeval *tv_pool_idle;
 };

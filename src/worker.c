@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
+#include "answer_memo.h"
 #include "client.h"
 #include "confdiff.h"
 #include "exchange.h"
@@ -473,6 +474,9 @@ void worker_free(struct worker *w)
         event_free(w->stop_event);
     if (w->grace_timer)
         event_free(w->grace_timer);
+    if (w->scratch)
+        evbuffer_free(w->scratch);
+    answer_memo_free(w->answer_memo);
     if (w->base)
         event_base_free(w->base);
     memset(w, 0, sizeof *w);

@@ -113,6 +113,9 @@ static void bench_free(struct bench *b)
     on_reap(-1, 0, &b->w);
     close(b->peer);
     event_free(b->w.reaper);
+    if (b->w.scratch)
+        evbuffer_free(b->w.scratch);
+    answer_memo_free(b->w.answer_memo);
     metrics_free(b->w.metrics);
     event_base_free(b->w.base);
     config_free(&b->cfg);
