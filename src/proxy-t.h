@@ -257,8 +257,8 @@ struct exchange {
     bool head_sent;
     bool sse_ready;               /* sse is initialised */
     struct sse_parser sse;
-    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far (owned) */
-    struct evbuffer *held_head;   /* BODY_BUFFERED: status line and headers, sent with the body (owned) */
+    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far, after held_len bytes of head (owned) */
+    size_t held_len;              /* BODY_BUFFERED: the status line and headers at buffered's front, sent with the body */
     int status;
 };
 
