@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
+#include "deadline.h"
 #include "http.h"
 #include "log.h"
 #include "exchange.h"
@@ -21,20 +22,21 @@
 
 static void client_process_input(struct client_conn *c);
 
-/* Arms the connection's one timer for the state it is in. */
+/* Sets the connection's one deadline for the state it is in. */
 static void arm_timer(struct client_conn *c)
 {
-    const struct timeval *tv = NULL;
+    const struct limits_conf *lim = &c->worker->cfg->limits;
+    unsigned ms = 0;
     switch (c->state) {
-    case CLIENT_IDLE: tv = c->worker->tv_keepalive; break;
-    case CLIENT_HEAD: tv = c->worker->tv_header; break;
-    case CLIENT_BODY: tv = c->worker->tv_body; break;
+    case CLIENT_IDLE: ms = lim->keepalive_timeout_ms; break;
+    case CLIENT_HEAD: ms = lim->header_timeout_ms; break;
+    case CLIENT_BODY: ms = lim->body_timeout_ms; break;
     case CLIENT_BUSY: break;   /* the exchange and its transport keep the deadlines */
     }
-    if (tv)
-        evtimer_add(c->timer, tv);
+    if (c->state != CLIENT_BUSY)
+        deadline_set(&c->timer, deadline_now(), ms);
     else
-        evtimer_del(c->timer);
+        deadline_clear(&c->timer);
 }
 
 static void set_state(struct client_conn *c, enum client_state s)
@@ -73,6 +75,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct client_conn *c = arg;
+    if (!deadline_fired(&c->timer, deadline_now()))
+        return;
     if (c->state == CLIENT_IDLE) {
         client_close(c);
         return;
@@ -235,7 +239,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     client_process_input(arg);
 }
 
-/* A socket's reads: one readv into the input's own space. libevent's
+/* A socket's reads: one read each (sockread.h). libevent's
  * bufferevent asks the kernel with an ioctl(FIONREAD) before every read;
  * this costs one syscall per read instead of two. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -352,8 +356,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
 struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr, bool tls)
 {
     struct client_conn *c = calloc(1, sizeof *c);
-    struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
-    if (!c || !timer) {
+    if (!c || deadline_init(&c->timer, w->base, on_timer, c) < 0) {
         bufferevent_free(bev);
         free(c);
         return NULL;
@@ -363,14 +366,13 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     struct event *rev = fd >= 0 ? event_new(w->base, fd, EV_READ | EV_PERSIST, on_readable, c) : NULL;
     if (fd >= 0 && !rev) {
         bufferevent_free(bev);
-        event_free(timer);
+        deadline_free(&c->timer);
         free(c);
         return NULL;
     }
     c->worker = w;
     c->bev = bev;
     c->rev = rev;
-    c->timer = timer;
     c->ex.client = c;
     c->tls = tls;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
@@ -416,7 +418,7 @@ void client_close_when_flushed(struct client_conn *c)
         return;
     c->close_when_flushed = true;
     c->keep_alive = false;
-    evtimer_del(c->timer);
+    deadline_stop(&c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (c->rev)
         event_del(c->rev);
@@ -437,7 +439,7 @@ void client_close(struct client_conn *c)
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     if (c->rev)
         event_del(c->rev);
-    evtimer_del(c->timer);
+    deadline_stop(&c->timer);
     /* Freed by the worker's reaper, after the current callback. */
     struct worker *w = c->worker;
     TAILQ_REMOVE(&w->clients, c, link);
@@ -453,7 +455,7 @@ void client_free(struct client_conn *c)
     if (c->rev)
         event_free(c->rev);   /* before the bufferevent closes the fd */
     bufferevent_free(c->bev);
-    event_free(c->timer);
+    deadline_free(&c->timer);
     http_reader_free(&c->reader);
     free(c->body);
     free(c);

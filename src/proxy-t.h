@@ -33,6 +33,7 @@
 #include <event2/listener.h>
 #include <cjson/cJSON.h>
 #include "auth.h"
+#include "deadline.h"
 #include "tls.h"
 #include "config-t.h"
 #include "era-t.h"
@@ -71,7 +72,7 @@ struct upstream_conn {
     struct upstream_pool *pool;
     struct exchange *ex;          /* NULL while idle */
     struct http_reader reader;    /* responses */
-    struct event *timer;          /* connect, first byte, idle */
+    struct deadline timer;        /* connect, first byte, idle */
     TAILQ_ENTRY(upstream_conn) link;
     bool connected;
     bool in_idle;                 /* in the pool's idle list */
@@ -285,7 +286,7 @@ struct client_conn {
     bool keep_alive;              /* the current request allows another after it */
     bool close_when_flushed;
     bool dead;
-    struct event *timer;
+    struct deadline timer;        /* keep-alive, header or body timeout, by state */
     struct exchange ex;
     TAILQ_ENTRY(client_conn) link;
 };
@@ -328,7 +329,5 @@ struct worker {
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
     void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
-    const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
-    const struct timeval *tv_pool_idle;
 };
 #endif

@@ -20,6 +20,9 @@
 #define UPSTREAM_MAX_HEADERS 200
 /* What one read of an upstream socket asks for at most. */
 #define UPSTREAM_READ_CHUNK 16384
+/* Idle upstream connections close before a Node.js server's 5 s keep-alive
+ * timeout would, so a request is never written into a closing connection. */
+#define POOL_IDLE_MS 4000
 
 static void upstream_close(struct upstream_conn *u);
 static void on_read(struct bufferevent *bev, void *arg);
@@ -28,11 +31,6 @@ static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in);
-
-static struct timeval tv_ms(unsigned ms)
-{
-    return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-}
 
 static double now_monotonic(void)
 {
@@ -184,7 +182,7 @@ static void on_pool_reap(evutil_socket_t fd, short what, void *arg)
         if (u->rev)
             event_free(u->rev);   /* before the bufferevent closes the fd */
         bufferevent_free(u->bev);
-        event_free(u->timer);
+        deadline_free(&u->timer);
         http_reader_free(&u->reader);
         free(u);
     }
@@ -206,22 +204,20 @@ static void set_reading(struct upstream_conn *u, bool on)
     }
 }
 
-/* Arms the timer for what the connection is waiting for now. */
+/* Sets the deadline for what the connection is waiting for now. */
 static void arm_timer(struct upstream_conn *u)
 {
     const struct server_conf *sc = u->pool->server->conf;
-    struct timeval tv;
-    if (!u->ex) {
-        evtimer_add(u->timer, u->pool->worker->tv_pool_idle);
-        return;
-    }
-    if (!u->connected)
-        tv = tv_ms(sc->connect_timeout_ms);
+    unsigned ms;
+    if (!u->ex)
+        ms = POOL_IDLE_MS;
+    else if (!u->connected)
+        ms = sc->connect_timeout_ms;
     else if (!u->got_bytes)
-        tv = tv_ms(sc->first_byte_timeout_ms);
+        ms = sc->first_byte_timeout_ms;
     else
-        tv = tv_ms(sc->sse_idle_timeout_ms);
-    evtimer_add(u->timer, &tv);
+        ms = sc->sse_idle_timeout_ms;
+    deadline_set(&u->timer, deadline_now(), ms);
 }
 
 /* Ends the exchange with an error and drops the connection, which is in an
@@ -274,7 +270,8 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
     if (u->connected && !u->pool->server->tls) {
         /* On an open connection the request is written at once, with no write event unless the socket is full
          * (not over TLS: those bytes go through OpenSSL). */
-        bufferevent_disable(u->bev, EV_WRITE);
+        if (bufferevent_get_enabled(u->bev) & EV_WRITE)
+            bufferevent_disable(u->bev, EV_WRITE);
         evbuffer_unfreeze(out, 1);   /* see client_flush */
         evbuffer_write(out, bufferevent_getfd(u->bev));
         evbuffer_freeze(out, 1);
@@ -306,20 +303,19 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
                               : s->tls ? tls_bev_connect(w->base, -1, s->tls, name, BEV_OPT_CLOSE_ON_FREE, why,
                                                          sizeof why)
                                        : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    struct event *timer = u ? evtimer_new(w->base, on_timer, u) : NULL;
+    int timer = u ? deadline_init(&u->timer, w->base, on_timer, u) : -1;
     if (why[0])
         log_error("%s: %s", s->conf->url, why);
-    if (!u || !bev || !timer) {
+    if (!u || !bev || timer < 0) {
         if (bev)
             bufferevent_free(bev);
-        if (timer)
-            event_free(timer);
+        if (u)
+            deadline_free(&u->timer);
         free(u);
         exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
         return;
     }
     u->bev = bev;
-    u->timer = timer;
     u->pool = pool;
     pool->open++;
     http_reader_init(&u->reader, HTTP_RESPONSE, &response_ops, u, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
@@ -407,7 +403,7 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
         bool reusable = u->reader.head.keep_alive && evbuffer_get_length(in) == 0;
         u->ex = NULL;
         ex->up = NULL;
-        evtimer_del(u->timer);
+        deadline_clear(&u->timer);
         release(u, reusable);
         exchange_done(ex);
         return;
@@ -423,7 +419,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 }
 
 /* A connected socket's reads, through rev: what the bufferevent did, with
- * one readv and no ioctl. */
+ * one read and no ioctl. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -442,7 +438,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     struct upstream_conn *u = arg;
     if (what & BEV_EVENT_CONNECTED) {
         u->connected = true;
-        /* From now on plain sockets are read through rev: one readv each, no
+        /* From now on plain sockets are read through rev: one read each, no
          * ioctl (sockread.h); TLS ones stay with OpenSSL's bufferevent, and so
          * does a socket when there is no memory for rev. */
         if (!u->pool->server->tls)
@@ -502,6 +498,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct upstream_conn *u = arg;
+    if (!deadline_fired(&u->timer, deadline_now()))
+        return;
     if (!u->ex) {
         upstream_close(u);
         return;
@@ -598,7 +596,7 @@ static void upstream_close(struct upstream_conn *u)
     set_reading(u, false);
     bufferevent_disable(u->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
-    evtimer_del(u->timer);
+    deadline_stop(&u->timer);
     TAILQ_INSERT_TAIL(&pool->graveyard, u, link);
     event_active(pool->reaper, 0, 0);
     struct exchange *next = TAILQ_FIRST(&pool->waiting);
