@@ -176,6 +176,10 @@ static bool read_head(struct client_conn *c, struct evbuffer *in)
         return false;
     }
     size_t used = http_reader_feed(&c->reader, p, head_len);
+    /* The body usually arrived with the head, in the piece pulled up: fed
+     * from there too, and drained with the head in one go. */
+    if (used == head_len && !c->reader.complete && want > head_len && !http_reader_failed(&c->reader, &status, &why))
+        used += http_reader_feed(&c->reader, p + head_len, want - head_len);
     if (http_reader_failed(&c->reader, &status, &why)) {
         refuse(c, status, why);
         return false;
@@ -379,7 +383,10 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     const struct limits_conf *lim = &w->cfg->limits;
     http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
+    /* on_readable bounds its own input; the bufferevent's read watermark
+     * would only add a callback to every append and drain. */
+    if (!rev)
+        bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, EXCHANGE_OUTPUT_LOW, 0);
     /* Sockets write optimistically (client_flush) and read through rev; a pair
      * has no fd to write to or read from, and TLS reads and writes go through
