@@ -595,8 +595,14 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
 /* The most bytes finish_head writes. */
 #define HEAD_TAIL_MAX (sizeof "Content-Length: \r\nConnection: close\r\n\r\n" + REPLY_UINT_MAX)
 /* A buffered answer's body up to this size is copied next to its head, so
- * that the answer goes out as one piece; a larger one is moved by reference. */
+ * that the answer goes out as one piece; a larger one is handed over by reference. */
 #define COPY_BODY_MAX 2048
+/* Room first made for a buffered body: its Content-Length up to
+ * BUFFERED_FIRST_MAX (a length alone must not make warden set memory
+ * aside), else BUFFERED_FIRST; it doubles from there as bytes arrive. Small
+ * answers so take one allocation malloc serves from its per-thread cache. */
+#define BUFFERED_FIRST 512
+#define BUFFERED_FIRST_MAX (64 * 1024)
 
 /* The most bytes write_head writes for head. */
 static size_t head_size(const struct http_head *head)
@@ -654,6 +660,28 @@ static char *finish_head(struct exchange *ex, char *p, size_t length)
         p = REPLY_PUT_LIT(p, "Connection: close\r\n");
     }
     return REPLY_PUT_LIT(p, "\r\n");
+}
+
+/* Makes ex->buffered with room for head_room bytes of head and a body of
+ * `length` bytes (when the head gives it). False when out of memory. */
+static bool buffered_start(struct exchange *ex, size_t head_room, const struct http_head *head)
+{
+    size_t cap = head_room + (!head->has_length                           ? BUFFERED_FIRST
+                              : head->content_length < BUFFERED_FIRST_MAX ? (size_t)head->content_length
+                                                                          : BUFFERED_FIRST_MAX);
+    if (cap == 0)
+        cap = 1;
+    if (!(ex->buffered = malloc(cap)))
+        return false;
+    ex->buffered_cap = cap;
+    return true;
+}
+
+/* Frees a buffered body handed to the output by reference, once it is sent. */
+static void free_buffered(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    free(arg);
 }
 
 /* Room for `need` bytes in one piece at the end of out; NULL when out of memory. */
@@ -741,18 +769,15 @@ int exchange_head(struct exchange *ex, const struct http_head *head)
         ex->framing = FRAME_LENGTH;
     else
         ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
-    struct evbuffer_iovec v;
     size_t need = head_size(head);
     if (ex->body_kind == BODY_BUFFERED) {
         /* The head waits at the front of the body's buffer; send_buffered ends it. */
-        char *p = (ex->buffered = evbuffer_new()) ? reserve(ex->buffered, need, &v) : NULL;
-        if (!p)
+        if (!buffered_start(ex, need, head))
             goto out_of_memory;
-        char *end = write_head(p, head);
-        ex->held_len = (size_t)(end - p);
-        commit(ex->buffered, &v, end);
+        ex->held_len = ex->buffered_len = (size_t)(write_head(ex->buffered, head) - ex->buffered);
         return 0;
     }
+    struct evbuffer_iovec v;
     struct evbuffer *out = output(ex);
     char *p = reserve(out, need + HEAD_TAIL_MAX, &v);
     if (!p)
@@ -780,13 +805,30 @@ int exchange_body(struct exchange *ex, const char *at, size_t len)
         }
         break;
     case BODY_BUFFERED:
-        if (evbuffer_get_length(ex->buffered) - ex->held_len + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
+    {
+        size_t max = ex->held_len + ex->client->worker->cfg->limits.max_sse_event_bytes;
+        if (ex->buffered_len + len > max) {
             ex->refusal = "sent an answer larger than max_sse_event_bytes";
             ex->refusal_kind = UPSTREAM_OVERSIZE;
             return -1;
         }
-        evbuffer_add(ex->buffered, at, len);
+        if (ex->buffered_len + len > ex->buffered_cap) {
+            size_t cap = ex->buffered_cap;
+            while (cap < ex->buffered_len + len)
+                cap = cap < max / 2 ? cap * 2 : max;
+            char *b = realloc(ex->buffered, cap);
+            if (!b) {
+                ex->refusal = "could not be read: out of memory";
+                ex->refusal_kind = UPSTREAM_INTERNAL;
+                return -1;
+            }
+            ex->buffered = b;
+            ex->buffered_cap = cap;
+        }
+        memcpy(ex->buffered + ex->buffered_len, at, len);
+        ex->buffered_len += len;
         break;
+    }
     }
     return 0;
 }
@@ -802,14 +844,15 @@ const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *k
  * small body go out as one piece of the output. */
 static void send_buffered(struct exchange *ex)
 {
+    struct worker *w = ex->client->worker;
     struct evbuffer *out = output(ex);
-    size_t head_len = ex->held_len, len = evbuffer_get_length(ex->buffered) - head_len;
-    const char *held = (const char *)evbuffer_pullup(ex->buffered, -1);
-    struct evbuffer *rewritten = evbuffer_new();
-    if (!held || !rewritten) {
+    char *held = ex->buffered;
+    size_t head_len = ex->held_len, len = ex->buffered_len - head_len;
+    /* What warden writes in place of the body, when it does: the worker's
+     * buffer, made once, emptied again before this returns. */
+    struct evbuffer *rewritten = w->scratch ? w->scratch : (w->scratch = evbuffer_new());
+    if (!rewritten) {
         log_error("out of memory sending an answer; closing the connection of %s", ex->client->addr);
-        if (rewritten)
-            evbuffer_free(rewritten);
         client_close(ex->client);
         return;
     }
@@ -835,24 +878,28 @@ static void send_buffered(struct exchange *ex)
     bool own = j.verdict != ANSWER_PASS, copy = !own && len <= COPY_BODY_MAX;
     struct evbuffer_iovec v;
     char *p = reserve(out, head_len + HEAD_TAIL_MAX + (copy ? len : 0), &v);
+    if (p) {
+        p = reply_put(p, held, head_len);
+        p = finish_head(ex, p, own ? evbuffer_get_length(rewritten) : len);
+        if (copy)
+            p = reply_put(p, body, len);
+        commit(out, &v, p);
+    }
+    if (p && own) {
+        evbuffer_add_buffer(out, rewritten);
+    } else if (p && !copy) {
+        /* the output frees the buffer once it is written */
+        if (evbuffer_add_reference(out, body, len, free_buffered, held) == 0)
+            ex->buffered = NULL;
+        else
+            p = NULL;
+    }
+    evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
     if (!p) {
         log_error("out of memory sending an answer; closing the connection of %s", ex->client->addr);
-        evbuffer_free(rewritten);
         client_close(ex->client);
         return;
     }
-    p = reply_put(p, held, head_len);
-    p = finish_head(ex, p, own ? evbuffer_get_length(rewritten) : len);
-    if (copy)
-        p = reply_put(p, body, len);
-    commit(out, &v, p);
-    if (own) {
-        evbuffer_add_buffer(out, rewritten);
-    } else if (!copy) {
-        evbuffer_drain(ex->buffered, head_len);
-        evbuffer_add_buffer(out, ex->buffered);
-    }
-    evbuffer_free(rewritten);
     ex->answered_id = true;
     ex->head_sent = true;
 }
@@ -1120,7 +1167,7 @@ static int held_head(struct exchange *ex, const struct http_head *head)
     }
     if (head->status == 200 && ct && http_media_type_is(ct, ctlen, "application/json")) {
         ex->body_kind = BODY_BUFFERED;
-        if ((ex->buffered = evbuffer_new()))
+        if (buffered_start(ex, 0, head))
             return 0;
         ex->refusal = "could not be read: out of memory";
         ex->refusal_kind = UPSTREAM_INTERNAL;
@@ -1133,16 +1180,16 @@ static int held_head(struct exchange *ex, const struct http_head *head)
 
 static void held_send_buffered(struct exchange *ex)
 {
-    size_t len = evbuffer_get_length(ex->buffered);
-    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
+    size_t len = ex->buffered_len;
+    const char *body = ex->buffered;
     struct evbuffer *rewritten = evbuffer_new();
     struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
     if (rewritten)
-        judge(ex, body ? body : "", len, rewritten, &j);
+        judge(ex, body, len, rewritten, &j);
     log_judgement(ex, &j);
     ex->is_error = j.verdict == ANSWER_PASS || j.verdict == ANSWER_REWRITE ? j.is_error : 1;
     if (j.verdict == ANSWER_PASS && j.answers_request)
-        emit_event(ex, NULL, 0, NULL, 0, false, body ? body : "", len);
+        emit_event(ex, NULL, 0, NULL, 0, false, body, len);
     else if (j.verdict == ANSWER_REWRITE && j.answers_request)
         emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1),
                    evbuffer_get_length(rewritten));
@@ -1225,8 +1272,7 @@ void exchange_reset(struct exchange *ex)
     free(ex->progress_token);
     if (ex->sse_ready)
         sse_free(&ex->sse);
-    if (ex->buffered)
-        evbuffer_free(ex->buffered);
+    free(ex->buffered);
     struct evbuffer *request = ex->request;
     if (request)
         evbuffer_drain(request, evbuffer_get_length(request));

@@ -258,7 +258,8 @@ struct exchange {
     bool head_sent;
     bool sse_ready;               /* sse is initialised */
     struct sse_parser sse;
-    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far, after held_len bytes of head (owned) */
+    char *buffered;               /* BODY_BUFFERED: held_len bytes of head, then the body so far (owned) */
+    size_t buffered_len, buffered_cap;
     size_t held_len;              /* BODY_BUFFERED: the status line and headers at buffered's front, sent with the body */
     int status;
 };
@@ -329,5 +330,6 @@ struct worker {
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
     void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
+    struct evbuffer *scratch;         /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
 };
 #endif

@@ -457,6 +457,8 @@ void worker_free(struct worker *w)
         event_free(w->stop_event);
     if (w->grace_timer)
         event_free(w->grace_timer);
+    if (w->scratch)
+        evbuffer_free(w->scratch);
     if (w->base)
         event_base_free(w->base);
     memset(w, 0, sizeof *w);

@@ -110,6 +110,8 @@ static void bench_free(struct bench *b)
     on_reap(-1, 0, &b->w);
     close(b->peer);
     event_free(b->w.reaper);
+    if (b->w.scratch)
+        evbuffer_free(b->w.scratch);
     metrics_free(b->w.metrics);
     event_base_free(b->w.base);
     config_free(&b->cfg);
