@@ -106,7 +106,9 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
     struct call_ctx ctx;
     exchange_call_ctx(ex, &ctx);
     char session[300];
-    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    size_t session_len = ctx.session_len < sizeof session - 1 ? ctx.session_len : sizeof session - 1;
+    memcpy(session, ctx.session, session_len);
+    session[session_len] = '\0';
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
         .principal = ex->principal.id,
