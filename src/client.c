@@ -277,18 +277,19 @@ static void output_drained(struct client_conn *c)
         client_close(c);
 }
 
-/* Plain sockets are written straight away (client_flush); a pair has no
- * socket, and TLS must go through OpenSSL. */
-static bool writes_direct(const struct client_conn *c)
+/* Plain sockets are written straight away (client_flush): those read
+ * through rev (client_attach); a pair has no socket, and TLS must go through
+ * OpenSSL. The socket, or -1. */
+static evutil_socket_t direct_fd(const struct client_conn *c)
 {
-    return !c->tls && bufferevent_getfd(c->bev) >= 0;
+    return c->rev ? event_get_fd(c->rev) : -1;
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct client_conn *c = arg;
     /* Back to optimistic writes (client_flush) once the socket has taken everything. */
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && writes_direct(c))
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && c->rev)
         bufferevent_disable(bev, EV_WRITE);
     output_drained(c);
 }
@@ -300,7 +301,7 @@ void client_flush(struct client_conn *c)
         return;
     /* Write now, in this loop iteration: most answers fit the socket buffer,
      * and then no write event is ever registered for them. */
-    evutil_socket_t fd = writes_direct(c) ? bufferevent_getfd(c->bev) : -1;
+    evutil_socket_t fd = direct_fd(c);
     /* A failed write leaves the bytes in place; the bufferevent then meets the
      * error and reports it. The bufferevent keeps its output's front frozen
      * against other writers; we are the one it would have called. */

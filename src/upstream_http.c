@@ -273,7 +273,7 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
         if (bufferevent_get_enabled(u->bev) & EV_WRITE)
             bufferevent_disable(u->bev, EV_WRITE);
         evbuffer_unfreeze(out, 1);   /* see client_flush */
-        evbuffer_write(out, bufferevent_getfd(u->bev));
+        evbuffer_write(out, u->rev ? event_get_fd(u->rev) : bufferevent_getfd(u->bev));
         evbuffer_freeze(out, 1);
     }
     if (evbuffer_get_length(out))
