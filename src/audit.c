@@ -224,7 +224,7 @@ static void put_time(struct line *l, double wall)
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
     if (y < 0 || y > 9999)
-        y = y < 0 ? 0 : 9999;   /* RFC 3339 has four digits; no clock of this century says otherwise */
+        y = y < 0 ? 0 : 9999; /* RFC 3339 has four digits; no clock of this century says otherwise */
     if (!line_room(l, sizeof "\"YYYY-MM-DDTHH:MM:SS.uuuuuuZ\""))
         return;
     char *o = l->p + l->len;

@@ -61,8 +61,8 @@ static void refuse(struct client_conn *c, int status, const char *why)
     reply_format_rpc_error(body, NULL, 0, RPC_INVALID_REQUEST, msg);
     size_t len = evbuffer_get_length(body);
     const char *p = (const char *)evbuffer_pullup(body, -1);
-    int rc = p ? reply_format_answer(bufferevent_get_output(c->bev), status, "application/json", NULL, p, len, true)
-               : -1;
+    int rc =
+        p ? reply_format_answer(bufferevent_get_output(c->bev), status, "application/json", NULL, p, len, true) : -1;
     evbuffer_free(body);
     if (rc < 0) {
         client_close(c);

@@ -13,9 +13,9 @@
 #include <event2/event.h>
 
 struct deadline {
-    struct event *ev;   /* owned; its callback begins with deadline_fired */
-    int64_t due;        /* when the deadline passes; 0: there is none */
-    int64_t fires;      /* when ev fires; 0: ev is not pending */
+    struct event *ev; /* owned; its callback begins with deadline_fired */
+    int64_t due;      /* when the deadline passes; 0: there is none */
+    int64_t fires;    /* when ev fires; 0: ev is not pending */
 };
 
 /* Makes d's event: fn(fd, what, arg) runs when it fires. Returns -1 when out of memory. */

@@ -806,8 +806,7 @@ int exchange_body(struct exchange *ex, const char *at, size_t len)
             return -1;
         }
         break;
-    case BODY_BUFFERED:
-    {
+    case BODY_BUFFERED: {
         size_t max = ex->held_len + ex->client->worker->cfg->limits.max_sse_event_bytes;
         if (ex->buffered_len + len > max) {
             ex->refusal = "sent an answer larger than max_sse_event_bytes";
@@ -873,7 +872,7 @@ static void send_buffered(struct exchange *ex)
     if (j.verdict == ANSWER_FAIL) {
         char msg[512];
         server_error_text(ex->server, fail_text(&j), msg, sizeof msg);
-        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));   /* a rewrite of a message that fails */
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten)); /* a rewrite of a message that fails */
         reply_format_rpc_error(rewritten, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
     }
     /* What follows the head: warden's own body (rewritten), or the upstream's. */

@@ -258,9 +258,9 @@ struct exchange {
     bool head_sent;
     bool sse_ready;               /* sse is initialised */
     struct sse_parser sse;
-    char *buffered;               /* BODY_BUFFERED: held_len bytes of head, then the body so far (owned) */
+    char *buffered; /* BODY_BUFFERED: held_len bytes of head, then the body so far (owned) */
     size_t buffered_len, buffered_cap;
-    size_t held_len;              /* BODY_BUFFERED: the status line and headers at buffered's front, sent with the body */
+    size_t held_len; /* BODY_BUFFERED: the status line and headers at buffered's front, sent with the body */
     int status;
 };
 
@@ -287,7 +287,7 @@ struct client_conn {
     bool keep_alive;              /* the current request allows another after it */
     bool close_when_flushed;
     bool dead;
-    struct deadline timer;        /* keep-alive, header or body timeout, by state */
+    struct deadline timer; /* keep-alive, header or body timeout, by state */
     struct exchange ex;
     TAILQ_ENTRY(client_conn) link;
 };
@@ -330,6 +330,6 @@ struct worker {
     void (*on_request)(struct client_conn *c); /* where a complete request goes (proxy_handle) */
     void (*on_policies_changed)(struct server_rt *s); /* a reload swapped s's policies (exchange_notify_list_changed) */
     struct rpc_limits rpc_limits;
-    struct evbuffer *scratch;         /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
+    struct evbuffer *scratch; /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
 };
 #endif

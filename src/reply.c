@@ -115,7 +115,8 @@ void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len,
 
 void reply_format_tool_refusal(struct evbuffer *buf, const char *id, size_t id_len, const char *text)
 {
-    static const char pre[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":",
+    static const char pre[] = "{\"jsonrpc\":\"2.0\",\"id\":",
+                      mid[] = ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":",
                       post[] = "}],\"isError\":true}}";
     evbuffer_add(buf, pre, sizeof pre - 1);
     evbuffer_add(buf, id, id_len);

@@ -14,7 +14,7 @@
  * after what it wrote. */
 static inline char *reply_put(char *p, const void *bytes, size_t len)
 {
-    if (len)   /* bytes may be NULL then */
+    if (len) /* bytes may be NULL then */
         memcpy(p, bytes, len);
     return p + len;
 }

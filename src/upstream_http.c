@@ -554,7 +554,9 @@ static void http_forward(struct exchange *ex, const struct upstream_request *req
     struct upstream_conn *u = TAILQ_FIRST(&pool->idle);
     /* To an idle connection the request goes straight into its output;
      * otherwise it waits in ex->request for a connection. */
-    struct evbuffer *b = u ? bufferevent_get_output(u->bev) : ex->request ? ex->request : (ex->request = evbuffer_new());
+    struct evbuffer *b = u             ? bufferevent_get_output(u->bev)
+                         : ex->request ? ex->request
+                                       : (ex->request = evbuffer_new());
     if (!b || build_request(b, ex->server->conf, req) < 0) {
         exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
         return;

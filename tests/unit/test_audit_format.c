@@ -28,13 +28,13 @@ static void check_time(long long secs, long us)
 static void test_time(void)
 {
     check_time(1, 0);
-    check_time(951782400, 1);              /* 2000-02-29 */
-    check_time(951868799, 999999);         /* 2000-02-29T23:59:59.999999 */
-    check_time(1709164800, 500000);        /* 2024-02-29 */
-    check_time(1735689599, 123456);        /* 2024-12-31T23:59:59 */
-    check_time(1735689600, 0);             /* 2025-01-01 */
-    check_time(4107542400LL, 42);          /* 2100-03-01 (2100 is no leap year) */
-    check_time(253402300799LL, 0);         /* 9999-12-31T23:59:59 */
+    check_time(951782400, 1);       /* 2000-02-29 */
+    check_time(951868799, 999999);  /* 2000-02-29T23:59:59.999999 */
+    check_time(1709164800, 500000); /* 2024-02-29 */
+    check_time(1735689599, 123456); /* 2024-12-31T23:59:59 */
+    check_time(1735689600, 0);      /* 2025-01-01 */
+    check_time(4107542400LL, 42);   /* 2100-03-01 (2100 is no leap year) */
+    check_time(253402300799LL, 0);  /* 9999-12-31T23:59:59 */
     /* every day of eight years around a leap and a century */
     for (long long day = 10957 - 4 * 366; day < 10957 + 4 * 366; day++)
         check_time(day * 86400 + 3723, 7);
@@ -68,7 +68,7 @@ static void test_millis(void)
         put_millis(&l, ms);
         char want[64];
         snprintf(want, sizeof want, "%.3f", ms);
-        if (fabs(ms * 1000 - floor(ms * 1000) - 0.5) > 1e-6)   /* not a tie */
+        if (fabs(ms * 1000 - floor(ms * 1000) - 0.5) > 1e-6) /* not a tie */
             CHECK_MEM(l.p, l.len, want);
         line_free(&l);
     }
@@ -81,10 +81,11 @@ static void test_strings(void)
     put_string(&l, "a\"b\\c\n\r\t\x01\x1f\x7f", (size_t)-1);
     CHECK_MEM(l.p, l.len, "\"a\\\"b\\\\c\\n\\r\\t\\u0001\\u001f\x7f\"");
     l.len = 0;
-    put_string(&l, "caf\xc3\xa9 \xff \xed\xa0\x80 \xf0\x9f\x98\x80", (size_t)-1);   /* é, a stray byte, a surrogate, an emoji */
+    put_string(&l, "caf\xc3\xa9 \xff \xed\xa0\x80 \xf0\x9f\x98\x80",
+               (size_t)-1); /* é, a stray byte, a surrogate, an emoji */
     CHECK_MEM(l.p, l.len, "\"caf\xc3\xa9 \\ufffd \\ufffd\\ufffd\\ufffd \xf0\x9f\x98\x80\"");
     l.len = 0;
-    put_string(&l, "abcdef\xc3\xa9", 7);   /* cut inside a sequence: its first byte is not shown as itself */
+    put_string(&l, "abcdef\xc3\xa9", 7); /* cut inside a sequence: its first byte is not shown as itself */
     CHECK_MEM(l.p, l.len, "\"abcdef\\ufffd...\"");
     l.len = 0;
     PUT_FIELD(&l, "rule", "");
@@ -109,11 +110,13 @@ static void test_values(void)
     struct audit_log a = {.nredact = 1};
     char *keys[] = {"Token"};
     a.redact = keys;
-    cJSON *v = cJSON_Parse("{\"n\":3,\"f\":0.5,\"b\":true,\"z\":null,\"s\":\"x\",\"token\":\"secret\",\"l\":[1,false]}");
+    cJSON *v =
+        cJSON_Parse("{\"n\":3,\"f\":0.5,\"b\":true,\"z\":null,\"s\":\"x\",\"token\":\"secret\",\"l\":[1,false]}");
     struct line l;
     line_init(&l);
     put_value(&a, &l, v, 0);
-    CHECK_MEM(l.p, l.len, "{\"n\":3,\"f\":0.5,\"b\":true,\"z\":null,\"s\":\"x\",\"token\":\"[redacted]\",\"l\":[1,false]}");
+    CHECK_MEM(l.p, l.len,
+              "{\"n\":3,\"f\":0.5,\"b\":true,\"z\":null,\"s\":\"x\",\"token\":\"[redacted]\",\"l\":[1,false]}");
     line_free(&l);
     cJSON_Delete(v);
 }

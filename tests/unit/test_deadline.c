@@ -15,7 +15,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     fired++;
 }
 
-#define S 1000000   /* one second in the deadline's microseconds */
+#define S 1000000 /* one second in the deadline's microseconds */
 
 int main(void)
 {
@@ -74,7 +74,7 @@ int main(void)
 
     deadline_free(&d);
     CHECK(d.ev == NULL);
-    deadline_free(&d);   /* safe twice, as on a zeroed deadline */
+    deadline_free(&d); /* safe twice, as on a zeroed deadline */
     CHECK(fired == 0);
     event_base_free(base);
     return check_report();

@@ -45,7 +45,7 @@ struct bench {
     struct worker w;
     struct server_rt server;
     struct client_conn *c;
-    int peer;                 /* the client's end of the socketpair */
+    int peer; /* the client's end of the socketpair */
 };
 
 static struct bench bench;

@@ -23,16 +23,39 @@
 #include "transport.h"
 #include "../../src/exchange.c"
 
-static void fake_forward(struct exchange *ex, const struct upstream_request *req) { (void)ex, (void)req; }
-static void fake_exchange(struct exchange *ex) { (void)ex; }
-static void fake_server(struct server_rt *s) { (void)s; }
-static int fake_init(struct server_rt *s, struct worker *w) { (void)s, (void)w; return 0; }
+static void fake_forward(struct exchange *ex, const struct upstream_request *req)
+{
+    (void)ex, (void)req;
+}
+static void fake_exchange(struct exchange *ex)
+{
+    (void)ex;
+}
+static void fake_server(struct server_rt *s)
+{
+    (void)s;
+}
+static int fake_init(struct server_rt *s, struct worker *w)
+{
+    (void)s, (void)w;
+    return 0;
+}
 static const struct transport fake_transport = {
-    .name = "fake", .init = fake_init, .forward = fake_forward, .cancel = fake_exchange, .pause = fake_exchange,
-    .resume = fake_exchange, .quiesce = fake_server, .reap = fake_server, .shutdown = fake_server,
+    .name = "fake",
+    .init = fake_init,
+    .forward = fake_forward,
+    .cancel = fake_exchange,
+    .pause = fake_exchange,
+    .resume = fake_exchange,
+    .quiesce = fake_server,
+    .reap = fake_server,
+    .shutdown = fake_server,
 };
 
-static void never_called(struct client_conn *c) { (void)c; }
+static void never_called(struct client_conn *c)
+{
+    (void)c;
+}
 
 static struct {
     struct config cfg;
@@ -116,9 +139,21 @@ struct feed {
     struct exchange *ex;
     bool complete;
 };
-static int feed_head(void *o) { struct feed *f = o; return exchange_head(f->ex, &f->r.head); }
-static int feed_body(void *o, const char *at, size_t len) { struct feed *f = o; return exchange_body(f->ex, at, len); }
-static int feed_complete(void *o) { ((struct feed *)o)->complete = true; return 0; }
+static int feed_head(void *o)
+{
+    struct feed *f = o;
+    return exchange_head(f->ex, &f->r.head);
+}
+static int feed_body(void *o, const char *at, size_t len)
+{
+    struct feed *f = o;
+    return exchange_body(f->ex, at, len);
+}
+static int feed_complete(void *o)
+{
+    ((struct feed *)o)->complete = true;
+    return 0;
+}
 static const struct http_reader_ops feed_ops = {feed_head, feed_body, feed_complete};
 
 /* Returns whether the reader took it all without refusing; ends the exchange when complete. */
@@ -126,7 +161,7 @@ static bool feed(struct exchange *ex, const char *raw, size_t len)
 {
     struct feed f = {.ex = ex};
     http_reader_init(&f.r, HTTP_RESPONSE, &feed_ops, &f, 65536, 100);
-    size_t step = 1000;   /* in pieces, as reads bring them */
+    size_t step = 1000; /* in pieces, as reads bring them */
     bool ok = true;
     for (size_t at = 0; at < len && ok; at += step) {
         size_t n = len - at < step ? len - at : step;
@@ -194,7 +229,8 @@ static void test_held_large_answer(void)
     char *body = malloc(body_len + 1), *raw = malloc(body_len + 4096), *want = malloc(body_len + 256);
     snprintf(body, body_len + 1, "{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"t\":\"%s\"}}", text);
     CHECK(strlen(body) == body_len);
-    int h = snprintf(raw, 256, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
+    int h =
+        snprintf(raw, 256, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n");
     size_t at = (size_t)h;
     /* chunks of 7000 bytes */
     for (size_t off = 0; off < body_len; off += 7000) {
@@ -210,7 +246,8 @@ static void test_held_large_answer(void)
     CHECK(feed(ex, raw, at));
     size_t len;
     const char *out = taken(&len);
-    int wh = snprintf(want, 256, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n", body_len);
+    int wh = snprintf(want, 256, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+                      body_len);
     memcpy(want + wh, body, body_len);
     CHECK(len == (size_t)wh + body_len && memcmp(out, want, len) == 0);
     CHECK(B.c && B.c->state == CLIENT_IDLE);
@@ -224,7 +261,7 @@ static void test_held_large_answer(void)
 static void test_held_answer_bound(void)
 {
     size_t saved = B.cfg.limits.max_sse_event_bytes;
-    B.cfg.limits.max_sse_event_bytes = 40;   /* answer7 is 41 bytes */
+    B.cfg.limits.max_sse_event_bytes = 40; /* answer7 is 41 bytes */
     struct exchange *ex = begin(1, true);
     CHECK(!feed_str(ex, json_response_for(answer7)));
     enum upstream_failure kind;
@@ -233,7 +270,7 @@ static void test_held_answer_bound(void)
     const char *out = taken(NULL);
     CHECK(strstr(out, "\"id\":7,\"error\"") != NULL);
     CHECK(strstr(out, "larger than max_sse_event_bytes") != NULL);
-    B.cfg.limits.max_sse_event_bytes = 41;   /* exactly the bound: passes */
+    B.cfg.limits.max_sse_event_bytes = 41; /* exactly the bound: passes */
     ex = begin(1, true);
     CHECK(feed_str(ex, json_response_for(answer7)));
     out = taken(NULL);
@@ -299,11 +336,13 @@ static void test_own_heads(void)
 {
     struct exchange *ex = begin(1, true);
     exchange_answer(ex, 202, "X-One: 1\r\n", "", 0);
-    CHECK_STR(taken(NULL), "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 0\r\nX-One: 1\r\n\r\n");
+    CHECK_STR(taken(NULL),
+              "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\nContent-Length: 0\r\nX-One: 1\r\n\r\n");
     ex = begin(1, true);
     exchange_answer_error(ex, 400, -32600, "bad \"x\"");
-    CHECK_STR(taken(NULL), "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 73\r\n\r\n"
-                           "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":\"bad \\\"x\\\"\"}}");
+    CHECK_STR(taken(NULL),
+              "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: 73\r\n\r\n"
+              "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32600,\"message\":\"bad \\\"x\\\"\"}}");
     ex = begin(1, true);
     exchange_stream_start(ex, "abc123");
     exchange_stream_end(ex);
@@ -340,12 +379,14 @@ static void test_reply(void)
     reply_format_tool_refusal(b, "1", 1, "no");
     len = evbuffer_get_length(b);
     CHECK_MEM(evbuffer_pullup(b, -1), len,
-              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"no\"}],\"isError\":true}}");
+              "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"no\"}],\"isError\":"
+              "true}}");
     evbuffer_drain(b, len);
     CHECK(reply_format_answer(b, 413, "text/plain", NULL, "big", 3, true) == 0);
     len = evbuffer_get_length(b);
     CHECK_MEM(evbuffer_pullup(b, -1), len,
-              "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: close\r\n\r\nbig");
+              "HTTP/1.1 413 Content Too Large\r\nContent-Type: text/plain\r\nContent-Length: 3\r\nConnection: "
+              "close\r\n\r\nbig");
     evbuffer_free(b);
 }
 
