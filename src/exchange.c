@@ -701,16 +701,22 @@ static void commit(struct evbuffer *out, struct evbuffer_iovec *v, const char *e
 
 /* Writes the head of an event stream warden makes itself (a stdio server's,
  * or a call held for approval): `lines` after the status line, then the
- * session's Mcp-Session-Id when there is one. False when out of memory. */
-static bool own_stream_head(struct exchange *ex, const char *lines, size_t lines_len, const char *session_id)
+ * session's Mcp-Session-Id when there is one. Out of memory, the stream
+ * goes without it and the connection closes after it: the transport or
+ * the hold calling this still holds the exchange, so it is not ended here. */
+static void own_stream_head(struct exchange *ex, const char *lines, size_t lines_len, const char *session_id)
 {
     static const char status[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
     size_t sid_len = session_id ? strlen(session_id) : 0;
     struct evbuffer *out = output(ex);
     struct evbuffer_iovec v;
     char *p = reserve(out, sizeof status + lines_len + sizeof "Mcp-Session-Id: \r\n" + sid_len + HEAD_TAIL_MAX, &v);
-    if (!p)
-        return false;
+    if (!p) {
+        log_error("out of memory writing an event stream's head; closing the connection of %s after it",
+                  ex->client->addr);
+        ex->client->keep_alive = false;
+        return;
+    }
     p = REPLY_PUT_LIT(p, status);
     p = reply_put(p, lines, lines_len);
     if (session_id) {
@@ -719,7 +725,6 @@ static bool own_stream_head(struct exchange *ex, const char *lines, size_t lines
         p = REPLY_PUT_LIT(p, "\r\n");
     }
     commit(out, &v, finish_head(ex, p, 0));
-    return true;
 }
 
 static bool client_is_11(const struct client_conn *c)
@@ -949,10 +954,7 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     ex->body_kind = BODY_SSE;
     ex->streaming = true;
     metrics_sse_streams(c->worker->metrics, 1);
-    if (!own_stream_head(ex, "", 0, session_id)) {
-        client_close(c);
-        return;
-    }
+    own_stream_head(ex, "", 0, session_id);
     ex->head_sent = true;
     listen_start(ex);
 }
@@ -1135,10 +1137,7 @@ void exchange_hold_start(struct exchange *ex)
     ex->held_stream = true;
     metrics_sse_streams(c->worker->metrics, 1);
     static const char lines[] = "X-Accel-Buffering: no\r\n";
-    if (!own_stream_head(ex, lines, sizeof lines - 1, NULL)) {
-        client_close(c);
-        return;
-    }
+    own_stream_head(ex, lines, sizeof lines - 1, NULL);
     ex->head_sent = true;
 }
 
