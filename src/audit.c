@@ -5,13 +5,13 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-#include <event2/buffer.h>
 #include "log.h"
 #include "metrics.h"
 #include "utf8.h"
@@ -24,6 +24,14 @@
 /* Argument values nested deeper are written as "[too deep]"; longer strings are cut. */
 #define AUDIT_MAX_DEPTH 64
 #define AUDIT_MAX_STRING 4096
+
+/* Bytes of complete lines: the queue and the batch. A line is appended
+ * with one copy; the writer takes the whole queue by swapping it with its
+ * empty batch, so that in the steady state nothing is allocated per line. */
+struct bytes {
+    char *p;
+    size_t len, cap;
+};
 
 struct audit_log {
     char *path;                  /* NULL for standard output (owned) */
@@ -39,16 +47,49 @@ struct audit_log {
     pthread_mutex_t lock;
     pthread_cond_t wake;         /* CLOCK_MONOTONIC, for the retry wait */
     /* under lock */
-    struct evbuffer *queue;      /* complete lines */
+    struct bytes queue;          /* complete lines */
     size_t held;                 /* bytes in queue and batch */
     unsigned long unreported;    /* dropped lines not yet reported in the log */
     bool reopen, stopping;
     size_t reopen_mark;          /* bytes of the queue that were there when the reopen was asked */
     /* the writer thread's alone */
-    struct evbuffer *batch;      /* lines taken from the queue, not yet written */
+    struct bytes batch;          /* lines taken from the queue, not yet written */
     bool failing;                /* the last write failed; reported once */
     bool mid_line;               /* the file ends in the middle of a line */
 };
+
+/* A batch or queue that once held more than this is freed when it empties,
+ * so that one burst does not keep its memory for good. */
+#define AUDIT_KEEP_BYTES (1024 * 1024)
+
+/* Appends n bytes; false when out of memory (nothing appended). */
+static bool bytes_add(struct bytes *b, const char *s, size_t n)
+{
+    if (b->len + n > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + n)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p)
+            return false;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    return true;
+}
+
+/* Drops the first n bytes. */
+static void bytes_drain(struct bytes *b, size_t n)
+{
+    memmove(b->p, b->p + n, b->len - n);
+    b->len -= n;
+    if (b->len == 0 && b->cap > AUDIT_KEEP_BYTES) {
+        free(b->p);
+        *b = (struct bytes){0};
+    }
+}
 
 static int open_path(const char *path)
 {
@@ -68,8 +109,99 @@ static void count_dropped(struct audit_log *a, unsigned long lines)
         metrics_audit_dropped(a->metrics, lines);
 }
 
+/* One line as it is formatted: in memory of its own (the stack's until it
+ * outgrows it), with memcpy and no printf; it goes to the queue with one
+ * append. A line that cannot grow (out of memory) is dropped, counted. */
+struct line {
+    char *p;
+    size_t len, cap;
+    bool failed;
+    char first[2048];
+};
+
+static void line_init(struct line *l)
+{
+    l->p = l->first;
+    l->len = 0;
+    l->cap = sizeof l->first;
+    l->failed = false;
+}
+
+static void line_free(struct line *l)
+{
+    if (l->p != l->first)
+        free(l->p);
+}
+
+/* Room for `more` bytes at l->p + l->len; false when out of memory. */
+static bool line_room(struct line *l, size_t more)
+{
+    if (l->len + more <= l->cap)
+        return true;
+    if (l->failed)
+        return false;
+    if (more > SIZE_MAX / 4 - l->len) {
+        l->failed = true;
+        return false;
+    }
+    size_t cap = l->cap * 2;
+    while (cap < l->len + more)
+        cap *= 2;
+    char *p = l->p == l->first ? malloc(cap) : realloc(l->p, cap);
+    if (!p) {
+        l->failed = true;
+        return false;
+    }
+    if (l->p == l->first)
+        memcpy(p, l->first, l->len);
+    l->p = p;
+    l->cap = cap;
+    return true;
+}
+
+static void put(struct line *l, const void *bytes, size_t n)
+{
+    if (n && line_room(l, n)) {
+        memcpy(l->p + l->len, bytes, n);
+        l->len += n;
+    }
+}
+#define PUT_LIT(l, lit) put((l), (lit), sizeof(lit) - 1)
+
+/* Writes v's last n decimal digits, zero-padded, at o; returns the end. */
+static char *put_digits(char *o, unsigned long long v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v /= 10)
+        o[i] = (char)('0' + v % 10);
+    return o + n;
+}
+
+static void put_uint(struct line *l, unsigned long long v)
+{
+    int n = 1;
+    for (unsigned long long t = v; t >= 10; t /= 10)
+        n++;
+    if (line_room(l, (size_t)n))
+        l->len = (size_t)(put_digits(l->p + l->len, v, n) - l->p);
+}
+
+/* The civil date of a day counted from 1970-01-01 (proleptic Gregorian;
+ * H. Hinnant's days-to-civil), with no time zone machinery. */
+static void civil_from_days(long long z, long long *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    long long era = (z >= 0 ? z : z - 146096) / 146097;
+    unsigned doe = (unsigned)(z - era * 146097);
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (long long)yoe + era * 400 + (*m <= 2);
+}
+
 /* Appends the time stamp, RFC 3339 in UTC with microseconds, quoted. */
-static void put_time(struct evbuffer *b, double wall)
+static void put_time(struct line *l, double wall)
 {
     struct timespec ts;
     if (wall > 0) {
@@ -84,16 +216,41 @@ static void put_time(struct evbuffer *b, double wall)
     } else {
         clock_gettime(CLOCK_REALTIME, &ts);
     }
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    evbuffer_add_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                        tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000);
+    long long secs = (long long)ts.tv_sec, days = secs / 86400, rem = secs % 86400, y;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    if (y < 0 || y > 9999)
+        y = y < 0 ? 0 : 9999; /* RFC 3339 has four digits; no clock of this century says otherwise */
+    if (!line_room(l, sizeof "\"YYYY-MM-DDTHH:MM:SS.uuuuuuZ\""))
+        return;
+    char *o = l->p + l->len;
+    *o++ = '"';
+    o = put_digits(o, (unsigned long long)y, 4);
+    *o++ = '-';
+    o = put_digits(o, m, 2);
+    *o++ = '-';
+    o = put_digits(o, d, 2);
+    *o++ = 'T';
+    o = put_digits(o, (unsigned long long)(rem / 3600), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned long long)(rem / 60 % 60), 2);
+    *o++ = ':';
+    o = put_digits(o, (unsigned long long)(rem % 60), 2);
+    *o++ = '.';
+    o = put_digits(o, (unsigned long long)(ts.tv_nsec / 1000), 6);
+    *o++ = 'Z';
+    *o++ = '"';
+    l->len = (size_t)(o - l->p);
 }
 
 /* Appends s as a JSON string: quotes, backslash and control characters
  * escaped, UTF-8 passed through, any other byte as U+FFFD so that every line
  * stays valid JSON for strict readers; cut after max bytes (marked "..."). */
-static void put_string(struct evbuffer *b, const char *s, size_t max)
+static void put_string(struct line *l, const char *s, size_t max)
 {
     static const char hex[] = "0123456789abcdef";
     const unsigned char *p = (const unsigned char *)s;
@@ -101,49 +258,102 @@ static void put_string(struct evbuffer *b, const char *s, size_t max)
     bool cut = n > max;
     if (cut)
         n = max;
-    evbuffer_add(b, "\"", 1);
+    /* a byte becomes at most 6 ("\ufffd", "\u001f") */
+    if (n > (SIZE_MAX - 8) / 6 || !line_room(l, 6 * n + sizeof "\"...\""))
+        return;
+    char *o = l->p + l->len;
+    *o++ = '"';
     while (n) {
-        size_t run = 0, len;
-        while (run < n && p[run] >= 0x20 && p[run] != '"' && p[run] != '\\' && (len = utf8_seq_len(p + run, n - run)))
-            run += len;
-        evbuffer_add(b, p, run);
+        size_t run = 0;
+        while (run < n && p[run] >= 0x20 && p[run] < 0x80 && p[run] != '"' && p[run] != '\\')
+            run++;
+        memcpy(o, p, run);
+        o += run;
         p += run;
         n -= run;
         if (!n)
             break;
-        char esc[7] = {'\\', 0};
-        size_t elen = 2;
-        switch (*p) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            if (*p < 0x20) {
-                memcpy(esc + 1, "u00", 3);
-                esc[4] = hex[*p >> 4];
-                esc[5] = hex[*p & 15];
-                elen = 6;
-            } else {
-                memcpy(esc, "\\ufffd", 6);
-                elen = 6;
-            }
+        unsigned char c = *p;
+        size_t len = c >= 0x80 ? utf8_seq_len(p, n) : 0;
+        if (len) {
+            memcpy(o, p, len);
+            o += len;
+            p += len;
+            n -= len;
+            continue;
         }
-        evbuffer_add(b, esc, elen);
+        *o++ = '\\';
+        switch (c) {
+        case '"': *o++ = '"'; break;
+        case '\\': *o++ = '\\'; break;
+        case '\n': *o++ = 'n'; break;
+        case '\r': *o++ = 'r'; break;
+        case '\t': *o++ = 't'; break;
+        default:
+            if (c < 0x20) {
+                memcpy(o, "u00", 3);
+                o[3] = hex[c >> 4];
+                o[4] = hex[c & 15];
+            } else {
+                memcpy(o, "ufffd", 5);
+            }
+            o += 5;
+        }
         p++;
         n--;
     }
-    evbuffer_add(b, cut ? "...\"" : "\"", cut ? 4 : 1);
+    if (cut) {
+        memcpy(o, "...", 3);
+        o += 3;
+    }
+    *o++ = '"';
+    l->len = (size_t)(o - l->p);
 }
 
-static void put_field(struct evbuffer *b, const char *name, const char *value)
+/* Appends ,"name": and the value, a string or null. */
+static void put_field(struct line *l, const char *name, size_t name_len, const char *value)
 {
-    evbuffer_add_printf(b, ",\"%s\":", name);
+    if (!line_room(l, name_len + 4))
+        return;
+    char *o = l->p + l->len;
+    *o++ = ',';
+    *o++ = '"';
+    memcpy(o, name, name_len);
+    o += name_len;
+    *o++ = '"';
+    *o++ = ':';
+    l->len = (size_t)(o - l->p);
     if (value && value[0])
-        put_string(b, value, (size_t)-1);
+        put_string(l, value, (size_t)-1);
     else
-        evbuffer_add(b, "null", 4);
+        PUT_LIT(l, "null");
+}
+#define PUT_FIELD(l, name, value) put_field((l), (name), sizeof(name) - 1, (value))
+
+/* Appends what snprintf wrote into text (NUMBER_TEXT bytes), as it returned n. */
+#define NUMBER_TEXT 64
+static void put_formatted(struct line *l, const char *text, int n)
+{
+    if (n > 0 && n < NUMBER_TEXT)
+        put(l, text, (size_t)n);
+}
+
+/* Appends a latency in milliseconds with three decimals (as %.3f). */
+static void put_millis(struct line *l, double ms)
+{
+    /* Whole microseconds in an integer: exact for any latency warden waits for. */
+    double us = nearbyint(ms * 1000);
+    if (!(us >= 0 && us < 1e15)) {
+        char text[NUMBER_TEXT];
+        put_formatted(l, text, snprintf(text, sizeof text, "%.3f", ms));
+        return;
+    }
+    unsigned long long v = (unsigned long long)us;
+    put_uint(l, v / 1000);
+    if (line_room(l, 4)) {
+        l->p[l->len++] = '.';
+        l->len = (size_t)(put_digits(l->p + l->len, v % 1000, 3) - l->p);
+    }
 }
 
 static bool redacted(const struct audit_log *a, const char *key)
@@ -156,39 +366,43 @@ static bool redacted(const struct audit_log *a, const char *key)
 
 /* Appends an argument value as JSON, redacting named keys at every depth.
  * Numbers are what cJSON parsed: doubles, so huge integers lose digits. */
-static void put_value(const struct audit_log *a, struct evbuffer *b, const cJSON *v, int depth)
+static void put_value(const struct audit_log *a, struct line *l, const cJSON *v, int depth)
 {
     if (depth > AUDIT_MAX_DEPTH) {
-        evbuffer_add(b, "\"[too deep]\"", 12);
+        PUT_LIT(l, "\"[too deep]\"");
     } else if (cJSON_IsObject(v) || cJSON_IsArray(v)) {
         bool object = cJSON_IsObject(v);
-        evbuffer_add(b, object ? "{" : "[", 1);
+        put(l, object ? "{" : "[", 1);
         for (const cJSON *c = v->child; c; c = c->next) {
             if (c != v->child)
-                evbuffer_add(b, ",", 1);
+                PUT_LIT(l, ",");
             if (object) {
-                put_string(b, c->string ? c->string : "", (size_t)-1);
-                evbuffer_add(b, ":", 1);
+                put_string(l, c->string ? c->string : "", (size_t)-1);
+                PUT_LIT(l, ":");
                 if (redacted(a, c->string)) {
-                    evbuffer_add(b, "\"[redacted]\"", 12);
+                    PUT_LIT(l, "\"[redacted]\"");
                     continue;
                 }
             }
-            put_value(a, b, c, depth + 1);
+            put_value(a, l, c, depth + 1);
         }
-        evbuffer_add(b, object ? "}" : "]", 1);
+        put(l, object ? "}" : "]", 1);
     } else if (cJSON_IsString(v) && v->valuestring) {
-        put_string(b, v->valuestring, AUDIT_MAX_STRING);
+        put_string(l, v->valuestring, AUDIT_MAX_STRING);
     } else if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
         double d = v->valuedouble;
+        char text[NUMBER_TEXT];
         if (d == trunc(d) && fabs(d) < 1e15)
-            evbuffer_add_printf(b, "%.0f", d);
+            put_formatted(l, text, snprintf(text, sizeof text, "%.0f", d));
         else
-            evbuffer_add_printf(b, "%.17g", d);
+            put_formatted(l, text, snprintf(text, sizeof text, "%.17g", d));
     } else if (cJSON_IsBool(v)) {
-        evbuffer_add_printf(b, "%s", cJSON_IsTrue(v) ? "true" : "false");
+        if (cJSON_IsTrue(v))
+            PUT_LIT(l, "true");
+        else
+            PUT_LIT(l, "false");
     } else {
-        evbuffer_add(b, "null", 4);
+        PUT_LIT(l, "null");
     }
 }
 
@@ -209,28 +423,24 @@ static int write_some(int fd, const char *buf, size_t len, size_t *done)
 }
 
 /* The number of complete lines in b. */
-static unsigned long count_lines(struct evbuffer *b)
+static unsigned long count_lines(const struct bytes *b)
 {
-    size_t len = evbuffer_get_length(b);
-    const char *p = len ? (const char *)evbuffer_pullup(b, -1) : NULL;
     unsigned long n = 0;
-    for (size_t i = 0; p && i < len; i++)
-        n += p[i] == '\n';
+    for (size_t i = 0; i < b->len; i++)
+        n += b->p[i] == '\n';
     return n;
 }
 
 /* Writes the batch; remembers a failure, logging it once, and a recovery. */
 static void write_batch(struct audit_log *a)
 {
-    size_t len = evbuffer_get_length(a->batch);
-    if (!len)
+    if (!a->batch.len)
         return;
-    const char *p = (const char *)evbuffer_pullup(a->batch, -1);
     size_t done;
-    int e = p ? write_some(a->fd, p, len, &done) : ENOMEM;
-    if (p && done) {
-        a->mid_line = p[done - 1] != '\n';
-        evbuffer_drain(a->batch, done);
+    int e = write_some(a->fd, a->batch.p, a->batch.len, &done);
+    if (done) {
+        a->mid_line = a->batch.p[done - 1] != '\n';
+        bytes_drain(&a->batch, done);
     }
     if (e) {
         if (!a->failing)
@@ -249,8 +459,8 @@ static void write_batch(struct audit_log *a)
 static void reopen_file(struct audit_log *a)
 {
     if (a->mid_line) {
-        struct evbuffer_ptr nl = evbuffer_search(a->batch, "\n", 1, NULL);
-        evbuffer_drain(a->batch, nl.pos < 0 ? evbuffer_get_length(a->batch) : (size_t)nl.pos + 1);
+        const char *nl = a->batch.len ? memchr(a->batch.p, '\n', a->batch.len) : NULL;
+        bytes_drain(&a->batch, nl ? (size_t)(nl - a->batch.p) + 1 : a->batch.len);
         a->mid_line = false;
         pthread_mutex_lock(&a->lock);
         count_dropped(a, 1);
@@ -281,15 +491,19 @@ static void *writer_main(void *arg)
             while (!a->stopping && !a->reopen && pthread_cond_timedwait(&a->wake, &a->lock, &until) != ETIMEDOUT)
                 ;
         } else {
-            while (!a->stopping && !a->reopen && !a->unreported && evbuffer_get_length(a->queue) == 0 &&
-                   evbuffer_get_length(a->batch) == 0)
+            while (!a->stopping && !a->reopen && !a->unreported && a->queue.len == 0 && a->batch.len == 0)
                 pthread_cond_wait(&a->wake, &a->lock);
         }
-        /* Lines queued after a reopen was asked belong in the new file. */
-        if (a->reopen)
-            evbuffer_remove_buffer(a->queue, a->batch, a->reopen_mark);
-        else
-            evbuffer_add_buffer(a->batch, a->queue);
+        /* Lines queued after a reopen was asked belong in the new file.
+         * Out of memory, lines stay queued for the next round. */
+        size_t take = a->reopen ? a->reopen_mark : a->queue.len;
+        if (take == a->queue.len && a->batch.len == 0) {
+            struct bytes empty = a->batch;
+            a->batch = a->queue;
+            a->queue = empty;
+        } else if (take && bytes_add(&a->batch, a->queue.p, take)) {
+            bytes_drain(&a->queue, take);
+        }
         unsigned long dropped = a->failing ? 0 : a->unreported;
         a->unreported -= dropped;
         bool reopen = a->reopen, stopping = a->stopping;
@@ -297,20 +511,26 @@ static void *writer_main(void *arg)
         pthread_mutex_unlock(&a->lock);
 
         if (dropped) {
-            evbuffer_add(a->batch, "{\"time\":", 8);
-            put_time(a->batch, 0);
-            evbuffer_add_printf(a->batch, ",\"event\":\"audit_dropped\",\"dropped\":%lu}\n", dropped);
+            struct line l;
+            line_init(&l);
+            PUT_LIT(&l, "{\"time\":");
+            put_time(&l, 0);
+            PUT_LIT(&l, ",\"event\":\"audit_dropped\",\"dropped\":");
+            put_uint(&l, dropped);
+            PUT_LIT(&l, "}\n");
+            if (!l.failed)
+                bytes_add(&a->batch, l.p, l.len);
+            line_free(&l);
         }
         write_batch(a);
         if (reopen && a->path)
             reopen_file(a);
 
         pthread_mutex_lock(&a->lock);
-        a->held = evbuffer_get_length(a->queue) + evbuffer_get_length(a->batch);
+        a->held = a->queue.len + a->batch.len;
         if (stopping && a->failing) {
             /* That was the last try: what is left is lost, and said so. */
-            evbuffer_add_buffer(a->batch, a->queue);
-            unsigned long lost = count_lines(a->batch);
+            unsigned long lost = count_lines(&a->batch) + count_lines(&a->queue);
             if (lost) {
                 count_dropped(a, lost);
                 log_error("audit log %s: %lu lines lost at exit", shown_path(a), lost);
@@ -329,10 +549,8 @@ static void free_log(struct audit_log *a)
 {
     if (a->fd >= 0)
         close(a->fd);
-    if (a->queue)
-        evbuffer_free(a->queue);
-    if (a->batch)
-        evbuffer_free(a->batch);
+    free(a->queue.p);
+    free(a->batch.p);
     for (size_t i = 0; i < a->nredact; i++)
         free(a->redact[i]);
     free(a->redact);
@@ -368,11 +586,9 @@ struct audit_log *audit_open(const char *path, struct metrics *m, char *err, siz
         free_log(a);
         return NULL;
     }
-    a->queue = evbuffer_new();
-    a->batch = evbuffer_new();
     pthread_condattr_t ca;
     bool cond_ok = false;
-    if (a->queue && a->batch && pthread_condattr_init(&ca) == 0) {
+    if (pthread_condattr_init(&ca) == 0) {
         cond_ok = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && pthread_cond_init(&a->wake, &ca) == 0;
         pthread_condattr_destroy(&ca);
     }
@@ -487,76 +703,84 @@ cJSON *audit_keep_args(const struct audit_log *a, const cJSON *args)
 
 void audit_write(struct audit_log *a, const struct audit_event *ev)
 {
-    struct evbuffer *line = evbuffer_new();
-    if (!line) {
-        pthread_mutex_lock(&a->lock);
-        count_dropped(a, 1);
-        pthread_mutex_unlock(&a->lock);
-        return;
-    }
-    evbuffer_add(line, "{\"time\":", 8);
-    put_time(line, ev->wall);
-    put_field(line, "server", ev->server);
-    put_field(line, "session", ev->session);
-    put_field(line, "client", ev->client);
-    put_field(line, "principal", ev->principal);
-    put_field(line, "principal_kind", ev->principal_kind);
-    put_field(line, "method", ev->method);
-    put_field(line, "tool", ev->tool);
-    put_field(line, "tool_class", ev->tool_class);
-    put_field(line, "decision", ev->decision);
-    put_field(line, "rule", ev->rule);
-    put_field(line, "reason", ev->reason);
+    struct line l;
+    line_init(&l);
+    PUT_LIT(&l, "{\"time\":");
+    put_time(&l, ev->wall);
+    PUT_FIELD(&l, "server", ev->server);
+    PUT_FIELD(&l, "session", ev->session);
+    PUT_FIELD(&l, "client", ev->client);
+    PUT_FIELD(&l, "principal", ev->principal);
+    PUT_FIELD(&l, "principal_kind", ev->principal_kind);
+    PUT_FIELD(&l, "method", ev->method);
+    PUT_FIELD(&l, "tool", ev->tool);
+    PUT_FIELD(&l, "tool_class", ev->tool_class);
+    PUT_FIELD(&l, "decision", ev->decision);
+    PUT_FIELD(&l, "rule", ev->rule);
+    PUT_FIELD(&l, "reason", ev->reason);
     if (ev->shadow_decision) {
-        put_field(line, "shadow_decision", ev->shadow_decision);
-        put_field(line, "shadow_rule", ev->shadow_rule);
+        PUT_FIELD(&l, "shadow_decision", ev->shadow_decision);
+        PUT_FIELD(&l, "shadow_rule", ev->shadow_rule);
     }
     if (ev->approval_id)
-        put_field(line, "approval_id", ev->approval_id);
+        PUT_FIELD(&l, "approval_id", ev->approval_id);
     if (ev->approver)
-        put_field(line, "approver", ev->approver);
+        PUT_FIELD(&l, "approver", ev->approver);
+    PUT_LIT(&l, ",\"status\":");
     if (ev->status >= 0)
-        evbuffer_add_printf(line, ",\"status\":%d", ev->status);
+        put_uint(&l, (unsigned)ev->status);
     else
-        evbuffer_add(line, ",\"status\":null", 14);
-    evbuffer_add_printf(line, ",\"is_error\":%s", ev->is_error < 0 ? "null" : ev->is_error ? "true" : "false");
+        PUT_LIT(&l, "null");
+    if (ev->is_error < 0)
+        PUT_LIT(&l, ",\"is_error\":null");
+    else if (ev->is_error)
+        PUT_LIT(&l, ",\"is_error\":true");
+    else
+        PUT_LIT(&l, ",\"is_error\":false");
+    PUT_LIT(&l, ",\"latency_ms\":");
     if (ev->latency_ms >= 0)
-        evbuffer_add_printf(line, ",\"latency_ms\":%.3f", ev->latency_ms);
+        put_millis(&l, ev->latency_ms);
     else
-        evbuffer_add(line, ",\"latency_ms\":null", 18);
-    evbuffer_add(line, ",\"arg_keys\":[", 13);
+        PUT_LIT(&l, "null");
+    PUT_LIT(&l, ",\"arg_keys\":[");
     bool object = cJSON_IsObject(ev->args);
     for (const cJSON *k = object ? ev->args->child : NULL; k; k = k->next) {
         if (k != ev->args->child)
-            evbuffer_add(line, ",", 1);
-        put_string(line, k->string ? k->string : "", (size_t)-1);
+            PUT_LIT(&l, ",");
+        put_string(&l, k->string ? k->string : "", (size_t)-1);
     }
-    evbuffer_add(line, "]", 1);
+    PUT_LIT(&l, "]");
     if (a->log_values) {
-        evbuffer_add(line, ",\"args\":", 8);
-        put_value(a, line, ev->args, 0);
+        PUT_LIT(&l, ",\"args\":");
+        put_value(a, &l, ev->args, 0);
     }
-    evbuffer_add(line, "}\n", 2);
-    size_t len = evbuffer_get_length(line);
-    if (a->sink) {
-        const char *text = (const char *)evbuffer_pullup(line, -1);
-        if (text)
-            a->sink(a->sink_arg, text, len - 1);
+    PUT_LIT(&l, "}\n");
+    if (l.failed) {
+        pthread_mutex_lock(&a->lock);
+        count_dropped(a, 1);
+        pthread_mutex_unlock(&a->lock);
+        line_free(&l);
+        return;
     }
+    if (a->sink)
+        a->sink(a->sink_arg, l.p, l.len - 1);
     if (!a->has_writer) {
-        evbuffer_free(line);
+        line_free(&l);
         return;
     }
     pthread_mutex_lock(&a->lock);
-    if (a->held + len > AUDIT_MAX_QUEUED) {
+    /* The writer waits only for an empty queue to fill: one signal then,
+     * none for lines joining a queue it has yet to take. */
+    bool was_empty = a->queue.len == 0;
+    if (a->held + l.len > AUDIT_MAX_QUEUED || !bytes_add(&a->queue, l.p, l.len)) {
         count_dropped(a, 1);
     } else {
-        evbuffer_add_buffer(a->queue, line);
-        a->held += len;
-        pthread_cond_signal(&a->wake);
+        a->held += l.len;
+        if (was_empty)
+            pthread_cond_signal(&a->wake);
     }
     pthread_mutex_unlock(&a->lock);
-    evbuffer_free(line);
+    line_free(&l);
 }
 
 void audit_reopen(struct audit_log *a)
@@ -565,7 +789,7 @@ void audit_reopen(struct audit_log *a)
         return;
     pthread_mutex_lock(&a->lock);
     a->reopen = true;
-    a->reopen_mark = evbuffer_get_length(a->queue);
+    a->reopen_mark = a->queue.len;
     pthread_cond_signal(&a->wake);
     pthread_mutex_unlock(&a->lock);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <event2/buffer.h>
+#include "deadline.h"
 #include "http.h"
 #include "log.h"
 #include "exchange.h"
@@ -21,20 +22,21 @@
 
 static void client_process_input(struct client_conn *c);
 
-/* Arms the connection's one timer for the state it is in. */
+/* Sets the connection's one deadline for the state it is in. */
 static void arm_timer(struct client_conn *c)
 {
-    const struct timeval *tv = NULL;
+    const struct limits_conf *lim = &c->worker->cfg->limits;
+    unsigned ms = 0;
     switch (c->state) {
-    case CLIENT_IDLE: tv = c->worker->tv_keepalive; break;
-    case CLIENT_HEAD: tv = c->worker->tv_header; break;
-    case CLIENT_BODY: tv = c->worker->tv_body; break;
+    case CLIENT_IDLE: ms = lim->keepalive_timeout_ms; break;
+    case CLIENT_HEAD: ms = lim->header_timeout_ms; break;
+    case CLIENT_BODY: ms = lim->body_timeout_ms; break;
     case CLIENT_BUSY: break;   /* the exchange and its transport keep the deadlines */
     }
-    if (tv)
-        evtimer_add(c->timer, tv);
+    if (c->state != CLIENT_BUSY)
+        deadline_set(&c->timer, deadline_now(), ms);
     else
-        evtimer_del(c->timer);
+        deadline_clear(&c->timer);
 }
 
 static void set_state(struct client_conn *c, enum client_state s)
@@ -57,10 +59,15 @@ static void refuse(struct client_conn *c, int status, const char *why)
         return;
     }
     reply_format_rpc_error(body, NULL, 0, RPC_INVALID_REQUEST, msg);
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    reply_format_head(out, status, "application/json", NULL, evbuffer_get_length(body), true);
-    evbuffer_add_buffer(out, body);
+    size_t len = evbuffer_get_length(body);
+    const char *p = (const char *)evbuffer_pullup(body, -1);
+    int rc =
+        p ? reply_format_answer(bufferevent_get_output(c->bev), status, "application/json", NULL, p, len, true) : -1;
     evbuffer_free(body);
+    if (rc < 0) {
+        client_close(c);
+        return;
+    }
     client_close_when_flushed(c);
 }
 
@@ -68,6 +75,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct client_conn *c = arg;
+    if (!deadline_fired(&c->timer, deadline_now()))
+        return;
     if (c->state == CLIENT_IDLE) {
         client_close(c);
         return;
@@ -224,7 +233,7 @@ static void on_read(struct bufferevent *bev, void *arg)
     client_process_input(arg);
 }
 
-/* A socket's reads: one readv into the input's own space. libevent's
+/* A socket's reads: one read each (sockread.h). libevent's
  * bufferevent asks the kernel with an ioctl(FIONREAD) before every read;
  * this costs one syscall per read instead of two. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
@@ -258,18 +267,19 @@ static void output_drained(struct client_conn *c)
         client_close(c);
 }
 
-/* Plain sockets are written straight away (client_flush); a pair has no
- * socket, and TLS must go through OpenSSL. */
-static bool writes_direct(const struct client_conn *c)
+/* Plain sockets are written straight away (client_flush): those read
+ * through rev (client_attach); a pair has no socket, and TLS must go through
+ * OpenSSL. The socket, or -1. */
+static evutil_socket_t direct_fd(const struct client_conn *c)
 {
-    return !c->tls && bufferevent_getfd(c->bev) >= 0;
+    return c->rev ? event_get_fd(c->rev) : -1;
 }
 
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct client_conn *c = arg;
     /* Back to optimistic writes (client_flush) once the socket has taken everything. */
-    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && writes_direct(c))
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0 && c->rev)
         bufferevent_disable(bev, EV_WRITE);
     output_drained(c);
 }
@@ -281,7 +291,7 @@ void client_flush(struct client_conn *c)
         return;
     /* Write now, in this loop iteration: most answers fit the socket buffer,
      * and then no write event is ever registered for them. */
-    evutil_socket_t fd = writes_direct(c) ? bufferevent_getfd(c->bev) : -1;
+    evutil_socket_t fd = direct_fd(c);
     /* A failed write leaves the bytes in place; the bufferevent then meets the
      * error and reports it. The bufferevent keeps its output's front frozen
      * against other writers; we are the one it would have called. */
@@ -341,8 +351,7 @@ void client_accept(struct worker *w, evutil_socket_t fd, const struct sockaddr *
 struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, const char *addr, bool tls)
 {
     struct client_conn *c = calloc(1, sizeof *c);
-    struct event *timer = c ? evtimer_new(w->base, on_timer, c) : NULL;
-    if (!c || !timer) {
+    if (!c || deadline_init(&c->timer, w->base, on_timer, c) < 0) {
         bufferevent_free(bev);
         free(c);
         return NULL;
@@ -352,21 +361,23 @@ struct client_conn *client_attach(struct worker *w, struct bufferevent *bev, con
     struct event *rev = fd >= 0 ? event_new(w->base, fd, EV_READ | EV_PERSIST, on_readable, c) : NULL;
     if (fd >= 0 && !rev) {
         bufferevent_free(bev);
-        event_free(timer);
+        deadline_free(&c->timer);
         free(c);
         return NULL;
     }
     c->worker = w;
     c->bev = bev;
     c->rev = rev;
-    c->timer = timer;
     c->ex.client = c;
     c->tls = tls;
     snprintf(c->addr, sizeof c->addr, "%s", addr);
     const struct limits_conf *lim = &w->cfg->limits;
     http_reader_init(&c->reader, HTTP_REQUEST, &request_ops, c, lim->max_header_bytes + 2, lim->max_headers);
     bufferevent_setcb(bev, on_read, on_write, on_event, c);
-    bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
+    /* on_readable bounds its own input; the bufferevent's read watermark
+     * would only add a callback to every append and drain. */
+    if (!rev)
+        bufferevent_setwatermark(bev, EV_READ, 0, CLIENT_INPUT_HIGH);
     bufferevent_setwatermark(bev, EV_WRITE, EXCHANGE_OUTPUT_LOW, 0);
     /* Sockets write optimistically (client_flush) and read through rev; a pair
      * has no fd to write to or read from, and TLS reads and writes go through
@@ -405,7 +416,7 @@ void client_close_when_flushed(struct client_conn *c)
         return;
     c->close_when_flushed = true;
     c->keep_alive = false;
-    evtimer_del(c->timer);
+    deadline_stop(&c->timer);
     bufferevent_disable(c->bev, EV_READ);
     if (c->rev)
         event_del(c->rev);
@@ -426,7 +437,7 @@ void client_close(struct client_conn *c)
     bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
     if (c->rev)
         event_del(c->rev);
-    evtimer_del(c->timer);
+    deadline_stop(&c->timer);
     /* Freed by the worker's reaper, after the current callback. */
     struct worker *w = c->worker;
     TAILQ_REMOVE(&w->clients, c, link);
@@ -442,7 +453,7 @@ void client_free(struct client_conn *c)
     if (c->rev)
         event_free(c->rev);   /* before the bufferevent closes the fd */
     bufferevent_free(c->bev);
-    event_free(c->timer);
+    deadline_free(&c->timer);
     http_reader_free(&c->reader);
     free(c->body);
     free(c);

@@ -107,7 +107,9 @@ void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *arg
     struct call_ctx ctx;
     exchange_call_ctx(ex, &ctx);
     char session[300];
-    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
+    size_t session_len = ctx.session_len < sizeof session - 1 ? ctx.session_len : sizeof session - 1;
+    memcpy(session, ctx.session, session_len);
+    session[session_len] = '\0';
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
         .principal = ex->principal.id,
@@ -701,38 +703,137 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
 
 /* --- HTTP answers --- */
 
-/* Writes the status line and the upstream's end-to-end headers into out. */
-static void write_head(struct evbuffer *out, const struct http_head *head)
+/* The most bytes finish_head writes. */
+#define HEAD_TAIL_MAX (sizeof "Content-Length: \r\nConnection: close\r\n\r\n" + REPLY_UINT_MAX)
+/* A buffered answer's body up to this size is copied next to its head, so
+ * that the answer goes out as one piece; a larger one is handed over by reference. */
+#define COPY_BODY_MAX 2048
+/* Room first made for a buffered body: its Content-Length up to
+ * BUFFERED_FIRST_MAX (a length alone must not make warden set memory
+ * aside), else BUFFERED_FIRST; it doubles from there as bytes arrive. Small
+ * answers so take one allocation malloc serves from its per-thread cache. */
+#define BUFFERED_FIRST 512
+#define BUFFERED_FIRST_MAX (64 * 1024)
+
+/* The most bytes write_head writes for head. */
+static size_t head_size(const struct http_head *head)
+{
+    size_t n = sizeof "HTTP/1.1  \r\n" + REPLY_UINT_MAX + strlen(http_reason(head->status));
+    for (size_t i = 0; i < head->nheaders; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        http_header_at(head, i, &name, &nlen, &value, &vlen);
+        n += nlen + vlen + 4;
+    }
+    return n;
+}
+
+/* Writes the status line and the upstream's end-to-end headers at p (room
+ * for head_size bytes); returns the end. */
+static char *write_head(char *p, const struct http_head *head)
 {
     size_t conn_len;
     const char *conn = http_header_get(head, "connection", &conn_len);
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n", head->status, http_reason(head->status));
+    const char *reason = http_reason(head->status);
+    p = REPLY_PUT_LIT(p, "HTTP/1.1 ");
+    p = reply_put_uint(p, head->status > 0 ? (unsigned)head->status : 0);
+    *p++ = ' ';
+    p = reply_put(p, reason, strlen(reason));
+    p = REPLY_PUT_LIT(p, "\r\n");
     for (size_t i = 0; i < head->nheaders; i++) {
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(head, i, &name, &nlen, &value, &vlen);
         if (http_is_hop_by_hop(name, nlen) || http_token_listed(conn, conn_len, name, nlen))
             continue;
-        evbuffer_add(out, name, nlen);
-        evbuffer_add(out, ": ", 2);
-        evbuffer_add(out, value, vlen);
-        evbuffer_add(out, "\r\n", 2);
+        p = reply_put(p, name, nlen);
+        p = REPLY_PUT_LIT(p, ": ");
+        p = reply_put(p, value, vlen);
+        p = REPLY_PUT_LIT(p, "\r\n");
     }
+    return p;
 }
 
-/* Ends the header block with our framing and the connection's fate. */
-static void finish_head(struct exchange *ex, struct evbuffer *out, size_t length)
+/* Ends the header block at p with our framing and the connection's fate
+ * (HEAD_TAIL_MAX bytes of room); returns the end. */
+static char *finish_head(struct exchange *ex, char *p, size_t length)
 {
     struct client_conn *c = ex->client;
-    if (ex->framing == FRAME_LENGTH)
-        evbuffer_add_printf(out, "Content-Length: %zu\r\n", length);
-    else if (ex->framing == FRAME_CHUNKED)
-        evbuffer_add(out, "Transfer-Encoding: chunked\r\n", 28);
+    if (ex->framing == FRAME_LENGTH) {
+        p = REPLY_PUT_LIT(p, "Content-Length: ");
+        p = reply_put_uint(p, length);
+        p = REPLY_PUT_LIT(p, "\r\n");
+    } else if (ex->framing == FRAME_CHUNKED) {
+        p = REPLY_PUT_LIT(p, "Transfer-Encoding: chunked\r\n");
+    }
     if (ex->framing == FRAME_CLOSE || !c->keep_alive || c->worker->stopping) {
         c->keep_alive = false;
-        evbuffer_add(out, "Connection: close\r\n", 19);
+        p = REPLY_PUT_LIT(p, "Connection: close\r\n");
     }
-    evbuffer_add(out, "\r\n", 2);
+    return REPLY_PUT_LIT(p, "\r\n");
+}
+
+/* Makes ex->buffered with room for head_room bytes of head and a body of
+ * `length` bytes (when the head gives it). False when out of memory. */
+static bool buffered_start(struct exchange *ex, size_t head_room, const struct http_head *head)
+{
+    size_t cap = head_room + (!head->has_length                           ? BUFFERED_FIRST
+                              : head->content_length < BUFFERED_FIRST_MAX ? (size_t)head->content_length
+                                                                          : BUFFERED_FIRST_MAX);
+    if (cap == 0)
+        cap = 1;
+    if (!(ex->buffered = malloc(cap)))
+        return false;
+    ex->buffered_cap = cap;
+    return true;
+}
+
+/* Frees a buffered body handed to the output by reference, once it is sent. */
+static void free_buffered(const void *data, size_t len, void *arg)
+{
+    (void)data, (void)len;
+    free(arg);
+}
+
+/* Room for `need` bytes in one piece at the end of out; NULL when out of memory. */
+static char *reserve(struct evbuffer *out, size_t need, struct evbuffer_iovec *v)
+{
+    return evbuffer_reserve_space(out, (ev_ssize_t)need, v, 1) == 1 ? v->iov_base : NULL;
+}
+
+/* Adds what was written into reserve's room, up to end. */
+static void commit(struct evbuffer *out, struct evbuffer_iovec *v, const char *end)
+{
+    v->iov_len = (size_t)(end - (const char *)v->iov_base);
+    evbuffer_commit_space(out, v, 1);
+}
+
+/* Writes the head of an event stream warden makes itself (a stdio server's,
+ * or a call held for approval): `lines` after the status line, then the
+ * session's Mcp-Session-Id when there is one. Out of memory, the stream
+ * goes without it and the connection closes after it: the transport or
+ * the hold calling this still holds the exchange, so it is not ended here. */
+static void own_stream_head(struct exchange *ex, const char *lines, size_t lines_len, const char *session_id)
+{
+    static const char status[] = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n";
+    size_t sid_len = session_id ? strlen(session_id) : 0;
+    struct evbuffer *out = output(ex);
+    struct evbuffer_iovec v;
+    char *p = reserve(out, sizeof status + lines_len + sizeof "Mcp-Session-Id: \r\n" + sid_len + HEAD_TAIL_MAX, &v);
+    if (!p) {
+        log_error("out of memory writing an event stream's head; closing the connection of %s after it",
+                  ex->client->addr);
+        ex->client->keep_alive = false;
+        return;
+    }
+    p = REPLY_PUT_LIT(p, status);
+    p = reply_put(p, lines, lines_len);
+    if (session_id) {
+        p = REPLY_PUT_LIT(p, "Mcp-Session-Id: ");
+        p = reply_put(p, session_id, sid_len);
+        p = REPLY_PUT_LIT(p, "\r\n");
+    }
+    commit(out, &v, finish_head(ex, p, 0));
 }
 
 static bool client_is_11(const struct client_conn *c)
@@ -784,22 +885,26 @@ int exchange_head(struct exchange *ex, const struct http_head *head)
         ex->framing = FRAME_LENGTH;
     else
         ex->framing = client_is_11(c) ? FRAME_CHUNKED : FRAME_CLOSE;
+    size_t need = head_size(head);
     if (ex->body_kind == BODY_BUFFERED) {
-        ex->buffered = evbuffer_new();
-        ex->held_head = evbuffer_new();
-        if (!ex->buffered || !ex->held_head) {
-            ex->refusal = "could not be read: out of memory";
-            ex->refusal_kind = UPSTREAM_INTERNAL;
-            return -1;
-        }
-        write_head(ex->held_head, head);
+        /* The head waits at the front of the body's buffer; send_buffered ends it. */
+        if (!buffered_start(ex, need, head))
+            goto out_of_memory;
+        ex->held_len = ex->buffered_len = (size_t)(write_head(ex->buffered, head) - ex->buffered);
         return 0;
     }
+    struct evbuffer_iovec v;
     struct evbuffer *out = output(ex);
-    write_head(out, head);
-    finish_head(ex, out, has_body ? (size_t)head->content_length : 0);
+    char *p = reserve(out, need + HEAD_TAIL_MAX, &v);
+    if (!p)
+        goto out_of_memory;
+    commit(out, &v, finish_head(ex, write_head(p, head), has_body ? (size_t)head->content_length : 0));
     ex->head_sent = true;
     return 0;
+out_of_memory:
+    ex->refusal = "could not be read: out of memory";
+    ex->refusal_kind = UPSTREAM_INTERNAL;
+    return -1;
 }
 
 int exchange_body(struct exchange *ex, const char *at, size_t len)
@@ -819,14 +924,30 @@ int exchange_body(struct exchange *ex, const char *at, size_t len)
         }
         break;
     }
-    case BODY_BUFFERED:
-        if (evbuffer_get_length(ex->buffered) + len > ex->client->worker->cfg->limits.max_sse_event_bytes) {
+    case BODY_BUFFERED: {
+        size_t max = ex->held_len + ex->client->worker->cfg->limits.max_sse_event_bytes;
+        if (ex->buffered_len + len > max) {
             ex->refusal = "sent an answer larger than max_sse_event_bytes";
             ex->refusal_kind = UPSTREAM_OVERSIZE;
             return -1;
         }
-        evbuffer_add(ex->buffered, at, len);
+        if (ex->buffered_len + len > ex->buffered_cap) {
+            size_t cap = ex->buffered_cap;
+            while (cap < ex->buffered_len + len)
+                cap = cap < max / 2 ? cap * 2 : max;
+            char *b = realloc(ex->buffered, cap);
+            if (!b) {
+                ex->refusal = "could not be read: out of memory";
+                ex->refusal_kind = UPSTREAM_INTERNAL;
+                return -1;
+            }
+            ex->buffered = b;
+            ex->buffered_cap = cap;
+        }
+        memcpy(ex->buffered + ex->buffered_len, at, len);
+        ex->buffered_len += len;
         break;
+    }
     }
     return 0;
 }
@@ -837,16 +958,26 @@ const char *exchange_refusal(const struct exchange *ex, enum upstream_failure *k
     return ex->refusal;
 }
 
-/* Sends a buffered JSON answer: judged, and filtered when it answers our tools/list. */
+/* Sends a buffered JSON answer: judged, and filtered when it answers our
+ * tools/list. Its head (held at the front of ex->buffered), framing and a
+ * small body go out as one piece of the output. */
 static void send_buffered(struct exchange *ex)
 {
+    struct worker *w = ex->client->worker;
     struct evbuffer *out = output(ex);
-    size_t len = evbuffer_get_length(ex->buffered);
-    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
-    struct evbuffer *rewritten = evbuffer_new();
-    struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
-    if (rewritten)
-        judge(ex, body ? body : "", len, rewritten, &j);
+    char *held = ex->buffered;
+    size_t head_len = ex->held_len, len = ex->buffered_len - head_len;
+    /* What warden writes in place of the body, when it does: the worker's
+     * buffer, made once, emptied again before this returns. */
+    struct evbuffer *rewritten = w->scratch ? w->scratch : (w->scratch = evbuffer_new());
+    if (!rewritten) {
+        log_error("out of memory sending an answer; closing the connection of %s", ex->client->addr);
+        client_close(ex->client);
+        return;
+    }
+    const char *body = held + head_len;
+    struct answer_result j;
+    judge(ex, body, len, rewritten, &j);
     if (j.verdict == ANSWER_DROP || !j.answers_request) {
         /* What came back answers another request (or none): the client hears that its own failed. */
         j.verdict = ANSWER_FAIL;
@@ -856,27 +987,38 @@ static void send_buffered(struct exchange *ex)
     }
     log_judgement(ex, &j);
     ex->is_error = j.verdict == ANSWER_FAIL ? 1 : j.is_error;
-    evbuffer_add_buffer(out, ex->held_head);
     if (j.verdict == ANSWER_FAIL) {
         char msg[512];
         server_error_text(ex->server, fail_text(&j), msg, sizeof msg);
-        struct evbuffer *err = evbuffer_new();
-        if (err)
-            reply_format_rpc_error(err, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
-        finish_head(ex, out, err ? evbuffer_get_length(err) : 0);
-        if (err) {
-            evbuffer_add_buffer(out, err);
-            evbuffer_free(err);
-        }
-    } else if (j.verdict == ANSWER_REWRITE) {
-        finish_head(ex, out, evbuffer_get_length(rewritten));
-        evbuffer_add_buffer(out, rewritten);
-    } else {
-        finish_head(ex, out, len);
-        evbuffer_add_buffer(out, ex->buffered);
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten)); /* a rewrite of a message that fails */
+        reply_format_rpc_error(rewritten, ex->id_text, ex->id_len, RPC_INTERNAL_ERROR, msg);
     }
-    if (rewritten)
-        evbuffer_free(rewritten);
+    /* What follows the head: warden's own body (rewritten), or the upstream's. */
+    bool own = j.verdict != ANSWER_PASS, copy = !own && len <= COPY_BODY_MAX;
+    struct evbuffer_iovec v;
+    char *p = reserve(out, head_len + HEAD_TAIL_MAX + (copy ? len : 0), &v);
+    if (p) {
+        p = reply_put(p, held, head_len);
+        p = finish_head(ex, p, own ? evbuffer_get_length(rewritten) : len);
+        if (copy)
+            p = reply_put(p, body, len);
+        commit(out, &v, p);
+    }
+    if (p && own) {
+        evbuffer_add_buffer(out, rewritten);
+    } else if (p && !copy) {
+        /* the output frees the buffer once it is written */
+        if (evbuffer_add_reference(out, body, len, free_buffered, held) == 0)
+            ex->buffered = NULL;
+        else
+            p = NULL;
+    }
+    evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
+    if (!p) {
+        log_error("out of memory sending an answer; closing the connection of %s", ex->client->addr);
+        client_close(ex->client);
+        return;
+    }
     ex->answered_id = true;
     ex->head_sent = true;
 }
@@ -925,11 +1067,7 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
     ex->body_kind = BODY_SSE;
     ex->streaming = true;
     metrics_sse_streams(c->worker->metrics, 1);
-    struct evbuffer *out = output(ex);
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n");
-    if (session_id)
-        evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\n", session_id);
-    finish_head(ex, out, 0);
+    own_stream_head(ex, "", 0, session_id);
     ex->head_sent = true;
     listen_start(ex);
 }
@@ -1054,8 +1192,10 @@ void exchange_answer(struct exchange *ex, int status, const char *extra_headers,
         return;
     }
     bool closing = !c->keep_alive || c->worker->stopping;
-    reply_format_head(output(ex), status, "application/json", extra_headers, len, closing);
-    evbuffer_add(output(ex), body, len);
+    if (reply_format_answer(output(ex), status, "application/json", extra_headers, body, len, closing) < 0) {
+        client_close(c);
+        return;
+    }
     if (closing)
         c->keep_alive = false;
     client_finish_exchange(c);
@@ -1110,10 +1250,8 @@ void exchange_hold_start(struct exchange *ex)
     ex->streaming = true;
     ex->held_stream = true;
     metrics_sse_streams(c->worker->metrics, 1);
-    struct evbuffer *out = output(ex);
-    evbuffer_add_printf(out, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                             "X-Accel-Buffering: no\r\n");
-    finish_head(ex, out, 0);
+    static const char lines[] = "X-Accel-Buffering: no\r\n";
+    own_stream_head(ex, lines, sizeof lines - 1, NULL);
     ex->head_sent = true;
 }
 
@@ -1143,7 +1281,7 @@ static int held_head(struct exchange *ex, const struct http_head *head)
     }
     if (head->status == 200 && ct && http_media_type_is(ct, ctlen, "application/json")) {
         ex->body_kind = BODY_BUFFERED;
-        if ((ex->buffered = evbuffer_new()))
+        if (buffered_start(ex, 0, head))
             return 0;
         ex->refusal = "could not be read: out of memory";
         ex->refusal_kind = UPSTREAM_INTERNAL;
@@ -1156,16 +1294,16 @@ static int held_head(struct exchange *ex, const struct http_head *head)
 
 static void held_send_buffered(struct exchange *ex)
 {
-    size_t len = evbuffer_get_length(ex->buffered);
-    const char *body = (const char *)evbuffer_pullup(ex->buffered, -1);
+    size_t len = ex->buffered_len;
+    const char *body = ex->buffered;
     struct evbuffer *rewritten = evbuffer_new();
     struct answer_result j = {.verdict = ANSWER_FAIL, .answers_request = true, .why = "a message warden could not read (out of memory)"};
     if (rewritten)
-        judge(ex, body ? body : "", len, rewritten, &j);
+        judge(ex, body, len, rewritten, &j);
     log_judgement(ex, &j);
     ex->is_error = j.verdict == ANSWER_PASS || j.verdict == ANSWER_REWRITE ? j.is_error : 1;
     if (j.verdict == ANSWER_PASS && j.answers_request)
-        emit_event(ex, NULL, 0, NULL, 0, false, body ? body : "", len);
+        emit_event(ex, NULL, 0, NULL, 0, false, body, len);
     else if (j.verdict == ANSWER_REWRITE && j.answers_request)
         emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1),
                    evbuffer_get_length(rewritten));
@@ -1248,10 +1386,7 @@ void exchange_reset(struct exchange *ex)
     free(ex->progress_token);
     if (ex->sse_ready)
         sse_free(&ex->sse);
-    if (ex->buffered)
-        evbuffer_free(ex->buffered);
-    if (ex->held_head)
-        evbuffer_free(ex->held_head);
+    free(ex->buffered);
     struct evbuffer *request = ex->request;
     if (request)
         evbuffer_drain(request, evbuffer_get_length(request));

@@ -20,6 +20,7 @@ static const double policy_buckets[] = {1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 
 /* The last name of each list is where unknown names count. */
 static const char *const decisions[] = {"allow", "deny", "hide", "rate_limit", "require_approval", "error"};
 #define NDEC (sizeof decisions / sizeof *decisions)
+#define DECISION_RATE_LIMIT 3
 /* Tool classes (riskclass.h); the first, "", is a call whose class was not given. */
 static const char *const classes[] = {"", "read", "write", "destructive", "unknown"};
 #define NCLASS (sizeof classes / sizeof *classes)
@@ -234,11 +235,27 @@ void metrics_call(struct metrics *m, const char *server, const char *tool, const
     metrics_tool_call(m, server, tool, NULL, decision);
 }
 
+/* The rows of (server, tool) when both exist, found under one read lock (the
+ * common case: every call after the first of its tool); else created. */
+static struct tool_row *rows(struct metrics *m, const char *server, const char *tool, struct server_row **s)
+{
+    const char *key = strlen(tool) > METRICS_MAX_NAME ? OTHER : tool;
+    struct tool_row *r = NULL;
+    pthread_rwlock_rdlock(&m->lock);
+    if ((*s = find_server(m, server)))
+        r = *probe(m, *s, key, tool_hash(m, *s, key));
+    pthread_rwlock_unlock(&m->lock);
+    if (r)
+        return r;
+    *s = server_row(m, server);
+    return *s ? tool_row(m, *s, tool) : NULL;
+}
+
 void metrics_tool_call(struct metrics *m, const char *server, const char *tool, const char *tool_class,
                        const char *decision)
 {
-    struct server_row *s = server_row(m, server);
-    struct tool_row *r = s ? tool_row(m, s, tool) : NULL;
+    struct server_row *s;
+    struct tool_row *r = rows(m, server, tool, &s);
     size_t d = index_of(decisions, NDEC, decision);
     size_t c = 0;
     while (tool_class && c < NCLASS && strcmp(classes[c], tool_class) != 0)
@@ -247,14 +264,14 @@ void metrics_tool_call(struct metrics *m, const char *server, const char *tool, 
         c = NCLASS - 1;   /* a class this list does not know counts as unknown */
     if (r)
         atomic_fetch_add_explicit(&r->by_decision[c][d], 1, memory_order_relaxed);
-    if (s && strcmp(decisions[d], "rate_limit") == 0)
+    if (s && d == DECISION_RATE_LIMIT)
         atomic_fetch_add_explicit(&s->rate_limited, 1, memory_order_relaxed);
 }
 
 void metrics_shadow(struct metrics *m, const char *server, const char *tool, const char *decision)
 {
-    struct server_row *s = server_row(m, server);
-    struct tool_row *r = s ? tool_row(m, s, tool) : NULL;
+    struct server_row *s;
+    struct tool_row *r = rows(m, server, tool, &s);
     if (r)
         atomic_fetch_add_explicit(&r->shadow_by_decision[index_of(decisions, NDEC, decision)], 1,
                                   memory_order_relaxed);

@@ -33,6 +33,7 @@
 #include <event2/listener.h>
 #include <cjson/cJSON.h>
 #include "auth.h"
+#include "deadline.h"
 #include "tls.h"
 #include "config-t.h"
 #include "era-t.h"
@@ -72,7 +73,7 @@ struct upstream_conn {
     struct upstream_pool *pool;
     struct exchange *ex;          /* NULL while idle */
     struct http_reader reader;    /* responses */
-    struct event *timer;          /* connect, first byte, idle */
+    struct deadline timer;        /* connect, first byte, idle */
     TAILQ_ENTRY(upstream_conn) link;
     bool connected;
     bool in_idle;                 /* in the pool's idle list */
@@ -260,8 +261,9 @@ struct exchange {
     struct sse_parser sse;
     const char *sse_run;          /* verbatim events of the bytes being fed, not yet written: one span of them */
     size_t sse_run_len;
-    struct evbuffer *buffered;    /* BODY_BUFFERED: the body so far (owned) */
-    struct evbuffer *held_head;   /* BODY_BUFFERED: status line and headers, sent with the body (owned) */
+    char *buffered; /* BODY_BUFFERED: held_len bytes of head, then the body so far (owned) */
+    size_t buffered_len, buffered_cap;
+    size_t held_len; /* BODY_BUFFERED: the status line and headers at buffered's front, sent with the body */
     int status;
 };
 
@@ -288,7 +290,7 @@ struct client_conn {
     bool keep_alive;              /* the current request allows another after it */
     bool close_when_flushed;
     bool dead;
-    struct event *timer;
+    struct deadline timer; /* keep-alive, header or body timeout, by state */
     struct exchange ex;
     TAILQ_ENTRY(client_conn) link;
 };
@@ -334,7 +336,5 @@ struct worker {
     struct rpc_limits rpc_limits;
     struct evbuffer *scratch;         /* exchange.c: a message it rewrites, empty between uses (owned; made on first use) */
     struct answer_memo *answer_memo;  /* exchange.c: the last notification it read whole (answer_memo.h; owned) */
-    const struct timeval *tv_header, *tv_body, *tv_keepalive; /* common timeouts */
-    const struct timeval *tv_pool_idle;
 };
 #endif

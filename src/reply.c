@@ -1,6 +1,5 @@
 #include "reply.h"
 
-#include <stdio.h>
 #include <string.h>
 #include "http.h"
 
@@ -54,31 +53,74 @@ void json_append_line(struct evbuffer *out, const char *json, size_t len)
     evbuffer_add(out, "\n", 1);
 }
 
-void reply_format_head(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
-                       size_t len, bool closing)
+char *reply_put_uint(char *p, unsigned long long v)
 {
-    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n", status,
-                        http_reason(status), content_type, len, extra_headers ? extra_headers : "",
-                        closing ? "Connection: close\r\n" : "");
+    char digits[REPLY_UINT_MAX];
+    size_t n = 0;
+    do {
+        digits[sizeof digits - ++n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return reply_put(p, digits + sizeof digits - n, n);
+}
+
+int reply_format_answer(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
+                        const char *body, size_t len, bool closing)
+{
+    const char *reason = http_reason(status);
+    size_t reason_len = strlen(reason), type_len = strlen(content_type);
+    size_t extra_len = extra_headers ? strlen(extra_headers) : 0;
+    size_t need = sizeof "HTTP/1.1 \r\nContent-Type: \r\nContent-Length: \r\nConnection: close\r\n\r\n" +
+                  2 * REPLY_UINT_MAX + reason_len + type_len + extra_len + len;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(out, (ev_ssize_t)need, &v, 1) < 1)
+        return -1;
+    char *start = v.iov_base, *p = start;
+    p = REPLY_PUT_LIT(p, "HTTP/1.1 ");
+    p = reply_put_uint(p, status > 0 ? (unsigned)status : 0);
+    *p++ = ' ';
+    p = reply_put(p, reason, reason_len);
+    p = REPLY_PUT_LIT(p, "\r\nContent-Type: ");
+    p = reply_put(p, content_type, type_len);
+    p = REPLY_PUT_LIT(p, "\r\nContent-Length: ");
+    p = reply_put_uint(p, len);
+    p = REPLY_PUT_LIT(p, "\r\n");
+    p = reply_put(p, extra_headers, extra_len);
+    if (closing)
+        p = REPLY_PUT_LIT(p, "Connection: close\r\n");
+    p = REPLY_PUT_LIT(p, "\r\n");
+    p = reply_put(p, body, len);
+    v.iov_len = (size_t)(p - start);
+    return evbuffer_commit_space(out, &v, 1);
 }
 
 void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len, int code, const char *message)
 {
-    evbuffer_add_printf(buf, "{\"jsonrpc\":\"2.0\",\"id\":");
+    char code_text[REPLY_UINT_MAX + 1], *p = code_text;
+    if (code < 0)
+        *p++ = '-';
+    p = reply_put_uint(p, code < 0 ? 0ull - (unsigned long long)code : (unsigned long long)code);
+    static const char pre[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"error\":{\"code\":", msg[] = ",\"message\":";
+    evbuffer_add(buf, pre, sizeof pre - 1);
     if (id)
         evbuffer_add(buf, id, id_len);
     else
         evbuffer_add(buf, "null", 4);
-    evbuffer_add_printf(buf, ",\"error\":{\"code\":%d,\"message\":", code);
+    evbuffer_add(buf, mid, sizeof mid - 1);
+    evbuffer_add(buf, code_text, (size_t)(p - code_text));
+    evbuffer_add(buf, msg, sizeof msg - 1);
     json_append_string(buf, message, strlen(message));
     evbuffer_add(buf, "}}", 2);
 }
 
 void reply_format_tool_refusal(struct evbuffer *buf, const char *id, size_t id_len, const char *text)
 {
-    evbuffer_add_printf(buf, "{\"jsonrpc\":\"2.0\",\"id\":");
+    static const char pre[] = "{\"jsonrpc\":\"2.0\",\"id\":",
+                      mid[] = ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":",
+                      post[] = "}],\"isError\":true}}";
+    evbuffer_add(buf, pre, sizeof pre - 1);
     evbuffer_add(buf, id, id_len);
-    evbuffer_add_printf(buf, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
+    evbuffer_add(buf, mid, sizeof mid - 1);
     json_append_string(buf, text, strlen(text));
-    evbuffer_add_printf(buf, "}],\"isError\":true}}");
+    evbuffer_add(buf, post, sizeof post - 1);
 }

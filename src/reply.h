@@ -6,12 +6,29 @@
 #define WARDEN_REPLY_H
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 #include <event2/buffer.h>
 
-/* Appends a status line and headers for a body of `len` bytes, with
- * Connection: close when `closing`. extra_headers is NULL or CRLF-terminated lines. */
-void reply_format_head(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
-                       size_t len, bool closing);
+/* Heads are built in memory reserved once (evbuffer_reserve_space, or the
+ * stack) with these, not with printf: each writes at p and returns the byte
+ * after what it wrote. */
+static inline char *reply_put(char *p, const void *bytes, size_t len)
+{
+    if (len) /* bytes may be NULL then */
+        memcpy(p, bytes, len);
+    return p + len;
+}
+#define REPLY_PUT_LIT(p, lit) reply_put((p), (lit), sizeof(lit) - 1)
+/* v in decimal: at most REPLY_UINT_MAX bytes. */
+#define REPLY_UINT_MAX 20
+char *reply_put_uint(char *p, unsigned long long v);
+
+/* Appends a whole answer: a status line, Content-Type, Content-Length,
+ * extra_headers (NULL or CRLF-terminated lines), Connection: close when
+ * `closing`, and the body of `len` bytes; in one piece of out. Returns 0, or
+ * -1 when out of memory (nothing appended). */
+int reply_format_answer(struct evbuffer *out, int status, const char *content_type, const char *extra_headers,
+                        const char *body, size_t len, bool closing);
 
 /* Appends the JSON-RPC error message for `id` (its original text, or NULL for null). */
 void reply_format_rpc_error(struct evbuffer *buf, const char *id, size_t id_len, int code, const char *message);

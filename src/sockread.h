@@ -16,9 +16,9 @@ enum {
     SOCKREAD_ERROR = -2,        /* errno says why (kept across the return) */
 };
 
-/* Reads at most max bytes (max > 0) from fd into the end of in, with one readv
- * into in's own space. Returns the bytes read (> 0) or one of the SOCKREAD_
- * values. in is a bufferevent_socket's input, whose end the bufferevent keeps
- * frozen: it is thawed for the read and frozen again. */
+/* Reads at most max bytes (max > 0; at most 16 KiB are taken) from fd into
+ * the end of in, with one read. Returns the bytes read (> 0) or one of the
+ * SOCKREAD_ values. in is a bufferevent_socket's input, whose end the
+ * bufferevent keeps frozen: it is thawed for the append and frozen again. */
 ptrdiff_t sockread(struct evbuffer *in, evutil_socket_t fd, size_t max);
 #endif

@@ -12,6 +12,7 @@
 #include "exchange.h"
 #include "http.h"
 #include "log.h"
+#include "reply.h"
 #include "sockread.h"
 
 /* Upstream response heads are bounded like client heads, more generously. */
@@ -19,6 +20,9 @@
 #define UPSTREAM_MAX_HEADERS 200
 /* What one read of an upstream socket asks for at most. */
 #define UPSTREAM_READ_CHUNK 16384
+/* Idle upstream connections close before a Node.js server's 5 s keep-alive
+ * timeout would, so a request is never written into a closing connection. */
+#define POOL_IDLE_MS 4000
 
 static void upstream_close(struct upstream_conn *u);
 static void on_read(struct bufferevent *bev, void *arg);
@@ -28,11 +32,6 @@ static void on_event(struct bufferevent *bev, short what, void *arg);
 static void on_timer(evutil_socket_t fd, short what, void *arg);
 static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in);
 
-static struct timeval tv_ms(unsigned ms)
-{
-    return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
-}
-
 static double now_monotonic(void)
 {
     struct timespec ts;
@@ -40,11 +39,8 @@ static double now_monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static bool span_eq_nocase(const char *p, size_t len, const char *lit)
-{
-    size_t l = strlen(lit);
-    return len == l && strncasecmp(p, lit, l) == 0;
-}
+/* True when p[0..len) is the literal lit, ignoring case. */
+#define SPAN_IS(p, len, lit) ((len) == sizeof(lit) - 1 && strncasecmp((p), (lit), sizeof(lit) - 1) == 0)
 
 /* Headers never taken from a client toward a server. */
 static bool client_header_dropped(const struct server_conf *sc, const char *conn, size_t conn_len, const char *name,
@@ -53,26 +49,49 @@ static bool client_header_dropped(const struct server_conf *sc, const char *conn
     if (http_is_hop_by_hop(name, len) || http_token_listed(conn, conn_len, name, len))
         return true;
     /* Token passthrough is forbidden by the spec unless the operator says so. */
-    if (!sc->pass_authorization && (span_eq_nocase(name, len, "authorization") || span_eq_nocase(name, len, "cookie")))
+    if (!sc->pass_authorization && (SPAN_IS(name, len, "authorization") || SPAN_IS(name, len, "cookie")))
         return true;
     /* Warden checked Origin as the server the client talks to; it is not a browser toward the upstream. */
-    if (span_eq_nocase(name, len, "origin"))
+    if (SPAN_IS(name, len, "origin"))
         return true;
     for (size_t i = 0; i < sc->nheaders; i++)
-        if (span_eq_nocase(name, len, sc->headers[i].name))
+        if (strlen(sc->headers[i].name) == len && strncasecmp(name, sc->headers[i].name, len) == 0)
             return true;
     return false;
 }
 
-/* Writes the request line, the client's end-to-end headers, the server's
- * configured headers and our own framing: nothing of the client's raw bytes. */
-static void build_request(struct evbuffer *b, const struct server_conf *sc, const struct upstream_request *req)
+/* The most bytes put_request writes. */
+static size_t request_size(const struct server_conf *sc, const struct upstream_request *req)
 {
     const struct http_head *h = req->head;
-    evbuffer_add_printf(b, "%s %s", http_method_str((enum http_method)h->method), sc->upstream_path);
-    if (req->query_len)
-        evbuffer_add(b, req->query, req->query_len);
-    evbuffer_add_printf(b, " HTTP/1.1\r\nHost: %s\r\n", sc->host_header);
+    size_t n = sizeof "  HTTP/1.1\r\nHost: \r\nContent-Length: \r\n\r\n" + REPLY_UINT_MAX +
+               strlen(http_method_str((enum http_method)h->method)) + strlen(sc->upstream_path) + req->query_len +
+               strlen(sc->host_header) + req->body_len;
+    for (size_t i = 0; i < h->nheaders; i++) {
+        const char *name, *value;
+        size_t nlen, vlen;
+        http_header_at(h, i, &name, &nlen, &value, &vlen);
+        n += nlen + vlen + 4;
+    }
+    for (size_t i = 0; i < sc->nheaders; i++)
+        n += strlen(sc->headers[i].name) + strlen(sc->headers[i].value) + 4;
+    return n;
+}
+
+/* Writes the request line, the client's end-to-end headers, the server's
+ * configured headers, our own framing and the body at p (request_size bytes
+ * of room): nothing of the client's raw bytes. Returns the end. */
+static char *put_request(char *p, const struct server_conf *sc, const struct upstream_request *req)
+{
+    const struct http_head *h = req->head;
+    const char *method = http_method_str((enum http_method)h->method);
+    p = reply_put(p, method, strlen(method));
+    *p++ = ' ';
+    p = reply_put(p, sc->upstream_path, strlen(sc->upstream_path));
+    p = reply_put(p, req->query, req->query_len);
+    p = REPLY_PUT_LIT(p, " HTTP/1.1\r\nHost: ");
+    p = reply_put(p, sc->host_header, strlen(sc->host_header));
+    p = REPLY_PUT_LIT(p, "\r\n");
     size_t conn_len;
     const char *conn = http_header_get(h, "connection", &conn_len);
     for (size_t i = 0; i < h->nheaders; i++) {
@@ -81,18 +100,35 @@ static void build_request(struct evbuffer *b, const struct server_conf *sc, cons
         http_header_at(h, i, &name, &nlen, &value, &vlen);
         if (client_header_dropped(sc, conn, conn_len, name, nlen))
             continue;
-        evbuffer_add(b, name, nlen);
-        evbuffer_add(b, ": ", 2);
-        evbuffer_add(b, value, vlen);
-        evbuffer_add(b, "\r\n", 2);
+        p = reply_put(p, name, nlen);
+        p = REPLY_PUT_LIT(p, ": ");
+        p = reply_put(p, value, vlen);
+        p = REPLY_PUT_LIT(p, "\r\n");
     }
-    for (size_t i = 0; i < sc->nheaders; i++)
-        evbuffer_add_printf(b, "%s: %s\r\n", sc->headers[i].name, sc->headers[i].value);
-    if (h->method == HTTP_POST || req->body_len)
-        evbuffer_add_printf(b, "Content-Length: %zu\r\n", req->body_len);
-    evbuffer_add(b, "\r\n", 2);
-    if (req->body_len)
-        evbuffer_add(b, req->body, req->body_len);
+    for (size_t i = 0; i < sc->nheaders; i++) {
+        p = reply_put(p, sc->headers[i].name, strlen(sc->headers[i].name));
+        p = REPLY_PUT_LIT(p, ": ");
+        p = reply_put(p, sc->headers[i].value, strlen(sc->headers[i].value));
+        p = REPLY_PUT_LIT(p, "\r\n");
+    }
+    if (h->method == HTTP_POST || req->body_len) {
+        p = REPLY_PUT_LIT(p, "Content-Length: ");
+        p = reply_put_uint(p, req->body_len);
+        p = REPLY_PUT_LIT(p, "\r\n");
+    }
+    p = REPLY_PUT_LIT(p, "\r\n");
+    return reply_put(p, req->body, req->body_len);
+}
+
+/* Appends the re-framed request to b in one piece; -1 when out of memory. */
+static int build_request(struct evbuffer *b, const struct server_conf *sc, const struct upstream_request *req)
+{
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(b, (ev_ssize_t)request_size(sc, req), &v, 1) != 1)
+        return -1;
+    char *end = put_request(v.iov_base, sc, req);
+    v.iov_len = (size_t)(end - (char *)v.iov_base);
+    return evbuffer_commit_space(b, &v, 1);
 }
 
 /* Arms the pool's wait timer for the first waiting exchange's deadline. */
@@ -146,7 +182,7 @@ static void on_pool_reap(evutil_socket_t fd, short what, void *arg)
         if (u->rev)
             event_free(u->rev);   /* before the bufferevent closes the fd */
         bufferevent_free(u->bev);
-        event_free(u->timer);
+        deadline_free(&u->timer);
         http_reader_free(&u->reader);
         free(u);
     }
@@ -168,22 +204,20 @@ static void set_reading(struct upstream_conn *u, bool on)
     }
 }
 
-/* Arms the timer for what the connection is waiting for now. */
+/* Sets the deadline for what the connection is waiting for now. */
 static void arm_timer(struct upstream_conn *u)
 {
     const struct server_conf *sc = u->pool->server->conf;
-    struct timeval tv;
-    if (!u->ex) {
-        evtimer_add(u->timer, u->pool->worker->tv_pool_idle);
-        return;
-    }
-    if (!u->connected)
-        tv = tv_ms(sc->connect_timeout_ms);
+    unsigned ms;
+    if (!u->ex)
+        ms = POOL_IDLE_MS;
+    else if (!u->connected)
+        ms = sc->connect_timeout_ms;
     else if (!u->got_bytes)
-        tv = tv_ms(sc->first_byte_timeout_ms);
+        ms = sc->first_byte_timeout_ms;
     else
-        tv = tv_ms(sc->sse_idle_timeout_ms);
-    evtimer_add(u->timer, &tv);
+        ms = sc->sse_idle_timeout_ms;
+    deadline_set(&u->timer, deadline_now(), ms);
 }
 
 /* Ends the exchange with an error and drops the connection, which is in an
@@ -230,16 +264,17 @@ static void attach(struct upstream_conn *u, struct exchange *ex)
     u->got_bytes = false;
     http_reader_next(&u->reader);
     struct evbuffer *out = bufferevent_get_output(u->bev);
+    /* A request that waited for the connection; one forwarded to an idle connection is in out already. */
+    if (ex->request && evbuffer_get_length(ex->request))
+        evbuffer_add_buffer(out, ex->request);
     if (u->connected && !u->pool->server->tls) {
         /* On an open connection the request is written at once, with no write event unless the socket is full
          * (not over TLS: those bytes go through OpenSSL). */
-        bufferevent_disable(u->bev, EV_WRITE);
-        evbuffer_add_buffer(out, ex->request);
+        if (bufferevent_get_enabled(u->bev) & EV_WRITE)
+            bufferevent_disable(u->bev, EV_WRITE);
         evbuffer_unfreeze(out, 1);   /* see client_flush */
-        evbuffer_write(out, bufferevent_getfd(u->bev));
+        evbuffer_write(out, u->rev ? event_get_fd(u->rev) : bufferevent_getfd(u->bev));
         evbuffer_freeze(out, 1);
-    } else {
-        evbuffer_add_buffer(out, ex->request);
     }
     if (evbuffer_get_length(out))
         bufferevent_enable(u->bev, EV_WRITE);
@@ -268,20 +303,19 @@ static void open_for(struct upstream_pool *pool, struct exchange *ex)
                               : s->tls ? tls_bev_connect(w->base, -1, s->tls, name, BEV_OPT_CLOSE_ON_FREE, why,
                                                          sizeof why)
                                        : bufferevent_socket_new(w->base, -1, BEV_OPT_CLOSE_ON_FREE);
-    struct event *timer = u ? evtimer_new(w->base, on_timer, u) : NULL;
+    int timer = u ? deadline_init(&u->timer, w->base, on_timer, u) : -1;
     if (why[0])
         log_error("%s: %s", s->conf->url, why);
-    if (!u || !bev || !timer) {
+    if (!u || !bev || timer < 0) {
         if (bev)
             bufferevent_free(bev);
-        if (timer)
-            event_free(timer);
+        if (u)
+            deadline_free(&u->timer);
         free(u);
         exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
         return;
     }
     u->bev = bev;
-    u->timer = timer;
     u->pool = pool;
     pool->open++;
     http_reader_init(&u->reader, HTTP_RESPONSE, &response_ops, u, UPSTREAM_MAX_HEAD, UPSTREAM_MAX_HEADERS);
@@ -369,7 +403,7 @@ static void upstream_read_response(struct upstream_conn *u, struct evbuffer *in)
         bool reusable = u->reader.head.keep_alive && evbuffer_get_length(in) == 0;
         u->ex = NULL;
         ex->up = NULL;
-        evtimer_del(u->timer);
+        deadline_clear(&u->timer);
         release(u, reusable);
         exchange_done(ex);
         return;
@@ -385,7 +419,7 @@ static void on_write(struct bufferevent *bev, void *arg)
 }
 
 /* A connected socket's reads, through rev: what the bufferevent did, with
- * one readv and no ioctl. */
+ * one read and no ioctl. */
 static void on_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)what;
@@ -404,7 +438,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     struct upstream_conn *u = arg;
     if (what & BEV_EVENT_CONNECTED) {
         u->connected = true;
-        /* From now on plain sockets are read through rev: one readv each, no
+        /* From now on plain sockets are read through rev: one read each, no
          * ioctl (sockread.h); TLS ones stay with OpenSSL's bufferevent, and so
          * does a socket when there is no memory for rev. */
         if (!u->pool->server->tls)
@@ -464,6 +498,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct upstream_conn *u = arg;
+    if (!deadline_fired(&u->timer, deadline_now()))
+        return;
     if (!u->ex) {
         upstream_close(u);
         return;
@@ -515,12 +551,16 @@ static void http_shutdown(struct server_rt *s)
 static void http_forward(struct exchange *ex, const struct upstream_request *req)
 {
     struct upstream_pool *pool = &ex->server->pool;
-    if (!ex->request && !(ex->request = evbuffer_new())) {
+    struct upstream_conn *u = TAILQ_FIRST(&pool->idle);
+    /* To an idle connection the request goes straight into its output;
+     * otherwise it waits in ex->request for a connection. */
+    struct evbuffer *b = u             ? bufferevent_get_output(u->bev)
+                         : ex->request ? ex->request
+                                       : (ex->request = evbuffer_new());
+    if (!b || build_request(b, ex->server->conf, req) < 0) {
         exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
         return;
     }
-    build_request(ex->request, ex->server->conf, req);
-    struct upstream_conn *u = TAILQ_FIRST(&pool->idle);
     if (u) {
         TAILQ_REMOVE(&pool->idle, u, link);
         u->in_idle = false;
@@ -558,7 +598,7 @@ static void upstream_close(struct upstream_conn *u)
     set_reading(u, false);
     bufferevent_disable(u->bev, EV_READ | EV_WRITE);
     bufferevent_setcb(u->bev, NULL, NULL, NULL, NULL);
-    evtimer_del(u->timer);
+    deadline_stop(&u->timer);
     TAILQ_INSERT_TAIL(&pool->graveyard, u, link);
     event_active(pool->reaper, 0, 0);
     struct exchange *next = TAILQ_FIRST(&pool->waiting);

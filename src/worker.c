@@ -23,10 +23,6 @@
 #include "upstream_sse.h"
 #include "upstream_stdio.h"
 
-/* Idle upstream connections close before a Node.js server's 5 s keep-alive
- * timeout would, so a request is never written into a closing connection. */
-#define POOL_IDLE_MS 4000
-
 static struct timeval tv_ms(unsigned ms)
 {
     return (struct timeval){.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
@@ -394,16 +390,6 @@ int worker_init(struct worker *w, int index, const struct config *cfg, evutil_so
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    struct timeval t;
-    t = tv_ms(cfg->limits.header_timeout_ms);
-    w->tv_header = event_base_init_common_timeout(w->base, &t);
-    t = tv_ms(cfg->limits.body_timeout_ms);
-    w->tv_body = event_base_init_common_timeout(w->base, &t);
-    t = tv_ms(cfg->limits.keepalive_timeout_ms);
-    w->tv_keepalive = event_base_init_common_timeout(w->base, &t);
-    t = tv_ms(POOL_IDLE_MS);
-    w->tv_pool_idle = event_base_init_common_timeout(w->base, &t);
-
     w->servers = calloc(cfg->nservers ? cfg->nservers : 1, sizeof *w->servers);
     if (!w->servers) {
         snprintf(err, errlen, "out of memory");

@@ -45,8 +45,7 @@ struct bench {
     struct worker w;
     struct server_rt server;
     struct client_conn *c;
-    int peer;                 /* the client's end of the socketpair */
-    struct timeval keepalive;
+    int peer; /* the client's end of the socketpair */
 };
 
 static struct bench bench;
@@ -78,8 +77,6 @@ static void bench_init(struct bench *b)
     b->w.metrics = metrics_new();
     b->w.on_request = never_called;
     b->w.reaper = event_new(b->w.base, -1, 0, on_reap, &b->w);
-    b->keepalive = (struct timeval){.tv_sec = 60};
-    b->w.tv_keepalive = b->w.tv_header = b->w.tv_body = &b->keepalive;
     TAILQ_INIT(&b->w.clients);
     TAILQ_INIT(&b->w.client_graveyard);
     b->server.conf = &b->cfg.servers[0];
