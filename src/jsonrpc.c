@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "utf8.h"
 
 #define DEFAULT_MAX_DEPTH 64
@@ -17,11 +20,22 @@
 struct key_entry {
     const char *text;
     size_t off, len;
+    bool ascii;     /* printable ASCII without escapes (read by the fast path) */
+    uint32_t sig;   /* ascii_sig() of an ascii key */
 };
 
-/* The strict scanner: one pass over the text, no tree. The arena and the key
- * stack start in the scanner itself, so a message of ordinary size costs no
- * allocation. */
+/* One array or object open in the scan. */
+struct frame {
+    const char *start;              /* its '[' or '{' */
+    size_t members;
+    size_t keys_base, arena_base;   /* the key stack and arena as the object found them */
+    int ctx;                        /* its watch context */
+    bool object;
+};
+
+/* The strict scanner: one pass over the text, no tree, no recursion. The
+ * arena, the key stack and the stack of open containers start in the
+ * scanner itself, so a message of ordinary size costs no allocation. */
 struct scanner {
     const char *start, *p, *end;
     const struct rpc_limits *lim;
@@ -32,11 +46,14 @@ struct scanner {
     size_t arena_len, arena_cap;
     struct key_entry *keys;      /* stack of keys of the objects open now */
     size_t nkeys, keys_cap;
+    struct frame *frames;        /* the containers open now: frames[depth - 1] the innermost */
+    size_t frames_cap;
     struct key_entry key;        /* the key scan_string read last */
     size_t longest;              /* decoded bytes of the longest string read since it was zeroed */
     size_t deepest;              /* the greatest depth a value was read at since it was set */
     char arena0[1024];
     struct key_entry keys0[64];
+    struct frame frames0[32];
 };
 
 static void scanner_init(struct scanner *sc, const char *text, size_t len, const struct rpc_limits *lim,
@@ -54,6 +71,8 @@ static void scanner_init(struct scanner *sc, const char *text, size_t len, const
     sc->keys = sc->keys0;
     sc->nkeys = 0;
     sc->keys_cap = sizeof sc->keys0 / sizeof *sc->keys0;
+    sc->frames = sc->frames0;
+    sc->frames_cap = sizeof sc->frames0 / sizeof *sc->frames0;
     sc->longest = sc->deepest = 0;
 }
 
@@ -63,10 +82,10 @@ static void scanner_free(struct scanner *sc)
         free(sc->arena);
     if (sc->keys != sc->keys0)
         free(sc->keys);
+    if (sc->frames != sc->frames0)
+        free(sc->frames);
 }
 
-/* Grows a buffer that may still be the scanner's inline one to cap bytes
- * (more than used; 0 is refused, as realloc would free the buffer). */
 static void *grow(void *buf, const void *inline_buf, size_t used, size_t cap)
 {
     if (cap <= used)
@@ -86,17 +105,24 @@ static int fail(struct scanner *sc, int code, const char *what)
     return -1;
 }
 
-static void skip_ws_run(struct scanner *sc)
+/* fail() at p, for the scan loop that keeps its position in a local. */
+__attribute__((cold)) static int fail_at(struct scanner *sc, const char *p, int code, const char *what)
 {
-    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
-        sc->p++;
+    sc->p = p;
+    return fail(sc, code, what);
+}
+
+static const char *ws_run(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
 }
 
 /* Most tokens follow the last directly: one comparison tells, inline. */
-static inline void skip_ws(struct scanner *sc)
+static inline const char *skip_ws(const char *p, const char *end)
 {
-    if (sc->p < sc->end && (unsigned char)*sc->p <= ' ')
-        skip_ws_run(sc);
+    return p < end && (unsigned char)*p <= ' ' ? ws_run(p, end) : p;
 }
 
 /* Appends decoded bytes of the key being read (keys only: values are not kept). */
@@ -192,13 +218,27 @@ static const bool plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* The first byte of [q, end) that is not plain: eight bytes at a time
- * while eight are left (any quote, backslash, control character or byte of
- * a multi-byte character among them sets its byte's high bit in `special`,
- * and the lowest such bit is the first such byte: the borrows of the
- * subtractions only run upward). */
-static const char *plain_run(const char *q, const char *end)
+/* The first byte of [q, end) that is not plain: sixteen bytes at a time
+ * with SSE2 (a signed comparison with the space catches both the control
+ * characters and the bytes of multi-byte characters), else eight at a time
+ * (any quote, backslash, control character or byte of a multi-byte
+ * character among them sets its byte's high bit in `special`, and the
+ * lowest such bit is the first such byte: the borrows of the subtractions
+ * only run upward); the last bytes of the text one by one. */
+static inline const char *plain_run(const char *q, const char *end)
 {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(' ');
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                       _mm_cmplt_epi8(v, space));
+        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        if (m)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#else
     while (end - q >= 8) {
         uint64_t w;
         memcpy(&w, q, 8);
@@ -214,6 +254,7 @@ static const char *plain_run(const char *q, const char *end)
         }
         q += 8;
     }
+#endif
     while (q < end && plain_byte[(unsigned char)*q])
         q++;
     return q;
@@ -304,7 +345,7 @@ static int scan_string(struct scanner *sc, bool is_key)
     if (decoded > sc->longest)
         sc->longest = decoded;
     if (is_key)
-        sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded};
+        sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded, false, 0};
     return 0;
 }
 
@@ -342,15 +383,6 @@ static int scan_number(struct scanner *sc)
     if (p < sc->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '+'))
         return fail(sc, RPC_PARSE_ERROR, "invalid number (leading zeros?)");
     sc->p = p;
-    return 0;
-}
-
-static int scan_literal(struct scanner *sc, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
-        return fail(sc, RPC_PARSE_ERROR, "invalid literal");
-    sc->p += n;
     return 0;
 }
 
@@ -409,152 +441,71 @@ static int collision(struct scanner *sc, const struct key_entry *x, const struct
     return fail(sc, RPC_INVALID_REQUEST, what);
 }
 
-static int scan_value(struct scanner *sc, int ctx);
-
-/* Tells the watcher a watched value has been read. */
-static int watched(struct scanner *sc, int ctx, const char *vstart)
+/* A signature of an ASCII key that keys folding together with it share:
+ * its length and three of its bytes, each with the case bit set. Two ASCII
+ * keys fold together only when they are equal but for the case of letters,
+ * so keys of different signatures are told apart with one comparison. */
+static inline uint32_t ascii_sig(const char *k, size_t n)
 {
-    if (!ctx || !sc->watch->value)
+    if (!n)
         return 0;
-    return sc->watch->value(sc->watch->arg, ctx, vstart, sc->p, sc->err);
+    uint32_t bytes = (uint32_t)(unsigned char)k[0] << 16 | (uint32_t)(unsigned char)k[n / 2] << 8 |
+                     (unsigned char)k[n - 1];
+    return (uint32_t)(n & 0xFF) << 24 | bytes | 0x202020;
 }
 
-static int scan_object(struct scanner *sc, int ctx)
+/* The first of the object's keys before k (from keys[base]) that folds
+ * together with k, or NULL. */
+static const struct key_entry *folds_with(const struct scanner *sc, size_t base, const struct key_entry *k)
 {
-    sc->p++;
-    size_t base = sc->nkeys, arena_base = sc->arena_len, members = 0;
-    skip_ws(sc);
-    if (sc->p < sc->end && *sc->p == '}') {
-        sc->p++;
-        return 0;
-    }
-    for (;;) {
-        skip_ws(sc);
-        if (sc->p >= sc->end || *sc->p != '"')
-            return fail(sc, RPC_PARSE_ERROR, "expected a string key");
-        if (scan_string(sc, true) < 0)
-            return -1;
-        if (++members > sc->lim->max_members)
-            return fail(sc, RPC_PARSE_ERROR, "object with more members than the limit");
-        struct key_entry k = sc->key;
-        size_t klen = k.len;
-        /* kb is read before the value is: a nested object's keys may move the arena. */
-        const char *kb = key_bytes(sc, &k);
-        /* Up to the limit, each key against the ones before it: at most
-         * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
-        if (members <= LINEAR_DUP_LIMIT) {
-            for (size_t i = base; i < sc->nkeys; i++) {
-                const char *ob = key_bytes(sc, &sc->keys[i]);
-                if (may_fold_together(ob, sc->keys[i].len, kb, klen) &&
-                    utf8_fold_cmp(ob, sc->keys[i].len, kb, klen) == 0)
-                    return collision(sc, &sc->keys[i], &k);
-            }
-        }
-        if (sc->nkeys == sc->keys_cap) {
-            size_t cap = sc->keys_cap * 2;
-            struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
-            if (!ks)
-                return fail(sc, RPC_INTERNAL_ERROR, "out of memory");
-            sc->keys = ks;
-            sc->keys_cap = cap;
-        }
-        sc->keys[sc->nkeys++] = k;
-        int child = 0;
-        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, kb, klen, sc->err)) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p >= sc->end || *sc->p != ':')
-            return fail(sc, RPC_PARSE_ERROR, "expected ':'");
-        sc->p++;
-        skip_ws(sc);
-        if (scan_value(sc, child) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
+    const char *kb = key_bytes(sc, k);
+    for (size_t i = base; i < sc->nkeys; i++) {
+        const struct key_entry *e = &sc->keys[i];
+        if (e->ascii && k->ascii ? e->sig != k->sig : !may_fold_together(key_bytes(sc, e), e->len, kb, k->len))
             continue;
-        }
-        if (sc->p < sc->end && *sc->p == '}') {
-            sc->p++;
-            break;
-        }
-        return fail(sc, RPC_PARSE_ERROR, "expected ',' or '}'");
+        if (utf8_fold_cmp(key_bytes(sc, e), e->len, kb, k->len) == 0)
+            return e;
     }
-    if (members > LINEAR_DUP_LIMIT) {
-        qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc);
-        for (size_t i = base + 1; i < sc->nkeys; i++)
-            if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc) == 0)
-                return collision(sc, &sc->keys[i - 1], &sc->keys[i]);
-    }
-    sc->nkeys = base;
-    sc->arena_len = arena_base;
+    return NULL;
+}
+
+/* The collision check of an object wider than LINEAR_DUP_LIMIT, once it
+ * has been read: its keys (from keys[base]) sorted by their folded text. */
+static int wide_collisions(struct scanner *sc, size_t base)
+{
+    qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc);
+    for (size_t i = base + 1; i < sc->nkeys; i++)
+        if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc) == 0)
+            return collision(sc, &sc->keys[i - 1], &sc->keys[i]);
     return 0;
 }
 
-static int scan_array(struct scanner *sc, int ctx)
+/* Makes room for the frame of a container opened at sc->depth. */
+static int push_frame(struct scanner *sc)
 {
-    sc->p++;
-    size_t members = 0;
-    skip_ws(sc);
-    if (sc->p < sc->end && *sc->p == ']') {
-        sc->p++;
+    if (sc->depth <= sc->frames_cap)
         return 0;
-    }
-    for (;;) {
-        skip_ws(sc);
-        if (++members > sc->lim->max_members)
-            return fail(sc, RPC_PARSE_ERROR, "array with more elements than the limit");
-        int child = 0;
-        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, NULL, 0, sc->err)) < 0)
-            return -1;
-        if (scan_value(sc, child) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == ']') {
-            sc->p++;
-            return 0;
-        }
-        return fail(sc, RPC_PARSE_ERROR, "expected ',' or ']'");
-    }
+    size_t cap = sc->frames_cap * 2;
+    struct frame *fs = grow(sc->frames, sc->frames0, sc->frames_cap * sizeof *fs, cap * sizeof *fs);
+    if (!fs)
+        return -1;
+    sc->frames = fs;
+    sc->frames_cap = cap;
+    return 0;
 }
 
-static int scan_value(struct scanner *sc, int ctx)
+static int push_key(struct scanner *sc, const struct key_entry *k)
 {
-    if (sc->p >= sc->end)
-        return fail(sc, RPC_PARSE_ERROR, "unexpected end of text");
-    const char *vstart = sc->p;
-    if (sc->depth > sc->deepest)
-        sc->deepest = sc->depth;
-    int rc;
-    switch (*sc->p) {
-    case '{':
-    case '[':
-        if (++sc->depth > sc->lim->max_depth)
-            return fail(sc, RPC_PARSE_ERROR, "nesting deeper than the limit");
-        rc = *sc->p == '{' ? scan_object(sc, ctx) : scan_array(sc, ctx);
-        sc->depth--;
-        break;
-    case '"':
-        rc = scan_string(sc, false);
-        break;
-    case 't':
-        rc = scan_literal(sc, "true");
-        break;
-    case 'f':
-        rc = scan_literal(sc, "false");
-        break;
-    case 'n':
-        rc = scan_literal(sc, "null");
-        break;
-    default:
-        rc = scan_number(sc);
-        break;
+    if (sc->nkeys == sc->keys_cap) {
+        size_t cap = sc->keys_cap * 2;
+        struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
+        if (!ks)
+            return -1;
+        sc->keys = ks;
+        sc->keys_cap = cap;
     }
-    return rc < 0 ? -1 : watched(sc, ctx, vstart);
+    sc->keys[sc->nkeys++] = *k;
+    return 0;
 }
 
 /* Copies the limits, with defaults for zeros. */
@@ -570,18 +521,175 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
     return l;
 }
 
-/* Reads the whole text as one JSON value, root its context. */
+/* Reads the whole text as one JSON value, root its context: one loop over
+ * the text with the open containers on sc->frames. Strings of printable
+ * ASCII (nearly all of them) are read in place by plain_run, keys included;
+ * any other string is read again by scan_string, which resolves escapes,
+ * checks UTF-8 and tells errors. Every error is told where, and as, a
+ * recursive reader checking in document order would tell it. */
 static int scan_text(struct scanner *sc, int root)
 {
-    if (sc->end - sc->p >= 3 && memcmp(sc->p, "\xEF\xBB\xBF", 3) == 0)
+    const char *p = sc->p, *end = sc->end, *vstart, *body, *q;
+    const size_t max_string = sc->lim->max_string, max_members = sc->lim->max_members;
+    struct frame *top = NULL;   /* the innermost open container; NULL at the top level */
+    int ctx = root;             /* the context of the value read next */
+    struct key_entry k;
+    size_t n;
+    if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         return fail(sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
-    skip_ws(sc);
-    if (scan_value(sc, root) < 0)
-        return -1;
-    skip_ws(sc);
-    if (sc->p != sc->end)
-        return fail(sc, RPC_PARSE_ERROR, "more than one JSON value");
-    return 0;
+    p = skip_ws(p, end);
+value:
+    if (p >= end)
+        return fail_at(sc, p, RPC_PARSE_ERROR, "unexpected end of text");
+    if (sc->depth > sc->deepest)
+        sc->deepest = sc->depth;
+    vstart = p;
+    switch (*p) {
+    case '{':
+    case '[':
+        if (++sc->depth > sc->lim->max_depth)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "nesting deeper than the limit");
+        if (push_frame(sc) < 0)
+            return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+        top = &sc->frames[sc->depth - 1];
+        *top = (struct frame){p, 0, sc->nkeys, sc->arena_len, ctx, *p == '{'};
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == (top->object ? '}' : ']')) {
+            p++;
+            goto close;
+        }
+        if (top->object)
+            goto key;
+        goto element;
+    case '"':
+        body = p + 1;
+        q = plain_run(body, end);
+        n = (size_t)(q - body);
+        if (q < end && *q == '"' && n <= max_string) {
+            if (n > sc->longest)
+                sc->longest = n;
+            p = q + 1;
+            break;
+        }
+        sc->p = p;
+        if (scan_string(sc, false) < 0)
+            return -1;
+        p = sc->p;
+        break;
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 4;
+        break;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 5;
+        break;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 4;
+        break;
+    default:
+        sc->p = p;
+        if (scan_number(sc) < 0)
+            return -1;
+        p = sc->p;
+        break;
+    }
+read:
+    /* The value [vstart, p) has been read, in context ctx. */
+    if (ctx && sc->watch->value) {
+        sc->p = p;
+        if (sc->watch->value(sc->watch->arg, ctx, vstart, p, sc->err) < 0)
+            return -1;
+    }
+    p = skip_ws(p, end);
+    if (!top) {
+        if (p != end)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "more than one JSON value");
+        return 0;
+    }
+    if (p < end && *p == ',') {
+        p = skip_ws(p + 1, end);
+        if (top->object)
+            goto key;
+        goto element;
+    }
+    if (p < end && *p == (top->object ? '}' : ']')) {
+        p++;
+        goto close;
+    }
+    return fail_at(sc, p, RPC_PARSE_ERROR, top->object ? "expected ',' or '}'" : "expected ',' or ']'");
+close:
+    /* The container `top` ends before p. */
+    if (top->object) {
+        if (top->members > LINEAR_DUP_LIMIT) {
+            sc->p = p;
+            if (wide_collisions(sc, top->keys_base) < 0)
+                return -1;
+        }
+        sc->nkeys = top->keys_base;
+        sc->arena_len = top->arena_base;
+    }
+    ctx = top->ctx;
+    vstart = top->start;
+    top = --sc->depth ? &sc->frames[sc->depth - 1] : NULL;
+    goto read;
+key:
+    if (p >= end || *p != '"')
+        return fail_at(sc, p, RPC_PARSE_ERROR, "expected a string key");
+    body = p + 1;
+    q = plain_run(body, end);
+    n = (size_t)(q - body);
+    if (q < end && *q == '"' && n <= max_string) {
+        if (n > sc->longest)
+            sc->longest = n;
+        p = q + 1;
+        k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
+    } else {
+        sc->p = p;
+        if (scan_string(sc, true) < 0)
+            return -1;
+        p = sc->p;
+        k = sc->key;
+    }
+    if (++top->members > max_members)
+        return fail_at(sc, p, RPC_PARSE_ERROR, "object with more members than the limit");
+    /* Up to the limit, each key against the ones before it: at most
+     * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
+    if (top->members <= LINEAR_DUP_LIMIT && top->members > 1) {
+        const struct key_entry *e = folds_with(sc, top->keys_base, &k);
+        if (e) {
+            sc->p = p;
+            return collision(sc, e, &k);
+        }
+    }
+    if (push_key(sc, &k) < 0)
+        return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+    ctx = 0;
+    if (top->ctx) {
+        sc->p = p;
+        /* The key's bytes are read before the value is: a nested object's keys may move the arena. */
+        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, key_bytes(sc, &k), k.len, sc->err)) < 0)
+            return -1;
+    }
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return fail_at(sc, p, RPC_PARSE_ERROR, "expected ':'");
+    p = skip_ws(p + 1, end);
+    goto value;
+element:
+    if (++top->members > max_members)
+        return fail_at(sc, p, RPC_PARSE_ERROR, "array with more elements than the limit");
+    ctx = 0;
+    if (top->ctx) {
+        sc->p = p;
+        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, NULL, 0, sc->err)) < 0)
+            return -1;
+    }
+    goto value;
 }
 
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch,
@@ -989,13 +1097,6 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-static const char *ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
 /* Decodes a JSON string literal (quotes included) into out; returns the
  * length, or -1 when it does not fit or is malformed. */
 static long decode_string(const char *s, size_t len, char *out, size_t cap)
@@ -1018,20 +1119,20 @@ static long decode_string(const char *s, size_t len, char *out, size_t cap)
 
 bool rpc_find_id(const char *body, size_t len, const char **id, size_t *id_len)
 {
-    const char *end = body + len, *p = ws(body, end);
+    const char *end = body + len, *p = ws_run(body, end);
     if (p >= end || *p != '{')
         return false;
-    p = ws(p + 1, end);
+    p = ws_run(p + 1, end);
     while (p < end && *p == '"') {
         const char *kend = skip_value(p, end);
         if (!kend)
             return false;
         char key[8];
         long klen = decode_string(p, (size_t)(kend - p), key, sizeof key);
-        p = ws(kend, end);
+        p = ws_run(kend, end);
         if (p >= end || *p != ':')
             return false;
-        p = ws(p + 1, end);
+        p = ws_run(p + 1, end);
         const char *vend = skip_value(p, end);
         if (!vend)
             return false;
@@ -1040,9 +1141,9 @@ bool rpc_find_id(const char *body, size_t len, const char **id, size_t *id_len)
             *id_len = (size_t)(vend - p);
             return true;
         }
-        p = ws(vend, end);
+        p = ws_run(vend, end);
         if (p < end && *p == ',')
-            p = ws(p + 1, end);
+            p = ws_run(p + 1, end);
         else
             return false;
     }
