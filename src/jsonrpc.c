@@ -30,7 +30,8 @@ struct frame {
     size_t members;
     size_t keys_base, arena_base;   /* the key stack and arena as the object found them */
     int ctx;                        /* its watch context */
-    bool object;
+    char close;                     /* ']' or '}' */
+    bool mixed;                     /* an object with a key that is not ascii */
 };
 
 /* The strict scanner: one pass over the text, no tree, no recursion. The
@@ -441,17 +442,15 @@ static int collision(struct scanner *sc, const struct key_entry *x, const struct
     return fail(sc, RPC_INVALID_REQUEST, what);
 }
 
-/* A signature of an ASCII key that keys folding together with it share:
- * its length and three of its bytes, each with the case bit set. Two ASCII
- * keys fold together only when they are equal but for the case of letters,
- * so keys of different signatures are told apart with one comparison. */
+/* A signature of an ASCII key read in place, that keys folding together
+ * with it share: its length and its first and last bytes with the case bit
+ * set. Two ASCII keys fold together only when they are equal but for the
+ * case of letters, so keys of different signatures are told apart with one
+ * comparison. k[0] and k[n - 1] are in the text even for n = 0: the quotes. */
 static inline uint32_t ascii_sig(const char *k, size_t n)
 {
-    if (!n)
-        return 0;
-    uint32_t bytes = (uint32_t)(unsigned char)k[0] << 16 | (uint32_t)(unsigned char)k[n / 2] << 8 |
-                     (unsigned char)k[n - 1];
-    return (uint32_t)(n & 0xFF) << 24 | bytes | 0x202020;
+    return (uint32_t)n << 16 | ((uint32_t)(unsigned char)k[0] | 0x20) << 8 |
+           ((uint32_t)(unsigned char)k[n - 1] | 0x20);
 }
 
 /* The first of the object's keys before k (from keys[base]) that folds
@@ -466,6 +465,16 @@ static const struct key_entry *folds_with(const struct scanner *sc, size_t base,
         if (utf8_fold_cmp(key_bytes(sc, e), e->len, kb, k->len) == 0)
             return e;
     }
+    return NULL;
+}
+
+/* folds_with for an ascii key k in an object whose keys are all ascii. */
+static inline const struct key_entry *ascii_folds_with(const struct scanner *sc, size_t base,
+                                                       const struct key_entry *k)
+{
+    for (const struct key_entry *e = sc->keys + base, *last = sc->keys + sc->nkeys; e < last; e++)
+        if (e->sig == k->sig && utf8_fold_cmp(e->text, e->len, k->text, k->len) == 0)
+            return e;
     return NULL;
 }
 
@@ -494,7 +503,7 @@ static int push_frame(struct scanner *sc)
     return 0;
 }
 
-static int push_key(struct scanner *sc, const struct key_entry *k)
+static inline int push_key(struct scanner *sc, const struct key_entry *k)
 {
     if (sc->nkeys == sc->keys_cap) {
         size_t cap = sc->keys_cap * 2;
@@ -529,7 +538,7 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
  * recursive reader checking in document order would tell it. */
 static int scan_text(struct scanner *sc, int root)
 {
-    const char *p = sc->p, *end = sc->end, *vstart, *body, *q;
+    const char *p = sc->p, *end = sc->end, *vstart, *body, *q, *after;
     const size_t max_string = sc->lim->max_string, max_members = sc->lim->max_members;
     struct frame *top = NULL;   /* the innermost open container; NULL at the top level */
     int ctx = root;             /* the context of the value read next */
@@ -537,7 +546,6 @@ static int scan_text(struct scanner *sc, int root)
     size_t n;
     if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         return fail(sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
-    p = skip_ws(p, end);
 value:
     if (p >= end)
         return fail_at(sc, p, RPC_PARSE_ERROR, "unexpected end of text");
@@ -545,6 +553,12 @@ value:
         sc->deepest = sc->depth;
     vstart = p;
     switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        p = ws_run(p, end);
+        goto value;
     case '{':
     case '[':
         if (++sc->depth > sc->lim->max_depth)
@@ -552,13 +566,13 @@ value:
         if (push_frame(sc) < 0)
             return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
         top = &sc->frames[sc->depth - 1];
-        *top = (struct frame){p, 0, sc->nkeys, sc->arena_len, ctx, *p == '{'};
+        *top = (struct frame){p, 0, sc->nkeys, sc->arena_len, ctx, *p == '{' ? '}' : ']', false};
         p = skip_ws(p + 1, end);
-        if (p < end && *p == (top->object ? '}' : ']')) {
+        if (p < end && *p == top->close) {
             p++;
             goto close;
         }
-        if (top->object)
+        if (top->close == '}')
             goto key;
         goto element;
     case '"':
@@ -605,26 +619,34 @@ read:
         if (sc->watch->value(sc->watch->arg, ctx, vstart, p, sc->err) < 0)
             return -1;
     }
-    p = skip_ws(p, end);
     if (!top) {
+        p = skip_ws(p, end);
         if (p != end)
             return fail_at(sc, p, RPC_PARSE_ERROR, "more than one JSON value");
         return 0;
     }
-    if (p < end && *p == ',') {
-        p = skip_ws(p + 1, end);
-        if (top->object)
-            goto key;
-        goto element;
+next:
+    /* What follows a member: a comma, the container's end, or whitespace first. */
+    if (p < end) {
+        if (*p == ',') {
+            p++;
+            if (top->close == '}')
+                goto key;
+            goto element;
+        }
+        if (*p == top->close) {
+            p++;
+            goto close;
+        }
+        if ((unsigned char)*p <= ' ' && (after = ws_run(p, end)) != p) {
+            p = after;
+            goto next;
+        }
     }
-    if (p < end && *p == (top->object ? '}' : ']')) {
-        p++;
-        goto close;
-    }
-    return fail_at(sc, p, RPC_PARSE_ERROR, top->object ? "expected ',' or '}'" : "expected ',' or ']'");
+    return fail_at(sc, p, RPC_PARSE_ERROR, top->close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
 close:
     /* The container `top` ends before p. */
-    if (top->object) {
+    if (top->close == '}') {
         if (top->members > LINEAR_DUP_LIMIT) {
             sc->p = p;
             if (wide_collisions(sc, top->keys_base) < 0)
@@ -638,8 +660,11 @@ close:
     top = --sc->depth ? &sc->frames[sc->depth - 1] : NULL;
     goto read;
 key:
-    if (p >= end || *p != '"')
-        return fail_at(sc, p, RPC_PARSE_ERROR, "expected a string key");
+    if (p >= end || *p != '"') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"')
+            return fail_at(sc, p, RPC_PARSE_ERROR, "expected a string key");
+    }
     body = p + 1;
     q = plain_run(body, end);
     n = (size_t)(q - body);
@@ -654,13 +679,15 @@ key:
             return -1;
         p = sc->p;
         k = sc->key;
+        top->mixed = true;
     }
     if (++top->members > max_members)
         return fail_at(sc, p, RPC_PARSE_ERROR, "object with more members than the limit");
     /* Up to the limit, each key against the ones before it: at most
      * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
     if (top->members <= LINEAR_DUP_LIMIT && top->members > 1) {
-        const struct key_entry *e = folds_with(sc, top->keys_base, &k);
+        const struct key_entry *e =
+            top->mixed ? folds_with(sc, top->keys_base, &k) : ascii_folds_with(sc, top->keys_base, &k);
         if (e) {
             sc->p = p;
             return collision(sc, e, &k);
@@ -675,14 +702,16 @@ key:
         if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, key_bytes(sc, &k), k.len, sc->err)) < 0)
             return -1;
     }
-    p = skip_ws(p, end);
-    if (p >= end || *p != ':')
-        return fail_at(sc, p, RPC_PARSE_ERROR, "expected ':'");
-    p = skip_ws(p + 1, end);
+    if (p >= end || *p != ':') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return fail_at(sc, p, RPC_PARSE_ERROR, "expected ':'");
+    }
+    p++;
     goto value;
 element:
     if (++top->members > max_members)
-        return fail_at(sc, p, RPC_PARSE_ERROR, "array with more elements than the limit");
+        return fail_at(sc, skip_ws(p, end), RPC_PARSE_ERROR, "array with more elements than the limit");
     ctx = 0;
     if (top->ctx) {
         sc->p = p;
