@@ -829,14 +829,13 @@ static int invalid(struct rpc_error *err, int code, const char *message)
     return -1;
 }
 
-int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err)
+/* json_known_key from known[i] on, where the quick loop below met a key
+ * it could not decide (not exact, yet maybe a case variant): apart, so
+ * that the quick loop calls nothing and saves no registers. */
+__attribute__((noinline)) static int known_key_from(const char *key, size_t klen, const char *const *known,
+                                                    size_t i, struct rpc_error *err)
 {
-    unsigned char c0 = klen ? (unsigned char)key[0] : 0;
-    for (size_t i = 0; known[i]; i++) {
-        /* An ASCII first byte that differs in more than the case bit rules
-         * the key out: the common case, decided without a call. */
-        if (c0 && c0 < 0x80 && (c0 | 0x20) != ((unsigned char)known[i][0] | 0x20))
-            continue;
+    for (; known[i]; i++) {
         size_t n = strlen(known[i]);
         if (klen == n && memcmp(key, known[i], n) == 0)
             return (int)i;
@@ -847,6 +846,25 @@ int json_known_key(const char *key, size_t klen, const char *const *known, struc
                      shown(key, klen), key, known[i]);
             return -2;
         }
+    }
+    return -1;
+}
+
+int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err)
+{
+    unsigned char c0 = klen ? (unsigned char)key[0] : 0;
+    for (size_t i = 0; known[i]; i++) {
+        /* An ASCII first byte that differs in more than the case bit rules
+         * the key out: the common case. */
+        if (c0 && c0 < 0x80 && (c0 | 0x20) != ((unsigned char)known[i][0] | 0x20))
+            continue;
+        /* Byte-exact when the bytes agree up to the end of both. */
+        size_t j = 0;
+        while (j < klen && known[i][j] && known[i][j] == key[j])
+            j++;
+        if (j == klen && !known[i][j])
+            return (int)i;
+        return known_key_from(key, klen, known, i, err);
     }
     return -1;
 }

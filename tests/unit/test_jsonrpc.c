@@ -333,8 +333,25 @@ static void test_long_runs(void)
     }
 }
 
+/* json_known_key: byte-exact keys by index, case variants refused, near
+ * misses (a prefix, a longer key, an embedded NUL) are other keys. */
+static void test_known_keys(void)
+{
+    static const char *const known[] = {"jsonrpc", "id", "method", NULL};
+    struct rpc_error e = {0};
+    CHECK(json_known_key("id", 2, known, &e) == 1);
+    CHECK(json_known_key("method", 6, known, &e) == 2);
+    CHECK(json_known_key("i", 1, known, &e) == -1);
+    CHECK(json_known_key("idx", 3, known, &e) == -1);
+    CHECK(json_known_key("id\0", 3, known, &e) == -1);
+    CHECK(json_known_key("", 0, known, &e) == -1);
+    CHECK(json_known_key("iD", 2, known, &e) == -2 && e.code == RPC_INVALID_REQUEST);
+    CHECK(json_known_key("\xc4\xb1" "d", 3, known, &e) == -2);
+}
+
 int main(void)
 {
+    test_known_keys();
     test_refusals();
     test_truncated_utf8();
     test_classification();
