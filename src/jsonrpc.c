@@ -446,11 +446,12 @@ static int collision(struct scanner *sc, const struct key_entry *x, const struct
  * with it share: its length and its first and last bytes with the case bit
  * set. Two ASCII keys fold together only when they are equal but for the
  * case of letters, so keys of different signatures are told apart with one
- * comparison. k[0] and k[n - 1] are in the text even for n = 0: the quotes. */
+ * comparison. Its first and last bytes are in the text even for n = 0:
+ * the closing and the opening quote ((k - 1)[n] is k[n - 1]). */
 static inline uint32_t ascii_sig(const char *k, size_t n)
 {
     return (uint32_t)n << 16 | ((uint32_t)(unsigned char)k[0] | 0x20) << 8 |
-           ((uint32_t)(unsigned char)k[n - 1] | 0x20);
+           ((uint32_t)(unsigned char)(k - 1)[n] | 0x20);
 }
 
 /* The first of the object's keys before k (from keys[base]) that folds
