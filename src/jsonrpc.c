@@ -233,7 +233,7 @@ static inline const char *plain_run(const char *q, const char *end)
     while (end - q >= 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
         __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
-                                       _mm_cmplt_epi8(v, space));
+                                       _mm_cmpgt_epi8(space, v));
         unsigned m = (unsigned)_mm_movemask_epi8(special);
         if (m)
             return q + __builtin_ctz(m);
@@ -504,17 +504,15 @@ static int push_frame(struct scanner *sc)
     return 0;
 }
 
-static inline int push_key(struct scanner *sc, const struct key_entry *k)
+/* Doubles the key stack, full. */
+static int grow_keys(struct scanner *sc)
 {
-    if (sc->nkeys == sc->keys_cap) {
-        size_t cap = sc->keys_cap * 2;
-        struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
-        if (!ks)
-            return -1;
-        sc->keys = ks;
-        sc->keys_cap = cap;
-    }
-    sc->keys[sc->nkeys++] = *k;
+    size_t cap = sc->keys_cap * 2;
+    struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
+    if (!ks)
+        return -1;
+    sc->keys = ks;
+    sc->keys_cap = cap;
     return 0;
 }
 
@@ -543,7 +541,7 @@ static int scan_text(struct scanner *sc, int root)
     const size_t max_string = sc->lim->max_string, max_members = sc->lim->max_members;
     struct frame *top = NULL;   /* the innermost open container; NULL at the top level */
     int ctx = root;             /* the context of the value read next */
-    struct key_entry k;
+    struct key_entry *k;
     size_t n;
     if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         return fail(sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
@@ -666,6 +664,11 @@ key:
         if (p >= end || *p != '"')
             return fail_at(sc, p, RPC_PARSE_ERROR, "expected a string key");
     }
+    /* The key is read into the next free entry of the key stack, and
+     * counted once it is checked against the object's keys before it. */
+    if (sc->nkeys == sc->keys_cap && grow_keys(sc) < 0)
+        return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+    k = &sc->keys[sc->nkeys];
     body = p + 1;
     q = plain_run(body, end);
     n = (size_t)(q - body);
@@ -673,13 +676,13 @@ key:
         if (n > sc->longest)
             sc->longest = n;
         p = q + 1;
-        k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
+        *k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
     } else {
         sc->p = p;
         if (scan_string(sc, true) < 0)
             return -1;
         p = sc->p;
-        k = sc->key;
+        *k = sc->key;
         top->mixed = true;
     }
     if (++top->members > max_members)
@@ -688,19 +691,18 @@ key:
      * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
     if (top->members <= LINEAR_DUP_LIMIT && top->members > 1) {
         const struct key_entry *e =
-            top->mixed ? folds_with(sc, top->keys_base, &k) : ascii_folds_with(sc, top->keys_base, &k);
+            top->mixed ? folds_with(sc, top->keys_base, k) : ascii_folds_with(sc, top->keys_base, k);
         if (e) {
             sc->p = p;
-            return collision(sc, e, &k);
+            return collision(sc, e, k);
         }
     }
-    if (push_key(sc, &k) < 0)
-        return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+    sc->nkeys++;
     ctx = 0;
     if (top->ctx) {
         sc->p = p;
         /* The key's bytes are read before the value is: a nested object's keys may move the arena. */
-        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, key_bytes(sc, &k), k.len, sc->err)) < 0)
+        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, key_bytes(sc, k), k->len, sc->err)) < 0)
             return -1;
     }
     if (p >= end || *p != ':') {
