@@ -49,7 +49,7 @@ struct scanner {
     size_t nkeys, keys_cap;
     struct frame *frames;        /* the containers open now: frames[depth - 1] the innermost */
     size_t frames_cap;
-    struct key_entry key;        /* the key scan_string read last */
+    struct key_entry key;        /* the key scan_key_string read last */
     size_t longest;              /* decoded bytes of the longest string read since it was zeroed */
     size_t deepest;              /* the greatest depth a value was read at since it was set */
     char arena0[1024];
@@ -261,38 +261,52 @@ static inline const char *plain_run(const char *q, const char *end)
     return q;
 }
 
-/* Reads a string (the opening quote is at p). A key is left in sc->key for
- * the duplicate checks: as its text when it has no escape, else decoded into
- * the arena from its first escape on. */
-static int scan_string(struct scanner *sc, bool is_key)
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), as
+ * utf8_seq_len tells it; the common sequences (two bytes, three but for
+ * E0 and ED, whose second byte has narrower bounds) decided inline. */
+static inline size_t char_len(const unsigned char *s, size_t n)
 {
-    const char *body = ++sc->p;
+    if (n >= 2 && s[0] >= 0xC2 && s[0] <= 0xDF && (s[1] & 0xC0) == 0x80)
+        return 2;
+    if (n >= 3 && s[0] >= 0xE1 && s[0] <= 0xEF && s[0] != 0xED && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80)
+        return 3;
+    return utf8_seq_len(s, n);
+}
+
+/* Reads a string (the opening quote is at sc->p). A key is left in sc->key
+ * for the duplicate checks: as its text when it has no escape, else decoded
+ * into the arena from its first escape on. Inlined into scan_key_string and
+ * scan_value_string, so that a value's reading tests nothing for keys. */
+static inline __attribute__((always_inline)) int scan_string_as(struct scanner *sc, const bool is_key)
+{
+    const char *p = sc->p + 1, *end = sc->end, *body = p, *run = p;
+    const size_t max = sc->lim->max_string;
     size_t decoded = 0, arena_off = sc->arena_len;
     bool copying = false;
-    const char *run = sc->p;
     for (;;) {
-        sc->p = plain_run(sc->p, sc->end);
-        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
-            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
-        if (sc->p >= sc->end)
-            return fail(sc, RPC_PARSE_ERROR, "unterminated string");
-        unsigned char c = (unsigned char)*sc->p;
+        p = plain_run(p, end);
+        if (decoded + (size_t)(p - run) > max)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
+        if (p >= end)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "unterminated string");
+        unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
             /* A key is copied from its first escape on: its bytes so far, then every piece. */
             if (is_key && (copying || c == '\\')) {
-                if (arena_put(sc, run, (size_t)(sc->p - run)) < 0)
+                sc->p = p;
+                if (arena_put(sc, run, (size_t)(p - run)) < 0)
                     return -1;
                 copying = true;
             }
-            decoded += (size_t)(sc->p - run);
+            decoded += (size_t)(p - run);
             if (c == '"') {
-                sc->p++;
+                p++;
                 break;
             }
-            sc->p++;
-            if (sc->p >= sc->end)
-                return fail(sc, RPC_PARSE_ERROR, "unterminated escape");
-            char e = *sc->p++, out[4];
+            p++;
+            if (p >= end)
+                return fail_at(sc, p, RPC_PARSE_ERROR, "unterminated escape");
+            char e = *p++, out[4];
             size_t n = 1;
             switch (e) {
             case '"': out[0] = '"'; break;
@@ -305,6 +319,7 @@ static int scan_string(struct scanner *sc, bool is_key)
             case 't': out[0] = '\t'; break;
             case 'u': {
                 unsigned cp;
+                sc->p = p;
                 if (read_hex4(sc, &cp) < 0)
                     return -1;
                 if (cp == 0)
@@ -322,32 +337,53 @@ static int scan_string(struct scanner *sc, bool is_key)
                         return fail(sc, RPC_PARSE_ERROR, "high surrogate not followed by a low one");
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
+                p = sc->p;
                 n = utf8_encode(cp, out);
                 break;
             }
             default:
-                return fail(sc, RPC_PARSE_ERROR, "invalid escape");
+                return fail_at(sc, p, RPC_PARSE_ERROR, "invalid escape");
             }
-            if (is_key && arena_put(sc, out, n) < 0)
-                return -1;
+            if (is_key) {
+                sc->p = p;
+                if (arena_put(sc, out, n) < 0)
+                    return -1;
+            }
             decoded += n;
-            run = sc->p;
+            run = p;
         } else if (c < 0x20) {
-            return fail(sc, RPC_PARSE_ERROR, "raw control character in string");
+            return fail_at(sc, p, RPC_PARSE_ERROR, "raw control character in string");
         } else {
-            size_t n = utf8_seq_len((const unsigned char *)sc->p, (size_t)(sc->end - sc->p));
-            if (!n)
-                return fail(sc, RPC_PARSE_ERROR, "invalid UTF-8");
-            sc->p += n;
+            /* A run of multi-byte characters, each held to the limit as it ends. */
+            do {
+                size_t n = char_len((const unsigned char *)p, (size_t)(end - p));
+                if (!n)
+                    return fail_at(sc, p, RPC_PARSE_ERROR, "invalid UTF-8");
+                p += n;
+                if (decoded + (size_t)(p - run) > max)
+                    return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
+            } while (p < end && (unsigned char)*p >= 0x80);
+            continue;
         }
-        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
-            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
+        if (decoded + (size_t)(p - run) > max)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
     }
+    sc->p = p;
     if (decoded > sc->longest)
         sc->longest = decoded;
     if (is_key)
         sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded, false, 0};
     return 0;
+}
+
+__attribute__((noinline)) static int scan_key_string(struct scanner *sc)
+{
+    return scan_string_as(sc, true);
+}
+
+__attribute__((noinline)) static int scan_value_string(struct scanner *sc)
+{
+    return scan_string_as(sc, false);
 }
 
 static int scan_number(struct scanner *sc)
@@ -532,7 +568,7 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
 /* Reads the whole text as one JSON value, root its context: one loop over
  * the text with the open containers on sc->frames. Strings of printable
  * ASCII (nearly all of them) are read in place by plain_run, keys included;
- * any other string is read again by scan_string, which resolves escapes,
+ * any other string is read again by scan_string_as, which resolves escapes,
  * checks UTF-8 and tells errors. Every error is told where, and as, a
  * recursive reader checking in document order would tell it. */
 static int scan_text(struct scanner *sc, int root)
@@ -585,7 +621,7 @@ value:
             break;
         }
         sc->p = p;
-        if (scan_string(sc, false) < 0)
+        if (scan_value_string(sc) < 0)
             return -1;
         p = sc->p;
         break;
@@ -679,7 +715,7 @@ key:
         *k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
     } else {
         sc->p = p;
-        if (scan_string(sc, true) < 0)
+        if (scan_key_string(sc) < 0)
             return -1;
         p = sc->p;
         *k = sc->key;
@@ -1158,7 +1194,7 @@ static long decode_string(const char *s, size_t len, char *out, size_t cap)
     struct scanner sc;
     scanner_init(&sc, s, len, &lim, NULL, &err);
     long n = -1;
-    if (scan_string(&sc, true) == 0 && sc.p == sc.end && sc.key.len <= cap) {
+    if (scan_key_string(&sc) == 0 && sc.p == sc.end && sc.key.len <= cap) {
         if (sc.key.len)
             memcpy(out, key_bytes(&sc, &sc.key), sc.key.len);
         n = (long)sc.key.len;
