@@ -117,6 +117,25 @@ static void closure(const char *pat, const char *end, unsigned char *st)
     }
 }
 
+/* The pattern's tail t[0..tlen) after its literal prefix against what
+ * follows the prefix in the text, s[0..len), when the tail is one run of
+ * stars and then plain characters (`debug_*`, `*_admin`, `a**b`): 1 or 0
+ * by comparing the suffix (and looking for a `/` under a single star);
+ * -1 when the tail is of any other shape. */
+static int star_tail(const char *t, size_t tlen, const char *s, size_t len)
+{
+    size_t stars = 0;
+    while (stars < tlen && t[stars] == '*')
+        stars++;
+    const char *suffix = t + stars;
+    size_t slen = tlen - stars;
+    if (!stars || glob_prefix_len(suffix, slen) != slen)
+        return -1;
+    if (len < slen || (slen && memcmp(s + len - slen, suffix, slen) != 0))
+        return 0;
+    return stars > 1 || !memchr(s, '/', len - slen);
+}
+
 bool glob_match_n(const char *pat, size_t plen, const char *s, size_t len)
 {
     if (plen > GLOB_MAX)
@@ -127,6 +146,9 @@ bool glob_match_n(const char *pat, size_t plen, const char *s, size_t len)
     /* The literal prefix decides most misses without the automaton. */
     if (len < lit || memcmp(pat, s, lit) != 0)
         return false;
+    int simple = star_tail(pat + lit, plen - lit, s + lit, len - lit);
+    if (simple >= 0)
+        return simple;
     /* The pattern's automaton, simulated: cur[k] is set when the text read
      * so far can end just before the token starting at pat[k]. */
     unsigned char a[GLOB_MAX + 1], b[GLOB_MAX + 1];
@@ -177,7 +199,19 @@ bool glob_match_n(const char *pat, size_t plen, const char *s, size_t len)
 
 bool glob_match(const char *pattern, const char *s, size_t len)
 {
-    return glob_match_n(pattern, strlen(pattern), s, len);
+    /* The literal prefix compared as it is read, without measuring the
+     * pattern first: most misses end within its first bytes. */
+    size_t i = 0;
+    for (; pattern[i] && pattern[i] != '*' && pattern[i] != '?' && pattern[i] != '[' && pattern[i] != '\\'; i++)
+        if (i == len || pattern[i] != s[i])
+            return false;
+    if (!pattern[i])
+        return i == len && i <= GLOB_MAX;
+    size_t plen = i + strlen(pattern + i);
+    if (plen > GLOB_MAX)
+        return false;
+    int simple = star_tail(pattern + i, plen - i, s + i, len - i);
+    return simple >= 0 ? simple : glob_match_n(pattern, plen, s, len);
 }
 
 double glob_cost(size_t plen, size_t len)

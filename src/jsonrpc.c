@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "utf8.h"
 
 #define DEFAULT_MAX_DEPTH 64
@@ -17,11 +20,23 @@
 struct key_entry {
     const char *text;
     size_t off, len;
+    bool ascii;     /* printable ASCII without escapes (read by the fast path) */
+    uint32_t sig;   /* ascii_sig() of an ascii key */
 };
 
-/* The strict scanner: one pass over the text, no tree. The arena and the key
- * stack start in the scanner itself, so a message of ordinary size costs no
- * allocation. */
+/* One array or object open in the scan. */
+struct frame {
+    const char *start;              /* its '[' or '{' */
+    size_t members;
+    size_t keys_base, arena_base;   /* the key stack and arena as the object found them */
+    int ctx;                        /* its watch context */
+    char close;                     /* ']' or '}' */
+    bool mixed;                     /* an object with a key that is not ascii */
+};
+
+/* The strict scanner: one pass over the text, no tree, no recursion. The
+ * arena, the key stack and the stack of open containers start in the
+ * scanner itself, so a message of ordinary size costs no allocation. */
 struct scanner {
     const char *start, *p, *end;
     const struct rpc_limits *lim;
@@ -32,11 +47,14 @@ struct scanner {
     size_t arena_len, arena_cap;
     struct key_entry *keys;      /* stack of keys of the objects open now */
     size_t nkeys, keys_cap;
-    struct key_entry key;        /* the key scan_string read last */
+    struct frame *frames;        /* the containers open now: frames[depth - 1] the innermost */
+    size_t frames_cap;
+    struct key_entry key;        /* the key scan_key_string read last */
     size_t longest;              /* decoded bytes of the longest string read since it was zeroed */
     size_t deepest;              /* the greatest depth a value was read at since it was set */
     char arena0[1024];
     struct key_entry keys0[64];
+    struct frame frames0[32];
 };
 
 static void scanner_init(struct scanner *sc, const char *text, size_t len, const struct rpc_limits *lim,
@@ -54,6 +72,8 @@ static void scanner_init(struct scanner *sc, const char *text, size_t len, const
     sc->keys = sc->keys0;
     sc->nkeys = 0;
     sc->keys_cap = sizeof sc->keys0 / sizeof *sc->keys0;
+    sc->frames = sc->frames0;
+    sc->frames_cap = sizeof sc->frames0 / sizeof *sc->frames0;
     sc->longest = sc->deepest = 0;
 }
 
@@ -63,10 +83,10 @@ static void scanner_free(struct scanner *sc)
         free(sc->arena);
     if (sc->keys != sc->keys0)
         free(sc->keys);
+    if (sc->frames != sc->frames0)
+        free(sc->frames);
 }
 
-/* Grows a buffer that may still be the scanner's inline one to cap bytes
- * (more than used; 0 is refused, as realloc would free the buffer). */
 static void *grow(void *buf, const void *inline_buf, size_t used, size_t cap)
 {
     if (cap <= used)
@@ -86,17 +106,24 @@ static int fail(struct scanner *sc, int code, const char *what)
     return -1;
 }
 
-static void skip_ws_run(struct scanner *sc)
+/* fail() at p, for the scan loop that keeps its position in a local. */
+__attribute__((cold)) static int fail_at(struct scanner *sc, const char *p, int code, const char *what)
 {
-    while (sc->p < sc->end && (*sc->p == ' ' || *sc->p == '\t' || *sc->p == '\n' || *sc->p == '\r'))
-        sc->p++;
+    sc->p = p;
+    return fail(sc, code, what);
+}
+
+static const char *ws_run(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
 }
 
 /* Most tokens follow the last directly: one comparison tells, inline. */
-static inline void skip_ws(struct scanner *sc)
+static inline const char *skip_ws(const char *p, const char *end)
 {
-    if (sc->p < sc->end && (unsigned char)*sc->p <= ' ')
-        skip_ws_run(sc);
+    return p < end && (unsigned char)*p <= ' ' ? ws_run(p, end) : p;
 }
 
 /* Appends decoded bytes of the key being read (keys only: values are not kept). */
@@ -192,13 +219,27 @@ static const bool plain_byte[256] = {
     0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
 
-/* The first byte of [q, end) that is not plain: eight bytes at a time
- * while eight are left (any quote, backslash, control character or byte of
- * a multi-byte character among them sets its byte's high bit in `special`,
- * and the lowest such bit is the first such byte: the borrows of the
- * subtractions only run upward). */
-static const char *plain_run(const char *q, const char *end)
+/* The first byte of [q, end) that is not plain: sixteen bytes at a time
+ * with SSE2 (a signed comparison with the space catches both the control
+ * characters and the bytes of multi-byte characters), else eight at a time
+ * (any quote, backslash, control character or byte of a multi-byte
+ * character among them sets its byte's high bit in `special`, and the
+ * lowest such bit is the first such byte: the borrows of the subtractions
+ * only run upward); the last bytes of the text one by one. */
+static inline const char *plain_run(const char *q, const char *end)
 {
+#if defined(__SSE2__)
+    const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), space = _mm_set1_epi8(' ');
+    while (end - q >= 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)q);
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                       _mm_cmpgt_epi8(space, v));
+        unsigned m = (unsigned)_mm_movemask_epi8(special);
+        if (m)
+            return q + __builtin_ctz(m);
+        q += 16;
+    }
+#else
     while (end - q >= 8) {
         uint64_t w;
         memcpy(&w, q, 8);
@@ -214,43 +255,58 @@ static const char *plain_run(const char *q, const char *end)
         }
         q += 8;
     }
+#endif
     while (q < end && plain_byte[(unsigned char)*q])
         q++;
     return q;
 }
 
-/* Reads a string (the opening quote is at p). A key is left in sc->key for
- * the duplicate checks: as its text when it has no escape, else decoded into
- * the arena from its first escape on. */
-static int scan_string(struct scanner *sc, bool is_key)
+/* The length of the well-formed UTF-8 sequence at s (n bytes left), as
+ * utf8_seq_len tells it; the common sequences (two bytes, three but for
+ * E0 and ED, whose second byte has narrower bounds) decided inline. */
+static inline size_t char_len(const unsigned char *s, size_t n)
 {
-    const char *body = ++sc->p;
+    if (n >= 2 && s[0] >= 0xC2 && s[0] <= 0xDF && (s[1] & 0xC0) == 0x80)
+        return 2;
+    if (n >= 3 && s[0] >= 0xE1 && s[0] <= 0xEF && s[0] != 0xED && (s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80)
+        return 3;
+    return utf8_seq_len(s, n);
+}
+
+/* Reads a string (the opening quote is at sc->p). A key is left in sc->key
+ * for the duplicate checks: as its text when it has no escape, else decoded
+ * into the arena from its first escape on. Inlined into scan_key_string and
+ * scan_value_string, so that a value's reading tests nothing for keys. */
+static inline __attribute__((always_inline)) int scan_string_as(struct scanner *sc, const bool is_key)
+{
+    const char *p = sc->p + 1, *end = sc->end, *body = p, *run = p;
+    const size_t max = sc->lim->max_string;
     size_t decoded = 0, arena_off = sc->arena_len;
     bool copying = false;
-    const char *run = sc->p;
     for (;;) {
-        sc->p = plain_run(sc->p, sc->end);
-        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
-            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
-        if (sc->p >= sc->end)
-            return fail(sc, RPC_PARSE_ERROR, "unterminated string");
-        unsigned char c = (unsigned char)*sc->p;
+        p = plain_run(p, end);
+        if (decoded + (size_t)(p - run) > max)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
+        if (p >= end)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "unterminated string");
+        unsigned char c = (unsigned char)*p;
         if (c == '"' || c == '\\') {
             /* A key is copied from its first escape on: its bytes so far, then every piece. */
             if (is_key && (copying || c == '\\')) {
-                if (arena_put(sc, run, (size_t)(sc->p - run)) < 0)
+                sc->p = p;
+                if (arena_put(sc, run, (size_t)(p - run)) < 0)
                     return -1;
                 copying = true;
             }
-            decoded += (size_t)(sc->p - run);
+            decoded += (size_t)(p - run);
             if (c == '"') {
-                sc->p++;
+                p++;
                 break;
             }
-            sc->p++;
-            if (sc->p >= sc->end)
-                return fail(sc, RPC_PARSE_ERROR, "unterminated escape");
-            char e = *sc->p++, out[4];
+            p++;
+            if (p >= end)
+                return fail_at(sc, p, RPC_PARSE_ERROR, "unterminated escape");
+            char e = *p++, out[4];
             size_t n = 1;
             switch (e) {
             case '"': out[0] = '"'; break;
@@ -263,6 +319,7 @@ static int scan_string(struct scanner *sc, bool is_key)
             case 't': out[0] = '\t'; break;
             case 'u': {
                 unsigned cp;
+                sc->p = p;
                 if (read_hex4(sc, &cp) < 0)
                     return -1;
                 if (cp == 0)
@@ -280,32 +337,53 @@ static int scan_string(struct scanner *sc, bool is_key)
                         return fail(sc, RPC_PARSE_ERROR, "high surrogate not followed by a low one");
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
+                p = sc->p;
                 n = utf8_encode(cp, out);
                 break;
             }
             default:
-                return fail(sc, RPC_PARSE_ERROR, "invalid escape");
+                return fail_at(sc, p, RPC_PARSE_ERROR, "invalid escape");
             }
-            if (is_key && arena_put(sc, out, n) < 0)
-                return -1;
+            if (is_key) {
+                sc->p = p;
+                if (arena_put(sc, out, n) < 0)
+                    return -1;
+            }
             decoded += n;
-            run = sc->p;
+            run = p;
         } else if (c < 0x20) {
-            return fail(sc, RPC_PARSE_ERROR, "raw control character in string");
+            return fail_at(sc, p, RPC_PARSE_ERROR, "raw control character in string");
         } else {
-            size_t n = utf8_seq_len((const unsigned char *)sc->p, (size_t)(sc->end - sc->p));
-            if (!n)
-                return fail(sc, RPC_PARSE_ERROR, "invalid UTF-8");
-            sc->p += n;
+            /* A run of multi-byte characters, each held to the limit as it ends. */
+            do {
+                size_t n = char_len((const unsigned char *)p, (size_t)(end - p));
+                if (!n)
+                    return fail_at(sc, p, RPC_PARSE_ERROR, "invalid UTF-8");
+                p += n;
+                if (decoded + (size_t)(p - run) > max)
+                    return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
+            } while (p < end && (unsigned char)*p >= 0x80);
+            continue;
         }
-        if (decoded + (size_t)(sc->p - run) > sc->lim->max_string)
-            return fail(sc, RPC_PARSE_ERROR, "string longer than the limit");
+        if (decoded + (size_t)(p - run) > max)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "string longer than the limit");
     }
+    sc->p = p;
     if (decoded > sc->longest)
         sc->longest = decoded;
     if (is_key)
-        sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded};
+        sc->key = (struct key_entry){copying ? NULL : body, arena_off, decoded, false, 0};
     return 0;
+}
+
+__attribute__((noinline)) static int scan_key_string(struct scanner *sc)
+{
+    return scan_string_as(sc, true);
+}
+
+__attribute__((noinline)) static int scan_value_string(struct scanner *sc)
+{
+    return scan_string_as(sc, false);
 }
 
 static int scan_number(struct scanner *sc)
@@ -342,15 +420,6 @@ static int scan_number(struct scanner *sc)
     if (p < sc->end && ((*p >= '0' && *p <= '9') || *p == '.' || *p == '-' || *p == '+'))
         return fail(sc, RPC_PARSE_ERROR, "invalid number (leading zeros?)");
     sc->p = p;
-    return 0;
-}
-
-static int scan_literal(struct scanner *sc, const char *lit)
-{
-    size_t n = strlen(lit);
-    if ((size_t)(sc->end - sc->p) < n || memcmp(sc->p, lit, n) != 0)
-        return fail(sc, RPC_PARSE_ERROR, "invalid literal");
-    sc->p += n;
     return 0;
 }
 
@@ -409,152 +478,78 @@ static int collision(struct scanner *sc, const struct key_entry *x, const struct
     return fail(sc, RPC_INVALID_REQUEST, what);
 }
 
-static int scan_value(struct scanner *sc, int ctx);
-
-/* Tells the watcher a watched value has been read. */
-static int watched(struct scanner *sc, int ctx, const char *vstart)
+/* A signature of an ASCII key read in place, that keys folding together
+ * with it share: its length and its first and last bytes with the case bit
+ * set. Two ASCII keys fold together only when they are equal but for the
+ * case of letters, so keys of different signatures are told apart with one
+ * comparison. Its first and last bytes are in the text even for n = 0:
+ * the closing and the opening quote ((k - 1)[n] is k[n - 1]). */
+static inline uint32_t ascii_sig(const char *k, size_t n)
 {
-    if (!ctx || !sc->watch->value)
-        return 0;
-    return sc->watch->value(sc->watch->arg, ctx, vstart, sc->p, sc->err);
+    return (uint32_t)n << 16 | ((uint32_t)(unsigned char)k[0] | 0x20) << 8 |
+           ((uint32_t)(unsigned char)(k - 1)[n] | 0x20);
 }
 
-static int scan_object(struct scanner *sc, int ctx)
+/* The first of the object's keys before k (from keys[base]) that folds
+ * together with k, or NULL. */
+static const struct key_entry *folds_with(const struct scanner *sc, size_t base, const struct key_entry *k)
 {
-    sc->p++;
-    size_t base = sc->nkeys, arena_base = sc->arena_len, members = 0;
-    skip_ws(sc);
-    if (sc->p < sc->end && *sc->p == '}') {
-        sc->p++;
-        return 0;
-    }
-    for (;;) {
-        skip_ws(sc);
-        if (sc->p >= sc->end || *sc->p != '"')
-            return fail(sc, RPC_PARSE_ERROR, "expected a string key");
-        if (scan_string(sc, true) < 0)
-            return -1;
-        if (++members > sc->lim->max_members)
-            return fail(sc, RPC_PARSE_ERROR, "object with more members than the limit");
-        struct key_entry k = sc->key;
-        size_t klen = k.len;
-        /* kb is read before the value is: a nested object's keys may move the arena. */
-        const char *kb = key_bytes(sc, &k);
-        /* Up to the limit, each key against the ones before it: at most
-         * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
-        if (members <= LINEAR_DUP_LIMIT) {
-            for (size_t i = base; i < sc->nkeys; i++) {
-                const char *ob = key_bytes(sc, &sc->keys[i]);
-                if (may_fold_together(ob, sc->keys[i].len, kb, klen) &&
-                    utf8_fold_cmp(ob, sc->keys[i].len, kb, klen) == 0)
-                    return collision(sc, &sc->keys[i], &k);
-            }
-        }
-        if (sc->nkeys == sc->keys_cap) {
-            size_t cap = sc->keys_cap * 2;
-            struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
-            if (!ks)
-                return fail(sc, RPC_INTERNAL_ERROR, "out of memory");
-            sc->keys = ks;
-            sc->keys_cap = cap;
-        }
-        sc->keys[sc->nkeys++] = k;
-        int child = 0;
-        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, kb, klen, sc->err)) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p >= sc->end || *sc->p != ':')
-            return fail(sc, RPC_PARSE_ERROR, "expected ':'");
-        sc->p++;
-        skip_ws(sc);
-        if (scan_value(sc, child) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
+    const char *kb = key_bytes(sc, k);
+    for (size_t i = base; i < sc->nkeys; i++) {
+        const struct key_entry *e = &sc->keys[i];
+        if (e->ascii && k->ascii ? e->sig != k->sig : !may_fold_together(key_bytes(sc, e), e->len, kb, k->len))
             continue;
-        }
-        if (sc->p < sc->end && *sc->p == '}') {
-            sc->p++;
-            break;
-        }
-        return fail(sc, RPC_PARSE_ERROR, "expected ',' or '}'");
+        if (utf8_fold_cmp(key_bytes(sc, e), e->len, kb, k->len) == 0)
+            return e;
     }
-    if (members > LINEAR_DUP_LIMIT) {
-        qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc);
-        for (size_t i = base + 1; i < sc->nkeys; i++)
-            if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc) == 0)
-                return collision(sc, &sc->keys[i - 1], &sc->keys[i]);
-    }
-    sc->nkeys = base;
-    sc->arena_len = arena_base;
+    return NULL;
+}
+
+/* folds_with for an ascii key k in an object whose keys are all ascii. */
+static inline const struct key_entry *ascii_folds_with(const struct scanner *sc, size_t base,
+                                                       const struct key_entry *k)
+{
+    for (const struct key_entry *e = sc->keys + base, *last = sc->keys + sc->nkeys; e < last; e++)
+        if (e->sig == k->sig && utf8_fold_cmp(e->text, e->len, k->text, k->len) == 0)
+            return e;
+    return NULL;
+}
+
+/* The collision check of an object wider than LINEAR_DUP_LIMIT, once it
+ * has been read: its keys (from keys[base]) sorted by their folded text. */
+static int wide_collisions(struct scanner *sc, size_t base)
+{
+    qsort_r(sc->keys + base, sc->nkeys - base, sizeof *sc->keys, key_cmp, sc);
+    for (size_t i = base + 1; i < sc->nkeys; i++)
+        if (key_cmp(&sc->keys[i - 1], &sc->keys[i], sc) == 0)
+            return collision(sc, &sc->keys[i - 1], &sc->keys[i]);
     return 0;
 }
 
-static int scan_array(struct scanner *sc, int ctx)
+/* Makes room for the frame of a container opened at sc->depth. */
+static int push_frame(struct scanner *sc)
 {
-    sc->p++;
-    size_t members = 0;
-    skip_ws(sc);
-    if (sc->p < sc->end && *sc->p == ']') {
-        sc->p++;
+    if (sc->depth <= sc->frames_cap)
         return 0;
-    }
-    for (;;) {
-        skip_ws(sc);
-        if (++members > sc->lim->max_members)
-            return fail(sc, RPC_PARSE_ERROR, "array with more elements than the limit");
-        int child = 0;
-        if (ctx && (child = sc->watch->member(sc->watch->arg, ctx, NULL, 0, sc->err)) < 0)
-            return -1;
-        if (scan_value(sc, child) < 0)
-            return -1;
-        skip_ws(sc);
-        if (sc->p < sc->end && *sc->p == ',') {
-            sc->p++;
-            continue;
-        }
-        if (sc->p < sc->end && *sc->p == ']') {
-            sc->p++;
-            return 0;
-        }
-        return fail(sc, RPC_PARSE_ERROR, "expected ',' or ']'");
-    }
+    size_t cap = sc->frames_cap * 2;
+    struct frame *fs = grow(sc->frames, sc->frames0, sc->frames_cap * sizeof *fs, cap * sizeof *fs);
+    if (!fs)
+        return -1;
+    sc->frames = fs;
+    sc->frames_cap = cap;
+    return 0;
 }
 
-static int scan_value(struct scanner *sc, int ctx)
+/* Doubles the key stack, full. */
+static int grow_keys(struct scanner *sc)
 {
-    if (sc->p >= sc->end)
-        return fail(sc, RPC_PARSE_ERROR, "unexpected end of text");
-    const char *vstart = sc->p;
-    if (sc->depth > sc->deepest)
-        sc->deepest = sc->depth;
-    int rc;
-    switch (*sc->p) {
-    case '{':
-    case '[':
-        if (++sc->depth > sc->lim->max_depth)
-            return fail(sc, RPC_PARSE_ERROR, "nesting deeper than the limit");
-        rc = *sc->p == '{' ? scan_object(sc, ctx) : scan_array(sc, ctx);
-        sc->depth--;
-        break;
-    case '"':
-        rc = scan_string(sc, false);
-        break;
-    case 't':
-        rc = scan_literal(sc, "true");
-        break;
-    case 'f':
-        rc = scan_literal(sc, "false");
-        break;
-    case 'n':
-        rc = scan_literal(sc, "null");
-        break;
-    default:
-        rc = scan_number(sc);
-        break;
-    }
-    return rc < 0 ? -1 : watched(sc, ctx, vstart);
+    size_t cap = sc->keys_cap * 2;
+    struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
+    if (!ks)
+        return -1;
+    sc->keys = ks;
+    sc->keys_cap = cap;
+    return 0;
 }
 
 /* Copies the limits, with defaults for zeros. */
@@ -570,18 +565,199 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
     return l;
 }
 
-/* Reads the whole text as one JSON value, root its context. */
+/* Reads the whole text as one JSON value, root its context: one loop over
+ * the text with the open containers on sc->frames. Strings of printable
+ * ASCII (nearly all of them) are read in place by plain_run, keys included;
+ * any other string is read again by scan_string_as, which resolves escapes,
+ * checks UTF-8 and tells errors. Every error is told where, and as, a
+ * recursive reader checking in document order would tell it. */
 static int scan_text(struct scanner *sc, int root)
 {
-    if (sc->end - sc->p >= 3 && memcmp(sc->p, "\xEF\xBB\xBF", 3) == 0)
+    const char *p = sc->p, *end = sc->end, *vstart, *body, *q, *after;
+    const size_t max_string = sc->lim->max_string, max_members = sc->lim->max_members;
+    struct frame *top = NULL;   /* the innermost open container; NULL at the top level */
+    int ctx = root;             /* the context of the value read next */
+    struct key_entry *k;
+    size_t n;
+    if (end - p >= 3 && memcmp(p, "\xEF\xBB\xBF", 3) == 0)
         return fail(sc, RPC_PARSE_ERROR, "a byte order mark is not accepted");
-    skip_ws(sc);
-    if (scan_value(sc, root) < 0)
-        return -1;
-    skip_ws(sc);
-    if (sc->p != sc->end)
-        return fail(sc, RPC_PARSE_ERROR, "more than one JSON value");
-    return 0;
+value:
+    if (p >= end)
+        return fail_at(sc, p, RPC_PARSE_ERROR, "unexpected end of text");
+    if (sc->depth > sc->deepest)
+        sc->deepest = sc->depth;
+    vstart = p;
+    switch (*p) {
+    case ' ':
+    case '\t':
+    case '\n':
+    case '\r':
+        p = ws_run(p, end);
+        goto value;
+    case '{':
+    case '[':
+        if (++sc->depth > sc->lim->max_depth)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "nesting deeper than the limit");
+        if (push_frame(sc) < 0)
+            return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+        top = &sc->frames[sc->depth - 1];
+        *top = (struct frame){p, 0, sc->nkeys, sc->arena_len, ctx, *p == '{' ? '}' : ']', false};
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == top->close) {
+            p++;
+            goto close;
+        }
+        if (top->close == '}')
+            goto key;
+        goto element;
+    case '"':
+        body = p + 1;
+        q = plain_run(body, end);
+        n = (size_t)(q - body);
+        if (q < end && *q == '"' && n <= max_string) {
+            if (n > sc->longest)
+                sc->longest = n;
+            p = q + 1;
+            break;
+        }
+        sc->p = p;
+        if (scan_value_string(sc) < 0)
+            return -1;
+        p = sc->p;
+        break;
+    case 't':
+        if (end - p < 4 || memcmp(p, "true", 4) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 4;
+        break;
+    case 'f':
+        if (end - p < 5 || memcmp(p, "false", 5) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 5;
+        break;
+    case 'n':
+        if (end - p < 4 || memcmp(p, "null", 4) != 0)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "invalid literal");
+        p += 4;
+        break;
+    default:
+        sc->p = p;
+        if (scan_number(sc) < 0)
+            return -1;
+        p = sc->p;
+        break;
+    }
+read:
+    /* The value [vstart, p) has been read, in context ctx. */
+    if (ctx && sc->watch->value) {
+        sc->p = p;
+        if (sc->watch->value(sc->watch->arg, ctx, vstart, p, sc->err) < 0)
+            return -1;
+    }
+    if (!top) {
+        p = skip_ws(p, end);
+        if (p != end)
+            return fail_at(sc, p, RPC_PARSE_ERROR, "more than one JSON value");
+        return 0;
+    }
+next:
+    /* What follows a member: a comma, the container's end, or whitespace first. */
+    if (p < end) {
+        if (*p == ',') {
+            p++;
+            if (top->close == '}')
+                goto key;
+            goto element;
+        }
+        if (*p == top->close) {
+            p++;
+            goto close;
+        }
+        if ((unsigned char)*p <= ' ' && (after = ws_run(p, end)) != p) {
+            p = after;
+            goto next;
+        }
+    }
+    return fail_at(sc, p, RPC_PARSE_ERROR, top->close == '}' ? "expected ',' or '}'" : "expected ',' or ']'");
+close:
+    /* The container `top` ends before p. */
+    if (top->close == '}') {
+        if (top->members > LINEAR_DUP_LIMIT) {
+            sc->p = p;
+            if (wide_collisions(sc, top->keys_base) < 0)
+                return -1;
+        }
+        sc->nkeys = top->keys_base;
+        sc->arena_len = top->arena_base;
+    }
+    ctx = top->ctx;
+    vstart = top->start;
+    top = --sc->depth ? &sc->frames[sc->depth - 1] : NULL;
+    goto read;
+key:
+    if (p >= end || *p != '"') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != '"')
+            return fail_at(sc, p, RPC_PARSE_ERROR, "expected a string key");
+    }
+    /* The key is read into the next free entry of the key stack, and
+     * counted once it is checked against the object's keys before it. */
+    if (sc->nkeys == sc->keys_cap && grow_keys(sc) < 0)
+        return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
+    k = &sc->keys[sc->nkeys];
+    body = p + 1;
+    q = plain_run(body, end);
+    n = (size_t)(q - body);
+    if (q < end && *q == '"' && n <= max_string) {
+        if (n > sc->longest)
+            sc->longest = n;
+        p = q + 1;
+        *k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
+    } else {
+        sc->p = p;
+        if (scan_key_string(sc) < 0)
+            return -1;
+        p = sc->p;
+        *k = sc->key;
+        top->mixed = true;
+    }
+    if (++top->members > max_members)
+        return fail_at(sc, p, RPC_PARSE_ERROR, "object with more members than the limit");
+    /* Up to the limit, each key against the ones before it: at most
+     * LINEAR_DUP_LIMIT comparisons per key, so linear in the text. */
+    if (top->members <= LINEAR_DUP_LIMIT && top->members > 1) {
+        const struct key_entry *e =
+            top->mixed ? folds_with(sc, top->keys_base, k) : ascii_folds_with(sc, top->keys_base, k);
+        if (e) {
+            sc->p = p;
+            return collision(sc, e, k);
+        }
+    }
+    sc->nkeys++;
+    ctx = 0;
+    if (top->ctx) {
+        sc->p = p;
+        /* The key's bytes are read before the value is: a nested object's keys may move the arena. */
+        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, key_bytes(sc, k), k->len, sc->err)) < 0)
+            return -1;
+    }
+    if (p >= end || *p != ':') {
+        p = skip_ws(p, end);
+        if (p >= end || *p != ':')
+            return fail_at(sc, p, RPC_PARSE_ERROR, "expected ':'");
+    }
+    p++;
+    goto value;
+element:
+    if (++top->members > max_members)
+        return fail_at(sc, skip_ws(p, end), RPC_PARSE_ERROR, "array with more elements than the limit");
+    ctx = 0;
+    if (top->ctx) {
+        sc->p = p;
+        if ((ctx = sc->watch->member(sc->watch->arg, top->ctx, NULL, 0, sc->err)) < 0)
+            return -1;
+    }
+    goto value;
 }
 
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch,
@@ -692,14 +868,13 @@ static int invalid(struct rpc_error *err, int code, const char *message)
     return -1;
 }
 
-int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err)
+/* json_known_key from known[i] on, where the quick loop below met a key
+ * it could not decide (not exact, yet maybe a case variant): apart, so
+ * that the quick loop calls nothing and saves no registers. */
+__attribute__((noinline)) static int known_key_from(const char *key, size_t klen, const char *const *known,
+                                                    size_t i, struct rpc_error *err)
 {
-    unsigned char c0 = klen ? (unsigned char)key[0] : 0;
-    for (size_t i = 0; known[i]; i++) {
-        /* An ASCII first byte that differs in more than the case bit rules
-         * the key out: the common case, decided without a call. */
-        if (c0 && c0 < 0x80 && (c0 | 0x20) != ((unsigned char)known[i][0] | 0x20))
-            continue;
+    for (; known[i]; i++) {
         size_t n = strlen(known[i]);
         if (klen == n && memcmp(key, known[i], n) == 0)
             return (int)i;
@@ -710,6 +885,25 @@ int json_known_key(const char *key, size_t klen, const char *const *known, struc
                      shown(key, klen), key, known[i]);
             return -2;
         }
+    }
+    return -1;
+}
+
+int json_known_key(const char *key, size_t klen, const char *const *known, struct rpc_error *err)
+{
+    unsigned char c0 = klen ? (unsigned char)key[0] : 0;
+    for (size_t i = 0; known[i]; i++) {
+        /* An ASCII first byte that differs in more than the case bit rules
+         * the key out: the common case. */
+        if (c0 && c0 < 0x80 && (c0 | 0x20) != ((unsigned char)known[i][0] | 0x20))
+            continue;
+        /* Byte-exact when the bytes agree up to the end of both. */
+        size_t j = 0;
+        while (j < klen && known[i][j] && known[i][j] == key[j])
+            j++;
+        if (j == klen && !known[i][j])
+            return (int)i;
+        return known_key_from(key, klen, known, i, err);
     }
     return -1;
 }
@@ -989,13 +1183,6 @@ static const char *skip_value(const char *p, const char *end)
     return p;
 }
 
-static const char *ws(const char *p, const char *end)
-{
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
-        p++;
-    return p;
-}
-
 /* Decodes a JSON string literal (quotes included) into out; returns the
  * length, or -1 when it does not fit or is malformed. */
 static long decode_string(const char *s, size_t len, char *out, size_t cap)
@@ -1007,7 +1194,7 @@ static long decode_string(const char *s, size_t len, char *out, size_t cap)
     struct scanner sc;
     scanner_init(&sc, s, len, &lim, NULL, &err);
     long n = -1;
-    if (scan_string(&sc, true) == 0 && sc.p == sc.end && sc.key.len <= cap) {
+    if (scan_key_string(&sc) == 0 && sc.p == sc.end && sc.key.len <= cap) {
         if (sc.key.len)
             memcpy(out, key_bytes(&sc, &sc.key), sc.key.len);
         n = (long)sc.key.len;
@@ -1018,20 +1205,20 @@ static long decode_string(const char *s, size_t len, char *out, size_t cap)
 
 bool rpc_find_id(const char *body, size_t len, const char **id, size_t *id_len)
 {
-    const char *end = body + len, *p = ws(body, end);
+    const char *end = body + len, *p = ws_run(body, end);
     if (p >= end || *p != '{')
         return false;
-    p = ws(p + 1, end);
+    p = ws_run(p + 1, end);
     while (p < end && *p == '"') {
         const char *kend = skip_value(p, end);
         if (!kend)
             return false;
         char key[8];
         long klen = decode_string(p, (size_t)(kend - p), key, sizeof key);
-        p = ws(kend, end);
+        p = ws_run(kend, end);
         if (p >= end || *p != ':')
             return false;
-        p = ws(p + 1, end);
+        p = ws_run(p + 1, end);
         const char *vend = skip_value(p, end);
         if (!vend)
             return false;
@@ -1040,9 +1227,9 @@ bool rpc_find_id(const char *body, size_t len, const char **id, size_t *id_len)
             *id_len = (size_t)(vend - p);
             return true;
         }
-        p = ws(vend, end);
+        p = ws_run(vend, end);
         if (p < end && *p == ',')
-            p = ws(p + 1, end);
+            p = ws_run(p + 1, end);
         else
             return false;
     }

@@ -51,8 +51,9 @@ struct json_watch {
  * depth/size/width within *lim, and no object with two keys that fold
  * together (exact duplicates: RPC_PARSE_ERROR; keys that differ only in case
  * under Unicode simple folding, one key to Go's encoding/json:
- * RPC_INVALID_REQUEST). One pass, no tree; allocates only for texts with long
- * escaped keys or deep key stacks. watch may be NULL. Returns 0, or -1 with *err. */
+ * RPC_INVALID_REQUEST). One pass, no tree, no recursion; allocates only for
+ * texts with long escaped keys, deep key stacks or more than 32 containers
+ * open at once. watch may be NULL. Returns 0, or -1 with *err. */
 int json_scan(const char *text, size_t len, const struct rpc_limits *lim, const struct json_watch *watch, int root,
               struct rpc_error *err);
 

@@ -333,8 +333,74 @@ static void test_long_runs(void)
     }
 }
 
+/* json_known_key: byte-exact keys by index, case variants refused, near
+ * misses (a prefix, a longer key, an embedded NUL) are other keys. */
+static void test_known_keys(void)
+{
+    static const char *const known[] = {"jsonrpc", "id", "method", NULL};
+    struct rpc_error e = {0};
+    CHECK(json_known_key("id", 2, known, &e) == 1);
+    CHECK(json_known_key("method", 6, known, &e) == 2);
+    CHECK(json_known_key("i", 1, known, &e) == -1);
+    CHECK(json_known_key("idx", 3, known, &e) == -1);
+    CHECK(json_known_key("id\0", 3, known, &e) == -1);
+    CHECK(json_known_key("", 0, known, &e) == -1);
+    CHECK(json_known_key("iD", 2, known, &e) == -2 && e.code == RPC_INVALID_REQUEST);
+    CHECK(json_known_key("\xc4\xb1" "d", 3, known, &e) == -2);
+}
+
+/* A watcher of every value along one path: each container's first
+ * member gets the next context, and each value's extent is kept. */
+struct path_watch {
+    const char *ends[300];
+};
+
+static int path_member(void *arg, int parent, const char *key, size_t klen, struct rpc_error *err)
+{
+    (void)arg, (void)key, (void)klen, (void)err;
+    return parent < 299 ? parent + 1 : 0;
+}
+
+static int path_value(void *arg, int ctx, const char *start, const char *end, struct rpc_error *err)
+{
+    (void)start, (void)err;
+    ((struct path_watch *)arg)->ends[ctx] = end;
+    return 0;
+}
+
+/* Nesting deeper than the scanner's first stack of containers: read with
+ * the watcher at every level (each value's end where its text ends), and
+ * refused one level past the limit. */
+static void test_deep_watch(void)
+{
+    enum { DEPTH = 200 };
+    char text[4 * DEPTH + 8];
+    size_t n = 0;
+    for (int i = 0; i < DEPTH; i++) {
+        text[n++] = i % 2 ? '[' : '{';
+        if (i % 2 == 0)
+            memcpy(text + n, "\"k\":", 4), n += 4;
+    }
+    text[n++] = '1';
+    for (int i = DEPTH - 1; i >= 0; i--)
+        text[n++] = i % 2 ? ']' : '}';
+    struct path_watch pw = {{0}};
+    const struct json_watch watch = {path_member, path_value, &pw};
+    struct rpc_limits lim = {.max_depth = DEPTH};
+    struct rpc_error e = {0};
+    CHECK(json_scan(text, n, &lim, &watch, 1, &e) == 0);
+    CHECK(pw.ends[1] == text + n);                 /* the root */
+    CHECK(pw.ends[DEPTH] == text + n - (DEPTH - 1)); /* the innermost container */
+    CHECK(pw.ends[DEPTH + 1] && *(pw.ends[DEPTH + 1] - 1) == '1');
+    lim.max_depth = DEPTH - 1;
+    CHECK(json_scan(text, n, &lim, &watch, 1, &e) < 0 && e.code == RPC_PARSE_ERROR &&
+          strstr(e.message, "nesting deeper") != NULL);
+}
+
 int main(void)
 {
+    test_known_keys();
+    test_deep_watch();
     test_refusals();
     test_truncated_utf8();
     test_classification();

@@ -32,6 +32,21 @@ static const char *const seeds[] = {
     "{\"jsonrpc\":\"2.0\",\"id\":1e3,\"method\":\"ping\",\"params\":{}}",
     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"subscriptions/listen\",\"params\":{\"notifications\":"
     "{\"toolsListChanged\":true}}}",
+    /* The scanner's fast and slow paths side by side: strings longer than a
+     * vector, keys read in place next to escaped and non-ASCII ones that
+     * fold together with them, an object wider than the pairwise check,
+     * nesting deeper than the scanner's first stack of containers. */
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a_tool_name_longer_than_16\","
+    "\"arguments\":{\"description_of_it\":\"0123456789abcdef0123456789\\u00e9\",\"s\":1,\"\\u0073x\":2,"
+    "\"\u017fy\":3,\"S1\":4,\"k\":[\"\\u212a\",\"\u212a\"]}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"a\",\"arguments\":"
+    "{\"x\":{\"ab\":1,\"\\u0041B\":2},\"y\":{\"\u017f\":1,\"S\":2},\"\":{\"\":0,\"a\":1}}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"u\",\"arguments\":"
+    "{\"t\":\"\u4e0d\u6b63\u691c\u51fa\\\"\u041c\u043e\u0434\u0435\u043b\u044c\u00e9\U0001F600x\\n\u0800\uffff\"}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"w\",\"arguments\":{"
+    "\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k12\":12,\"k13\":13,\"k14\":14,\"k15\":15,\"k16\":16,\"k17\":17,\"k18\":18,\"k19\":19,\"k20\":20,\"k21\":21,\"k22\":22,\"k23\":23,\"k24\":24,\"k25\":25,\"k26\":26,\"k27\":27,\"k28\":28,\"k29\":29,\"k30\":30,\"k31\":31,\"k32\":32,\"k33\":33,\"K0\":0}}}",
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"d\",\"arguments\":{"
+    "\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}}}",
 };
 
 /* Bytes whose change turns one JSON structure or string into another. */
