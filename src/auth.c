@@ -699,7 +699,7 @@ enum auth_result auth_authenticate(struct auth *a, const struct http_head *head,
             return fail(why, 401, "invalid_request", "the identity header is repeated");
         return from_proxy(v, vl, out, why);
     }
-    v = head ? http_header_get(head, "Authorization", &vl) : NULL;
+    v = head ? http_header_field(head, HF_AUTHORIZATION, &vl) : NULL;
     if (!v) {
         if (a->anonymous) {
             principal_anonymous(out);

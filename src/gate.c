@@ -61,7 +61,7 @@ bool gate_base_url(const struct auth *a, const struct http_head *head, bool tls,
         return true;
     }
     size_t n;
-    const char *host = head ? http_header_get(head, "host", &n) : NULL;
+    const char *host = head ? http_header_field(head, HF_HOST, &n) : NULL;
     if (!host || !plain_host(host, n))
         return false;
     snprintf(out, outlen, "%s://%.*s", tls ? "https" : "http", (int)n, host);

@@ -1070,7 +1070,7 @@ void http_reader_eof(struct http_reader *r)
 bool http_transfer_coding_supported(const struct http_head *h)
 {
     size_t len;
-    const char *te = http_header_get(h, "transfer-encoding", &len);
+    const char *te = http_header_field(h, HF_TRANSFER_ENCODING, &len);
     if (!te)
         return true;
     const char *end = te + len;
@@ -1100,6 +1100,24 @@ const char *http_header_getn(const struct http_head *h, const char *name, size_t
         }
     }
     return NULL;
+}
+
+const char *http_header_field(const struct http_head *h, enum http_field f, size_t *value_len)
+{
+    if (!h->fields)
+        return http_header_get(h, field_names[f], value_len);
+    uint32_t i = h->first[f];
+    if (!i)
+        return NULL;
+    *value_len = h->headers[i - 1].value_len;
+    return h->buf + h->headers[i - 1].value_off;
+}
+
+bool http_header_hop_by_hop(const struct http_head *h, size_t i)
+{
+    if (h->fields)
+        return hop_by_hop[h->fields[i]];
+    return http_is_hop_by_hop(h->buf + h->headers[i].name_off, h->headers[i].name_len);
 }
 
 void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,

@@ -66,6 +66,12 @@ static inline const char *http_header_get(const struct http_head *h, const char 
 {
     return http_header_getn(h, name, strlen(name), value_len);
 }
+/* http_header_get() of a field the reader classifies (enum http_field, not
+ * HF_OTHER), without comparing names when the reader classified the head. */
+const char *http_header_field(const struct http_head *h, enum http_field f, size_t *value_len);
+/* http_is_hop_by_hop() of the i-th header, from the reader's class when it
+ * has one. */
+bool http_header_hop_by_hop(const struct http_head *h, size_t i);
 /* Name and value of the i-th header. */
 void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,
                     size_t *value_len);
