@@ -1381,7 +1381,8 @@ void exchange_reset(struct exchange *ex)
     principal_clear(&ex->principal);
     if (ex->gen)
         policy_gen_release(ex->gen);
-    free(ex->id_text);
+    if (ex->id_text != ex->id_inline)
+        free(ex->id_text);
     free(ex->body);
     free(ex->progress_token);
     if (ex->sse_ready)

@@ -396,7 +396,7 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         return;
     }
     if (msg.id_text) {
-        ex->id_text = malloc(msg.id_len);
+        ex->id_text = msg.id_len <= sizeof ex->id_inline ? ex->id_inline : malloc(msg.id_len);
         if (!ex->id_text) {
             rpc_msg_clear(&msg);
             refuse_http(ex, 503, "out of memory");
