@@ -734,6 +734,7 @@ static char *write_head(char *p, const struct http_head *head)
 {
     size_t conn_len;
     const char *conn = http_header_field(head, HF_CONNECTION, &conn_len);
+    bool listed = conn && !http_connection_only_hop_by_hop(conn, conn_len);
     const char *reason = http_reason(head->status);
     p = REPLY_PUT_LIT(p, "HTTP/1.1 ");
     p = reply_put_uint(p, head->status > 0 ? (unsigned)head->status : 0);
@@ -744,7 +745,7 @@ static char *write_head(char *p, const struct http_head *head)
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(head, i, &name, &nlen, &value, &vlen);
-        if (http_header_hop_by_hop(head, i) || http_token_listed(conn, conn_len, name, nlen))
+        if (http_header_hop_by_hop(head, i) || (listed && http_token_listed(conn, conn_len, name, nlen)))
             continue;
         p = reply_put(p, name, nlen);
         p = REPLY_PUT_LIT(p, ": ");

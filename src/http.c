@@ -211,7 +211,7 @@ static inline enum http_field candidate(const char *n, size_t len)
 
 /* The known field a name is, ignoring case (HF_OTHER if none): the
  * candidate, confirmed by one comparison. */
-static enum http_field classify(const char *n, size_t len)
+static inline enum http_field classify(const char *n, size_t len)
 {
     enum http_field f = candidate(n, len);
     return f != HF_OTHER && name_eq(n, field_names[f], len) ? f : HF_OTHER;
@@ -1120,16 +1120,6 @@ bool http_header_hop_by_hop(const struct http_head *h, size_t i)
     return http_is_hop_by_hop(h->buf + h->headers[i].name_off, h->headers[i].name_len);
 }
 
-void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,
-                    size_t *value_len)
-{
-    const struct http_header *hd = &h->headers[i];
-    *name = h->buf + hd->name_off;
-    *name_len = hd->name_len;
-    *value = h->buf + hd->value_off;
-    *value_len = hd->value_len;
-}
-
 bool http_is_hop_by_hop(const char *name, size_t len)
 {
     return hop_by_hop[classify(name, len)];
@@ -1204,6 +1194,21 @@ const char *http_reason(int status)
     case 504: return "Gateway Timeout";
     default: return "Status";
     }
+}
+
+bool http_connection_only_hop_by_hop(const char *list, size_t list_len)
+{
+    const char *v = list, *end = list + list_len;
+    while (v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *tok = v;
+        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+            v++;
+        if (v > tok && !hop_by_hop[classify(tok, (size_t)(v - tok))])
+            return false;
+    }
+    return true;
 }
 
 bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len)

@@ -46,7 +46,7 @@ static double now_monotonic(void)
 static bool client_header_dropped(const struct server_conf *sc, const struct http_head *h, size_t at,
                                   const char *conn, size_t conn_len, const char *name, size_t len)
 {
-    if (http_header_hop_by_hop(h, at) || http_token_listed(conn, conn_len, name, len))
+    if (http_header_hop_by_hop(h, at) || (conn && http_token_listed(conn, conn_len, name, len)))
         return true;
     /* Token passthrough is forbidden by the spec unless the operator says so. */
     if (!sc->pass_authorization && (SPAN_IS(name, len, "authorization") || SPAN_IS(name, len, "cookie")))
@@ -94,6 +94,8 @@ static char *put_request(char *p, const struct server_conf *sc, const struct ups
     p = REPLY_PUT_LIT(p, "\r\n");
     size_t conn_len;
     const char *conn = http_header_field(h, HF_CONNECTION, &conn_len);
+    if (conn && http_connection_only_hop_by_hop(conn, conn_len))
+        conn = NULL;    /* it names nothing that is not dropped anyway */
     for (size_t i = 0; i < h->nheaders; i++) {
         const char *name, *value;
         size_t nlen, vlen;

@@ -62,10 +62,18 @@ static long read_one(enum http_message_type type, const char *data, size_t len, 
                 vlen != flen)
                 abort();
         }
-        for (size_t i = 0; i < r.head.nheaders; i++)
-            if (http_is_hop_by_hop(r.head.buf + r.head.headers[i].name_off, r.head.headers[i].name_len) !=
-                http_header_hop_by_hop(&r.head, i))
+        size_t clen = 0;
+        const char *conn = http_header_get(&r.head, "connection", &clen);
+        bool only_hop = conn && http_connection_only_hop_by_hop(conn, clen);
+        for (size_t i = 0; i < r.head.nheaders; i++) {
+            const char *name = r.head.buf + r.head.headers[i].name_off;
+            size_t nlen = r.head.headers[i].name_len;
+            if (http_is_hop_by_hop(name, nlen) != http_header_hop_by_hop(&r.head, i))
                 abort();
+            /* a list of hop-by-hop names only drops no header that is forwarded */
+            if (only_hop && http_token_listed(conn, clen, name, nlen) && !http_header_hop_by_hop(&r.head, i))
+                abort();
+        }
     } else if (result == -2) {
         int status;
         http_reader_eof(&r);

@@ -91,8 +91,22 @@ static void test_built_head(void)
     CHECK(http_header_hop_by_hop(&h, 0) && http_header_hop_by_hop(&h, 1) && !http_header_hop_by_hop(&h, 2));
 }
 
+/* A Connection list naming only fields never forwarded lets callers skip
+ * the per-header test; any other token (close too: a header may be named
+ * so) keeps it. */
+static void test_connection_lists(void)
+{
+    static const char *const only[] = {"keep-alive", "Keep-Alive, Upgrade", " te ,, TRAILER ", "", ","};
+    static const char *const other[] = {"close", "keep-alive, X-Drop", "keep_alive", "upgrade,close", "Set-Cookie"};
+    for (size_t i = 0; i < sizeof only / sizeof *only; i++)
+        CHECK(http_connection_only_hop_by_hop(only[i], strlen(only[i])));
+    for (size_t i = 0; i < sizeof other / sizeof *other; i++)
+        CHECK(!http_connection_only_hop_by_hop(other[i], strlen(other[i])));
+}
+
 int main(void)
 {
+    test_connection_lists();
     test_read_head();
     test_built_head();
     return check_report();
