@@ -186,7 +186,10 @@ static int check_params(const struct http_head *h, struct era_error *err)
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(h, i, &name, &nlen, &value, &vlen);
-        /* The first letter rules out almost every header without a call. */
+        /* A field the reader classified (Mcp-Session-Id...) is none; the
+         * first letter rules out almost every other header without a call. */
+        if (h->fields && h->fields[i] != HF_OTHER)
+            continue;
         if (nlen > 10 && (name[0] | 0x20) == 'm' && strncasecmp(name, "mcp-param-", 10) == 0)
             return fail(err, MCP_HEADER_MISMATCH,
                         "Header mismatch: warden cannot check Mcp-Param-* headers against the tool's x-mcp-header "
