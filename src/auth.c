@@ -30,8 +30,33 @@ const char *principal_kind_name(enum principal_kind kind)
 
 void principal_clear(struct principal *p)
 {
-    cJSON_Delete(p->doc);
+    if (!p->shared)
+        cJSON_Delete(p->doc);
     memset(p, 0, sizeof *p);
+}
+
+/* The anonymous caller's document, {"id": "anonymous", "kind": "anonymous",
+ * "labels": {}, "claims": {}, "scopes": []}, as principal_make would build it
+ * but laid out at compile time: every unauthenticated call borrows it instead
+ * of building and freeing eight nodes (which showed in per-call profiles).
+ * Nothing writes it, so the worker threads share it without a lock. */
+static char anon_name[] = "anonymous";
+static char key_id[] = "id", key_kind[] = "kind", key_labels[] = "labels", key_claims[] = "claims",
+            key_scopes[] = "scopes";
+static cJSON anon_scopes, anon_claims, anon_labels, anon_kind, anon_id;
+static cJSON anon_scopes = {.prev = &anon_claims, .type = cJSON_Array, .string = key_scopes};
+static cJSON anon_claims = {.next = &anon_scopes, .prev = &anon_labels, .type = cJSON_Object, .string = key_claims};
+static cJSON anon_labels = {.next = &anon_claims, .prev = &anon_kind, .type = cJSON_Object, .string = key_labels};
+static cJSON anon_kind = {.next = &anon_labels, .prev = &anon_id, .type = cJSON_String,
+                          .valuestring = anon_name, .string = key_kind};
+static cJSON anon_id = {.next = &anon_kind, .prev = &anon_scopes, .type = cJSON_String,
+                        .valuestring = anon_name, .string = key_id};
+static cJSON anon_doc = {.child = &anon_id, .type = cJSON_Object};
+
+/* The anonymous principal, borrowing anon_doc. */
+static void principal_anonymous(struct principal *p)
+{
+    *p = (struct principal){.doc = &anon_doc, .id = anon_name, .kind = PRINCIPAL_ANONYMOUS, .shared = true};
 }
 
 /* Builds the principal's document; takes labels and claims (owned, may be
@@ -662,10 +687,10 @@ enum auth_result auth_authenticate(struct auth *a, const struct http_head *head,
 {
     memset(out, 0, sizeof *out);
     memset(why, 0, sizeof *why);
-    if (!a)
-        return principal_make(out, PRINCIPAL_ANONYMOUS, "anonymous") == 0
-                   ? AUTH_OK
-                   : fail(why, 401, NULL, "out of memory");
+    if (!a) {
+        principal_anonymous(out);
+        return AUTH_OK;
+    }
     size_t vl = 0;
     const char *v;
     if (a->identity_header && head && peer_trusted(a, peer) &&
@@ -674,12 +699,12 @@ enum auth_result auth_authenticate(struct auth *a, const struct http_head *head,
             return fail(why, 401, "invalid_request", "the identity header is repeated");
         return from_proxy(v, vl, out, why);
     }
-    v = head ? http_header_get(head, "Authorization", &vl) : NULL;
+    v = head ? http_header_field(head, HF_AUTHORIZATION, &vl) : NULL;
     if (!v) {
-        if (a->anonymous)
-            return principal_make(out, PRINCIPAL_ANONYMOUS, "anonymous") == 0
-                       ? AUTH_OK
-                       : fail(why, 401, NULL, "out of memory");
+        if (a->anonymous) {
+            principal_anonymous(out);
+            return AUTH_OK;
+        }
         return fail(why, 401, NULL, "credentials required");
     }
     /* RFC 6750 §2.1: "Bearer" 1*SP token68; nothing else is read. */

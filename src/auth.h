@@ -24,11 +24,13 @@ enum principal_kind { PRINCIPAL_ANONYMOUS, PRINCIPAL_KEY, PRINCIPAL_JWT, PRINCIP
  * (claims: the JWT's payload, {} for other kinds; labels: an API key's
  * labels, {} for other kinds). id and scopes point into doc. A principal
  * is made once per request and lives as long as the request; policies
- * borrow it. */
+ * borrow it. The anonymous caller auth_authenticate makes shares one
+ * read-only doc (`shared`): nobody may change it, principal_clear leaves it. */
 struct principal {
     cJSON *doc;
     const char *id;
     enum principal_kind kind;
+    bool shared;
 };
 
 /* "key", "jwt", "anonymous", "proxy" or "local". */
@@ -38,7 +40,7 @@ const char *principal_kind_name(enum principal_kind kind);
 const cJSON *principal_lookup(const struct principal *p, const char *path);
 /* True when the principal holds scope s. */
 bool principal_has_scope(const struct principal *p, const char *s);
-/* Frees doc; safe on a zeroed principal. */
+/* Frees doc unless shared; safe on a zeroed principal. */
 void principal_clear(struct principal *p);
 /* Makes a principal of kind id with no labels, claims or scopes (the
  * anonymous caller, a --stdio desktop user). Returns 0, -1 out of memory. */

@@ -110,7 +110,7 @@ static int req_on_head(void *owner)
         c->body_cap = want;
     }
     size_t vlen;
-    const char *expect = http_header_get(h, "expect", &vlen);
+    const char *expect = http_header_field(h, HF_EXPECT, &vlen);
     if (expect) {
         if (vlen != 12 || strncasecmp(expect, "100-continue", 12) != 0) {
             c->reader.status_on_error = 417;

@@ -110,7 +110,7 @@ static const char *name_source(const struct rpc_msg *msg, const char **field)
 static int check_name(const struct http_head *h, const struct rpc_msg *msg, bool modern, struct era_error *err)
 {
     size_t vlen;
-    const char *v = http_header_get(h, "mcp-name", &vlen);
+    const char *v = http_header_field(h, HF_MCP_NAME, &vlen);
     const char *field;
     const char *body = msg->method ? name_source(msg, &field) : NULL;
     if (!v) {
@@ -135,7 +135,7 @@ static int check_name(const struct http_head *h, const struct rpc_msg *msg, bool
 static int check_method(const struct http_head *h, const struct rpc_msg *msg, bool modern, struct era_error *err)
 {
     size_t vlen;
-    const char *v = http_header_get(h, "mcp-method", &vlen);
+    const char *v = http_header_field(h, HF_MCP_METHOD, &vlen);
     if (!v) {
         if (modern && msg->kind == RPC_REQUEST)
             return fail(err, MCP_HEADER_MISMATCH, "Header mismatch: the Mcp-Method header is required");
@@ -161,7 +161,7 @@ static int body_version(const struct rpc_msg *msg, const char **v)
 static int check_version(const struct http_head *h, const struct rpc_msg *msg, bool *modern, struct era_error *err)
 {
     size_t hlen;
-    const char *hv = http_header_get(h, "mcp-protocol-version", &hlen);
+    const char *hv = http_header_field(h, HF_MCP_PROTOCOL_VERSION, &hlen);
     const char *bv = NULL;
     int has_body = body_version(msg, &bv);
     if (has_body < 0)
@@ -186,7 +186,10 @@ static int check_params(const struct http_head *h, struct era_error *err)
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(h, i, &name, &nlen, &value, &vlen);
-        /* The first letter rules out almost every header without a call. */
+        /* A field the reader classified (Mcp-Session-Id...) is none; the
+         * first letter rules out almost every other header without a call. */
+        if (h->fields && h->fields[i] != HF_OTHER)
+            continue;
         if (nlen > 10 && (name[0] | 0x20) == 'm' && strncasecmp(name, "mcp-param-", 10) == 0)
             return fail(err, MCP_HEADER_MISMATCH,
                         "Header mismatch: warden cannot check Mcp-Param-* headers against the tool's x-mcp-header "

@@ -733,7 +733,8 @@ static size_t head_size(const struct http_head *head)
 static char *write_head(char *p, const struct http_head *head)
 {
     size_t conn_len;
-    const char *conn = http_header_get(head, "connection", &conn_len);
+    const char *conn = http_header_field(head, HF_CONNECTION, &conn_len);
+    bool listed = conn && !http_connection_only_hop_by_hop(conn, conn_len);
     const char *reason = http_reason(head->status);
     p = REPLY_PUT_LIT(p, "HTTP/1.1 ");
     p = reply_put_uint(p, head->status > 0 ? (unsigned)head->status : 0);
@@ -744,7 +745,7 @@ static char *write_head(char *p, const struct http_head *head)
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(head, i, &name, &nlen, &value, &vlen);
-        if (http_is_hop_by_hop(name, nlen) || http_token_listed(conn, conn_len, name, nlen))
+        if (http_header_hop_by_hop(head, i) || (listed && http_token_listed(conn, conn_len, name, nlen)))
             continue;
         p = reply_put(p, name, nlen);
         p = REPLY_PUT_LIT(p, ": ");
@@ -863,10 +864,10 @@ int exchange_head(struct exchange *ex, const struct http_head *head)
         return held_head(ex, head);
     struct client_conn *c = ex->client;
     size_t ctlen;
-    const char *ct = http_header_get(head, "content-type", &ctlen);
+    const char *ct = http_header_field(head, HF_CONTENT_TYPE, &ctlen);
     if (ex->elicit_url && head->status == 200) {
         size_t sidlen;
-        const char *sid = http_header_get(head, "mcp-session-id", &sidlen);
+        const char *sid = http_header_field(head, HF_MCP_SESSION_ID, &sidlen);
         if (sid)
             elicit_sessions_note(c->worker->elicit, sid, sidlen);
     }
@@ -1272,7 +1273,7 @@ void exchange_hold_message(struct exchange *ex, const char *json, size_t len)
 static int held_head(struct exchange *ex, const struct http_head *head)
 {
     size_t ctlen;
-    const char *ct = http_header_get(head, "content-type", &ctlen);
+    const char *ct = http_header_field(head, HF_CONTENT_TYPE, &ctlen);
     ex->status = head->status;
     if (head->status == 200 && ct && http_media_type_is(ct, ctlen, "text/event-stream")) {
         sse_init(&ex->sse, ex->client->worker->cfg->limits.max_sse_event_bytes, on_sse_block, ex);
@@ -1381,7 +1382,8 @@ void exchange_reset(struct exchange *ex)
     principal_clear(&ex->principal);
     if (ex->gen)
         policy_gen_release(ex->gen);
-    free(ex->id_text);
+    if (ex->id_text != ex->id_inline)
+        free(ex->id_text);
     free(ex->body);
     free(ex->progress_token);
     if (ex->sse_ready)

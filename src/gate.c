@@ -16,6 +16,16 @@ void gate_answer_clear(struct gate_answer *a)
     memset(a, 0, sizeof *a);
 }
 
+/* An empty answer, as a zeroed one reads, without zeroing the 1.2 kB of
+ * header room on every request (it showed in per-call profiles). */
+static void answer_reset(struct gate_answer *a)
+{
+    a->status = 0;
+    a->headers[0] = '\0';
+    a->body = NULL;
+    a->len = 0;
+}
+
 struct auth *gate_auth_for(const struct config *cfg, const struct server_conf *sc)
 {
     return sc->auth ? sc->auth : cfg->auth;
@@ -61,7 +71,7 @@ bool gate_base_url(const struct auth *a, const struct http_head *head, bool tls,
         return true;
     }
     size_t n;
-    const char *host = head ? http_header_get(head, "host", &n) : NULL;
+    const char *host = head ? http_header_field(head, HF_HOST, &n) : NULL;
     if (!host || !plain_host(host, n))
         return false;
     snprintf(out, outlen, "%s://%.*s", tls ? "https" : "http", (int)n, host);
@@ -71,7 +81,7 @@ bool gate_base_url(const struct auth *a, const struct http_head *head, bool tls,
 bool gate_metadata(const struct config *cfg, const char *path, size_t len, const struct http_head *head, bool tls,
                    struct gate_answer *out)
 {
-    memset(out, 0, sizeof *out);
+    answer_reset(out);
     size_t plen = sizeof METADATA_PREFIX - 1;
     if (len <= plen || memcmp(path, METADATA_PREFIX, plen) != 0)
         return false;
@@ -105,7 +115,7 @@ bool gate_metadata(const struct config *cfg, const char *path, size_t len, const
 bool gate_check(const struct config *cfg, const struct server_conf *sc, const struct http_head *head,
                 const struct sockaddr *peer, bool tls, struct principal *principal, struct gate_answer *out)
 {
-    memset(out, 0, sizeof *out);
+    answer_reset(out);
     struct auth *a = gate_auth_for(cfg, sc);
     struct auth_failure why;
     if (auth_authenticate(a, head, peer, principal, &why) == AUTH_OK)

@@ -211,7 +211,7 @@ static inline enum http_field candidate(const char *n, size_t len)
 
 /* The known field a name is, ignoring case (HF_OTHER if none): the
  * candidate, confirmed by one comparison. */
-static enum http_field classify(const char *n, size_t len)
+static inline enum http_field classify(const char *n, size_t len)
 {
     enum http_field f = candidate(n, len);
     return f != HF_OTHER && name_eq(n, field_names[f], len) ? f : HF_OTHER;
@@ -1070,7 +1070,7 @@ void http_reader_eof(struct http_reader *r)
 bool http_transfer_coding_supported(const struct http_head *h)
 {
     size_t len;
-    const char *te = http_header_get(h, "transfer-encoding", &len);
+    const char *te = http_header_field(h, HF_TRANSFER_ENCODING, &len);
     if (!te)
         return true;
     const char *end = te + len;
@@ -1102,14 +1102,22 @@ const char *http_header_getn(const struct http_head *h, const char *name, size_t
     return NULL;
 }
 
-void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,
-                    size_t *value_len)
+const char *http_header_field(const struct http_head *h, enum http_field f, size_t *value_len)
 {
-    const struct http_header *hd = &h->headers[i];
-    *name = h->buf + hd->name_off;
-    *name_len = hd->name_len;
-    *value = h->buf + hd->value_off;
-    *value_len = hd->value_len;
+    if (!h->fields)
+        return http_header_get(h, field_names[f], value_len);
+    uint32_t i = h->first[f];
+    if (!i)
+        return NULL;
+    *value_len = h->headers[i - 1].value_len;
+    return h->buf + h->headers[i - 1].value_off;
+}
+
+bool http_header_hop_by_hop(const struct http_head *h, size_t i)
+{
+    if (h->fields)
+        return hop_by_hop[h->fields[i]];
+    return http_is_hop_by_hop(h->buf + h->headers[i].name_off, h->headers[i].name_len);
 }
 
 bool http_is_hop_by_hop(const char *name, size_t len)
@@ -1186,6 +1194,21 @@ const char *http_reason(int status)
     case 504: return "Gateway Timeout";
     default: return "Status";
     }
+}
+
+bool http_connection_only_hop_by_hop(const char *list, size_t list_len)
+{
+    const char *v = list, *end = list + list_len;
+    while (v < end) {
+        while (v < end && (*v == ' ' || *v == '\t' || *v == ','))
+            v++;
+        const char *tok = v;
+        while (v < end && *v != ',' && *v != ' ' && *v != '\t')
+            v++;
+        if (v > tok && !hop_by_hop[classify(tok, (size_t)(v - tok))])
+            return false;
+    }
+    return true;
 }
 
 bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len)

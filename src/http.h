@@ -66,9 +66,23 @@ static inline const char *http_header_get(const struct http_head *h, const char 
 {
     return http_header_getn(h, name, strlen(name), value_len);
 }
-/* Name and value of the i-th header. */
-void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len, const char **value,
-                    size_t *value_len);
+/* http_header_get() of a field the reader classifies (enum http_field, not
+ * HF_OTHER), without comparing names when the reader classified the head. */
+const char *http_header_field(const struct http_head *h, enum http_field f, size_t *value_len);
+/* http_is_hop_by_hop() of the i-th header, from the reader's class when it
+ * has one. */
+bool http_header_hop_by_hop(const struct http_head *h, size_t i);
+/* Name and value of the i-th header; inline: the loops over every header
+ * that forward, size and check heads call it per field. */
+static inline void http_header_at(const struct http_head *h, size_t i, const char **name, size_t *name_len,
+                                  const char **value, size_t *value_len)
+{
+    const struct http_header *hd = &h->headers[i];
+    *name = h->buf + hd->name_off;
+    *name_len = hd->name_len;
+    *value = h->buf + hd->value_off;
+    *value_len = hd->value_len;
+}
 /* True for headers that describe one connection, not the message, and for
  * Accept-Encoding (warden reads the bodies it relays): never forwarded. */
 bool http_is_hop_by_hop(const char *name, size_t len);
@@ -81,4 +95,8 @@ const char *http_reason(int status);
 /* True when a comma-separated header value (list; NULL: absent) names the token
  * `name`, case-insensitively: a header the Connection header names is hop-by-hop too. */
 bool http_token_listed(const char *list, size_t list_len, const char *name, size_t len);
+/* True when every token of a Connection value names a field that is never
+ * forwarded anyway (http_is_hop_by_hop: "keep-alive", "upgrade"...): then
+ * http_token_listed drops no other header, and callers skip it per header. */
+bool http_connection_only_hop_by_hop(const char *list, size_t list_len);
 #endif

@@ -36,11 +36,12 @@ enum {
 static const char *const helper_names[] = {"glob", "path", "pointer"};
 
 /* What warden.allow/deny/require_approval return: a userdata so that scripts
- * cannot forge one (its metatable is protected). */
+ * cannot forge one (its metatable is protected). Its reason and its rule
+ * ("FILE:LINE") are its user values 1 and 2, Lua strings: copying them into
+ * the userdata made every decision an 800-byte allocation, which the
+ * collector then paid for on every denied call. */
 struct lua_decision {
     enum verdict verdict;
-    char reason[sizeof ((struct decision *)0)->reason];
-    char rule[sizeof ((struct decision *)0)->rule];
     struct approval_opts approval;  /* require_approval's opts */
 };
 
@@ -715,14 +716,21 @@ static void make_readonly(lua_State *L)
 static int make_decision(lua_State *L, enum verdict v, const char *fallback)
 {
     struct lua_policy *lp = policy_of(L);
-    size_t rlen;
-    const char *reason = luaL_optlstring(L, 1, fallback, &rlen);
-    struct lua_decision *d = lua_newuserdatauv(L, sizeof *d, 0);
+    luaL_optlstring(L, 1, fallback, NULL);
+    bool given = !lua_isnoneornil(L, 1);
+    char rule[sizeof ((struct decision *)0)->rule];
+    copy_str(rule, sizeof rule, lp->path, strlen(lp->path));
+    where(L, 1, rule, sizeof rule);
+    struct lua_decision *d = lua_newuserdatauv(L, sizeof *d, 2);
     d->verdict = v;
     d->approval = APPROVAL_OPTS_DEFAULT;
-    copy_str(d->reason, sizeof d->reason, reason, rlen);
-    copy_str(d->rule, sizeof d->rule, lp->path, strlen(lp->path));
-    where(L, 1, d->rule, sizeof d->rule);
+    if (given)
+        lua_pushvalue(L, 1);
+    else
+        lua_pushstring(L, fallback);
+    lua_setiuservalue(L, -2, 1);
+    lua_pushstring(L, rule);
+    lua_setiuservalue(L, -2, 2);
     luaL_setmetatable(L, DECISION_MT);
     return 1;
 }
@@ -879,50 +887,61 @@ static void push_bounded(lua_State *L, const char *s, size_t len)
     lua_pushlstring(L, s, len);
 }
 
+/* The byte that starts every key of a folded lookup table (below), so that
+ * no argument key can pose as a metamethod name there ("__index", "__gc"...). */
+#define FOLD_TAG '\1'
+
 /* __index of argument objects: finds the member whose key folds like the
- * one asked for (upvalue 1 maps folded keys to the message's own), since a
- * Go server binds {"Alias": ...} to the field alias. rpc_parse refused
- * objects whose keys fold together, so at most one member matches. */
+ * one asked for, since a Go server binds {"Alias": ...} to the field alias.
+ * The object's metatable maps FOLD_TAG + folded key to the message's own
+ * key (set_folded_lookup). rpc_parse refused objects whose keys fold
+ * together, so at most one member matches. */
 static int folded_index(lua_State *L)
 {
-    if (lua_type(L, 2) != LUA_TSTRING)
+    lua_settop(L, 2);
+    if (lua_type(L, 2) != LUA_TSTRING || !lua_getmetatable(L, 1))
         return 0;
     size_t len;
     const char *key = lua_tolstring(L, 2, &len);
     charge(L, (double)len / 16, "looking up an argument");
-    char small[192];
-    char *folded = len <= sizeof small / 3 ? small : lua_newuserdatauv(L, 3 * len, 0);
-    size_t flen = utf8_key_fold(key, len, folded);
-    lua_pushlstring(L, folded, flen);
-    if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TSTRING)
+    char small[193];
+    char *folded = len <= (sizeof small - 1) / 3 ? small : lua_newuserdatauv(L, 3 * len + 1, 0);
+    folded[0] = FOLD_TAG;
+    size_t flen = utf8_key_fold(key, len, folded + 1);
+    lua_pushlstring(L, folded, flen + 1);
+    if (lua_rawget(L, 3) != LUA_TSTRING)
         return 0;
     lua_rawget(L, 1);
     return 1;
 }
 
 /* Gives the object table on top of the stack a metatable that looks its
- * members up as case-insensitive readers do (folded_index). */
+ * members up as case-insensitive readers do (folded_index). The metatable
+ * is the map of keys itself: one table per object, no closure, no buffer
+ * for the collector. */
 static void set_folded_lookup(lua_State *L, const cJSON *obj)
 {
     struct lua_policy *lp = policy_of(L);
-    lua_createtable(L, 0, cJSON_GetArraySize(obj));
+    lua_createtable(L, 0, cJSON_GetArraySize(obj) + 1);
     const cJSON *e;
     cJSON_ArrayForEach(e, obj) {
         if (!e->string)
             continue;
         size_t len = strlen(e->string);
-        char *folded = lua_newuserdatauv(L, 3 * len + 1, 0);
-        size_t flen = utf8_key_fold(e->string, len, folded);
+        char small[193];
+        bool big = len > (sizeof small - 1) / 3;
+        char *folded = big ? lua_newuserdatauv(L, 3 * len + 1, 0) : small;
+        folded[0] = FOLD_TAG;
+        size_t flen = utf8_key_fold(e->string, len, folded + 1);
         if (flen > lp->lim.max_string)
             too_large(L);
-        lua_pushlstring(L, folded, flen);
-        lua_remove(L, -2);
+        lua_pushlstring(L, folded, flen + 1);
+        if (big)
+            lua_remove(L, -2);
         push_bounded(L, e->string, len);
         lua_rawset(L, -3);
     }
-    lua_createtable(L, 0, 1);
-    lua_insert(L, -2);
-    lua_pushcclosure(L, folded_index, 1);
+    lua_pushcfunction(L, folded_index);
     lua_setfield(L, -2, "__index");
     lua_setmetatable(L, -2);
 }
@@ -1293,6 +1312,10 @@ struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *li
         return NULL;
     }
     lua_atpanic(lp->L, policy_panic);
+    /* Each call leaves young garbage (the call table, its fields, argument
+     * trees, the decision) beside the long-lived sandbox: the generational
+     * mode collects it without walking the sandbox again and again. */
+    lua_gc(lp->L, LUA_GCGEN, 0, 0);
     const char *msg;
     if (run(lp, load_main, lp, mono_now(), &msg) != LUA_OK) {
         /* Lua's messages carry the position already; the others get one. */
@@ -1430,8 +1453,13 @@ static int call_main(lua_State *L)
         return luaL_error(L, "%s: on_call returned a %s, not nil or a warden decision", lp->path,
                           luaL_typename(L, -1));
     out->verdict = d->verdict;
-    memcpy(out->reason, d->reason, sizeof out->reason);
-    memcpy(out->rule, d->rule, sizeof out->rule);
+    size_t len;
+    lua_getiuservalue(L, -1, 1);
+    const char *text = lua_tolstring(L, -1, &len);
+    copy_str(out->reason, sizeof out->reason, text, len);
+    lua_getiuservalue(L, -2, 2);
+    text = lua_tolstring(L, -1, &len);
+    copy_str(out->rule, sizeof out->rule, text, len);
     out->approval = d->approval;
     return 0;
 }

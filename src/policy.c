@@ -1550,6 +1550,9 @@ static size_t limit_key(char *buf, size_t cap, const char *server, const struct 
  * anything else that carries credentials. */
 static const char *const visible_headers[] = {"user-agent", "mcp-protocol-version", "x-request-id", "traceparent",
                                               "x-forwarded-for", "x-agent-name"};
+/* The same, as the reader classes them: looked up without comparing names. */
+static const enum http_field visible_fields[] = {HF_USER_AGENT, HF_MCP_PROTOCOL_VERSION, HF_X_REQUEST_ID,
+                                                 HF_TRACEPARENT, HF_X_FORWARDED_FOR, HF_X_AGENT_NAME};
 
 /* Fills out[] with the allow-listed headers the request has; returns how many. */
 static size_t visible_request_headers(const struct http_head *head, struct lua_header *out)
@@ -1557,7 +1560,7 @@ static size_t visible_request_headers(const struct http_head *head, struct lua_h
     size_t n = 0;
     for (size_t i = 0; head && i < sizeof visible_headers / sizeof *visible_headers; i++) {
         size_t len;
-        const char *value = http_header_get(head, visible_headers[i], &len);
+        const char *value = http_header_field(head, visible_fields[i], &len);
         if (value)
             out[n++] = (struct lua_header){visible_headers[i], value, len};
     }

@@ -221,8 +221,9 @@ struct exchange {
     bool active;
     unsigned method;              /* HTTP method (enum http_method) */
     bool has_id;                  /* a JSON-RPC request: failures answer its id */
-    char *id_text;                /* owned copy of the id's original text */
+    char *id_text;                /* copy of the id's original text: id_inline, or owned when longer */
     size_t id_len;
+    char id_inline[24];           /* short ids (most are): no allocation per call */
     bool filter_list;             /* a tools/list whose answer a policy filters */
     bool pin_instructions;        /* an initialize whose answer's instructions are checked against the pins */
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */

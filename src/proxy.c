@@ -58,7 +58,7 @@ static void refuse_http(struct exchange *ex, int status, const char *message)
 static const char *check_content_type(const struct http_head *h)
 {
     size_t len;
-    const char *ct = http_header_get(h, "content-type", &len);
+    const char *ct = http_header_field(h, HF_CONTENT_TYPE, &len);
     if (!ct)
         return "Content-Type must be application/json";
     if (!http_media_type_is(ct, len, "application/json"))
@@ -396,7 +396,7 @@ static void handle_post(struct client_conn *c, const struct http_head *h, const 
         return;
     }
     if (msg.id_text) {
-        ex->id_text = malloc(msg.id_len);
+        ex->id_text = msg.id_len <= sizeof ex->id_inline ? ex->id_inline : malloc(msg.id_len);
         if (!ex->id_text) {
             rpc_msg_clear(&msg);
             refuse_http(ex, 503, "out of memory");
@@ -469,7 +469,7 @@ void proxy_handle(struct client_conn *c)
     size_t qlen = q ? url_len - path_len : 0;
 
     size_t vlen;
-    const char *host = http_header_get(h, "host", &vlen);
+    const char *host = http_header_field(h, HF_HOST, &vlen);
     if (!host && (h->http_major > 1 || h->http_minor >= 1)) {
         refuse_http(ex, 400, "a Host header is required");
         return;
@@ -478,7 +478,7 @@ void proxy_handle(struct client_conn *c)
         refuse_http(ex, 403, "Host not allowed (DNS rebinding protection)");
         return;
     }
-    const char *origin = http_header_get(h, "origin", &vlen);
+    const char *origin = http_header_field(h, HF_ORIGIN, &vlen);
     if (origin && !config_origin_allowed(w->cfg, origin, vlen)) {
         refuse_http(ex, 403, "Origin not allowed");
         return;
@@ -528,7 +528,7 @@ void proxy_handle(struct client_conn *c)
         gate_answer_clear(&ga);
         return;
     }
-    const char *sid = http_header_get(h, "mcp-session-id", &vlen);
+    const char *sid = http_header_field(h, HF_MCP_SESSION_ID, &vlen);
     if (sid) {
         if (!session_id_valid(sid, vlen)) {
             refuse_http(ex, 400, "Mcp-Session-Id must be 1 to 255 visible ASCII characters");

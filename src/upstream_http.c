@@ -42,11 +42,11 @@ static double now_monotonic(void)
 /* True when p[0..len) is the literal lit, ignoring case. */
 #define SPAN_IS(p, len, lit) ((len) == sizeof(lit) - 1 && strncasecmp((p), (lit), sizeof(lit) - 1) == 0)
 
-/* Headers never taken from a client toward a server. */
-static bool client_header_dropped(const struct server_conf *sc, const char *conn, size_t conn_len, const char *name,
-                                  size_t len)
+/* Headers never taken from a client toward a server: the at-th of h, named name[0..len). */
+static bool client_header_dropped(const struct server_conf *sc, const struct http_head *h, size_t at,
+                                  const char *conn, size_t conn_len, const char *name, size_t len)
 {
-    if (http_is_hop_by_hop(name, len) || http_token_listed(conn, conn_len, name, len))
+    if (http_header_hop_by_hop(h, at) || (conn && http_token_listed(conn, conn_len, name, len)))
         return true;
     /* Token passthrough is forbidden by the spec unless the operator says so. */
     if (!sc->pass_authorization && (SPAN_IS(name, len, "authorization") || SPAN_IS(name, len, "cookie")))
@@ -93,12 +93,14 @@ static char *put_request(char *p, const struct server_conf *sc, const struct ups
     p = reply_put(p, sc->host_header, strlen(sc->host_header));
     p = REPLY_PUT_LIT(p, "\r\n");
     size_t conn_len;
-    const char *conn = http_header_get(h, "connection", &conn_len);
+    const char *conn = http_header_field(h, HF_CONNECTION, &conn_len);
+    if (conn && http_connection_only_hop_by_hop(conn, conn_len))
+        conn = NULL;    /* it names nothing that is not dropped anyway */
     for (size_t i = 0; i < h->nheaders; i++) {
         const char *name, *value;
         size_t nlen, vlen;
         http_header_at(h, i, &name, &nlen, &value, &vlen);
-        if (client_header_dropped(sc, conn, conn_len, name, nlen))
+        if (client_header_dropped(sc, h, i, conn, conn_len, name, nlen))
             continue;
         p = reply_put(p, name, nlen);
         p = REPLY_PUT_LIT(p, ": ");

@@ -8,6 +8,8 @@ import { initialize, messages, post } from './lib/client.mjs';
 import { startFixture, startRawIdServer, startWarden } from './lib/peers.mjs';
 
 const ids = ['0', '-1', '9007199254740993', '"caf\\u00e9-\\u2603"', '"café-☃"', '"1"'];
+// Around the bytes warden keeps an id in without allocating (24), and far past them.
+ids.push(`"${'x'.repeat(22)}"`, `"${'y'.repeat(23)}"`, `"${'z'.repeat(300)}"`);
 const call = (id) => `{"jsonrpc":"2.0","id":${id},"method":"tools/call","params":{"name":"echo","arguments":{}}}`;
 
 for (const sse of [false, true]) {

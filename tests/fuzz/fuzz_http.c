@@ -51,9 +51,29 @@ static long read_one(enum http_message_type type, const char *data, size_t len, 
         result = (long)total;
         size_t vlen;
         (void)http_transfer_coding_supported(&r.head);
-        (void)http_header_get(&r.head, "content-type", &vlen);
-        for (size_t i = 0; i < r.head.nheaders; i++)
-            (void)http_is_hop_by_hop(r.head.buf + r.head.headers[i].name_off, r.head.headers[i].name_len);
+        /* Lookups by the reader's classes answer as the ones by name. */
+        static const char *const names[] = {"content-type", "host", "connection", "mcp-session-id", "expect"};
+        static const enum http_field fields[] = {HF_CONTENT_TYPE, HF_HOST, HF_CONNECTION, HF_MCP_SESSION_ID,
+                                                 HF_EXPECT};
+        for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+            size_t flen = 0;
+            vlen = 0;
+            if (http_header_get(&r.head, names[k], &vlen) != http_header_field(&r.head, fields[k], &flen) ||
+                vlen != flen)
+                abort();
+        }
+        size_t clen = 0;
+        const char *conn = http_header_get(&r.head, "connection", &clen);
+        bool only_hop = conn && http_connection_only_hop_by_hop(conn, clen);
+        for (size_t i = 0; i < r.head.nheaders; i++) {
+            const char *name = r.head.buf + r.head.headers[i].name_off;
+            size_t nlen = r.head.headers[i].name_len;
+            if (http_is_hop_by_hop(name, nlen) != http_header_hop_by_hop(&r.head, i))
+                abort();
+            /* a list of hop-by-hop names only drops no header that is forwarded */
+            if (only_hop && http_token_listed(conn, clen, name, nlen) && !http_header_hop_by_hop(&r.head, i))
+                abort();
+        }
     } else if (result == -2) {
         int status;
         http_reader_eof(&r);
