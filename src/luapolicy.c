@@ -1312,10 +1312,6 @@ struct lua_policy *lua_policy_load(const char *path, const struct lua_limits *li
         return NULL;
     }
     lua_atpanic(lp->L, policy_panic);
-    /* Each call leaves young garbage (the call table, its fields, argument
-     * trees, the decision) beside the long-lived sandbox: the generational
-     * mode collects it without walking the sandbox again and again. */
-    lua_gc(lp->L, LUA_GCGEN, 0, 0);
     const char *msg;
     if (run(lp, load_main, lp, mono_now(), &msg) != LUA_OK) {
         /* Lua's messages carry the position already; the others get one. */
