@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "jsonrpc.h"
+#include "utf8.h"
 
 /* Contexts of the values answer.c watches while the strict scanner reads a
  * message (see json_watch): the top level, result, result.tools, each tool
@@ -125,30 +126,6 @@ static uint32_t lit_next(const char **p, const char *end)
     return UINT32_MAX;
 }
 
-static size_t put_utf8(uint32_t cp, char *out)
-{
-    if (cp < 0x80) {
-        out[0] = (char)cp;
-        return 1;
-    }
-    if (cp < 0x800) {
-        out[0] = (char)(0xC0 | cp >> 6);
-        out[1] = (char)(0x80 | (cp & 0x3F));
-        return 2;
-    }
-    if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | cp >> 12);
-        out[1] = (char)(0x80 | (cp >> 6 & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F));
-        return 3;
-    }
-    out[0] = (char)(0xF0 | cp >> 18);
-    out[1] = (char)(0x80 | (cp >> 12 & 0x3F));
-    out[2] = (char)(0x80 | (cp >> 6 & 0x3F));
-    out[3] = (char)(0x80 | (cp & 0x3F));
-    return 4;
-}
-
 /* Decodes the string literal s (quotes included) into out[0..cap); returns
  * the length, or SIZE_MAX when it does not fit. */
 static size_t lit_decode(struct span s, char *out, size_t cap)
@@ -158,7 +135,7 @@ static size_t lit_decode(struct span s, char *out, size_t cap)
     for (uint32_t cp; (cp = lit_next(&p, s.end)) != UINT32_MAX;) {
         if (cap - n < 4)
             return SIZE_MAX;
-        n += put_utf8(cp, out + n);
+        n += utf8_encode(cp, out + n);
     }
     return n;
 }
@@ -339,7 +316,7 @@ static struct num string_number(struct span s)
     for (; cp != UINT32_MAX; cp = lit_next(&p, s.end)) {
         if (n + 4 >= sizeof buf)
             return (struct num){NUM_UNKNOWN, 0};
-        n += put_utf8(cp, buf + n);
+        n += utf8_encode(cp, buf + n);
         if (!js_space(cp))
             trimmed = n;
     }

@@ -157,31 +157,19 @@ static int req_on_complete(void *owner)
 
 static const struct http_reader_ops request_ops = {req_on_head, req_on_body, req_on_complete};
 
-/* Feeds what has arrived of the request's head (the reader keeps a head
- * that is not complete, within the limits); returns false when there is
- * nothing more to do now (waiting, or refused). */
-static bool read_head(struct client_conn *c, struct evbuffer *in)
+/* True when the reader has what the caller waits for: the head (the body
+ * may follow), or the whole request. */
+static bool request_read(const struct http_reader *r, bool whole)
 {
-    while (!c->reader.in_body && !c->reader.complete && evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
-        size_t used = http_reader_feed(&c->reader, v.iov_base, v.iov_len);
-        int status;
-        const char *why;
-        if (http_reader_failed(&c->reader, &status, &why)) {
-            refuse(c, status, why);
-            return false;
-        }
-        evbuffer_drain(in, used);
-    }
-    return c->reader.in_body || c->reader.complete;
+    return r->complete || (!whole && r->in_body);
 }
 
-/* Feeds what has arrived of the body; returns false when waiting or refused. */
-static bool read_body(struct client_conn *c, struct evbuffer *in)
+/* Feeds what has arrived (the reader keeps a head that is not complete,
+ * within the limits) until the head, or the whole request, is read;
+ * returns false when there is nothing more to do now (waiting, or refused). */
+static bool read_request(struct client_conn *c, struct evbuffer *in, bool whole)
 {
-    while (!c->reader.complete && evbuffer_get_length(in) > 0) {
+    while (!request_read(&c->reader, whole) && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             break;
@@ -194,7 +182,7 @@ static bool read_body(struct client_conn *c, struct evbuffer *in)
         }
         evbuffer_drain(in, used);
     }
-    return c->reader.complete;
+    return request_read(&c->reader, whole);
 }
 
 /* Reads and dispatches requests until one is in progress or input runs out.
@@ -210,12 +198,12 @@ static void client_process_input(struct client_conn *c)
             set_state(c, CLIENT_HEAD);
         }
         if (c->state == CLIENT_HEAD) {
-            if (!read_head(c, in))
+            if (!read_request(c, in, false))
                 return;
             if (!c->reader.complete)
                 set_state(c, CLIENT_BODY);
         }
-        if (c->state == CLIENT_BODY && !read_body(c, in))
+        if (c->state == CLIENT_BODY && !read_request(c, in, true))
             return;
         c->keep_alive = c->reader.head.keep_alive;
         set_state(c, CLIENT_BUSY);

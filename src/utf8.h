@@ -12,6 +12,8 @@
  * the n bytes available; 0 when those bytes are not one (stray continuation
  * byte, overlong form, surrogate, beyond U+10FFFF, cut short). */
 size_t utf8_seq_len(const unsigned char *s, size_t n);
+/* Writes code point cp (at most 0x10FFFF) as UTF-8 into out[0..4); returns the length. */
+size_t utf8_encode(uint32_t cp, char *out);
 
 /* The length of s[0..n) without the first bytes of a UTF-8 sequence that
  * n cuts short (at most 3 bytes, a lead byte and its continuations), so

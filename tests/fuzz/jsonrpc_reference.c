@@ -152,7 +152,7 @@ static int read_hex4(struct scanner *sc, unsigned *out)
 }
 
 /* Encodes a code point as UTF-8 into out; returns the length. */
-static size_t utf8_encode(unsigned cp, char *out)
+static size_t ref_utf8_encode(unsigned cp, char *out)
 {
     if (cp < 0x80) {
         out[0] = (char)cp;
@@ -271,7 +271,7 @@ static int scan_string(struct scanner *sc, bool is_key)
                         return fail(sc, RPC_PARSE_ERROR, "high surrogate not followed by a low one");
                     cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
                 }
-                n = utf8_encode(cp, out);
+                n = ref_utf8_encode(cp, out);
                 break;
             }
             default:
