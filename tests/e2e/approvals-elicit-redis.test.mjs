@@ -15,7 +15,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,15 +24,9 @@ import { ElicitationCompleteNotificationSchema, ElicitRequestSchema } from '@mod
 import { Client, StreamableHTTPClientTransport } from '@modelcontextprotocol/client';
 import { messages, post, until } from './lib/client.mjs';
 import { freePort, startEverything, startModern, startWarden, stop, wardenBin } from './lib/peers.mjs';
-import { portOpen, run, waitFor } from './lib/proc.mjs';
-
-for (const bin of ['redis-server', 'haproxy']) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install redis-server haproxy (tests/run installs them)`);
-  }
-}
+import { run } from './lib/proc.mjs';
+import { needBinaries, startBalancer, startRedis, stateUp } from './lib/shared-state.mjs';
+needBinaries('redis-server', 'haproxy');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-elicit-redis-'));
 const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
@@ -41,15 +34,6 @@ const operatorKey = crypto.randomBytes(32).toString('hex');
 let server, everything, redis, redisPort, haproxy, lbBase;
 const wardens = [];   // the key shared in Redis, behind HAProxy
 const operated = [];  // the operator's key
-
-async function stateUp(w) {
-  try {
-    const h = await (await fetch(`${w.base}/healthz`, { signal: AbortSignal.timeout(2000) })).json();
-    return h.state === 'up';
-  } catch {
-    return false;
-  }
-}
 
 async function startOne(name, extra, env = {}) {
   const adminPort = await freePort();
@@ -73,9 +57,7 @@ async function startOne(name, extra, env = {}) {
 
 before(async () => {
   redisPort = await freePort();
-  redis = run('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
-    '--dir', dir]);
-  await waitFor(redis, 'redis-server', () => portOpen(redisPort));
+  redis = await startRedis(redisPort, dir);
   server = await startModern();
   everything = await startEverything();
   fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
@@ -97,16 +79,8 @@ before(async () => {
   for (const w of wardens) {
     await until(`${w.name} read the shared key`, () => /requestState is signed with the key shared in Redis/.test(w.stderr()), 10000);
   }
-  const lbPort = await freePort();
-  const lbCfg = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(lbCfg, [
-    'global', '  maxconn 1000', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s',
-    '  timeout server 60s', 'frontend mcp', `  bind 127.0.0.1:${lbPort}`, '  default_backend wardens',
-    'backend wardens', '  balance roundrobin', '  http-response set-header X-Served-By %[srv_name]',
-    ...wardens.map((w, i) => `  server w${i} 127.0.0.1:${w.port}`), '',
-  ].join('\n'));
-  haproxy = run('haproxy', ['-db', '-f', lbCfg]);
-  await waitFor(haproxy, 'haproxy', () => portOpen(lbPort));
+  let lbPort;
+  ({ child: haproxy, port: lbPort } = await startBalancer(dir, wardens, ['  http-response set-header X-Served-By %[srv_name]']));
   lbBase = `http://127.0.0.1:${lbPort}`;
 });
 

@@ -12,21 +12,13 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { initialize, messages, post, until } from './lib/client.mjs';
 import { freePort, sleep, startFixture, startWarden, stop } from './lib/peers.mjs';
-import { portOpen, run, waitFor } from './lib/proc.mjs';
-
-for (const bin of ['redis-server', 'haproxy']) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install redis-server haproxy (tests/run installs them)`);
-  }
-}
+import { needBinaries, startBalancer, startRedis, stateUp } from './lib/shared-state.mjs';
+needBinaries('redis-server', 'haproxy');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-apr-redis-'));
 const sha = (t) => crypto.createHash('sha256').update(t).digest('hex');
@@ -36,27 +28,9 @@ const notices = () => (fs.existsSync(notified) ? fs.readFileSync(notified, 'utf8
 let fixture, redis, redisPort, haproxy, lbUrl;
 const wardens = [];
 
-function startRedis() {
-  const child = run('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir]);
-  return waitFor(child, 'redis-server', () => portOpen(redisPort)).then(() => child);
-}
-
-async function stateUp(w) {
-  try {
-    for (let i = 0; i < 6; i++) {
-      const h = await (await fetch(`${w.base}/healthz`, { signal: AbortSignal.timeout(2000) })).json();
-      if (h.state !== 'up') return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 before(async () => {
   redisPort = await freePort();
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir);
   fixture = await startFixture({ json: true });
   fs.writeFileSync(path.join(dir, 'policy.json'), JSON.stringify({
     version: '1',
@@ -82,16 +56,8 @@ before(async () => {
     wardens.push(w);
   }
   for (const w of wardens) await until('warden connected to Redis', () => stateUp(w), 10000);
-  const lbPort = await freePort();
-  const lbCfg = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(lbCfg, [
-    'global', '  maxconn 1000', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 60s',
-    '  timeout server 60s', 'frontend mcp', `  bind 127.0.0.1:${lbPort}`, '  default_backend wardens',
-    'backend wardens', '  balance roundrobin',
-    ...wardens.map((w, i) => `  server w${i} 127.0.0.1:${w.port}`), '',
-  ].join('\n'));
-  haproxy = run('haproxy', ['-db', '-f', lbCfg]);
-  await waitFor(haproxy, 'haproxy', () => portOpen(lbPort));
+  let lbPort;
+  ({ child: haproxy, port: lbPort } = await startBalancer(dir, wardens));
   lbUrl = `http://127.0.0.1:${lbPort}/mcp/fx`;
 });
 
@@ -204,7 +170,7 @@ test('Redis stopped: a held call stays held, then pending; a new one is refused 
 });
 
 test('Redis restarted: approvals work again without restarting warden', async () => {
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir);
   for (const w of wardens) await until('warden connected to Redis again', () => stateUp(w), 15000);
   const sid = await session();
   const first = result(await post(lbUrl, callBody(1, 'get_env', { text: 'after-restart' }), hdrs(sid)));

@@ -13,22 +13,15 @@
 // no leak).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { connect, listAllPages, until } from './lib/client.mjs';
 import { freePort, startFixture, startWarden, stop, wardenBin } from './lib/peers.mjs';
-import { portOpen, run, waitFor } from './lib/proc.mjs';
-
-for (const bin of ['redis-server', 'redis-cli']) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install redis-server (tests/run installs it)`);
-  }
-}
+import { needBinaries, startRedis } from './lib/shared-state.mjs';
+needBinaries('redis-server', 'redis-cli');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-pins-redis-'));
 const prefix = 'pins-test:';
@@ -44,13 +37,6 @@ function redisCli(args, input) {
   const r = spawnSync('redis-cli', ['-p', String(redisPort), ...args], { encoding: 'utf8', input, timeout: 10000 });
   assert.equal(r.status, 0, r.stderr);
   return r.stdout.trim();
-}
-
-function startRedis() {
-  // Append-only with its data in dir: a restart keeps the approvals.
-  const child = run('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]);
-  return waitFor(child, 'redis-server', () => portOpen(redisPort)).then(() => child);
 }
 
 async function stateIs(w, want) {
@@ -74,7 +60,7 @@ const refusedAsUnknown = (w, tool) => assert.rejects(w.client.callTool({ name: t
 
 before(async () => {
   redisPort = await freePort();
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir, { appendonly: true });
   fixture = await startFixture();
   const seed = path.join(dir, 'seed.pins.json');
   const scan = warden(['scan', '--upstream', fixture.url, '--pin', seed, '--format', 'json']);
@@ -195,7 +181,7 @@ test('Redis stopped: approvals made stay in force, a new change stays blocked; b
   assert.match(down.err, /cannot reach Redis/);
   assert.match(warden(['pins', 'diff', '--config', wardens[1].cfg, 'fx']).out, /tool query_runs: changed/, 'still pending');
 
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir, { appendonly: true });
   for (const w of wardens) await until('warden reconnected to Redis', () => stateIs(w, 'up'), 15000);
   for (const w of wardens) {
     assert.equal(await listed(w, 'echo'), true, 'still approved');

@@ -6,48 +6,20 @@
 // restarting warden; every warden exits cleanly (ASan builds: no leak).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { initialize, messages, post, until } from './lib/client.mjs';
 import { freePort, startFixture, startWarden, stop } from './lib/peers.mjs';
-import { portOpen, run, waitFor } from './lib/proc.mjs';
+import { needBinaries, startBalancer, startRedis, stateUp } from './lib/shared-state.mjs';
 
-function need(bin) {
-  try {
-    execFileSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' });
-  } catch {
-    throw new Error(`${bin} is not installed: apt-get install redis-server haproxy (tests/run installs them)`);
-  }
-}
-need('redis-server');
-need('haproxy');
+needBinaries('redis-server', 'haproxy');
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-redis-'));
 const limit10 = new URL('./policies/limit10.json', import.meta.url).pathname;
 let fixture, redis, redisPort, haproxy, lbUrl;
 const wardens = [];
-
-function startRedis() {
-  const child = run('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '',
-    '--appendonly', 'no', '--dir', dir]);
-  return waitFor(child, 'redis-server', () => portOpen(redisPort)).then(() => child);
-}
-
-async function stateUp(w) {
-  // Several polls: each may land on another worker, each with its own link.
-  try {
-    for (let i = 0; i < 6; i++) {
-      const h = await (await fetch(`${w.base}/healthz`, { signal: AbortSignal.timeout(2000) })).json();
-      if (h.state !== 'up') return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 // warden.shared across wardens: set_model_alias counts, get_env tells the count
 // (and the last alias set), each on whichever warden serves it.
@@ -65,7 +37,7 @@ end }
 
 before(async () => {
   redisPort = await freePort();
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir);
   fixture = await startFixture({ json: true });
   const cfg = path.join(dir, 'warden.json');
   fs.writeFileSync(cfg, JSON.stringify({
@@ -75,16 +47,8 @@ before(async () => {
   }));
   for (let i = 0; i < 3; i++) wardens.push(await startWarden(['--config', cfg]));
   for (const w of wardens) await until('warden connected to Redis', () => stateUp(w), 10000);
-  const lbPort = await freePort();
-  const lbCfg = path.join(dir, 'haproxy.cfg');
-  fs.writeFileSync(lbCfg, [
-    'global', '  maxconn 1000', 'defaults', '  mode http', '  timeout connect 5s', '  timeout client 30s',
-    '  timeout server 30s', 'frontend mcp', `  bind 127.0.0.1:${lbPort}`, '  default_backend wardens',
-    'backend wardens', '  balance roundrobin',
-    ...wardens.map((w, i) => `  server w${i} 127.0.0.1:${w.port}`), '',
-  ].join('\n'));
-  haproxy = run('haproxy', ['-db', '-f', lbCfg]);
-  await waitFor(haproxy, 'haproxy', () => portOpen(lbPort));
+  let lbPort;
+  ({ child: haproxy, port: lbPort } = await startBalancer(dir, wardens));
   lbUrl = `http://127.0.0.1:${lbPort}/mcp/fx`;
 });
 
@@ -147,7 +111,7 @@ test('Redis stopped: limited calls are refused with a reason, unlimited ones flo
   assert.equal(refusedWith(limited, /rate-limit state unavailable/).length, 6, JSON.stringify(limited[0]));
   assert.equal(allowed(await burst(sid, 'echo', 6)).length, 6);
 
-  redis = await startRedis();
+  redis = await startRedis(redisPort, dir);
   for (const w of wardens) await until('warden reconnected to Redis', () => stateUp(w), 15000);
   const sid2 = await session();
   const again = await burst(sid2, 'query_runs', 15);
