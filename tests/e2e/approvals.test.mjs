@@ -263,8 +263,7 @@ describe('approvals', { timeout: 120000 }, () => {
         },
       }));
       warden.child.kill('SIGHUP');
-      for (let i = 0; i < 100 && !/generation 2 in force/.test(warden.stderr()); i++) await sleep(50);
-      assert.match(warden.stderr(), /generation 2 in force/);
+      await warden.logged(/generation 2 in force/);
       assert.equal((await api(`/approvals/${a.id}`)).body.status, 'pending');
       assert.equal((await decide(a.id, 'approve', 'fine')).status, 200);
       const r = await call;

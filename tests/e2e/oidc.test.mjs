@@ -219,7 +219,7 @@ test('an https jwks_url named by host is resolved and verified: the right certif
       assert.equal(r.status, status, leaf);
       if (reason) {
         assert.match(r.headers.get('www-authenticate'), new RegExp(`error_description="${reason}"`));
-        assert.match(w.stderr(), /jwks https:\/\/localhost:\d+\/jwks: no answer/);
+        await w.logged(/jwks https:\/\/localhost:\d+\/jwks: no answer/);
       }
     } finally {
       assert.equal(await w.stop(), 0);

@@ -166,7 +166,7 @@ describe('pinned definitions, warn mode', { timeout: 60000 }, () => {
     assert.equal(line.tool, 'get_env');
     assert.equal(line.decision, 'allow');
     assert.match(line.reason, /a changed tool definition \(seen [0-9a-f]{64}, pinned [0-9a-f]{64}\)/);
-    assert.match(w.stderr(), /lists get_env: a changed tool definition/);
+    await w.logged(/lists get_env: a changed tool definition/);
     assert.match(warden(['pins', 'diff', pins]).out, /tool get_env: changed/);
   });
 });

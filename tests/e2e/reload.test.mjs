@@ -105,7 +105,7 @@ describe('hot reload', () => {
     assert.ok(seen.size > 2, `calls saw ${seen.size} generations`);
     assert.deepEqual(results, [100, 100, 100, 100]);
     assert.ok(reloads > 10, `only ${reloads} reloads`);
-    assert.match(warden.stderr(), /generation \d+ in force/);
+    await warden.logged(/generation \d+ in force/);
     await Promise.all(clients.map(({ client: c }) => c.close()));
   });
 });
