@@ -510,7 +510,8 @@ static int add_edited(struct evbuffer *out, const char *p, const char *end, cons
 /* Writes the message without the tools whose keep[i] is false: the bytes
  * before the first tool, each kept tool preceded by the separator (white
  * space and comma) that preceded it, then the bytes after the last tool.
- * Everything else, ids and numbers included, is the original text. */
+ * Everything else, ids and numbers included, is the original text. Tools
+ * kept side by side are one run of the original bytes, added at once. */
 static int write_filtered(const char *json, size_t len, const struct reading *r, const bool *keep,
                           const struct edits *ed, struct evbuffer *out)
 {
@@ -518,19 +519,20 @@ static int write_filtered(const char *json, size_t len, const struct reading *r,
     const char *first = items[0].raw, *last_end = items[r->nitems - 1].raw + items[r->nitems - 1].raw_len;
     if (add_edited(out, json, first, ed) < 0)
         return -1;
-    bool wrote = false;
+    const char *run = NULL, *run_end = NULL;
     for (size_t i = 0; i < r->nitems; i++) {
         if (!keep[i])
             continue;
-        if (wrote) {
-            const char *sep = items[i - 1].raw + items[i - 1].raw_len;
-            if (evbuffer_add(out, sep, (size_t)(items[i].raw - sep)) < 0)
+        const char *from = run ? items[i - 1].raw + items[i - 1].raw_len : items[i].raw;
+        if (from != run_end) {
+            if (run && evbuffer_add(out, run, (size_t)(run_end - run)) < 0)
                 return -1;
+            run = from;
         }
-        if (evbuffer_add(out, items[i].raw, items[i].raw_len) < 0)
-            return -1;
-        wrote = true;
+        run_end = items[i].raw + items[i].raw_len;
     }
+    if (run && evbuffer_add(out, run, (size_t)(run_end - run)) < 0)
+        return -1;
     return add_edited(out, last_end, json + len, ed);
 }
 
