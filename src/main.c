@@ -246,8 +246,9 @@ static void tune_malloc(const struct limits_conf *lim)
     size_t mmap_at = largest + 64 * 1024;
     if (mmap_at > 32u * 1024 * 1024)
         mmap_at = 32u * 1024 * 1024;
+    /* A sanitizer's allocator takes no such advice (mallopt returns 0): nothing is wrong then. */
     if (mallopt(M_MMAP_THRESHOLD, (int)mmap_at) != 1 || mallopt(M_TRIM_THRESHOLD, (int)(2 * mmap_at)) != 1)
-        log_warn("malloc thresholds not set: large answers will fault in fresh pages each time");
+        log_debug("malloc thresholds not set: large answers fault in fresh pages each time");
 }
 
 int main(int argc, char **argv)
