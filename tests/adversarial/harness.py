@@ -78,14 +78,12 @@ def policy_args(upstream_port, port):
 
 @contextlib.contextmanager
 def config_file(cfg):
-    """A temporary warden config file holding cfg as JSON; yields its path, removed afterwards."""
-    f = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    try:
+    """A temporary file holding cfg as JSON; yields its path and removes it on leaving."""
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(cfg, f)
-        f.close()
+    try:
         yield f.name
     finally:
-        f.close()
         os.unlink(f.name)
 
 
@@ -117,13 +115,11 @@ def wait_serving(proc, port):
     return False
 
 
-def serve_warden(binary, args, port):
-    """Starts warden and waits until it serves on port; raises with its stderr when it exits instead.
-    A warden still not serving after the wait is returned all the same: the checks then fail on it."""
-    proc = start_warden(binary, args)
+def wait_started(proc, port):
+    """Waits until warden serves on port; raises with its stderr when it exits first. A warden
+    still not serving after the wait is left to the checks, which then fail on it."""
     if not wait_serving(proc, port) and proc.poll() is not None:
         raise RuntimeError("warden did not start: " + stderr_text(proc))
-    return proc
 
 
 def stop(proc):
@@ -146,6 +142,30 @@ def stop_and_check(tally, proc):
     """Stops warden and checks it exited 0 (a sanitizer's report makes it exit otherwise)."""
     rc = stop(proc)
     tally.check("warden exits 0", rc == 0, "rc %s; stderr:\n%s" % (rc, stderr_text(proc)[-3000:]))
+
+
+@contextlib.contextmanager
+def running_warden(binary, args, port, tally):
+    """Warden started with args and serving on port (see wait_started); yields its process.
+    On leaving, stops it and, unless tally is None, checks that it exited 0."""
+    proc = start_warden(binary, args)
+    try:
+        wait_started(proc, port)
+        yield proc
+    finally:
+        if tally is None:
+            stop(proc)
+        else:
+            stop_and_check(tally, proc)
+
+
+@contextlib.contextmanager
+def policy_warden(binary, upstream_port, tally):
+    """running_warden with one worker and policy.json on a free port, in front of the upstream at
+    http://127.0.0.1:upstream_port/mcp; yields the port."""
+    port = free_port()
+    with running_warden(binary, policy_args(upstream_port, port), port, tally):
+        yield port
 
 
 # --- the client side: raw requests ------------------------------------------
@@ -206,6 +226,14 @@ def exchange(port, raw, timeout=5.0, quiet=None):
 def statuses(data):
     """The status code of every HTTP/1.1 answer in data, in order."""
     return [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
+
+
+def check_answer(tally, name, data, want_status, want_text, ok=True):
+    """Checks that the first answer in data has want_status and holds want_text (None: any text),
+    and that the caller's own condition ok holds."""
+    seen = statuses(data)
+    tally.check(name, ok and bool(seen) and seen[0] == want_status and (want_text is None or want_text in data),
+                "statuses %s, want %s %r; got %r" % (seen, want_status, want_text, data[:300]))
 
 
 # --- upstreams ----------------------------------------------------------------
@@ -303,5 +331,9 @@ class Recorder:
         with self.lock:
             return list(self.received)
 
-    def shutdown(self):
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
         self.server.shutdown()
+        self.server.server_close()

@@ -18,8 +18,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (RawUpstream, Tally, chunk, exchange, free_port, policy_args, post, request_head,  # noqa: E402
-                     serve_warden, stop_and_check, tool_result)
+from harness import RawUpstream, Tally, chunk, exchange, policy_warden, post, request_head, tool_result  # noqa: E402
 
 HIDDEN = b"get_env"   # hidden by policy.json
 
@@ -99,11 +98,9 @@ def tools_list(cursor, rid=1):
 def main():
     warden = sys.argv[1]
     up = RecordingUpstream()
-    port = free_port()
-    proc = serve_warden(warden, policy_args(up.port, port), port)
     tally = Tally()
     check = tally.check
-    try:
+    with policy_warden(warden, up.port, tally) as port:
         # 1. trailers of a chunked request never become header fields upstream
         trailer = b"X-Injected: 1\r\nMcp-Method: tools/call\r\nMcp-Name: get_env\r\nAuthorization: Bearer stolen\r\n"
         status, _, body = answer(port, request(call("echo", rid=7), chunked_trailer=trailer))
@@ -172,8 +169,6 @@ def main():
         status, head, body = answer(port, request(tools_list("trailer")))
         check("chunked answer with trailers: filtered, trailers dropped", status == 200 and HIDDEN not in body and
               b"echo" in body and b"X-Injected" not in head and b"evil" not in head + body, "%r %r" % (head, body[:300]))
-    finally:
-        stop_and_check(tally, proc)
     return tally.summary()
 
 

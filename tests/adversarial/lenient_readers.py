@@ -15,8 +15,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (FORBIDDEN_TOOLS, PROTECTED_ALIASES, Recorder, Tally, exchange, free_port,  # noqa: E402
-                     policy_args, post, serve_warden, statuses, stop_and_check)
+from harness import (FORBIDDEN_TOOLS, PROTECTED_ALIASES, Recorder, Tally, check_answer, exchange,  # noqa: E402
+                     policy_warden, post)
 
 # Simple case folding for the characters these cases use beyond ASCII (Go's unicode.SimpleFold orbits).
 SPECIAL_FOLDS = {"\u017f": "s", "\u212a": "k", "\u212b": "\u00e5"}
@@ -105,21 +105,12 @@ CASES = [
 
 
 def main():
-    warden = sys.argv[1]
-    up, port = Recorder(), free_port()
     tally = Tally()
-    proc = serve_warden(warden, policy_args(up.port, port), port)
-    try:
+    with Recorder() as up, policy_warden(sys.argv[1], up.port, tally) as port:
         for name, raw, want_status, want_text in CASES:
-            data = exchange(port, raw, quiet=0.6)
-            seen = statuses(data)
-            tally.check(name, bool(seen) and seen[0] == want_status and (want_text is None or want_text in data),
-                        "statuses %s, want %s %r; got %r" % (seen, want_status, want_text, data[:300]))
+            check_answer(tally, name, exchange(port, raw, quiet=0.6), want_status, want_text)
         leaked = [b for b in up.bodies() if forbidden(b)]
         tally.check("no forbidden call reached the upstream", not leaked, repr(leaked[:3]))
-    finally:
-        stop_and_check(tally, proc)
-        up.shutdown()
     return tally.summary()
 
 
