@@ -9,46 +9,14 @@ have reached the upstream as the upstream reads it.
 
 Usage: adversarial.py WARDEN_BIN   (prints "N passed, N failed")
 """
-import http.server
 import json
-import re
 import os
-import socket
-import subprocess
 import sys
-import threading
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-FORBIDDEN_TOOLS = {"get_env", "delete_registered_model"}
-PROTECTED_ALIASES = {"champion", "production"}
-
-
-class Recorder(http.server.BaseHTTPRequestHandler):
-    """The upstream: records each body, answers a JSON-RPC result."""
-    protocol_version = "HTTP/1.1"
-    received = []
-    lock = threading.Lock()
-
-    def log_message(self, *args):
-        pass
-
-    def do_POST(self):
-        length = int(self.headers.get("Content-Length", "0"))
-        body = self.rfile.read(length)
-        with self.lock:
-            self.received.append(body)
-        try:
-            msg = json.loads(body)
-            rid = msg.get("id") if isinstance(msg, dict) else None
-        except ValueError:
-            rid = None
-        out = json.dumps({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "ok"}]}}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(out)))
-        self.end_headers()
-        self.wfile.write(out)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (FORBIDDEN_TOOLS, PROTECTED_ALIASES, Recorder, Tally, check_answer, exchange,  # noqa: E402
+                     policy_warden, post, statuses)
 
 
 def forbidden(body):
@@ -72,50 +40,6 @@ def forbidden(body):
         if name == "delete_model_alias" and isinstance(alias, str) and alias in PROTECTED_ALIASES:
             return True
     return False
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def exchange(port, raw, timeout=5.0):
-    """Sends raw bytes, reads until the server closes or goes quiet; returns the statuses seen and the text."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(raw)
-    except (BrokenPipeError, ConnectionResetError):
-        pass  # warden may refuse before reading all of an oversized request
-    s.settimeout(0.6)
-    data = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except socket.timeout:
-            break
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        data += chunk
-    s.close()
-    statuses = [int(m) for m in re.findall(rb"HTTP/1\.1 (\d{3}) ", data)]
-    return statuses, data
-
-
-def post(body, headers=None, content_type="application/json", close=True):
-    if isinstance(body, str):
-        body = body.encode()
-    h = {"Host": "127.0.0.1", "Content-Type": content_type, "Accept": "application/json, text/event-stream",
-         "Connection": "close" if close else None}
-    h.update(headers or {})
-    lines = ["POST /mcp HTTP/1.1"] + ["%s: %s" % kv for kv in h.items() if kv[1] is not None]
-    lines.append("Content-Length: %d" % len(body))
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
 def call(name, args, rid=1, raw_args=None):
@@ -193,62 +117,20 @@ CASES = [
 
 
 def main():
-    warden = sys.argv[1]
-    up_port, port = free_port(), free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", up_port), Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([warden, "--upstream", "http://127.0.0.1:%d/mcp" % up_port, "--listen", "127.0.0.1:%d" % port,
-                             "--workers", "1", "--policy", os.path.join(HERE, "policy.json")],
-                            stderr=subprocess.PIPE)
-    passed = failed = 0
-    try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                raise RuntimeError("warden did not start: " + proc.stderr.read().decode(errors="replace"))
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    tally = Tally()
+    with Recorder() as up, policy_warden(sys.argv[1], up.port, tally) as port:
         for name, raw, want_status, want_text in CASES:
             t0 = time.time()
-            statuses, data = exchange(port, raw)
-            took = time.time() - t0
-            ok = bool(statuses) and statuses[0] == want_status and (want_text is None or want_text in data) and took < 5
+            data = exchange(port, raw, quiet=0.6)
+            ok = time.time() - t0 < 5
             if name == "pipelined allowed+denied":
-                ok = ok and statuses == [200, 200, 200] and data.count(b"isError") == 1
-            if ok:
-                passed += 1
-            else:
-                failed += 1
-                print("FAIL %s: statuses %s, want %s %r; got %r" % (name, statuses, want_status, want_text, data[:300]))
-        leaked = [b for b in Recorder.received if forbidden(b)]
-        if leaked:
-            failed += 1
-            print("FAIL forbidden calls reached the upstream: %r" % leaked[:3])
-        else:
-            passed += 1
-        alive, _ = exchange(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        if alive == [200]:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL warden stopped serving after the suite")
-    finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = -9
-        server.shutdown()
-        if rc != 0:
-            failed += 1
-            print("FAIL warden exited %s; stderr:\n%s" % (rc, proc.stderr.read().decode(errors="replace")[-3000:]))
-        else:
-            passed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+                ok = ok and statuses(data) == [200, 200, 200] and data.count(b"isError") == 1
+            check_answer(tally, name, data, want_status, want_text, ok)
+        leaked = [b for b in up.bodies() if forbidden(b)]
+        tally.check("no forbidden call reached the upstream", not leaked, repr(leaked[:3]))
+        alive = statuses(exchange(port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", quiet=0.6))
+        tally.check("warden still serves after the suite", alive == [200])
+    return tally.summary()
 
 
 if __name__ == "__main__":

@@ -9,71 +9,37 @@ Usage: broken_peers.py WARDEN_BIN   (prints "N passed, N failed")
 import json
 import os
 import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-def chunk(data):
-    return b"%x\r\n%s\r\n" % (len(data), data)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SSE_HEAD, RawUpstream, Tally, chunk, config_file, exchange, free_port, healthz, post,  # noqa: E402
+                     running_warden, send, tool_result)
 
 
 def event(obj):
     return chunk(b"event: message\ndata: " + json.dumps(obj).encode() + b"\n\n")
 
 
+def json_answer(obj):
+    body = json.dumps(obj).encode()
+    return b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+
 class BadUpstream:
     """A raw-socket HTTP server whose behaviour is chosen by the JSON-RPC method it receives."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(128)
-        self.port = self.sock.getsockname()[1]
         self.closed_early = 0
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.port = RawUpstream(self.respond, backlog=128).port
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def handle(self, conn):
-        try:
-            while True:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return
-                    data += more
-                head, body = data.split(b"\r\n\r\n", 1)
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                while len(body) < length:
-                    body += conn.recv(65536)
-                msg = json.loads(body)
-                if not self.answer(conn, msg):
-                    return
-        except (OSError, ValueError):
-            pass
-        finally:
-            conn.close()
+    def respond(self, conn, lines, body):
+        return self.answer(conn, json.loads(body))
 
     def answer(self, conn, msg):
         """Writes the answer for msg; returns False when the connection must end."""
         method, rid = msg.get("method"), msg.get("id")
-        ok = {"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "ok"}]}}
+        ok = tool_result(rid)
         if method == "reset":
             conn.sendall(SSE_HEAD + event({"jsonrpc": "2.0", "method": "notifications/progress", "params": {"progress": 1}}))
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
@@ -89,12 +55,10 @@ class BadUpstream:
             conn.sendall(b"HTTP/1.1 2x0 What\r\nFoo\r\n\r\n")
             return False
         if method == "wrong_id":
-            body = json.dumps({**ok, "id": "someone-else"}).encode()
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.sendall(json_answer({**ok, "id": "someone-else"}))
             return True
         if method == "oversize":
-            body = json.dumps({**ok, "result": {"content": [{"type": "text", "text": "x" * 300000}]}}).encode()
-            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            conn.sendall(json_answer(tool_result(rid, "x" * 300000)))
             return True
         if method == "flood":
             conn.sendall(SSE_HEAD)
@@ -114,41 +78,17 @@ class BadUpstream:
             except OSError:
                 self.closed_early += 1
             return False
-        body = json.dumps(ok).encode()
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        conn.sendall(json_answer(ok))
         return True
 
 
 def request(port, method, rid=1, timeout=10, read=True):
-    body = json.dumps({"jsonrpc": "2.0", "id": rid, "method": method}).encode()
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    s.sendall(b"POST /mcp/bad HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              b"Accept: application/json, text/event-stream\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    raw = post(json.dumps({"jsonrpc": "2.0", "id": rid, "method": method}), path="/mcp/bad")
     if not read:
-        return s
-    data = b""
+        return send(port, raw, timeout)
     t0 = time.time()
-    try:
-        while True:
-            more = s.recv(65536)
-            if not more:
-                break
-            data += more
-    except (socket.timeout, ConnectionResetError):
-        pass
-    s.close()
+    data = exchange(port, raw, timeout)
     return data, time.time() - t0
-
-
-def healthy(port):
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        data = s.recv(4096)
-        s.close()
-        return data.startswith(b"HTTP/1.1 200")
-    except OSError:
-        return False
 
 
 def rss_kb(pid):
@@ -166,10 +106,7 @@ def fds(pid):
 def main():
     warden_bin = sys.argv[1]
     up = BadUpstream()
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     cfg = {
         "listen": "127.0.0.1:%d" % port,
         "workers": 1,
@@ -177,25 +114,9 @@ def main():
         "servers": {"bad": {"url": "http://127.0.0.1:%d/mcp" % up.port, "first_byte_timeout_ms": 1000,
                             "sse_idle_timeout_ms": 1000}},
     }
-    cfg_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(cfg, cfg_file)
-    cfg_file.close()
-    proc = subprocess.Popen([warden_bin, "--config", cfg_file.name], stderr=subprocess.PIPE)
-    passed = failed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL %s %s" % (name, detail))
-
-    try:
-        for _ in range(100):
-            if healthy(port):
-                break
-            time.sleep(0.05)
+    tally = Tally()
+    check = tally.check
+    with config_file(cfg) as cfg_path, running_warden(warden_bin, ["--config", cfg_path], port, tally) as proc:
         fds_before = fds(proc.pid)
 
         data, took = request(port, "reset", rid=11)
@@ -222,7 +143,7 @@ def main():
         time.sleep(0.3)
         sock.close()
         time.sleep(0.5)
-        check("a client gone mid-call: others served", healthy(port))
+        check("a client gone mid-call: others served", healthz(port))
 
         # a client that reads slowly: warden stops reading the upstream instead of buffering it all
         rss0 = rss_kb(proc.pid)
@@ -231,7 +152,7 @@ def main():
         time.sleep(2.0)
         rss1 = rss_kb(proc.pid)
         check("a slow reader: memory stays bounded while the upstream floods", rss1 - rss0 < 16 * 1024, "RSS grew %d kB" % (rss1 - rss0))
-        check("a slow reader: others served meanwhile", healthy(port))
+        check("a slow reader: others served meanwhile", healthz(port))
         sock.close()
 
         # slow-loris: a byte a second never finishes a head; 408 after the header timeout, others served
@@ -244,7 +165,7 @@ def main():
             except OSError:
                 break
             time.sleep(0.25)
-            if healthy(port) is False:
+            if healthz(port) is False:
                 break
             loris.settimeout(0.01)
             try:
@@ -276,22 +197,12 @@ def main():
             c.close()
         time.sleep(0.3)
         check("over the connection limit: 503 for the extra ones", refused == 5, "refused %d" % refused)
-        check("over the connection limit: served again once they left", healthy(port))
+        check("over the connection limit: served again once they left", healthz(port))
 
         time.sleep(1.5)
         fds_after = fds(proc.pid)
         check("no file descriptor leaked", fds_after <= fds_before + 1, "%d before, %d after" % (fds_before, fds_after))
-    finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = -9
-        os.unlink(cfg_file.name)
-        check("warden exits 0", rc == 0, proc.stderr.read().decode(errors="replace")[-2000:])
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.summary()
 
 
 if __name__ == "__main__":

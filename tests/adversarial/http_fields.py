@@ -14,13 +14,12 @@ import gzip
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import threading
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import RawUpstream, Tally, chunk, exchange, policy_warden, post, request_head, tool_result  # noqa: E402
+
 HIDDEN = b"get_env"   # hidden by policy.json
 
 
@@ -28,48 +27,15 @@ class RecordingUpstream:
     """Records (head lines, body) of each request; answers by the request's JSON-RPC method."""
 
     def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
         self.received = []
         self.lock = threading.Lock()
-        threading.Thread(target=self.serve, daemon=True).start()
+        self.port = RawUpstream(self.respond).port
 
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def handle(self, conn):
-        try:
-            data = b""
-            while True:
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return
-                    data += more
-                head, data = data.split(b"\r\n\r\n", 1)
-                lines = head.split(b"\r\n")[1:]
-                length = 0
-                for line in lines:
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":", 1)[1])
-                while len(data) < length:
-                    data += conn.recv(65536)
-                body, data = data[:length], data[length:]
-                with self.lock:
-                    self.received.append(([l.decode("latin-1") for l in lines], body))
-                conn.sendall(self.answer(json.loads(body)))
-        except (OSError, ValueError):
-            pass
-        finally:
-            conn.close()
+    def respond(self, conn, lines, body):
+        with self.lock:
+            self.received.append(([l.decode("latin-1") for l in lines], body))
+        conn.sendall(self.answer(json.loads(body)))
+        return True
 
     @staticmethod
     def answer(msg):
@@ -77,7 +43,7 @@ class RecordingUpstream:
         tools = {"jsonrpc": "2.0", "id": rid, "result": {"tools": [
             {"name": "echo", "inputSchema": {"type": "object"}},
             {"name": "get_env", "inputSchema": {"type": "object"}}]}}
-        ok = {"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": "ok"}]}}
+        ok = tool_result(rid)
         name = (msg.get("params") or {}).get("name", "") if method == "tools/call" else ""
         body = json.dumps(tools if method == "tools/list" else ok).encode()
         mode = name if method == "tools/call" else ((msg.get("params") or {}).get("cursor") or "")
@@ -104,32 +70,9 @@ class RecordingUpstream:
         return b"HTTP/1.1 200 OK\r\n" + head + b"Content-Length: %d\r\n\r\n" % len(body) + body
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def exchange(port, raw, timeout=5.0):
-    """Sends raw bytes, reads until the server closes; returns (first status, head, body)."""
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(raw)
-    except (BrokenPipeError, ConnectionResetError):
-        pass
-    data = b""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            chunk = s.recv(65536)
-        except (socket.timeout, ConnectionResetError):
-            break
-        if not chunk:
-            break
-        data += chunk
-    s.close()
+def answer(port, raw):
+    """Sends raw; returns (first status, head, body) of what came back."""
+    data = exchange(port, raw)
     m = re.match(rb"HTTP/1\.1 (\d{3}) ", data)
     head, _, body = data.partition(b"\r\n\r\n")
     return (int(m.group(1)) if m else None), head, body
@@ -137,12 +80,10 @@ def exchange(port, raw, timeout=5.0):
 
 def request(body, extra=b"", chunked_trailer=None):
     """A POST of body with extra header lines; chunked with the given trailer lines when asked."""
-    head = (b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-            b"Accept: application/json, text/event-stream\r\nConnection: close\r\n" + extra)
     if chunked_trailer is None:
-        return head + b"Content-Length: %d\r\n\r\n" % len(body) + body
-    chunks = b"".join(b"%x\r\n%s\r\n" % (len(body[i:i + 5]), body[i:i + 5]) for i in range(0, len(body), 5))
-    return head + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n" + chunked_trailer + b"\r\n"
+        return post(body, extra=extra)
+    chunks = b"".join(chunk(body[i:i + 5]) for i in range(0, len(body), 5))
+    return request_head() + extra + b"Transfer-Encoding: chunked\r\n\r\n" + chunks + b"0\r\n" + chunked_trailer + b"\r\n"
 
 
 def call(name, rid=1):
@@ -157,33 +98,12 @@ def tools_list(cursor, rid=1):
 def main():
     warden = sys.argv[1]
     up = RecordingUpstream()
-    port = free_port()
-    proc = subprocess.Popen([warden, "--upstream", "http://127.0.0.1:%d/mcp" % up.port, "--listen",
-                             "127.0.0.1:%d" % port, "--workers", "1", "--policy", os.path.join(HERE, "policy.json")],
-                            stderr=subprocess.PIPE)
-    passed = failed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL %s %s" % (name, detail))
-
-    try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                raise RuntimeError("warden did not start: " + proc.stderr.read().decode(errors="replace"))
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-
+    tally = Tally()
+    check = tally.check
+    with policy_warden(warden, up.port, tally) as port:
         # 1. trailers of a chunked request never become header fields upstream
         trailer = b"X-Injected: 1\r\nMcp-Method: tools/call\r\nMcp-Name: get_env\r\nAuthorization: Bearer stolen\r\n"
-        status, _, body = exchange(port, request(call("echo", rid=7), chunked_trailer=trailer))
+        status, _, body = answer(port, request(call("echo", rid=7), chunked_trailer=trailer))
         check("chunked call with trailers answered", status == 200 and b'"ok"' in body, "%r %r" % (status, body[:200]))
         with up.lock:
             seen = [r for r in up.received if b'"id": 7' in r[1]]
@@ -203,7 +123,7 @@ def main():
                 b"Mcp-Method: tools/call\r\nMcp-Method: ping\r\n", b"Mcp-Name: echo\r\nMcp-Name: get_env\r\n",
                 b"Last-Event-ID: 1\r\nLast-Event-ID: 2\r\n", b"X-Agent-Name: a\r\nX-Agent-Name: b\r\n"]
         for extra in dups:
-            status, _, body = exchange(port, request(call("echo"), extra=extra))
+            status, _, body = answer(port, request(call("echo"), extra=extra))
             err = {}
             try:
                 err = json.loads(body).get("error", {})
@@ -215,54 +135,41 @@ def main():
             check("no refused request reached the upstream", len(up.received) == before,
                   repr(up.received[before:][:2]))
         # the client's Accept-Encoding is not passed on (warden reads every answer); a coded request is refused
-        status, _, _ = exchange(port, request(call("echo", rid=8), extra=b"Accept-Encoding: gzip, br\r\n"))
+        status, _, _ = answer(port, request(call("echo", rid=8), extra=b"Accept-Encoding: gzip, br\r\n"))
         with up.lock:
             seen = [r for r in up.received if b'"id": 8' in r[1]]
         check("Accept-Encoding not forwarded", status == 200 and len(seen) == 1 and
               not any(l.lower().startswith("accept-encoding") for l in seen[0][0]), repr(seen))
         coded = gzip.compress(call("echo", rid=9))
-        status, _, _ = exchange(port, request(coded, extra=b"Content-Encoding: gzip\r\n"))
+        status, _, _ = answer(port, request(coded, extra=b"Content-Encoding: gzip\r\n"))
         check("gzip-coded request refused with 415", status == 415, repr(status))
         # an underscore for a dash: a CGI-style server reads it as the field warden did not see
-        status, _, body = exchange(port, request(call("echo"), extra=b"Mcp_Session_Id: someone-else\r\n"))
+        status, _, body = answer(port, request(call("echo"), extra=b"Mcp_Session_Id: someone-else\r\n"))
         check("Mcp_Session_Id refused", status == 400 and b"underscore" in body, "%r %r" % (status, body[:200]))
         # a list field may repeat
-        status, _, _ = exchange(port, request(call("echo"), extra=b"Accept: application/json\r\n"))
+        status, _, _ = answer(port, request(call("echo"), extra=b"Accept: application/json\r\n"))
         check("repeated Accept is fine", status == 200, repr(status))
         # a Content-Type with a second charset is refused too
-        status, _, _ = exchange(port, request(call("echo")).replace(
+        status, _, _ = answer(port, request(call("echo")).replace(
             b"Content-Type: application/json", b"Content-Type: application/json; charset=utf-8; charset=latin1"))
         check("two charsets refused", status == 400, repr(status))
 
         # 3. upstream answers that a client could read otherwise never pass
         for mode in ("dup-ct", "fold-ct", "space-ct", "list-ct", "json-seq", "substr-ct"):
-            status, head, body = exchange(port, request(tools_list(mode)))
+            status, head, body = answer(port, request(tools_list(mode)))
             check("tools/list answer with %s does not pass" % mode, status is not None and HIDDEN not in body and
                   HIDDEN not in head, "%r %r" % (status, body[:300]))
-        status, head, body = exchange(port, request(tools_list("gzip-sse")))
+        status, head, body = answer(port, request(tools_list("gzip-sse")))
         check("gzip-coded event stream is a failure, never relayed", status == 200 and b'"code":-32603' in body and
               b"Content-Encoding" not in head, "%r %r" % (head[:300], body[:300]))
-        status, head, body = exchange(port, request(call("dup-sid")))
+        status, head, body = answer(port, request(call("dup-sid")))
         check("answer with two Mcp-Session-Id is a failure", status == 200 and b'"code":-32603' in body and
               b"malformed" in body and b"Mcp-Session-Id: " not in head,
               "%r %r %r" % (status, head[:300], body[:300]))
-        status, head, body = exchange(port, request(tools_list("trailer")))
+        status, head, body = answer(port, request(tools_list("trailer")))
         check("chunked answer with trailers: filtered, trailers dropped", status == 200 and HIDDEN not in body and
               b"echo" in body and b"X-Injected" not in head and b"evil" not in head + body, "%r %r" % (head, body[:300]))
-    finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = -9
-        if rc != 0:
-            failed += 1
-            print("FAIL warden exited %s; stderr:\n%s" % (rc, proc.stderr.read().decode(errors="replace")[-3000:]))
-        else:
-            passed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.summary()
 
 
 if __name__ == "__main__":

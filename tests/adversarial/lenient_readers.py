@@ -10,17 +10,13 @@ it; afterwards no forbidden call may have reached the upstream as it reads it.
 
 Usage: lenient_readers.py WARDEN_BIN   (prints "N passed, N failed")
 """
-import http.server
 import json
 import os
-import subprocess
 import sys
-import threading
-import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-import adversarial as adv  # noqa: E402  (the shared fixture: recorder, raw sockets)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (FORBIDDEN_TOOLS, PROTECTED_ALIASES, Recorder, Tally, check_answer, exchange,  # noqa: E402
+                     policy_warden, post)
 
 # Simple case folding for the characters these cases use beyond ASCII (Go's unicode.SimpleFold orbits).
 SPECIAL_FOLDS = {"\u017f": "s", "\u212a": "k", "\u212b": "\u00e5"}
@@ -65,14 +61,14 @@ def forbidden(body):
     params = go_get(msg, "params")
     name = go_get(params, "name")
     args = go_get(params, "arguments")
-    if name in adv.FORBIDDEN_TOOLS:
+    if name in FORBIDDEN_TOOLS:
         return True
     alias = go_get(args, "alias")
-    return name == "delete_model_alias" and alias in adv.PROTECTED_ALIASES
+    return name == "delete_model_alias" and alias in PROTECTED_ALIASES
 
 
 def body(text):
-    return adv.post(text)
+    return post(text)
 
 
 CALL = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":%s}'
@@ -109,51 +105,13 @@ CASES = [
 
 
 def main():
-    warden = sys.argv[1]
-    up_port, port = adv.free_port(), adv.free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", up_port), adv.Recorder)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    proc = subprocess.Popen([warden, "--upstream", "http://127.0.0.1:%d/mcp" % up_port, "--listen", "127.0.0.1:%d" % port,
-                             "--workers", "1", "--policy", os.path.join(HERE, "policy.json")],
-                            stderr=subprocess.PIPE)
-    passed = failed = 0
-    try:
-        for _ in range(100):
-            if proc.poll() is not None:
-                raise RuntimeError("warden did not start: " + proc.stderr.read().decode(errors="replace"))
-            try:
-                adv.socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    tally = Tally()
+    with Recorder() as up, policy_warden(sys.argv[1], up.port, tally) as port:
         for name, raw, want_status, want_text in CASES:
-            statuses, data = adv.exchange(port, raw)
-            if statuses and statuses[0] == want_status and (want_text is None or want_text in data):
-                passed += 1
-            else:
-                failed += 1
-                print("FAIL %s: statuses %s, want %s %r; got %r" % (name, statuses, want_status, want_text, data[:300]))
-        leaked = [b for b in adv.Recorder.received if forbidden(b)]
-        if leaked:
-            failed += 1
-            print("FAIL forbidden calls reached the upstream: %r" % leaked[:3])
-        else:
-            passed += 1
-    finally:
-        proc.terminate()
-        try:
-            rc = proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            rc = -9
-        server.shutdown()
-        if rc != 0:
-            failed += 1
-            print("FAIL warden exited %s; stderr:\n%s" % (rc, proc.stderr.read().decode(errors="replace")[-3000:]))
-        else:
-            passed += 1
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+            check_answer(tally, name, exchange(port, raw, quiet=0.6), want_status, want_text)
+        leaked = [b for b in up.bodies() if forbidden(b)]
+        tally.check("no forbidden call reached the upstream", not leaked, repr(leaked[:3]))
+    return tally.summary()
 
 
 if __name__ == "__main__":

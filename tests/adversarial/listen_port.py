@@ -10,71 +10,23 @@ connections (sockets in TIME_WAIT) still binds.
 
 Usage: listen_port.py WARDEN_BIN   (prints "N passed, N failed")
 """
+import os
 import socket
 import subprocess
 import sys
-import time
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def healthz(port):
-    try:
-        s = socket.create_connection(("127.0.0.1", port), timeout=2)
-        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-        s.close()
-        return data.startswith(b"HTTP/1.1 200 ")
-    except OSError:
-        return False
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import Tally, free_port, healthz, start_warden, stop, wait_serving  # noqa: E402
 
 
 def start(warden, listen, workers=2):
-    return subprocess.Popen([warden, "--upstream", "http://127.0.0.1:9/mcp", "--listen", listen, "--workers",
-                             str(workers)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-def wait_serving(proc, port):
-    for _ in range(100):
-        if proc.poll() is not None:
-            return False
-        if healthz(port):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def stop(proc):
-    proc.terminate()
-    try:
-        return proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        return -9
+    return start_warden(warden, ["--upstream", "http://127.0.0.1:9/mcp", "--listen", listen, "--workers", str(workers)])
 
 
 def main():
     warden = sys.argv[1]
-    passed = failed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL %s %s" % (name, detail))
+    tally = Tally()
+    check = tally.check
 
     def refused(name, listen, port):
         second = start(warden, listen)
@@ -128,8 +80,7 @@ def main():
                 other.getsockname()[1])
         other.close()
 
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.summary()
 
 
 if __name__ == "__main__":

@@ -17,18 +17,12 @@ Usage: sse_framing.py WARDEN_BIN   (prints "N passed, N failed")
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 
-SSE_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-
-
-def chunk(data):
-    return b"%x\r\n%s\r\n" % (len(data), data)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import (SSE_HEAD, RawUpstream, Tally, chunk, config_file, exchange, free_port, post,  # noqa: E402
+                     running_warden, tool_result)
 
 
 def js(obj):
@@ -36,7 +30,7 @@ def js(obj):
 
 
 def answer(rid, text):
-    return js({"jsonrpc": "2.0", "id": rid, "result": {"content": [{"type": "text", "text": text}]}})
+    return js(tool_result(rid, text))
 
 
 def note(i):
@@ -75,69 +69,22 @@ def script(method, rid):
     raise ValueError(method)
 
 
-class Upstream:
-    """A raw-socket HTTP server: each POST is answered with script(method, id), one chunk per piece."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self.serve, daemon=True).start()
-
-    def serve(self):
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self.handle, args=(conn,), daemon=True).start()
-
-    def handle(self, conn):
-        try:
-            while True:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    more = conn.recv(65536)
-                    if not more:
-                        return
-                    data += more
-                head, body = data.split(b"\r\n\r\n", 1)
-                length = 0
-                for line in head.split(b"\r\n"):
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                while len(body) < length:
-                    body += conn.recv(65536)
-                msg = json.loads(body)
-                pieces = script(msg["method"], msg["id"])
-                conn.sendall(SSE_HEAD)
-                for i, piece in enumerate(pieces):
-                    if i:
-                        time.sleep(0.05)
-                    conn.sendall(chunk(piece))
-                conn.sendall(b"0\r\n\r\n")
-        except (OSError, ValueError):
-            pass
-        finally:
-            conn.close()
+def respond(conn, lines, body):
+    """Answers a POST with script(method, id), one chunk per piece."""
+    msg = json.loads(body)
+    pieces = script(msg["method"], msg["id"])
+    conn.sendall(SSE_HEAD)
+    for i, piece in enumerate(pieces):
+        if i:
+            time.sleep(0.05)
+        conn.sendall(chunk(piece))
+    conn.sendall(b"0\r\n\r\n")
+    return True
 
 
 def request(port, method, rid):
     """(the decoded body, its number of chunks) of warden's answer to a POST of method."""
-    body = js({"jsonrpc": "2.0", "id": rid, "method": method})
-    s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(b"POST /mcp/up HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-              b"Accept: application/json, text/event-stream\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
-              % (len(body), body))
-    data = b""
-    while True:
-        more = s.recv(65536)
-        if not more:
-            break
-        data += more
-    s.close()
+    data = exchange(port, post(js({"jsonrpc": "2.0", "id": rid, "method": method}), path="/mcp/up"), timeout=10)
     head, rest = data.split(b"\r\n\r\n", 1)
     if b"transfer-encoding: chunked" not in head.lower():
         raise ValueError("not chunked: %r" % head)
@@ -206,34 +153,14 @@ def messages(datas):
 
 def main():
     warden_bin = sys.argv[1]
-    up = Upstream()
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    up = RawUpstream(respond)
+    port = free_port()
     cfg = {"listen": "127.0.0.1:%d" % port, "workers": 1,
            "servers": {"up": {"url": "http://127.0.0.1:%d/mcp" % up.port}}}
-    cfg_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
-    json.dump(cfg, cfg_file)
-    cfg_file.close()
-    proc = subprocess.Popen([warden_bin, "--config", cfg_file.name], stderr=subprocess.PIPE)
-    passed = failed = 0
-
-    def check(name, ok, detail=""):
-        nonlocal passed, failed
-        if ok:
-            passed += 1
-        else:
-            failed += 1
-            print("FAIL %s %s" % (name, detail))
-
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
+    tally = Tally()
+    check = tally.check
+    # its exit code is not among these checks: "warden still runs" at the end is
+    with config_file(cfg) as cfg_path, running_warden(warden_bin, ["--config", cfg_path], port, None) as proc:
         cases = ["endpoint_then_plain", "folded_field", "empty_data_then_folded", "spaced_field", "nul_field",
                  "lone_cr", "mixed_ends", "bom", "split_crlf", "crlf", "many"]
         for rid, method in enumerate(cases, 1):
@@ -259,15 +186,7 @@ def main():
             if method == "many":
                 check("many: a read's events leave as one chunk, not one chunk each", chunks < 200, chunks)
         check("warden still runs", proc.poll() is None)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        os.unlink(cfg_file.name)
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return tally.summary()
 
 
 if __name__ == "__main__":
