@@ -147,16 +147,13 @@ def stop_and_check(tally, proc):
 @contextlib.contextmanager
 def running_warden(binary, args, port, tally):
     """Warden started with args and serving on port (see wait_started); yields its process.
-    On leaving, stops it and, unless tally is None, checks that it exited 0."""
+    On leaving, stops it and checks that it exited 0."""
     proc = start_warden(binary, args)
     try:
         wait_started(proc, port)
         yield proc
     finally:
-        if tally is None:
-            stop(proc)
-        else:
-            stop_and_check(tally, proc)
+        stop_and_check(tally, proc)
 
 
 @contextlib.contextmanager

@@ -159,8 +159,7 @@ def main():
            "servers": {"up": {"url": "http://127.0.0.1:%d/mcp" % up.port}}}
     tally = Tally()
     check = tally.check
-    # its exit code is not among these checks: "warden still runs" at the end is
-    with config_file(cfg) as cfg_path, running_warden(warden_bin, ["--config", cfg_path], port, None) as proc:
+    with config_file(cfg) as cfg_path, running_warden(warden_bin, ["--config", cfg_path], port, tally) as proc:
         cases = ["endpoint_then_plain", "folded_field", "empty_data_then_folded", "spaced_field", "nul_field",
                  "lone_cr", "mixed_ends", "bom", "split_crlf", "crlf", "many"]
         for rid, method in enumerate(cases, 1):
