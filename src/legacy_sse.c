@@ -9,10 +9,9 @@
 #include "client.h"
 #include "exchange.h"
 #include "http.h"
+#include "http_bridge.h"
 #include "jsonrpc.h"
 #include "log.h"
-#include "reply.h"
-#include "sse.h"
 
 /* A message POSTed to a stream, waiting for its owner to send it. */
 struct legacy_item {
@@ -22,13 +21,9 @@ struct legacy_item {
     char *authorization;          /* the POST's Authorization value, or NULL: the proxy checks it again */
     bool is_initialize;
     bool is_initialized;
-    bool request;                 /* has an id: an HTTP error gets an answer for it */
     char *id_text;
     size_t id_len;
 };
-
-struct legacy_call;
-TAILQ_HEAD(legacy_call_list, legacy_call);
 
 struct legacy_stream {
     struct legacy_hub *hub;
@@ -48,38 +43,18 @@ struct legacy_stream {
     char *principal;              /* who opened the stream ("kind:id", owned, or NULL): only they may POST to it */
     struct sockaddr_storage peer;
     char addr[64];
-    char session[256];            /* the server's Mcp-Session-Id, from the initialize answer */
-    char protocol_version[64];
-    struct legacy_call_list calls;
-    struct legacy_call_list done;
+    struct http_bridge *bridge;   /* the calls carrying the messages to the proxy (owned) */
     struct event *wake;           /* the inbox has items (activated from any worker) */
     struct event *reaper;         /* frees finished calls, and the stream once ended */
     struct event *idle;
     struct event *keepalive;      /* a comment every LEGACY_KEEPALIVE_SECONDS, so clients and proxies keep the stream */
     bool holding;                 /* an initialize is in flight: later messages wait for its session */
-    bool stream_opened;
-    bool deleting;
 };
 
 struct legacy_hub {
     pthread_mutex_t lock;
     LIST_HEAD(, legacy_stream) streams;
     size_t nstreams;
-};
-
-/* One message in flight: our end of an in-process HTTP connection. */
-struct legacy_call {
-    struct legacy_stream *s;
-    struct bufferevent *end;
-    struct http_reader reader;
-    struct sse_parser sse;
-    bool is_sse;
-    struct evbuffer *body;
-    char *id_text;
-    size_t id_len;
-    bool is_initialize;
-    bool finished;
-    TAILQ_ENTRY(legacy_call) link;
 };
 
 struct legacy_hub *legacy_hub_new(void)
@@ -183,225 +158,37 @@ static void write_event(struct legacy_stream *s, const char *type, const char *d
     }
 }
 
-static void write_message(struct legacy_stream *s, const char *json, size_t len)
+/* --- the bridge's callbacks: one message on one in-process connection to the proxy --- */
+
+static void on_bridge_message(void *arg, const char *json, size_t len)
 {
-    write_event(s, "message", json, len);
+    write_event(arg, "message", json, len);
 }
 
-static void write_error(struct legacy_stream *s, const char *id, size_t id_len, int code, const char *message)
+static void on_bridge_refused(void *arg, const char *id, size_t id_len, int status, const char *body, size_t len)
 {
-    struct evbuffer *buf = evbuffer_new();
-    if (!buf)
-        return;
-    reply_format_rpc_error(buf, id, id_len, code, message);
-    size_t len = evbuffer_get_length(buf);
-    write_message(s, (const char *)evbuffer_pullup(buf, -1), len);
-    evbuffer_free(buf);
-}
-
-/* --- calls: one message on one in-process connection to the proxy --- */
-
-static void pump(struct legacy_stream *s);
-
-static void finish_call(struct legacy_call *call)
-{
-    if (call->finished)
-        return;
-    struct legacy_stream *s = call->s;
-    call->finished = true;
-    if (call->is_initialize && s->holding) {
-        s->holding = false;
-        event_active(s->wake, 0, 0);
-    }
-    bufferevent_disable(call->end, EV_READ | EV_WRITE);
-    bufferevent_setcb(call->end, NULL, NULL, NULL, NULL);
-    TAILQ_REMOVE(&s->calls, call, link);
-    TAILQ_INSERT_TAIL(&s->done, call, link);
-    event_active(s->reaper, 0, 0);
-}
-
-static int on_sse_event(void *arg, const struct sse_event *ev)
-{
-    struct legacy_call *call = arg;
-    if (ev->has_data && ev->data_len > 0)
-        write_message(call->s, ev->data, ev->data_len);
-    return 0;
-}
-
-static int resp_on_head(void *owner)
-{
-    struct legacy_call *call = owner;
-    struct legacy_stream *s = call->s;
-    const struct http_head *h = &call->reader.head;
-    size_t len;
-    const char *ct = http_header_get(h, "content-type", &len);
-    if (ct && http_media_type_is(ct, len, "text/event-stream")) {
-        call->is_sse = true;
-        sse_init(&call->sse, s->w->cfg->limits.max_sse_event_bytes, on_sse_event, call);
-    }
-    const char *sid = http_header_get(h, "mcp-session-id", &len);
-    if (call->is_initialize && h->status == 200 && sid && len < sizeof s->session) {
-        memcpy(s->session, sid, len);
-        s->session[len] = '\0';
-    }
-    return 0;
-}
-
-static int resp_on_body(void *owner, const char *at, size_t len)
-{
-    struct legacy_call *call = owner;
-    if (call->is_sse)
-        return sse_feed(&call->sse, at, len);
-    if (evbuffer_get_length(call->body) + len > LEGACY_MAX_OUTPUT)
-        return -1;
-    return evbuffer_add(call->body, at, len);
-}
-
-static int resp_on_complete(void *owner)
-{
-    (void)owner;
-    return 0;
-}
-
-static const struct http_reader_ops legacy_response_ops = {resp_on_head, resp_on_body, resp_on_complete};
-
-static void note_initialize_result(struct legacy_stream *s, const char *json, size_t len)
-{
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "result"),
-                                                      "protocolVersion");
-    if (cJSON_IsString(v) && strlen(v->valuestring) < sizeof s->protocol_version)
-        snprintf(s->protocol_version, sizeof s->protocol_version, "%s", v->valuestring);
-    cJSON_Delete(root);
-}
-
-/* The HTTP answer is complete: a JSON body becomes one event; an error status
- * without a JSON-RPC answer for the request's id becomes an error for it. */
-static void deliver(struct legacy_call *call)
-{
-    struct legacy_stream *s = call->s;
-    int status = call->reader.head.status;
-    size_t len = evbuffer_get_length(call->body);
-    const char *body = len ? (const char *)evbuffer_pullup(call->body, -1) : NULL;
-    const char *id;
-    size_t id_len;
-    bool answers_us = body && call->id_text && rpc_find_id(body, len, &id, &id_len) &&
-                      rpc_id_equal(id, id_len, call->id_text, call->id_len);
-    if (call->is_initialize && answers_us && status == 200)
-        note_initialize_result(s, body, len);
-    if ((status >= 200 && status < 300 && body) || (body && answers_us)) {
-        write_message(s, body, len);
-    } else if (status >= 300 && call->id_text) {
+    struct legacy_stream *s = arg;
+    if (id) {
         char msg[160];
         snprintf(msg, sizeof msg, "warden: the request was refused with HTTP %d", status);
-        write_error(s, call->id_text, call->id_len, RPC_INTERNAL_ERROR, msg);
-    } else if (status >= 300) {
+        http_bridge_error(s->bridge, id, id_len, RPC_INTERNAL_ERROR, msg);
+    } else {
         log_warn("legacy SSE stream %s: a message was refused with HTTP %d: %.*s", s->id, status,
                  (int)(len < 300 ? len : 300), body ? body : "");
     }
 }
 
-static void on_call_read(struct bufferevent *bev, void *arg)
+static void on_bridge_finished(void *arg, bool initialize)
 {
-    struct legacy_call *call = arg;
-    struct evbuffer *in = bufferevent_get_input(bev);
-    while (!call->finished && evbuffer_get_length(in) > 0) {
-        struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
-        size_t used = http_reader_feed(&call->reader, v.iov_base, v.iov_len);
-        if (http_reader_failed(&call->reader, NULL, NULL)) {
-            if (call->id_text)
-                write_error(call->s, call->id_text, call->id_len, RPC_INTERNAL_ERROR,
-                            "warden: the answer could not be read");
-            finish_call(call);
-            return;
-        }
-        evbuffer_drain(in, used);
-        if (call->reader.complete) {
-            deliver(call);
-            finish_call(call);
-            return;
-        }
+    struct legacy_stream *s = arg;
+    if (initialize && s->holding) {
+        s->holding = false;
+        event_active(s->wake, 0, 0);
     }
+    event_active(s->reaper, 0, 0);
 }
 
-static void on_call_event(struct bufferevent *bev, short what, void *arg)
-{
-    (void)bev;
-    struct legacy_call *call = arg;
-    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
-        return;
-    http_reader_eof(&call->reader);
-    if (call->reader.complete)
-        deliver(call);
-    else if (call->id_text)
-        write_error(call->s, call->id_text, call->id_len, RPC_INTERNAL_ERROR, "warden: the answer was cut short");
-    finish_call(call);
-}
-
-static void free_call(struct legacy_call *call)
-{
-    /* Freeing one end of a pair tells the other nothing: the proxy's side
-     * (a GET stream, a call still upstream) must see its client leave. */
-    bufferevent_flush(call->end, EV_WRITE, BEV_FINISHED);
-    bufferevent_free(call->end);
-    http_reader_free(&call->reader);
-    if (call->is_sse)
-        sse_free(&call->sse);
-    evbuffer_free(call->body);
-    free(call->id_text);
-    free(call);
-}
-
-/* Sends one HTTP request over a new in-process connection to the proxy,
- * which checks it (auth included, with `authorization`) like any other. */
-static struct legacy_call *start_call(struct legacy_stream *s, const char *method, const struct legacy_item *it,
-                                      const char *authorization)
-{
-    struct worker *w = s->w;
-    struct bufferevent *pair[2] = {NULL, NULL};
-    struct legacy_call *call = calloc(1, sizeof *call);
-    if (!call || bufferevent_pair_new(w->base, BEV_OPT_DEFER_CALLBACKS, pair) < 0 ||
-        !(call->body = evbuffer_new())) {
-        if (pair[0]) {
-            bufferevent_free(pair[0]);
-            bufferevent_free(pair[1]);
-        }
-        free(call);
-        return NULL;
-    }
-    struct client_conn *vc = client_attach(w, pair[0], s->addr, false);
-    if (!vc) {
-        bufferevent_free(pair[1]);
-        evbuffer_free(call->body);
-        free(call);
-        return NULL;
-    }
-    /* Limits keyed by address count the old client's address. */
-    vc->peer = s->peer;
-    call->s = s;
-    call->end = pair[1];
-    http_reader_init(&call->reader, HTTP_RESPONSE, &legacy_response_ops, call, 64 * 1024, 200);
-    bufferevent_setcb(call->end, on_call_read, NULL, on_call_event, call);
-    bufferevent_enable(call->end, EV_READ | EV_WRITE);
-    TAILQ_INSERT_TAIL(&s->calls, call, link);
-    struct evbuffer *out = bufferevent_get_output(call->end);
-    evbuffer_add_printf(out, "%s %s HTTP/1.1\r\nHost: %s\r\nAccept: application/json, text/event-stream\r\n", method,
-                        s->path, s->host);
-    if (s->session[0])
-        evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\n", s->session);
-    if (s->protocol_version[0])
-        evbuffer_add_printf(out, "MCP-Protocol-Version: %s\r\n", s->protocol_version);
-    if (authorization)
-        evbuffer_add_printf(out, "Authorization: %s\r\n", authorization);
-    if (it)
-        evbuffer_add_printf(out, "Content-Type: application/json\r\nContent-Length: %zu\r\n", it->len);
-    evbuffer_add(out, "Connection: close\r\n\r\n", 21);
-    if (it)
-        evbuffer_add(out, it->body, it->len);
-    return call;
-}
+static const struct http_bridge_ops legacy_bridge_ops = {on_bridge_message, on_bridge_refused, on_bridge_finished};
 
 /* Sends the messages that are ready, in order; after an initialize the
  * rest wait for the session its answer brings. */
@@ -415,23 +202,14 @@ static void pump(struct legacy_stream *s)
         pthread_mutex_lock(&s->hub->lock);
         s->queued -= it->len;
         pthread_mutex_unlock(&s->hub->lock);
-        struct legacy_call *call = start_call(s, "POST", it, it->authorization);
-        if (!call) {
-            if (it->request)
-                write_error(s, it->id_text, it->id_len, RPC_INTERNAL_ERROR, "warden: out of memory");
-        } else {
-            if (it->request) {
-                call->id_text = it->id_text;
-                call->id_len = it->id_len;
-                it->id_text = NULL;
-            }
-            call->is_initialize = it->is_initialize;
+        struct http_bridge_post post = {it->body,    it->len,    it->authorization,
+                                        it->id_text, it->id_len, it->is_initialize};
+        if (http_bridge_post(s->bridge, &post)) {
+            it->id_text = NULL;
             s->holding = it->is_initialize;
-            if (it->is_initialized && !s->stream_opened && s->session[0]) {
-                /* The server's own messages come on its GET stream. */
-                s->stream_opened = true;
-                start_call(s, "GET", NULL, s->authorization);
-            }
+            /* The server's own messages come on its GET stream. */
+            if (it->is_initialized)
+                http_bridge_open_stream(s->bridge, s->authorization);
         }
         item_free(it);
     }
@@ -459,15 +237,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 
 static void stream_free(struct legacy_stream *s)
 {
-    struct legacy_call *call;
-    while ((call = TAILQ_FIRST(&s->calls))) {
-        TAILQ_REMOVE(&s->calls, call, link);
-        free_call(call);
-    }
-    while ((call = TAILQ_FIRST(&s->done))) {
-        TAILQ_REMOVE(&s->done, call, link);
-        free_call(call);
-    }
+    http_bridge_free(s->bridge);
     items_free(s->ready);
     items_free(s->inbox);
     if (s->wake)
@@ -491,12 +261,8 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct legacy_stream *s = arg;
-    struct legacy_call *call;
-    while ((call = TAILQ_FIRST(&s->done))) {
-        TAILQ_REMOVE(&s->done, call, link);
-        free_call(call);
-    }
-    if (!s->client && TAILQ_EMPTY(&s->calls))
+    http_bridge_reap(s->bridge);
+    if (!s->client && !http_bridge_in_flight(s->bridge))
         stream_free(s);
 }
 
@@ -526,15 +292,11 @@ static void on_client_gone(void *arg)
     event_del(s->keepalive);
     event_del(s->wake);
     s->holding = false;
-    /* One of them may be running the callback that ended the stream: the
-     * reaper frees them. */
-    struct legacy_call *call;
-    while ((call = TAILQ_FIRST(&s->calls)))
-        finish_call(call);
-    if (s->session[0] && !s->deleting && !s->w->stopping) {
-        s->deleting = true;
-        start_call(s, "DELETE", NULL, s->authorization);
-    }
+    /* One of the calls may be running the callback that ended the stream:
+     * the reaper frees them. */
+    http_bridge_drop(s->bridge);
+    if (!s->w->stopping)
+        http_bridge_end_session(s->bridge, s->authorization);
     event_active(s->reaper, 0, 0);
 }
 
@@ -604,12 +366,12 @@ static bool same_principal(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-/* A copy of the header's value, NULL when absent (*failed: out of memory). */
-static char *header_copy(const struct http_head *h, const char *name, bool *failed)
+/* A copy of the field's value, NULL when absent (*failed: out of memory). */
+static char *header_copy(const struct http_head *h, enum http_field f, bool *failed)
 {
     *failed = false;
     size_t len;
-    const char *v = http_header_get(h, name, &len);
+    const char *v = http_header_field(h, f, &len);
     if (!v)
         return NULL;
     char *copy = malloc(len + 1);
@@ -640,18 +402,29 @@ static void open_stream(struct client_conn *c)
     bool failed = false, no_auth = false;
     struct legacy_stream *s = calloc(1, sizeof *s);
     if (!s || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd || !(s->path = strdup(ex->server->conf->path)) ||
-        (!(s->host = header_copy(h, "host", &failed)) && (failed || !(s->host = strdup("localhost")))) || !(s->wake = event_new(w->base, -1, 0, on_wake, s)) ||
-        !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) || !(s->idle = evtimer_new(w->base, on_idle, s)) ||
+        (!(s->host = header_copy(h, HF_HOST, &failed)) && (failed || !(s->host = strdup("localhost")))) ||
+        !(s->wake = event_new(w->base, -1, 0, on_wake, s)) || !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) ||
+        !(s->idle = evtimer_new(w->base, on_idle, s)) ||
         !(s->keepalive = event_new(w->base, -1, EV_PERSIST, on_keepalive, s))) {
         if (s)
             stream_free(s);
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "out of memory");
         return;
     }
+    struct http_bridge_conf bc = {.w = w,
+                                  .path = s->path,
+                                  .host = s->host,
+                                  .addr = s->addr,
+                                  .peer = &s->peer,
+                                  .max_body = LEGACY_MAX_OUTPUT,
+                                  .hang_up_on_free = true,
+                                  .ops = &legacy_bridge_ops,
+                                  .owner = s};
+    s->bridge = http_bridge_new(&bc);
     s->principal = principal_key(&ex->principal, &failed);
     if (!failed)
-        s->authorization = header_copy(h, "authorization", &no_auth);
-    if (failed || no_auth) {
+        s->authorization = header_copy(h, HF_AUTHORIZATION, &no_auth);
+    if (!s->bridge || failed || no_auth) {
         stream_free(s);
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "out of memory");
         return;
@@ -664,8 +437,6 @@ static void open_stream(struct client_conn *c)
     s->ready_tail = &s->ready;
     s->peer = c->peer;
     snprintf(s->addr, sizeof s->addr, "%s", c->addr);
-    TAILQ_INIT(&s->calls);
-    TAILQ_INIT(&s->done);
     pthread_mutex_lock(&hub->lock);
     bool full = hub->nstreams >= LEGACY_MAX_STREAMS || streams_of(hub, s->path) >= LEGACY_MAX_STREAMS_PER_SERVER;
     if (!full) {
@@ -737,7 +508,7 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
         return;
     }
     size_t len;
-    const char *ct = http_header_get(h, "content-type", &len);
+    const char *ct = http_header_field(h, HF_CONTENT_TYPE, &len);
     if (!ct || !http_media_type_is(ct, len, "application/json")) {
         exchange_answer_error(ex, 415, RPC_INVALID_REQUEST, "Content-Type must be application/json");
         return;
@@ -751,7 +522,6 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
     struct legacy_item *it = calloc(1, sizeof *it);
     bool ok = it && (it->body = malloc(c->body_len ? c->body_len : 1));
     if (ok && msg.kind == RPC_REQUEST) {
-        it->request = true;
         ok = (it->id_text = malloc(msg.id_len)) != NULL;
         if (ok) {
             memcpy(it->id_text, msg.id_text, msg.id_len);
@@ -760,7 +530,7 @@ static void post_message(struct client_conn *c, const char *query, size_t qlen)
     }
     bool failed = false;
     if (ok)
-        it->authorization = header_copy(h, "authorization", &failed);
+        it->authorization = header_copy(h, HF_AUTHORIZATION, &failed);
     ok = ok && !failed;
     if (ok) {
         memcpy(it->body, c->body, c->body_len);

@@ -2,11 +2,10 @@
  * old clients. `GET <path>/sse` opens a stream whose first event, `endpoint`,
  * names warden's own `<path>/message?sessionId=ID` (128 random bits); each
  * message POSTed there is checked, answered 202 and queued to the worker
- * that owns the stream, which sends it as an HTTP request on an in-process
- * connection (a bufferevent pair, as stdio_client.c does) to the same proxy
- * as every network client: the same auth, era checks, policies and answer
- * filtering, no second path. The answers (and the server's own messages,
- * from a GET on that connection) come back on the stream as `event: message`.
+ * that owns the stream, which hands it to the stream's http_bridge: an HTTP
+ * request on an in-process connection to the same proxy as every network
+ * client (http_bridge.h). The answers (and the server's own messages, from
+ * the bridge's GET stream) come back on the stream as `event: message`.
  *
  * A POST may land on any worker: the hub (one per process, shared) finds the
  * stream under its lock, appends to the stream's inbox and wakes the owner
