@@ -198,8 +198,7 @@ static void on_call_event(struct bufferevent *bev, short what, void *arg)
 static void free_call(struct bridge_call *call)
 {
     /* Freeing one end of a pair tells the other nothing. */
-    if (call->b->conf.hang_up_on_free)
-        bufferevent_flush(call->end, EV_WRITE, BEV_FINISHED);
+    bufferevent_flush(call->end, EV_WRITE, BEV_FINISHED);
     bufferevent_free(call->end);
     http_reader_free(&call->reader);
     if (call->is_sse)

@@ -16,7 +16,9 @@
  * worker's limits.max_sse_event_bytes, or a head past 64 KiB or 200 fields
  * fails its call; a request then gets a JSON-RPC error (-32603). The calls
  * keep no timer of their own: each is an exchange of the proxy, under its
- * timers, and a call whose connection the proxy closes ends.
+ * timers, and a call whose connection the proxy closes ends; a call freed
+ * (dropped, or with the bridge) tells the proxy's side its client left, so
+ * that a GET stream or a call still upstream ends with it.
  *
  * Ownership: the owner makes the bridge (http_bridge_new) and frees it
  * (http_bridge_free), never from inside one of its callbacks. The bridge owns
@@ -53,11 +55,6 @@ struct http_bridge_conf {
     const char *addr;                    /* the client's address for the proxy's logs (borrowed) */
     const struct sockaddr_storage *peer; /* limits keyed by address count this one (borrowed), or NULL */
     size_t max_body;                     /* bytes of one JSON answer at most */
-    /* Freeing a call tells the proxy's side its client left (EOF), so that a
-     * GET stream or a call still upstream ends with it. legacy_sse.c sets it;
-     * stdio_client.c never did (a call it drops after an unreadable answer
-     * stays with the proxy until that exchange ends), and still does not. */
-    bool hang_up_on_free;
     const struct http_bridge_ops *ops;
     void *owner;
 };

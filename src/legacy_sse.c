@@ -417,7 +417,6 @@ static void open_stream(struct client_conn *c)
                                   .addr = s->addr,
                                   .peer = &s->peer,
                                   .max_body = LEGACY_MAX_OUTPUT,
-                                  .hang_up_on_free = true,
                                   .ops = &legacy_bridge_ops,
                                   .owner = s};
     s->bridge = http_bridge_new(&bc);
