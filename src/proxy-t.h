@@ -139,8 +139,8 @@ struct server_rt {
     struct upstream_pool pool;
     /* the stdio and legacy SSE transports' sessions (upstream_session.h) */
     struct upsess_list sessions;      /* live, at most conf->max_connections */
-    struct upsess_list ended;         /* ended, freed by the transport: stdio once reaped, SSE by sse_reaper */
-    unsigned nsessions;               /* on sessions */
+    struct upsess_list ended;         /* ended; freed by the transport (stdio once reaped, SSE by sse_reaper) */
+    unsigned nsessions;               /* live sessions */
     /* the stdio transport's (upstream_stdio.c) */
     struct exchange_list spawn_waiting; /* initialize requests waiting out a restart back-off */
     struct event *spawn_timer;
@@ -191,7 +191,7 @@ struct exchange {
     const char *expect_what;      /* what passing it means, before " N ms" ("did not answer within"; static text) */
     bool paused;                  /* backpressure: the transport was told to stop reading */
     bool upsess_paused;           /* counted in upsess->paused */
-    struct upstream_session *upsess; /* stdio and legacy SSE servers: the session the exchange waits on (pending or its stream) */
+    struct upstream_session *upsess; /* stdio and legacy SSE servers: the session it waits on (pending or its stream) */
     char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
     bool spawn_wait;              /* in server->spawn_waiting */
     bool active;

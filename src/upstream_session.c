@@ -65,7 +65,6 @@ struct upstream_session *upsess_find(struct server_rt *s, const char *id)
     return NULL;
 }
 
-
 bool upsess_idle(const struct upstream_session *us)
 {
     return TAILQ_EMPTY(&us->pending) && !us->stream;
@@ -107,7 +106,8 @@ bool upsess_id_free(struct upstream_session *us, struct exchange *ex)
 {
     if (!upsess_waiting(us, ex->id_text, ex->id_len))
         return true;
-    exchange_answer_for_id(ex, RPC_INVALID_REQUEST, "warden: a request with this id is already in progress on this session");
+    exchange_answer_for_id(ex, RPC_INVALID_REQUEST,
+                           "warden: a request with this id is already in progress on this session");
     return false;
 }
 

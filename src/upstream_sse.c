@@ -126,7 +126,6 @@ static void on_changed(struct upstream_session *us, struct exchange *gone)
     arm_idle(up);
 }
 
-
 static void post_free(struct sse_post *p)
 {
     TAILQ_REMOVE(&p->up->posts, p, link);
@@ -320,8 +319,8 @@ static int on_event(void *arg, const struct sse_event *ev)
         const struct server_conf *sc = up->sess.server->conf;
         up->endpoint = sse_endpoint_resolve(ev->data ? ev->data : "", ev->data_len, sc->host, sc->port);
         if (!up->endpoint) {
-            log_warn("server '%s' session %s: refused the endpoint event '%.*s': not on %s's origin", sc->name, up->sess.id,
-                     (int)(ev->data_len < 200 ? ev->data_len : 200), ev->data ? ev->data : "", sc->url);
+            log_warn("server '%s' session %s: refused the endpoint event '%.*s': not on %s's origin", sc->name,
+                     up->sess.id, (int)(ev->data_len < 200 ? ev->data_len : 200), ev->data ? ev->data : "", sc->url);
             end_session(up, UPSTREAM_MALFORMED, "named an endpoint on another origin than its URL (refused)");
             return -1;
         }

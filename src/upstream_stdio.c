@@ -113,7 +113,6 @@ static void on_changed(struct upstream_session *us, struct exchange *gone)
     upsess_idle_clock(us, cs->idle_timer, CHILD_IDLE_SECONDS);
 }
 
-
 /* A progress token as cJSON prints it (so that "a" and "\u0061" compare
  * equal); NULL when there is none. The caller frees it. */
 static char *token_text(const cJSON *params, bool in_meta)
@@ -147,8 +146,9 @@ static struct exchange *progress_owner(struct child_session *cs, struct rpc_msg 
  * unreadable lines that name no waiting request, are dropped. */
 static void route_line(struct child_session *cs, const char *line, size_t len)
 {
-    const struct server_conf *sc = cs->sess.server->conf;
-    struct rpc_limits lim = {.max_depth = cs->sess.server->worker->rpc_limits.max_depth, .max_string = CHILD_MAX_LINE,
+    const struct server_rt *s = cs->sess.server;
+    const struct server_conf *sc = s->conf;
+    struct rpc_limits lim = {.max_depth = s->worker->rpc_limits.max_depth, .max_string = CHILD_MAX_LINE,
                              .max_members = CHILD_MAX_LINE};
     struct rpc_msg msg;
     struct rpc_error err;
