@@ -44,7 +44,7 @@ struct sse_post {
     TAILQ_ENTRY(sse_post) link;
 };
 
-static void end_session(struct sse_up *up, enum upstream_failure kind, const char *what);
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *what);
 static const struct upsess_ops sse_session_ops;
 
 static struct timeval tv_ms(unsigned ms)
@@ -321,7 +321,7 @@ static int on_event(void *arg, const struct sse_event *ev)
         if (!up->endpoint) {
             log_warn("server '%s' session %s: refused the endpoint event '%.*s': not on %s's origin", sc->name,
                      up->sess.id, (int)(ev->data_len < 200 ? ev->data_len : 200), ev->data ? ev->data : "", sc->url);
-            end_session(up, UPSTREAM_MALFORMED, "named an endpoint on another origin than its URL (refused)");
+            end_session(&up->sess, UPSTREAM_MALFORMED, "named an endpoint on another origin than its URL (refused)");
             return -1;
         }
         evtimer_del(up->timer);
@@ -346,7 +346,7 @@ static int stream_on_head(void *owner)
     if (h->status != 200 || !ct || !http_media_type_is(ct, len, "text/event-stream")) {
         char what[96];
         snprintf(what, sizeof what, "answered its SSE stream with HTTP %d, not an event stream", h->status);
-        end_session(up, UPSTREAM_MALFORMED, what);
+        end_session(&up->sess, UPSTREAM_MALFORMED, what);
         return -1;
     }
     sse_init(&up->sse, up->sess.server->worker->cfg->limits.max_sse_event_bytes, on_event, up);
@@ -362,7 +362,8 @@ static int stream_on_body(void *owner, const char *at, size_t len)
 
 static int stream_on_complete(void *owner)
 {
-    end_session(owner, UPSTREAM_RESET, "ended its SSE stream");
+    struct sse_up *up = owner;
+    end_session(&up->sess, UPSTREAM_RESET, "ended its SSE stream");
     return 0;
 }
 
@@ -380,7 +381,7 @@ static void stream_on_read(struct bufferevent *bev, void *arg)
         if (up->sess.ending)
             return;
         if (http_reader_failed(&up->reader, NULL, NULL)) {
-            end_session(up, UPSTREAM_MALFORMED, "sent a broken SSE stream");
+            end_session(&up->sess, UPSTREAM_MALFORMED, "sent a broken SSE stream");
             return;
         }
         evbuffer_drain(in, used);
@@ -396,7 +397,7 @@ static void stream_on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        end_session(up, up->reader.in_body ? UPSTREAM_RESET : UPSTREAM_CONNECT,
+        end_session(&up->sess, up->reader.in_body ? UPSTREAM_RESET : UPSTREAM_CONNECT,
                     up->reader.in_body ? "closed its SSE stream" : "could not be reached for its SSE stream");
 }
 
@@ -405,18 +406,19 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct sse_up *up = arg;
     if (up->endpoint)
-        end_session(up, UPSTREAM_TIMEOUT, "session ended: idle");
+        end_session(&up->sess, UPSTREAM_TIMEOUT, "session ended: idle");
     else
-        end_session(up, UPSTREAM_TIMEOUT, "sent no endpoint event in time");
+        end_session(&up->sess, UPSTREAM_TIMEOUT, "sent no endpoint event in time");
 }
 
 /* Ends a session: its requests fail, the client's stream ends, the
  * connections close; freed later by the server's reaper. */
-static void end_session(struct sse_up *up, enum upstream_failure kind, const char *what)
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *what)
 {
-    if (up->sess.ending)
+    struct sse_up *up = us->owner;
+    if (us->ending)
         return;
-    struct server_rt *s = up->sess.server;
+    struct server_rt *s = us->server;
     log_info("server '%s' legacy SSE session %s: %s", s->conf->name, up->sess.id, what);
     evtimer_del(up->timer);
     bufferevent_disable(up->bev, EV_READ | EV_WRITE);
@@ -487,7 +489,7 @@ static struct sse_up *open_session(struct server_rt *s)
     struct timeval tv = tv_ms(sc->connect_timeout_ms + sc->first_byte_timeout_ms);
     evtimer_add(up->timer, &tv);
     if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&s->addr, (int)s->addr_len) < 0) {
-        end_session(up, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
+        end_session(&up->sess, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
         return NULL;
     }
     log_info("server '%s': legacy SSE session %s opened", sc->name, up->sess.id);
@@ -527,12 +529,7 @@ static bool post_other(struct upstream_session *us, struct exchange *ex, enum rp
     return true;
 }
 
-static void end_hook(struct upstream_session *us, enum upstream_failure kind, const char *why)
-{
-    end_session(us->owner, kind, why);
-}
-
-static const struct upsess_ops sse_session_ops = {wait_on, post_other, end_hook, on_changed};
+static const struct upsess_ops sse_session_ops = {wait_on, post_other, end_session, on_changed};
 
 static void sse_forward(struct exchange *ex, const struct upstream_request *req)
 {
@@ -562,7 +559,7 @@ static void sse_quiesce(struct server_rt *s)
     struct upstream_session *us, *next;
     TAILQ_FOREACH_SAFE(us, &s->sessions, link, next)
         if (upsess_idle(us))
-            end_session(us->owner, UPSTREAM_INTERNAL, "ended: warden is stopping");
+            end_session(us, UPSTREAM_INTERNAL, "ended: warden is stopping");
 }
 
 static void sse_reap(struct server_rt *s)
@@ -574,7 +571,7 @@ static void sse_shutdown(struct server_rt *s)
 {
     struct upstream_session *us;
     while ((us = TAILQ_FIRST(&s->sessions)))
-        end_session(us->owner, UPSTREAM_INTERNAL, "ended: warden stopped");
+        end_session(us, UPSTREAM_INTERNAL, "ended: warden stopped");
     on_reap(-1, 0, s);
     if (s->sse_reaper)
         event_free(s->sse_reaper);

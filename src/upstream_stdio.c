@@ -52,7 +52,7 @@ struct child_session {
     double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
 };
 
-static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind);
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *why);
 static const struct upsess_ops child_session_ops;
 
 static double now_monotonic(void)
@@ -208,7 +208,7 @@ static void on_child_stdout(struct bufferevent *bev, void *arg)
         char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
         if (!line) {
             if (evbuffer_get_length(in) > CHILD_MAX_LINE)
-                end_session(cs, "sent a line longer than the limit", UPSTREAM_OVERSIZE);
+                end_session(&cs->sess, UPSTREAM_OVERSIZE, "sent a line longer than the limit");
             return;
         }
         if (len > 0 && line[len - 1] == '\r')
@@ -241,7 +241,7 @@ static void on_child_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        end_session(cs, "exited", UPSTREAM_EXITED);
+        end_session(&cs->sess, UPSTREAM_EXITED, "exited");
 }
 
 /* A quiet session ends; an ending child that is still there is killed. */
@@ -253,7 +253,7 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
         kill(-cs->pid, SIGKILL);
         return;
     }
-    end_session(cs, "ended after being idle", UPSTREAM_RESET);
+    end_session(&cs->sess, UPSTREAM_RESET, "ended after being idle");
 }
 
 /* Starts the child with only the configured environment, in its own process
@@ -412,7 +412,7 @@ static bool evict_idle(struct server_rt *s)
     }
     if (!lru)
         return false;
-    end_session(lru, "ended to make room for a new session (max_connections reached)", UPSTREAM_BUSY);
+    end_session(&lru->sess, UPSTREAM_BUSY, "ended to make room for a new session (max_connections reached)");
     return true;
 }
 
@@ -448,11 +448,12 @@ static void on_spawn_timer(evutil_socket_t fd, short what, void *arg)
 
 /* Ends a session: its requests fail (kind says how, for the metrics), its
  * stream ends, its child is told to stop and killed if it does not. */
-static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind)
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *why)
 {
-    if (cs->sess.ending)
+    struct child_session *cs = us->owner;
+    if (us->ending)
         return;
-    struct server_rt *s = cs->sess.server;
+    struct server_rt *s = us->server;
     metrics_sessions(s->worker->metrics, s->conf->name, -1);
     double age = now_monotonic() - cs->started;
     bool crashed = kind == UPSTREAM_EXITED;
@@ -549,12 +550,7 @@ static bool message_hook(struct upstream_session *us, struct exchange *ex, enum 
     return true;
 }
 
-static void end_hook(struct upstream_session *us, enum upstream_failure kind, const char *why)
-{
-    end_session(us->owner, why, kind);
-}
-
-static const struct upsess_ops child_session_ops = {request_hook, message_hook, end_hook, on_changed};
+static const struct upsess_ops child_session_ops = {request_hook, message_hook, end_session, on_changed};
 
 /* A POST that needs no session yet: `initialize` starts a session and its
  * child, and so does a session-less 2026-07-28 request when no stateless
@@ -635,7 +631,7 @@ static void stdio_reap(struct server_rt *s)
         int status;
         if (waitpid(cs->pid, &status, WNOHANG) == cs->pid) {
             kill(-cs->pid, SIGKILL);   /* whatever it started goes with it */
-            end_session(cs, "exited", UPSTREAM_EXITED);
+            end_session(&cs->sess, UPSTREAM_EXITED, "exited");
             free_ended(cs);
         }
     }
@@ -654,7 +650,7 @@ static void stdio_shutdown(struct server_rt *s)
 {
     struct upstream_session *us, *next;
     TAILQ_FOREACH_SAFE(us, &s->sessions, link, next)
-        end_session(us->owner, "ended: warden is stopping", UPSTREAM_INTERNAL);
+        end_session(us, UPSTREAM_INTERNAL, "ended: warden is stopping");
     /* Give children a moment to exit on SIGTERM, then kill what is left. */
     for (int tries = 0; tries < 40 && !TAILQ_EMPTY(&s->ended); tries++) {
         TAILQ_FOREACH_SAFE(us, &s->ended, link, next) {
