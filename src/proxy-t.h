@@ -14,8 +14,9 @@
  *   connection are answered in order, one at a time);
  * - an upstream connection is owned by its pool; while it serves an exchange
  *   both point at each other, and whichever side fails first detaches the other;
- * - a child session (stdio) is owned by its server runtime; the exchanges waiting
- *   on it are listed in it and point back at it, detached the same way;
+ * - a session of a stdio or legacy SSE server is owned by its server runtime
+ *   (upstream_session.h); the exchanges waiting on it are listed in it and
+ *   point back at it, detached the same way;
  * - the exchange's answer half (exchange.c) is the only code that writes an
  *   upstream's answer to a client; transports (transport.h) call exchange.h only;
  * - connections are never freed inside their own callbacks: client connections
@@ -97,29 +98,8 @@ struct upstream_pool {
     unsigned open;                /* connections open: idle, busy or connecting */
 };
 
-/* One session of a stdio server: a child process of its own, so that
- * sessions cannot see each other's state. */
-struct child_session {
-    struct server_rt *server;
-    char id[33];                  /* the Mcp-Session-Id warden made for it */
-    pid_t pid;                    /* also its process group */
-    struct bufferevent *to_child;   /* its stdin */
-    struct bufferevent *from_child; /* its stdout: one JSON-RPC message per line */
-    struct bufferevent *child_err;  /* its stderr, copied to warden's log */
-    struct exchange_list pending;   /* POSTed requests waiting for their responses */
-    struct exchange *stream;        /* the client's GET stream, when open */
-    struct evbuffer *backlog;       /* server messages waiting for a stream to carry them */
-    struct event *idle_timer;       /* armed while nothing is open on the session; once ending, the SIGKILL deadline */
-    double started;                 /* CLOCK_MONOTONIC seconds */
-    double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
-    unsigned paused;                /* exchanges whose client is slow: stdout is not read while > 0 */
-    bool ending;                    /* killed or exited; waits to be reaped */
-    bool modern; /* serves session-less 2026-07-28 requests, one at a time; has no session id a client may name */
-    TAILQ_ENTRY(child_session) link;
-};
-TAILQ_HEAD(child_list, child_session);
-struct sse_up;        /* upstream_sse.c: one legacy SSE session with a server */
-TAILQ_HEAD(sse_up_list, sse_up);
+struct upstream_session; /* upstream_session-t.h: one session of a stdio or legacy SSE server */
+TAILQ_HEAD(upsess_list, upstream_session);
 
 /* One generation of a server's policies in one worker. A reload swaps in a
  * new one; exchanges that started on the old one keep it alive (refs) until
@@ -157,19 +137,17 @@ struct server_rt {
     socklen_t addr_len;
     struct tls_client *tls;       /* https: how its certificate is verified (tls.h; borrowed from main), else NULL */
     struct upstream_pool pool;
+    /* the stdio and legacy SSE transports' sessions (upstream_session.h) */
+    struct upsess_list sessions;      /* live, at most conf->max_connections */
+    struct upsess_list ended;         /* ended; freed by the transport (stdio once reaped, SSE by sse_reaper) */
+    unsigned nsessions;               /* live sessions */
     /* the stdio transport's (upstream_stdio.c) */
-    struct child_list children;       /* live sessions */
-    struct child_list ending;         /* killed or exited, not yet reaped */
-    unsigned nchildren;               /* live sessions; at most conf->max_connections */
     struct exchange_list spawn_waiting; /* initialize requests waiting out a restart back-off */
     struct event *spawn_timer;
     unsigned crashes;                 /* children that died young, in a row */
     double spawn_not_before;          /* CLOCK_MONOTONIC seconds */
     /* the legacy SSE transport's (upstream_sse.c) */
-    struct sse_up_list sse_ups;       /* live sessions, at most conf->max_connections */
-    struct sse_up_list sse_dead;      /* ended, freed by sse_reaper */
     struct event *sse_reaper;
-    unsigned nsse;
 };
 
 /* How an upstream failed: the metrics' kind, and how the error is worded by the caller. */
@@ -205,18 +183,16 @@ struct exchange {
     struct policy_gen *gen;       /* the policies this exchange decides with (a reference) */
     struct upstream_conn *up;
     struct evbuffer *request;     /* HTTP transport: the re-framed request (owned, reused) */
-    TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a child's pending list or spawn_waiting */
+    TAILQ_ENTRY(exchange) wait_link; /* in a pool's waiting list, a session's pending list or spawn_waiting */
     bool waiting;                 /* in the pool's waiting list */
     double wait_deadline;         /* CLOCK_MONOTONIC seconds the wait for a pooled connection ends */
     struct event *timer;          /* the answer's deadline, for transports without their own (owned, kept across requests) */
     unsigned expect_ms;           /* what timer waits for, for the error text */
     const char *expect_what;      /* what passing it means, before " N ms" ("did not answer within"; static text) */
     bool paused;                  /* backpressure: the transport was told to stop reading */
-    bool child_paused;            /* counted in child->paused */
-    struct child_session *child;  /* stdio servers: the session the exchange waits on */
-    struct sse_up *sse_up;        /* legacy SSE servers: the session the exchange waits on (pending or its stream) */
+    bool upsess_paused;           /* counted in upsess->paused */
+    struct upstream_session *upsess; /* stdio and legacy SSE servers: the session it waits on (pending or its stream) */
     char *progress_token;         /* stdio servers: the request's _meta.progressToken as cJSON prints it (owned) */
-    bool child_pending;           /* in child->pending or server->spawn_waiting */
     bool spawn_wait;              /* in server->spawn_waiting */
     bool active;
     unsigned method;              /* HTTP method (enum http_method) */

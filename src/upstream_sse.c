@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/random.h>
 #include <event2/buffer.h>
 #include "exchange.h"
 #include "http.h"
@@ -14,6 +13,7 @@
 #include "log.h"
 #include "reply.h"
 #include "sse.h"
+#include "upstream_session.h"
 
 #define SSE_MAX_HEAD (64 * 1024)
 #define SSE_MAX_HEADERS 100
@@ -22,23 +22,16 @@ struct sse_post;
 TAILQ_HEAD(sse_post_list, sse_post);
 
 /* One legacy session with the server: its stream, the requests waiting on
- * it, the messages POSTed. Owned by its server runtime. */
+ * it, the messages POSTed. Owned by its server runtime (upstream_session.h). */
 struct sse_up {
-    struct server_rt *server;
-    char id[33];                  /* the Mcp-Session-Id warden made */
-    struct bufferevent *bev;      /* the server's event stream (GET) */
+    struct upstream_session sess; /* its requests (unsent until endpoint), the client's stream, the backlog */
+    struct bufferevent *bev;      /* the server's event stream (GET); sess.in */
     struct http_reader reader;
     struct sse_parser sse;
     bool sse_ready;
     char *endpoint;               /* path and query messages are POSTed to (owned); NULL until the event */
-    struct exchange_list pending; /* requests waiting for their answers (wait_link); unsent until endpoint */
-    struct exchange *stream;      /* the client's GET stream, when open */
-    struct evbuffer *backlog;     /* server messages for a stream not open yet, one per line */
     struct sse_post_list posts;
     struct event *timer;          /* until the endpoint: connect and first byte; then the idle end */
-    unsigned paused;              /* exchanges whose client is slow: the stream is not read while > 0 */
-    bool ending;
-    TAILQ_ENTRY(sse_up) link;
 };
 
 /* One message POSTed to the endpoint, on a connection of its own. */
@@ -51,7 +44,8 @@ struct sse_post {
     TAILQ_ENTRY(sse_post) link;
 };
 
-static void end_session(struct sse_up *up, enum upstream_failure kind, const char *what);
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *what);
+static const struct upsess_ops sse_session_ops;
 
 static struct timeval tv_ms(unsigned ms)
 {
@@ -113,35 +107,22 @@ char *sse_endpoint_resolve(const char *data, size_t len, const char *host, unsig
 
 /* --- exchanges on a session --- */
 
+/* Before the endpoint the timer is the connect and first-byte deadline. */
 static void arm_idle(struct sse_up *up)
 {
-    if (!up->endpoint || up->ending)
-        return;
-    if (TAILQ_EMPTY(&up->pending) && !up->stream) {
-        struct timeval tv = {SSE_SESSION_IDLE_SECONDS, 0};
-        evtimer_add(up->timer, &tv);
-    } else {
-        evtimer_del(up->timer);
-    }
+    if (up->endpoint)
+        upsess_idle_clock(&up->sess, up->timer, SSE_SESSION_IDLE_SECONDS);
 }
 
-/* Takes ex off its session (its answer came, it failed, or its client left). */
-static void detach(struct exchange *ex)
+/* The session's hook (upstream_session.h): a POST still under way no longer carries gone. */
+static void on_changed(struct upstream_session *us, struct exchange *gone)
 {
-    struct sse_up *up = ex->sse_up;
-    if (!up)
-        return;
-    if (up->stream == ex)
-        up->stream = NULL;
-    else
-        TAILQ_REMOVE(&up->pending, ex, wait_link);
+    struct sse_up *up = us->owner;
     struct sse_post *p;
-    TAILQ_FOREACH(p, &up->posts, link)
-        if (p->ex == ex)
-            p->ex = NULL;
-    if (ex->paused && up->paused > 0 && --up->paused == 0 && up->bev)
-        bufferevent_enable(up->bev, EV_READ);
-    ex->sse_up = NULL;
+    if (gone)
+        TAILQ_FOREACH(p, &up->posts, link)
+            if (p->ex == gone)
+                p->ex = NULL;
     arm_idle(up);
 }
 
@@ -160,7 +141,7 @@ static void post_failed(struct sse_post *p, enum upstream_failure kind, const ch
     struct exchange *ex = p->ex;
     post_free(p);
     if (ex) {
-        detach(ex);
+        upsess_detach(ex);
         exchange_failed(ex, kind, what);
     }
 }
@@ -247,7 +228,7 @@ static void post_on_timer(evutil_socket_t fd, short what, void *arg)
 /* POSTs one message to the session's endpoint; ex is the request it carries, or NULL. */
 static bool post_message(struct sse_up *up, struct exchange *ex, const char *body, size_t len)
 {
-    struct server_rt *s = up->server;
+    struct server_rt *s = up->sess.server;
     struct event_base *base = s->worker->base;
     const struct server_conf *sc = s->conf;
     struct sse_post *p = calloc(1, sizeof *p);
@@ -292,7 +273,7 @@ static bool send_request(struct sse_up *up, struct exchange *ex)
 {
     if (post_message(up, ex, ex->body, ex->body_len))
         return true;
-    detach(ex);
+    upsess_detach(ex);
     exchange_failed(ex, UPSTREAM_CONNECT, "could not be reached for a POSTed message");
     return false;
 }
@@ -305,36 +286,26 @@ static void route_message(struct sse_up *up, const char *json, size_t len)
 {
     struct rpc_msg msg;
     struct rpc_error err;
-    const struct rpc_limits *limits = &up->server->worker->rpc_limits;
-    if (rpc_parse(json, len, limits, &msg, &err) < 0) {
-        log_warn("server '%s' session %s: dropped a message that is not JSON-RPC: %s", up->server->conf->name, up->id,
+    const struct server_rt *s = up->sess.server;
+    if (rpc_parse(json, len, &s->worker->rpc_limits, &msg, &err) < 0) {
+        log_warn("server '%s' session %s: dropped a message that is not JSON-RPC: %s", s->conf->name, up->sess.id,
                  err.message);
         return;
     }
-    bool response = msg.kind == RPC_RESPONSE;
-    struct exchange *ex = NULL;
-    if (response)
-        TAILQ_FOREACH(ex, &up->pending, wait_link)
-            if (ex->has_id && rpc_id_equal(msg.id_text, msg.id_len, ex->id_text, ex->id_len))
-                break;
+    struct exchange *ex = msg.kind == RPC_RESPONSE ? upsess_waiting(&up->sess, msg.id_text, msg.id_len) : NULL;
     rpc_msg_clear(&msg);
     if (ex) {
-        exchange_message(ex, json, len);
-        detach(ex);
-        exchange_stream_end(ex);
+        upsess_answer(ex, json, len);
         return;
     }
-    if (up->stream) {
-        exchange_message(up->stream, json, len);
-        exchange_flush(up->stream);
+    if (up->sess.stream) {
+        exchange_message(up->sess.stream, json, len);
+        exchange_flush(up->sess.stream);
         return;
     }
-    if (evbuffer_get_length(up->backlog) + len + 1 > SSE_BACKLOG) {
-        log_warn("server '%s' session %s: no client stream and the backlog is full: a message dropped",
-                 up->server->conf->name, up->id);
-        return;
-    }
-    json_append_line(up->backlog, json, len);
+    if (!upsess_keep(&up->sess, json, len))
+        log_warn("server '%s' session %s: no client stream and the backlog is full: a message dropped", s->conf->name,
+                 up->sess.id);
 }
 
 static int on_event(void *arg, const struct sse_event *ev)
@@ -345,25 +316,25 @@ static int on_event(void *arg, const struct sse_event *ev)
     if (endpoint) {
         if (up->endpoint)
             return 0;   /* the first one stands */
-        const struct server_conf *sc = up->server->conf;
+        const struct server_conf *sc = up->sess.server->conf;
         up->endpoint = sse_endpoint_resolve(ev->data ? ev->data : "", ev->data_len, sc->host, sc->port);
         if (!up->endpoint) {
-            log_warn("server '%s' session %s: refused the endpoint event '%.*s': not on %s's origin", sc->name, up->id,
-                     (int)(ev->data_len < 200 ? ev->data_len : 200), ev->data ? ev->data : "", sc->url);
-            end_session(up, UPSTREAM_MALFORMED, "named an endpoint on another origin than its URL (refused)");
+            log_warn("server '%s' session %s: refused the endpoint event '%.*s': not on %s's origin", sc->name,
+                     up->sess.id, (int)(ev->data_len < 200 ? ev->data_len : 200), ev->data ? ev->data : "", sc->url);
+            end_session(&up->sess, UPSTREAM_MALFORMED, "named an endpoint on another origin than its URL (refused)");
             return -1;
         }
         evtimer_del(up->timer);
         /* The requests that waited for it go now, in order. */
         struct exchange *ex, *next;
-        TAILQ_FOREACH_SAFE(ex, &up->pending, wait_link, next)
+        TAILQ_FOREACH_SAFE(ex, &up->sess.pending, wait_link, next)
             send_request(up, ex);
         arm_idle(up);
-        return up->ending ? -1 : 0;
+        return up->sess.ending ? -1 : 0;
     }
     if (message && ev->has_data && ev->data_len > 0)
         route_message(up, ev->data, ev->data_len);
-    return up->ending ? -1 : 0;
+    return up->sess.ending ? -1 : 0;
 }
 
 static int stream_on_head(void *owner)
@@ -375,10 +346,10 @@ static int stream_on_head(void *owner)
     if (h->status != 200 || !ct || !http_media_type_is(ct, len, "text/event-stream")) {
         char what[96];
         snprintf(what, sizeof what, "answered its SSE stream with HTTP %d, not an event stream", h->status);
-        end_session(up, UPSTREAM_MALFORMED, what);
+        end_session(&up->sess, UPSTREAM_MALFORMED, what);
         return -1;
     }
-    sse_init(&up->sse, up->server->worker->cfg->limits.max_sse_event_bytes, on_event, up);
+    sse_init(&up->sse, up->sess.server->worker->cfg->limits.max_sse_event_bytes, on_event, up);
     up->sse_ready = true;
     return 0;
 }
@@ -391,7 +362,8 @@ static int stream_on_body(void *owner, const char *at, size_t len)
 
 static int stream_on_complete(void *owner)
 {
-    end_session(owner, UPSTREAM_RESET, "ended its SSE stream");
+    struct sse_up *up = owner;
+    end_session(&up->sess, UPSTREAM_RESET, "ended its SSE stream");
     return 0;
 }
 
@@ -401,15 +373,15 @@ static void stream_on_read(struct bufferevent *bev, void *arg)
 {
     struct sse_up *up = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!up->ending && up->paused == 0 && evbuffer_get_length(in) > 0) {
+    while (!up->sess.ending && up->sess.paused == 0 && evbuffer_get_length(in) > 0) {
         struct evbuffer_iovec v;
         if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
             return;
         size_t used = http_reader_feed(&up->reader, v.iov_base, v.iov_len);
-        if (up->ending)
+        if (up->sess.ending)
             return;
         if (http_reader_failed(&up->reader, NULL, NULL)) {
-            end_session(up, UPSTREAM_MALFORMED, "sent a broken SSE stream");
+            end_session(&up->sess, UPSTREAM_MALFORMED, "sent a broken SSE stream");
             return;
         }
         evbuffer_drain(in, used);
@@ -425,7 +397,7 @@ static void stream_on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        end_session(up, up->reader.in_body ? UPSTREAM_RESET : UPSTREAM_CONNECT,
+        end_session(&up->sess, up->reader.in_body ? UPSTREAM_RESET : UPSTREAM_CONNECT,
                     up->reader.in_body ? "closed its SSE stream" : "could not be reached for its SSE stream");
 }
 
@@ -434,23 +406,20 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     struct sse_up *up = arg;
     if (up->endpoint)
-        end_session(up, UPSTREAM_TIMEOUT, "session ended: idle");
+        end_session(&up->sess, UPSTREAM_TIMEOUT, "session ended: idle");
     else
-        end_session(up, UPSTREAM_TIMEOUT, "sent no endpoint event in time");
+        end_session(&up->sess, UPSTREAM_TIMEOUT, "sent no endpoint event in time");
 }
 
 /* Ends a session: its requests fail, the client's stream ends, the
  * connections close; freed later by the server's reaper. */
-static void end_session(struct sse_up *up, enum upstream_failure kind, const char *what)
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *what)
 {
-    if (up->ending)
+    struct sse_up *up = us->owner;
+    if (us->ending)
         return;
-    struct server_rt *s = up->server;
-    up->ending = true;
-    TAILQ_REMOVE(&s->sse_ups, up, link);
-    TAILQ_INSERT_TAIL(&s->sse_dead, up, link);
-    s->nsse--;
-    log_info("server '%s' legacy SSE session %s: %s", s->conf->name, up->id, what);
+    struct server_rt *s = us->server;
+    log_info("server '%s' legacy SSE session %s: %s", s->conf->name, up->sess.id, what);
     evtimer_del(up->timer);
     bufferevent_disable(up->bev, EV_READ | EV_WRITE);
     while (!TAILQ_EMPTY(&up->posts)) {
@@ -458,16 +427,7 @@ static void end_session(struct sse_up *up, enum upstream_failure kind, const cha
         p->ex = NULL;
         post_free(p);
     }
-    struct exchange *ex;
-    while ((ex = TAILQ_FIRST(&up->pending))) {
-        detach(ex);
-        exchange_failed(ex, kind, what);
-    }
-    if (up->stream) {
-        struct exchange *stream = up->stream;
-        detach(stream);
-        exchange_stream_end(stream);
-    }
+    upsess_end(&up->sess, kind, what);
     event_active(s->sse_reaper, 0, 0);
 }
 
@@ -477,7 +437,7 @@ static void free_session(struct sse_up *up)
     http_reader_free(&up->reader);
     if (up->sse_ready)
         sse_free(&up->sse);
-    evbuffer_free(up->backlog);
+    upsess_clear(&up->sess);
     event_free(up->timer);
     free(up->endpoint);
     free(up);
@@ -487,20 +447,11 @@ static void on_reap(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct server_rt *s = arg;
-    struct sse_up *up;
-    while ((up = TAILQ_FIRST(&s->sse_dead))) {
-        TAILQ_REMOVE(&s->sse_dead, up, link);
-        free_session(up);
+    struct upstream_session *us;
+    while ((us = TAILQ_FIRST(&s->ended))) {
+        TAILQ_REMOVE(&s->ended, us, link);
+        free_session(us->owner);
     }
-}
-
-static struct sse_up *find_session(struct server_rt *s, const char *id)
-{
-    struct sse_up *up;
-    TAILQ_FOREACH(up, &s->sse_ups, link)
-        if (strcmp(up->id, id) == 0)
-            return up;
-    return NULL;
 }
 
 /* Opens a session: the server's stream, on which the endpoint event comes first. */
@@ -508,33 +459,25 @@ static struct sse_up *open_session(struct server_rt *s)
 {
     struct event_base *base = s->worker->base;
     const struct server_conf *sc = s->conf;
-    unsigned char rnd[16];
+    char id[33];
     struct sse_up *up = calloc(1, sizeof *up);
-    if (!up || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) {
+    if (!up || upsess_make_id(id) < 0) {
         free(up);
         return NULL;
     }
     up->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
     up->timer = evtimer_new(base, on_timer, up);
-    up->backlog = evbuffer_new();
-    if (!up->bev || !up->timer || !up->backlog) {
+    if (!up->bev || !up->timer || upsess_init(&up->sess, s, up, &sse_session_ops, id, up->bev, SSE_BACKLOG) < 0) {
         if (up->bev)
             bufferevent_free(up->bev);
         if (up->timer)
             event_free(up->timer);
-        if (up->backlog)
-            evbuffer_free(up->backlog);
         free(up);
         return NULL;
     }
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(up->id + 2 * i, 3, "%02x", rnd[i]);
-    up->server = s;
-    TAILQ_INIT(&up->pending);
     TAILQ_INIT(&up->posts);
     http_reader_init(&up->reader, HTTP_RESPONSE, &stream_ops, up, SSE_MAX_HEAD, SSE_MAX_HEADERS);
-    TAILQ_INSERT_TAIL(&s->sse_ups, up, link);
-    s->nsse++;
+    upsess_add(&up->sess);
     struct evbuffer *out = bufferevent_get_output(up->bev);
     evbuffer_add_printf(out, "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n", sc->upstream_path,
                         sc->host_header);
@@ -546,10 +489,10 @@ static struct sse_up *open_session(struct server_rt *s)
     struct timeval tv = tv_ms(sc->connect_timeout_ms + sc->first_byte_timeout_ms);
     evtimer_add(up->timer, &tv);
     if (bufferevent_socket_connect(up->bev, (const struct sockaddr *)&s->addr, (int)s->addr_len) < 0) {
-        end_session(up, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
+        end_session(&up->sess, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
         return NULL;
     }
-    log_info("server '%s': legacy SSE session %s opened", sc->name, up->id);
+    log_info("server '%s': legacy SSE session %s opened", sc->name, up->sess.id);
     return up;
 }
 
@@ -557,151 +500,66 @@ static struct sse_up *open_session(struct server_rt *s)
 
 static int sse_transport_init(struct server_rt *s, struct worker *w)
 {
-    TAILQ_INIT(&s->sse_ups);
-    TAILQ_INIT(&s->sse_dead);
-    s->nsse = 0;
+    TAILQ_INIT(&s->sessions);
+    TAILQ_INIT(&s->ended);
+    s->nsessions = 0;
     s->sse_reaper = event_new(w->base, -1, 0, on_reap, s);
     return s->sse_reaper ? 0 : -1;
 }
 
 /* A request waits on the session (sent now, or once the endpoint is known). */
-static void wait_on(struct sse_up *up, struct exchange *ex)
+static void wait_on(struct upstream_session *us, struct exchange *ex)
 {
-    struct exchange *other;
-    TAILQ_FOREACH(other, &up->pending, wait_link) {
-        if (other->has_id && rpc_id_equal(other->id_text, other->id_len, ex->id_text, ex->id_len)) {
-            exchange_answer_for_id(ex, RPC_INVALID_REQUEST,
-                                   "warden: a request with this id is already in progress on this session");
-            return;
-        }
-    }
-    ex->sse_up = up;
-    TAILQ_INSERT_TAIL(&up->pending, ex, wait_link);
-    arm_idle(up);
-    exchange_stream_start(ex, up->id);
-    exchange_expect(ex, up->server->conf->first_byte_timeout_ms, "did not answer within");
-    exchange_flush(ex);
+    struct sse_up *up = us->owner;
+    if (!upsess_id_free(us, ex))
+        return;
+    upsess_wait(us, ex);
     if (up->endpoint)
         send_request(up, ex);
 }
 
-static void sse_post(struct exchange *ex, const struct upstream_request *req)
+static bool post_other(struct upstream_session *us, struct exchange *ex, enum rpc_kind kind)
 {
-    struct server_rt *s = ex->server;
-    if (!(ex->body = malloc(req->body_len ? req->body_len : 1))) {
-        exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
-        return;
-    }
-    memcpy(ex->body, req->body, req->body_len);
-    ex->body_len = req->body_len;
-    if (req->is_initialize && !ex->session[0]) {
-        if (s->nsse >= s->conf->max_connections) {
-            exchange_failed(ex, UPSTREAM_BUSY, "has no room for another session (max_connections reached)");
-            return;
-        }
-        struct sse_up *up = open_session(s);
-        if (!up) {
-            exchange_failed(ex, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
-            return;
-        }
-        wait_on(up, ex);
-        return;
-    }
-    if (!ex->session[0]) {
-        exchange_answer_error(ex, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
-        return;
-    }
-    struct sse_up *up = find_session(s, ex->session);
-    if (!up) {
-        exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
-        return;
-    }
-    if (req->kind == RPC_REQUEST) {
-        wait_on(up, ex);
-        return;
-    }
+    (void)kind;
+    struct sse_up *up = us->owner;
     if (!up->endpoint || !post_message(up, NULL, ex->body, ex->body_len)) {
         exchange_answer_error(ex, 503, RPC_INTERNAL_ERROR, "the server's session cannot take messages now");
-        return;
+        return false;
     }
-    exchange_answer(ex, 202, NULL, "", 0);
+    return true;
 }
 
-static void sse_get(struct exchange *ex)
-{
-    struct sse_up *up = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
-    if (!up) {
-        exchange_answer_error(ex, ex->session[0] ? 404 : 400, RPC_INVALID_REQUEST,
-                              ex->session[0] ? "Session not found" : "Bad Request: Mcp-Session-Id header is required");
-        return;
-    }
-    if (up->stream) {
-        exchange_answer_error(ex, 409, RPC_INVALID_REQUEST, "Conflict: only one stream is allowed per session");
-        return;
-    }
-    up->stream = ex;
-    ex->sse_up = up;
-    arm_idle(up);
-    exchange_stream_start(ex, up->id);
-    size_t len;
-    char *line;
-    while (ex->sse_up == up && (line = evbuffer_readln(up->backlog, &len, EVBUFFER_EOL_LF))) {
-        exchange_message(ex, line, len);
-        free(line);
-    }
-    exchange_flush(ex);
-}
+static const struct upsess_ops sse_session_ops = {wait_on, post_other, end_session, on_changed};
 
 static void sse_forward(struct exchange *ex, const struct upstream_request *req)
 {
-    switch (req->head->method) {
-    case HTTP_POST:
-        sse_post(ex, req);
+    struct server_rt *s = ex->server;
+    bool post = req->head->method == HTTP_POST;
+    if (post && !upsess_keep_body(ex, req))
         return;
-    case HTTP_GET:
-        sse_get(ex);
-        return;
-    default: {
-        struct sse_up *up = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
-        if (!up) {
-            exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
-            return;
-        }
-        end_session(up, UPSTREAM_RESET, "ended by the client (DELETE)");
-        exchange_answer(ex, 200, NULL, "", 0);
+    if (!post || !req->is_initialize || ex->session[0]) {
+        upsess_forward(ex, req, 0, "ended by the client (DELETE)");
         return;
     }
+    if (s->nsessions >= s->conf->max_connections) {
+        exchange_failed(ex, UPSTREAM_BUSY, "has no room for another session (max_connections reached)");
+        return;
     }
-}
-
-static void sse_cancel(struct exchange *ex)
-{
-    detach(ex);
-}
-
-static void sse_pause(struct exchange *ex)
-{
-    struct sse_up *up = ex->sse_up;
-    if (up && up->paused++ == 0)
-        bufferevent_disable(up->bev, EV_READ);
-}
-
-static void sse_resume(struct exchange *ex)
-{
-    struct sse_up *up = ex->sse_up;
-    if (up && up->paused > 0 && --up->paused == 0 && !up->ending) {
-        bufferevent_enable(up->bev, EV_READ);
-        bufferevent_trigger(up->bev, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
+    struct sse_up *up = open_session(s);
+    if (!up) {
+        exchange_failed(ex, UPSTREAM_CONNECT, "could not be reached for its SSE stream");
+        return;
     }
+    wait_on(&up->sess, ex);
 }
 
 static void sse_quiesce(struct server_rt *s)
 {
     /* Sessions with nothing open end now; the others when their requests do. */
-    struct sse_up *up, *next;
-    TAILQ_FOREACH_SAFE(up, &s->sse_ups, link, next)
-        if (TAILQ_EMPTY(&up->pending) && !up->stream)
-            end_session(up, UPSTREAM_INTERNAL, "ended: warden is stopping");
+    struct upstream_session *us, *next;
+    TAILQ_FOREACH_SAFE(us, &s->sessions, link, next)
+        if (upsess_idle(us))
+            end_session(us, UPSTREAM_INTERNAL, "ended: warden is stopping");
 }
 
 static void sse_reap(struct server_rt *s)
@@ -711,9 +569,9 @@ static void sse_reap(struct server_rt *s)
 
 static void sse_shutdown(struct server_rt *s)
 {
-    struct sse_up *up;
-    while ((up = TAILQ_FIRST(&s->sse_ups)))
-        end_session(up, UPSTREAM_INTERNAL, "ended: warden stopped");
+    struct upstream_session *us;
+    while ((us = TAILQ_FIRST(&s->sessions)))
+        end_session(us, UPSTREAM_INTERNAL, "ended: warden stopped");
     on_reap(-1, 0, s);
     if (s->sse_reaper)
         event_free(s->sse_reaper);
@@ -725,9 +583,9 @@ const struct transport upstream_sse_transport = {
     .runs_children = false,
     .init = sse_transport_init,
     .forward = sse_forward,
-    .cancel = sse_cancel,
-    .pause = sse_pause,
-    .resume = sse_resume,
+    .cancel = upsess_detach,
+    .pause = upsess_pause,
+    .resume = upsess_resume,
     .quiesce = sse_quiesce,
     .reap = sse_reap,
     .shutdown = sse_shutdown,

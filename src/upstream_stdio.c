@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/random.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
+#include "upstream_session.h"
 
 /* One message line from a child may be this long (a tools/list of many tools). */
 #define CHILD_MAX_LINE (16 * 1024 * 1024)
@@ -38,7 +38,22 @@
 #define CHILD_YOUNG_SECONDS 10.0
 #define CHILD_MAX_BACKOFF 30.0
 
-static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind);
+/* One session of a stdio server: a child process of its own, so that
+ * sessions cannot see each other's state. Owned by its server runtime
+ * (upstream_session.h); freed once its process has been reaped. */
+struct child_session {
+    struct upstream_session sess;   /* its requests, the client's stream, the backlog; anonymous when modern */
+    pid_t pid;                      /* also its process group */
+    struct bufferevent *to_child;   /* its stdin */
+    struct bufferevent *from_child; /* its stdout: one JSON-RPC message per line; sess.in */
+    struct bufferevent *child_err;  /* its stderr, copied to warden's log */
+    struct event *idle_timer;       /* armed while nothing is open on the session; once ending, the SIGKILL deadline */
+    double started;                 /* CLOCK_MONOTONIC seconds */
+    double last_used;               /* CLOCK_MONOTONIC seconds of the last exchange that ended */
+};
+
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *why);
+static const struct upsess_ops child_session_ops;
 
 static double now_monotonic(void)
 {
@@ -47,24 +62,15 @@ static double now_monotonic(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static struct child_session *find_session(struct server_rt *s, const char *id)
-{
-    struct child_session *cs;
-    TAILQ_FOREACH(cs, &s->children, link)
-    if (!cs->modern && strcmp(cs->id, id) == 0)
-        return cs;
-    return NULL;
-}
-
 /* A child for session-less 2026-07-28 requests with nothing in progress:
  * the revision keeps no state between requests, so any such child may serve
  * any client, one request at a time (ids of different clients never meet). */
 static struct child_session *idle_modern_child(struct server_rt *s)
 {
-    struct child_session *cs;
-    TAILQ_FOREACH(cs, &s->children, link)
-    if (cs->modern && !cs->ending && TAILQ_EMPTY(&cs->pending))
-        return cs;
+    struct upstream_session *us;
+    TAILQ_FOREACH(us, &s->sessions, link)
+        if (us->anonymous && TAILQ_EMPTY(&us->pending))
+            return us->owner;
     return NULL;
 }
 
@@ -97,50 +103,14 @@ static int resolve_command(const struct server_conf *sc, char *out, size_t outle
     return -1;
 }
 
-/* Starts the session's idle clock when nothing is open on it any more, and
- * stops it while something is. */
-static void update_idle(struct child_session *cs, int seconds)
+/* The session's hook (upstream_session.h): an exchange that leaves it is its
+ * last use; the idle clock runs while nothing is open. */
+static void on_changed(struct upstream_session *us, struct exchange *gone)
 {
-    if (cs->ending)
-        return;
-    if (TAILQ_EMPTY(&cs->pending) && !cs->stream) {
-        struct timeval tv = {.tv_sec = seconds};
-        evtimer_add(cs->idle_timer, &tv);
-    } else {
-        evtimer_del(cs->idle_timer);
-    }
-}
-
-/* Lets the child's stdout be read again once no client of the session is slow. */
-static void unpause(struct exchange *ex)
-{
-    struct child_session *cs = ex->child;
-    if (!ex->child_paused)
-        return;
-    ex->child_paused = false;
-    if (--cs->paused > 0 || cs->ending)
-        return;
-    bufferevent_enable(cs->from_child, EV_READ);
-    /* Lines already read wait in the input: have them handled, outside this call. */
-    if (evbuffer_get_length(bufferevent_get_input(cs->from_child)) > 0)
-        bufferevent_trigger(cs->from_child, EV_READ, BEV_TRIG_IGNORE_WATERMARKS | BEV_TRIG_DEFER_CALLBACKS);
-}
-
-/* Takes ex off its session (pending request or stream). */
-static void detach(struct exchange *ex, int idle_seconds)
-{
-    struct child_session *cs = ex->child;
-    if (!cs)
-        return;
-    unpause(ex);
-    if (ex->child_pending)
-        TAILQ_REMOVE(&cs->pending, ex, wait_link);
-    else if (cs->stream == ex)
-        cs->stream = NULL;
-    ex->child_pending = false;
-    ex->child = NULL;
-    cs->last_used = now_monotonic();
-    update_idle(cs, idle_seconds);
+    struct child_session *cs = us->owner;
+    if (gone)
+        cs->last_used = now_monotonic();
+    upsess_idle_clock(us, cs->idle_timer, CHILD_IDLE_SECONDS);
 }
 
 /* A progress token as cJSON prints it (so that "a" and "\u0061" compare
@@ -161,7 +131,7 @@ static struct exchange *progress_owner(struct child_session *cs, struct rpc_msg 
     char *token = token_text(params, false);
     struct exchange *ex = NULL;
     if (token)
-        TAILQ_FOREACH(ex, &cs->pending, wait_link)
+        TAILQ_FOREACH(ex, &cs->sess.pending, wait_link)
             if (ex->progress_token && strcmp(ex->progress_token, token) == 0)
                 break;
     free(token);
@@ -176,8 +146,9 @@ static struct exchange *progress_owner(struct child_session *cs, struct rpc_msg 
  * unreadable lines that name no waiting request, are dropped. */
 static void route_line(struct child_session *cs, const char *line, size_t len)
 {
-    const struct server_conf *sc = cs->server->conf;
-    struct rpc_limits lim = {.max_depth = cs->server->worker->rpc_limits.max_depth, .max_string = CHILD_MAX_LINE,
+    const struct server_rt *s = cs->sess.server;
+    const struct server_conf *sc = s->conf;
+    struct rpc_limits lim = {.max_depth = s->worker->rpc_limits.max_depth, .max_string = CHILD_MAX_LINE,
                              .max_members = CHILD_MAX_LINE};
     struct rpc_msg msg;
     struct rpc_error err;
@@ -185,7 +156,7 @@ static void route_line(struct child_session *cs, const char *line, size_t len)
     const char *id;
     size_t id_len;
     if (!strict && !rpc_find_id(line, len, &id, &id_len)) {
-        log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->id,
+        log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->sess.id,
                  err.message);
         return;
     }
@@ -196,32 +167,27 @@ static void route_line(struct child_session *cs, const char *line, size_t len)
     /* An unreadable line that names a waiting request's id goes to it, whose
      * answer then fails at once (exchange.c judges it) instead of at its deadline. */
     if (!strict || msg.kind == RPC_RESPONSE) {
-        struct exchange *ex;
-        TAILQ_FOREACH(ex, &cs->pending, wait_link)
-            if (ex->has_id && rpc_id_equal(id, id_len, ex->id_text, ex->id_len))
-                break;
+        struct exchange *ex = upsess_waiting(&cs->sess, id, id_len);
         rpc_msg_clear(&msg);
         if (!ex && !strict) {
-            log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name, cs->id,
-                     err.message);
+            log_warn("server '%s' session %s: dropped a line that is not one JSON-RPC message (%s)", sc->name,
+                     cs->sess.id, err.message);
             return;
         }
         if (!ex) {
             log_warn("server '%s' session %s: dropped a response to an id no request is waiting for", sc->name,
-                     cs->id);
+                     cs->sess.id);
             return;
         }
-        detach(ex, CHILD_IDLE_SECONDS);
-        exchange_message(ex, line, len);
-        exchange_stream_end(ex);
+        upsess_answer(ex, line, len);
         return;
     }
     struct exchange *carrier = msg.kind == RPC_NOTIFICATION ? progress_owner(cs, &msg) : NULL;
     rpc_msg_clear(&msg);
     if (!carrier)
-        carrier = TAILQ_FIRST(&cs->pending);
+        carrier = TAILQ_FIRST(&cs->sess.pending);
     if (!carrier)
-        carrier = cs->stream;
+        carrier = cs->sess.stream;
     if (carrier) {
         /* The child is working on it: its deadline is now the stream's idle time. */
         exchange_expect(carrier, sc->sse_idle_timeout_ms, "sent nothing for");
@@ -229,23 +195,20 @@ static void route_line(struct child_session *cs, const char *line, size_t len)
         exchange_flush(carrier);
         return;
     }
-    if (evbuffer_get_length(cs->backlog) + len + 1 > CHILD_MAX_BACKLOG) {
-        log_warn("server '%s' session %s: no stream open; dropping a server message", sc->name, cs->id);
-        return;
-    }
-    json_append_line(cs->backlog, line, len);
+    if (!upsess_keep(&cs->sess, line, len))
+        log_warn("server '%s' session %s: no stream open; dropping a server message", sc->name, cs->sess.id);
 }
 
 static void on_child_stdout(struct bufferevent *bev, void *arg)
 {
     struct child_session *cs = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
-    while (!cs->ending && cs->paused == 0) {
+    while (!cs->sess.ending && cs->sess.paused == 0) {
         size_t len;
         char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_LF);
         if (!line) {
             if (evbuffer_get_length(in) > CHILD_MAX_LINE)
-                end_session(cs, "sent a line longer than the limit", UPSTREAM_OVERSIZE);
+                end_session(&cs->sess, UPSTREAM_OVERSIZE, "sent a line longer than the limit");
             return;
         }
         if (len > 0 && line[len - 1] == '\r')
@@ -263,7 +226,7 @@ static void on_child_stderr(struct bufferevent *bev, void *arg)
     char *line;
     size_t len;
     while ((line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF))) {
-        log_info("server '%s' [%d]: %s", cs->server->conf->name, (int)cs->pid, line);
+        log_info("server '%s' [%d]: %s", cs->sess.server->conf->name, (int)cs->pid, line);
         free(line);
     }
     if (evbuffer_get_length(in) > 64 * 1024)
@@ -278,7 +241,7 @@ static void on_child_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        end_session(cs, "exited", UPSTREAM_EXITED);
+        end_session(&cs->sess, UPSTREAM_EXITED, "exited");
 }
 
 /* A quiet session ends; an ending child that is still there is killed. */
@@ -286,31 +249,11 @@ static void on_idle(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
     struct child_session *cs = arg;
-    if (cs->ending) {
+    if (cs->sess.ending) {
         kill(-cs->pid, SIGKILL);
         return;
     }
-    end_session(cs, "ended after being idle", UPSTREAM_RESET);
-}
-
-/* A session id of 128 random bits in hex: it is the session's only
- * credential, so without random bytes there is no session (no guessable id). */
-static int make_session_id(char out[33])
-{
-    unsigned char rnd[16];
-    size_t got = 0;
-    while (got < sizeof rnd) {
-        /* Without flags it waits for the pool once at boot, never after; a signal may cut it short. */
-        ssize_t n = getrandom(rnd + got, sizeof rnd - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(out + 2 * i, 3, "%02x", rnd[i]);
-    return 0;
+    end_session(&cs->sess, UPSTREAM_RESET, "ended after being idle");
 }
 
 /* Starts the child with only the configured environment, in its own process
@@ -324,7 +267,7 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         return NULL;
     }
     char id[33];
-    if (make_session_id(id) < 0) {
+    if (upsess_make_id(id) < 0) {
         snprintf(err, errlen, "cannot make a session id: no random bytes from the kernel (%s)", strerror(errno));
         return NULL;
     }
@@ -384,17 +327,16 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
         cs->to_child = bufferevent_socket_new(w->base, in[1], BEV_OPT_CLOSE_ON_FREE);
         cs->from_child = bufferevent_socket_new(w->base, out[0], BEV_OPT_CLOSE_ON_FREE);
         cs->child_err = bufferevent_socket_new(w->base, errp[0], BEV_OPT_CLOSE_ON_FREE);
-        cs->backlog = evbuffer_new();
         cs->idle_timer = evtimer_new(w->base, on_idle, cs);
     }
-    if (!cs || !cs->to_child || !cs->from_child || !cs->child_err || !cs->backlog || !cs->idle_timer) {
+    if (!cs || !cs->to_child || !cs->from_child || !cs->child_err || !cs->idle_timer ||
+        upsess_init(&cs->sess, s, cs, &child_session_ops, id, cs->from_child, CHILD_MAX_BACKLOG) < 0) {
         snprintf(err, errlen, "out of memory");
         kill(-pid, SIGKILL);
         if (cs) {
             if (cs->to_child) bufferevent_free(cs->to_child); else close(in[1]);
             if (cs->from_child) bufferevent_free(cs->from_child); else close(out[0]);
             if (cs->child_err) bufferevent_free(cs->child_err); else close(errp[0]);
-            if (cs->backlog) evbuffer_free(cs->backlog);
             if (cs->idle_timer) event_free(cs->idle_timer);
             free(cs);
         } else {
@@ -406,21 +348,17 @@ static struct child_session *spawn(struct server_rt *s, char *err, size_t errlen
     evutil_make_socket_nonblocking(in[1]);
     evutil_make_socket_nonblocking(out[0]);
     evutil_make_socket_nonblocking(errp[0]);
-    cs->server = s;
     cs->pid = pid;
     cs->started = cs->last_used = now_monotonic();
-    TAILQ_INIT(&cs->pending);
-    memcpy(cs->id, id, sizeof id);
     bufferevent_setcb(cs->from_child, on_child_stdout, NULL, on_child_event, cs);
     bufferevent_setcb(cs->child_err, on_child_stderr, NULL, on_child_event, cs);
     bufferevent_setcb(cs->to_child, NULL, NULL, on_child_event, cs);
     bufferevent_enable(cs->from_child, EV_READ);
     bufferevent_enable(cs->child_err, EV_READ);
     bufferevent_enable(cs->to_child, EV_WRITE);
-    TAILQ_INSERT_TAIL(&s->children, cs, link);
-    s->nchildren++;
+    upsess_add(&cs->sess);
     metrics_sessions(s->worker->metrics, sc->name, +1);
-    log_info("server '%s': started %s [%d] for session %s", sc->name, sc->command[0], (int)pid, cs->id);
+    log_info("server '%s': started %s [%d] for session %s", sc->name, sc->command[0], (int)pid, cs->sess.id);
     return cs;
 }
 
@@ -445,15 +383,8 @@ static void refuse_unread(struct exchange *ex)
  * sends things for it, no longer than the idle timeout between them. */
 static void send_request(struct child_session *cs, struct exchange *ex)
 {
-    struct exchange *other;
-    TAILQ_FOREACH(other, &cs->pending, wait_link) {
-        if (other->has_id && rpc_id_equal(other->id_text, other->id_len, ex->id_text, ex->id_len)) {
-            /* Its answer could not be told from the other's. */
-            exchange_answer_for_id(ex, RPC_INVALID_REQUEST,
-                                   "warden: a request with this id is already in progress on this session");
-            return;
-        }
-    }
+    if (!upsess_id_free(&cs->sess, ex))
+        return;
     if (!send_line(cs, ex->body, ex->body_len)) {
         refuse_unread(ex);
         return;
@@ -461,37 +392,34 @@ static void send_request(struct child_session *cs, struct exchange *ex)
     struct rpc_msg msg;
     struct rpc_error err;
     const cJSON *params;
-    if (rpc_parse(ex->body, ex->body_len, &cs->server->worker->rpc_limits, &msg, &err) == 0) {
+    if (rpc_parse(ex->body, ex->body_len, &cs->sess.server->worker->rpc_limits, &msg, &err) == 0) {
         if (rpc_msg_params(&msg, &params) == 0)
             ex->progress_token = token_text(params, true);
         rpc_msg_clear(&msg);
     }
-    ex->child = cs;
-    ex->child_pending = true;
-    TAILQ_INSERT_TAIL(&cs->pending, ex, wait_link);
-    update_idle(cs, CHILD_IDLE_SECONDS);
-    exchange_stream_start(ex, cs->modern ? NULL : cs->id);
-    exchange_expect(ex, cs->server->conf->first_byte_timeout_ms, "did not answer within");
-    exchange_flush(ex);
+    upsess_wait(&cs->sess, ex);
 }
 
 /* Ends the least recently used session with nothing open, to make room. */
 static bool evict_idle(struct server_rt *s)
 {
-    struct child_session *cs, *lru = NULL;
-    TAILQ_FOREACH(cs, &s->children, link)
-        if (TAILQ_EMPTY(&cs->pending) && !cs->stream && (!lru || cs->last_used < lru->last_used))
+    struct child_session *lru = NULL;
+    struct upstream_session *us;
+    TAILQ_FOREACH(us, &s->sessions, link) {
+        struct child_session *cs = us->owner;
+        if (upsess_idle(us) && (!lru || cs->last_used < lru->last_used))
             lru = cs;
+    }
     if (!lru)
         return false;
-    end_session(lru, "ended to make room for a new session (max_connections reached)", UPSTREAM_BUSY);
+    end_session(&lru->sess, UPSTREAM_BUSY, "ended to make room for a new session (max_connections reached)");
     return true;
 }
 
 static void start_session(struct exchange *ex)
 {
     struct server_rt *s = ex->server;
-    if (s->nchildren >= s->conf->max_connections && !evict_idle(s)) {
+    if (s->nsessions >= s->conf->max_connections && !evict_idle(s)) {
         exchange_failed(ex, UPSTREAM_BUSY, "has no room for another session (max_connections reached)");
         return;
     }
@@ -502,7 +430,7 @@ static void start_session(struct exchange *ex)
         exchange_failed(ex, UPSTREAM_CONNECT, err);
         return;
     }
-    cs->modern = ex->era.modern && !ex->session[0];
+    cs->sess.anonymous = ex->era.modern && !ex->session[0];
     send_request(cs, ex);
 }
 
@@ -513,22 +441,19 @@ static void on_spawn_timer(evutil_socket_t fd, short what, void *arg)
     struct exchange *ex;
     while ((ex = TAILQ_FIRST(&s->spawn_waiting))) {
         TAILQ_REMOVE(&s->spawn_waiting, ex, wait_link);
-        ex->child_pending = ex->spawn_wait = false;
+        ex->spawn_wait = false;
         start_session(ex);
     }
 }
 
 /* Ends a session: its requests fail (kind says how, for the metrics), its
  * stream ends, its child is told to stop and killed if it does not. */
-static void end_session(struct child_session *cs, const char *why, enum upstream_failure kind)
+static void end_session(struct upstream_session *us, enum upstream_failure kind, const char *why)
 {
-    if (cs->ending)
+    struct child_session *cs = us->owner;
+    if (us->ending)
         return;
-    struct server_rt *s = cs->server;
-    cs->ending = true;
-    TAILQ_REMOVE(&s->children, cs, link);
-    TAILQ_INSERT_TAIL(&s->ending, cs, link);
-    s->nchildren--;
+    struct server_rt *s = us->server;
     metrics_sessions(s->worker->metrics, s->conf->name, -1);
     double age = now_monotonic() - cs->started;
     bool crashed = kind == UPSTREAM_EXITED;
@@ -543,7 +468,7 @@ static void end_session(struct child_session *cs, const char *why, enum upstream
     } else if (crashed) {
         s->crashes = 0;
     }
-    log_info("server '%s' session %s: %s [%d]", s->conf->name, cs->id, why, (int)cs->pid);
+    log_info("server '%s' session %s: %s [%d]", s->conf->name, cs->sess.id, why, (int)cs->pid);
     kill(-cs->pid, SIGTERM);
     bufferevent_disable(cs->from_child, EV_READ);
     bufferevent_disable(cs->to_child, EV_WRITE);
@@ -551,36 +476,28 @@ static void end_session(struct child_session *cs, const char *why, enum upstream
     evtimer_add(cs->idle_timer, &kill_after);
     char what[160];
     snprintf(what, sizeof what, "process %s", why);
-    struct exchange *ex;
-    while ((ex = TAILQ_FIRST(&cs->pending))) {
-        detach(ex, 0);
-        exchange_failed(ex, kind, what);
-    }
-    if (cs->stream) {
-        struct exchange *stream = cs->stream;
-        detach(stream, 0);
-        exchange_stream_end(stream);
-    }
+    upsess_end(&cs->sess, kind, what);
 }
 
 static void free_session(struct child_session *cs)
 {
-    /* A read callback deferred by unpause() must not run on a freed session. */
+    /* A read callback deferred by upsess_resume() must not run on a freed session. */
     bufferevent_setcb(cs->from_child, NULL, NULL, NULL, NULL);
     bufferevent_setcb(cs->child_err, NULL, NULL, NULL, NULL);
     bufferevent_setcb(cs->to_child, NULL, NULL, NULL, NULL);
     bufferevent_free(cs->to_child);
     bufferevent_free(cs->from_child);
     bufferevent_free(cs->child_err);
-    evbuffer_free(cs->backlog);
+    upsess_clear(&cs->sess);
     event_free(cs->idle_timer);
     free(cs);
 }
 
 static int stdio_init(struct server_rt *s, struct worker *w)
 {
-    TAILQ_INIT(&s->children);
-    TAILQ_INIT(&s->ending);
+    TAILQ_INIT(&s->sessions);
+    TAILQ_INIT(&s->ended);
+    s->nsessions = 0;
     TAILQ_INIT(&s->spawn_waiting);
     s->spawn_timer = evtimer_new(w->base, on_spawn_timer, s);
     return s->spawn_timer ? 0 : -1;
@@ -594,7 +511,7 @@ static void end_cancelled(struct child_session *cs, const char *body, size_t len
     struct rpc_msg msg;
     struct rpc_error err;
     const cJSON *params;
-    if (rpc_parse(body, len, &cs->server->worker->rpc_limits, &msg, &err) < 0)
+    if (rpc_parse(body, len, &cs->sess.server->worker->rpc_limits, &msg, &err) < 0)
         return;
     if (rpc_msg_params(&msg, &params) < 0) {
         rpc_msg_clear(&msg);
@@ -602,160 +519,94 @@ static void end_cancelled(struct child_session *cs, const char *body, size_t len
     }
     const cJSON *rid = cJSON_GetObjectItemCaseSensitive(params, "requestId");
     char *text = msg.method && strcmp(msg.method, "notifications/cancelled") == 0 && rid ? cJSON_PrintUnformatted(rid) : NULL;
-    struct exchange *ex = NULL;
-    if (text)
-        TAILQ_FOREACH(ex, &cs->pending, wait_link)
-            if (ex->has_id && rpc_id_equal(text, strlen(text), ex->id_text, ex->id_len))
-                break;
+    struct exchange *ex = text ? upsess_waiting(&cs->sess, text, strlen(text)) : NULL;
     free(text);
     rpc_msg_clear(&msg);
     if (!ex)
         return;
-    detach(ex, CHILD_IDLE_SECONDS);
+    upsess_detach(ex);
     ex->answered_id = true;
     exchange_stream_end(ex);
 }
 
-/* A POSTed message: `initialize` starts a session and its child; other
- * messages go to the session's child. */
-static void stdio_post(struct exchange *ex, const struct upstream_request *req)
+static void request_hook(struct upstream_session *us, struct exchange *ex)
+{
+    send_request(us->owner, ex);
+}
+
+/* A notification or response for the child; a notifications/cancelled also
+ * ends the stream of the request it cancels. */
+static bool message_hook(struct upstream_session *us, struct exchange *ex, enum rpc_kind kind)
+{
+    struct child_session *cs = us->owner;
+    if (!send_line(cs, ex->body, ex->body_len)) {
+        refuse_unread(ex);
+        return false;
+    }
+    cs->last_used = now_monotonic();
+    upsess_idle_clock(us, cs->idle_timer, CHILD_IDLE_SECONDS);
+    if (kind == RPC_NOTIFICATION)
+        end_cancelled(cs, ex->body, ex->body_len);
+    return true;
+}
+
+static const struct upsess_ops child_session_ops = {request_hook, message_hook, end_session, on_changed};
+
+/* A POST that needs no session yet: `initialize` starts a session and its
+ * child, and so does a session-less 2026-07-28 request when no stateless
+ * child is idle. False for a message to an existing session. */
+static bool stdio_post_sessionless(struct exchange *ex, const struct upstream_request *req)
 {
     struct server_rt *s = ex->server;
-    if (!(ex->body = malloc(req->body_len ? req->body_len : 1))) {
-        exchange_failed(ex, UPSTREAM_INTERNAL, "could not be reached: warden is out of memory");
-        return;
-    }
-    memcpy(ex->body, req->body, req->body_len);
-    ex->body_len = req->body_len;
     /* A 2026-07-28 request without a session: any idle stateless child, or a new one. */
     bool modern = ex->era.modern && !ex->session[0];
     if (modern && req->kind != RPC_REQUEST) {
         /* 2026-07-28 defines no client notification over HTTP: nothing to deliver it to. */
         exchange_answer(ex, 202, NULL, "", 0);
-        return;
+        return true;
     }
     struct child_session *idle = modern ? idle_modern_child(s) : NULL;
     if (idle) {
         send_request(idle, ex);
-        return;
+        return true;
     }
-    if ((req->is_initialize || modern) && !ex->session[0]) {
-        double wait = s->spawn_not_before - now_monotonic();
-        if (wait > 0) {
-            /* Back-off after crashes: the new session starts when it is over. */
-            ex->child_pending = ex->spawn_wait = true;
-            TAILQ_INSERT_TAIL(&s->spawn_waiting, ex, wait_link);
-            struct timeval tv = {.tv_sec = (time_t)wait, .tv_usec = (suseconds_t)((wait - (double)(time_t)wait) * 1e6)};
-            if (!evtimer_pending(s->spawn_timer, NULL))
-                evtimer_add(s->spawn_timer, &tv);
-            return;
-        }
-        start_session(ex);
-        return;
+    if (!(req->is_initialize || modern) || ex->session[0])
+        return false;
+    double wait = s->spawn_not_before - now_monotonic();
+    if (wait > 0) {
+        /* Back-off after crashes: the new session starts when it is over. */
+        ex->spawn_wait = true;
+        TAILQ_INSERT_TAIL(&s->spawn_waiting, ex, wait_link);
+        struct timeval tv = {.tv_sec = (time_t)wait, .tv_usec = (suseconds_t)((wait - (double)(time_t)wait) * 1e6)};
+        if (!evtimer_pending(s->spawn_timer, NULL))
+            evtimer_add(s->spawn_timer, &tv);
+        return true;
     }
-    if (!ex->session[0]) {
-        exchange_answer_error(ex, 400, RPC_INVALID_REQUEST, "Bad Request: Mcp-Session-Id header is required");
-        return;
-    }
-    struct child_session *cs = find_session(s, ex->session);
-    if (!cs) {
-        exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
-        return;
-    }
-    if (req->kind == RPC_REQUEST) {
-        send_request(cs, ex);
-        return;
-    }
-    if (!send_line(cs, ex->body, ex->body_len)) {
-        refuse_unread(ex);
-        return;
-    }
-    cs->last_used = now_monotonic();
-    update_idle(cs, CHILD_IDLE_SECONDS);
-    if (req->kind == RPC_NOTIFICATION)
-        end_cancelled(cs, ex->body, ex->body_len);
-    exchange_answer(ex, 202, NULL, "", 0);
+    start_session(ex);
+    return true;
 }
 
-/* GET opens the session's stream, with what the child said while none was open. */
-static void stdio_get(struct exchange *ex)
-{
-    struct child_session *cs = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
-    if (!cs) {
-        exchange_answer_error(ex, ex->session[0] ? 404 : 400, RPC_INVALID_REQUEST,
-                              ex->session[0] ? "Session not found" : "Bad Request: Mcp-Session-Id header is required");
-        return;
-    }
-    if (cs->stream) {
-        exchange_answer_error(ex, 409, RPC_INVALID_REQUEST, "Conflict: only one stream is allowed per session");
-        return;
-    }
-    cs->stream = ex;
-    ex->child = cs;
-    update_idle(cs, CHILD_IDLE_SECONDS);
-    exchange_stream_start(ex, cs->id);
-    exchange_expect(ex, cs->server->conf->sse_idle_timeout_ms, "sent nothing for");
-    size_t len;
-    char *line;
-    while (ex->child == cs && (line = evbuffer_readln(cs->backlog, &len, EVBUFFER_EOL_LF))) {
-        exchange_message(ex, line, len);
-        free(line);
-    }
-    exchange_flush(ex);
-}
-
-/* DELETE ends the session. */
-static void stdio_delete(struct exchange *ex)
-{
-    struct child_session *cs = ex->session[0] ? find_session(ex->server, ex->session) : NULL;
-    if (!cs) {
-        exchange_answer_error(ex, 404, RPC_INVALID_REQUEST, "Session not found");
-        return;
-    }
-    end_session(cs, "ended by the client", UPSTREAM_RESET);
-    exchange_answer(ex, 200, NULL, "", 0);
-}
-
+/* GET opens the session's stream, with what the child said while none was
+ * open, and counts its silence; DELETE ends the session. */
 static void stdio_forward(struct exchange *ex, const struct upstream_request *req)
 {
-    switch (req->head->method) {
-    case HTTP_POST:
-        stdio_post(ex, req);
+    if (req->head->method == HTTP_POST && (!upsess_keep_body(ex, req) || stdio_post_sessionless(ex, req)))
         return;
-    case HTTP_GET:
-        stdio_get(ex);
-        return;
-    default:
-        stdio_delete(ex);
-        return;
-    }
+    upsess_forward(ex, req, ex->server->conf->sse_idle_timeout_ms, "ended by the client");
 }
 
 static void stdio_cancel(struct exchange *ex)
 {
     if (ex->spawn_wait) {
         TAILQ_REMOVE(&ex->server->spawn_waiting, ex, wait_link);
-        ex->child_pending = ex->spawn_wait = false;
+        ex->spawn_wait = false;
         return;
     }
+    struct upstream_session *us = ex->upsess;
+    upsess_detach(ex);
     /* A client that went away mid-exchange may not come back: its session's silence counts from now, and is shorter. */
-    detach(ex, ex->client->dead ? CHILD_ORPHAN_SECONDS : CHILD_IDLE_SECONDS);
-}
-
-static void stdio_pause(struct exchange *ex)
-{
-    struct child_session *cs = ex->child;
-    if (!cs || ex->child_paused)
-        return;
-    ex->child_paused = true;
-    if (cs->paused++ == 0)
-        bufferevent_disable(cs->from_child, EV_READ);
-}
-
-static void stdio_resume(struct exchange *ex)
-{
-    if (ex->child)
-        unpause(ex);
+    if (us && ex->client->dead)
+        upsess_idle_clock(us, ((struct child_session *)us->owner)->idle_timer, CHILD_ORPHAN_SECONDS);
 }
 
 /* Nothing to close early: sessions end with the worker (shutdown). */
@@ -764,25 +615,32 @@ static void stdio_quiesce(struct server_rt *s)
     (void)s;
 }
 
+/* Frees an ended session once its child has been waited for. */
+static void free_ended(struct child_session *cs)
+{
+    TAILQ_REMOVE(&cs->sess.server->ended, &cs->sess, link);
+    free_session(cs);
+}
+
 /* Collects children that exited (SIGCHLD). */
 static void stdio_reap(struct server_rt *s)
 {
-    struct child_session *cs, *next;
-    TAILQ_FOREACH_SAFE(cs, &s->children, link, next) {
+    struct upstream_session *us, *next;
+    TAILQ_FOREACH_SAFE(us, &s->sessions, link, next) {
+        struct child_session *cs = us->owner;
         int status;
         if (waitpid(cs->pid, &status, WNOHANG) == cs->pid) {
             kill(-cs->pid, SIGKILL);   /* whatever it started goes with it */
-            end_session(cs, "exited", UPSTREAM_EXITED);
-            TAILQ_REMOVE(&s->ending, cs, link);
-            free_session(cs);
+            end_session(&cs->sess, UPSTREAM_EXITED, "exited");
+            free_ended(cs);
         }
     }
-    TAILQ_FOREACH_SAFE(cs, &s->ending, link, next) {
+    TAILQ_FOREACH_SAFE(us, &s->ended, link, next) {
+        struct child_session *cs = us->owner;
         int status;
         if (waitpid(cs->pid, &status, WNOHANG) == cs->pid) {
             kill(-cs->pid, SIGKILL);
-            TAILQ_REMOVE(&s->ending, cs, link);
-            free_session(cs);
+            free_ended(cs);
         }
     }
 }
@@ -790,31 +648,31 @@ static void stdio_reap(struct server_rt *s)
 /* Ends every child and waits for them: no process is left behind. */
 static void stdio_shutdown(struct server_rt *s)
 {
-    struct child_session *cs, *next;
-    TAILQ_FOREACH_SAFE(cs, &s->children, link, next)
-        end_session(cs, "ended: warden is stopping", UPSTREAM_INTERNAL);
+    struct upstream_session *us, *next;
+    TAILQ_FOREACH_SAFE(us, &s->sessions, link, next)
+        end_session(us, UPSTREAM_INTERNAL, "ended: warden is stopping");
     /* Give children a moment to exit on SIGTERM, then kill what is left. */
-    for (int tries = 0; tries < 40 && !TAILQ_EMPTY(&s->ending); tries++) {
-        TAILQ_FOREACH_SAFE(cs, &s->ending, link, next) {
+    for (int tries = 0; tries < 40 && !TAILQ_EMPTY(&s->ended); tries++) {
+        TAILQ_FOREACH_SAFE(us, &s->ended, link, next) {
+            struct child_session *cs = us->owner;
             if (waitpid(cs->pid, NULL, WNOHANG) == cs->pid) {
                 kill(-cs->pid, SIGKILL);
-                TAILQ_REMOVE(&s->ending, cs, link);
-                free_session(cs);
+                free_ended(cs);
             }
         }
-        if (!TAILQ_EMPTY(&s->ending))
+        if (!TAILQ_EMPTY(&s->ended))
             usleep(50 * 1000);
     }
-    while ((cs = TAILQ_FIRST(&s->ending))) {
+    while ((us = TAILQ_FIRST(&s->ended))) {
+        struct child_session *cs = us->owner;
         kill(-cs->pid, SIGKILL);
         waitpid(cs->pid, NULL, 0);
-        TAILQ_REMOVE(&s->ending, cs, link);
-        free_session(cs);
+        free_ended(cs);
     }
     struct exchange *ex;
     while ((ex = TAILQ_FIRST(&s->spawn_waiting))) {
         TAILQ_REMOVE(&s->spawn_waiting, ex, wait_link);
-        ex->child_pending = ex->spawn_wait = false;
+        ex->spawn_wait = false;
         exchange_failed(ex, UPSTREAM_INTERNAL, "was not started: warden is stopping");
     }
     if (s->spawn_timer) {
@@ -829,8 +687,8 @@ const struct transport upstream_stdio_transport = {
     .init = stdio_init,
     .forward = stdio_forward,
     .cancel = stdio_cancel,
-    .pause = stdio_pause,
-    .resume = stdio_resume,
+    .pause = upsess_pause,
+    .resume = upsess_resume,
     .quiesce = stdio_quiesce,
     .reap = stdio_reap,
     .shutdown = stdio_shutdown,

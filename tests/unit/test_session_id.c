@@ -1,4 +1,5 @@
-/* Unit tests of the stdio session id (src/upstream_stdio.c): 128 random bits
+/* Unit tests of the session id (src/upstream_session.c) and of the stdio
+ * transport's use of it (src/upstream_stdio.c): 128 random bits
  * from the kernel, read again when a signal cuts the read short, and no
  * session at all when the kernel has no random bytes to give (an id made
  * some weaker way could be guessed, and it is the session's credential).
@@ -36,6 +37,7 @@ static ssize_t fake_getrandom(void *buf, size_t len, unsigned flags)
 }
 
 #define getrandom fake_getrandom
+#include "../../src/upstream_session.c"
 #include "../../src/upstream_stdio.c"
 #undef getrandom
 
@@ -55,39 +57,39 @@ int main(void)
 
     /* The plain case: 16 bytes, 32 hex digits. */
     memset(&fake_rnd, 0, sizeof fake_rnd);
-    CHECK(make_session_id(id) == 0);
+    CHECK(upsess_make_id(id) == 0);
     CHECK(is_hex_id(id));
     CHECK_STR(id, "a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5");
 
     /* A signal cuts the read short: read again. */
     memset(&fake_rnd, 0, sizeof fake_rnd);
     fake_rnd.eintr_first = 2;
-    CHECK(make_session_id(id) == 0);
+    CHECK(upsess_make_id(id) == 0);
     CHECK(is_hex_id(id));
     CHECK(fake_rnd.calls == 3);
 
     /* Fewer bytes than asked for: the rest is read too. */
     memset(&fake_rnd, 0, sizeof fake_rnd);
     fake_rnd.short_read = 5;
-    CHECK(make_session_id(id) == 0);
+    CHECK(upsess_make_id(id) == 0);
     CHECK(is_hex_id(id));
     CHECK(fake_rnd.calls == 4);
 
     /* No random bytes: no id, rather than a guessable one. */
     memset(&fake_rnd, 0, sizeof fake_rnd);
     fake_rnd.fail_with = ENOSYS;
-    CHECK(make_session_id(id) == -1);
+    CHECK(upsess_make_id(id) == -1);
 
     /* ...and so no session: spawn refuses before starting anything. */
     char *argv[] = {"/bin/true", NULL};
     struct server_conf sc = {.name = "s", .command = argv};
     struct server_rt s = {.conf = &sc};
-    TAILQ_INIT(&s.children);
+    TAILQ_INIT(&s.sessions);
     char err[256] = "";
     memset(&fake_rnd, 0, sizeof fake_rnd);
     fake_rnd.fail_with = EIO;
     CHECK(spawn(&s, err, sizeof err) == NULL);
     CHECK(strstr(err, "cannot make a session id") != NULL);
-    CHECK(s.nchildren == 0 && TAILQ_EMPTY(&s.children));
+    CHECK(s.nsessions == 0 && TAILQ_EMPTY(&s.sessions));
     return check_report();
 }
