@@ -1458,31 +1458,43 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
         utf8_snprintf(out->reason, sizeof out->reason, "%s", auto_text);
 }
 
-/* Whether the deny_if conditions of rule r (require when `require`)
- * refuse the call: a deny_if condition that holds, a requirement that does
- * not, either that cannot be told; out is filled at the first. */
-static bool conds_refuse(const struct policy *p, const struct rule *r, bool require, struct rpc_msg *call,
-                         const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+/* Tells what condition i of rule r's deny_if (require when `require`) did,
+ * h being what cond_holds said: traced, and when it refuses the call (a
+ * deny_if condition that holds, a requirement that does not, either that
+ * cannot be told) worded into out; true then. */
+static bool cond_told(const struct policy *p, const struct rule *r, size_t i, bool require, int h,
+                      struct rpc_msg *call, const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+{
+    const struct cond *c = require ? &r->require[i] : &r->deny_if[i];
+    char seen[200];
+    if (t)
+        describe_seen(c, call, ctx, seen, sizeof seen);
+    if (h == (require ? 1 : 0)) {
+        trace_add(t, "%s %s: %s: %s (%s)", p->file, c->where, c->text, require ? "holds" : "does not hold", seen);
+        return false;
+    }
+    refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.%s[%zu]%s: %s%s", p->file, r->pattern,
+           require ? "require" : "deny_if", i, require ? " does not hold" : "", c->text,
+           h < 0 ? " (the regex could not finish within its limits)" : "");
+    trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
+              h < 0 ? "cannot tell, the regex hit its limits" : require ? "does not hold" : "holds", seen);
+    return true;
+}
+
+/* Whether the deny_if conditions of rule r (require when `require`) refuse
+ * the call. The loop every call with conditions runs, inlined: a condition
+ * that lets the call through, untraced, costs nothing more than its test. */
+static inline __attribute__((always_inline)) bool conds_refuse(const struct policy *p, const struct rule *r,
+                                                              bool require, struct rpc_msg *call,
+                                                              const struct call_ctx *ctx, struct decision *out,
+                                                              struct policy_trace *t)
 {
     const struct cond *conds = require ? r->require : r->deny_if;
     size_t n = require ? r->nrequire : r->ndeny_if;
-    int pass = require ? 1 : 0;    /* what cond_holds says of a condition that lets the call through */
-    const char *passes = require ? "holds" : "does not hold", *fails = require ? "does not hold" : "holds";
-    char seen[200];
     for (size_t i = 0; i < n; i++) {
-        const struct cond *c = &conds[i];
-        int h = cond_holds(c, call, ctx);
-        if (t)
-            describe_seen(c, call, ctx, seen, sizeof seen);
-        if (h != pass) {
-            refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.%s[%zu]%s: %s%s", p->file,
-                   r->pattern, require ? "require" : "deny_if", i, require ? " does not hold" : "", c->text,
-                   h < 0 ? " (the regex could not finish within its limits)" : "");
-            trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
-                      h < 0 ? "cannot tell, the regex hit its limits" : fails, seen);
+        int h = cond_holds(&conds[i], call, ctx);
+        if ((t || h != (require ? 1 : 0)) && cond_told(p, r, i, require, h, call, ctx, out, t))
             return true;
-        }
-        trace_add(t, "%s %s: %s: %s (%s)", p->file, c->where, c->text, passes, seen);
     }
     return false;
 }
