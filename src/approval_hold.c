@@ -99,6 +99,24 @@ static bool accepts_sse(const struct exchange *ex)
     return false;
 }
 
+/* A buffer for the answer to ex's request; NULL, the client closed, when
+ * out of memory. answer_send sends and frees it. */
+static struct evbuffer *answer_new(struct exchange *ex)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b)
+        client_close(ex->client);
+    return b;
+}
+
+/* Sends the answer written in b (200) and frees b. */
+static void answer_send(struct exchange *ex, struct evbuffer *b)
+{
+    size_t len = evbuffer_get_length(b);
+    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
+    evbuffer_free(b);
+}
+
 /* The tool result of a call that waits for a person: it has not run. */
 static void answer_pending(struct exchange *ex, const char *tool, const char *id, double expires)
 {
@@ -110,11 +128,9 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
              tool, id, when, tool);
     double left = expires - wall_now();
     int retry = left < RETRY_AFTER_SECONDS ? (left > 1 ? (int)left : 1) : RETRY_AFTER_SECONDS;
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        client_close(ex->client);
+    struct evbuffer *b = answer_new(ex);
+    if (!b)
         return;
-    }
     evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"id\":");
     evbuffer_add(b, ex->id_text, ex->id_len);
     evbuffer_add_printf(b, ",\"result\":{\"content\":[{\"type\":\"text\",\"text\":");
@@ -123,9 +139,7 @@ static void answer_pending(struct exchange *ex, const char *tool, const char *id
                         "}],\"isError\":true,%s\"_meta\":{\"warden/approval\":{\"status\":\"pending\",\"id\":\"%s\","
                         "\"expires_at\":\"%s\",\"retry_after\":%d}}}}",
                         ex->era.modern ? "\"resultType\":\"complete\"," : "", id, when, retry);
-    size_t len = evbuffer_get_length(b);
-    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
-    evbuffer_free(b);
+    answer_send(ex, b);
 }
 
 /* The approval page for request id, and what the person is asked. */
@@ -143,11 +157,9 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
 {
     char url[400], message[400];
     page_url(admin, tool, server, id, url, message);
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        client_close(ex->client);
+    struct evbuffer *b = answer_new(ex);
+    if (!b)
         return;
-    }
     evbuffer_add_printf(b, "{\"jsonrpc\":\"2.0\",\"id\":");
     evbuffer_add(b, ex->id_text, ex->id_len);
     evbuffer_add_printf(b, ",\"error\":{\"code\":-32042,\"message\":\"This call needs a person's approval.\","
@@ -157,9 +169,7 @@ static void answer_url_elicitation(struct exchange *ex, const char *tool, const 
     evbuffer_add(b, ",\"message\":", 11);
     json_append_string(b, message, strlen(message));
     evbuffer_add(b, "}]}}}", 5);
-    size_t len = evbuffer_get_length(b);
-    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
-    evbuffer_free(b);
+    answer_send(ex, b);
 }
 
 /* 2026-07-28: an InputRequiredResult asking the client to open the approval
@@ -176,15 +186,11 @@ static void answer_input_required(struct exchange *ex, const char *tool, const c
         answer_pending(ex, tool, id, expires);
         return;
     }
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        client_close(ex->client);
+    struct evbuffer *b = answer_new(ex);
+    if (!b)
         return;
-    }
     era_format_input_required(b, ex->id_text, ex->id_len, INPUT_KEY, message, url, state);
-    size_t len = evbuffer_get_length(b);
-    exchange_answer(ex, 200, NULL, (const char *)evbuffer_pullup(b, -1), len);
-    evbuffer_free(b);
+    answer_send(ex, b);
 }
 
 /* What a 2026-07-28 retry carries back: its requestState checked against the

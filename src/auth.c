@@ -235,58 +235,80 @@ static const struct field key_fields[] = {
     {0},
 };
 
-static void read_api_keys(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+/* Reads the array v (api_keys, trusted_proxies) into a new table, room for
+ * one entry of size bytes per element (zeroed; the auth owns it), handing
+ * each element to read_elem with the table and the element's pointer; NULL,
+ * the problem reported, when v is not an array (of `what`) or memory runs out. */
+static void *read_table(struct schema_doc *doc, const cJSON *v, const char *ptr, const char *what, size_t size,
+                        void (*read_elem)(struct schema_doc *doc, const cJSON *e, const char *at, void *table,
+                                          struct auth *a),
+                        struct auth *a)
 {
-    (void)f;
-    struct auth *a = dst;
     if (!cJSON_IsArray(v)) {
-        schema_problem(doc, v, ptr, "must be an array of {\"id\", \"sha256\", \"labels\"}");
-        return;
+        schema_problem(doc, v, ptr, "must be an array of %s", what);
+        return NULL;
     }
     size_t n = (size_t)cJSON_GetArraySize(v);
-    if (!(a->keys = calloc(n ? n : 1, sizeof *a->keys))) {
+    void *table = calloc(n ? n : 1, size);
+    if (!table) {
         schema_problem(doc, v, ptr, "out of memory");
-        return;
+        return NULL;
     }
     int i = 0;
     for (const cJSON *e = v->child; e; e = e->next, i++) {
         char at[600];
         snprintf(at, sizeof at, "%s/%d", ptr, i);
-        if (!cJSON_IsObject(e)) {
-            schema_problem(doc, e, at, "must be an object {\"id\", \"sha256\", \"labels\"}");
-            continue;
+        read_elem(doc, e, at, table, a);
+    }
+    return table;
+}
+
+/* One element of api_keys, into the next of the table: its id and secret
+ * well formed, neither used by an earlier key. */
+static void read_api_key(struct schema_doc *doc, const cJSON *e, const char *at, void *table, struct auth *a)
+{
+    struct api_key *keys = table;
+    if (!cJSON_IsObject(e)) {
+        schema_problem(doc, e, at, "must be an object {\"id\", \"sha256\", \"labels\"}");
+        return;
+    }
+    struct api_key *k = &keys[a->nkeys++];
+    schema_read(doc, e, at, key_fields, k);
+    char sub[640];
+    if (k->id && !valid_id(k->id)) {
+        snprintf(sub, sizeof sub, "%s/id", at);
+        schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "id"), sub,
+                       "an id may use only letters, digits and _ . - @ : (at most 200)");
+    }
+    if (k->sha256) {
+        bool ok = strlen(k->sha256) == 64;
+        for (size_t j = 0; ok && j < 32; j++) {
+            int hi = hexval(k->sha256[2 * j]), lo = hexval(k->sha256[2 * j + 1]);
+            ok = hi >= 0 && lo >= 0;
+            if (ok)
+                k->digest[j] = (unsigned char)(hi << 4 | lo);
         }
-        struct api_key *k = &a->keys[a->nkeys++];
-        schema_read(doc, e, at, key_fields, k);
-        char sub[640];
-        if (k->id && !valid_id(k->id)) {
-            snprintf(sub, sizeof sub, "%s/id", at);
-            schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "id"), sub,
-                           "an id may use only letters, digits and _ . - @ : (at most 200)");
-        }
-        if (k->sha256) {
-            bool ok = strlen(k->sha256) == 64;
-            for (size_t j = 0; ok && j < 32; j++) {
-                int hi = hexval(k->sha256[2 * j]), lo = hexval(k->sha256[2 * j + 1]);
-                ok = hi >= 0 && lo >= 0;
-                if (ok)
-                    k->digest[j] = (unsigned char)(hi << 4 | lo);
-            }
-            if (!ok) {
-                snprintf(sub, sizeof sub, "%s/sha256", at);
-                schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "sha256"), sub,
-                               "must be 64 hex digits (the SHA-256 of the secret; warden key new ID)");
-            }
-        }
-        for (size_t j = 0; k->id && j + 1 < a->nkeys; j++) {
-            if (a->keys[j].id && strcmp(a->keys[j].id, k->id) == 0) {
-                snprintf(sub, sizeof sub, "%s/id", at);
-                schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "id"), sub, "the id %s is used twice", k->id);
-            }
-            if (k->sha256 && a->keys[j].sha256 && memcmp(a->keys[j].digest, k->digest, 32) == 0)
-                schema_problem(doc, e, at, "the same secret as api_keys/%zu", j);
+        if (!ok) {
+            snprintf(sub, sizeof sub, "%s/sha256", at);
+            schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "sha256"), sub,
+                           "must be 64 hex digits (the SHA-256 of the secret; warden key new ID)");
         }
     }
+    for (size_t j = 0; k->id && j + 1 < a->nkeys; j++) {
+        if (keys[j].id && strcmp(keys[j].id, k->id) == 0) {
+            snprintf(sub, sizeof sub, "%s/id", at);
+            schema_problem(doc, cJSON_GetObjectItemCaseSensitive(e, "id"), sub, "the id %s is used twice", k->id);
+        }
+        if (k->sha256 && keys[j].sha256 && memcmp(keys[j].digest, k->digest, 32) == 0)
+            schema_problem(doc, e, at, "the same secret as api_keys/%zu", j);
+    }
+}
+
+static void read_api_keys(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
+{
+    (void)f;
+    struct auth *a = dst;
+    a->keys = read_table(doc, v, ptr, "{\"id\", \"sha256\", \"labels\"}", sizeof *a->keys, read_api_key, a);
 }
 
 #define JWT(m) offsetof(struct jwt_conf, m)
@@ -353,28 +375,21 @@ static bool parse_cidr(const char *s, struct cidr *out)
     return true;
 }
 
+/* One element of trusted_proxies, into the next of the table. */
+static void read_proxy(struct schema_doc *doc, const cJSON *e, const char *at, void *table, struct auth *a)
+{
+    struct cidr *proxies = table;
+    if (!cJSON_IsString(e) || !parse_cidr(e->valuestring, &proxies[a->nproxies]))
+        schema_problem(doc, e, at, "must be an IP address or CIDR block (\"10.0.0.0/8\", \"::1\")");
+    else
+        a->nproxies++;
+}
+
 static void read_proxies(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
     struct auth *a = dst;
-    if (!cJSON_IsArray(v)) {
-        schema_problem(doc, v, ptr, "must be an array of addresses or CIDR blocks");
-        return;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    if (!(a->proxies = calloc(n ? n : 1, sizeof *a->proxies))) {
-        schema_problem(doc, v, ptr, "out of memory");
-        return;
-    }
-    int i = 0;
-    for (const cJSON *e = v->child; e; e = e->next, i++) {
-        char at[600];
-        snprintf(at, sizeof at, "%s/%d", ptr, i);
-        if (!cJSON_IsString(e) || !parse_cidr(e->valuestring, &a->proxies[a->nproxies]))
-            schema_problem(doc, e, at, "must be an IP address or CIDR block (\"10.0.0.0/8\", \"::1\")");
-        else
-            a->nproxies++;
-    }
+    a->proxies = read_table(doc, v, ptr, "addresses or CIDR blocks", sizeof *a->proxies, read_proxy, a);
 }
 
 /* RFC 6749 §3.3: a scope token is visible ASCII but '"' and '\\'; it is

@@ -71,6 +71,19 @@ static cJSON *tool_json(const char *name, const cJSON *seen, const struct policy
     return t;
 }
 
+/* Writes o (freed here), printed, to out; fallback instead when out of
+ * memory, and false. */
+static bool put_json(struct evbuffer *out, cJSON *o, const char *fallback)
+{
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    bool ok = text != NULL;
+    const char *put = ok ? text : fallback;
+    evbuffer_add(out, put, strlen(put));
+    free(text);
+    cJSON_Delete(o);
+    return ok;
+}
+
 void console_servers_json(const struct worker *w, struct catalog *cat, struct evbuffer *out)
 {
     cJSON *snap = cat ? catalog_snapshot(cat) : NULL;
@@ -106,26 +119,13 @@ void console_servers_json(const struct worker *w, struct catalog *cat, struct ev
                 cJSON_AddItemToArray(tools, j);
         }
     }
-    char *text = root ? cJSON_PrintUnformatted(root) : NULL;
-    if (text)
-        evbuffer_add(out, text, strlen(text));
-    else
-        evbuffer_add_printf(out, "{\"servers\":[],\"error\":\"out of memory\"}");
-    free(text);
-    cJSON_Delete(root);
+    put_json(out, root, "{\"servers\":[],\"error\":\"out of memory\"}");
     cJSON_Delete(snap);
 }
 
 static int try_answer(struct evbuffer *out, int status, cJSON *o)
 {
-    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
-    if (text)
-        evbuffer_add(out, text, strlen(text));
-    else
-        evbuffer_add_printf(out, "{\"error\":\"out of memory\"}");
-    free(text);
-    cJSON_Delete(o);
-    return text ? status : 503;
+    return put_json(out, o, "{\"error\":\"out of memory\"}") ? status : 503;
 }
 
 static int try_error(struct evbuffer *out, int status, const char *msg)

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include "base64.h"
 #include "http.h"
 #include "jsonrpc.h"
 #include "reply.h"
@@ -36,17 +37,6 @@ static bool version_modern(const char *v, size_t len)
     return len == 10 && memcmp(v, FIRST_MODERN, 10) >= 0;
 }
 
-static int b64_digit(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    return c == '+' ? 62 : c == '/' ? 63 : -1;
-}
-
 /* Decodes standard Base64 (padding optional) into out; returns the length,
  * or SIZE_MAX for text that is not Base64 or does not fit. */
 static size_t b64_decode(const char *s, size_t len, char *out, size_t cap)
@@ -58,7 +48,7 @@ static size_t b64_decode(const char *s, size_t len, char *out, size_t cap)
     size_t n = 0;
     unsigned acc = 0, bits = 0;
     for (size_t i = 0; i < len; i++) {
-        int d = b64_digit((unsigned char)s[i]);
+        int d = base64_digit((unsigned char)s[i], false);
         if (d < 0)
             return SIZE_MAX;
         acc = (acc << 6 | (unsigned)d) & 0xffffff;

@@ -98,18 +98,26 @@ void exchange_principal_id(const struct exchange *ex, char *out, size_t outlen)
     snprintf(out, outlen, "%.*s", (int)len, addr);
 }
 
-void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
-                         const char *rule, const char *reason, double latency_ms)
+/* The audit log of ex's worker, with the exchange's session id in session
+ * (cut to fit); NULL, session untouched, when the worker audits nothing. */
+static struct audit_log *audit_for(struct exchange *ex, char *session, size_t len)
 {
     struct audit_log *a = ex->client->worker->audit;
     if (!a)
-        return;
+        return NULL;
     struct call_ctx ctx;
     exchange_call_ctx(ex, &ctx);
+    snprintf(session, len, "%.*s", (int)ctx.session_len, ctx.session);
+    return a;
+}
+
+void exchange_audit_call(struct exchange *ex, const char *tool, const cJSON *args, const char *decision,
+                         const char *rule, const char *reason, double latency_ms)
+{
     char session[300];
-    size_t session_len = ctx.session_len < sizeof session - 1 ? ctx.session_len : sizeof session - 1;
-    memcpy(session, ctx.session, session_len);
-    session[session_len] = '\0';
+    struct audit_log *a = audit_for(ex, session, sizeof session);
+    if (!a)
+        return;
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr,
         .principal = ex->principal.id,
@@ -381,13 +389,10 @@ static void note_pin_mismatch(struct exchange *ex, const struct list_item *it, e
                   seen->pinned[0] ? seen->pinned : "none", kept ? "passed (pin_mode warn)" : "withheld");
     log_warn("upstream server '%s' lists %s: %s%s%s", server_label(ex->server), name, reason,
              record_err[0] ? "; " : "", record_err);
-    struct audit_log *a = ex->client->worker->audit;
+    char session[300];
+    struct audit_log *a = audit_for(ex, session, sizeof session);
     if (!a)
         return;
-    struct call_ctx ctx;
-    exchange_call_ctx(ex, &ctx);
-    char session[300];
-    snprintf(session, sizeof session, "%.*s", (int)ctx.session_len, ctx.session);
     struct audit_event ev = {
         .server = server_label(ex->server), .session = session, .client = ex->client->addr, .method = "tools/list",
         .tool = name, .decision = kept ? "allow" : "hide", .rule = "pin_mismatch", .reason = reason, .status = -1,
@@ -634,6 +639,51 @@ static void forward_verbatim(struct exchange *ex, const struct sse_event *ev)
     }
 }
 
+/* Judges one message of a stream, the data of SSE event ev (NULL: a bare
+ * message, as a stdio server's), and sends on what the judgement leaves: ev
+ * byte for byte when it passes and is verbatim, else an event written anew
+ * with ev's type and id; -1 when there is no memory to judge it in. */
+static int relay_judged(struct exchange *ex, const struct sse_event *ev, const char *data, size_t len)
+{
+    static const struct sse_event bare = {0};
+    const struct sse_event *e = ev ? ev : &bare;
+    struct evbuffer *rewritten = rewrite_buffer(ex);
+    if (!rewritten)
+        return -1;
+    struct answer_result j;
+    judge(ex, data, len, rewritten, &j);
+    log_judgement(ex, &j);
+    if (j.answers_request)
+        ex->is_error = j.is_error;
+    switch (j.verdict) {
+    case ANSWER_PASS:
+        if (e->verbatim)
+            forward_verbatim(ex, e);
+        else
+            emit_event(ex, e->event, e->event_len, e->id, e->id_len, e->has_id, data, len);
+        break;
+    case ANSWER_REWRITE: {
+        size_t rlen = evbuffer_get_length(rewritten);
+        emit_event(ex, e->event, e->event_len, e->id, e->id_len, e->has_id,
+                   (const char *)evbuffer_pullup(rewritten, -1), rlen);
+        break;
+    }
+    case ANSWER_DROP:
+        break;
+    case ANSWER_FAIL:
+        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
+        if (ex->has_id && !ex->answered_id)
+            stream_error_event(ex, fail_text(&j));
+        break;
+    }
+    if (j.answers_request)
+        ex->answered_id = true;
+    /* Only a rewrite, or a check that failed half way, leaves bytes in it. */
+    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
+        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
+    return 0;
+}
+
 /* One block of an SSE answer: judged when it has data, and sent on at once.
  *
  * What the client reads must be what warden judged. An event whose bytes
@@ -664,41 +714,7 @@ static int on_sse_block(void *arg, const struct sse_event *ev)
                  server_label(ex->server), ex->client->addr);
         return 0;
     }
-    struct evbuffer *rewritten = rewrite_buffer(ex);
-    if (!rewritten)
-        return -1;
-    struct answer_result j;
-    judge(ex, ev->data, ev->data_len, rewritten, &j);
-    log_judgement(ex, &j);
-    if (j.answers_request)
-        ex->is_error = j.is_error;
-    switch (j.verdict) {
-    case ANSWER_PASS:
-        if (ev->verbatim)
-            forward_verbatim(ex, ev);
-        else
-            emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id, ev->data, ev->data_len);
-        break;
-    case ANSWER_REWRITE: {
-        size_t rlen = evbuffer_get_length(rewritten);
-        emit_event(ex, ev->event, ev->event_len, ev->id, ev->id_len, ev->has_id,
-                   (const char *)evbuffer_pullup(rewritten, -1), rlen);
-        break;
-    }
-    case ANSWER_DROP:
-        break;
-    case ANSWER_FAIL:
-        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
-        if (ex->has_id && !ex->answered_id)
-            stream_error_event(ex, fail_text(&j));
-        break;
-    }
-    if (j.answers_request)
-        ex->answered_id = true;
-    /* Only a rewrite, or a check that failed half way, leaves bytes in it. */
-    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
-        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
-    return 0;
+    return relay_judged(ex, ev, ev->data, ev->data_len);
 }
 
 /* --- HTTP answers --- */
@@ -1075,37 +1091,8 @@ void exchange_stream_start(struct exchange *ex, const char *session_id)
 
 void exchange_message(struct exchange *ex, const char *json, size_t len)
 {
-    struct evbuffer *rewritten = rewrite_buffer(ex);
-    if (!rewritten) {
+    if (relay_judged(ex, NULL, json, len) < 0)
         client_close(ex->client);
-        return;
-    }
-    struct answer_result j;
-    judge(ex, json, len, rewritten, &j);
-    log_judgement(ex, &j);
-    if (j.answers_request)
-        ex->is_error = j.is_error;
-    switch (j.verdict) {
-    case ANSWER_PASS:
-        emit_event(ex, NULL, 0, NULL, 0, false, json, len);
-        break;
-    case ANSWER_REWRITE: {
-        size_t rlen = evbuffer_get_length(rewritten);
-        emit_event(ex, NULL, 0, NULL, 0, false, (const char *)evbuffer_pullup(rewritten, -1), rlen);
-        break;
-    }
-    case ANSWER_DROP:
-        break;
-    case ANSWER_FAIL:
-        /* Only a request has an answer to fail; on a server's stream nothing goes out. */
-        if (ex->has_id && !ex->answered_id)
-            stream_error_event(ex, fail_text(&j));
-        break;
-    }
-    if (j.answers_request)
-        ex->answered_id = true;
-    if (j.verdict == ANSWER_REWRITE || j.verdict == ANSWER_FAIL)
-        evbuffer_drain(rewritten, evbuffer_get_length(rewritten));
 }
 
 void exchange_stream_end(struct exchange *ex)

@@ -3,6 +3,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base64.h"
 #include "utf8.h"
 
 static const char *const alg_names[JWT_NALGS] = {"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"};
@@ -22,21 +23,6 @@ int jwt_alg_from_name(const char *s)
 
 /* ---- strict decoding ---- */
 
-static int b64url_value(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
 unsigned char *jose_b64url_decode(const char *s, size_t len, size_t *out_len)
 {
     if (len % 4 == 1)
@@ -48,7 +34,7 @@ unsigned char *jose_b64url_decode(const char *s, size_t len, size_t *out_len)
     uint32_t acc = 0;
     unsigned bits = 0;
     for (size_t i = 0; i < len; i++) {
-        int v = b64url_value((unsigned char)s[i]);
+        int v = base64_digit((unsigned char)s[i], true);
         if (v < 0) {
             free(out);
             return NULL;

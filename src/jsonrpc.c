@@ -501,30 +501,35 @@ static int wide_collisions(struct scanner *sc, size_t base)
     return 0;
 }
 
+/* Doubles a full stack of *cap entries of size bytes, first held in
+ * inline_buf: the new stack, *cap doubled; NULL, the stack as it was, when
+ * out of memory. */
+static void *double_stack(void *stack, const void *inline_buf, size_t *cap, size_t size)
+{
+    void *s = grow(stack, inline_buf, *cap * size, *cap * 2 * size);
+    if (s)
+        *cap *= 2;
+    return s;
+}
+
 /* Makes room for the frame of a container opened at sc->depth. */
 static int push_frame(struct scanner *sc)
 {
     if (sc->depth <= sc->frames_cap)
         return 0;
-    size_t cap = sc->frames_cap * 2;
-    struct frame *fs = grow(sc->frames, sc->frames0, sc->frames_cap * sizeof *fs, cap * sizeof *fs);
-    if (!fs)
-        return -1;
-    sc->frames = fs;
-    sc->frames_cap = cap;
-    return 0;
+    struct frame *fs = double_stack(sc->frames, sc->frames0, &sc->frames_cap, sizeof *fs);
+    if (fs)
+        sc->frames = fs;
+    return fs ? 0 : -1;
 }
 
 /* Doubles the key stack, full. */
 static int grow_keys(struct scanner *sc)
 {
-    size_t cap = sc->keys_cap * 2;
-    struct key_entry *ks = grow(sc->keys, sc->keys0, sc->nkeys * sizeof *ks, cap * sizeof *ks);
-    if (!ks)
-        return -1;
-    sc->keys = ks;
-    sc->keys_cap = cap;
-    return 0;
+    struct key_entry *ks = double_stack(sc->keys, sc->keys0, &sc->keys_cap, sizeof *ks);
+    if (ks)
+        sc->keys = ks;
+    return ks ? 0 : -1;
 }
 
 /* Copies the limits, with defaults for zeros. */
@@ -540,6 +545,22 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
     return l;
 }
 
+/* Reads the string whose quote opens at p in place when it is plain:
+ * printable ASCII up to its closing quote, at most max bytes. Returns the
+ * text after it, its length in *n; NULL when scan_value_string or
+ * scan_key_string must read it. Inlined: it runs on every string. */
+static inline __attribute__((always_inline)) const char *plain_string(struct scanner *sc, const char *p,
+                                                                       const char *end, size_t max, size_t *n)
+{
+    const char *q = plain_run(p + 1, end);
+    *n = (size_t)(q - (p + 1));
+    if (q >= end || *q != '"' || *n > max)
+        return NULL;
+    if (*n > sc->longest)
+        sc->longest = *n;
+    return q + 1;
+}
+
 /* Reads the whole text as one JSON value, root its context: one loop over
  * the text with the open containers on sc->frames. Strings of printable
  * ASCII (nearly all of them) are read in place by plain_run, keys included;
@@ -548,7 +569,7 @@ static struct rpc_limits effective_limits(const struct rpc_limits *lim)
  * recursive reader checking in document order would tell it. */
 static int scan_text(struct scanner *sc, int root)
 {
-    const char *p = sc->p, *end = sc->end, *vstart, *body, *q, *after;
+    const char *p = sc->p, *end = sc->end, *vstart, *q, *after;
     const size_t max_string = sc->lim->max_string, max_members = sc->lim->max_members;
     struct frame *top = NULL;   /* the innermost open container; NULL at the top level */
     int ctx = root;             /* the context of the value read next */
@@ -586,13 +607,8 @@ value:
             goto key;
         goto element;
     case '"':
-        body = p + 1;
-        q = plain_run(body, end);
-        n = (size_t)(q - body);
-        if (q < end && *q == '"' && n <= max_string) {
-            if (n > sc->longest)
-                sc->longest = n;
-            p = q + 1;
+        if ((q = plain_string(sc, p, end, max_string, &n))) {
+            p = q;
             break;
         }
         sc->p = p;
@@ -680,14 +696,9 @@ key:
     if (sc->nkeys == sc->keys_cap && grow_keys(sc) < 0)
         return fail_at(sc, p, RPC_INTERNAL_ERROR, "out of memory");
     k = &sc->keys[sc->nkeys];
-    body = p + 1;
-    q = plain_run(body, end);
-    n = (size_t)(q - body);
-    if (q < end && *q == '"' && n <= max_string) {
-        if (n > sc->longest)
-            sc->longest = n;
-        p = q + 1;
-        *k = (struct key_entry){body, 0, n, true, ascii_sig(body, n)};
+    if ((q = plain_string(sc, p, end, max_string, &n))) {
+        *k = (struct key_entry){p + 1, 0, n, true, ascii_sig(p + 1, n)};
+        p = q;
     } else {
         sc->p = p;
         if (scan_key_string(sc) < 0)

@@ -662,8 +662,9 @@ static int readonly_newindex(lua_State *L)
     return luaL_error(L, "attempt to modify a read-only table");
 }
 
-/* The iterator of readonly_pairs: `next` over the hidden table. */
-static int readonly_next(lua_State *L)
+/* The iterator of readonly_pairs and tool_pairs: `next` over the table
+ * they hand it (a proxy's hidden table, a tool's own). */
+static int table_next(lua_State *L)
 {
     luaL_checktype(L, 1, LUA_TTABLE);
     lua_settop(L, 2);
@@ -676,7 +677,7 @@ static int readonly_next(lua_State *L)
 /* __pairs of a read-only proxy: iterates the hidden table (upvalue 1). */
 static int readonly_pairs(lua_State *L)
 {
-    lua_pushcfunction(L, readonly_next);
+    lua_pushcfunction(L, table_next);
     lua_pushvalue(L, lua_upvalueindex(1));
     lua_pushnil(L);
     return 3;
@@ -1574,23 +1575,13 @@ static int tool_newindex(lua_State *L)
     return 0;
 }
 
-static int tool_next(lua_State *L)
-{
-    luaL_checktype(L, 1, LUA_TTABLE);
-    lua_settop(L, 2);
-    if (lua_next(L, 1))
-        return 2;
-    lua_pushnil(L);
-    return 1;
-}
-
 static int tool_pairs(lua_State *L)
 {
     struct list_run *r;
     size_t i = tool_of(L, &r);
     if (!r->filled[i])
         fill_tool(L, r, i, 1);
-    lua_pushcfunction(L, tool_next);
+    lua_pushcfunction(L, table_next);
     lua_pushvalue(L, 1);
     lua_pushnil(L);
     return 3;

@@ -490,20 +490,13 @@ static bool load_cond(struct schema_doc *doc, const cJSON *v, const char *where,
     return true;
 }
 
-/* A list of conditions that must all hold: one condition object, or an
- * array of them (`when` of rules and of policies bound in the config). */
-static void load_when(struct schema_doc *doc, const cJSON *v, const char *ptr, struct cond **out, size_t *n)
+/* Compiles v, one condition object or a non-empty array of them, into a
+ * new array *out (owned by the caller, as each condition's own memory) of
+ * *n conditions: those that load; the others are reported. */
+static void load_conds(struct schema_doc *doc, const cJSON *v, const char *ptr, struct cond **out, size_t *n)
 {
-    if (!cJSON_IsObject(v) && !cJSON_IsArray(v)) {
-        schema_problem(doc, v, ptr, "must be a condition or an array of conditions");
-        return;
-    }
     bool one = cJSON_IsObject(v);
     size_t count = one ? 1 : (size_t)cJSON_GetArraySize(v);
-    if (count == 0) {
-        schema_problem(doc, v, ptr, "needs at least one condition");
-        return;
-    }
     if (!(*out = calloc(count, sizeof **out))) {
         schema_problem(doc, v, ptr, "out of memory");
         return;
@@ -522,6 +515,18 @@ static void load_when(struct schema_doc *doc, const cJSON *v, const char *ptr, s
     }
 }
 
+/* A list of conditions that must all hold: one condition object, or an
+ * array of them (`when` of rules and of policies bound in the config). */
+static void load_when(struct schema_doc *doc, const cJSON *v, const char *ptr, struct cond **out, size_t *n)
+{
+    if (!cJSON_IsObject(v) && !cJSON_IsArray(v))
+        schema_problem(doc, v, ptr, "must be a condition or an array of conditions");
+    else if (cJSON_IsArray(v) && !v->child)
+        schema_problem(doc, v, ptr, "needs at least one condition");
+    else
+        load_conds(doc, v, ptr, out, n);
+}
+
 static void read_rule_when(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
@@ -536,26 +541,10 @@ static void read_conds(struct schema_doc *doc, const struct field *f, const cJSO
     bool deny = strcmp(f->key, "deny_if") == 0;
     struct cond **out = deny ? &r->deny_if : &r->require;
     size_t *n = deny ? &r->ndeny_if : &r->nrequire;
-    if (!cJSON_IsArray(v)) {
+    if (!cJSON_IsArray(v))
         schema_problem(doc, v, ptr, "must be an array of conditions");
-        return;
-    }
-    size_t count = (size_t)cJSON_GetArraySize(v);
-    if (count == 0)
-        return;
-    if (!(*out = calloc(count, sizeof **out))) {
-        schema_problem(doc, v, ptr, "out of memory");
-        return;
-    }
-    int i = 0;
-    for (const cJSON *c = v->child; c; c = c->next, i++) {
-        char at[256];
-        snprintf(at, sizeof at, "%s/%d", ptr, i);
-        if (load_cond(doc, c, at, &(*out)[*n]))
-            (*n)++;
-        else
-            cond_free(&(*out)[*n]), memset(&(*out)[*n], 0, sizeof **out);
-    }
+    else if (v->child)
+        load_conds(doc, v, ptr, out, n);
 }
 
 static const char *const per_names[] = {[PER_DEFAULT] = NULL, [PER_PRINCIPAL] = "principal",
@@ -620,16 +609,23 @@ static const struct field rule_fields[] = {
     {0},
 };
 
-/* Exact names sort by name (binary search); globs after them, longest first. */
+/* The order of rules and of classes_of entries: exact names sort by name
+ * (binary search); globs after them, longest first (the longest that
+ * matches wins), globs of one length by name. */
+static int pattern_order(const char *x, bool xglob, const char *y, bool yglob)
+{
+    if (xglob != yglob)
+        return xglob ? 1 : -1;
+    if (!xglob)
+        return strcmp(x, y);
+    size_t lx = strlen(x), ly = strlen(y);
+    return lx != ly ? (lx > ly ? -1 : 1) : strcmp(x, y);
+}
+
 static int rule_order(const void *a, const void *b)
 {
     const struct rule *x = a, *y = b;
-    if (x->glob != y->glob)
-        return x->glob ? 1 : -1;
-    if (!x->glob)
-        return strcmp(x->pattern, y->pattern);
-    size_t lx = strlen(x->pattern), ly = strlen(y->pattern);
-    return lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
+    return pattern_order(x->pattern, x->glob, y->pattern, y->glob);
 }
 
 static int prefix_cmp(const char *a, size_t alen, const char *b, size_t blen)
@@ -678,36 +674,60 @@ static bool tool_key_ok(struct schema_doc *doc, const cJSON *t, const char *ptr,
     return true;
 }
 
+/* The entries of an object keyed by tool name or glob (tools, classes_of):
+ * room for one of size bytes per member, zeroed, owned by the caller; NULL,
+ * the problem reported, when v is not such an object (each member's value
+ * is a `what`) or memory runs out. */
+static void *tool_table_new(struct schema_doc *doc, const cJSON *v, const char *ptr, const char *what, size_t size)
+{
+    if (!cJSON_IsObject(v)) {
+        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): %s", what);
+        return NULL;
+    }
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    void *entries = calloc(n ? n : 1, size);
+    if (!entries)
+        schema_problem(doc, v, ptr, "out of memory");
+    return entries;
+}
+
+/* Hands each member of the object v (tools, classes_of) whose key is
+ * usable (tool_key_ok) to read_entry, with the member's JSON pointer. */
+static void each_tool_key(struct schema_doc *doc, const cJSON *v, const char *ptr,
+                          void (*read_entry)(struct schema_doc *doc, const cJSON *t, const char *at, struct policy *p),
+                          struct policy *p)
+{
+    for (const cJSON *t = v->child; t; t = t->next) {
+        char at[256];
+        if (tool_key_ok(doc, t, ptr, at, sizeof at))
+            read_entry(doc, t, at, p);
+    }
+}
+
+/* One member of tools: the rule of a tool name or glob, into the next of p->rules. */
+static void read_tool_rule(struct schema_doc *doc, const cJSON *t, const char *at, struct policy *p)
+{
+    struct rule *r = &p->rules[p->nrules++];
+    r->approval = APPROVAL_OPTS_DEFAULT;
+    snprintf(r->where, sizeof r->where, "%s", at);
+    r->section = "tools";
+    r->glob = glob_has_wildcard(t->string);
+    if (!(r->pattern = strdup(t->string)))
+        schema_problem(doc, t, at, "out of memory");
+    else if (!cJSON_IsObject(t))
+        schema_problem(doc, t, at, "a tool rule is an object (use {} to allow under \"default\": \"deny\")");
+    else
+        schema_read(doc, t, at, rule_fields, r);
+}
+
 /* tools: {NAME or GLOB: rule}, sorted once for the lookups of every call. */
 static void read_tools(struct schema_doc *doc, const struct field *f, const cJSON *v, const char *ptr, void *dst)
 {
     (void)f;
     struct policy *p = dst;
-    if (!cJSON_IsObject(v)) {
-        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): rule");
+    if (!(p->rules = tool_table_new(doc, v, ptr, "rule", sizeof *p->rules)))
         return;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    if (!(p->rules = calloc(n ? n : 1, sizeof *p->rules))) {
-        schema_problem(doc, v, ptr, "out of memory");
-        return;
-    }
-    for (const cJSON *t = v->child; t; t = t->next) {
-        char at[256];
-        if (!tool_key_ok(doc, t, ptr, at, sizeof at))
-            continue;
-        struct rule *r = &p->rules[p->nrules++];
-        r->approval = APPROVAL_OPTS_DEFAULT;
-        snprintf(r->where, sizeof r->where, "%s", at);
-        r->section = "tools";
-        r->glob = glob_has_wildcard(t->string);
-        if (!(r->pattern = strdup(t->string)))
-            schema_problem(doc, t, at, "out of memory");
-        else if (!cJSON_IsObject(t))
-            schema_problem(doc, t, at, "a tool rule is an object (use {} to allow under \"default\": \"deny\")");
-        else
-            schema_read(doc, t, at, rule_fields, r);
-    }
+    each_tool_key(doc, v, ptr, read_tool_rule, p);
     if (doc->problems)
         return;   /* a rule without a pattern must not be sorted */
     qsort(p->rules, p->nrules, sizeof *p->rules, rule_order);
@@ -1181,10 +1201,25 @@ static void read_classes(struct schema_doc *doc, const struct field *f, const cJ
 static int override_order(const void *a, const void *b)
 {
     const struct class_override *x = a, *y = b;
-    if (x->glob != y->glob)
-        return x->glob ? 1 : -1;
-    size_t lx = strlen(x->pattern), ly = strlen(y->pattern);
-    return x->glob && lx != ly ? (lx > ly ? -1 : 1) : strcmp(x->pattern, y->pattern);
+    return pattern_order(x->pattern, x->glob, y->pattern, y->glob);
+}
+
+/* One member of classes_of: the class of a tool name or glob, into the next of p->overrides. */
+static void read_class_override(struct schema_doc *doc, const cJSON *t, const char *at, struct policy *p)
+{
+    enum risk_class c = cJSON_IsString(t) ? risk_class_parse(t->valuestring) : RISK_NONE;
+    if (c == RISK_NONE) {
+        schema_problem(doc, t, at, "a class is \"read\", \"write\", \"destructive\" or \"unknown\"");
+        return;
+    }
+    struct class_override *o = &p->overrides[p->noverrides];
+    if (!(o->pattern = strdup(t->string))) {
+        schema_problem(doc, t, at, "out of memory");
+        return;
+    }
+    o->glob = glob_has_wildcard(t->string);
+    o->cls = c;
+    p->noverrides++;
 }
 
 /* classes_of: {NAME or GLOB: "read"|"write"|"destructive"|"unknown"}. */
@@ -1192,33 +1227,9 @@ static void read_classes_of(struct schema_doc *doc, const struct field *f, const
 {
     (void)f;
     struct policy *p = dst;
-    if (!cJSON_IsObject(v)) {
-        schema_problem(doc, v, ptr, "must be an object of tool name (or glob): class");
+    if (!(p->overrides = tool_table_new(doc, v, ptr, "class", sizeof *p->overrides)))
         return;
-    }
-    size_t n = (size_t)cJSON_GetArraySize(v);
-    if (!(p->overrides = calloc(n ? n : 1, sizeof *p->overrides))) {
-        schema_problem(doc, v, ptr, "out of memory");
-        return;
-    }
-    for (const cJSON *t = v->child; t; t = t->next) {
-        char at[256];
-        if (!tool_key_ok(doc, t, ptr, at, sizeof at))
-            continue;
-        enum risk_class c = cJSON_IsString(t) ? risk_class_parse(t->valuestring) : RISK_NONE;
-        if (c == RISK_NONE) {
-            schema_problem(doc, t, at, "a class is \"read\", \"write\", \"destructive\" or \"unknown\"");
-            continue;
-        }
-        struct class_override *o = &p->overrides[p->noverrides];
-        if (!(o->pattern = strdup(t->string))) {
-            schema_problem(doc, t, at, "out of memory");
-            continue;
-        }
-        o->glob = glob_has_wildcard(t->string);
-        o->cls = c;
-        p->noverrides++;
-    }
+    each_tool_key(doc, v, ptr, read_class_override, p);
     qsort(p->overrides, p->noverrides, sizeof *p->overrides, override_order);
     while (p->nexact_overrides < p->noverrides && !p->overrides[p->nexact_overrides].glob)
         p->nexact_overrides++;
@@ -1447,6 +1458,47 @@ static void refuse(struct decision *out, enum verdict v, const struct policy *p,
         utf8_snprintf(out->reason, sizeof out->reason, "%s", auto_text);
 }
 
+/* Tells what condition i of rule r's deny_if (require when `require`) did,
+ * h being what cond_holds said: traced, and when it refuses the call (a
+ * deny_if condition that holds, a requirement that does not, either that
+ * cannot be told) worded into out; true then. */
+static bool cond_told(const struct policy *p, const struct rule *r, size_t i, bool require, int h,
+                      struct rpc_msg *call, const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
+{
+    const struct cond *c = require ? &r->require[i] : &r->deny_if[i];
+    char seen[200];
+    if (t)
+        describe_seen(c, call, ctx, seen, sizeof seen);
+    if (h == (require ? 1 : 0)) {
+        trace_add(t, "%s %s: %s: %s (%s)", p->file, c->where, c->text, require ? "holds" : "does not hold", seen);
+        return false;
+    }
+    refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.%s[%zu]%s: %s%s", p->file, r->pattern,
+           require ? "require" : "deny_if", i, require ? " does not hold" : "", c->text,
+           h < 0 ? " (the regex could not finish within its limits)" : "");
+    trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
+              h < 0 ? "cannot tell, the regex hit its limits" : require ? "does not hold" : "holds", seen);
+    return true;
+}
+
+/* Whether the deny_if conditions of rule r (require when `require`) refuse
+ * the call. The loop every call with conditions runs, inlined: a condition
+ * that lets the call through, untraced, costs nothing more than its test. */
+static inline __attribute__((always_inline)) bool conds_refuse(const struct policy *p, const struct rule *r,
+                                                              bool require, struct rpc_msg *call,
+                                                              const struct call_ctx *ctx, struct decision *out,
+                                                              struct policy_trace *t)
+{
+    const struct cond *conds = require ? r->require : r->deny_if;
+    size_t n = require ? r->nrequire : r->ndeny_if;
+    for (size_t i = 0; i < n; i++) {
+        int h = cond_holds(&conds[i], call, ctx);
+        if ((t || h != (require ? 1 : 0)) && cond_told(p, r, i, require, h, call, ctx, out, t))
+            return true;
+    }
+    return false;
+}
+
 /* One policy's verdict on a call, before rate limits: a refusal or nothing. */
 static bool policy_refuses(const struct policy *p, const char *tool, enum risk_class cls, struct rpc_msg *call,
                            const struct call_ctx *ctx, struct decision *out, struct policy_trace *t)
@@ -1486,35 +1538,8 @@ static bool policy_refuses(const struct policy *p, const char *tool, enum risk_c
         trace_add(t, "%s %s/action: require_approval", p->file, r->where);
         return true;
     }
-    char seen[200];
-    for (size_t i = 0; i < r->ndeny_if; i++) {
-        const struct cond *c = &r->deny_if[i];
-        int h = cond_holds(c, call, ctx);
-        if (t)
-            describe_seen(c, call, ctx, seen, sizeof seen);
-        if (h != 0) {
-            refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.deny_if[%zu]: %s%s",
-                   p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
-            trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
-                      h < 0 ? "cannot tell, the regex hit its limits" : "holds", seen);
-            return true;
-        }
-        trace_add(t, "%s %s: %s: does not hold (%s)", p->file, c->where, c->text, seen);
-    }
-    for (size_t i = 0; i < r->nrequire; i++) {
-        const struct cond *c = &r->require[i];
-        int h = cond_holds(c, call, ctx);
-        if (t)
-            describe_seen(c, call, ctx, seen, sizeof seen);
-        if (h != 1) {
-            refuse(out, VERDICT_DENY, p, c->where, r->reason, "denied by policy %s: %s.require[%zu] does not hold: %s%s",
-                   p->file, r->pattern, i, c->text, h < 0 ? " (the regex could not finish within its limits)" : "");
-            trace_add(t, "%s %s: %s: %s (%s): deny", p->file, c->where, c->text,
-                      h < 0 ? "cannot tell, the regex hit its limits" : "does not hold", seen);
-            return true;
-        }
-        trace_add(t, "%s %s: %s: holds (%s)", p->file, c->where, c->text, seen);
-    }
+    if (conds_refuse(p, r, false, call, ctx, out, t) || conds_refuse(p, r, true, call, ctx, out, t))
+        return true;
     trace_add(t, "%s %s: no refusal", p->file, r->where);
     return false;
 }
