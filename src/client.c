@@ -185,6 +185,18 @@ static bool read_request(struct client_conn *c, struct evbuffer *in, bool whole)
     return request_read(&c->reader, whole);
 }
 
+/* A connection waiting for its next request keeps no head or body buffer
+ * (an agent's pool holds many such connections; nginx frees its buffers
+ * the same way). The next request allocates them again, from malloc's
+ * per-thread cache when the connection is busy. */
+static void release_idle_buffers(struct client_conn *c)
+{
+    http_reader_free(&c->reader);
+    free(c->body);
+    c->body = NULL;
+    c->body_len = c->body_cap = 0;
+}
+
 /* Reads and dispatches requests until one is in progress or input runs out.
  * Iterative, so that answers given at once to pipelined requests do not
  * recurse. */
@@ -193,8 +205,10 @@ static void client_process_input(struct client_conn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (!c->dead && c->state != CLIENT_BUSY && !c->close_when_flushed) {
         if (c->state == CLIENT_IDLE) {
-            if (evbuffer_get_length(in) == 0)
+            if (evbuffer_get_length(in) == 0) {
+                release_idle_buffers(c);
                 return;
+            }
             set_state(c, CLIENT_HEAD);
         }
         if (c->state == CLIENT_HEAD) {

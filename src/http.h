@@ -12,7 +12,9 @@ void http_reader_init(struct http_reader *r, enum http_message_type type, const 
                       void *owner, size_t max_head, size_t max_headers);
 /* Forgets the last message so the next one can be read. */
 void http_reader_next(struct http_reader *r);
-/* Frees what the reader allocated. */
+/* Frees what the reader allocated. Between messages the reader stays
+ * usable and allocates anew for the next head: an idle keep-alive connection
+ * so holds no buffer. */
 void http_reader_free(struct http_reader *r);
 
 /* Feeds bytes; returns how many were consumed, which is fewer than len when

@@ -358,6 +358,44 @@ static void test_close_disarms_deadline(struct bench *b)
     CHECK(b->c == NULL);
 }
 
+/* The worker's on_request for the test below: the upstream answers at once. */
+static int answered;
+static void answer_at_once(struct client_conn *c)
+{
+    /* the request's buffers are in use while it is answered */
+    CHECK(c->reader.head.buf != NULL && c->body != NULL && c->body_len == 2);
+    struct exchange *ex = &c->ex;
+    exchange_begin(ex);
+    ex->server = &bench.server;
+    ex->id_text = strdup("7");
+    ex->id_len = 1;
+    ex->has_id = true;
+    answered++;
+    feed_response(ex, json_response("{\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{}}"), true);
+}
+
+/* Two pipelined requests on a keep-alive connection, each answered; then
+ * it waits for the next holding neither a head nor a body buffer (the idle
+ * row of bench/run: 10,000 such connections). */
+static void test_idle_connection_holds_no_buffer(struct bench *b)
+{
+    bench_attach(b);
+    b->w.on_request = answer_at_once;
+    const char *req = "POST /mcp HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      "Content-Length: 2\r\n\r\n{}";
+    char two[512];
+    int n = snprintf(two, sizeof two, "%s%s", req, req);
+    CHECK(send(b->peer, two, (size_t)n, 0) == n);
+    const char *out = taken(b);
+    CHECK(answered == 2);
+    const char *second = strstr(out, "HTTP/1.1 200 OK\r\n");
+    CHECK(second && strstr(second + 1, "HTTP/1.1 200 OK\r\n"));
+    CHECK(b->c->state == CLIENT_IDLE);
+    CHECK(b->c->reader.head.buf == NULL && b->c->reader.head.headers == NULL && b->c->reader.head.fields == NULL);
+    CHECK(b->c->body == NULL && b->c->body_cap == 0);
+    b->w.on_request = never_called;
+}
+
 int main(void)
 {
     struct bench *b = &bench;
@@ -372,6 +410,7 @@ int main(void)
     test_stdio_unreadable_answer_fails_closed(b);
     test_deadline(b);
     test_close_disarms_deadline(b);
+    test_idle_connection_holds_no_buffer(b);
     bench_free(b);
     return check_report();
 }
