@@ -604,8 +604,19 @@ static void stdio_cancel(struct exchange *ex)
     }
     struct upstream_session *us = ex->upsess;
     upsess_detach(ex);
+    if (!us)
+        return;
+    if (us->anonymous) {
+        /* A request left a stateless child before its answer (its client
+         * went, its deadline passed): the child is still working on it, and
+         * idle_modern_child would hand it the next request of any client,
+         * whose id (every SDK client counts from 0) the late answer, or its
+         * progress, would then match. It serves no one else. */
+        end_session(us, UPSTREAM_RESET, "ended: a request left it before its answer");
+        return;
+    }
     /* A client that went away mid-exchange may not come back: its session's silence counts from now, and is shorter. */
-    if (us && ex->client->dead)
+    if (ex->client->dead)
         upsess_idle_clock(us, ((struct child_session *)us->owner)->idle_timer, CHILD_ORPHAN_SECONDS);
 }
 
