@@ -280,8 +280,9 @@ static bool send_request(struct sse_up *up, struct exchange *ex)
 
 /* --- the server's stream --- */
 
-/* A message from the stream: an answer goes to the request with its id, the
- * rest to the client's stream or the backlog. */
+/* A message from the stream: an answer goes to the request with its id (an
+ * answer no request waits for is dropped), the rest to the client's stream
+ * or the backlog. */
 static void route_message(struct sse_up *up, const char *json, size_t len)
 {
     struct rpc_msg msg;
@@ -292,10 +293,20 @@ static void route_message(struct sse_up *up, const char *json, size_t len)
                  err.message);
         return;
     }
-    struct exchange *ex = msg.kind == RPC_RESPONSE ? upsess_waiting(&up->sess, msg.id_text, msg.id_len) : NULL;
+    bool response = msg.kind == RPC_RESPONSE;
+    struct exchange *ex = response ? upsess_waiting(&up->sess, msg.id_text, msg.id_len) : NULL;
     rpc_msg_clear(&msg);
     if (ex) {
         upsess_answer(ex, json, len);
+        return;
+    }
+    if (response) {
+        /* Answered already, never asked, or under another spelling of a
+         * waiting id ("1" for 1): on the client's stream it would carry no
+         * request's context, and a lenient client would take it for the
+         * answer to its own request. Dropped, as the stdio transport does. */
+        log_warn("server '%s' session %s: dropped a response to an id no request is waiting for", s->conf->name,
+                 up->sess.id);
         return;
     }
     if (up->sess.stream) {

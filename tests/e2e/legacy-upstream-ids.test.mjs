@@ -1,0 +1,67 @@
+// A legacy HTTP+SSE server behind warden ("transport": "sse") answers on its
+// one stream, and warden routes each response to the request with its id
+// (upstream_session.c, read strictly: 1 and "1" are different ids). A
+// response no request waits for (answered already, never sent, or sent under
+// another spelling of the id) is dropped, as the stdio transport does: on the
+// client's GET stream it would carry no request's context, and a lenient
+// client (the TypeScript SDK reads ids with Number()) would take "1" for the
+// answer to its request 1, which warden's answer checks fail on the
+// request's own stream (answer.c: an id that is the request's only to a
+// lenient client).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { initialize, post } from './lib/client.mjs';
+import { freePort, sleep, startWarden, stop } from './lib/peers.mjs';
+import { portOpen, run, waitFor } from './lib/proc.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+describe('a legacy SSE server answering under another spelling of the id', { timeout: 60000 }, () => {
+  let server, warden, dir, url;
+  before(async () => {
+    const port = await freePort();
+    server = run(process.execPath, [path.join(here, 'lib', 'sse-lenient-id-server.mjs')], { env: { PORT: String(port) } });
+    await waitFor(server, 'server', () => portOpen(port));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-ids-'));
+    const servers = { old: { url: `http://127.0.0.1:${port}/sse`, transport: 'sse', first_byte_timeout_ms: 1000 } };
+    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({ servers }));
+    warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
+    url = `${warden.base}/mcp/old`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (server) await stop(server);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('the stray response reaches no stream: the request fails at its deadline', async () => {
+    const init = await post(url, initialize(0));
+    assert.equal(init.status, 200, init.text);
+    const session = init.headers.get('mcp-session-id');
+    assert.ok(session);
+    const headers = { 'Mcp-Session-Id': session, 'MCP-Protocol-Version': '2025-06-18' };
+    assert.equal((await post(url, { jsonrpc: '2.0', method: 'notifications/initialized' }, headers)).status, 202);
+    // The client's GET stream, read in the background.
+    const ac = new AbortController();
+    const get = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
+    assert.equal(get.status, 200);
+    let seen = '';
+    const reading = (async () => {
+      const dec = new TextDecoder();
+      try { for await (const chunk of get.body) seen += dec.decode(chunk); } catch { /* aborted */ }
+    })();
+    try {
+      const call = await post(url, { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'x', arguments: {} } }, headers);
+      assert.match(call.text, /did not answer within 1000 ms/);
+      await sleep(200);
+      assert.ok(!seen.includes('answered under a string id'), `the GET stream carried it: ${seen}`);
+    } finally {
+      ac.abort();
+      await reading;
+    }
+  });
+});
