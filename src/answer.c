@@ -626,6 +626,11 @@ static int judge(const struct answer_req *req, struct reading *r, const char *js
         return verdict(res, ANSWER_DROP, "a response to another request on this request's stream");
     if (req->id && req->answered)
         return verdict(res, ANSWER_DROP, "a second response for a request already answered");
+    /* The server's own stream carries no response (the spec: only a resumed
+     * stream replays one); a client that reads every stream alike would take
+     * it for the answer to a request warden holds, refused or answers itself. */
+    if (!req->id && !req->replay)
+        return verdict(res, ANSWER_DROP, "a response on a stream that answers no request");
     if (rel == ID_LENIENT) {
         res->answers_request = true;
         return verdict(res, ANSWER_FAIL, "the response's id is the request's only to a lenient client (type or spelling differs)");

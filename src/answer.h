@@ -35,6 +35,8 @@ struct answer_req {
     const char *id;                   /* the request id's original bytes; NULL: no request (GET stream) */
     size_t id_len;
     bool answered;                    /* its response already went to the client */
+    bool replay;                      /* no request: a stream resumed with Last-Event-ID, whose replay may hold
+                                       * responses to earlier requests; any other carries none (dropped) */
     const struct list_filter *filter; /* NULL: no policy filters tools lists */
     const struct rpc_limits *limits;  /* depth/size bounds, as for client messages */
     const struct answer_cache *cache; /* NULL: not a list request, cache fields left alone */

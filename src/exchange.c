@@ -552,6 +552,7 @@ static void judge(struct exchange *ex, const char *json, size_t len, struct evbu
         .id = ex->has_id ? ex->id_text : NULL,
         .id_len = ex->has_id ? ex->id_len : 0,
         .answered = ex->answered_id,
+        .replay = ex->resumed,
         .filter = ex->filter_list ? &filter : NULL,
         .limits = &lim,
         .cache = ex->era.list ? &cache : NULL,

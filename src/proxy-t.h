@@ -201,6 +201,7 @@ struct exchange {
     size_t id_len;
     char id_inline[24];           /* short ids (most are): no allocation per call */
     bool filter_list;             /* a tools/list whose answer a policy filters */
+    bool resumed;                 /* a GET with Last-Event-ID: the replay may hold responses to earlier requests */
     bool pin_instructions;        /* an initialize whose answer's instructions are checked against the pins */
     char *body;                   /* stdio servers: the message, kept until a child takes it (owned) */
     size_t body_len;

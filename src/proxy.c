@@ -549,6 +549,7 @@ void proxy_handle(struct client_conn *c)
         /* A server's stream (and its Last-Event-ID replay) may carry tools lists too. */
         struct policy_set *ps = use_policies(ex);
         ex->filter_list = reads_lists(ex, ps);
+        ex->resumed = http_header_field(h, HF_LAST_EVENT_ID, &vlen) != NULL;
         forward(ex, &(struct upstream_request){.head = h, .query = q, .query_len = qlen});
         return;
     }

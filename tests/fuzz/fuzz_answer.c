@@ -1,7 +1,8 @@
 /* libFuzzer harness for the upstream-answer reader (src/answer.c). Input:
  * one byte of flags (bit 0: the request is answered; bit 1: a GET stream,
  * no request; bit 2: no filter; bit 3: the id follows; bit 4: a list request
- * whose cache fields warden corrects), one byte choosing
+ * whose cache fields warden corrects; bit 5: the GET stream was resumed with
+ * Last-Event-ID), one byte choosing
  * the request's id from a table (or, with bit 3, giving the length of the
  * id that follows: a JSON string or integer, as rpc_parse lets through),
  * then the server's message. Properties, checked with abort():
@@ -20,7 +21,9 @@
  *     there: its bytes are one JSON object inside the message, after the
  *     previous tool's; cJSON reads from them the name given, and a
  *     description and annotations exactly when given, with the same values
- *     as their texts. */
+ *     as their texts;
+ *  7. on a stream that answers no request and was not resumed (bit 1
+ *     without bit 5), no response reaches the client. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,13 +136,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const struct list_filter filter = {hide_checked, &bounds};
     bool filtered = !(flags & 4);
     const struct answer_cache cache = {.private_scope = true, .insert = true, .max_ttl_ms = 1000};
-    struct answer_req req = {id,   id ? strlen(id) : 0,       flags & 1, filtered ? &filter : NULL,
-                             NULL, flags & 16 ? &cache : NULL};
+    struct answer_req req = {.id = id,
+                             .id_len = id ? strlen(id) : 0,
+                             .answered = flags & 1,
+                             .replay = flags & 32,
+                             .filter = filtered ? &filter : NULL,
+                             .cache = flags & 16 ? &cache : NULL};
     struct evbuffer *out = evbuffer_new();
     struct answer_result res;
     if (!out || answer_check(&req, msg, len, out, &res) < 0)
         abort();
     if (res.verdict != ANSWER_REWRITE && evbuffer_get_length(out))
+        abort();
+    if (!id && !(flags & 32) && res.is_response && (res.verdict == ANSWER_PASS || res.verdict == ANSWER_REWRITE))
         abort();
     if (res.verdict != ANSWER_PASS && res.verdict != ANSWER_REWRITE) {
         if (!res.why)

@@ -14,7 +14,7 @@ static const struct rpc_limits lim = {16, 4096, 4096};
 
 static bool passes(const char *id, const char *msg, size_t len)
 {
-    struct answer_req req = {id, id ? strlen(id) : 0, false, NULL, &lim, NULL};
+    struct answer_req req = {.id = id, .id_len = id ? strlen(id) : 0, .limits = &lim};
     struct answer_result res;
     struct evbuffer *out = evbuffer_new();
     if (!out)

@@ -36,10 +36,17 @@ static const struct list_filter filter = {hide, &hider};
 static char out_text[8192];
 static struct answer_result res;
 
+/* For check with no id: the GET stream was resumed with Last-Event-ID. */
+static bool replay;
+
 /* Runs answer_check for a request with id `id` (NULL: GET stream). */
 static enum answer_verdict check(const char *id, bool answered, bool filtered, const char *msg)
 {
-    struct answer_req req = {id, id ? strlen(id) : 0, answered, filtered ? &filter : NULL, NULL, NULL};
+    struct answer_req req = {.id = id,
+                             .id_len = id ? strlen(id) : 0,
+                             .answered = answered,
+                             .replay = replay,
+                             .filter = filtered ? &filter : NULL};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     int rc = answer_check(&req, msg, strlen(msg), out, &res);
@@ -246,7 +253,7 @@ static void test_filter(void)
         CHECK(check(NULL, false, true, msg) == ANSWER_DROP);
     }
     /* the policy failed: nothing is shown */
-    struct answer_req req = {"1", 1, false, &filter, NULL, NULL};
+    struct answer_req req = {.id = "1", .id_len = 1, .filter = &filter};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     hider.fail = true;
@@ -254,11 +261,22 @@ static void test_filter(void)
     CHECK(answer_check(&req, msg, strlen(msg), out, &res) == 0 && res.verdict == ANSWER_FAIL);
     CHECK(evbuffer_get_length(out) == 0);
     evbuffer_free(out);
-    /* tools in any response are filtered, whatever was asked: a GET stream, another id */
+    /* tools in any response are filtered, whatever was asked: a resumed GET stream, another id */
+    replay = true;
     CHECK(check(NULL, false, true, LIST("77", "[{\"name\":\"h\"},{\"name\":\"a\"}]")) == ANSWER_REWRITE);
     CHECK_STR(out_text, LIST("77", "[{\"name\":\"a\"}]"));
     CHECK(!res.answers_request && res.is_response);
     CHECK(check(NULL, false, true, LIST("\"x\"", "[{\"name\":\"a\"}]")) == ANSWER_PASS);
+    replay = false;
+    /* a stream that answers no request and was not resumed carries no response at all (the
+     * spec); a client reading every stream alike would take one for a request's answer */
+    CHECK(check(NULL, false, true, LIST("77", "[{\"name\":\"a\"}]")) == ANSWER_DROP && res.is_response);
+    CHECK(check(NULL, false, false, "{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}") == ANSWER_DROP);
+    CHECK(check(NULL, false, false, "{\"jsonrpc\":\"2.0\",\"id\":\"3\",\"error\":{\"code\":1,\"message\":\"m\"}}") ==
+          ANSWER_DROP);
+    /* requests and notifications of the server still pass there */
+    CHECK(check(NULL, false, false, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}") == ANSWER_PASS);
+    CHECK(check(NULL, false, false, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}") == ANSWER_PASS);
     /* nested "tools" elsewhere is not the list, and a tool's own members are not looked at */
     CHECK(check("1", false, true, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"tools\":[{\"name\":\"h\"}]}]}}") ==
           ANSWER_PASS);
@@ -283,7 +301,7 @@ static void test_many(void)
     }
     strcpy(msg + len, "]}}");
     strcpy(want + wlen, "]}}");
-    struct answer_req req = {"1", 1, false, &filter, NULL, NULL};
+    struct answer_req req = {.id = "1", .id_len = 1, .filter = &filter};
     struct evbuffer *out = evbuffer_new();
     memset(&hider, 0, sizeof hider);
     CHECK(answer_check(&req, msg, strlen(msg), out, &res) == 0 && res.verdict == ANSWER_REWRITE);

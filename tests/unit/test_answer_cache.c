@@ -22,7 +22,7 @@ static char out_text[4096];
 /* The text the client would receive for msg (the original on PASS). */
 static enum answer_verdict run(const struct answer_cache *cache, bool filtered, const char *id, const char *msg)
 {
-    struct answer_req req = {id, strlen(id), false, filtered ? &filter : NULL, NULL, cache};
+    struct answer_req req = {.id = id, .id_len = strlen(id), .filter = filtered ? &filter : NULL, .cache = cache};
     struct evbuffer *out = evbuffer_new();
     struct answer_result res;
     CHECK(answer_check(&req, msg, strlen(msg), out, &res) == 0);

@@ -15,7 +15,7 @@ static const char tmpl[] =
 /* What answer_check says of msg on a stream waiting for the answer to id 5. */
 static bool passes_as_notification(const char *msg)
 {
-    struct answer_req req = {"5", 1, false, NULL, &lim, NULL};
+    struct answer_req req = {.id = "5", .id_len = 1, .limits = &lim};
     struct answer_result res;
     struct evbuffer *out = evbuffer_new();
     int rc = answer_check(&req, msg, strlen(msg), out, &res);
