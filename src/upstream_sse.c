@@ -549,7 +549,9 @@ static void sse_forward(struct exchange *ex, const struct upstream_request *req)
     if (post && !upsess_keep_body(ex, req))
         return;
     if (!post || !req->is_initialize || ex->session[0]) {
-        upsess_forward(ex, req, 0, "ended by the client (DELETE)");
+        /* The client's stream has the deadline between messages a stdio or HTTP server's has:
+         * a client that stops reading pauses the session only until it passes. */
+        upsess_forward(ex, req, s->conf->sse_idle_timeout_ms, "ended by the client (DELETE)");
         return;
     }
     if (s->nsessions >= s->conf->max_connections) {

@@ -65,3 +65,43 @@ describe('a legacy SSE server answering under another spelling of the id', { tim
     }
   });
 });
+
+describe('a legacy SSE server\'s client stream with nothing to say', { timeout: 60000 }, () => {
+  let server, warden, dir, url;
+  before(async () => {
+    const port = await freePort();
+    server = run(process.execPath, [path.join(here, 'lib', 'sse-lenient-id-server.mjs')], { env: { PORT: String(port) } });
+    await waitFor(server, 'server', () => portOpen(port));
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-idle-'));
+    const servers = { old: { url: `http://127.0.0.1:${port}/sse`, transport: 'sse', sse_idle_timeout_ms: 300 } };
+    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({ servers }));
+    warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
+    url = `${warden.base}/mcp/old`;
+  });
+  after(async () => {
+    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
+    if (server) await stop(server);
+    if (dir) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('ends at sse_idle_timeout_ms, as a stdio or HTTP server\'s does, and a new one opens', async () => {
+    const init = await post(url, initialize(0));
+    assert.equal(init.status, 200, init.text);
+    const headers = { 'Mcp-Session-Id': init.headers.get('mcp-session-id'), 'MCP-Protocol-Version': '2025-06-18' };
+    for (let round = 0; round < 2; round++) {
+      const ac = new AbortController();
+      const timer = setTimeout(() => ac.abort(), 10000);
+      const get = await fetch(url, { headers: { Accept: 'text/event-stream', ...headers }, signal: ac.signal });
+      assert.equal(get.status, 200);
+      let ended = false;
+      try {
+        for await (const chunk of get.body) void chunk;
+        ended = true;
+      } catch { /* aborted: it never ended */ }
+      clearTimeout(timer);
+      assert.ok(ended, 'the idle stream did not end');
+    }
+    await warden.logged(/sent nothing for 300 ms/);
+  });
+});
+
