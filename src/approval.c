@@ -1,13 +1,12 @@
 #include "approval.h"
 
-#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/random.h>
+#include "randbytes.h"
 #include "reply.h"
 #include "siphash.h"
 
@@ -368,15 +367,8 @@ static struct record *find(struct approval_store *s, const unsigned char call[SH
 int approval_new_id(char id[APPROVAL_ID_LEN + 1])
 {
     unsigned char b[16];
-    size_t got = 0;
-    while (got < sizeof b) {
-        ssize_t n = getrandom(b + got, sizeof b - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
+    if (randbytes(b, sizeof b) < 0)
+        return -1;
     static const char digits[] = "abcdefghijklmnopqrstuvwxyz234567";
     memcpy(id, "apr_", 4);
     unsigned acc = 0, bits = 0;

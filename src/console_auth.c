@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
+#include "randbytes.h"
 #include "sha256.h"
 #include "siphash.h"
 
@@ -94,13 +94,8 @@ const char *console_auth_check_secret(const struct console_auth *a, const char *
 static bool random_hex(char out[CONSOLE_TOKEN_HEX])
 {
     unsigned char r[16];
-    size_t got = 0;
-    while (got < sizeof r) {
-        ssize_t n = getrandom(r + got, sizeof r - got, 0);
-        if (n <= 0)
-            return false;
-        got += (size_t)n;
-    }
+    if (randbytes(r, sizeof r) < 0)
+        return false;
     for (size_t i = 0; i < sizeof r; i++)
         snprintf(out + 2 * i, 3, "%02x", r[i]);
     explicit_bzero(r, sizeof r);

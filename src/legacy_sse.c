@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <event2/buffer.h>
 #include "client.h"
 #include "exchange.h"
@@ -12,6 +11,7 @@
 #include "http_bridge.h"
 #include "jsonrpc.h"
 #include "log.h"
+#include "randbytes.h"
 
 /* A message POSTed to a stream, waiting for its owner to send it. */
 struct legacy_item {
@@ -401,7 +401,7 @@ static void open_stream(struct client_conn *c)
     unsigned char rnd[16];
     bool failed = false, no_auth = false;
     struct legacy_stream *s = calloc(1, sizeof *s);
-    if (!s || getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd || !(s->path = strdup(ex->server->conf->path)) ||
+    if (!s || randbytes(rnd, sizeof rnd) < 0 || !(s->path = strdup(ex->server->conf->path)) ||
         (!(s->host = header_copy(h, HF_HOST, &failed)) && (failed || !(s->host = strdup("localhost")))) ||
         !(s->wake = event_new(w->base, -1, 0, on_wake, s)) || !(s->reaper = event_new(w->base, -1, 0, on_reap, s)) ||
         !(s->idle = evtimer_new(w->base, on_idle, s)) ||

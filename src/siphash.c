@@ -1,23 +1,14 @@
 #include "siphash.h"
 
-#include <errno.h>
 #include <string.h>
-#include <sys/random.h>
+#include "randbytes.h"
 
-/* See siphash.h; getrandom without flags waits for the pool once at boot,
- * never after, and a signal may cut it short. */
+/* See siphash.h. */
 int siphash_key_random(struct siphash_key *key)
 {
     unsigned char buf[16];
-    size_t got = 0;
-    while (got < sizeof buf) {
-        ssize_t n = getrandom(buf + got, sizeof buf - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
+    if (randbytes(buf, sizeof buf) < 0)
+        return -1;
     memcpy(&key->k0, buf, 8);
     memcpy(&key->k1, buf + 8, 8);
     return 0;

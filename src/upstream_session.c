@@ -1,28 +1,19 @@
 #include "upstream_session.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <event2/buffer.h>
 #include "exchange.h"
 #include "jsonrpc.h"
+#include "randbytes.h"
 #include "reply.h"
 
 int upsess_make_id(char out[33])
 {
     unsigned char rnd[16];
-    size_t got = 0;
-    while (got < sizeof rnd) {
-        /* Without flags it waits for the pool once at boot, never after; a signal may cut it short. */
-        ssize_t n = getrandom(rnd + got, sizeof rnd - got, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            return -1;
-        got += (size_t)n;
-    }
+    if (randbytes(rnd, sizeof rnd) < 0)
+        return -1;
     for (size_t i = 0; i < sizeof rnd; i++)
         snprintf(out + 2 * i, 3, "%02x", rnd[i]);
     return 0;

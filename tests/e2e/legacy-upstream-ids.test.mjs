@@ -20,23 +20,32 @@ import { portOpen, run, waitFor } from './lib/proc.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
+/* The lenient-id server behind a warden whose server "old" has `conf` too;
+ * the result's url is warden's for it, stop() ends both. */
+async function startBehind(conf) {
+  const port = await freePort();
+  const t = { dir: fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-ids-')) };
+  t.server = run(process.execPath, [path.join(here, 'lib', 'sse-lenient-id-server.mjs')], { env: { PORT: String(port) } });
+  await waitFor(t.server, 'server', () => portOpen(port));
+  const servers = { old: { url: `http://127.0.0.1:${port}/sse`, transport: 'sse', ...conf } };
+  fs.writeFileSync(path.join(t.dir, 'warden.json'), JSON.stringify({ servers }));
+  t.warden = await startWarden(['--config', path.join(t.dir, 'warden.json')]);
+  t.url = `${t.warden.base}/mcp/old`;
+  t.stop = async () => {
+    assert.equal(await t.warden.stop(), 0, t.warden.stderr());
+    await stop(t.server);
+    fs.rmSync(t.dir, { recursive: true, force: true });
+  };
+  return t;
+}
+
 describe('a legacy SSE server answering under another spelling of the id', { timeout: 60000 }, () => {
-  let server, warden, dir, url;
+  let t, url;
   before(async () => {
-    const port = await freePort();
-    server = run(process.execPath, [path.join(here, 'lib', 'sse-lenient-id-server.mjs')], { env: { PORT: String(port) } });
-    await waitFor(server, 'server', () => portOpen(port));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-ids-'));
-    const servers = { old: { url: `http://127.0.0.1:${port}/sse`, transport: 'sse', first_byte_timeout_ms: 1000 } };
-    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({ servers }));
-    warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
-    url = `${warden.base}/mcp/old`;
+    t = await startBehind({ first_byte_timeout_ms: 1000 });
+    url = t.url;
   });
-  after(async () => {
-    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
-    if (server) await stop(server);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => t?.stop());
 
   test('the stray response reaches no stream: the request fails at its deadline', async () => {
     const init = await post(url, initialize(0));
@@ -67,22 +76,12 @@ describe('a legacy SSE server answering under another spelling of the id', { tim
 });
 
 describe('a legacy SSE server\'s client stream with nothing to say', { timeout: 60000 }, () => {
-  let server, warden, dir, url;
+  let t, url;
   before(async () => {
-    const port = await freePort();
-    server = run(process.execPath, [path.join(here, 'lib', 'sse-lenient-id-server.mjs')], { env: { PORT: String(port) } });
-    await waitFor(server, 'server', () => portOpen(port));
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'warden-e2e-legacy-idle-'));
-    const servers = { old: { url: `http://127.0.0.1:${port}/sse`, transport: 'sse', sse_idle_timeout_ms: 300 } };
-    fs.writeFileSync(path.join(dir, 'warden.json'), JSON.stringify({ servers }));
-    warden = await startWarden(['--config', path.join(dir, 'warden.json')]);
-    url = `${warden.base}/mcp/old`;
+    t = await startBehind({ sse_idle_timeout_ms: 300 });
+    url = t.url;
   });
-  after(async () => {
-    if (warden) assert.equal(await warden.stop(), 0, warden.stderr());
-    if (server) await stop(server);
-    if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => t?.stop());
 
   test('ends at sse_idle_timeout_ms, as a stdio or HTTP server\'s does, and a new one opens', async () => {
     const init = await post(url, initialize(0));
@@ -101,7 +100,7 @@ describe('a legacy SSE server\'s client stream with nothing to say', { timeout: 
       clearTimeout(timer);
       assert.ok(ended, 'the idle stream did not end');
     }
-    await warden.logged(/sent nothing for 300 ms/);
+    await t.warden.logged(/sent nothing for 300 ms/);
   });
 });
 

@@ -1,5 +1,6 @@
-/* Unit tests of the session id (src/upstream_session.c) and of the stdio
- * transport's use of it (src/upstream_stdio.c): 128 random bits
+/* Unit tests of the session id (src/upstream_session.c, its random bytes
+ * from src/randbytes.c) and of the stdio transport's use of it
+ * (src/upstream_stdio.c): 128 random bits
  * from the kernel, read again when a signal cuts the read short, and no
  * session at all when the kernel has no random bytes to give (an id made
  * some weaker way could be guessed, and it is the session's credential).
@@ -37,6 +38,7 @@ static ssize_t fake_getrandom(void *buf, size_t len, unsigned flags)
 }
 
 #define getrandom fake_getrandom
+#include "../../src/randbytes.c"
 #include "../../src/upstream_session.c"
 #include "../../src/upstream_stdio.c"
 #undef getrandom

@@ -19,7 +19,7 @@ int main(void)
     uint64_t h = siphash(&k, msg, sizeof msg);
     CHECK(h != 0xa129ca6149be45e5ULL);
     CHECK(siphash(&k, msg, sizeof msg - 1) != h);
-    struct siphash_key r1, r2;
+    struct siphash_key r1 = {0}, r2 = {0};
     CHECK(siphash_key_random(&r1) == 0 && siphash_key_random(&r2) == 0);
     CHECK(r1.k0 != r2.k0 || r1.k1 != r2.k1);
     CHECK(siphash(&r1, "session", 7) != siphash(&r2, "session", 7));
