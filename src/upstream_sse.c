@@ -336,10 +336,16 @@ static int on_event(void *arg, const struct sse_event *ev)
             return -1;
         }
         evtimer_del(up->timer);
-        /* The requests that waited for it go now, in order. */
-        struct exchange *ex, *next;
-        TAILQ_FOREACH_SAFE(ex, &up->sess.pending, wait_link, next)
+        /* The requests that waited for it go now, in order, up to the last of
+         * them: one that fails at once is answered, and its client's next
+         * request (on the same exchange, reused) joins the list and goes at
+         * once; walking on to it would POST it twice. */
+        struct exchange *ex = TAILQ_FIRST(&up->sess.pending), *last = TAILQ_LAST(&up->sess.pending, exchange_list);
+        while (ex && !up->sess.ending) {
+            struct exchange *next = ex == last ? NULL : TAILQ_NEXT(ex, wait_link);
             send_request(up, ex);
+            ex = next;
+        }
         arm_idle(up);
         return up->sess.ending ? -1 : 0;
     }
