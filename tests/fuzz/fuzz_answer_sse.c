@@ -2,7 +2,8 @@
  * the exchange reads a POST's SSE answer or a GET stream: the stream is cut
  * into events by sse.c and each event's data goes to answer_check, with the
  * request marked answered once its answer (or its failure) went out. Input:
- * one byte of flags (bit 0: a GET stream, no request; bit 1: no filter), one
+ * one byte of flags (bit 0: a GET stream, no request; bit 1: no filter; bit
+ * 2: the GET stream was resumed with Last-Event-ID), one
  * byte choosing the request's id, then the stream. Properties, checked with
  * abort(): no forwarded event shows a hidden tool to a lenient client (see
  * lenient_client.h); at most one event answers the request, and none after
@@ -78,7 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct stream s = {0};
     const char *id = data[0] & 1 ? NULL : ids[data[1] % (sizeof ids / sizeof *ids)];
     s.filtered = !(data[0] & 2);
-    s.req = (struct answer_req){id, id ? strlen(id) : 0, false, s.filtered ? &filter : NULL, NULL, NULL};
+    s.req = (struct answer_req){.id = id,
+                                .id_len = id ? strlen(id) : 0,
+                                .replay = data[0] & 4,
+                                .filter = s.filtered ? &filter : NULL};
     if (!(s.out = evbuffer_new()))
         abort();
     struct sse_parser p;
