@@ -8,27 +8,10 @@
 #include "check.h"
 #include "jsonrpc.h"
 #include "policy.h"
+#include "policy_file.h"
 #include "ratelimit.h"
 
 static char dir[] = "/tmp/warden-test-policy-fold-XXXXXX";
-
-static struct policy_set *load(const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/p.json", dir);
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return NULL;
-    fputs(text, f);
-    fclose(f);
-    const char *files[] = {path};
-    char err[4096];
-    struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
-    if (!ps)
-        fprintf(stderr, "load failed: %s\n", err);
-    unlink(path);
-    return ps;
-}
 
 /* The verdict for a tools/call of tool "t" with these arguments (JSON text). */
 static enum verdict decide(struct policy_set *ps, const char *args_json)
@@ -55,7 +38,7 @@ int main(void)
 {
     if (!mkdtemp(dir))
         return 1;
-    struct policy_set *ps = load("{\"version\":\"1\",\"tools\":{\"t\":{\"deny_if\":["
+    struct policy_set *ps = policy_from_text(dir, "p.json", "{\"version\":\"1\",\"tools\":{\"t\":{\"deny_if\":["
                                  "{\"arg\":\"alias\",\"eq\":\"champion\"},"
                                  "{\"arg\":\"target.kind\",\"eq\":\"prod\"},"
                                  "{\"arg\":\"list.0.mask\",\"eq\":\"all\"}]}}}");
@@ -79,7 +62,7 @@ int main(void)
     policy_set_free(ps);
 
     /* a non-ASCII argument name in the policy folds too */
-    ps = load("{\"version\":\"1\",\"tools\":{\"t\":{\"deny_if\":[{\"arg\":\"\\u00e9tat\",\"eq\":\"x\"}]}}}");
+    ps = policy_from_text(dir, "p.json", "{\"version\":\"1\",\"tools\":{\"t\":{\"deny_if\":[{\"arg\":\"\\u00e9tat\",\"eq\":\"x\"}]}}}");
     CHECK(ps != NULL);
     if (ps) {
         CHECK(decide(ps, "{\"\\u00c9TAT\":\"x\"}") == VERDICT_DENY);

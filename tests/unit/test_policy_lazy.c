@@ -8,26 +8,10 @@
 #include "check.h"
 #include "jsonrpc.h"
 #include "policy.h"
+#include "policy_file.h"
 #include "ratelimit.h"
 
 static char dir[] = "/tmp/warden-test-lazy-XXXXXX";
-
-static struct policy_set *load(const char *name, const char *text)
-{
-    char path[128];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(text, f) < 0 || fclose(f) != 0) {
-        perror(path);
-        exit(2);
-    }
-    const char *files[] = {path};
-    char err[4096];
-    struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
-    if (!ps)
-        fprintf(stderr, "load failed: %s\n", err);
-    return ps;
-}
 
 struct outcome {
     enum verdict verdict;
@@ -63,7 +47,7 @@ static struct outcome decide(struct policy_set *ps, const char *text, const stru
 
 static void test_json_rules(void)
 {
-    struct policy_set *ps = load("p.json", "{\"version\":\"1\",\"tools\":{\"delete_model_alias\":{\"deny_if\":"
+    struct policy_set *ps = policy_from_text(dir, "p.json", "{\"version\":\"1\",\"tools\":{\"delete_model_alias\":{\"deny_if\":"
                                            "[{\"arg\":\"alias\",\"eq\":\"champion\"}],\"reason\":\"protected\"}}}");
     CHECK(ps != NULL);
     if (!ps)
@@ -95,7 +79,7 @@ static const char *nested_call(char *buf, size_t cap, int depth)
 
 static void test_lua(void)
 {
-    struct policy_set *ps = load("p.lua", "return { on_call = function(call)\n"
+    struct policy_set *ps = policy_from_text(dir, "p.lua", "return { on_call = function(call)\n"
                                           "  if call.tool == 'delete_model_alias' and call.args.alias == 'champion' then\n"
                                           "    return warden.deny('protected') end\n"
                                           "  if call.tool == 'meta' and call.meta.progressToken == 7 then\n"

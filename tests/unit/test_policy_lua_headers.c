@@ -8,10 +8,10 @@
 #include "http.h"
 #include "jsonrpc.h"
 #include "policy.h"
+#include "policy_file.h"
 #include "ratelimit.h"
 
 static char dir[] = "/tmp/warden-test-luahdr-XXXXXX";
-static char path[128];
 
 static int on_head(void *o) { (void)o; return 0; }
 static int on_body(void *o, const char *at, size_t len) { (void)o; (void)at; (void)len; return 0; }
@@ -53,18 +53,10 @@ int main(void)
 {
     if (!mkdtemp(dir))
         return 2;
-    snprintf(path, sizeof path, "%s/p.lua", dir);
-    FILE *f = fopen(path, "w");
-    if (!f || fputs(script, f) < 0 || fclose(f) != 0)
-        return 2;
-    const char *files[] = {path};
-    char err[4096];
-    struct policy_set *ps = policy_set_load(files, 1, NULL, "s", err, sizeof err);
+    struct policy_set *ps = policy_from_text(dir, "p.lua", script);
     CHECK(ps != NULL);
-    if (!ps) {
-        fprintf(stderr, "load failed: %s\n", err);
+    if (!ps)
         return check_report();
-    }
     static const char req[] = "POST /mcp HTTP/1.1\r\n"
                               "Host: a.test\r\n"
                               "User-Agent: ua/1\r\n"
@@ -95,7 +87,6 @@ int main(void)
     CHECK_STR(reason, "user-agent=ua/2");
 
     policy_set_free(ps);
-    unlink(path);
     rmdir(dir);
     return check_report();
 }
