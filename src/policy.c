@@ -1953,29 +1953,3 @@ void policy_tool_default(const struct policy_set *ps, const char *tool, struct t
         utf8_snprintf(out->rule, sizeof out->rule, "%s:%s", limit_owner->file, limit->where);
     }
 }
-
-int policy_check_main(int argc, char **argv)
-{
-    if (argc < 2) {
-        fprintf(stderr, "usage: warden check FILE...\n");
-        return 2;
-    }
-    int bad = 0;
-    struct shared_store *shared = shared_store_new(NULL);
-    if (!shared)
-        return 2;
-    for (int i = 1; i < argc; i++) {
-        char err[16384];
-        const char *one[] = {argv[i]};
-        struct policy_set *ps = policy_set_load(one, 1, shared, "check", err, sizeof err);
-        if (ps) {
-            printf("%s: ok\n", argv[i]);
-            policy_set_free(ps);
-        } else {
-            printf("%s\n", err);
-            bad = 1;
-        }
-    }
-    shared_store_free(shared);
-    return bad;
-}

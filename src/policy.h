@@ -177,8 +177,4 @@ struct tool_default {
     bool lua;               /* Lua policies also decide, at call time */
 };
 void policy_tool_default(const struct policy_set *ps, const char *tool, struct tool_default *out);
-
-/* `warden check FILE...`: validates policies (Lua ones compiled and run in
- * the sandbox), prints each problem; returns the exit code. */
-int policy_check_main(int argc, char **argv);
 #endif
